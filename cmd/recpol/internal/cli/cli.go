@@ -96,6 +96,9 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 	root.SetErr(stderr)
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
+		newVetCmd(s),
+		newCompileCmd(s),
+		newSchemaCmd(s),
 		newVersionCmd(s),
 	)
 	return root

@@ -1,0 +1,226 @@
+package compiler
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// eslUnsafe are the characters that must never reach an event-socket
+// command inside a value: they delimit channel variables ({k=v,k=v}), quote,
+// or start an escape sequence that FreeSWITCH does not re-encode.
+const eslUnsafe = `%{},='"`
+
+var metaflowNumber = regexp.MustCompile(`^[0-9]+$`)
+
+// check applies the rules of SPEC 2.6 that CUE's schema does not express.
+func (c *compilation) check() {
+	if d := c.policy.Defaults; d != nil {
+		if d.Enabled != nil {
+			c.add(Diagnostic{Code: CodeDefaults, Severity: Warning, Position: c.posOf("defaults", "enabled"),
+				Path: "defaults.enabled",
+				Message: "enabled is set in defaults: every account and every endpoint inherits it, " +
+					"so most calls are recorded two or three times; set it per account or endpoint instead"})
+		}
+		c.checkURL(d.URL, "defaults", "url")
+	}
+	for _, id := range sortedKeys(c.policy.Accounts) {
+		c.checkAccount(id, c.policy.Accounts[id])
+	}
+}
+
+func (c *compilation) checkAccount(id string, a *rawAccount) {
+	base := []string{"accounts", id}
+	at := func(rest ...string) []string { return append(append([]string(nil), base...), rest...) }
+	if cr := a.CallRecording; cr != nil {
+		c.checkCR(cr.Account, at("call_recording", "account"))
+		c.checkCR(cr.Endpoint, at("call_recording", "endpoint"))
+	}
+	c.checkMetaflows(a.Metaflows, at("metaflows"))
+	for _, uid := range sortedKeys(a.Users) {
+		u := a.Users[uid]
+		c.checkCR(u.CallRecording, at("users", uid, "call_recording"))
+		c.checkMetaflows(u.Metaflows, at("users", uid, "metaflows"))
+	}
+	for _, did := range sortedKeys(a.Devices) {
+		d := a.Devices[did]
+		if d.Owner != nil {
+			if _, ok := a.Users[*d.Owner]; !ok {
+				p := at("devices", did, "owner")
+				c.errorf(CodeOwner, c.posOf(p...), cuePath(p),
+					"device %s: owner %q is not a user of account %s", did, *d.Owner, id)
+			}
+		}
+		c.checkCR(d.CallRecording, at("devices", did, "call_recording"))
+		c.checkMetaflows(d.Metaflows, at("devices", did, "metaflows"))
+	}
+	c.checkCallflows(id, a, at)
+}
+
+func (c *compilation) checkCR(cr *rawCR, path []string) {
+	for _, dk := range []string{"any", "inbound", "outbound"} {
+		for _, nk := range []string{"any", "onnet", "offnet"} {
+			if s := cr.dir(dk).net(nk); s != nil {
+				c.checkURL(s.URL, append(append([]string(nil), path...), dk, nk, "url")...)
+			}
+		}
+	}
+}
+
+type numberClaim struct {
+	callflow string
+	path     []string
+}
+
+func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...string) []string) {
+	numbers := map[string]numberClaim{}
+	patterns := map[string]numberClaim{}
+	for _, cid := range sortedKeys(a.Callflows) {
+		cf := a.Callflows[cid]
+		for i, n := range cf.Numbers {
+			p := at("callflows", cid, "numbers", "["+strconv.Itoa(i)+"]")
+			if n == "" || strings.IndexFunc(n, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+				c.errorf(CodeNumber, c.posOf(p...), cuePath(p),
+					"callflow %s: number %q must be non-empty, without spaces or control characters", cid, n)
+				continue
+			}
+			if prev, dup := numbers[n]; dup && prev.callflow != cid {
+				c.add(Diagnostic{Code: CodeNumber, Severity: Error, Position: c.posOf(p...), Path: cuePath(p),
+					Message: fmt.Sprintf("number %q is claimed by callflows %s and %s of account %s", n, prev.callflow, cid, acct),
+					Related: []Position{c.posOf(prev.path...)}})
+				continue
+			}
+			numbers[n] = numberClaim{cid, p}
+		}
+		for i, pat := range cf.Patterns {
+			p := at("callflows", cid, "patterns", "["+strconv.Itoa(i)+"]")
+			if _, err := regexp.Compile(pat); err != nil {
+				c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "callflow %s: invalid pattern: %v", cid, err)
+				continue
+			}
+			if prev, dup := patterns[pat]; dup && prev.callflow != cid {
+				c.add(Diagnostic{Code: CodePattern, Severity: Error, Position: c.posOf(p...), Path: cuePath(p),
+					Message: fmt.Sprintf("pattern %q of callflows %s and %s ties on every number it matches", pat, prev.callflow, cid),
+					Related: []Position{c.posOf(prev.path...)}})
+				continue
+			}
+			patterns[pat] = numberClaim{cid, p}
+		}
+		for i := range cf.Actions {
+			c.checkActionData(cf.Actions[i].Data, at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]", "data"))
+		}
+	}
+}
+
+func (c *compilation) checkMetaflows(m *rawMetaflows, path []string) {
+	if m == nil {
+		return
+	}
+	at := func(rest ...string) []string { return append(append([]string(nil), path...), rest...) }
+	for _, code := range sortedKeys(m.Numbers) {
+		p := at("numbers", code)
+		if !metaflowNumber.MatchString(code) {
+			c.errorf(CodeMetaflowNumber, c.posOf(p...), cuePath(p),
+				"metaflow number %q must be digits only (the binding digit comes first, then these digits)", code)
+		}
+		c.checkActionData(m.Numbers[code].Data, at("numbers", code, "data"))
+	}
+	for _, pat := range sortedKeys(m.Patterns) {
+		p := at("patterns", pat)
+		if _, err := regexp.Compile(pat); err != nil {
+			c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "invalid metaflow pattern: %v", err)
+		}
+		c.checkActionData(m.Patterns[pat].Data, at("patterns", pat, "data"))
+	}
+}
+
+func (c *compilation) checkActionData(d *rawActionData, path []string) {
+	if d == nil {
+		return
+	}
+	at := func(k string) []string { return append(append([]string(nil), path...), k) }
+	if d.Label != nil {
+		if msg := checkLabel(*d.Label); msg != "" {
+			p := at("label")
+			c.errorf(CodeLabel, c.posOf(p...), cuePath(p), "label %q %s", *d.Label, msg)
+		}
+	}
+	if d.MediaName != nil {
+		if msg := checkMediaName(*d.MediaName); msg != "" {
+			p := at("media_name")
+			c.errorf(CodeMediaName, c.posOf(p...), cuePath(p), "media_name %q %s", *d.MediaName, msg)
+		}
+	}
+	c.checkURL(d.URL, at("url")...)
+}
+
+func (c *compilation) checkURL(u *string, path ...string) {
+	if u == nil {
+		return
+	}
+	if msg := CheckURL(*u); msg != "" {
+		c.errorf(CodeURL, c.posOf(path...), cuePath(path), "url %q %s", *u, msg)
+	}
+}
+
+// CheckURL returns why a recording URL is unacceptable, or "" when it is
+// fine: it must be absolute http or https with a host, and carry no
+// credentials (those belong in the runtime config) and no spaces or control
+// characters.
+func CheckURL(s string) string {
+	if strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
+		return "must not contain spaces or control characters"
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "is not a valid URL"
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return "must be an http or https URL"
+	}
+	if u.User != nil {
+		return "must not carry credentials: put them in the runtime config's uploads"
+	}
+	if u.Host == "" {
+		return "has no host"
+	}
+	return ""
+}
+
+// checkLabel returns why a label is unacceptable, or "". Spaces are fine
+// ("Sales queue").
+func checkLabel(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return "must not contain control characters"
+	}
+	if strings.ContainsAny(s, eslUnsafe) {
+		return "must not contain any of " + spaced(eslUnsafe) + " (they would break an event-socket command)"
+	}
+	return ""
+}
+
+// checkMediaName returns why a media_name is unacceptable, or "": it names
+// a file, so no path separators, no "..", no whitespace or control
+// characters, nothing that breaks an event-socket command.
+func checkMediaName(s string) string {
+	switch {
+	case s == "":
+		return "must not be empty"
+	case strings.ContainsAny(s, `/\`):
+		return "must not contain path separators"
+	case strings.Contains(s, ".."):
+		return `must not contain ".."`
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return "must not contain whitespace or control characters"
+	case strings.ContainsAny(s, eslUnsafe):
+		return "must not contain any of " + spaced(eslUnsafe) + " (they would break an event-socket command)"
+	}
+	return ""
+}
+
+func spaced(chars string) string {
+	return strings.Join(strings.Split(chars, ""), " ")
+}

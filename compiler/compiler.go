@@ -1,0 +1,451 @@
+// Package compiler turns a directory of CUE policy files into a decision
+// table.
+//
+// Compilation is an ordered list of named stages (parse, evaluate, decode,
+// check, resolve, build). Each stage collects every diagnostic it can find;
+// compilation stops after the first stage that reported an error, so that
+// later stages never see a policy they cannot trust.
+package compiler
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/build"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
+
+	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/table"
+)
+
+// File is one policy source file.
+type File struct {
+	Name string // as it appears in diagnostics, e.g. "policies/acme.cue"
+	Data []byte
+}
+
+// Result is the outcome of a compilation.
+type Result struct {
+	// Table is nil when Diagnostics holds an error.
+	Table *table.Table
+	// Diagnostics are sorted by position.
+	Diagnostics Diagnostics
+}
+
+// ErrNoFiles is returned by ReadDir for a directory without policy files.
+var ErrNoFiles = errors.New("no .cue policy files")
+
+// ReadDir reads the policy files of a directory: every .cue file directly in
+// it, except those CUE's loader ignores too (names starting with "_" or ".")
+// and the schema file, which the compiler supplies itself.
+func ReadDir(dir string) ([]File, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("reading policy directory: %w", err)
+	}
+	var files []File
+	for _, e := range entries {
+		name := e.Name()
+		if !strings.HasSuffix(name, ".cue") || strings.HasPrefix(name, "_") ||
+			strings.HasPrefix(name, ".") || name == recpolcue.SchemaFileName {
+			continue
+		}
+		path := filepath.Join(dir, name)
+		info, err := os.Stat(path) // follows symlinks
+		if err != nil {
+			return nil, fmt.Errorf("reading policy directory: %w", err)
+		}
+		if !info.Mode().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("reading policy file: %w", err)
+		}
+		files = append(files, File{Name: path, Data: data})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoFiles)
+	}
+	return files, nil
+}
+
+// Compile reads and compiles the policy in dir. The error is for I/O
+// problems only; an invalid policy is reported in the Result's
+// Diagnostics.
+func Compile(dir string) (*Result, error) {
+	files, err := ReadDir(dir)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%s: no such policy directory", dir)
+		}
+		return nil, err
+	}
+	return CompileFiles(files), nil
+}
+
+// CompileFiles compiles a policy given as files of package recpol.
+func CompileFiles(files []File) *Result {
+	c := &compilation{files: files, userFiles: map[string]bool{}}
+	for _, f := range files {
+		c.userFiles[f.Name] = true
+	}
+	for _, st := range stages {
+		st.run(c)
+		if c.diags.HasErrors() {
+			break
+		}
+	}
+	c.diags.Sort()
+	res := &Result{Diagnostics: c.diags}
+	if !c.diags.HasErrors() {
+		res.Table = c.table
+	}
+	return res
+}
+
+// A stage is one step of a compilation.
+type stage struct {
+	name string
+	run  func(*compilation)
+}
+
+// stages run in order; see the package documentation.
+var stages = []stage{
+	{"parse", (*compilation).parse},
+	{"evaluate", (*compilation).evaluate},
+	{"decode", (*compilation).decode},
+	{"check", (*compilation).check},
+	{"resolve", (*compilation).resolve},
+	{"build", (*compilation).build},
+}
+
+// compilation is the state of one compile, passed from stage to stage.
+type compilation struct {
+	files     []File
+	userFiles map[string]bool
+	asts      []*ast.File
+	value     cue.Value
+	policy    rawPolicy
+	defaults  recpolcue.Defaults
+	accounts  []*table.Account
+	table     *table.Table
+	diags     Diagnostics
+}
+
+func (c *compilation) add(d Diagnostic) { c.diags = append(c.diags, d) }
+
+func (c *compilation) errorf(code string, pos Position, path string, format string, args ...any) {
+	c.add(Diagnostic{Code: code, Severity: Error, Position: pos, Path: path, Message: fmt.Sprintf(format, args...)})
+}
+
+// parse parses every file and checks its package clause.
+func (c *compilation) parse() {
+	for _, f := range c.files {
+		af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
+		if err != nil {
+			c.cueErrors(CodeSyntax, err)
+			continue
+		}
+		switch name := af.PackageName(); name {
+		case recpolcue.PackageName:
+			c.asts = append(c.asts, af)
+		case "":
+			c.errorf(CodePackage, Position{File: f.Name, Line: 1, Column: 1}, "",
+				"policy files must begin with 'package %s'", recpolcue.PackageName)
+		default:
+			pos := Position{File: f.Name, Line: 1, Column: 1}
+			for _, d := range af.Decls {
+				if p, ok := d.(*ast.Package); ok {
+					pos = position(p.Name.Pos())
+				}
+			}
+			c.errorf(CodePackage, pos, "", "package %s: policy files must be in package %s", name, recpolcue.PackageName)
+		}
+	}
+}
+
+// evaluate unifies the files with the schema and validates the result.
+func (c *compilation) evaluate() {
+	schema, err := parser.ParseFile(recpolcue.SchemaFileName, recpolcue.Schema(), parser.ParseComments)
+	if err != nil {
+		panic(fmt.Sprintf("embedded schema does not parse: %v", err))
+	}
+	inst := build.NewContext().NewInstance("recpol", nil)
+	for _, f := range append([]*ast.File{schema}, c.asts...) {
+		if err := inst.AddSyntax(f); err != nil {
+			c.cueErrors(CodeSchema, err)
+		}
+	}
+	if c.diags.HasErrors() {
+		return
+	}
+	v := cuecontext.New().BuildInstance(inst)
+	if err := v.Validate(); err != nil {
+		c.cueErrors(CodeSchema, err)
+		return
+	}
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		c.cueErrors(CodeSchema, err)
+		return
+	}
+	if err := v.Err(); err != nil {
+		c.cueErrors(CodeSchema, err)
+		return
+	}
+	c.value = v
+}
+
+// decode decodes the evaluated policy into Go values.
+func (c *compilation) decode() {
+	if err := c.value.Decode(&c.policy); err != nil {
+		c.cueErrors(CodeSchema, err)
+		return
+	}
+	d, err := recpolcue.BuiltinDefaults()
+	if err != nil {
+		panic(err) // the embedded defaults are tested
+	}
+	c.defaults = d
+}
+
+// build indexes the resolved accounts into a table.
+func (c *compilation) build() {
+	t, err := table.New(c.accounts)
+	if err != nil {
+		c.errorf(CodeSchema, Position{}, "", "%v", err)
+		return
+	}
+	c.table = t
+}
+
+// cueErrors turns CUE errors into diagnostics, positioned at the first
+// place in a policy file (not in the schema). The alternatives of a failed
+// disjunction (an enum such as record_sample_rate) become one diagnostic
+// that lists what is allowed.
+func (c *compilation) cueErrors(code string, err error) {
+	type group struct {
+		path []string
+		errs []cueerrors.Error
+	}
+	var groups []*group
+	byPath := map[string]*group{}
+	for _, e := range cueerrors.Errors(err) {
+		key := strings.Join(e.Path(), "\x00")
+		g := byPath[key]
+		if g == nil {
+			g = &group{path: e.Path()}
+			byPath[key] = g
+			groups = append(groups, g)
+		}
+		g.errs = append(g.errs, e)
+	}
+	for _, g := range groups {
+		if msg, ok := disjunctionMessage(g.errs); ok {
+			d := c.cueDiagnostic(code, g.errs[0], g.path)
+			d.Message = d.Path + ": " + msg
+			d.Related = nil
+			c.add(d)
+			continue
+		}
+		for _, e := range g.errs {
+			c.add(c.cueDiagnostic(code, e, g.path))
+		}
+	}
+}
+
+// cueDiagnostic converts one CUE error.
+func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []string) Diagnostic {
+	format, args := e.Msg()
+	msg := fmt.Sprintf(format, args...)
+	var primary Position
+	var related []Position
+	for _, p := range cueerrors.Positions(e) {
+		pos := position(p)
+		if !c.userFiles[pos.File] {
+			continue
+		}
+		if primary.File == "" {
+			primary = pos
+		} else if pos != primary {
+			related = append(related, pos)
+		}
+	}
+	if primary.File == "" {
+		primary = c.declPosition(path)
+	}
+	n := len(path)
+	last := ""
+	if n > 0 {
+		last = unquote(path[n-1])
+	}
+	switch {
+	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
+		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
+	case format == "field not allowed":
+		msg = fmt.Sprintf("unknown field %q", last)
+	case last == "url" && len(args) > 0:
+		s := unquote(fmt.Sprint(args[0]))
+		if why := CheckURL(s); why != "" {
+			msg = fmt.Sprintf("url %q %s", s, why)
+		}
+	}
+	p := strings.Join(path, ".")
+	if p != "" {
+		msg = p + ": " + msg
+	}
+	return Diagnostic{Code: code, Severity: Error, Position: primary, Path: p, Message: msg, Related: related}
+}
+
+// unquote returns a path element without CUE's quotes.
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
+	}
+	return s
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// isIDMap reports whether a field holds a map keyed by ids.
+func isIDMap(name string) bool {
+	switch name {
+	case "accounts", "users", "devices", "callflows":
+		return true
+	}
+	return false
+}
+
+// disjunctionMessage recognises the errors of an empty disjunction (one
+// "conflicting values ALT and VALUE" error per alternative) and states them
+// as one message.
+func disjunctionMessage(errs []cueerrors.Error) (string, bool) {
+	if len(errs) < 2 {
+		return "", false
+	}
+	var alts []string
+	var bad string
+	for _, e := range errs[1:] {
+		format, args := e.Msg()
+		if format != "conflicting values %s and %s" || len(args) != 2 {
+			return "", false
+		}
+		alts = append(alts, fmt.Sprint(args[0]))
+		bad = fmt.Sprint(args[1])
+	}
+	sort.Slice(alts, func(i, j int) bool {
+		a, errA := strconv.Atoi(alts[i])
+		b, errB := strconv.Atoi(alts[j])
+		if errA == nil && errB == nil {
+			return a < b
+		}
+		return alts[i] < alts[j]
+	})
+	return fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", ")), true
+}
+
+// declPosition finds where a path is declared in the policy files, for
+// errors whose positions are all in the schema (an unknown top-level
+// field, say). It returns the deepest declaration found.
+func (c *compilation) declPosition(path []string) Position {
+	best, bestDepth := Position{}, -1
+	for _, f := range c.asts {
+		var walk func(decls []ast.Decl, depth int)
+		walk = func(decls []ast.Decl, depth int) {
+			if depth >= len(path) {
+				return
+			}
+			for _, d := range decls {
+				fd, ok := d.(*ast.Field)
+				if !ok {
+					continue
+				}
+				name, _, err := ast.LabelName(fd.Label)
+				if err != nil || name != unquote(path[depth]) {
+					continue
+				}
+				if depth > bestDepth {
+					best, bestDepth = position(fd.Label.Pos()), depth
+				}
+				if st, ok := fd.Value.(*ast.StructLit); ok {
+					walk(st.Elts, depth+1)
+				}
+			}
+		}
+		walk(f.Decls, 0)
+	}
+	if bestDepth < 0 && len(c.files) > 0 {
+		return Position{File: c.files[0].Name}
+	}
+	return best
+}
+
+// cuePath formats a path as CUE does: dotted labels, quoted where they are
+// not identifiers, and [i] for list elements.
+func cuePath(path []string) string {
+	var b strings.Builder
+	for i, p := range path {
+		if strings.HasPrefix(p, "[") {
+			b.WriteString(p)
+			continue
+		}
+		if i > 0 {
+			b.WriteByte('.')
+		}
+		if ast.IsValidIdent(p) && !strings.HasPrefix(p, "#") && !strings.HasPrefix(p, "_") {
+			b.WriteString(p)
+		} else {
+			b.WriteString(strconv.Quote(p))
+		}
+	}
+	return b.String()
+}
+
+// position converts a CUE position.
+func position(p token.Pos) Position {
+	if !p.IsValid() {
+		return Position{}
+	}
+	return Position{File: p.Filename(), Line: p.Line(), Column: p.Column()}
+}
+
+// posOf returns the position of the value at a path in a policy file, or
+// the declaration of the path when the value's own position is elsewhere.
+// A segment "[i]" selects a list element.
+func (c *compilation) posOf(sel ...string) Position {
+	sels := make([]cue.Selector, len(sel))
+	for i, s := range sel {
+		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
+			if n, err := strconv.Atoi(s[1 : len(s)-1]); err == nil {
+				sels[i] = cue.Index(n)
+				continue
+			}
+		}
+		sels[i] = cue.Str(s)
+	}
+	if p := position(c.value.LookupPath(cue.MakePath(sels...)).Pos()); c.userFiles[p.File] {
+		return p
+	}
+	return c.declPosition(sel)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,390 @@
+package compiler
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/recpol/recpol/table"
+)
+
+// scopeObj is one call_recording object in a resolution chain.
+type scopeObj struct {
+	name   string   // provenance scope: "device:d1", "user:bob", "account:acme"
+	prefix string   // provenance path prefix: "call_recording" or "call_recording.endpoint"
+	path   []string // CUE path of the object
+	cr     *rawCR
+}
+
+// source says where a resolved field came from.
+type source struct {
+	kind  uint8 // srcScope, srcDefaults, srcBuiltin
+	scope int   // index into the chain (srcScope)
+	dk    string
+	nk    string
+}
+
+const (
+	srcScope uint8 = iota
+	srcDefaults
+	srcBuiltin
+)
+
+// resolver resolves cells and actions of one compilation.
+type resolver struct {
+	c       *compilation
+	in      *table.Interner
+	strs    map[string]string // interned provenance strings
+	minSecs map[string]bool   // reported record_min_sec conflicts
+}
+
+func (c *compilation) resolve() {
+	r := &resolver{c: c, in: table.NewInterner(), strs: map[string]string{}, minSecs: map[string]bool{}}
+	for _, id := range sortedKeys(c.policy.Accounts) {
+		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
+	}
+}
+
+func (r *resolver) intern(s string) string {
+	if v, ok := r.strs[s]; ok {
+		return v
+	}
+	r.strs[s] = s
+	return s
+}
+
+func (r *resolver) account(id string, a *rawAccount) *table.Account {
+	out := &table.Account{ID: id, Users: map[string]*table.Endpoint{}, Devices: map[string]*table.Endpoint{}}
+	base := []string{"accounts", id}
+	at := func(rest ...string) []string { return append(append([]string(nil), base...), rest...) }
+	acctName := "account:" + id
+	var acctCR, endpointCR *rawCR
+	if a.CallRecording != nil {
+		acctCR, endpointCR = a.CallRecording.Account, a.CallRecording.Endpoint
+	}
+	acctScope := scopeObj{acctName, "call_recording.account", at("call_recording", "account"), acctCR}
+	endpointScope := scopeObj{acctName, "call_recording.endpoint", at("call_recording", "endpoint"), endpointCR}
+	r.cells(&out.Cells, []scopeObj{acctScope})
+
+	acctMeta := metaScope{acctName, at("metaflows"), a.Metaflows}
+	for _, uid := range sortedKeys(a.Users) {
+		u := a.Users[uid]
+		userName := "user:" + uid
+		e := &table.Endpoint{Kind: table.User, ID: uid}
+		r.cells(&e.Cells, []scopeObj{
+			{userName, "call_recording", at("users", uid, "call_recording"), u.CallRecording},
+			endpointScope,
+		})
+		e.Metaflows = r.metaflows([]metaScope{{userName, at("users", uid, "metaflows"), u.Metaflows}, acctMeta})
+		out.Users[uid] = e
+	}
+	for _, did := range sortedKeys(a.Devices) {
+		d := a.Devices[did]
+		devName := "device:" + did
+		e := &table.Endpoint{Kind: table.Device, ID: did}
+		chain := []scopeObj{{devName, "call_recording", at("devices", did, "call_recording"), d.CallRecording}}
+		metaChain := []metaScope{{devName, at("devices", did, "metaflows"), d.Metaflows}}
+		if d.Owner != nil {
+			e.Owner = *d.Owner
+			if u := a.Users[e.Owner]; u != nil {
+				chain = append(chain, scopeObj{"user:" + e.Owner, "call_recording", at("users", e.Owner, "call_recording"), u.CallRecording})
+				metaChain = append(metaChain, metaScope{"user:" + e.Owner, at("users", e.Owner, "metaflows"), u.Metaflows})
+			}
+		}
+		chain = append(chain, endpointScope)
+		r.cells(&e.Cells, chain)
+		e.Metaflows = r.metaflows(append(metaChain, acctMeta))
+		out.Devices[did] = e
+	}
+	for _, cid := range sortedKeys(a.Callflows) {
+		cf := a.Callflows[cid]
+		tcf := &table.Callflow{ID: cid, Numbers: nonNil(cf.Numbers), Patterns: nonNil(cf.Patterns)}
+		for i := range cf.Actions {
+			p := at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]")
+			prov := fmt.Sprintf("%s callflows.%s.actions.%d", acctName, cid, i)
+			tcf.Actions = append(tcf.Actions, r.action(&cf.Actions[i], "start", prov, p))
+		}
+		out.Callflows = append(out.Callflows, tcf)
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// keyOrder is the order in which the keys of one scope object are tried
+// for cell (d, n): d.n > any.n > d.any > any.any.
+func keyOrder(d, n string) [4][2]string {
+	return [4][2]string{{d, n}, {"any", n}, {d, "any"}, {"any", "any"}}
+}
+
+// cells resolves the four cells of a scope chain (most specific first).
+func (r *resolver) cells(dst *table.Cells, chain []scopeObj) {
+	for _, d := range table.Directions {
+		for _, n := range table.Networks {
+			*dst.Get(d, n) = r.cell(chain, d.String(), n.String())
+		}
+	}
+}
+
+// cell resolves one cell field by field, scope-major: every key of a scope
+// is tried before any key of the next scope; then defaults, then the
+// built-in defaults.
+func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
+	keys := keyOrder(d, n)
+	var vals [numFields]value
+	var srcs [numFields]source
+	for f := field(0); f < numFields; f++ {
+		vals[f], srcs[f] = r.lookup(chain, keys, f)
+	}
+	var prov [numFields]string
+	for f := field(0); f < numFields; f++ {
+		prov[f] = r.provenance(chain, srcs[f], f, "")
+	}
+	s, p := r.settings(vals, prov, false)
+	r.checkMinSec(vals, srcs, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
+	return table.Cell{Record: vals[fEnabled].b, Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
+}
+
+func (r *resolver) lookup(chain []scopeObj, keys [4][2]string, f field) (value, source) {
+	for si := range chain {
+		cr := chain[si].cr
+		if cr == nil {
+			continue
+		}
+		for _, k := range keys {
+			if v := cr.dir(k[0]).net(k[1]).get(f); v.set {
+				return v, source{kind: srcScope, scope: si, dk: k[0], nk: k[1]}
+			}
+		}
+	}
+	if v := r.c.policy.Defaults.get(f); v.set {
+		return v, source{kind: srcDefaults}
+	}
+	return r.builtin(f, false), source{kind: srcBuiltin}
+}
+
+// builtin returns a built-in default; actions have their own time limit.
+func (r *resolver) builtin(f field, action bool) value {
+	b := r.c.defaults.Builtin
+	switch f {
+	case fEnabled:
+		return value{set: true, b: b.Enabled}
+	case fFormat:
+		return value{set: true, s: b.Format}
+	case fTimeLimit:
+		if action {
+			return value{set: true, i: r.c.defaults.Action.TimeLimit}
+		}
+		return value{set: true, i: b.TimeLimit}
+	case fRecordMinSec:
+		return value{set: true, i: b.RecordMinSec}
+	case fRecordSampleRate:
+		return value{set: true, i: b.RecordSampleRate}
+	case fRecordOnAnswer:
+		return value{set: true, b: b.RecordOnAnswer}
+	case fRecordOnBridge:
+		return value{set: true, b: b.RecordOnBridge}
+	case fMethod:
+		return value{set: true, s: b.Method}
+	}
+	return value{} // no url: keep locally
+}
+
+func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefix string) string {
+	name := fieldNames[f]
+	switch src.kind {
+	case srcScope:
+		if actionPrefix != "" {
+			return r.intern(actionPrefix + ".data." + name)
+		}
+		s := chain[src.scope]
+		return r.intern(s.name + " " + s.prefix + "." + src.dk + "." + src.nk + "." + name)
+	case srcDefaults:
+		return r.intern("defaults " + name)
+	}
+	if f == fURL {
+		return ""
+	}
+	if actionPrefix != "" && f == fTimeLimit {
+		return "builtin action.time_limit"
+	}
+	return r.intern("builtin " + name)
+}
+
+// scopePath is the CUE path of a resolved field, for positions.
+func (r *resolver) scopePath(chain []scopeObj, src source, f field) []string {
+	switch src.kind {
+	case srcScope:
+		s := chain[src.scope]
+		return append(append([]string(nil), s.path...), src.dk, src.nk, fieldNames[f])
+	case srcDefaults:
+		return []string{"defaults", fieldNames[f]}
+	}
+	return nil
+}
+
+func (r *resolver) settings(vals [numFields]value, prov [numFields]string, action bool) (table.Settings, table.Provenance) {
+	s := table.Settings{
+		Format:           vals[fFormat].s,
+		TimeLimit:        vals[fTimeLimit].i,
+		RecordMinSec:     vals[fRecordMinSec].i,
+		RecordSampleRate: vals[fRecordSampleRate].i,
+		RecordOnAnswer:   vals[fRecordOnAnswer].b,
+		RecordOnBridge:   vals[fRecordOnBridge].b,
+		Method:           vals[fMethod].s,
+		URL:              vals[fURL].s,
+	}
+	p := table.Provenance{
+		Format:           prov[fFormat],
+		TimeLimit:        prov[fTimeLimit],
+		RecordMinSec:     prov[fRecordMinSec],
+		RecordSampleRate: prov[fRecordSampleRate],
+		RecordOnAnswer:   prov[fRecordOnAnswer],
+		RecordOnBridge:   prov[fRecordOnBridge],
+		Method:           prov[fMethod],
+		URL:              prov[fURL],
+	}
+	if !action {
+		p.Enabled = prov[fEnabled]
+	}
+	return s, p
+}
+
+// checkMinSec reports a resolved record_min_sec that is not below the
+// resolved time_limit, at the winning record_min_sec with the time_limit
+// as a second position; each pair of sources is reported once.
+func (r *resolver) checkMinSec(vals [numFields]value, srcs [numFields]source, path func(field) []string) {
+	minSec, limit := vals[fRecordMinSec].i, vals[fTimeLimit].i
+	if minSec < limit {
+		return
+	}
+	mp, lp := path(fRecordMinSec), path(fTimeLimit)
+	key := strings.Join(mp, "\x00") + "\x01" + strings.Join(lp, "\x00")
+	if r.minSecs[key] {
+		return
+	}
+	r.minSecs[key] = true
+	d := Diagnostic{Code: CodeMinSec, Severity: Error, Path: cuePath(mp),
+		Message: fmt.Sprintf("record_min_sec %d must be less than time_limit %d, or every recording is discarded", minSec, limit)}
+	if mp != nil {
+		d.Position = r.c.posOf(mp...)
+	}
+	if lp != nil {
+		d.Related = []Position{r.c.posOf(lp...)}
+	} else {
+		d.Message += " (time_limit is the built-in default)"
+	}
+	r.c.add(d)
+}
+
+// action resolves a callflow or metaflow action: the action's data, then
+// defaults, then the built-in defaults for actions.
+func (r *resolver) action(a *rawAction, defaultAction, prov string, path []string) table.Action {
+	callerOnly := a.Module == "record_caller"
+	var vals [numFields]value
+	var srcs [numFields]source
+	var provs [numFields]string
+	for f := fFormat; f < numFields; f++ {
+		if v := a.Data.get(f, callerOnly); v.set {
+			vals[f], srcs[f] = v, source{kind: srcScope}
+		} else if v := r.c.policy.Defaults.get(f); v.set {
+			vals[f], srcs[f] = v, source{kind: srcDefaults}
+		} else {
+			vals[f], srcs[f] = r.builtin(f, true), source{kind: srcBuiltin}
+		}
+		provs[f] = r.provenance(nil, srcs[f], f, prov)
+	}
+	s, p := r.settings(vals, provs, true)
+	r.checkMinSec(vals, srcs, func(f field) []string {
+		switch srcs[f].kind {
+		case srcScope:
+			return append(append([]string(nil), path...), "data", fieldNames[f])
+		case srcDefaults:
+			return []string{"defaults", fieldNames[f]}
+		}
+		return nil
+	})
+	out := table.Action{Module: a.Module, Action: defaultAction, FollowTransfer: r.c.defaults.Action.ShouldFollowTransfer,
+		Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
+	if d := a.Data; d != nil {
+		if d.Action != nil && !callerOnly {
+			out.Action = *d.Action
+		}
+		if d.Label != nil {
+			out.Label = *d.Label
+		}
+		if d.MediaName != nil {
+			out.MediaName = *d.MediaName
+		}
+		if d.ShouldFollowTransfer != nil {
+			out.FollowTransfer = *d.ShouldFollowTransfer
+		}
+	}
+	return out
+}
+
+// metaScope is one metaflows object in a resolution chain.
+type metaScope struct {
+	name string
+	path []string
+	m    *rawMetaflows
+}
+
+// metaflows resolves an endpoint's metaflows field by field, device >
+// owner > account; numbers and patterns merge by code, the most specific
+// scope winning. It returns nil when no scope defines metaflows.
+func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
+	defined := false
+	for _, s := range chain {
+		defined = defined || s.m != nil
+	}
+	if !defined {
+		return nil
+	}
+	ab := r.c.defaults.Action
+	out := &table.Metaflows{BindingDigit: ab.BindingDigit, DigitTimeout: ab.DigitTimeout, ListenOn: ab.ListenOn}
+	setDigit, setTimeout, setListen := false, false, false
+	seenNum, seenPat := map[string]bool{}, map[string]bool{}
+	for _, s := range chain {
+		m := s.m
+		if m == nil {
+			continue
+		}
+		if m.BindingDigit != nil && !setDigit {
+			out.BindingDigit, setDigit = *m.BindingDigit, true
+		}
+		if m.DigitTimeout != nil && !setTimeout {
+			out.DigitTimeout, setTimeout = *m.DigitTimeout, true
+		}
+		if m.ListenOn != nil && !setListen {
+			out.ListenOn, setListen = *m.ListenOn, true
+		}
+		for _, code := range sortedKeys(m.Numbers) {
+			if seenNum[code] {
+				continue
+			}
+			seenNum[code] = true
+			p := append(append([]string(nil), s.path...), "numbers", code)
+			act := r.action(m.Numbers[code], "start", s.name+" metaflows.numbers."+code, p)
+			out.Numbers = append(out.Numbers, table.MetaflowBinding{Code: code, Action: act, From: s.name})
+		}
+		for _, pat := range sortedKeys(m.Patterns) {
+			if seenPat[pat] {
+				continue
+			}
+			seenPat[pat] = true
+			p := append(append([]string(nil), s.path...), "patterns", pat)
+			act := r.action(m.Patterns[pat], "start", s.name+" metaflows.patterns."+pat, p)
+			out.Patterns = append(out.Patterns, table.MetaflowBinding{Code: pat, Action: act, From: s.name})
+		}
+	}
+	sort.Slice(out.Numbers, func(i, j int) bool { return out.Numbers[i].Code < out.Numbers[j].Code })
+	sort.Slice(out.Patterns, func(i, j int) bool { return out.Patterns[i].Code < out.Patterns[j].Code })
+	return out
+}

@@ -1,0 +1,304 @@
+package table
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// The JSON shapes of the table, used to read a table back.
+type (
+	jsonTable struct {
+		FormatVersion *int                    `json:"format_version"`
+		Version       string                  `json:"version"`
+		Accounts      map[string]*jsonAccount `json:"accounts"`
+	}
+	jsonAccount struct {
+		Account   *jsonCells                `json:"account"`
+		Users     map[string]*jsonCells     `json:"users"`
+		Devices   map[string]*jsonDevice    `json:"devices"`
+		Callflows map[string]*jsonCallflow  `json:"callflows"`
+		Metaflows map[string]*jsonMetaflows `json:"metaflows"`
+	}
+	jsonCells struct {
+		Inbound  *jsonNetworks `json:"inbound"`
+		Outbound *jsonNetworks `json:"outbound"`
+	}
+	jsonDevice struct {
+		jsonCells
+		Owner *string `json:"owner"`
+	}
+	jsonNetworks struct {
+		Onnet  *jsonCell `json:"onnet"`
+		Offnet *jsonCell `json:"offnet"`
+	}
+	jsonCell struct {
+		Record     *bool           `json:"record"`
+		Settings   *jsonSettings   `json:"settings"`
+		Provenance *jsonProvenance `json:"provenance"`
+	}
+	jsonSettings struct {
+		Format           *string `json:"format"`
+		TimeLimit        *int    `json:"time_limit"`
+		RecordMinSec     *int    `json:"record_min_sec"`
+		RecordSampleRate *int    `json:"record_sample_rate"`
+		RecordOnAnswer   *bool   `json:"record_on_answer"`
+		RecordOnBridge   *bool   `json:"record_on_bridge"`
+		Method           *string `json:"method"`
+		URL              string  `json:"url"`
+	}
+	jsonProvenance struct {
+		Enabled          string `json:"enabled"`
+		Format           string `json:"format"`
+		TimeLimit        string `json:"time_limit"`
+		RecordMinSec     string `json:"record_min_sec"`
+		RecordSampleRate string `json:"record_sample_rate"`
+		RecordOnAnswer   string `json:"record_on_answer"`
+		RecordOnBridge   string `json:"record_on_bridge"`
+		Method           string `json:"method"`
+		URL              string `json:"url"`
+	}
+	jsonCallflow struct {
+		Numbers  []string     `json:"numbers"`
+		Patterns []string     `json:"patterns"`
+		Actions  []jsonAction `json:"actions"`
+	}
+	jsonAction struct {
+		Module         string          `json:"module"`
+		Action         string          `json:"action"`
+		Label          string          `json:"label"`
+		MediaName      string          `json:"media_name"`
+		FollowTransfer bool            `json:"should_follow_transfer"`
+		Settings       *jsonSettings   `json:"settings"`
+		Provenance     *jsonProvenance `json:"provenance"`
+	}
+	jsonMetaflows struct {
+		BindingDigit string                  `json:"binding_digit"`
+		DigitTimeout int                     `json:"digit_timeout"`
+		ListenOn     string                  `json:"listen_on"`
+		Numbers      map[string]*jsonBinding `json:"numbers"`
+		Patterns     map[string]*jsonBinding `json:"patterns"`
+	}
+	jsonBinding struct {
+		Action *jsonAction `json:"action"`
+		From   string      `json:"from"`
+	}
+)
+
+// Decode reads a table written by WriteJSON. It checks the format version,
+// that every cell is present and that the version matches the content, so
+// a table edited by hand or truncated is rejected rather than trusted.
+func Decode(r io.Reader) (*Table, error) {
+	dec := json.NewDecoder(r)
+	dec.DisallowUnknownFields()
+	var jt jsonTable
+	if err := dec.Decode(&jt); err != nil {
+		return nil, fmt.Errorf("decoding table: %w", err)
+	}
+	if jt.FormatVersion == nil {
+		return nil, fmt.Errorf("decoding table: no format_version: not a recpol table")
+	}
+	if *jt.FormatVersion != FormatVersion {
+		return nil, fmt.Errorf("decoding table: format_version %d, this recpol reads %d", *jt.FormatVersion, FormatVersion)
+	}
+	in := NewInterner()
+	ids := make([]string, 0, len(jt.Accounts))
+	for id := range jt.Accounts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	accounts := make([]*Account, 0, len(ids))
+	for _, id := range ids {
+		a, err := decodeAccount(in, id, jt.Accounts[id])
+		if err != nil {
+			return nil, fmt.Errorf("decoding table: account %q: %w", id, err)
+		}
+		accounts = append(accounts, a)
+	}
+	t, err := New(accounts)
+	if err != nil {
+		return nil, fmt.Errorf("decoding table: %w", err)
+	}
+	if t.Version != jt.Version {
+		return nil, fmt.Errorf("decoding table: its version %q does not match its content (%s): the file was changed after it was compiled", jt.Version, t.Version)
+	}
+	return t, nil
+}
+
+// DecodeBytes is Decode on a byte slice.
+func DecodeBytes(b []byte) (*Table, error) { return Decode(bytes.NewReader(b)) }
+
+func decodeAccount(in *Interner, id string, ja *jsonAccount) (*Account, error) {
+	if ja == nil {
+		return nil, fmt.Errorf("null account")
+	}
+	a := &Account{ID: id, Users: map[string]*Endpoint{}, Devices: map[string]*Endpoint{}}
+	if err := decodeCells(in, &a.Cells, ja.Account); err != nil {
+		return nil, fmt.Errorf("account cells: %w", err)
+	}
+	for uid, jc := range ja.Users {
+		e := &Endpoint{Kind: User, ID: uid}
+		if err := decodeCells(in, &e.Cells, jc); err != nil {
+			return nil, fmt.Errorf("user %q: %w", uid, err)
+		}
+		a.Users[uid] = e
+	}
+	for did, jd := range ja.Devices {
+		if jd == nil || jd.Owner == nil {
+			return nil, fmt.Errorf("device %q: no owner field", did)
+		}
+		e := &Endpoint{Kind: Device, ID: did, Owner: *jd.Owner}
+		if err := decodeCells(in, &e.Cells, &jd.jsonCells); err != nil {
+			return nil, fmt.Errorf("device %q: %w", did, err)
+		}
+		a.Devices[did] = e
+	}
+	for cid, jc := range ja.Callflows {
+		if jc == nil {
+			return nil, fmt.Errorf("callflow %q: null", cid)
+		}
+		cf := &Callflow{ID: cid, Numbers: jc.Numbers, Patterns: jc.Patterns}
+		for i := range jc.Actions {
+			act, err := decodeAction(in, &jc.Actions[i])
+			if err != nil {
+				return nil, fmt.Errorf("callflow %q action %d: %w", cid, i, err)
+			}
+			cf.Actions = append(cf.Actions, act)
+		}
+		a.Callflows = append(a.Callflows, cf)
+	}
+	for key, jm := range ja.Metaflows {
+		kind, eid, _ := strings.Cut(key, ":")
+		var e *Endpoint
+		switch kind {
+		case "device":
+			e = a.Devices[eid]
+		case "user":
+			e = a.Users[eid]
+		}
+		if e == nil || jm == nil {
+			return nil, fmt.Errorf("metaflows of unknown endpoint %q", key)
+		}
+		m := &Metaflows{BindingDigit: jm.BindingDigit, DigitTimeout: jm.DigitTimeout, ListenOn: jm.ListenOn}
+		var err error
+		if m.Numbers, err = decodeBindings(in, jm.Numbers); err != nil {
+			return nil, fmt.Errorf("metaflows of %s: %w", key, err)
+		}
+		if m.Patterns, err = decodeBindings(in, jm.Patterns); err != nil {
+			return nil, fmt.Errorf("metaflows of %s: %w", key, err)
+		}
+		e.Metaflows = m
+	}
+	return a, nil
+}
+
+func decodeBindings(in *Interner, jb map[string]*jsonBinding) ([]MetaflowBinding, error) {
+	codes := make([]string, 0, len(jb))
+	for c := range jb {
+		codes = append(codes, c)
+	}
+	sort.Strings(codes)
+	var out []MetaflowBinding
+	for _, c := range codes {
+		b := jb[c]
+		if b == nil || b.Action == nil {
+			return nil, fmt.Errorf("code %q has no action", c)
+		}
+		act, err := decodeAction(in, b.Action)
+		if err != nil {
+			return nil, fmt.Errorf("code %q: %w", c, err)
+		}
+		out = append(out, MetaflowBinding{Code: c, Action: act, From: b.From})
+	}
+	return out, nil
+}
+
+func decodeAction(in *Interner, ja *jsonAction) (Action, error) {
+	s, err := decodeSettings(ja.Settings)
+	if err != nil {
+		return Action{}, err
+	}
+	if ja.Provenance == nil {
+		return Action{}, fmt.Errorf("no provenance")
+	}
+	p := Provenance(*ja.Provenance)
+	return Action{Module: ja.Module, Action: ja.Action, Label: ja.Label, MediaName: ja.MediaName,
+		FollowTransfer: ja.FollowTransfer, Settings: in.Settings(s), Provenance: in.Provenance(p)}, nil
+}
+
+func decodeCells(in *Interner, dst *Cells, jc *jsonCells) error {
+	if jc == nil {
+		return fmt.Errorf("no cells")
+	}
+	for _, d := range Directions {
+		jn := jc.Inbound
+		if d == Outbound {
+			jn = jc.Outbound
+		}
+		if jn == nil {
+			return fmt.Errorf("no %s cells", d)
+		}
+		for _, n := range Networks {
+			cell := jn.Onnet
+			if n == Offnet {
+				cell = jn.Offnet
+			}
+			if cell == nil || cell.Record == nil || cell.Provenance == nil {
+				return fmt.Errorf("cell %s.%s is missing or incomplete", d, n)
+			}
+			s, err := decodeSettings(cell.Settings)
+			if err != nil {
+				return fmt.Errorf("cell %s.%s: %w", d, n, err)
+			}
+			*dst.Get(d, n) = Cell{Record: *cell.Record, Settings: in.Settings(s),
+				Provenance: in.Provenance(Provenance(*cell.Provenance))}
+		}
+	}
+	return nil
+}
+
+func decodeSettings(js *jsonSettings) (Settings, error) {
+	if js == nil || js.Format == nil || js.TimeLimit == nil || js.RecordMinSec == nil ||
+		js.RecordSampleRate == nil || js.RecordOnAnswer == nil || js.RecordOnBridge == nil || js.Method == nil {
+		return Settings{}, fmt.Errorf("settings are missing or incomplete")
+	}
+	return Settings{Format: *js.Format, TimeLimit: *js.TimeLimit, RecordMinSec: *js.RecordMinSec,
+		RecordSampleRate: *js.RecordSampleRate, RecordOnAnswer: *js.RecordOnAnswer,
+		RecordOnBridge: *js.RecordOnBridge, Method: *js.Method, URL: js.URL}, nil
+}
+
+// Interner stores identical settings and provenance once, so that a large
+// table costs far less in memory than its JSON. It is not safe for
+// concurrent use.
+type Interner struct {
+	settings   map[Settings]*Settings
+	provenance map[Provenance]*Provenance
+}
+
+// NewInterner returns an empty interner.
+func NewInterner() *Interner {
+	return &Interner{settings: map[Settings]*Settings{}, provenance: map[Provenance]*Provenance{}}
+}
+
+// Settings returns the shared copy of s.
+func (in *Interner) Settings(s Settings) *Settings {
+	if p, ok := in.settings[s]; ok {
+		return p
+	}
+	p := &s
+	in.settings[s] = p
+	return p
+}
+
+// Provenance returns the shared copy of p.
+func (in *Interner) Provenance(p Provenance) *Provenance {
+	if q, ok := in.provenance[p]; ok {
+		return q
+	}
+	q := &p
+	in.provenance[p] = q
+	return q
+}

@@ -1,0 +1,348 @@
+package table
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"unicode/utf8"
+
+	recpolcue "github.com/recpol/recpol/cue"
+)
+
+// The table's JSON is canonical: UTF-8, object keys sorted bytewise, no
+// insignificant whitespace, one trailing newline. The writer below emits
+// keys in sorted order by construction; TestCanonicalKeysSorted checks it.
+
+// WriteJSON writes the table's canonical JSON.
+func (t *Table) WriteJSON(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	var e enc
+	e.b = make([]byte, 0, 64<<10)
+	e.raw(`{"accounts":{`)
+	for i, id := range t.accountIDs {
+		if i > 0 {
+			e.raw(",")
+		}
+		e.str(id)
+		e.raw(":")
+		e.account(t.Accounts[id])
+		if len(e.b) > 32<<10 {
+			if _, err := bw.Write(e.b); err != nil {
+				return err
+			}
+			e.b = e.b[:0]
+		}
+	}
+	e.raw(`},"format_version":`)
+	e.int(FormatVersion)
+	e.raw(`,"version":`)
+	e.str(t.Version)
+	e.raw("}\n")
+	if _, err := bw.Write(e.b); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// MarshalJSON returns the table's canonical JSON (with its trailing
+// newline).
+func (t *Table) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	if err := t.WriteJSON(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// AccountJSON returns the canonical JSON of one account.
+func AccountJSON(a *Account) []byte {
+	var e enc
+	e.account(a)
+	return e.b
+}
+
+// computeVersion hashes what the table means: the format version, the
+// built-in defaults and every account's canonical JSON, in account order.
+// The same policy split into other files, reordered or reformatted yields
+// the same version.
+func (t *Table) computeVersion() (string, error) {
+	d, err := recpolcue.BuiltinDefaults()
+	if err != nil {
+		return "", err
+	}
+	builtin, err := json.Marshal(d)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "recpol table format %d\nbuiltin %s\n", FormatVersion, builtin)
+	for _, id := range t.accountIDs {
+		sum := sha256.Sum256(AccountJSON(t.Accounts[id]))
+		fmt.Fprintf(h, "account %s %x\n", id, sum)
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+type enc struct{ b []byte }
+
+func (e *enc) raw(s string) { e.b = append(e.b, s...) }
+func (e *enc) int(i int)    { e.b = strconv.AppendInt(e.b, int64(i), 10) }
+func (e *enc) bool(v bool)  { e.b = strconv.AppendBool(e.b, v) }
+
+// str writes a JSON string. Only what JSON requires is escaped (no HTML
+// escaping), so the output is stable and readable.
+func (e *enc) str(s string) {
+	const hexd = "0123456789abcdef"
+	e.b = append(e.b, '"')
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c == '"' || c == '\\':
+				e.b = append(e.b, '\\', c)
+			case c == '\n':
+				e.b = append(e.b, '\\', 'n')
+			case c == '\r':
+				e.b = append(e.b, '\\', 'r')
+			case c == '\t':
+				e.b = append(e.b, '\\', 't')
+			case c < 0x20:
+				e.b = append(e.b, '\\', 'u', '0', '0', hexd[c>>4], hexd[c&0xf])
+			default:
+				e.b = append(e.b, c)
+			}
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			e.b = append(e.b, `\ufffd`...)
+		} else {
+			e.b = append(e.b, s[i:i+size]...)
+		}
+		i += size
+	}
+	e.b = append(e.b, '"')
+}
+
+func (e *enc) account(a *Account) {
+	e.raw(`{"account":`)
+	e.cells(&a.Cells)
+	e.raw(`,"callflows":{`)
+	for i, cf := range a.Callflows {
+		if i > 0 {
+			e.raw(",")
+		}
+		e.str(cf.ID)
+		e.raw(`:{"actions":[`)
+		for j := range cf.Actions {
+			if j > 0 {
+				e.raw(",")
+			}
+			e.action(&cf.Actions[j])
+		}
+		e.raw(`],"numbers":`)
+		e.strs(cf.Numbers)
+		e.raw(`,"patterns":`)
+		e.strs(cf.Patterns)
+		e.raw("}")
+	}
+	e.raw(`},"devices":{`)
+	for i, id := range a.deviceIDs {
+		if i > 0 {
+			e.raw(",")
+		}
+		d := a.Devices[id]
+		e.str(id)
+		e.raw(":")
+		e.cellsOpen(&d.Cells)
+		e.raw(`,"owner":`)
+		e.str(d.Owner)
+		e.raw("}")
+	}
+	e.raw(`},"metaflows":{`)
+	// Keys "device:..." sort before "user:...".
+	n := 0
+	for _, id := range a.deviceIDs {
+		if m := a.Devices[id].Metaflows; m != nil {
+			e.metaflowsEntry(&n, "device:"+id, m)
+		}
+	}
+	for _, id := range a.userIDs {
+		if m := a.Users[id].Metaflows; m != nil {
+			e.metaflowsEntry(&n, "user:"+id, m)
+		}
+	}
+	e.raw(`},"users":{`)
+	for i, id := range a.userIDs {
+		if i > 0 {
+			e.raw(",")
+		}
+		e.str(id)
+		e.raw(":")
+		e.cellsOpen(&a.Users[id].Cells)
+		e.raw("}")
+	}
+	e.raw("}}")
+}
+
+func (e *enc) strs(ss []string) {
+	e.raw("[")
+	for i, s := range ss {
+		if i > 0 {
+			e.raw(",")
+		}
+		e.str(s)
+	}
+	e.raw("]")
+}
+
+// cells writes {"inbound":{...},"outbound":{...}}.
+func (e *enc) cells(c *Cells) {
+	e.cellsOpen(c)
+	e.raw("}")
+}
+
+// cellsOpen writes {"inbound":{...},"outbound":{...} without the closing
+// brace, so that an endpoint can add its own keys (which sort after).
+func (e *enc) cellsOpen(c *Cells) {
+	e.raw(`{"inbound":{"offnet":`)
+	e.cell(c.Get(Inbound, Offnet))
+	e.raw(`,"onnet":`)
+	e.cell(c.Get(Inbound, Onnet))
+	e.raw(`},"outbound":{"offnet":`)
+	e.cell(c.Get(Outbound, Offnet))
+	e.raw(`,"onnet":`)
+	e.cell(c.Get(Outbound, Onnet))
+	e.raw("}")
+}
+
+func (e *enc) cell(c *Cell) {
+	e.raw(`{"provenance":`)
+	e.provenance(c.Provenance, true)
+	e.raw(`,"record":`)
+	e.bool(c.Record)
+	e.raw(`,"settings":`)
+	e.settings(c.Settings)
+	e.raw("}")
+}
+
+func (e *enc) provenance(p *Provenance, withEnabled bool) {
+	e.raw("{")
+	if withEnabled {
+		e.raw(`"enabled":`)
+		e.str(p.Enabled)
+		e.raw(",")
+	}
+	e.raw(`"format":`)
+	e.str(p.Format)
+	e.raw(`,"method":`)
+	e.str(p.Method)
+	e.raw(`,"record_min_sec":`)
+	e.str(p.RecordMinSec)
+	e.raw(`,"record_on_answer":`)
+	e.str(p.RecordOnAnswer)
+	e.raw(`,"record_on_bridge":`)
+	e.str(p.RecordOnBridge)
+	e.raw(`,"record_sample_rate":`)
+	e.str(p.RecordSampleRate)
+	e.raw(`,"time_limit":`)
+	e.str(p.TimeLimit)
+	if p.URL != "" {
+		e.raw(`,"url":`)
+		e.str(p.URL)
+	}
+	e.raw("}")
+}
+
+func (e *enc) settings(s *Settings) {
+	e.raw(`{"format":`)
+	e.str(s.Format)
+	e.raw(`,"method":`)
+	e.str(s.Method)
+	e.raw(`,"record_min_sec":`)
+	e.int(s.RecordMinSec)
+	e.raw(`,"record_on_answer":`)
+	e.bool(s.RecordOnAnswer)
+	e.raw(`,"record_on_bridge":`)
+	e.bool(s.RecordOnBridge)
+	e.raw(`,"record_sample_rate":`)
+	e.int(s.RecordSampleRate)
+	e.raw(`,"time_limit":`)
+	e.int(s.TimeLimit)
+	if s.URL != "" {
+		e.raw(`,"url":`)
+		e.str(s.URL)
+	}
+	e.raw("}")
+}
+
+func (e *enc) action(a *Action) {
+	e.raw(`{"action":`)
+	e.str(a.Action)
+	if a.Label != "" {
+		e.raw(`,"label":`)
+		e.str(a.Label)
+	}
+	if a.MediaName != "" {
+		e.raw(`,"media_name":`)
+		e.str(a.MediaName)
+	}
+	e.raw(`,"module":`)
+	e.str(a.Module)
+	e.raw(`,"provenance":`)
+	e.provenance(a.Provenance, false)
+	e.raw(`,"settings":`)
+	e.settings(a.Settings)
+	e.raw(`,"should_follow_transfer":`)
+	e.bool(a.FollowTransfer)
+	e.raw("}")
+}
+
+func (e *enc) metaflowsEntry(n *int, key string, m *Metaflows) {
+	if *n > 0 {
+		e.raw(",")
+	}
+	*n++
+	e.str(key)
+	e.raw(`:{"binding_digit":`)
+	e.str(m.BindingDigit)
+	e.raw(`,"digit_timeout":`)
+	e.int(m.DigitTimeout)
+	e.raw(`,"listen_on":`)
+	e.str(m.ListenOn)
+	e.raw(`,"numbers":`)
+	e.bindings(m.Numbers)
+	e.raw(`,"patterns":`)
+	e.bindings(m.Patterns)
+	e.raw("}")
+}
+
+// bindings writes {"<code>":{"action":ACTION,"from":"<scope>"}} in code
+// order.
+func (e *enc) bindings(bs []MetaflowBinding) {
+	idx := make([]int, len(bs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(i, j int) bool { return bs[idx[i]].Code < bs[idx[j]].Code })
+	e.raw("{")
+	for i, k := range idx {
+		if i > 0 {
+			e.raw(",")
+		}
+		e.str(bs[k].Code)
+		e.raw(`:{"action":`)
+		e.action(&bs[k].Action)
+		e.raw(`,"from":`)
+		e.str(bs[k].From)
+		e.raw("}")
+	}
+	e.raw("}")
+}

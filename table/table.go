@@ -1,0 +1,445 @@
+// Package table is the compiled form of a recording policy: for every
+// account its four account cells, for every user and device its eight
+// endpoint cells, its callflows and its resolved metaflows, each fully
+// resolved with the provenance of every field.
+//
+// A Table is read-only once built. Lookups are O(1) and allocation-free, and
+// the decisions of a call (which recordings it starts) live here so that the
+// simulator and the runtime run the same code.
+package table
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+)
+
+// FormatVersion is the version of the table's JSON format.
+const FormatVersion = 1
+
+// Direction is seen from the scope that owns a cell: for an endpoint,
+// outbound = calls it places and inbound = calls it receives; for the
+// account, inbound is about where a call comes from and outbound about where
+// it goes.
+type Direction uint8
+
+// The two directions.
+const (
+	Inbound Direction = iota
+	Outbound
+)
+
+// Directions lists both directions in table order.
+var Directions = [2]Direction{Inbound, Outbound}
+
+func (d Direction) String() string {
+	if d == Outbound {
+		return "outbound"
+	}
+	return "inbound"
+}
+
+// ParseDirection parses "inbound" or "outbound".
+func ParseDirection(s string) (Direction, error) {
+	switch s {
+	case "inbound":
+		return Inbound, nil
+	case "outbound":
+		return Outbound, nil
+	}
+	return 0, fmt.Errorf("invalid direction %q (want inbound or outbound)", s)
+}
+
+// Network says whether the other party of a call is on the platform.
+type Network uint8
+
+// The two networks: onnet is a device registered in the account, offnet
+// the PSTN or a carrier.
+const (
+	Onnet Network = iota
+	Offnet
+)
+
+// Networks lists both networks in table order.
+var Networks = [2]Network{Onnet, Offnet}
+
+func (n Network) String() string {
+	if n == Offnet {
+		return "offnet"
+	}
+	return "onnet"
+}
+
+// ParseNetwork parses "onnet" or "offnet".
+func ParseNetwork(s string) (Network, error) {
+	switch s {
+	case "onnet":
+		return Onnet, nil
+	case "offnet":
+		return Offnet, nil
+	}
+	return 0, fmt.Errorf("invalid network %q (want onnet or offnet)", s)
+}
+
+// Settings are the resolved settings of a cell or an action. Every field is
+// set; URL is empty when recordings are kept locally.
+type Settings struct {
+	Format           string // mp3 or wav
+	TimeLimit        int    // seconds
+	RecordMinSec     int    // seconds
+	RecordSampleRate int    // Hz
+	RecordOnAnswer   bool
+	RecordOnBridge   bool
+	Method           string // put or post
+	URL              string // empty: keep locally
+}
+
+// Provenance says where each resolved field came from, as
+// "<scope> <path within the scope>", e.g. "device:d1 call_recording.any.any.enabled",
+// "defaults format" or "builtin time_limit". URL is empty when no scope set
+// one.
+type Provenance struct {
+	Enabled          string
+	Format           string
+	TimeLimit        string
+	RecordMinSec     string
+	RecordSampleRate string
+	RecordOnAnswer   string
+	RecordOnBridge   string
+	Method           string
+	URL              string
+}
+
+// Cell is one resolved (direction, network) cell of a scope. Settings and
+// Provenance are shared between identical cells: never modify them.
+type Cell struct {
+	Record     bool
+	Settings   *Settings
+	Provenance *Provenance
+}
+
+// Cells holds the four cells of a scope, indexed [Direction][Network].
+type Cells [2][2]Cell
+
+// Get returns the cell for a direction and a network.
+func (c *Cells) Get(d Direction, n Network) *Cell { return &c[d][n] }
+
+// EndpointKind says whether an endpoint is a user or a device.
+type EndpointKind uint8
+
+// The two kinds of endpoint.
+const (
+	User EndpointKind = iota
+	Device
+)
+
+func (k EndpointKind) String() string {
+	if k == Device {
+		return "device"
+	}
+	return "user"
+}
+
+// Endpoint is a user or a device of an account with its eight cells.
+type Endpoint struct {
+	Kind  EndpointKind
+	ID    string
+	Owner string // devices only: the owning user, or empty
+	Cells Cells
+	// Metaflows are the endpoint's resolved metaflows (device > owner >
+	// account), nil when none apply.
+	Metaflows *Metaflows
+}
+
+// Ref returns "device:<id>" or "user:<id>".
+func (e *Endpoint) Ref() string { return e.Kind.String() + ":" + e.ID }
+
+// Action is a resolved callflow or metaflow action.
+type Action struct {
+	Module         string // record_call or record_caller
+	Action         string // start, stop, mask, unmask, pause, resume, toggle
+	Label          string // optional; shown in the origin of a recording
+	MediaName      string // optional; names the recorded file
+	FollowTransfer bool   // the recording follows a transfer
+	Settings       *Settings
+	Provenance     *Provenance
+}
+
+// Callflow runs its actions on a call whose destination number is one of
+// Numbers or matches one of Patterns.
+type Callflow struct {
+	ID       string
+	Numbers  []string
+	Patterns []string
+	Actions  []Action
+
+	regexps []*regexp.Regexp
+}
+
+// MetaflowBinding is one DTMF code of a metaflow.
+type MetaflowBinding struct {
+	Code   string // the digits after the binding digit ("71"), or a pattern
+	Action Action
+	// From says which scope the binding comes from ("device:d1",
+	// "user:bob", "account:acme").
+	From string
+
+	re *regexp.Regexp // patterns only
+}
+
+// Metaflows are the resolved in-call DTMF codes of an endpoint.
+type Metaflows struct {
+	BindingDigit string // one of 0-9 * #
+	DigitTimeout int    // milliseconds
+	ListenOn     string // self, peer or both
+	Numbers      []MetaflowBinding
+	Patterns     []MetaflowBinding
+}
+
+// Account is one tenant of the table.
+type Account struct {
+	ID        string
+	Cells     Cells
+	Users     map[string]*Endpoint
+	Devices   map[string]*Endpoint
+	Callflows []*Callflow // sorted by ID
+
+	userIDs, deviceIDs []string       // sorted
+	numbers            map[string]int // exact number -> callflow index
+	ownerDevices       map[string][]string
+}
+
+// Table is a compiled policy. It is read-only once returned by New or Decode.
+type Table struct {
+	// Version is "sha256:<hex>" of the policy's meaning; see package doc of
+	// the compiler and the README.
+	Version  string
+	Accounts map[string]*Account
+
+	accountIDs []string
+}
+
+// New indexes the accounts and computes the table's version. The accounts
+// must be complete (every cell set); New takes ownership of them.
+func New(accounts []*Account) (*Table, error) {
+	t := &Table{Accounts: make(map[string]*Account, len(accounts))}
+	for _, a := range accounts {
+		if _, dup := t.Accounts[a.ID]; dup {
+			return nil, fmt.Errorf("account %q defined twice", a.ID)
+		}
+		if err := a.index(); err != nil {
+			return nil, fmt.Errorf("account %s: %w", a.ID, err)
+		}
+		t.Accounts[a.ID] = a
+		t.accountIDs = append(t.accountIDs, a.ID)
+	}
+	sort.Strings(t.accountIDs)
+	v, err := t.computeVersion()
+	if err != nil {
+		return nil, err
+	}
+	t.Version = v
+	return t, nil
+}
+
+func (a *Account) index() error {
+	if a.Users == nil {
+		a.Users = map[string]*Endpoint{}
+	}
+	if a.Devices == nil {
+		a.Devices = map[string]*Endpoint{}
+	}
+	a.userIDs = sortedKeys(a.Users)
+	a.deviceIDs = sortedKeys(a.Devices)
+	a.ownerDevices = map[string][]string{}
+	for _, id := range a.deviceIDs {
+		if o := a.Devices[id].Owner; o != "" {
+			a.ownerDevices[o] = append(a.ownerDevices[o], id)
+		}
+	}
+	for _, e := range a.Users {
+		if err := e.check(); err != nil {
+			return err
+		}
+	}
+	for _, e := range a.Devices {
+		if err := e.check(); err != nil {
+			return err
+		}
+	}
+	if err := a.Cells.check("account cell"); err != nil {
+		return err
+	}
+	sort.Slice(a.Callflows, func(i, j int) bool { return a.Callflows[i].ID < a.Callflows[j].ID })
+	a.numbers = map[string]int{}
+	for i, cf := range a.Callflows {
+		for _, n := range cf.Numbers {
+			if j, dup := a.numbers[n]; dup && j != i {
+				return fmt.Errorf("number %q claimed by callflows %s and %s", n, a.Callflows[j].ID, cf.ID)
+			}
+			a.numbers[n] = i
+		}
+		cf.regexps = cf.regexps[:0]
+		for _, p := range cf.Patterns {
+			re, err := regexp.Compile(p)
+			if err != nil {
+				return fmt.Errorf("callflow %s: %w", cf.ID, err)
+			}
+			cf.regexps = append(cf.regexps, re)
+		}
+	}
+	return nil
+}
+
+func (e *Endpoint) check() error {
+	if err := e.Cells.check(e.Ref()); err != nil {
+		return err
+	}
+	if e.Metaflows != nil {
+		for i := range e.Metaflows.Patterns {
+			b := &e.Metaflows.Patterns[i]
+			re, err := regexp.Compile(b.Code)
+			if err != nil {
+				return fmt.Errorf("%s metaflow pattern: %w", e.Ref(), err)
+			}
+			b.re = re
+		}
+	}
+	return nil
+}
+
+func (c *Cells) check(what string) error {
+	for _, d := range Directions {
+		for _, n := range Networks {
+			cell := c.Get(d, n)
+			if cell.Settings == nil || cell.Provenance == nil {
+				return fmt.Errorf("%s %s.%s is incomplete", what, d, n)
+			}
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// AccountIDs returns the ids of the accounts in sorted order. The slice is
+// shared: do not modify it.
+func (t *Table) AccountIDs() []string { return t.accountIDs }
+
+// Account returns an account by id.
+func (t *Table) Account(id string) (*Account, bool) {
+	a, ok := t.Accounts[id]
+	return a, ok
+}
+
+// UserIDs returns the account's user ids in sorted order (shared slice).
+func (a *Account) UserIDs() []string { return a.userIDs }
+
+// DeviceIDs returns the account's device ids in sorted order (shared slice).
+func (a *Account) DeviceIDs() []string { return a.deviceIDs }
+
+// DevicesOf returns the ids of the devices owned by a user, sorted (shared
+// slice).
+func (a *Account) DevicesOf(user string) []string { return a.ownerDevices[user] }
+
+// Endpoint returns a user or a device of the account.
+func (a *Account) Endpoint(kind EndpointKind, id string) (*Endpoint, bool) {
+	var e *Endpoint
+	if kind == Device {
+		e = a.Devices[id]
+	} else {
+		e = a.Users[id]
+	}
+	return e, e != nil
+}
+
+// Lookup returns the cell (d, n) of a user or a device of an account. It is
+// O(1) and never allocates.
+func (t *Table) Lookup(account string, kind EndpointKind, endpoint string, d Direction, n Network) (*Cell, bool) {
+	a := t.Accounts[account]
+	if a == nil {
+		return nil, false
+	}
+	e, ok := a.Endpoint(kind, endpoint)
+	if !ok {
+		return nil, false
+	}
+	return e.Cells.Get(d, n), true
+}
+
+// LookupAccount returns the account cell (d, n) of an account. It is O(1)
+// and never allocates.
+func (t *Table) LookupAccount(account string, d Direction, n Network) (*Cell, bool) {
+	a := t.Accounts[account]
+	if a == nil {
+		return nil, false
+	}
+	return a.Cells.Get(d, n), true
+}
+
+// MatchCallflow returns the callflow whose numbers or patterns match a
+// destination number: an exact number beats every pattern, and among
+// patterns the longest match wins (ties, which vet rejects where it can
+// see them, go to the callflow with the smallest id).
+func (a *Account) MatchCallflow(number string) (*Callflow, bool) {
+	if i, ok := a.numbers[number]; ok {
+		return a.Callflows[i], true
+	}
+	var best *Callflow
+	bestLen := -1
+	for _, cf := range a.Callflows {
+		for _, re := range cf.regexps {
+			loc := re.FindStringIndex(number)
+			if loc == nil {
+				continue
+			}
+			if l := loc[1] - loc[0]; l > bestLen {
+				best, bestLen = cf, l
+			}
+		}
+	}
+	return best, best != nil
+}
+
+// Match returns the binding whose code equals digits, or whose pattern
+// matches them (the longest match wins). digits are what followed the
+// binding digit.
+func (m *Metaflows) Match(digits string) (*MetaflowBinding, bool) {
+	for i := range m.Numbers {
+		if m.Numbers[i].Code == digits {
+			return &m.Numbers[i], true
+		}
+	}
+	var best *MetaflowBinding
+	bestLen := -1
+	for i := range m.Patterns {
+		b := &m.Patterns[i]
+		re := b.re
+		if re == nil {
+			continue
+		}
+		loc := re.FindStringIndex(digits)
+		if loc != nil && loc[1]-loc[0] > bestLen {
+			best, bestLen = b, loc[1]-loc[0]
+		}
+	}
+	return best, best != nil
+}
+
+// MayMatch reports whether more digits could still complete a code that
+// starts with digits: a metaflow listener keeps collecting while it does.
+func (m *Metaflows) MayMatch(digits string) bool {
+	for _, b := range m.Numbers {
+		if len(b.Code) > len(digits) && b.Code[:len(digits)] == digits {
+			return true
+		}
+	}
+	return len(m.Patterns) > 0
+}
