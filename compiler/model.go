@@ -5,7 +5,7 @@ package compiler
 // set, or device > user precedence breaks.
 
 type rawPolicy struct {
-	Defaults *rawSettings          `json:"defaults"`
+	Defaults *rawSettings           `json:"defaults"`
 	Accounts map[string]*rawAccount `json:"accounts"`
 }
 
@@ -14,7 +14,7 @@ type rawAccount struct {
 		Account  *rawCR `json:"account"`
 		Endpoint *rawCR `json:"endpoint"`
 	} `json:"call_recording"`
-	Metaflows *rawMetaflows          `json:"metaflows"`
+	Metaflows *rawMetaflows           `json:"metaflows"`
 	Users     map[string]*rawUser     `json:"users"`
 	Devices   map[string]*rawDevice   `json:"devices"`
 	Callflows map[string]*rawCallflow `json:"callflows"`
