@@ -99,6 +99,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newVetCmd(s),
 		newCompileCmd(s),
 		newSchemaCmd(s),
+		newGenCmd(s),
 		newVersionCmd(s),
 	)
 	return root

@@ -1,0 +1,299 @@
+package table_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/table"
+)
+
+func compile(t testing.TB, src string) *table.Table {
+	t.Helper()
+	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte("package recpol\n" + src)}})
+	if res.Table == nil {
+		t.Fatalf("policy does not compile:\n%v", res.Diagnostics)
+	}
+	return res.Table
+}
+
+func example(t testing.TB) *table.Table {
+	t.Helper()
+	res, err := compiler.Compile("../testdata/policies/example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Table == nil {
+		t.Fatalf("example does not compile:\n%v", res.Diagnostics)
+	}
+	return res.Table
+}
+
+// TestJSONRoundTrip checks that a table read back from its JSON is the same
+// table: same bytes, same version.
+func TestJSONRoundTrip(t *testing.T) {
+	tb := example(t)
+	b, err := tb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := table.DecodeBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Version != tb.Version {
+		t.Errorf("version %s, want %s", back.Version, tb.Version)
+	}
+	b2, err := back.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(string(b), string(b2)); diff != "" {
+		t.Errorf("JSON differs after a round trip (-first +second):\n%s", diff)
+	}
+}
+
+// TestCanonicalJSON checks the canonical form: valid JSON, object keys
+// sorted bytewise, no insignificant whitespace, one trailing newline.
+func TestCanonicalJSON(t *testing.T) {
+	b, err := example(t).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasSuffix(b, []byte("}\n")) || bytes.Count(b, []byte("\n")) != 1 {
+		t.Errorf("want exactly one trailing newline")
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, b); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if !bytes.Equal(compact.Bytes(), bytes.TrimSuffix(b, []byte("\n"))) {
+		t.Errorf("the JSON has insignificant whitespace")
+	}
+	// Walk the tokens: within every object, keys must be strictly increasing.
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object  bool
+		lastKey string
+		wantKey bool
+		hasKey  bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		isKey := top != nil && top.object && top.wantKey
+		switch v := tok.(type) {
+		case json.Delim:
+			switch v {
+			case '{', '[':
+				if top != nil && top.object {
+					top.wantKey = true
+				}
+				stack = append(stack, &frame{object: v == '{', wantKey: v == '{'})
+				continue
+			case '}', ']':
+				stack = stack[:len(stack)-1]
+				if len(stack) > 0 && stack[len(stack)-1].object {
+					stack[len(stack)-1].wantKey = true
+				}
+				continue
+			}
+		case string:
+			if isKey {
+				if top.hasKey && v <= top.lastKey {
+					t.Fatalf("key %q follows %q: keys are not sorted", v, top.lastKey)
+				}
+				top.lastKey, top.hasKey, top.wantKey = v, true, false
+				continue
+			}
+		}
+		if top != nil && top.object {
+			top.wantKey = true
+		}
+	}
+}
+
+// TestDecodeRejects checks that a damaged or foreign table is refused.
+func TestDecodeRejects(t *testing.T) {
+	b, err := compile(t, `accounts: a: {users: u: {}, devices: d: owner: "u"}`).MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := string(b)
+	tests := []struct {
+		name, json, want string
+	}{
+		{"not JSON", "{", "decoding table"},
+		{"no format version", `{"accounts":{},"version":"x"}`, "no format_version"},
+		{"future format", strings.Replace(good, `"format_version":1`, `"format_version":2`, 1), "format_version 2"},
+		{"edited cell", strings.Replace(good, `"record":false`, `"record":true`, 1), "does not match its content"},
+		{"missing cell", strings.Replace(good, `"onnet":{"provenance"`, `"onnetx":{"provenance"`, 1), "unknown field"},
+		{"unknown field", strings.Replace(good, `{"accounts"`, `{"extra":1,"accounts"`, 1), "unknown field"},
+		{"wrong version", strings.Replace(good, `"version":"sha256:`, `"version":"sha256:00`, 1), "does not match"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := table.DecodeBytes([]byte(tc.json))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error = %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLookupAllocationFree checks that a decision lookup never allocates.
+func TestLookupAllocationFree(t *testing.T) {
+	tb := example(t)
+	allocs := testing.AllocsPerRun(1000, func() {
+		c, ok := tb.Lookup("sales", table.Device, "anna-desk", table.Inbound, table.Offnet)
+		if !ok || !c.Record {
+			t.Fatal("lookup failed")
+		}
+		if _, ok := tb.LookupAccount("pci-callcentre", table.Inbound, table.Offnet); !ok {
+			t.Fatal("account lookup failed")
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("lookup allocates %v times", allocs)
+	}
+}
+
+// TestInterning checks that identical settings and provenance are stored
+// once.
+func TestInterning(t *testing.T) {
+	tb := example(t)
+	a, _ := tb.Account("sales")
+	x := a.Devices["anna-desk"].Cells.Get(table.Inbound, table.Onnet)
+	y := a.Devices["ben-desk"].Cells.Get(table.Inbound, table.Onnet)
+	if x.Settings != y.Settings {
+		t.Errorf("identical settings are stored twice")
+	}
+}
+
+// TestDecide covers SPEC 2.3: the three independent decisions, at most one
+// account recording (inbound before outbound), callees per ringing device,
+// and the caller's own device never ringing.
+func TestDecide(t *testing.T) {
+	tb := compile(t, `accounts: a: {
+		call_recording: account: {inbound: offnet: enabled: true, outbound: any: enabled: true}
+		users: {u: {}, v: {}, lonely: {}}
+		devices: {
+			d1: {owner: "u", call_recording: any: any: enabled: true}
+			d2: {owner: "u", call_recording: inbound: onnet: enabled: true}
+			d3: {owner: "v"}
+			d4: {owner: "lonely"}
+		}
+	}`)
+	a, _ := tb.Account("a")
+	type rec struct{ Scope, Endpoint, Leg, Origin string }
+	tests := []struct {
+		from, to string
+		want     []rec
+	}{
+		{"device:d1", "device:d2", []rec{
+			{"account", "", "a", "outbound to onnet from account"},
+			{"caller", "d1", "a", "outbound to onnet from endpoint"},
+			{"callee", "d2", "b", "inbound from onnet to endpoint"},
+		}},
+		{"offnet", "device:d1", []rec{
+			{"account", "", "a", "inbound from offnet to account"},
+			{"callee", "d1", "b", "inbound from offnet to endpoint"},
+		}},
+		{"offnet", "offnet", []rec{{"account", "", "a", "inbound from offnet to account"}}},
+		{"device:d3", "offnet", []rec{{"account", "", "a", "outbound to offnet from account"}}},
+		// A device calling its owner rings the owner's other devices.
+		{"device:d1", "user:u", []rec{
+			{"account", "", "a", "outbound to onnet from account"},
+			{"caller", "d1", "a", "outbound to onnet from endpoint"},
+			{"callee", "d2", "b", "inbound from onnet to endpoint"},
+		}},
+		// A device calling itself rings nothing.
+		{"device:d1", "device:d1", []rec{
+			{"account", "", "a", "outbound to onnet from account"},
+			{"caller", "d1", "a", "outbound to onnet from endpoint"},
+		}},
+		// A user whose only device is the caller's: account and caller only.
+		{"device:d4", "user:lonely", []rec{{"account", "", "a", "outbound to onnet from account"}}},
+		{"device:d3", "user:u", []rec{
+			{"account", "", "a", "outbound to onnet from account"},
+			{"callee", "d1", "b", "inbound from onnet to endpoint"},
+			{"callee", "d2", "b", "inbound from onnet to endpoint"},
+		}},
+	}
+	for _, tc := range tests {
+		from, _ := table.ParseParty(tc.from)
+		to, _ := table.ParseParty(tc.to)
+		recs, err := a.Decide(table.Call{From: from, To: to})
+		if err != nil {
+			t.Fatalf("%s -> %s: %v", tc.from, tc.to, err)
+		}
+		var got []rec
+		for _, r := range recs {
+			got = append(got, rec{r.Scope.String(), r.Endpoint, r.Leg.String(), r.Origin})
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s -> %s (-want +got):\n%s", tc.from, tc.to, diff)
+		}
+	}
+	for _, bad := range []table.Call{
+		{From: table.DeviceRef("nope"), To: table.OffnetRef()},
+		{From: table.UserRef("u"), To: table.OffnetRef()},
+		{From: table.OffnetRef(), To: table.UserRef("nope")},
+	} {
+		if _, err := a.Decide(bad); err == nil {
+			t.Errorf("%v -> %v: no error", bad.From, bad.To)
+		}
+	}
+}
+
+// TestCallflowMatching covers SPEC 2.5: an exact number beats every
+// pattern, the longest pattern match wins.
+func TestCallflowMatching(t *testing.T) {
+	tb := compile(t, `accounts: a: callflows: {
+		exact: {numbers: ["5000"], actions: []}
+		short: {patterns: ["^5"], actions: []}
+		long: {patterns: ["^50\\d\\d$"], actions: []}
+	}`)
+	a, _ := tb.Account("a")
+	for number, want := range map[string]string{"5000": "exact", "5001": "long", "5": "short", "59": "short", "6": ""} {
+		cf, ok := a.MatchCallflow(number)
+		got := ""
+		if ok {
+			got = cf.ID
+		}
+		if got != want {
+			t.Errorf("MatchCallflow(%q) = %q, want %q", number, got, want)
+		}
+	}
+}
+
+func BenchmarkLookup(b *testing.B) {
+	tb := example(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		tb.Lookup("sales", table.Device, "anna-desk", table.Inbound, table.Offnet)
+	}
+}
+
+func BenchmarkMapRead(b *testing.B) {
+	m := map[string]int{"sales": 1, "pci-callcentre": 2, "wazo-pbx": 3}
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = m["sales"]
+	}
+}
