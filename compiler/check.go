@@ -51,7 +51,7 @@ func (c *compilation) checkAccount(id string, a *rawAccount) {
 			if _, ok := a.Users[*d.Owner]; !ok {
 				p := at("devices", did, "owner")
 				c.errorf(CodeOwner, c.posOf(p...), cuePath(p),
-					"device %s: owner %q is not a user of account %s", did, *d.Owner, id)
+					"owner %q is not a user of account %s", *d.Owner, id)
 			}
 		}
 		c.checkCR(d.CallRecording, at("devices", did, "call_recording"))
@@ -84,12 +84,12 @@ func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...stri
 			p := at("callflows", cid, "numbers", "["+strconv.Itoa(i)+"]")
 			if n == "" || strings.IndexFunc(n, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 				c.errorf(CodeNumber, c.posOf(p...), cuePath(p),
-					"callflow %s: number %q must be non-empty, without spaces or control characters", cid, n)
+					"number %q must be non-empty, without spaces or control characters", n)
 				continue
 			}
 			if prev, dup := numbers[n]; dup && prev.callflow != cid {
 				c.add(Diagnostic{Code: CodeNumber, Severity: Error, Position: c.posOf(p...), Path: cuePath(p),
-					Message: fmt.Sprintf("number %q is claimed by callflows %s and %s of account %s", n, prev.callflow, cid, acct),
+					Message: fmt.Sprintf("number %q is already claimed by callflow %s of account %s", n, prev.callflow, acct),
 					Related: []Position{c.posOf(prev.path...)}})
 				continue
 			}
@@ -98,12 +98,12 @@ func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...stri
 		for i, pat := range cf.Patterns {
 			p := at("callflows", cid, "patterns", "["+strconv.Itoa(i)+"]")
 			if _, err := regexp.Compile(pat); err != nil {
-				c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "callflow %s: invalid pattern: %v", cid, err)
+				c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "invalid pattern: %v", err)
 				continue
 			}
 			if prev, dup := patterns[pat]; dup && prev.callflow != cid {
 				c.add(Diagnostic{Code: CodePattern, Severity: Error, Position: c.posOf(p...), Path: cuePath(p),
-					Message: fmt.Sprintf("pattern %q of callflows %s and %s ties on every number it matches", pat, prev.callflow, cid),
+					Message: fmt.Sprintf("pattern %q is also a pattern of callflow %s: the two tie on every number it matches", pat, prev.callflow),
 					Related: []Position{c.posOf(prev.path...)}})
 				continue
 			}
@@ -162,7 +162,7 @@ func (c *compilation) checkURL(u *string, path ...string) {
 		return
 	}
 	if msg := CheckURL(*u); msg != "" {
-		c.errorf(CodeURL, c.posOf(path...), cuePath(path), "url %q %s", *u, msg)
+		c.errorf(CodeURL, c.posOf(path...), cuePath(path), "url %q %s", RedactURL(*u), msg)
 	}
 }
 
@@ -188,6 +188,17 @@ func CheckURL(s string) string {
 		return "has no host"
 	}
 	return ""
+}
+
+// RedactURL hides the credentials of a URL, so that a diagnostic or a log
+// line never repeats a password.
+func RedactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	u.User = url.User("REDACTED")
+	return u.String()
 }
 
 // checkLabel returns why a label is unacceptable, or "". Spaces are fine

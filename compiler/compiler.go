@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -22,7 +21,6 @@ import (
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/build"
 	"cuelang.org/go/cue/cuecontext"
-	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 
@@ -145,7 +143,14 @@ type compilation struct {
 	diags     Diagnostics
 }
 
-func (c *compilation) add(d Diagnostic) { c.diags = append(c.diags, d) }
+// add records a diagnostic; its message starts with the CUE path of the
+// value concerned, as CUE's own messages do.
+func (c *compilation) add(d Diagnostic) {
+	if d.Path != "" && !strings.HasPrefix(d.Message, d.Path+": ") {
+		d.Message = d.Path + ": " + d.Message
+	}
+	c.diags = append(c.diags, d)
+}
 
 func (c *compilation) errorf(code string, pos Position, path string, format string, args ...any) {
 	c.add(Diagnostic{Code: code, Severity: Error, Position: pos, Path: path, Message: fmt.Sprintf(format, args...)})
@@ -192,9 +197,11 @@ func (c *compilation) evaluate() {
 	if c.diags.HasErrors() {
 		return
 	}
-	v := cuecontext.New().BuildInstance(inst)
+	ctx := cuecontext.New()
+	v := ctx.BuildInstance(inst)
 	if err := v.Validate(); err != nil {
 		c.cueErrors(CodeSchema, err)
+		c.hiddenUnknownFields(ctx, v)
 		return
 	}
 	if err := v.Validate(cue.Concrete(true)); err != nil {
@@ -229,131 +236,6 @@ func (c *compilation) build() {
 		return
 	}
 	c.table = t
-}
-
-// cueErrors turns CUE errors into diagnostics, positioned at the first
-// place in a policy file (not in the schema). The alternatives of a failed
-// disjunction (an enum such as record_sample_rate) become one diagnostic
-// that lists what is allowed.
-func (c *compilation) cueErrors(code string, err error) {
-	type group struct {
-		path []string
-		errs []cueerrors.Error
-	}
-	var groups []*group
-	byPath := map[string]*group{}
-	for _, e := range cueerrors.Errors(err) {
-		key := strings.Join(e.Path(), "\x00")
-		g := byPath[key]
-		if g == nil {
-			g = &group{path: e.Path()}
-			byPath[key] = g
-			groups = append(groups, g)
-		}
-		g.errs = append(g.errs, e)
-	}
-	for _, g := range groups {
-		if msg, ok := disjunctionMessage(g.errs); ok {
-			d := c.cueDiagnostic(code, g.errs[0], g.path)
-			d.Message = d.Path + ": " + msg
-			d.Related = nil
-			c.add(d)
-			continue
-		}
-		for _, e := range g.errs {
-			c.add(c.cueDiagnostic(code, e, g.path))
-		}
-	}
-}
-
-// cueDiagnostic converts one CUE error.
-func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []string) Diagnostic {
-	format, args := e.Msg()
-	msg := fmt.Sprintf(format, args...)
-	var primary Position
-	var related []Position
-	for _, p := range cueerrors.Positions(e) {
-		pos := position(p)
-		if !c.userFiles[pos.File] {
-			continue
-		}
-		if primary.File == "" {
-			primary = pos
-		} else if pos != primary {
-			related = append(related, pos)
-		}
-	}
-	if primary.File == "" {
-		primary = c.declPosition(path)
-	}
-	n := len(path)
-	last := ""
-	if n > 0 {
-		last = unquote(path[n-1])
-	}
-	switch {
-	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
-		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
-	case format == "field not allowed":
-		msg = fmt.Sprintf("unknown field %q", last)
-	case last == "url" && len(args) > 0:
-		s := unquote(fmt.Sprint(args[0]))
-		if why := CheckURL(s); why != "" {
-			msg = fmt.Sprintf("url %q %s", s, why)
-		}
-	}
-	p := strings.Join(path, ".")
-	if p != "" {
-		msg = p + ": " + msg
-	}
-	return Diagnostic{Code: code, Severity: Error, Position: primary, Path: p, Message: msg, Related: related}
-}
-
-// unquote returns a path element without CUE's quotes.
-func unquote(s string) string {
-	if u, err := strconv.Unquote(s); err == nil {
-		return u
-	}
-	return s
-}
-
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-
-// isIDMap reports whether a field holds a map keyed by ids.
-func isIDMap(name string) bool {
-	switch name {
-	case "accounts", "users", "devices", "callflows":
-		return true
-	}
-	return false
-}
-
-// disjunctionMessage recognises the errors of an empty disjunction (one
-// "conflicting values ALT and VALUE" error per alternative) and states them
-// as one message.
-func disjunctionMessage(errs []cueerrors.Error) (string, bool) {
-	if len(errs) < 2 {
-		return "", false
-	}
-	var alts []string
-	var bad string
-	for _, e := range errs[1:] {
-		format, args := e.Msg()
-		if format != "conflicting values %s and %s" || len(args) != 2 {
-			return "", false
-		}
-		alts = append(alts, fmt.Sprint(args[0]))
-		bad = fmt.Sprint(args[1])
-	}
-	sort.Slice(alts, func(i, j int) bool {
-		a, errA := strconv.Atoi(alts[i])
-		b, errB := strconv.Atoi(alts[j])
-		if errA == nil && errB == nil {
-			return a < b
-		}
-		return alts[i] < alts[j]
-	})
-	return fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", ")), true
 }
 
 // declPosition finds where a path is declared in the policy files, for

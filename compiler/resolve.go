@@ -147,7 +147,7 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 		prov[f] = r.provenance(chain, srcs[f], f, "")
 	}
 	s, p := r.settings(vals, prov, false)
-	r.checkMinSec(vals, srcs, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
+	r.checkMinSec(vals, prov, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
 	return table.Cell{Record: vals[fEnabled].b, Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
 }
 
@@ -259,7 +259,7 @@ func (r *resolver) settings(vals [numFields]value, prov [numFields]string, actio
 // checkMinSec reports a resolved record_min_sec that is not below the
 // resolved time_limit, at the winning record_min_sec with the time_limit
 // as a second position; each pair of sources is reported once.
-func (r *resolver) checkMinSec(vals [numFields]value, srcs [numFields]source, path func(field) []string) {
+func (r *resolver) checkMinSec(vals [numFields]value, prov [numFields]string, path func(field) []string) {
 	minSec, limit := vals[fRecordMinSec].i, vals[fTimeLimit].i
 	if minSec < limit {
 		return
@@ -275,10 +275,9 @@ func (r *resolver) checkMinSec(vals [numFields]value, srcs [numFields]source, pa
 	if mp != nil {
 		d.Position = r.c.posOf(mp...)
 	}
+	d.Message += fmt.Sprintf(" (time_limit from %s)", prov[fTimeLimit])
 	if lp != nil {
 		d.Related = []Position{r.c.posOf(lp...)}
-	} else {
-		d.Message += " (time_limit is the built-in default)"
 	}
 	r.c.add(d)
 }
@@ -301,7 +300,7 @@ func (r *resolver) action(a *rawAction, defaultAction, prov string, path []strin
 		provs[f] = r.provenance(nil, srcs[f], f, prov)
 	}
 	s, p := r.settings(vals, provs, true)
-	r.checkMinSec(vals, srcs, func(f field) []string {
+	r.checkMinSec(vals, provs, func(f field) []string {
 		switch srcs[f].kind {
 		case srcScope:
 			return append(append([]string(nil), path...), "data", fieldNames[f])

@@ -1,0 +1,217 @@
+package compiler
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+
+	recpolcue "github.com/recpol/recpol/cue"
+)
+
+// cueErrors turns CUE errors into diagnostics, positioned at the first
+// place in a policy file (not in the schema). The alternatives of a failed
+// disjunction (an enum such as record_sample_rate) become one diagnostic
+// that lists what is allowed, and an action whose module is rejected does
+// not also report every field of its data.
+func (c *compilation) cueErrors(code string, err error) {
+	type group struct {
+		path []string
+		errs []cueerrors.Error
+	}
+	var groups []*group
+	byPath := map[string]*group{}
+	for _, e := range cueerrors.Errors(err) {
+		path := normalizePath(e.Path())
+		key := strings.Join(path, "\x00")
+		g := byPath[key]
+		if g == nil {
+			g = &group{path: path}
+			byPath[key] = g
+			groups = append(groups, g)
+		}
+		g.errs = append(g.errs, e)
+	}
+	rejectedModules := map[string]bool{}
+	for _, g := range groups {
+		if n := len(g.path); n > 0 && g.path[n-1] == "module" {
+			rejectedModules[cuePath(g.path[:n-1])] = true
+		}
+	}
+	for _, g := range groups {
+		if n := len(g.path); n >= 2 && rejectedModules[cuePath(g.path[:n-2])] && g.path[n-2] == "data" {
+			continue
+		}
+		if alts, bad, ok := disjunction(g.errs); ok {
+			// The first alternative's error points at the value itself.
+			d := c.cueDiagnostic(code, g.errs[1], g.path)
+			d.Message = d.Path + ": " + fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", "))
+			d.Related = nil
+			c.add(d)
+			continue
+		}
+		for _, e := range g.errs {
+			c.add(c.cueDiagnostic(code, e, g.path))
+		}
+	}
+}
+
+// normalizePath turns a CUE error path into plain labels, with list
+// indices as "[i]" (CUE quotes labels that look like numbers, so an
+// unquoted number is an index).
+func normalizePath(path []string) []string {
+	out := make([]string, len(path))
+	for i, p := range path {
+		if _, err := strconv.Atoi(p); err == nil {
+			out[i] = "[" + p + "]"
+		} else {
+			out[i] = unquote(p)
+		}
+	}
+	return out
+}
+
+// cueDiagnostic converts one CUE error, restating the messages an operator
+// would otherwise have to decode.
+func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []string) Diagnostic {
+	format, args := e.Msg()
+	msg := fmt.Sprintf(format, args...)
+	var primary Position
+	var related []Position
+	for _, p := range cueerrors.Positions(e) {
+		pos := position(p)
+		if !c.userFiles[pos.File] {
+			continue
+		}
+		if primary.File == "" {
+			primary = pos
+		} else if pos != primary {
+			related = append(related, pos)
+		}
+	}
+	if primary.File == "" {
+		primary = c.declPosition(path)
+	}
+	n := len(path)
+	last := ""
+	if n > 0 {
+		last = path[n-1]
+	}
+	arg := func(i int) string {
+		if i < len(args) {
+			return fmt.Sprint(args[i])
+		}
+		return ""
+	}
+	switch {
+	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
+		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
+	case format == "field not allowed":
+		msg = fmt.Sprintf("unknown field %q", last)
+	case format == "incomplete value %v":
+		code = CodeIncomplete
+		msg = fmt.Sprintf("%s must be set to a value, not just %s", last, arg(0))
+	case last == "url" && len(args) > 0 && CheckURL(unquote(arg(0))) != "":
+		msg = fmt.Sprintf("url %q %s", RedactURL(unquote(arg(0))), CheckURL(unquote(arg(0))))
+	case format == "invalid value %v (out of bound %s)" && strings.Contains(arg(1), idPattern.String()):
+		msg = fmt.Sprintf("%s is not a valid id: ids match %s", arg(0), idPattern)
+	case format == "invalid value %v (out of bound %s)":
+		msg = fmt.Sprintf("%s is out of range: it must be %s", arg(0), arg(1))
+	}
+	p := cuePath(path)
+	if p != "" {
+		msg = p + ": " + msg
+	}
+	return Diagnostic{Code: code, Severity: Error, Position: primary, Path: p, Message: msg, Related: related}
+}
+
+// unquote returns a path element without CUE's quotes.
+func unquote(s string) string {
+	if u, err := strconv.Unquote(s); err == nil {
+		return u
+	}
+	return s
+}
+
+var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// isIDMap reports whether a field holds a map keyed by ids.
+func isIDMap(name string) bool {
+	switch name {
+	case "accounts", "users", "devices", "callflows":
+		return true
+	}
+	return false
+}
+
+// disjunction recognises the errors of an empty disjunction (a summary,
+// then one "conflicting values ALT and VALUE" error per alternative) and
+// returns the alternatives and the rejected value.
+func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
+	if len(errs) < 2 {
+		return nil, "", false
+	}
+	for _, e := range errs[1:] {
+		format, args := e.Msg()
+		if format != "conflicting values %s and %s" || len(args) != 2 {
+			return nil, "", false
+		}
+		alts = append(alts, fmt.Sprint(args[0]))
+		bad = fmt.Sprint(args[1])
+	}
+	sort.Slice(alts, func(i, j int) bool {
+		a, errA := strconv.Atoi(alts[i])
+		b, errB := strconv.Atoi(alts[j])
+		if errA == nil && errB == nil {
+			return a < b
+		}
+		return alts[i] < alts[j]
+	})
+	return alts, bad, true
+}
+
+// hiddenUnknownFields reports fields the schema does not declare. CUE
+// reports them too, except in a struct that also holds another error; this
+// pass, driven by the schema itself, finds those so that every error is
+// reported at once.
+func (c *compilation) hiddenUnknownFields(ctx *cue.Context, v cue.Value) {
+	schema := ctx.CompileBytes(recpolcue.Schema())
+	reported := map[string]bool{}
+	for _, d := range c.diags {
+		reported[d.Path] = true
+	}
+	var walk func(val, sch cue.Value, path []string)
+	walk = func(val, sch cue.Value, path []string) {
+		it, err := val.Fields()
+		if err != nil {
+			return
+		}
+		for it.Next() {
+			label := unquote(it.Selector().String())
+			p := append(append([]string(nil), path...), label)
+			sub := sch.LookupPath(cue.MakePath(cue.Str(label).Optional()))
+			if !sub.Exists() {
+				if cp := cuePath(p); !reported[cp] {
+					reported[cp] = true
+					pos := position(it.Value().Pos())
+					if !c.userFiles[pos.File] {
+						pos = c.declPosition(p)
+					}
+					c.add(Diagnostic{Code: CodeSchema, Severity: Error, Position: pos, Path: cp,
+						Message: fmt.Sprintf("%s: unknown field %q", cp, label)})
+				}
+				continue
+			}
+			if sub.IncompleteKind()&cue.StructKind != 0 && sub.IncompleteKind()&cue.ListKind == 0 {
+				walk(it.Value(), sub, p)
+			}
+		}
+	}
+	if accounts := v.LookupPath(cue.MakePath(cue.Str("accounts"))); accounts.Exists() {
+		walk(accounts, schema.LookupPath(cue.MakePath(cue.Str("accounts").Optional())), []string{"accounts"})
+	}
+}
