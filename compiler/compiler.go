@@ -80,10 +80,32 @@ func ReadDir(dir string) ([]File, error) {
 	return files, nil
 }
 
-// Compile reads and compiles the policy in dir. The error is for I/O
-// problems only; an invalid policy is reported in the Result's
-// Diagnostics.
-func Compile(dir string) (*Result, error) {
+// Compile reads and compiles the policy in dir with the default options.
+// The error is for I/O problems only; an invalid policy is reported in the
+// Result's Diagnostics.
+func Compile(dir string) (*Result, error) { return Options{}.Compile(dir) }
+
+// CompileFiles compiles a policy given as files of package recpol with the
+// default options.
+func CompileFiles(files []File) *Result { return Options{}.CompileFiles(files) }
+
+// Options control how a policy is evaluated. The result never depends on
+// them: only the time and memory it takes.
+type Options struct {
+	// Whole evaluates the policy as one CUE instance instead of one
+	// instance per account group.
+	Whole bool
+	// CacheDir, when set, keeps each account group's evaluated policy on
+	// disk, keyed by the content of its files, the shared files and the
+	// schema, so that an unchanged group is not evaluated again.
+	CacheDir string
+	// Parallel is how many groups are evaluated at once; 0 means
+	// GOMAXPROCS.
+	Parallel int
+}
+
+// Compile reads and compiles the policy in dir.
+func (o Options) Compile(dir string) (*Result, error) {
 	files, err := ReadDir(dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -91,21 +113,45 @@ func Compile(dir string) (*Result, error) {
 		}
 		return nil, err
 	}
-	return CompileFiles(files), nil
+	return o.CompileFiles(files), nil
 }
 
 // CompileFiles compiles a policy given as files of package recpol.
-func CompileFiles(files []File) *Result {
+func (o Options) CompileFiles(files []File) *Result {
+	top := newCompilation(files)
+	top.parse()
+	if top.diags.HasErrors() {
+		return top.result()
+	}
+	part := partition(top.asts)
+	if o.Whole || part.whole || len(part.groups) < 2 {
+		top.run(stages[1:])
+		return top.result()
+	}
+	return o.compileGroups(top, part)
+}
+
+func newCompilation(files []File) *compilation {
 	c := &compilation{files: files, userFiles: map[string]bool{}}
 	for _, f := range files {
 		c.userFiles[f.Name] = true
 	}
-	for _, st := range stages {
+	return c
+}
+
+// run runs stages until one reports an error.
+func (c *compilation) run(sts []stage) {
+	for _, st := range sts {
+		c.stage = st.index
 		st.run(c)
 		if c.diags.HasErrors() {
-			break
+			return
 		}
 	}
+}
+
+// result sorts the diagnostics and returns the outcome.
+func (c *compilation) result() *Result {
 	c.diags.Sort()
 	res := &Result{Diagnostics: c.diags}
 	if !c.diags.HasErrors() {
@@ -116,18 +162,20 @@ func CompileFiles(files []File) *Result {
 
 // A stage is one step of a compilation.
 type stage struct {
-	name string
-	run  func(*compilation)
+	index int // position in stages
+	name  string
+	run   func(*compilation)
 }
 
-// stages run in order; see the package documentation.
+// stages run in order; see the package documentation. Groups run the
+// stages between parse and build (see groupStages).
 var stages = []stage{
-	{"parse", (*compilation).parse},
-	{"evaluate", (*compilation).evaluate},
-	{"decode", (*compilation).decode},
-	{"check", (*compilation).check},
-	{"resolve", (*compilation).resolve},
-	{"build", (*compilation).build},
+	{0, "parse", (*compilation).parse},
+	{1, "evaluate", (*compilation).evaluate},
+	{2, "decode", (*compilation).decode},
+	{3, "check", (*compilation).check},
+	{4, "resolve", (*compilation).resolve},
+	{5, "build", (*compilation).build},
 }
 
 // compilation is the state of one compile, passed from stage to stage.
@@ -141,6 +189,8 @@ type compilation struct {
 	accounts  []*table.Account
 	table     *table.Table
 	diags     Diagnostics
+	stage     int   // the stage running
+	stageOf   []int // the stage that reported each diagnostic
 }
 
 // add records a diagnostic; its message starts with the CUE path of the
@@ -150,6 +200,7 @@ func (c *compilation) add(d Diagnostic) {
 		d.Message = d.Path + ": " + d.Message
 	}
 	c.diags = append(c.diags, d)
+	c.stageOf = append(c.stageOf, c.stage)
 }
 
 func (c *compilation) errorf(code string, pos Position, path string, format string, args ...any) {
@@ -221,6 +272,11 @@ func (c *compilation) decode() {
 		c.cueErrors(CodeSchema, err)
 		return
 	}
+	c.loadBuiltin()
+}
+
+// loadBuiltin reads the built-in defaults the resolver falls back to.
+func (c *compilation) loadBuiltin() {
 	d, err := recpolcue.BuiltinDefaults()
 	if err != nil {
 		panic(err) // the embedded defaults are tested

@@ -47,8 +47,8 @@ func (c *compilation) cueErrors(code string, err error) {
 			continue
 		}
 		if alts, bad, ok := disjunction(g.errs); ok {
-			// The first alternative's error points at the value itself.
-			d := c.cueDiagnostic(code, g.errs[1], g.path)
+			// An alternative's error points at the value itself.
+			d := c.cueDiagnostic(code, g.errs[len(g.errs)-1], g.path)
 			d.Message = d.Path + ": " + fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", "))
 			d.Related = nil
 			c.add(d)
@@ -155,13 +155,21 @@ func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
 	if len(errs) < 2 {
 		return nil, "", false
 	}
-	for _, e := range errs[1:] {
+	summaries := 0
+	for _, e := range errs {
 		format, args := e.Msg()
+		if format == "%d errors in empty disjunction:" {
+			summaries++
+			continue
+		}
 		if format != "conflicting values %s and %s" || len(args) != 2 {
 			return nil, "", false
 		}
 		alts = append(alts, fmt.Sprint(args[0]))
 		bad = fmt.Sprint(args[1])
+	}
+	if summaries != 1 || len(alts) == 0 {
+		return nil, "", false
 	}
 	sort.Slice(alts, func(i, j int) bool {
 		a, errA := strconv.Atoi(alts[i])
@@ -173,7 +181,6 @@ func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
 	})
 	return alts, bad, true
 }
-
 // hiddenUnknownFields reports fields the schema does not declare. CUE
 // reports them too, except in a struct that also holds another error; this
 // pass, driven by the schema itself, finds those so that every error is

@@ -13,11 +13,41 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
+// compileFlags are the flags of every command that compiles a policy.
+type compileFlags struct {
+	cache string
+}
+
+func (f *compileFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.cache, "cache", "",
+		"cache evaluated account groups in `DIR` (default: the user cache directory, $XDG_CACHE_HOME/recpol/compile; \"off\" disables it)")
+}
+
+// options returns the compiler options the flags ask for.
+func (f *compileFlags) options() compiler.Options {
+	var o compiler.Options
+	switch f.cache {
+	case "off":
+	case "":
+		if d, err := compiler.DefaultCacheDir(); err == nil {
+			o.CacheDir = d
+		}
+	default:
+		o.CacheDir = f.cache
+	}
+	return o
+}
+
 // compileDir compiles a policy directory and prints its diagnostics to
 // stderr as text. It returns invalid() when the policy has errors and a
 // usage error when the directory cannot be read.
 func compileDir(s *streams, dir string) (*table.Table, error) {
-	res, err := compiler.Compile(dir)
+	return compileDirWith(s, dir, compiler.Options{})
+}
+
+// compileDirWith is compileDir with compiler options.
+func compileDirWith(s *streams, dir string, o compiler.Options) (*table.Table, error) {
+	res, err := o.Compile(dir)
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -32,6 +62,7 @@ func compileDir(s *streams, dir string) (*table.Table, error) {
 
 func newVetCmd(s *streams) *cobra.Command {
 	var format string
+	var cf compileFlags
 	cmd := &cobra.Command{
 		Use:   "vet DIR",
 		Short: "Check a policy directory and report every error",
@@ -54,12 +85,12 @@ for editors and CI:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "text":
-				if _, err := compileDir(s, args[0]); err != nil {
+				if _, err := compileDirWith(s, args[0], cf.options()); err != nil {
 					return err
 				}
 				return nil
 			case "json":
-				res, err := compiler.Compile(args[0])
+				res, err := cf.options().Compile(args[0])
 				if err != nil {
 					return usageErr(err)
 				}
@@ -84,12 +115,14 @@ for editors and CI:
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text (to stderr) or json (to stdout)")
+	cf.register(cmd)
 	return cmd
 }
 
 func newCompileCmd(s *streams) *cobra.Command {
 	var out string
 	var summary bool
+	var cf compileFlags
 	cmd := &cobra.Command{
 		Use:   "compile DIR",
 		Short: "Compile a policy directory into its decision table",
@@ -105,7 +138,7 @@ nothing.`,
   recpol compile policies --summary`,
 		Args: exactArgs(1, "a policy directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := compileDir(s, args[0])
+			t, err := compileDirWith(s, args[0], cf.options())
 			if err != nil {
 				return err
 			}
@@ -120,6 +153,7 @@ nothing.`,
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the table to `FILE` instead of stdout")
 	cmd.Flags().BoolVar(&summary, "summary", false, "print a readable summary of the table instead of its JSON (unless -o is given too)")
+	cf.register(cmd)
 	return cmd
 }
 

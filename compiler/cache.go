@@ -1,0 +1,108 @@
+package compiler
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"sync"
+
+	recpolcue "github.com/recpol/recpol/cue"
+)
+
+// cacheFormat changes whenever the cached shape (rawPolicy) changes, so
+// that entries written by another release are never trusted.
+const cacheFormat = "recpol compile cache 1"
+
+// cacheSalt covers what an entry's meaning depends on besides the files:
+// the cache format, the schema and the CUE evaluator's version.
+var cacheSalt = sync.OnceValue(func() []byte {
+	h := sha256.New()
+	h.Write([]byte(cacheFormat + "\n"))
+	h.Write(recpolcue.Schema())
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == "cuelang.org/go" {
+				h.Write([]byte("\n" + d.Path + " " + d.Version + " " + d.Sum))
+			}
+		}
+	}
+	return h.Sum(nil)
+})
+
+// cacheKey hashes a group's inputs: the salt, then every file's name and
+// content, length-prefixed so that no two inputs share a key.
+func cacheKey(files []File) string {
+	h := sha256.New()
+	h.Write(cacheSalt())
+	var n [8]byte
+	for _, f := range files {
+		for _, b := range [][]byte{[]byte(f.Name), f.Data} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// cacheEntry is one cached group: its evaluated policy and the warnings it
+// had. Groups with errors are never cached.
+type cacheEntry struct {
+	Format      string      `json:"format"`
+	Key         string      `json:"key"`
+	Policy      rawPolicy   `json:"policy"`
+	Diagnostics Diagnostics `json:"diagnostics"`
+}
+
+// readCache returns the entry for key. A missing, unreadable, corrupt or
+// foreign entry is a miss: it is never trusted.
+func readCache(dir, key string) (*cacheEntry, bool) {
+	b, err := os.ReadFile(filepath.Join(dir, key+".json"))
+	if err != nil {
+		return nil, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var e cacheEntry
+	if err := dec.Decode(&e); err != nil || e.Format != cacheFormat || e.Key != key || dec.More() {
+		return nil, false
+	}
+	return &e, true
+}
+
+// writeCache stores a group's evaluated policy. It writes a temporary
+// file and renames it, so a reader never sees half an entry; failures
+// only cost a later re-evaluation and are ignored.
+func writeCache(dir, key string, c *compilation) {
+	b, err := json.Marshal(cacheEntry{Format: cacheFormat, Key: key, Policy: c.policy, Diagnostics: c.diags})
+	if err != nil {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(dir, ".tmp-"+key[:16]+"-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr != nil || cerr != nil || os.Rename(f.Name(), filepath.Join(dir, key+".json")) != nil {
+		os.Remove(f.Name())
+	}
+}
+
+// DefaultCacheDir is where the CLI caches evaluated account groups: the
+// user's cache directory (XDG_CACHE_HOME on Linux) under recpol/compile.
+func DefaultCacheDir() (string, error) {
+	d, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(d, "recpol", "compile"), nil
+}
