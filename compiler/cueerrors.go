@@ -181,6 +181,7 @@ func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
 	})
 	return alts, bad, true
 }
+
 // hiddenUnknownFields reports fields the schema does not declare. CUE
 // reports them too, except in a struct that also holds another error; this
 // pass, driven by the schema itself, finds those so that every error is
