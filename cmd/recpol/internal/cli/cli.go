@@ -100,6 +100,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newCompileCmd(s),
 		newSchemaCmd(s),
 		newVersionCmd(s),
+		newSimulateCmd(s), newExplainCmd(s), newDiffCmd(s),
 	)
 	return root
 }
