@@ -86,6 +86,29 @@ Exit status: 0 ok, 1 invalid policy or matrix mismatch, 2 usage or I/O error.`,
 	return cmd
 }
 
+// runMatrix reproduces the documented matrix; it exits 1 when a cell or a
+// check does not hold.
 func runMatrix(s *streams, format, out string) error {
-	return usageErr(fmt.Errorf("--matrix is not available yet"))
+	var write func(*simulate.MatrixReport, io.Writer) error
+	switch format {
+	case "text":
+		write = (*simulate.MatrixReport).WriteText
+	case "md":
+		write = (*simulate.MatrixReport).WriteMarkdown
+	case "json":
+		write = (*simulate.MatrixReport).WriteJSON
+	default:
+		return usageErr(fmt.Errorf("--matrix --format %q: want text, md or json", format))
+	}
+	rep, err := simulate.RunMatrix()
+	if err != nil {
+		return usageErr(err)
+	}
+	if err := writeOutput(s, out, func(w io.Writer) error { return write(rep, w) }); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return invalid()
+	}
+	return nil
 }
