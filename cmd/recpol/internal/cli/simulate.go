@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/spf13/cobra"
 
@@ -10,7 +11,7 @@ import (
 )
 
 func newSimulateCmd(s *streams) *cobra.Command {
-	var format, out string
+	var format, out, expect string
 	var matrix bool
 	cmd := &cobra.Command{
 		Use:   "simulate DIR | simulate --matrix",
@@ -40,16 +41,41 @@ compares each of the 24 documented cells (plus 8 undocumented offnet->offnet
 cells) and runs the named precedence and condition checks; formats text, md
 and json. It exits with status 1 when any cell or check does not hold.
 
-Exit status: 0 ok, 1 invalid policy or matrix mismatch, 2 usage or I/O error.`,
+With --expect FILE.cue simulate checks assertions written by the operator
+against the simulation instead of printing the tables. Each expectation
+selects calls with glob patterns and states what must hold for every one:
+
+  expect: "offnet calls to sales are recorded by the account": {
+      account: "sales"            // default "*"
+      from:    "offnet"           // device:<id>, device:*, offnet, *
+      to:      "device:*"         // device:<id>, user:<id>, user:*, offnet, *
+      account_recording: true     // optional: bool
+      account_origin: "inbound from offnet to account"   // optional
+      caller_recording:  false    // optional: bool
+      callee_recording:  true     // optional: at least one ringing device records
+      recordings: 2               // optional: exact number of recordings
+  }
+
+An expectation that selects no call fails. The report is text, md, json
+({"format_version", "policy_version", "file", "ok", "expectations":
+[{"name", "ok", "calls", "detail"}]}) or junit (one testcase per
+expectation, failing with its detail).
+
+Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
+2 usage or I/O error.`,
 		Example: `  recpol simulate policies
   recpol simulate policies --format md -o simulation.md
   recpol simulate policies --format json | jq '.accounts[].calls[] | select(.recordings != [])'
   recpol simulate policies --format junit -o simulate.xml
+  recpol simulate policies --expect expect.cue --format junit -o expect.xml
   recpol simulate --matrix`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if matrix {
 				if len(args) != 0 {
 					return usageErr(fmt.Errorf("simulate --matrix takes no policy directory"))
+				}
+				if expect != "" {
+					return usageErr(fmt.Errorf("--expect checks a policy directory; it cannot be combined with --matrix"))
 				}
 				return runMatrix(s, format, out)
 			}
@@ -69,6 +95,16 @@ Exit status: 0 ok, 1 invalid policy or matrix mismatch, 2 usage or I/O error.`,
 			default:
 				return usageErr(fmt.Errorf("--format %q: want text, md, json or junit", format))
 			}
+			var exps []simulate.Expectation
+			if expect != "" {
+				data, err := os.ReadFile(expect)
+				if err != nil {
+					return usageErr(fmt.Errorf("--expect: %w", err))
+				}
+				if exps, err = simulate.ParseExpectations(expect, data); err != nil {
+					return usageErr(err)
+				}
+			}
 			t, err := compileDir(s, args[0])
 			if err != nil {
 				return err
@@ -77,13 +113,39 @@ Exit status: 0 ok, 1 invalid policy or matrix mismatch, 2 usage or I/O error.`,
 			if err != nil {
 				return usageErr(fmt.Errorf("simulating %s: %w", args[0], err))
 			}
+			if expect != "" {
+				return writeExpect(s, format, out, r.Check(expect, exps))
+			}
 			return writeOutput(s, out, func(w io.Writer) error { return write(r, w) })
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, md, json or junit (--matrix: text, md or json)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of stdout")
+	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
 	cmd.Flags().BoolVar(&matrix, "matrix", false, "reproduce KAZOO's documented recording matrix and the precedence checks")
 	return cmd
+}
+
+// writeExpect prints an expectations report; it exits 1 when one failed.
+func writeExpect(s *streams, format, out string, rep *simulate.ExpectReport) error {
+	var write func(io.Writer) error
+	switch format {
+	case "text":
+		write = rep.WriteText
+	case "md":
+		write = rep.WriteMarkdown
+	case "json":
+		write = rep.WriteJSON
+	case "junit":
+		write = rep.WriteJUnit
+	}
+	if err := writeOutput(s, out, write); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return invalid()
+	}
+	return nil
 }
 
 // runMatrix reproduces the documented matrix; it exits 1 when a cell or a
