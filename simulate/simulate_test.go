@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/table"
 )
 
 // smallPolicy has one account with a user owning two devices, a device
@@ -85,4 +87,31 @@ func TestGolden(t *testing.T) {
 		}
 		golden(t, f.name, b.Bytes())
 	}
+}
+
+func TestGoldenMatrixAndExplain(t *testing.T) {
+	rep, err := RunMatrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt, js, md bytes.Buffer
+	if err := rep.WriteText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "matrix.txt", txt.Bytes())
+	golden(t, "matrix.json", js.Bytes())
+	golden(t, "matrix.md", md.Bytes())
+
+	a, _ := compile(t, smallPolicy).Account("acme")
+	var ex bytes.Buffer
+	if err := Explain(&ex, a, table.Call{From: table.OffnetRef(), To: table.UserRef("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "explain.txt", ex.Bytes())
 }
