@@ -14,7 +14,7 @@ func newSimulateCmd(s *streams) *cobra.Command {
 	var format, out, expect string
 	var matrix bool
 	cmd := &cobra.Command{
-		Use:   "simulate DIR | simulate --matrix",
+		Use:   "simulate DIR | --matrix",
 		Short: "Show which recordings every call of a policy starts",
 		Long: `simulate compiles the policy in DIR and places every call an account can
 see: each device (by id) and offnet calling each device (a device calling
