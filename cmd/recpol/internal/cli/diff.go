@@ -1,0 +1,171 @@
+package cli
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/recpol/recpol/compiler"
+	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/simulate"
+	"github.com/recpol/recpol/table"
+)
+
+func newDiffCmd(s *streams) *cobra.Command {
+	var format, dir string
+	var exitCode bool
+	cmd := &cobra.Command{
+		Use:   "diff OLD NEW",
+		Short: "Show every cell and every call whose recording changes between two policies",
+		Long: `diff compares two policies and prints, as a review summary, every cell whose
+decision, settings or provenance changed and every simulated call (see
+'recpol simulate') whose recordings changed, with the recordings that stop
+("- ") and start ("+ ").
+
+OLD and NEW are each one of:
+  DIR       a policy directory, compiled
+  FILE      a compiled table (the JSON of 'recpol compile')
+  git:REV   the policy directory at git revision REV; the directory is the
+            other side when that is a directory, or --dir
+
+Formats: text (default) and md (a pull-request comment).
+
+Exit status: 0 (also when something changed, unless --exit-code), 1 with
+--exit-code when something changed or when a policy is invalid, 2 usage or
+I/O error.`,
+		Example: `  recpol diff git:main policies
+  recpol diff --dir policies git:HEAD~1 git:HEAD --format md
+  recpol diff old-table.json policies --exit-code`,
+		Args: exactArgs(2, "two policies (OLD NEW)"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if format != "text" && format != "md" {
+				return usageErr(fmt.Errorf("--format %q: want text or md", format))
+			}
+			if dir == "" {
+				for _, a := range args {
+					if info, err := os.Stat(a); err == nil && info.IsDir() && !strings.HasPrefix(a, "git:") {
+						dir = a
+						break
+					}
+				}
+			}
+			old, err := loadSide(s, args[0], dir)
+			if err != nil {
+				return err
+			}
+			new, err := loadSide(s, args[1], dir)
+			if err != nil {
+				return err
+			}
+			d, err := simulate.Diff(old, new)
+			if err != nil {
+				return usageErr(err)
+			}
+			write := d.WriteText
+			if format == "md" {
+				write = d.WriteMarkdown
+			}
+			if err := write(s.stdout); err != nil {
+				return usageErr(err)
+			}
+			if exitCode && d.Changed() {
+				return invalid()
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or md")
+	cmd.Flags().StringVar(&dir, "dir", "", "the policy `DIR` that git:REV sides refer to (default: the side that is a directory)")
+	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit with status 1 when something changed")
+	return cmd
+}
+
+// loadSide loads one side of a diff: git:REV, a policy directory or a
+// compiled table file.
+func loadSide(s *streams, spec, dir string) (*table.Table, error) {
+	if rev, ok := strings.CutPrefix(spec, "git:"); ok {
+		if rev == "" {
+			return nil, usageErr(fmt.Errorf("%s: want git:REV", spec))
+		}
+		if dir == "" {
+			return nil, usageErr(fmt.Errorf("%s: which policy directory? give it as the other side or with --dir", spec))
+		}
+		files, err := gitPolicyFiles(dir, rev)
+		if err != nil {
+			return nil, usageErr(err)
+		}
+		res := compiler.CompileFiles(files)
+		for _, d := range res.Diagnostics {
+			fmt.Fprintln(s.stderr, d.String())
+		}
+		if res.Table == nil {
+			return nil, invalid()
+		}
+		return res.Table, nil
+	}
+	info, err := os.Stat(spec)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("%s: %w", spec, err))
+	}
+	if info.IsDir() {
+		return compileDir(s, spec)
+	}
+	f, err := os.Open(spec)
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	defer f.Close()
+	t, err := table.Decode(f)
+	if err != nil {
+		return nil, usageErr(fmt.Errorf("reading table %s: %w", spec, err))
+	}
+	return t, nil
+}
+
+// gitPolicyFiles reads the policy files of dir as they are at git revision
+// rev: the .cue files directly in it, with the rules of compiler.ReadDir.
+func gitPolicyFiles(dir, rev string) ([]compiler.File, error) {
+	git := func(args ...string) ([]byte, error) {
+		cmd := exec.Command("git", append([]string{"-C", dir}, args...)...)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			msg := strings.TrimSpace(stderr.String())
+			if msg == "" {
+				msg = err.Error()
+			}
+			return nil, fmt.Errorf("git %s: %s", strings.Join(args, " "), msg)
+		}
+		return out, nil
+	}
+	listing, err := git("ls-tree", "--full-tree", "-z", rev+":./")
+	if err != nil {
+		return nil, fmt.Errorf("reading %s at %s: %w", dir, rev, err)
+	}
+	var files []compiler.File
+	for _, entry := range strings.Split(string(listing), "\x00") {
+		meta, name, ok := strings.Cut(entry, "\t")
+		if !ok || !strings.Contains(meta, " blob ") {
+			continue
+		}
+		if !strings.HasSuffix(name, ".cue") || strings.HasPrefix(name, "_") ||
+			strings.HasPrefix(name, ".") || name == recpolcue.SchemaFileName {
+			continue
+		}
+		data, err := git("show", rev+":./"+name)
+		if err != nil {
+			return nil, fmt.Errorf("reading %s at %s: %w", name, rev, err)
+		}
+		files = append(files, compiler.File{Name: "git:" + rev + ":" + filepath.Join(dir, name), Data: data})
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("%s at %s: %w", dir, rev, compiler.ErrNoFiles)
+	}
+	return files, nil
+}

@@ -1,0 +1,176 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/recpol/recpol/simulate"
+)
+
+func newSimulateCmd(s *streams) *cobra.Command {
+	var format, out, expect string
+	var matrix bool
+	cmd := &cobra.Command{
+		Use:   "simulate DIR | --matrix",
+		Short: "Show which recordings every call of a policy starts",
+		Long: `simulate compiles the policy in DIR and places every call an account can
+see: each device (by id) and offnet calling each device (a device calling
+itself included), each user (all of whose other devices ring) and offnet.
+For every call it shows the recordings started (SPEC 2.3): the account's
+(at most one), the caller device's and one per ringing callee device.
+
+Formats:
+  text   one truth table per account for a terminal (default)
+  md     the same tables in Markdown, for a pull-request comment
+  json   every call with every recording: scope, endpoint, leg, origin,
+         settings and the provenance of each setting
+         {"format_version":1, "policy_version":"sha256:...",
+          "accounts":[{"account", "calls":[{"from", "to", "recordings":[...]}]}]}
+  junit  one testsuite per account, one passing testcase per call whose
+         system-out says what is recorded
+
+In the tables A = account recording, C = caller device, E = callee device
+(En = n ringing devices recorded), - = nothing.
+
+With --matrix (and no DIR) simulate reproduces KAZOO's documented recording
+matrix instead: it compiles single-setting policies through the compiler,
+compares each of the 24 documented cells (plus 8 undocumented offnet->offnet
+cells) and runs the named precedence and condition checks; formats text, md
+and json. It exits with status 1 when any cell or check does not hold.
+
+With --expect FILE.cue simulate checks assertions written by the operator
+against the simulation instead of printing the tables. Each expectation
+selects calls with glob patterns and states what must hold for every one:
+
+  expect: "offnet calls to sales are recorded by the account": {
+      account: "sales"            // default "*"
+      from:    "offnet"           // device:<id>, device:*, offnet, *
+      to:      "device:*"         // device:<id>, user:<id>, user:*, offnet, *
+      account_recording: true     // optional: bool
+      account_origin: "inbound from offnet to account"   // optional
+      caller_recording:  false    // optional: bool
+      callee_recording:  true     // optional: at least one ringing device records
+      recordings: 2               // optional: exact number of recordings
+  }
+
+An expectation that selects no call fails. The report is text, md, json
+({"format_version", "policy_version", "file", "ok", "expectations":
+[{"name", "ok", "calls", "detail"}]}) or junit (one testcase per
+expectation, failing with its detail).
+
+Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
+2 usage or I/O error.`,
+		Example: `  recpol simulate policies
+  recpol simulate policies --format md -o simulation.md
+  recpol simulate policies --format json | jq '.accounts[].calls[] | select(.recordings != [])'
+  recpol simulate policies --format junit -o simulate.xml
+  recpol simulate policies --expect expect.cue --format junit -o expect.xml
+  recpol simulate --matrix`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if matrix {
+				if len(args) != 0 {
+					return usageErr(fmt.Errorf("simulate --matrix takes no policy directory"))
+				}
+				if expect != "" {
+					return usageErr(fmt.Errorf("--expect checks a policy directory; it cannot be combined with --matrix"))
+				}
+				return runMatrix(s, format, out)
+			}
+			if len(args) != 1 {
+				return usageErr(fmt.Errorf("simulate takes a policy directory (got %d arguments); see 'recpol simulate --help'", len(args)))
+			}
+			var write func(*simulate.Result, io.Writer) error
+			switch format {
+			case "text":
+				write = (*simulate.Result).WriteText
+			case "md":
+				write = (*simulate.Result).WriteMarkdown
+			case "json":
+				write = (*simulate.Result).WriteJSON
+			case "junit":
+				write = (*simulate.Result).WriteJUnit
+			default:
+				return usageErr(fmt.Errorf("--format %q: want text, md, json or junit", format))
+			}
+			var exps []simulate.Expectation
+			if expect != "" {
+				data, err := os.ReadFile(expect)
+				if err != nil {
+					return usageErr(fmt.Errorf("--expect: %w", err))
+				}
+				if exps, err = simulate.ParseExpectations(expect, data); err != nil {
+					return usageErr(err)
+				}
+			}
+			t, err := compileDir(s, args[0])
+			if err != nil {
+				return err
+			}
+			r, err := simulate.Run(t)
+			if err != nil {
+				return usageErr(fmt.Errorf("simulating %s: %w", args[0], err))
+			}
+			if expect != "" {
+				return writeExpect(s, format, out, r.Check(expect, exps))
+			}
+			return writeOutput(s, out, func(w io.Writer) error { return write(r, w) })
+		},
+	}
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, md, json or junit (--matrix: text, md or json)")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of stdout")
+	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
+	cmd.Flags().BoolVar(&matrix, "matrix", false, "reproduce KAZOO's documented recording matrix and the precedence checks")
+	return cmd
+}
+
+// writeExpect prints an expectations report; it exits 1 when one failed.
+func writeExpect(s *streams, format, out string, rep *simulate.ExpectReport) error {
+	var write func(io.Writer) error
+	switch format {
+	case "text":
+		write = rep.WriteText
+	case "md":
+		write = rep.WriteMarkdown
+	case "json":
+		write = rep.WriteJSON
+	case "junit":
+		write = rep.WriteJUnit
+	}
+	if err := writeOutput(s, out, write); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return invalid()
+	}
+	return nil
+}
+
+// runMatrix reproduces the documented matrix; it exits 1 when a cell or a
+// check does not hold.
+func runMatrix(s *streams, format, out string) error {
+	var write func(*simulate.MatrixReport, io.Writer) error
+	switch format {
+	case "text":
+		write = (*simulate.MatrixReport).WriteText
+	case "md":
+		write = (*simulate.MatrixReport).WriteMarkdown
+	case "json":
+		write = (*simulate.MatrixReport).WriteJSON
+	default:
+		return usageErr(fmt.Errorf("--matrix --format %q: want text, md or json", format))
+	}
+	rep, err := simulate.RunMatrix()
+	if err != nil {
+		return usageErr(err)
+	}
+	if err := writeOutput(s, out, func(w io.Writer) error { return write(rep, w) }); err != nil {
+		return err
+	}
+	if !rep.OK {
+		return invalid()
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package simulate
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/recpol/recpol/table"
+)
+
+// FormatVersion is the version of the simulator's JSON documents (the
+// simulation of a table and the matrix report).
+const FormatVersion = 1
+
+// The JSON shape of a simulation (documented in the README):
+//
+//	{"format_version": 1, "policy_version": "sha256:<hex>",
+//	 "accounts": [{"account": "<id>",
+//	   "calls": [{"from": "device:<id>" | "offnet",
+//	              "to": "device:<id>" | "user:<id>" | "offnet",
+//	              "recordings": [{"scope": "account" | "caller" | "callee",
+//	                              "endpoint": "device:<id>" (absent for the account),
+//	                              "leg": "a" | "b",
+//	                              "origin": "inbound from onnet to account" | ...,
+//	                              "settings": {...}, "provenance": {...}}]}]}]}
+//
+// Settings and provenance carry the keys of a table cell (url only when
+// set; provenance also names where enabled came from).
+type (
+	// JSONResult is the JSON document of a simulation.
+	JSONResult struct {
+		FormatVersion int           `json:"format_version"`
+		PolicyVersion string        `json:"policy_version"`
+		Accounts      []JSONAccount `json:"accounts"`
+	}
+	// JSONAccount is one account of a JSONResult.
+	JSONAccount struct {
+		Account string     `json:"account"`
+		Calls   []JSONCall `json:"calls"`
+	}
+	// JSONCall is one simulated call.
+	JSONCall struct {
+		From       string          `json:"from"`
+		To         string          `json:"to"`
+		Recordings []JSONRecording `json:"recordings"`
+	}
+	// JSONRecording is one recording a call starts.
+	JSONRecording struct {
+		Scope      string         `json:"scope"`
+		Endpoint   string         `json:"endpoint,omitempty"`
+		Leg        string         `json:"leg"`
+		Origin     string         `json:"origin"`
+		Settings   JSONSettings   `json:"settings"`
+		Provenance JSONProvenance `json:"provenance"`
+	}
+	// JSONSettings are the settings of the cell that started a recording,
+	// with the keys of the table's JSON.
+	JSONSettings struct {
+		Format           string `json:"format"`
+		Method           string `json:"method"`
+		RecordMinSec     int    `json:"record_min_sec"`
+		RecordOnAnswer   bool   `json:"record_on_answer"`
+		RecordOnBridge   bool   `json:"record_on_bridge"`
+		RecordSampleRate int    `json:"record_sample_rate"`
+		TimeLimit        int    `json:"time_limit"`
+		URL              string `json:"url,omitempty"`
+	}
+	// JSONProvenance says where each setting of a recording came from.
+	JSONProvenance struct {
+		Enabled          string `json:"enabled"`
+		Format           string `json:"format"`
+		Method           string `json:"method"`
+		RecordMinSec     string `json:"record_min_sec"`
+		RecordOnAnswer   string `json:"record_on_answer"`
+		RecordOnBridge   string `json:"record_on_bridge"`
+		RecordSampleRate string `json:"record_sample_rate"`
+		TimeLimit        string `json:"time_limit"`
+		URL              string `json:"url,omitempty"`
+	}
+)
+
+// JSON returns the JSON document of a simulation.
+func (r *Result) JSON() *JSONResult {
+	out := &JSONResult{FormatVersion: FormatVersion, PolicyVersion: r.PolicyVersion,
+		Accounts: make([]JSONAccount, 0, len(r.Accounts))}
+	for _, a := range r.Accounts {
+		ja := JSONAccount{Account: a.ID, Calls: make([]JSONCall, 0, len(a.Calls))}
+		for _, c := range a.Calls {
+			jc := JSONCall{From: c.From.String(), To: c.To.String(),
+				Recordings: make([]JSONRecording, 0, len(c.Recordings))}
+			for _, rec := range c.Recordings {
+				jc.Recordings = append(jc.Recordings, RecordingJSON(rec))
+			}
+			ja.Calls = append(ja.Calls, jc)
+		}
+		out.Accounts = append(out.Accounts, ja)
+	}
+	return out
+}
+
+// RecordingJSON returns the JSON form of one recording.
+func RecordingJSON(rec table.Recording) JSONRecording {
+	jr := JSONRecording{Scope: rec.Scope.String(), Leg: rec.Leg.String(), Origin: rec.Origin}
+	if rec.Endpoint != "" {
+		jr.Endpoint = "device:" + rec.Endpoint
+	}
+	if rec.Cell != nil {
+		if s := rec.Cell.Settings; s != nil {
+			jr.Settings = JSONSettings{Format: s.Format, Method: s.Method, RecordMinSec: s.RecordMinSec,
+				RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
+				RecordSampleRate: s.RecordSampleRate, TimeLimit: s.TimeLimit, URL: s.URL}
+		}
+		if p := rec.Cell.Provenance; p != nil {
+			jr.Provenance = JSONProvenance{Enabled: p.Enabled, Format: p.Format, Method: p.Method,
+				RecordMinSec: p.RecordMinSec, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
+				RecordSampleRate: p.RecordSampleRate, TimeLimit: p.TimeLimit, URL: p.URL}
+		}
+	}
+	return jr
+}
+
+// WriteJSON writes the simulation as indented JSON with a trailing newline.
+func (r *Result) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r.JSON()); err != nil {
+		return fmt.Errorf("writing simulation JSON: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,226 @@
+package simulate
+
+import (
+	"bufio"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/recpol/recpol/table"
+)
+
+// Legend explains the letters of a truth table cell.
+const Legend = `A = account recording (A-leg), C = caller device (A-leg), ` +
+	`E = callee device (B-leg; En = n ringing devices recorded), - = nothing recorded`
+
+// Code returns the truth-table code of a call's recordings: "A", "C" and
+// "E" (or "E<n>" when n callee devices record) joined by spaces, "-" when
+// the call records nothing.
+func Code(recs []table.Recording) string {
+	var acc, caller bool
+	callees := 0
+	for _, r := range recs {
+		switch r.Scope {
+		case table.ScopeAccount:
+			acc = true
+		case table.ScopeCaller:
+			caller = true
+		case table.ScopeCallee:
+			callees++
+		}
+	}
+	var parts []string
+	if acc {
+		parts = append(parts, "A")
+	}
+	if caller {
+		parts = append(parts, "C")
+	}
+	switch {
+	case callees == 1:
+		parts = append(parts, "E")
+	case callees > 1:
+		parts = append(parts, "E"+strconv.Itoa(callees))
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
+
+// grid is an account's truth table: header row, then one row per caller.
+func (a *Account) grid() [][]string {
+	callees := Callees(a.Account)
+	head := make([]string, 0, len(callees)+1)
+	head = append(head, `from \ to`)
+	for _, p := range callees {
+		head = append(head, p.String())
+	}
+	rows := [][]string{head}
+	for i, c := range a.Calls {
+		if i%len(callees) == 0 {
+			rows = append(rows, []string{c.From.String()})
+		}
+		last := len(rows) - 1
+		rows[last] = append(rows[last], Code(c.Recordings))
+	}
+	return rows
+}
+
+// WriteText writes one truth table per account for a terminal.
+func (r *Result) WriteText(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "policy %s\n", r.PolicyVersion)
+	for i := range r.Accounts {
+		a := &r.Accounts[i]
+		fmt.Fprintf(bw, "\naccount %s\n", a.ID)
+		rows := a.grid()
+		widths := make([]int, len(rows[0]))
+		for _, row := range rows {
+			for j, c := range row {
+				widths[j] = max(widths[j], len(c))
+			}
+		}
+		for _, row := range rows {
+			var b strings.Builder
+			b.WriteString("  ")
+			for j, c := range row {
+				if j == len(row)-1 {
+					b.WriteString(c)
+					break
+				}
+				b.WriteString(c)
+				b.WriteString(strings.Repeat(" ", widths[j]-len(c)+2))
+			}
+			fmt.Fprintln(bw, b.String())
+		}
+	}
+	fmt.Fprintf(bw, "\n%s\n", Legend)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing simulation: %w", err)
+	}
+	return nil
+}
+
+// WriteMarkdown writes one truth table per account as Markdown, for a pull
+// request comment.
+func (r *Result) WriteMarkdown(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "## Recording simulation\n\nPolicy `%s`\n", r.PolicyVersion)
+	for i := range r.Accounts {
+		a := &r.Accounts[i]
+		fmt.Fprintf(bw, "\n### Account `%s`\n\n", a.ID)
+		rows := a.grid()
+		for k, row := range rows {
+			fmt.Fprintf(bw, "| %s |\n", strings.Join(row, " | "))
+			if k == 0 {
+				fmt.Fprintf(bw, "|%s\n", strings.Repeat("---|", len(row)))
+			}
+		}
+	}
+	fmt.Fprintf(bw, "\n%s\n", Legend)
+	if err := bw.Flush(); err != nil {
+		return fmt.Errorf("writing simulation: %w", err)
+	}
+	return nil
+}
+
+// Describe says in words what a call records, one recording per line,
+// e.g. "account a-leg: inbound from offnet to account (format mp3, ...)".
+func Describe(recs []table.Recording) string {
+	if len(recs) == 0 {
+		return "nothing recorded\n"
+	}
+	var b strings.Builder
+	for _, r := range recs {
+		who := r.Scope.String()
+		if r.Endpoint != "" {
+			who += " device:" + r.Endpoint
+		}
+		fmt.Fprintf(&b, "%s %s-leg: %s", who, r.Leg, r.Origin)
+		if r.Cell != nil && r.Cell.Settings != nil {
+			b.WriteString(" (")
+			b.WriteString(SettingsString(r.Cell.Settings))
+			b.WriteString(")")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
+// SettingsString renders settings as "format mp3, method put, ...", url
+// only when set.
+func SettingsString(s *table.Settings) string {
+	out := fmt.Sprintf("format %s, method %s, record_min_sec %d, record_on_answer %t, record_on_bridge %t, record_sample_rate %d, time_limit %d",
+		s.Format, s.Method, s.RecordMinSec, s.RecordOnAnswer, s.RecordOnBridge, s.RecordSampleRate, s.TimeLimit)
+	if s.URL != "" {
+		out += ", url " + s.URL
+	}
+	return out
+}
+
+type (
+	junitSuites struct {
+		XMLName xml.Name     `xml:"testsuites"`
+		Name    string       `xml:"name,attr"`
+		Tests   int          `xml:"tests,attr"`
+		Fails   int          `xml:"failures,attr"`
+		Suites  []junitSuite `xml:"testsuite"`
+	}
+	junitSuite struct {
+		Name  string      `xml:"name,attr"`
+		Tests int         `xml:"tests,attr"`
+		Fails int         `xml:"failures,attr"`
+		Cases []junitCase `xml:"testcase"`
+	}
+	junitCase struct {
+		Name      string        `xml:"name,attr"`
+		Classname string        `xml:"classname,attr"`
+		Failure   *junitFailure `xml:"failure,omitempty"`
+		SystemOut *junitText    `xml:"system-out,omitempty"`
+	}
+	junitText struct {
+		Text string `xml:",cdata"`
+	}
+	junitFailure struct {
+		Message string `xml:"message,attr"`
+		Text    string `xml:",chardata"`
+	}
+)
+
+// WriteJUnit writes the simulation as a JUnit report: one testsuite per
+// account ("account:<id>"), one passing testcase per call ("<from> -> <to>")
+// whose system-out says what the call records.
+func (r *Result) WriteJUnit(w io.Writer) error {
+	out := junitSuites{Name: "recpol simulate " + r.PolicyVersion}
+	for _, a := range r.Accounts {
+		s := junitSuite{Name: "account:" + a.ID, Tests: len(a.Calls)}
+		for _, c := range a.Calls {
+			s.Cases = append(s.Cases, junitCase{
+				Name:      c.From.String() + " -> " + c.To.String(),
+				Classname: "account:" + a.ID,
+				SystemOut: &junitText{Describe(c.Recordings)},
+			})
+		}
+		out.Tests += s.Tests
+		out.Suites = append(out.Suites, s)
+	}
+	return writeJUnit(w, out)
+}
+
+func writeJUnit(w io.Writer, out junitSuites) error {
+	if _, err := io.WriteString(w, xml.Header); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	enc := xml.NewEncoder(w)
+	enc.Indent("", "  ")
+	if err := enc.Encode(out); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	if _, err := io.WriteString(w, "\n"); err != nil {
+		return fmt.Errorf("writing JUnit report: %w", err)
+	}
+	return nil
+}

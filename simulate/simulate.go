@@ -1,0 +1,125 @@
+// Package simulate shows what a compiled recording policy does: for every
+// account, every call a device or the PSTN can place (SPEC 2.3) and the
+// recordings it starts, rendered as truth tables (text, Markdown), as a
+// stable JSON document or as a JUnit report. It also reproduces KAZOO's
+// documented recording matrix through the real compiler (see Matrix),
+// explains the decision of one call (Explain) and compares two tables
+// (Diff).
+//
+// The simulator only reads a table.Table; the decisions themselves are the
+// table's (table.Account.Decide), the same code the runtime runs.
+package simulate
+
+import (
+	"fmt"
+
+	"github.com/recpol/recpol/table"
+)
+
+// DecideFunc returns the recordings a call starts. The simulator uses
+// (*table.Account).Decide; tests inject deliberately wrong variants to
+// prove that the matrix catches them.
+type DecideFunc func(a *table.Account, c table.Call) ([]table.Recording, error)
+
+// Decide is the table's own decision of a call, the default DecideFunc.
+func Decide(a *table.Account, c table.Call) ([]table.Recording, error) { return a.Decide(c) }
+
+// Call is one simulated call and the recordings it starts, ordered
+// account, caller, then callees by device id.
+type Call struct {
+	From       table.Party
+	To         table.Party
+	Recordings []table.Recording
+}
+
+// Account is the simulation of one account: every call in enumeration
+// order (see Calls).
+type Account struct {
+	ID      string
+	Account *table.Account
+	Calls   []Call
+}
+
+// Result is the simulation of a whole table, accounts sorted by id.
+type Result struct {
+	// PolicyVersion is the table's version ("sha256:<hex>").
+	PolicyVersion string
+	Accounts      []Account
+}
+
+// Callers returns the parties that can place a call in an account: each
+// device by id, then offnet.
+func Callers(a *table.Account) []table.Party {
+	ids := a.DeviceIDs()
+	ps := make([]table.Party, 0, len(ids)+1)
+	for _, id := range ids {
+		ps = append(ps, table.DeviceRef(id))
+	}
+	return append(ps, table.OffnetRef())
+}
+
+// Callees returns the parties a call can be placed to: each device by id,
+// each user by id, then offnet.
+func Callees(a *table.Account) []table.Party {
+	dids, uids := a.DeviceIDs(), a.UserIDs()
+	ps := make([]table.Party, 0, len(dids)+len(uids)+1)
+	for _, id := range dids {
+		ps = append(ps, table.DeviceRef(id))
+	}
+	for _, id := range uids {
+		ps = append(ps, table.UserRef(id))
+	}
+	return append(ps, table.OffnetRef())
+}
+
+// Calls returns every call of an account in simulation order: callers as
+// in Callers, and for each caller the callees as in Callees (a device
+// calling itself included).
+func Calls(a *table.Account) []table.Call {
+	from, to := Callers(a), Callees(a)
+	calls := make([]table.Call, 0, len(from)*len(to))
+	for _, f := range from {
+		for _, t := range to {
+			calls = append(calls, table.Call{From: f, To: t})
+		}
+	}
+	return calls
+}
+
+// SimulateAccount runs every call of one account through decide.
+func SimulateAccount(a *table.Account, decide DecideFunc) (Account, error) {
+	if decide == nil {
+		decide = Decide
+	}
+	from, to := Callers(a), Callees(a)
+	out := Account{ID: a.ID, Account: a, Calls: make([]Call, 0, len(from)*len(to))}
+	for _, f := range from {
+		for _, t := range to {
+			c := table.Call{From: f, To: t}
+			recs, err := decide(a, c)
+			if err != nil {
+				return Account{}, fmt.Errorf("account %s: call %s -> %s: %w", a.ID, f, t, err)
+			}
+			out.Calls = append(out.Calls, Call{From: f, To: t, Recordings: recs})
+		}
+	}
+	return out, nil
+}
+
+// Run simulates every account of a table with the table's own decisions.
+func Run(t *table.Table) (*Result, error) { return RunWith(t, Decide) }
+
+// RunWith simulates every account of a table with decide.
+func RunWith(t *table.Table, decide DecideFunc) (*Result, error) {
+	ids := t.AccountIDs()
+	r := &Result{PolicyVersion: t.Version, Accounts: make([]Account, 0, len(ids))}
+	for _, id := range ids {
+		a, _ := t.Account(id)
+		sa, err := SimulateAccount(a, decide)
+		if err != nil {
+			return nil, err
+		}
+		r.Accounts = append(r.Accounts, sa)
+	}
+	return r, nil
+}

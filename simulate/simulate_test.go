@@ -1,0 +1,117 @@
+package simulate
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/table"
+)
+
+// smallPolicy has one account with a user owning two devices, a device
+// without owner, account recording of calls from offnet, and endpoint
+// recording for the user's external calls.
+const smallPolicy = `package recpol
+
+accounts: acme: {
+	call_recording: account: inbound: offnet: {enabled: true, format: "wav"}
+	users: bob: call_recording: {
+		outbound: offnet: enabled: true
+		inbound: offnet: enabled: true
+	}
+	devices: {
+		"bob-desk": owner: "bob"
+		"bob-soft": {owner: "bob", call_recording: any: any: enabled: false}
+		lobby: call_recording: inbound: onnet: {enabled: true, url: "https://rec.example.com/in"}
+	}
+}
+`
+
+func TestSimulateCodes(t *testing.T) {
+	r, err := Run(compile(t, smallPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, c := range r.Accounts[0].Calls {
+		got[c.From.String()+" -> "+c.To.String()] = Code(c.Recordings)
+	}
+	want := map[string]string{
+		"device:bob-desk -> device:bob-desk": "-",
+		"device:bob-desk -> device:bob-soft": "-",
+		"device:bob-desk -> device:lobby":    "E",
+		"device:bob-desk -> user:bob":        "-",
+		"device:bob-desk -> offnet":          "C",
+		"device:bob-soft -> device:bob-desk": "-",
+		"device:bob-soft -> device:bob-soft": "-",
+		"device:bob-soft -> device:lobby":    "E",
+		"device:bob-soft -> user:bob":        "-",
+		"device:bob-soft -> offnet":          "-",
+		"device:lobby -> device:bob-desk":    "-",
+		"device:lobby -> device:bob-soft":    "-",
+		"device:lobby -> device:lobby":       "-",
+		"device:lobby -> user:bob":           "-",
+		"device:lobby -> offnet":             "-",
+		"offnet -> device:bob-desk":          "A E",
+		"offnet -> device:bob-soft":          "A",
+		"offnet -> device:lobby":             "A",
+		"offnet -> user:bob":                 "A E",
+		"offnet -> offnet":                   "A",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("codes (-want +got):\n%s", diff)
+	}
+	if n := len(r.Accounts[0].Calls); n != 4*5 {
+		t.Errorf("%d calls, want 20", n)
+	}
+}
+
+func TestGolden(t *testing.T) {
+	r, err := Run(compile(t, smallPolicy))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []struct {
+		name  string
+		write func(*bytes.Buffer) error
+	}{
+		{"small.txt", func(b *bytes.Buffer) error { return r.WriteText(b) }},
+		{"small.md", func(b *bytes.Buffer) error { return r.WriteMarkdown(b) }},
+		{"small.json", func(b *bytes.Buffer) error { return r.WriteJSON(b) }},
+		{"small.junit.xml", func(b *bytes.Buffer) error { return r.WriteJUnit(b) }},
+	} {
+		var b bytes.Buffer
+		if err := f.write(&b); err != nil {
+			t.Fatal(err)
+		}
+		golden(t, f.name, b.Bytes())
+	}
+}
+
+func TestGoldenMatrixAndExplain(t *testing.T) {
+	rep, err := RunMatrix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var txt, js, md bytes.Buffer
+	if err := rep.WriteText(&txt); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteJSON(&js); err != nil {
+		t.Fatal(err)
+	}
+	if err := rep.WriteMarkdown(&md); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "matrix.txt", txt.Bytes())
+	golden(t, "matrix.json", js.Bytes())
+	golden(t, "matrix.md", md.Bytes())
+
+	a, _ := compile(t, smallPolicy).Account("acme")
+	var ex bytes.Buffer
+	if err := Explain(&ex, a, table.Call{From: table.OffnetRef(), To: table.UserRef("bob")}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "explain.txt", ex.Bytes())
+}
