@@ -25,11 +25,16 @@ fmt-check:
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
 
-## demo: vet, compile and summarise the example policy
+EXAMPLE := testdata/policies/example
+
+## demo: vet, compile and simulate the example policy, check the documented matrix
 demo: build
-	$(BIN) vet testdata/policies/example
-	$(BIN) compile testdata/policies/example -o bin/example-table.json
-	$(BIN) compile testdata/policies/example --summary
+	$(BIN) vet $(EXAMPLE)
+	$(BIN) compile $(EXAMPLE) -o bin/example-table.json
+	$(BIN) compile $(EXAMPLE) --summary
+	$(BIN) simulate --matrix
+	$(BIN) simulate $(EXAMPLE)
+	$(BIN) simulate $(EXAMPLE) --expect $(EXAMPLE).expect.cue
 
 clean:
 	rm -rf bin

@@ -85,6 +85,10 @@ table, shows which calls a policy records, and executes it beside FreeSWITCH.
 
   recpol vet DIR         check a policy directory and report every error
   recpol compile DIR     compile a policy directory into its decision table
+  recpol simulate DIR    show which recordings every call starts
+  recpol simulate --matrix   reproduce KAZOO's documented recording matrix
+  recpol explain DIR     trace the decisions of one call
+  recpol diff OLD NEW    what a policy change changes, for review
   recpol schema          print the policy schema for editors and 'cue vet'
 
 Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,

@@ -15,7 +15,7 @@ func newExplainCmd(s *streams) *cobra.Command {
 		Use:   "explain DIR --account A --from device:X|offnet --to device:Y|user:U|offnet",
 		Short: "Explain which recordings one call starts, and why",
 		Long: `explain compiles the policy in DIR and traces the decision of one call of
-account A, step by step (SPEC 2.3):
+account A, step by step:
 
   1. the account's inbound cell for where the call comes from; when it does
      not record, the account's outbound cell for where the call goes;

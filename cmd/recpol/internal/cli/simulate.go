@@ -19,7 +19,7 @@ func newSimulateCmd(s *streams) *cobra.Command {
 		Long: `simulate compiles the policy in DIR and places every call an account can
 see: each device (by id) and offnet calling each device (a device calling
 itself included), each user (all of whose other devices ring) and offnet.
-For every call it shows the recordings started (SPEC 2.3): the account's
+For every call it shows the recordings it starts: the account's
 (at most one), the caller device's and one per ringing callee device.
 
 Formats:
