@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/table"
 )
 
@@ -68,25 +69,67 @@ func TestSimulateCodes(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	r, err := Run(compile(t, smallPolicy))
+	example, err := compiler.Compile("../testdata/policies/example")
+	if err != nil || example.Table == nil {
+		t.Fatalf("example policy: %v %v", err, example.Diagnostics)
+	}
+	for _, p := range []struct {
+		name string
+		t    *table.Table
+	}{
+		{"small", compile(t, smallPolicy)},
+		{"example", example.Table},
+	} {
+		r, err := Run(p.t)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []struct {
+			ext   string
+			write func(*bytes.Buffer) error
+		}{
+			{".txt", func(b *bytes.Buffer) error { return r.WriteText(b) }},
+			{".md", func(b *bytes.Buffer) error { return r.WriteMarkdown(b) }},
+			{".json", func(b *bytes.Buffer) error { return r.WriteJSON(b) }},
+			{".junit.xml", func(b *bytes.Buffer) error { return r.WriteJUnit(b) }},
+		} {
+			var b bytes.Buffer
+			if err := f.write(&b); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, p.name+f.ext, b.Bytes())
+		}
+	}
+}
+
+// TestExampleSales checks the KAZOO example on the bundled policy: Sales
+// records calls to and from customers, and no call within the account.
+func TestExampleSales(t *testing.T) {
+	example, err := compiler.Compile("../testdata/policies/example")
+	if err != nil || example.Table == nil {
+		t.Fatalf("example policy: %v %v", err, example.Diagnostics)
+	}
+	r, err := Run(example.Table)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []struct {
-		name  string
-		write func(*bytes.Buffer) error
-	}{
-		{"small.txt", func(b *bytes.Buffer) error { return r.WriteText(b) }},
-		{"small.md", func(b *bytes.Buffer) error { return r.WriteMarkdown(b) }},
-		{"small.json", func(b *bytes.Buffer) error { return r.WriteJSON(b) }},
-		{"small.junit.xml", func(b *bytes.Buffer) error { return r.WriteJUnit(b) }},
-	} {
-		var b bytes.Buffer
-		if err := f.write(&b); err != nil {
-			t.Fatal(err)
+	for _, a := range r.Accounts {
+		if a.Account.ID != "sales" {
+			continue
 		}
-		golden(t, f.name, b.Bytes())
+		for _, c := range a.Calls {
+			internal := c.From.Kind != table.OffnetParty && c.To.Kind != table.OffnetParty
+			lobby := c.From.ID == "lobby" || c.To.ID == "lobby"
+			switch {
+			case internal && len(c.Recordings) > 0:
+				t.Errorf("internal call %v -> %v is recorded", c.From, c.To)
+			case !internal && !lobby && c.From.Kind != c.To.Kind && len(c.Recordings) == 0:
+				t.Errorf("customer call %v -> %v is not recorded", c.From, c.To)
+			}
+		}
+		return
 	}
+	t.Fatal("no account sales")
 }
 
 func TestGoldenMatrixAndExplain(t *testing.T) {

@@ -10,8 +10,23 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/simulate"
 	"github.com/recpol/recpol/table"
 )
+
+// lintDiagnostics are the warnings only a simulation of every call can
+// give: a leg one call records twice, recording settings no call reaches.
+// They concern the policy as a whole, so they carry the directory, not a
+// line.
+func lintDiagnostics(dir string, t *table.Table) compiler.Diagnostics {
+	var ds compiler.Diagnostics
+	for _, f := range simulate.Lint(t) {
+		ds = append(ds, compiler.Diagnostic{Code: f.Code, Severity: compiler.Warning,
+			Position: compiler.Position{File: dir}, Path: "accounts." + f.Account,
+			Message: "account " + f.Account + ": " + f.Message})
+	}
+	return ds
+}
 
 // compileFlags are the flags of every command that compiles a policy.
 type compileFlags struct {
@@ -71,8 +86,10 @@ it) and reports every problem it finds, not only the first, each as
 
   file:line:col: message
 
-Errors make vet exit with status 1. Warnings (enabled set in defaults, for
-instance) are printed too and keep exit status 0.
+Errors make vet exit with status 1. Warnings are printed too and keep exit
+status 0: enabled set in defaults, and, from a simulation of every call, a
+leg that one call records twice (the account and the caller device both
+record the A-leg) and recording settings that no call ever reaches.
 
 With --format json the diagnostics are printed to stdout as one JSON object
 for editors and CI:
@@ -85,14 +102,21 @@ for editors and CI:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "text":
-				if _, err := compileDirWith(s, args[0], cf.options()); err != nil {
+				t, err := compileDirWith(s, args[0], cf.options())
+				if err != nil {
 					return err
+				}
+				for _, d := range lintDiagnostics(args[0], t) {
+					fmt.Fprintln(s.stderr, d.String())
 				}
 				return nil
 			case "json":
 				res, err := cf.options().Compile(args[0])
 				if err != nil {
 					return usageErr(err)
+				}
+				if res.Table != nil {
+					res.Diagnostics = append(res.Diagnostics, lintDiagnostics(args[0], res.Table)...)
 				}
 				out := struct {
 					OK          bool                 `json:"ok"`
