@@ -162,20 +162,20 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	if err := schema.Err(); err != nil {
 		return nil, fmt.Errorf("scenario schema: %w", err)
 	}
-	v := ctx.CompileBytes(data, cue.Filename(name))
-	if err := v.Err(); err != nil {
-		return nil, cueErrors(name, err)
+	src := ctx.CompileBytes(data, cue.Filename(name))
+	if err := src.Err(); err != nil {
+		return nil, cueErrors(name, cue.Value{}, err)
 	}
-	v = schema.LookupPath(cue.ParsePath("#Scenario")).Unify(v)
+	v := schema.LookupPath(cue.ParsePath("#Scenario")).Unify(src)
 	if err := v.Validate(cue.Concrete(true)); err != nil {
-		return nil, cueErrors(name, err)
+		return nil, cueErrors(name, src, err)
 	}
 	var sc Scenario
 	if err := v.Decode(&sc); err != nil {
-		return nil, cueErrors(name, err)
+		return nil, cueErrors(name, src, err)
 	}
 	pos := func(path string) string {
-		if p := v.LookupPath(cue.ParsePath(path)).Pos(); p.IsValid() {
+		if p := src.LookupPath(cue.ParsePath(path)).Pos(); p.IsValid() {
 			return p.String()
 		}
 		return name
@@ -187,26 +187,86 @@ func Parse(name string, data []byte) (*Scenario, error) {
 	return &sc, nil
 }
 
-func cueErrors(name string, err error) error {
-	var out Errors
+// cueErrors turns CUE errors into Errors positioned in the scenario file,
+// one per offending field.
+func cueErrors(name string, data cue.Value, err error) error {
+	type group struct {
+		pos, path string
+		msgs      []string
+	}
+	var order []*group
+	byPath := map[string]*group{}
 	for _, e := range cueerrors.Errors(err) {
-		p := name
-		if ps := e.InputPositions(); len(ps) > 0 && ps[0].IsValid() {
-			p = ps[0].String()
-		} else if e.Position().IsValid() {
-			p = e.Position().String()
+		path := e.Path()
+		if len(path) > 0 && strings.HasPrefix(path[0], "#") {
+			path = path[1:]
+		}
+		key := strings.Join(path, ".")
+		g := byPath[key]
+		if g == nil {
+			g = &group{path: key, pos: errorPos(name, data, path, e)}
+			byPath[key] = g
+			order = append(order, g)
 		}
 		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
-		if path := e.Path(); len(path) > 0 {
-			msg = strings.Join(path, ".") + ": " + msg
+		g.msgs = append(g.msgs, fmt.Sprintf(format, args...))
+	}
+	var out Errors
+	for _, g := range order {
+		msg := g.msgs[0]
+		if len(g.msgs) > 1 || strings.Contains(msg, "empty disjunction") {
+			var allowed []string
+			got := ""
+			for _, m := range g.msgs {
+				if sub := conflictRe.FindStringSubmatch(m); sub != nil {
+					allowed = append(allowed, sub[1])
+					got = sub[2]
+				}
+			}
+			if len(allowed) > 0 {
+				sort.Strings(allowed)
+				msg = fmt.Sprintf("%s is not allowed here (one of %s)", got, strings.Join(allowed, ", "))
+			}
 		}
-		out = append(out, &Error{Pos: p, Msg: msg})
+		if g.path != "" {
+			msg = g.path + ": " + msg
+		}
+		out = append(out, &Error{Pos: g.pos, Msg: msg})
 	}
 	if len(out) == 0 {
 		return Errors{{Pos: name, Msg: err.Error()}}
 	}
 	return out
+}
+
+var conflictRe = regexp.MustCompile(`conflicting values (.+) and (.+)`)
+
+// errorPos finds the position of an error in the scenario file: one of the
+// error's own positions in that file, else the position of the value at
+// its path, else the file name.
+func errorPos(name string, data cue.Value, path []string, e cueerrors.Error) string {
+	for _, p := range append(e.InputPositions(), e.Position()) {
+		if p.IsValid() && p.Filename() == name {
+			return p.String()
+		}
+	}
+	if data.Exists() {
+		sels := make([]cue.Selector, 0, len(path))
+		for _, p := range path {
+			if n, err := strconv.Atoi(p); err == nil {
+				sels = append(sels, cue.Index(n))
+			} else {
+				sels = append(sels, cue.Str(p))
+			}
+		}
+		for len(sels) > 0 {
+			if p := data.LookupPath(cue.MakePath(sels...)).Pos(); p.IsValid() {
+				return p.String()
+			}
+			sels = sels[:len(sels)-1]
+		}
+	}
+	return name
 }
 
 // Validate checks a scenario built in Go (Parse already does). Errors name
