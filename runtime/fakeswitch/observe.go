@@ -90,3 +90,16 @@ func uptime(d time.Duration) string {
 	return fmt.Sprintf("0 years, 0 days, %d hours, %d minutes, %d seconds, %d milliseconds, 0 microseconds",
 		ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
 }
+
+// Clients returns how many clients are connected and authenticated.
+func (s *Server) Clients() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.clients {
+		if c.authed {
+			n++
+		}
+	}
+	return n
+}

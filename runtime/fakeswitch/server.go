@@ -206,12 +206,13 @@ type client struct {
 	id   int
 	conn net.Conn
 
-	authed bool
-	format string // "plain" or "json"
-	all    bool
-	events map[string]bool
-	nix    map[string]bool
-	filter []Header
+	authed   bool
+	commands int    // commands received
+	format   string // "plain" or "json"
+	all      bool
+	events   map[string]bool
+	nix      map[string]bool
+	filter   []Header
 
 	qmu   sync.Mutex
 	queue []Frame
@@ -374,6 +375,7 @@ func disconnectNotice() Frame {
 // connection must close. Callers hold s.mu.
 func (s *Server) handle(c *client, cmd Command) bool {
 	line := cmd.Line
+	c.commands++
 	rec := CommandRecord{Client: c.id, At: s.nowDur(), Line: line}
 	if strings.HasPrefix(line, "auth ") {
 		rec.Line = "auth ********"
@@ -911,4 +913,31 @@ func (s *Server) checkFree(c *scenario.Call) error {
 		}
 	}
 	return nil
+}
+
+// WaitClients waits until n clients are authenticated and have sent a
+// command since (typically their event subscription), or ctx is done.
+// A demo calls it before Run so that the scenario is not over before the
+// runtime connects.
+func (s *Server) WaitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		ready := 0
+		for c := range s.clients {
+			if c.authed && c.commands > 1 {
+				ready++
+			}
+		}
+		s.mu.Unlock()
+		if ready >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
 }

@@ -97,6 +97,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newVersionCmd(s),
+		newFakeswitchCmd(s),
 	)
 	return root
 }
