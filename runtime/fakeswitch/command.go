@@ -58,10 +58,11 @@ func ReadCommand(r *bufio.Reader) (Command, error) {
 		if err != nil || n < 0 || n > MaxBody {
 			return c, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
 		}
-		c.Body = make([]byte, n)
-		if _, err := io.ReadFull(r, c.Body); err != nil {
+		body, err := readBody(r, n)
+		if err != nil {
 			return c, fmt.Errorf("read command body: %w", err)
 		}
+		c.Body = body
 	}
 	return c, nil
 }

@@ -108,15 +108,26 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 		if err != nil || n < 0 || n > MaxBody {
 			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
 		}
-		f.Body = make([]byte, n)
-		if _, err := io.ReadFull(r, f.Body); err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF
-			}
+		body, err := readBody(r, n)
+		if err != nil {
 			return f, fmt.Errorf("read body: %w", err)
 		}
+		f.Body = body
 	}
 	return f, nil
+}
+
+// readBody reads n bytes, growing the buffer as data arrives rather than
+// trusting the peer's Content-Length for one allocation.
+func readBody(r io.Reader, n int) ([]byte, error) {
+	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
+	if err != nil {
+		return nil, err
+	}
+	if len(body) < n {
+		return nil, io.ErrUnexpectedEOF
+	}
+	return body, nil
 }
 
 func readLine(r *bufio.Reader) (string, error) {
