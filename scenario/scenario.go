@@ -272,7 +272,7 @@ func errorPos(name string, data cue.Value, path []string, e cueerrors.Error) str
 // Validate checks a scenario built in Go (Parse already does). Errors name
 // the offending field by its path, e.g. calls[0].steps[2].leg.
 func (sc *Scenario) Validate() error {
-	if errs := sc.check(func(path string) string { return path }); len(errs) > 0 {
+	if errs := sc.check(func(string) string { return "" }); len(errs) > 0 {
 		return errs
 	}
 	return nil
@@ -588,4 +588,40 @@ func (s Step) String() string {
 		b.WriteString(" " + s.Digits)
 	}
 	return b.String()
+}
+
+// Clone returns a deep copy of the call.
+func (c Call) Clone() Call {
+	out := c
+	out.Legs = make([]Leg, len(c.Legs))
+	for i, l := range c.Legs {
+		l.Variables = cloneVars(l.Variables)
+		out.Legs[i] = l
+	}
+	out.Steps = make([]Step, len(c.Steps))
+	for i, s := range c.Steps {
+		s.Variables = cloneVars(s.Variables)
+		out.Steps[i] = s
+	}
+	return out
+}
+
+// Clone returns a deep copy of the scenario.
+func (sc *Scenario) Clone() *Scenario {
+	out := &Scenario{Calls: make([]Call, len(sc.Calls))}
+	for i, c := range sc.Calls {
+		out.Calls[i] = c.Clone()
+	}
+	return out
+}
+
+func cloneVars(m map[string]string) map[string]string {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
 }

@@ -139,3 +139,14 @@ func unwrapAll(err error) error {
 		err = u.Unwrap()
 	}
 }
+
+func TestCloneIsDeep(t *testing.T) {
+	c := Call{ID: "c", Legs: []Leg{{Name: "a", Variables: map[string]string{"k": "v"}}}, Steps: []Step{{Do: "hangup", Leg: "a"}}}
+	sc := &Scenario{Calls: []Call{c}}
+	cp := sc.Clone()
+	cp.Normalize()
+	cp.Calls[0].Legs[0].Variables["k"] = "changed"
+	if c.Legs[0].UUID != "" || c.Steps[0].Cause != "" || c.Legs[0].Variables["k"] != "v" {
+		t.Errorf("original changed: %+v", c)
+	}
+}

@@ -1,8 +1,10 @@
 package fakeswitch
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -244,13 +246,11 @@ func (r *recording) layout() (int, []Span) {
 
 // write writes the WAV file: the leg's tone for recorded spans, zeros for
 // masked spans, nothing for paused ones. An .mp3 path gets WAV bytes too.
+// The file is encoded in memory and written at once.
 func (r *recording) write() error {
-	f, err := os.Create(r.path)
-	if err != nil {
-		return fmt.Errorf("create recording: %w", err)
-	}
-	enc := wav.NewEncoder(f, r.rate, 16, 1, 1)
-	hz := ToneHz(r.ch.uuid)
+	var ws memWriteSeeker
+	enc := wav.NewEncoder(&ws, r.rate, 16, 1, 1)
+	tone := toneTable(ToneHz(r.ch.uuid), r.rate)
 	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: r.rate}, SourceBitDepth: 16}
 	var fileMS int64
 	for _, sp := range r.spans {
@@ -265,20 +265,72 @@ func (r *recording) write() error {
 			for j := i; j < i+n; j++ {
 				v := 0
 				if sp.mode == modeAudio {
-					v = int(math.Round(ToneAmplitude * math.Sin(2*math.Pi*hz*float64(j)/float64(r.rate))))
+					v = tone[j%len(tone)]
 				}
 				buf.Data = append(buf.Data, v)
 			}
 			if err := enc.Write(buf); err != nil {
-				f.Close()
-				return fmt.Errorf("write recording: %w", err)
+				return fmt.Errorf("encode recording: %w", err)
 			}
 			i += n
 		}
 	}
 	if err := enc.Close(); err != nil {
-		f.Close()
-		return fmt.Errorf("finish recording: %w", err)
+		return fmt.Errorf("encode recording: %w", err)
 	}
-	return f.Close()
+	if err := os.WriteFile(r.path, ws.buf, 0o644); err != nil {
+		return fmt.Errorf("write recording: %w", err)
+	}
+	return nil
+}
+
+// toneTable returns the samples of the tone over one whole period: at most
+// rate samples, rate/gcd(rate, hz) of them.
+func toneTable(hz float64, rate int) []int {
+	n := rate / gcd(rate, int(hz))
+	t := make([]int, n)
+	for j := range t {
+		t[j] = int(math.Round(ToneAmplitude * math.Sin(2*math.Pi*hz*float64(j)/float64(rate))))
+	}
+	return t
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// memWriteSeeker is an in-memory io.WriteSeeker for the WAV encoder,
+// which seeks back to patch its header.
+type memWriteSeeker struct {
+	buf []byte
+	pos int
+}
+
+func (m *memWriteSeeker) Write(p []byte) (int, error) {
+	if end := m.pos + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
+	}
+	copy(m.buf[m.pos:], p)
+	m.pos += len(p)
+	return len(p), nil
+}
+
+func (m *memWriteSeeker) Seek(off int64, whence int) (int64, error) {
+	var p int64
+	switch whence {
+	case io.SeekStart:
+		p = off
+	case io.SeekCurrent:
+		p = int64(m.pos) + off
+	case io.SeekEnd:
+		p = int64(len(m.buf)) + off
+	}
+	if p < 0 {
+		return 0, errors.New("seek before start")
+	}
+	m.pos = int(p)
+	return p, nil
 }

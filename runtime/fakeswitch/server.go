@@ -869,7 +869,7 @@ func (s *Server) Load(sc *scenario.Scenario) error {
 	if err := sc.Validate(); err != nil {
 		return fmt.Errorf("fakeswitch: %w", err)
 	}
-	cp := *sc
+	cp := sc.Clone()
 	cp.Normalize()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -887,7 +887,7 @@ func (s *Server) Load(sc *scenario.Scenario) error {
 // StartCall schedules one call, its StartMS relative to the current
 // virtual time, and returns its legs' uuids by leg name.
 func (s *Server) StartCall(call scenario.Call) (map[string]string, error) {
-	sc := &scenario.Scenario{Calls: []scenario.Call{call}}
+	sc := &scenario.Scenario{Calls: []scenario.Call{call.Clone()}}
 	if err := sc.Validate(); err != nil {
 		return nil, fmt.Errorf("fakeswitch: %w", err)
 	}
