@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/scenario"
 )
 
 // capturesDir returns ../shared/esl-captures beside the repository root,
@@ -292,6 +294,58 @@ func FuzzReadFrame(f *testing.F) {
 			if ev, err := ParseEventPlain(fr.Body); err == nil {
 				_ = ev.MarshalPlain()
 			}
+		}
+	})
+}
+
+// FuzzHandle runs arbitrary command streams through a logged-in client's
+// command handling with calls up: nothing may panic, and every command
+// gets exactly one reply frame.
+func FuzzHandle(f *testing.F) {
+	dir := filepath.Join("..", "..", "..", "shared", "esl-captures", "freeswitch-1.10.12")
+	for _, name := range []string{"main_ev_tx_raw.txt", "limit_ev_tx_raw.txt", "noevents_plain_tx_raw.txt"} {
+		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
+			f.Add(data)
+		}
+	}
+	f.Add([]byte("api uuid_record uuid-a start /rec/x.wav 5 {RECORD_MIN_SEC=1}\n\napi uuid_record uuid-a mask /rec/x.wav\n\nbgapi uuid_kill uuid-a\n\n"))
+	f.Add([]byte("filter delete\n\nevent json ALL\n\nnixevent ALL\n\napi show channels as json\n\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		srv := New(Config{RecordingsDir: t.TempDir(), Heartbeat: -1})
+		_, err := srv.StartCall(scenario.Call{ID: "f",
+			Legs: []scenario.Leg{{Name: "a", UUID: "uuid-a"}, {Name: "b", UUID: "uuid-b", Parent: "a"}},
+			Steps: []scenario.Step{{Do: "create", Leg: "a"}, {Do: "create", Leg: "b"}, {Do: "answer", Leg: "a"},
+				{Do: "bridge", Leg: "a", Other: "b"}, {AtMS: 3000, Do: "hangup", Leg: "b"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv.Advance(time.Millisecond)
+		c := &client{s: srv, id: 1, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1), authed: true}
+		srv.clients[c] = struct{}{}
+		r := bufio.NewReader(bytes.NewReader(data))
+		for i := 0; i < 32; i++ {
+			cmd, err := ReadCommand(r)
+			if err != nil {
+				break
+			}
+			before := len(c.queue)
+			srv.mu.Lock()
+			keep := srv.handle(c, cmd)
+			srv.mu.Unlock()
+			replies := 0
+			for _, fr := range c.queue[before:] {
+				switch fr.Get("Content-Type") {
+				case TypeCommandReply, TypeAPIResponse:
+					replies++
+				}
+			}
+			if replies != 1 {
+				t.Fatalf("%q: %d replies", cmd.Line, replies)
+			}
+			if !keep {
+				break
+			}
+			srv.Advance(500 * time.Millisecond)
 		}
 	})
 }
