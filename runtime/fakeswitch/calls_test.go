@@ -1,6 +1,8 @@
 package fakeswitch
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -96,5 +98,42 @@ func TestSteppingAndTransfer(t *testing.T) {
 	}
 	for range want {
 		c.nextEvent(t)
+	}
+}
+
+// TestRealtime plays a short call following the wall clock: the scenario
+// completes and every step ran at its virtual time.
+func TestRealtime(t *testing.T) {
+	srv, _ := startServer(t, Config{Realtime: true, Heartbeat: -1})
+	sc := &scenario.Scenario{Calls: []scenario.Call{{
+		ID:   "rt",
+		Legs: []scenario.Leg{{Name: "a"}},
+		Steps: []scenario.Step{
+			{AtMS: 0, Do: "create", Leg: "a"},
+			{AtMS: 50, Do: "answer", Leg: "a"},
+			{AtMS: 150, Do: "hangup", Leg: "a"},
+		},
+	}}}
+	if err := srv.Play(context.Background(), sc); err != nil {
+		t.Fatal(err)
+	}
+	if got := srv.Now(); got != 150*time.Millisecond {
+		t.Errorf("virtual time %v after the call", got)
+	}
+	if got := srv.Channels(); len(got) != 0 {
+		t.Errorf("channels up: %v", got)
+	}
+}
+
+// TestRunStopsOnCancel checks Run returns when its context ends.
+func TestRunStopsOnCancel(t *testing.T) {
+	srv, _ := startServer(t, Config{Realtime: true})
+	if _, err := srv.StartCall(twoLegCall("long", 3600000)); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := srv.Run(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run: %v, want context.Canceled", err)
 	}
 }
