@@ -3,7 +3,6 @@ package scenario
 import (
 	"crypto/sha1"
 	_ "embed"
-	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -573,9 +572,6 @@ func LegUUID(callID, leg string) string {
 	h[8] = (h[8] & 0x3f) | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", h[0:4], h[4:6], h[6:8], h[8:10], h[10:16])
 }
-
-// ErrNoCalls is returned by helpers given an empty scenario.
-var ErrNoCalls = errors.New("scenario has no calls")
 
 // String renders a step for logs.
 func (s Step) String() string {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -217,23 +216,4 @@ func twoLegCall(id string, hangupMS int64) scenario.Call {
 			{AtMS: hangupMS, Do: "hangup", Leg: "a"},
 		},
 	}
-}
-
-func eventNames(evs []SentEvent, client int, uuid string) []string {
-	var out []string
-	for _, e := range evs {
-		if e.Client == client && (uuid == "" || e.Event.Get("Unique-ID") == uuid) {
-			out = append(out, e.Event.Name())
-		}
-	}
-	return out
-}
-
-func hasPrefixAny(s string, ps ...string) bool {
-	for _, p := range ps {
-		if strings.HasPrefix(s, p) {
-			return true
-		}
-	}
-	return false
 }

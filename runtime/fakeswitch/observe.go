@@ -49,6 +49,7 @@ type FileRecord struct {
 	Deleted    bool          // too short or empty: removed before RECORD_STOP
 	ToneHz     float64       // the leg's tone frequency
 	Size       int64         // file size in bytes (0 when deleted)
+	Error      string        // why the file could not be written, if it could not
 }
 
 // Commands returns every command received so far, in order.

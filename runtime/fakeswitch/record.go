@@ -198,7 +198,7 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		os.Remove(r.path)
 	} else if err := r.write(); err != nil {
 		s.log.Error("recording write failed", "path", r.path, "err", err)
-		s.notes = append(s.notes, err.Error())
+		fr.Error = err.Error()
 	} else if st, err := os.Stat(r.path); err == nil {
 		fr.Size = st.Size()
 	}

@@ -75,7 +75,6 @@ type Server struct {
 	commands  []CommandRecord
 	sent      []SentEvent
 	files     []FileRecord
-	notes     []string
 	activity  chan struct{} // signalled on every command and write
 	lastBusy  time.Time     // real time of the last command or write
 	unwritten int           // frames queued and not yet written
