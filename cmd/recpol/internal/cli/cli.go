@@ -105,7 +105,10 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newSchemaCmd(s),
 		newGenCmd(s),
 		newVersionCmd(s),
-		newSimulateCmd(s), newExplainCmd(s), newDiffCmd(s),
+		newSimulateCmd(s),
+		newExplainCmd(s),
+		newDiffCmd(s),
+		newFakeswitchCmd(s),
 	)
 	return root
 }

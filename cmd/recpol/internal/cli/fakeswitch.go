@@ -1,0 +1,126 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/scenario"
+)
+
+func newFakeswitchCmd(s *streams) *cobra.Command {
+	var (
+		listen, password, scenarioFile, recordings string
+		realtime, stay                             bool
+		waitClients                                int
+		quiet                                      time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "fakeswitch --recordings DIR [--scenario FILE] [flags]",
+		Short: "Run a fake FreeSWITCH (a test double) that plays scripted calls",
+		Long: `fakeswitch runs a stand-in for FreeSWITCH's event socket (mod_event_socket):
+clients such as 'recpol run' connect to it, authenticate and subscribe to
+events exactly as they would with FreeSWITCH. It plays the calls of a
+scenario file (JSON or CUE, see runtime/fakeswitch/README.md) as channel
+events, answers uuid_record and friends with FreeSWITCH's replies, and writes
+each recording as a WAV file under --recordings (a tone per leg, silence
+while masked). It is a test double, not a switch: no SIP, no media, no
+dialplan.
+
+The scenario starts once --wait-clients clients have logged in and sent a
+command (their subscription). Without --realtime the virtual clock runs as
+fast as the clients allow: it advances only after --quiet of real time with
+no command arriving and every event written, so a ten-minute call plays in
+well under a second. With --realtime it follows the wall clock.
+
+It exits when the scenario is over, unless --stay, and on SIGINT/SIGTERM.`,
+		Example: `  recpol fakeswitch --recordings /tmp/rec --scenario testdata/scenarios/basic.json
+  recpol fakeswitch --listen 127.0.0.1:8021 --password ClueCon --recordings /tmp/rec --stay`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if recordings == "" {
+				return usageErr(errors.New("fakeswitch: --recordings DIR is required"))
+			}
+			dir, err := filepath.Abs(recordings)
+			if err != nil {
+				return usageErr(fmt.Errorf("fakeswitch: recordings directory: %w", err))
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				return usageErr(fmt.Errorf("fakeswitch: recordings directory: %w", err))
+			}
+			var sc *scenario.Scenario
+			if scenarioFile != "" {
+				if sc, err = scenario.ParseFile(scenarioFile); err != nil {
+					return usageErr(fmt.Errorf("fakeswitch: scenario %s:\n%w", scenarioFile, err))
+				}
+			} else {
+				stay = true
+			}
+			log := slog.New(slog.NewTextHandler(s.stderr, nil))
+			srv := fakeswitch.New(fakeswitch.Config{
+				Password:      password,
+				RecordingsDir: dir,
+				Realtime:      realtime,
+				Quiet:         quiet,
+				Logger:        log,
+			})
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return usageErr(fmt.Errorf("fakeswitch: %w", err))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			served := make(chan error, 1)
+			go func() { served <- srv.Serve(ln) }()
+			defer srv.Close()
+			log.Info("fakeswitch listening (a FreeSWITCH stand-in)", "addr", ln.Addr().String(), "recordings", dir, "core_uuid", srv.CoreUUID(), "realtime", realtime)
+			if sc != nil {
+				if waitClients > 0 {
+					log.Info("waiting for clients before playing the scenario", "clients", waitClients)
+					if err := srv.WaitClients(ctx, waitClients); err != nil {
+						log.Info("stopped before the scenario started")
+						return nil
+					}
+				}
+				log.Info("playing scenario", "file", scenarioFile, "calls", len(sc.Calls))
+				if err := srv.Play(ctx, sc); err != nil {
+					if errors.Is(err, context.Canceled) {
+						log.Info("stopped", "virtual_time", srv.Now().String())
+						return nil
+					}
+					return fmt.Errorf("fakeswitch: %w", err)
+				}
+				log.Info("scenario over", "virtual_time", srv.Now().String(), "recordings", len(srv.Files()))
+			}
+			if stay {
+				select {
+				case <-ctx.Done():
+					log.Info("stopped", "virtual_time", srv.Now().String())
+				case err := <-served:
+					return fmt.Errorf("fakeswitch: %w", err)
+				}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:8021", "address to listen on")
+	f.StringVar(&password, "password", "ClueCon", "event-socket password")
+	f.StringVar(&scenarioFile, "scenario", "", "scenario file (.json or .cue) to play; none: serve with no calls until stopped")
+	f.StringVar(&recordings, "recordings", "", "directory recordings may be written under (created if missing)")
+	f.BoolVar(&realtime, "realtime", false, "follow the wall clock instead of playing as fast as the clients allow")
+	f.BoolVar(&stay, "stay", false, "keep serving after the scenario is over, until SIGINT/SIGTERM")
+	f.IntVar(&waitClients, "wait-clients", 1, "clients to wait for before playing the scenario (0: start at once)")
+	f.DurationVar(&quiet, "quiet", 20*time.Millisecond, "real time with no client activity before the virtual clock advances")
+	return cmd
+}

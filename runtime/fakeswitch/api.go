@@ -1,0 +1,252 @@
+package fakeswitch
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// recordUsage is uuid_record's usage reply.
+const recordUsage = "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<recording_vars>]\n"
+
+func durMS(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
+
+// api runs an api command and returns its output and a function firing
+// the events it causes (run after the reply is queued). Callers hold s.mu.
+func (s *Server) api(name, args string, rec *CommandRecord) (string, func()) {
+	switch name {
+	case "uuid_record":
+		return s.uuidRecord(args, rec)
+	case "uuid_setvar":
+		f := strings.SplitN(args, " ", 3)
+		if len(f) < 2 || f[0] == "" {
+			return "-USAGE: <uuid> <var> [value]\n", nil
+		}
+		ch := s.channels[f[0]]
+		if ch == nil {
+			return "-ERR No such channel!\n", nil
+		}
+		if f[1] == "" {
+			return "-ERR No variable specified\n", nil
+		}
+		if len(f) == 3 && f[2] != "" {
+			ch.setVar(f[1], f[2])
+		} else {
+			ch.unsetVar(f[1])
+		}
+		return "+OK\n", nil
+	case "uuid_getvar":
+		f := strings.Fields(args)
+		if len(f) < 2 {
+			return "-USAGE: <uuid> <var>\n", nil
+		}
+		ch := s.channels[f[0]]
+		if ch == nil {
+			return "-ERR No such channel!\n", nil
+		}
+		if v, ok := ch.getVar(f[1]); ok {
+			return v, nil
+		}
+		return undef, nil
+	case "uuid_exists":
+		f := strings.Fields(args)
+		if len(f) < 1 {
+			return "-USAGE: <uuid>\n", nil
+		}
+		return strconv.FormatBool(s.channels[f[0]] != nil), nil
+	case "uuid_answer":
+		f := strings.Fields(args)
+		if len(f) < 1 {
+			return "-USAGE: <uuid>\n", nil
+		}
+		ch := s.channels[f[0]]
+		if ch == nil {
+			return "-ERR No such channel!\n", nil
+		}
+		return "+OK\n", func() { s.answer(ch) }
+	case "uuid_kill":
+		f := strings.Fields(args)
+		if len(f) < 1 {
+			return "-USAGE: <uuid> [cause]\n", nil
+		}
+		ch := s.channels[f[0]]
+		if ch == nil {
+			return "-ERR No such channel!\n", nil
+		}
+		cause := "NORMAL_CLEARING"
+		if len(f) > 1 {
+			cause = f[1]
+		}
+		return "+OK\n", func() { s.hangup(ch, cause) }
+	case "show":
+		return s.show(strings.Fields(args)), nil
+	case "status":
+		return fmt.Sprintf("UP 0 years, 0 days, 0 hours, 0 minutes, %d seconds, 0 milliseconds, 0 microseconds\n"+
+			"FreeSWITCH (Version %s) is ready (fakeswitch stand-in)\n%d session(s) since startup\n%d session(s) - peak 0, last 5min 0 \n"+
+			"0 session(s) per Sec out of max 30, peak 0, last 5min 0 \n1000 session(s) max\nmin idle cpu 0.00/100.00\n",
+			s.now/1000, Version, s.sessions, len(s.channels)), nil
+	case "version":
+		return "FreeSWITCH Version " + Version + " (fakeswitch)\n", nil
+	case "reloadxml":
+		return "+OK [Success]\n", nil
+	case "":
+		return "-ERR  Command not found!\n", nil
+	}
+	return "-ERR " + name + " Command not found!\n", nil
+}
+
+// uuidRecord implements uuid_record with FreeSWITCH's replies.
+func (s *Server) uuidRecord(args string, rec *CommandRecord) (string, func()) {
+	f := strings.SplitN(args, " ", 5)
+	if args == "" || len(f) < 3 {
+		return recordUsage, nil
+	}
+	ch := s.channels[f[0]]
+	if ch == nil {
+		return "-ERR Cannot locate session!\n", nil
+	}
+	action, path := strings.ToLower(f[1]), f[2]
+	if path == "" {
+		return recordUsage, nil
+	}
+	switch action {
+	case "start":
+		limit := 0
+		var vars []Header
+		rest := f[3:]
+		if len(rest) > 0 && !strings.HasPrefix(rest[0], "{") {
+			limit, _ = strconv.Atoi(rest[0])
+			rest = rest[1:]
+		}
+		if len(rest) > 0 {
+			var err error
+			if vars, err = parseVars(strings.Join(rest, " ")); err != nil {
+				rec.Note = err.Error()
+				return "-ERR Cannot record session!\n", nil
+			}
+		}
+		return s.startRecording(ch, path, limit, vars, rec)
+	case "stop":
+		var stop []*recording
+		if path == "all" {
+			stop = append(stop, ch.recordings...)
+		} else if r := findRecording(ch, path); r != nil {
+			stop = append(stop, r)
+		}
+		if len(stop) == 0 {
+			return "-ERR Cannot stop record session!\n", nil
+		}
+		return "+OK Success\n", func() {
+			for _, r := range stop {
+				s.stopRecording(r, causeStop)
+			}
+		}
+	case "mask", "unmask", "pause", "resume":
+		r := findRecording(ch, path)
+		if r == nil {
+			word := map[string]string{"mask": "mask", "unmask": "unmask", "pause": "pause", "resume": "resume"}[action]
+			return "-ERR Cannot " + word + " recording session!\n", nil
+		}
+		r.closeSpan(s.now)
+		switch action {
+		case "mask":
+			r.masked = true
+		case "unmask":
+			r.masked = false
+		case "pause":
+			r.paused = true
+		case "resume":
+			r.paused = false
+		}
+		return "+OK Success\n", nil
+	}
+	return recordUsage, nil
+}
+
+// parseVars parses "{k=v,k2=v2}".
+func parseVars(s string) ([]Header, error) {
+	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
+		return nil, fmt.Errorf("recording variables %q are not {k=v,...}", s)
+	}
+	var out []Header
+	for _, kv := range strings.Split(s[1:len(s)-1], ",") {
+		if kv == "" {
+			continue
+		}
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("recording variable %q is not k=v", kv)
+		}
+		out = append(out, Header{Name: k, Value: v})
+	}
+	return out, nil
+}
+
+// show implements "show channels [as json]".
+func (s *Server) show(f []string) string {
+	if len(f) == 0 || (f[0] != "channels" && f[0] != "calls") {
+		return "-USAGE: show channels [as json]\n"
+	}
+	asJSON := len(f) >= 3 && f[1] == "as" && f[2] == "json"
+	cols := []string{"uuid", "direction", "created", "created_epoch", "name", "state", "cid_name", "cid_num", "ip_addr", "dest", "application", "application_data", "dialplan", "context", "read_codec", "read_rate", "read_bit_rate", "write_codec", "write_rate", "write_bit_rate", "secure", "hostname", "presence_id", "presence_data", "accountcode", "callstate", "callee_name", "callee_num", "callee_direction", "call_uuid", "sent_callee_name", "sent_callee_num", "initial_cid_name", "initial_cid_num", "initial_ip_addr", "initial_dest", "initial_dialplan", "initial_context"}
+	var rows [][]string
+	for _, u := range sortedKeys(s.channels) {
+		ch := s.channels[u]
+		created := s.cfg.Epoch.Add(time.Duration(ch.createdUS-s.cfg.Epoch.UnixMicro()) * time.Microsecond).UTC()
+		app, _ := ch.getVar("current_application")
+		data, _ := ch.getVar("current_application_data")
+		callState := "RINGING"
+		if ch.answered {
+			callState = "ACTIVE"
+		}
+		state := "CS_EXECUTE"
+		if ch.parent != nil {
+			state = "CS_CONSUME_MEDIA"
+		}
+		rows = append(rows, []string{ch.uuid, ch.direction, created.Format("2006-01-02 15:04:05"), strconv.FormatInt(created.Unix(), 10), ch.name, state, ch.cidName, ch.cidNumber, "127.0.0.1", ch.dest, app, data, "XML", ch.context, "PCMU", "8000", "64000", "PCMU", "8000", "64000", "", s.cfg.Hostname, "", "", "", callState, "", "", "", ch.callUUID, "", "", ch.cidName, ch.cidNumber, "127.0.0.1", ch.dest, "XML", ch.context})
+	}
+	if asJSON {
+		if len(rows) == 0 {
+			return `{"row_count":0}` + "\n"
+		}
+		var b strings.Builder
+		fmt.Fprintf(&b, `{"row_count":%d,"rows":[`, len(rows))
+		for i, r := range rows {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteByte('{')
+			for j, c := range cols {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				k, _ := json.Marshal(c)
+				v, _ := json.Marshal(r[j])
+				b.Write(k)
+				b.WriteByte(':')
+				b.Write(v)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteString("]}\n")
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteString(strings.Join(cols, ",") + "\n")
+	for _, r := range rows {
+		b.WriteString(strings.Join(r, ",") + "\n")
+	}
+	fmt.Fprintf(&b, "\n%d total.\n", len(rows))
+	return b.String()
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sortStrings(out)
+	return out
+}

@@ -1,0 +1,424 @@
+package fakeswitch
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/recpol/recpol/scenario"
+)
+
+// channel is one live leg.
+type channel struct {
+	uuid      string
+	callID    string
+	call      *scenario.Call
+	leg       string
+	name      string
+	direction string
+	cidName   string
+	cidNumber string
+	dest      string
+	context   string
+	callUUID  string
+	parent    *channel // the leg that originated this one
+	other     *channel // Other-Leg: the originator, or the bridged leg
+	otherType string   // "originator" or "originatee"
+	bridged   map[string]*channel
+	vars      []Header // channel variables in the order they were set
+	session   int
+	profile   int
+
+	ringing, answered, hungup bool
+	cause                     string
+	transferSource            string
+
+	createdUS, answeredUS, progressUS, bridgedUS, hangupUS, transferUS int64
+
+	recordings []*recording // running, in start order
+}
+
+func (ch *channel) getVar(name string) (string, bool) {
+	for _, h := range ch.vars {
+		if h.Name == name {
+			return h.Value, true
+		}
+	}
+	return "", false
+}
+
+func (ch *channel) setVar(name, value string) {
+	for i := range ch.vars {
+		if ch.vars[i].Name == name {
+			ch.vars[i].Value = value
+			return
+		}
+	}
+	ch.vars = append(ch.vars, Header{Name: name, Value: value})
+}
+
+func (ch *channel) unsetVar(name string) {
+	for i := range ch.vars {
+		if ch.vars[i].Name == name {
+			ch.vars = append(ch.vars[:i], ch.vars[i+1:]...)
+			return
+		}
+	}
+}
+
+// startCall schedules the steps of c. Callers hold s.mu.
+func (s *Server) startCall(c scenario.Call) {
+	call := &c
+	legs := map[string]*channel{}
+	base := s.now + c.StartMS
+	for i := range call.Steps {
+		st := call.Steps[i]
+		s.schedule(base+st.AtMS, true, func() { s.runStep(call, legs, st) })
+	}
+}
+
+// runStep applies one scenario step. Callers hold s.mu.
+func (s *Server) runStep(call *scenario.Call, legs map[string]*channel, st scenario.Step) {
+	if st.Do == scenario.DoCreate {
+		s.createLeg(call, legs, call.Leg(st.Leg))
+		return
+	}
+	ch := legs[st.Leg]
+	if ch == nil || ch.hungup {
+		s.log.Debug("step skipped: leg not up", "call", call.ID, "step", st.String())
+		return
+	}
+	switch st.Do {
+	case scenario.DoSet:
+		for _, k := range scenario.SortedKeys(st.Variables) {
+			s.execute(ch, "set", k+"="+st.Variables[k], func() { ch.setVar(k, st.Variables[k]) })
+		}
+	case scenario.DoExecute:
+		s.execute(ch, st.Application, st.Data, nil)
+	case scenario.DoRing:
+		if !ch.ringing {
+			ch.ringing = true
+			ch.progressUS = s.usec()
+			s.publish(s.channelEvent("CHANNEL_PROGRESS", ch, "switch_channel.c", "switch_channel_perform_mark_ring_ready_value", 3691, nil, nil))
+		}
+	case scenario.DoAnswer:
+		s.answer(ch)
+	case scenario.DoBridge:
+		if o := legs[st.Other]; o != nil && !o.hungup {
+			s.bridge(ch, o)
+		}
+	case scenario.DoDTMF:
+		for _, d := range st.Digits {
+			ev := s.channelEvent("DTMF", ch, "switch_channel.c", "switch_channel_dequeue_dtmf", 677, nil, nil, noVars)
+			ev.Add("DTMF-Digit", string(d))
+			ev.Add("DTMF-Duration", strconv.Itoa(st.Duration))
+			ev.Add("DTMF-Source", st.Source)
+			s.publish(ev)
+		}
+	case scenario.DoTransfer:
+		s.execute(ch, "transfer", st.DestinationNumber, func() {
+			ch.transferSource = strconv.FormatInt(s.wall().Unix(), 10) + ":" + newUUID() + ":uuid_br:" + st.DestinationNumber
+			ch.setVar("transfer_source", ch.transferSource)
+			ch.dest = st.DestinationNumber
+			ch.transferUS = s.usec()
+			ch.profile++
+		})
+	case scenario.DoHangup:
+		s.hangup(ch, st.Cause)
+	}
+}
+
+func (s *Server) createLeg(call *scenario.Call, legs map[string]*channel, l *scenario.Leg) {
+	s.sessions++
+	ch := &channel{
+		uuid: l.UUID, callID: call.ID, call: call, leg: l.Name, name: l.ChannelName, direction: l.Direction,
+		cidName: l.CallerIDName, cidNumber: l.CallerIDNumber, dest: l.DestinationNumber, context: l.Context,
+		callUUID: l.UUID, bridged: map[string]*channel{}, session: s.sessions, profile: 1, createdUS: s.usec(),
+	}
+	if l.Parent != "" {
+		if p := legs[l.Parent]; p != nil {
+			ch.parent = p
+			ch.other = p
+			ch.otherType = "originator"
+			ch.callUUID = p.uuid
+		}
+	}
+	ch.setVar("direction", ch.direction)
+	if ch.direction == "outbound" {
+		ch.setVar("is_outbound", "true")
+	}
+	ch.setVar("uuid", ch.uuid)
+	ch.setVar("session_id", strconv.Itoa(ch.session))
+	ch.setVar("channel_name", ch.name)
+	ch.setVar("read_codec", "PCMU")
+	ch.setVar("read_rate", "8000")
+	ch.setVar("write_codec", "PCMU")
+	ch.setVar("write_rate", "8000")
+	if ch.parent != nil {
+		ch.setVar("originator_codec", "PCMU@8000h@20i")
+		ch.setVar("originator", ch.parent.uuid)
+		ch.setVar("signal_bond", ch.parent.uuid)
+		ch.setVar("originating_leg_uuid", ch.parent.uuid)
+	}
+	ch.setVar("call_uuid", ch.callUUID)
+	for _, k := range scenario.SortedKeys(l.Variables) {
+		ch.setVar(k, l.Variables[k])
+	}
+	legs[l.Name] = ch
+	s.channels[ch.uuid] = ch
+	ev := s.channelEvent("CHANNEL_CREATE", ch, "switch_core_state_machine.c", "switch_core_session_run", 626, nil, nil)
+	s.publish(ev)
+}
+
+// execute fires CHANNEL_EXECUTE for app, runs apply (the application's
+// effect), then fires CHANNEL_EXECUTE_COMPLETE when apply is not nil.
+func (s *Server) execute(ch *channel, app, data string, apply func()) {
+	appUUID := newUUID()
+	ch.setVar("current_application", app)
+	if data != "" {
+		ch.setVar("current_application_data", data)
+	} else {
+		ch.unsetVar("current_application_data")
+	}
+	trailer := []Header{{"Application", app}}
+	if data != "" {
+		trailer = append(trailer, Header{"Application-Data", data})
+	}
+	trailer = append(trailer, Header{"Application-UUID", appUUID})
+	s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_core_session.c", "switch_core_session_exec", 2944, nil, trailer))
+	if apply == nil {
+		return
+	}
+	apply()
+	done := append([]Header{}, trailer[:len(trailer)-1]...)
+	done = append(done, Header{"Application-Response", "_none_"}, Header{"Application-UUID", appUUID})
+	s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
+}
+
+func (s *Server) answer(ch *channel) {
+	if ch.answered || ch.hungup {
+		return
+	}
+	ch.answered = true
+	ch.answeredUS = s.usec()
+	ch.setVar("endpoint_disposition", "ANSWER")
+	s.publish(s.channelEvent("CHANNEL_ANSWER", ch, "switch_channel.c", "switch_channel_perform_mark_answered", 3846, nil, nil))
+}
+
+// bridge bridges a (the caller's leg, which gets CHANNEL_BRIDGE) with b.
+func (s *Server) bridge(a, b *channel) {
+	a.bridged[b.uuid] = b
+	b.bridged[a.uuid] = a
+	a.other, a.otherType = b, "originatee"
+	if b.other == nil {
+		b.other, b.otherType = a, "originator"
+	}
+	now := s.usec()
+	a.bridgedUS, b.bridgedUS = now, now
+	a.setVar("bridge_to", b.uuid)
+	a.setVar("last_bridge_to", b.uuid)
+	a.setVar("bridge_channel", b.name)
+	a.setVar("bridge_uuid", b.uuid)
+	a.setVar("signal_bond", b.uuid)
+	b.setVar("last_bridge_to", a.uuid)
+	b.setVar("bridge_channel", a.name)
+	b.setVar("bridge_uuid", a.uuid)
+	pre := []Header{{"Bridge-A-Unique-ID", a.uuid}, {"Bridge-B-Unique-ID", b.uuid}}
+	s.publish(s.channelEvent("CHANNEL_BRIDGE", a, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689, pre, nil))
+}
+
+// hangup hangs up ch and the legs that go with it (scenario.HangupSet):
+// per leg CHANNEL_HANGUP, a RECORD_STOP per running recording,
+// CHANNEL_HANGUP_COMPLETE.
+func (s *Server) hangup(ch *channel, cause string) {
+	if ch.hungup {
+		return
+	}
+	byName := map[string]*channel{}
+	for _, c := range s.channels {
+		if c.callID == ch.callID {
+			byName[c.leg] = c
+		}
+	}
+	up := func(n string) bool { c := byName[n]; return c != nil && !c.hungup }
+	bridged := func(n string) []string {
+		var out []string
+		if c := byName[n]; c != nil {
+			for _, o := range c.bridged {
+				if o.callID == ch.callID {
+					out = append(out, o.leg)
+				}
+			}
+		}
+		sortStrings(out)
+		return out
+	}
+	names := []string{ch.leg}
+	if ch.call != nil {
+		names = scenario.HangupSet(ch.call, ch.leg, up, bridged)
+	}
+	for i, n := range names {
+		c := byName[n]
+		if c == nil {
+			continue
+		}
+		cs := cause
+		if i > 0 && !c.answered && len(c.bridged) == 0 {
+			cs = "ORIGINATOR_CANCEL"
+		}
+		s.hangupOne(c, cs)
+	}
+}
+
+func (s *Server) hangupOne(ch *channel, cause string) {
+	ch.hungup = true
+	ch.cause = cause
+	ch.hangupUS = s.usec()
+	ch.setVar("hangup_cause", cause)
+	s.publish(s.channelEvent("CHANNEL_HANGUP", ch, "switch_channel.c", "switch_channel_perform_hangup", 3445, nil, nil))
+	for len(ch.recordings) > 0 {
+		s.stopRecording(ch.recordings[0], causeHangup)
+	}
+	if ch.otherType == "originatee" && len(ch.bridged) > 0 {
+		pre := []Header{{"Bridge-A-Unique-ID", ch.uuid}, {"Bridge-B-Unique-ID", ch.other.uuid}}
+		s.publish(s.channelEvent("CHANNEL_UNBRIDGE", ch, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1822, pre, nil))
+	}
+	pre := []Header{{"Hangup-Cause", cause}}
+	s.publish(s.channelEvent("CHANNEL_HANGUP_COMPLETE", ch, "switch_core_state_machine.c", "switch_core_session_reporting_state", 943, pre, nil))
+	delete(s.channels, ch.uuid)
+}
+
+func sortStrings(a []string) {
+	for i := 1; i < len(a); i++ {
+		for j := i; j > 0 && a[j] < a[j-1]; j-- {
+			a[j], a[j-1] = a[j-1], a[j]
+		}
+	}
+}
+
+// noVars leaves channel variables out of an event, as FreeSWITCH does for
+// DTMF without verbose_events.
+const noVars = false
+
+// channelEvent builds a channel event: leading headers, pre, the channel
+// data (state, caller profile, other leg, variables), then trailer.
+func (s *Server) channelEvent(name string, ch *channel, file, fn string, line int, pre, trailer []Header, withVars ...bool) *Event {
+	ev := s.newEvent(name, file, fn, line)
+	ev.Headers = append(ev.Headers, pre...)
+	state, num := "CS_EXECUTE", 4
+	if ch.parent != nil {
+		state, num = "CS_CONSUME_MEDIA", 7
+	}
+	callState := "DOWN"
+	if ch.ringing {
+		callState = "RINGING"
+	}
+	if ch.answered {
+		callState = "ACTIVE"
+	}
+	answerState := "ringing"
+	if ch.answered {
+		answerState = "answered"
+	}
+	switch {
+	case name == "CHANNEL_CREATE":
+		state, num = "CS_INIT", 2
+	case name == "CHANNEL_HANGUP_COMPLETE":
+		state, num, callState = "CS_REPORTING", 11, "HANGUP"
+	case name == "CHANNEL_HANGUP":
+		num = 10
+	case ch.hungup:
+		state, num = "CS_HANGUP", 10
+	}
+	if ch.hungup {
+		answerState = "hangup"
+	}
+	ev.Add("Channel-State", state)
+	ev.Add("Channel-Call-State", callState)
+	ev.Add("Channel-State-Number", strconv.Itoa(num))
+	ev.Add("Channel-Name", ch.name)
+	ev.Add("Unique-ID", ch.uuid)
+	ev.Add("Call-Direction", ch.direction)
+	ev.Add("Presence-Call-Direction", ch.direction)
+	ev.Add("Channel-HIT-Dialplan", strconv.FormatBool(ch.parent == nil))
+	ev.Add("Channel-Call-UUID", ch.callUUID)
+	ev.Add("Answer-State", answerState)
+	if ch.hungup {
+		ev.Add("Hangup-Cause", ch.cause)
+	}
+	ev.Add("Channel-Read-Codec-Name", "PCMU")
+	ev.Add("Channel-Read-Codec-Rate", "8000")
+	ev.Add("Channel-Read-Codec-Bit-Rate", "64000")
+	ev.Add("Channel-Write-Codec-Name", "PCMU")
+	ev.Add("Channel-Write-Codec-Rate", "8000")
+	ev.Add("Channel-Write-Codec-Bit-Rate", "64000")
+	s.addProfile(ev, "Caller-", ch, true)
+	if ch.other != nil {
+		ev.Add("Other-Type", ch.otherType)
+		s.addProfile(ev, "Other-Leg-", ch.other, false)
+	}
+	if len(withVars) == 0 || withVars[0] {
+		for _, v := range ch.vars {
+			ev.Add("variable_"+v.Name, v.Value)
+		}
+	}
+	ev.Headers = append(ev.Headers, trailer...)
+	return ev
+}
+
+func (s *Server) addProfile(ev *Event, p string, ch *channel, self bool) {
+	ev.Add(p+"Direction", ch.direction)
+	ev.Add(p+"Logical-Direction", ch.direction)
+	ev.Add(p+"Dialplan", "XML")
+	if ch.cidName != "" {
+		ev.Add(p+"Caller-ID-Name", ch.cidName)
+	}
+	ev.Add(p+"Caller-ID-Number", ch.cidNumber)
+	ev.Add(p+"Orig-Caller-ID-Number", ch.cidNumber)
+	ev.Add(p+"ANI", ch.cidNumber)
+	ev.Add(p+"Destination-Number", ch.dest)
+	ev.Add(p+"Unique-ID", ch.uuid)
+	ev.Add(p+"Source", "mod_sofia")
+	if ch.transferSource != "" {
+		ev.Add(p+"Transfer-Source", ch.transferSource)
+	}
+	ev.Add(p+"Context", ch.context)
+	ev.Add(p+"Channel-Name", ch.name)
+	if self {
+		ev.Add(p+"Profile-Index", strconv.Itoa(ch.profile))
+	}
+	ev.Add(p+"Profile-Created-Time", strconv.FormatInt(ch.createdUS, 10))
+	ev.Add(p+"Channel-Created-Time", strconv.FormatInt(ch.createdUS, 10))
+	ev.Add(p+"Channel-Answered-Time", strconv.FormatInt(ch.answeredUS, 10))
+	ev.Add(p+"Channel-Progress-Time", strconv.FormatInt(ch.progressUS, 10))
+	ev.Add(p+"Channel-Progress-Media-Time", "0")
+	ev.Add(p+"Channel-Hangup-Time", strconv.FormatInt(ch.hangupUS, 10))
+	ev.Add(p+"Channel-Transfer-Time", strconv.FormatInt(ch.transferUS, 10))
+	ev.Add(p+"Channel-Resurrect-Time", "0")
+	ev.Add(p+"Channel-Bridged-Time", strconv.FormatInt(ch.bridgedUS, 10))
+	ev.Add(p+"Channel-Last-Hold", "0")
+	ev.Add(p+"Channel-Hold-Accum", "0")
+	ev.Add(p+"Screen-Bit", "true")
+	ev.Add(p+"Privacy-Hide-Name", "false")
+	ev.Add(p+"Privacy-Hide-Number", "false")
+}
+
+// heartbeat fires a HEARTBEAT event. Callers hold s.mu.
+func (s *Server) heartbeat() {
+	ev := s.newEvent("HEARTBEAT", "switch_core.c", "send_heartbeat", 95)
+	up := time.Duration(s.now) * time.Millisecond
+	ev.Add("Event-Info", "System Ready")
+	ev.Add("Up-Time", uptime(up))
+	ev.Add("FreeSWITCH-Version", Version)
+	ev.Add("Uptime-msec", strconv.FormatInt(s.now, 10))
+	ev.Add("Session-Count", strconv.Itoa(len(s.channels)))
+	ev.Add("Max-Sessions", "1000")
+	ev.Add("Session-Per-Sec", "30")
+	ev.Add("Session-Per-Sec-Last", "0")
+	ev.Add("Session-Per-Sec-Max", "0")
+	ev.Add("Session-Per-Sec-FiveMin", "0")
+	ev.Add("Session-Since-Startup", strconv.Itoa(s.sessions))
+	ev.Add("Session-Peak-Max", "0")
+	ev.Add("Session-Peak-FiveMin", "0")
+	ev.Add("Idle-CPU", "100.000000")
+	s.publish(ev)
+}

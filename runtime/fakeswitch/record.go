@@ -1,0 +1,336 @@
+package fakeswitch
+
+import (
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/go-audio/audio"
+	"github.com/go-audio/wav"
+)
+
+// Record-Completion-Cause values.
+const (
+	causeStop     = "success-maxtime" // uuid_record stop, and the limit
+	causeHangup   = "success-silence" // the channel hung up
+	causeTooShort = "input-too-short" // shorter than RECORD_MIN_SEC: file deleted
+	causeEmpty    = "empty-file"      // no samples: file deleted
+)
+
+// Recording modes.
+const (
+	modeAudio = iota
+	modeMasked
+	modePaused
+)
+
+// ToneAmplitude is the peak amplitude of the tone a recording carries.
+const ToneAmplitude = 8000
+
+type span struct {
+	mode     int
+	from, to int64 // virtual ms
+}
+
+type recording struct {
+	path    string
+	ch      *channel
+	rate    int
+	minSec  int
+	vars    []Header
+	startMS int64
+	spans   []span
+	masked  bool
+	paused  bool
+	since   int64
+	limit   *action
+}
+
+func (r *recording) mode() int {
+	switch {
+	case r.paused:
+		return modePaused
+	case r.masked:
+		return modeMasked
+	}
+	return modeAudio
+}
+
+// closeSpan ends the current span at now.
+func (r *recording) closeSpan(now int64) {
+	if now > r.since {
+		r.spans = append(r.spans, span{mode: r.mode(), from: r.since, to: now})
+	}
+	r.since = now
+}
+
+// ToneHz is the frequency of the tone recorded for the leg uuid: between
+// 300 and 3250 Hz in steps of 50 Hz, derived from the uuid, so a test can
+// tell which leg a file recorded.
+func ToneHz(uuid string) float64 {
+	h := fnv.New32a()
+	h.Write([]byte(uuid))
+	return float64(300 + 50*(h.Sum32()%60))
+}
+
+// recordPathOK checks a path for uuid_record start: absolute, clean, under
+// the recordings directory, with a .wav or .mp3 extension.
+func (s *Server) recordPathOK(p string) error {
+	if s.cfg.RecordingsDir == "" {
+		return fmt.Errorf("no recordings directory configured")
+	}
+	if !filepath.IsAbs(p) {
+		return fmt.Errorf("path %q is not absolute", p)
+	}
+	if filepath.Clean(p) != p {
+		return fmt.Errorf("path %q is not clean", p)
+	}
+	rel, err := filepath.Rel(s.cfg.RecordingsDir, p)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return fmt.Errorf("path %q is outside the recordings directory %s", p, s.cfg.RecordingsDir)
+	}
+	switch strings.ToLower(filepath.Ext(p)) {
+	case ".wav", ".mp3":
+	default:
+		return fmt.Errorf("path %q: only .wav and .mp3 are recorded", p)
+	}
+	return nil
+}
+
+// startRecording starts recording ch to path. It returns the reply body and
+// the events to fire after the reply. Callers hold s.mu.
+func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []Header, rec *CommandRecord) (string, func()) {
+	for _, r := range ch.recordings {
+		if r.path == path {
+			return "+OK Success\n", nil
+		}
+	}
+	if err := s.recordPathOK(path); err != nil {
+		rec.Note = err.Error()
+		s.log.Info("recording refused", "uuid", ch.uuid, "err", err)
+		return "-ERR Cannot record session!\n", nil
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		rec.Note = err.Error()
+		return "-ERR Cannot record session!\n", nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		rec.Note = err.Error()
+		return "-ERR Cannot record session!\n", nil
+	}
+	f.Close()
+	r := &recording{path: path, ch: ch, rate: 8000, vars: vars, startMS: s.now, since: s.now}
+	lookup := func(name string) (string, bool) {
+		if v := getHeader(vars, name); v != "" {
+			return v, true
+		}
+		return ch.getVar(name)
+	}
+	if v, ok := lookup("record_sample_rate"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 8000 && n <= 192000 {
+			r.rate = n
+		}
+	}
+	if v, ok := lookup("RECORD_MIN_SEC"); ok {
+		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
+			r.minSec = n
+		}
+	}
+	ch.recordings = append(ch.recordings, r)
+	if limitSec > 0 {
+		r.limit = s.schedule(s.now+int64(limitSec)*1000, true, func() {
+			r.limit = nil
+			s.stopRecording(r, causeStop)
+		})
+	}
+	s.log.Info("recording started", "uuid", ch.uuid, "path", path, "rate", r.rate, "limit", limitSec)
+	return "+OK Success\n", func() {
+		trailer := []Header{{"Record-File-Path", path}}
+		for _, v := range vars {
+			trailer = append(trailer, Header{"Recording-Variable-" + v.Name, v.Value})
+		}
+		s.publish(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer))
+	}
+}
+
+// findRecording returns ch's running recording of path.
+func findRecording(ch *channel, path string) *recording {
+	for _, r := range ch.recordings {
+		if r.path == path {
+			return r
+		}
+	}
+	return nil
+}
+
+// stopRecording stops r: writes the WAV file (or deletes it), sets the
+// record_* channel variables and fires RECORD_STOP. Callers hold s.mu.
+func (s *Server) stopRecording(r *recording, cause string) {
+	ch := r.ch
+	for i, x := range ch.recordings {
+		if x == r {
+			ch.recordings = append(ch.recordings[:i], ch.recordings[i+1:]...)
+			break
+		}
+	}
+	s.cancel(r.limit)
+	r.closeSpan(s.now)
+	samples, masked := r.layout()
+	fr := FileRecord{
+		Path: r.path, UUID: ch.uuid, CallID: ch.callID, SampleRate: r.rate, Samples: samples,
+		DurationMS: int64(samples) * 1000 / int64(r.rate), Masked: masked, Vars: r.vars,
+		StartedAt: durMS(r.startMS), StoppedAt: s.nowDur(), ToneHz: ToneHz(ch.uuid), Cause: cause,
+	}
+	switch {
+	case r.minSec > 0 && samples < r.rate*r.minSec:
+		fr.Cause, fr.Deleted = causeTooShort, true
+	case samples == 0:
+		fr.Cause, fr.Deleted = causeEmpty, true
+	}
+	if fr.Deleted {
+		os.Remove(r.path)
+	} else if err := r.write(); err != nil {
+		s.log.Error("recording write failed", "path", r.path, "err", err)
+		fr.Error = err.Error()
+	} else if st, err := os.Stat(r.path); err == nil {
+		fr.Size = st.Size()
+	}
+	s.files = append(s.files, fr)
+	s.log.Info("recording stopped", "uuid", ch.uuid, "path", r.path, "cause", fr.Cause, "ms", fr.DurationMS)
+	ch.setVar("record_file_size", strconv.FormatInt(fr.Size, 10))
+	ch.setVar("record_samples", strconv.Itoa(samples))
+	ch.setVar("record_seconds", strconv.Itoa(samples/r.rate))
+	ch.setVar("record_ms", strconv.FormatInt(fr.DurationMS, 10))
+	ch.setVar("record_completion_cause", fr.Cause)
+	trailer := []Header{{"Record-File-Path", r.path}}
+	for _, v := range r.vars {
+		trailer = append(trailer, Header{"Recording-Variable-" + v.Name, v.Value})
+	}
+	trailer = append(trailer, Header{"Record-Completion-Cause", fr.Cause})
+	s.publish(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer))
+}
+
+// samplesAt is the number of samples in ms milliseconds of audio.
+func (r *recording) samplesAt(ms int64) int {
+	return int(ms * int64(r.rate) / 1000)
+}
+
+// layout returns the number of samples the file holds and its masked spans
+// in file time.
+func (r *recording) layout() (int, []Span) {
+	var fileMS int64
+	var masked []Span
+	for _, sp := range r.spans {
+		if sp.mode == modePaused {
+			continue
+		}
+		d := sp.to - sp.from
+		if sp.mode == modeMasked {
+			if n := len(masked); n > 0 && masked[n-1].ToMS == fileMS {
+				masked[n-1].ToMS += d
+			} else {
+				masked = append(masked, Span{FromMS: fileMS, ToMS: fileMS + d})
+			}
+		}
+		fileMS += d
+	}
+	return r.samplesAt(fileMS), masked
+}
+
+// write writes the WAV file: the leg's tone for recorded spans, zeros for
+// masked spans, nothing for paused ones. An .mp3 path gets WAV bytes too.
+// The file is encoded in memory and written at once.
+func (r *recording) write() error {
+	var ws memWriteSeeker
+	enc := wav.NewEncoder(&ws, r.rate, 16, 1, 1)
+	tone := toneTable(ToneHz(r.ch.uuid), r.rate)
+	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: r.rate}, SourceBitDepth: 16}
+	var fileMS int64
+	for _, sp := range r.spans {
+		if sp.mode == modePaused {
+			continue
+		}
+		from, to := r.samplesAt(fileMS), r.samplesAt(fileMS+sp.to-sp.from)
+		fileMS += sp.to - sp.from
+		for i := from; i < to; {
+			n := min(to-i, 8192)
+			buf.Data = buf.Data[:0]
+			for j := i; j < i+n; j++ {
+				v := 0
+				if sp.mode == modeAudio {
+					v = tone[j%len(tone)]
+				}
+				buf.Data = append(buf.Data, v)
+			}
+			if err := enc.Write(buf); err != nil {
+				return fmt.Errorf("encode recording: %w", err)
+			}
+			i += n
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("encode recording: %w", err)
+	}
+	if err := os.WriteFile(r.path, ws.buf, 0o644); err != nil {
+		return fmt.Errorf("write recording: %w", err)
+	}
+	return nil
+}
+
+// toneTable returns the samples of the tone over one whole period: at most
+// rate samples, rate/gcd(rate, hz) of them.
+func toneTable(hz float64, rate int) []int {
+	n := rate / gcd(rate, int(hz))
+	t := make([]int, n)
+	for j := range t {
+		t[j] = int(math.Round(ToneAmplitude * math.Sin(2*math.Pi*hz*float64(j)/float64(rate))))
+	}
+	return t
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// memWriteSeeker is an in-memory io.WriteSeeker for the WAV encoder,
+// which seeks back to patch its header.
+type memWriteSeeker struct {
+	buf []byte
+	pos int
+}
+
+func (m *memWriteSeeker) Write(p []byte) (int, error) {
+	if end := m.pos + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
+	}
+	copy(m.buf[m.pos:], p)
+	m.pos += len(p)
+	return len(p), nil
+}
+
+func (m *memWriteSeeker) Seek(off int64, whence int) (int64, error) {
+	var p int64
+	switch whence {
+	case io.SeekStart:
+		p = off
+	case io.SeekCurrent:
+		p = int64(m.pos) + off
+	case io.SeekEnd:
+		p = int64(len(m.buf)) + off
+	}
+	if p < 0 {
+		return 0, errors.New("seek before start")
+	}
+	m.pos = int(p)
+	return p, nil
+}

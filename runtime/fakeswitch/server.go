@@ -1,0 +1,942 @@
+package fakeswitch
+
+import (
+	"bufio"
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/recpol/recpol/scenario"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Password is the event-socket password; default "ClueCon".
+	Password string
+	// RecordingsDir is the directory recordings may be written under (an
+	// absolute path, as FreeSWITCH sees it). uuid_record start of any path
+	// outside it fails with -ERR Cannot record session!. Empty: recording
+	// is refused.
+	RecordingsDir string
+	// Hostname is FreeSWITCH-Hostname and FreeSWITCH-Switchname; default
+	// "fakeswitch".
+	Hostname string
+	// Epoch is the wall-clock time of virtual time zero, used for
+	// Event-Date-* and the *-Time headers; default the time New is called.
+	Epoch time.Time
+	// Realtime makes Run follow the wall clock: a step at 60 s happens 60 s
+	// after Run started. Otherwise Run plays as fast as the clients allow.
+	Realtime bool
+	// Quiet is how long Run waits, in real time, with no command arriving
+	// and every event written, before it advances the virtual clock; it is
+	// what lets a client react to an event (send uuid_record) at the
+	// virtual time of that event. Default 20ms.
+	Quiet time.Duration
+	// Heartbeat is the virtual-time interval of HEARTBEAT events; default
+	// 20s, as FreeSWITCH. Negative disables them.
+	Heartbeat time.Duration
+	// Logger receives a line per connection, command and recording; nil
+	// discards.
+	Logger *slog.Logger
+}
+
+// Server is the fake FreeSWITCH: an event-socket server, a virtual clock
+// that plays scenario calls, and recordings written as WAV files. All its
+// methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	coreUUID string
+	log      *slog.Logger
+
+	mu        sync.Mutex
+	now       int64 // virtual time in ms
+	actions   actionHeap
+	actionSeq uint64
+	pending   int // scheduled call actions not yet run
+	nextBeat  int64
+	evSeq     uint64
+	sessions  int
+	jobs      int
+	channels  map[string]*channel
+	clients   map[*client]struct{}
+	clientSeq int
+	listeners []net.Listener
+	closed    bool
+	commands  []CommandRecord
+	sent      []SentEvent
+	files     []FileRecord
+	activity  chan struct{} // signalled on every command and write
+	lastBusy  time.Time     // real time of the last command or write
+	unwritten int           // frames queued and not yet written
+	wg        sync.WaitGroup
+}
+
+// New returns a server. It does not listen until Serve or ListenAndServe.
+func New(cfg Config) *Server {
+	if cfg.Password == "" {
+		cfg.Password = "ClueCon"
+	}
+	if cfg.Hostname == "" {
+		cfg.Hostname = "fakeswitch"
+	}
+	if cfg.Epoch.IsZero() {
+		cfg.Epoch = time.Now().Truncate(time.Millisecond)
+	}
+	if cfg.Quiet <= 0 {
+		cfg.Quiet = 20 * time.Millisecond
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 20 * time.Second
+	}
+	if cfg.RecordingsDir != "" {
+		cfg.RecordingsDir = filepath.Clean(cfg.RecordingsDir)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		cfg:      cfg,
+		coreUUID: newUUID(),
+		log:      log,
+		channels: map[string]*channel{},
+		clients:  map[*client]struct{}{},
+		activity: make(chan struct{}, 1),
+		lastBusy: time.Now(),
+	}
+	if cfg.Heartbeat > 0 {
+		s.nextBeat = cfg.Heartbeat.Milliseconds()
+	} else {
+		s.nextBeat = -1
+	}
+	return s
+}
+
+// CoreUUID is the Core-UUID this server puts on its events; each server
+// has its own.
+func (s *Server) CoreUUID() string { return s.coreUUID }
+
+// newUUID returns a random version-4 uuid.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ListenAndServe listens on addr (e.g. "127.0.0.1:8021") and serves until
+// Close.
+func (s *Server) ListenAndServe(addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("fakeswitch: listen: %w", err)
+	}
+	return s.Serve(ln)
+}
+
+// ErrClosed is returned by Serve after Close.
+var ErrClosed = errors.New("fakeswitch: server closed")
+
+// Serve accepts event-socket clients on ln until Close. Each client is
+// served in its own goroutines.
+func (s *Server) Serve(ln net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	s.listeners = append(s.listeners, ln)
+	s.mu.Unlock()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.closed
+			s.mu.Unlock()
+			if closed {
+				return ErrClosed
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return fmt.Errorf("fakeswitch: accept: %w", err)
+		}
+		s.startClient(conn)
+	}
+}
+
+// Close stops listening, disconnects every client and waits for their
+// goroutines. Recordings still running are left unwritten.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	for _, ln := range s.listeners {
+		ln.Close()
+	}
+	for c := range s.clients {
+		c.conn.Close()
+		c.shutdown()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// client is one event-socket connection.
+type client struct {
+	s    *Server
+	id   int
+	conn net.Conn
+
+	authed   bool
+	commands int    // commands received
+	format   string // "plain" or "json"
+	all      bool
+	events   map[string]bool
+	nix      map[string]bool
+	filter   []Header
+
+	qmu   sync.Mutex
+	queue []Frame
+	wake  chan struct{}
+	done  bool // no more frames will be queued
+}
+
+func (s *Server) startClient(conn net.Conn) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		conn.Close()
+		return
+	}
+	s.clientSeq++
+	c := &client{s: s, id: s.clientSeq, conn: conn, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1)}
+	s.clients[c] = struct{}{}
+	s.log.Info("client connected", "client", c.id, "remote", conn.RemoteAddr().String())
+	c.enqueue(Frame{Headers: []Header{{"Content-Type", TypeAuthRequest}}})
+	s.wg.Add(2)
+	s.mu.Unlock()
+	go c.writeLoop()
+	go c.readLoop()
+}
+
+// enqueue queues a frame for the client's writer. Callers hold s.mu, so
+// frames are queued in the server's global order.
+func (c *client) enqueue(f Frame) {
+	c.qmu.Lock()
+	if c.done {
+		c.qmu.Unlock()
+		return
+	}
+	c.queue = append(c.queue, f)
+	c.qmu.Unlock()
+	c.s.unwritten++
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// shutdown makes the writer exit once the queue is written.
+func (c *client) shutdown() {
+	c.qmu.Lock()
+	c.done = true
+	c.qmu.Unlock()
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (c *client) writeLoop() {
+	defer c.s.wg.Done()
+	var buf []byte
+	for {
+		c.qmu.Lock()
+		frames := c.queue
+		c.queue = nil
+		done := c.done
+		c.qmu.Unlock()
+		if len(frames) > 0 {
+			buf = buf[:0]
+			for _, f := range frames {
+				buf = AppendFrame(buf, f)
+			}
+			_, err := c.conn.Write(buf)
+			c.s.mu.Lock()
+			c.s.unwritten -= len(frames)
+			c.s.markBusy()
+			c.s.mu.Unlock()
+			if err != nil {
+				c.conn.Close()
+				c.drain()
+				return
+			}
+			continue
+		}
+		if done {
+			c.conn.Close()
+			return
+		}
+		<-c.wake
+	}
+}
+
+// drain drops whatever is queued after a write error.
+func (c *client) drain() {
+	c.qmu.Lock()
+	n := len(c.queue)
+	c.queue = nil
+	c.done = true
+	c.qmu.Unlock()
+	c.s.mu.Lock()
+	c.s.unwritten -= n
+	c.s.mu.Unlock()
+}
+
+// markBusy records activity for the quiet-period clock. Callers hold s.mu.
+func (s *Server) markBusy() {
+	s.lastBusy = time.Now()
+	select {
+	case s.activity <- struct{}{}:
+	default:
+	}
+}
+
+func (c *client) readLoop() {
+	defer c.s.wg.Done()
+	r := bufio.NewReaderSize(c.conn, 64<<10)
+	for {
+		cmd, err := ReadCommand(r)
+		if err != nil {
+			c.s.mu.Lock()
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				c.s.log.Info("client read error", "client", c.id, "err", err)
+				c.s.commands = append(c.s.commands, CommandRecord{Client: c.id, At: c.s.nowDur(), Error: err.Error()})
+			}
+			c.s.removeClient(c)
+			c.s.mu.Unlock()
+			return
+		}
+		c.s.mu.Lock()
+		keep := c.s.handle(c, cmd)
+		c.s.markBusy()
+		if !keep {
+			c.s.removeClient(c)
+			c.s.mu.Unlock()
+			return
+		}
+		c.s.mu.Unlock()
+	}
+}
+
+// removeClient forgets c; its writer finishes the queue then closes the
+// connection. Callers hold s.mu.
+func (s *Server) removeClient(c *client) {
+	if _, ok := s.clients[c]; !ok {
+		return
+	}
+	delete(s.clients, c)
+	c.shutdown()
+	s.log.Info("client disconnected", "client", c.id)
+}
+
+func reply(text string) Frame {
+	return Frame{Headers: []Header{{"Content-Type", TypeCommandReply}, {"Reply-Text", text}}}
+}
+
+func apiResponse(body string) Frame {
+	return Frame{Headers: []Header{{"Content-Type", TypeAPIResponse}, {"Content-Length", strconv.Itoa(len(body))}}, Body: []byte(body)}
+}
+
+func disconnectNotice() Frame {
+	return Frame{Headers: []Header{{"Content-Type", TypeDisconnectNotice}, {"Content-Length", strconv.Itoa(len(DisconnectText))}}, Body: []byte(DisconnectText)}
+}
+
+// handle runs one command and queues its reply. It returns false when the
+// connection must close. Callers hold s.mu.
+func (s *Server) handle(c *client, cmd Command) bool {
+	line := cmd.Line
+	c.commands++
+	rec := CommandRecord{Client: c.id, At: s.nowDur(), Line: line}
+	if strings.HasPrefix(line, "auth ") {
+		rec.Line = "auth ********"
+	}
+	verb, args, _ := strings.Cut(line, " ")
+	verb = strings.ToLower(verb)
+	args = strings.TrimSpace(args)
+	var after func()
+	keep := true
+	var out string
+	if !c.authed {
+		if verb == "auth" {
+			if args == s.cfg.Password {
+				c.authed = true
+				out = "+OK accepted"
+				c.enqueue(reply(out))
+			} else {
+				out = "-ERR invalid"
+				c.enqueue(reply(out))
+				c.enqueue(disconnectNotice())
+				keep = false
+			}
+		} else {
+			out = "-ERR command not found"
+			c.enqueue(reply(out))
+		}
+		rec.Reply = out
+		s.commands = append(s.commands, rec)
+		s.log.Info("command", "client", c.id, "command", rec.Line, "reply", out)
+		return keep
+	}
+	switch verb {
+	case "api":
+		name, a, _ := strings.Cut(args, " ")
+		body, post := s.api(name, strings.TrimSpace(a), &rec)
+		out = body
+		c.enqueue(apiResponse(body))
+		after = post
+	case "bgapi":
+		name, a, _ := strings.Cut(args, " ")
+		a = strings.TrimSpace(a)
+		job := s.jobUUID(cmd)
+		out = "+OK Job-UUID: " + job
+		c.enqueue(Frame{Headers: []Header{{"Content-Type", TypeCommandReply}, {"Reply-Text", out}, {"Job-UUID", job}}})
+		body, post := s.api(name, a, &rec)
+		rec.Job = job
+		rec.JobResult = body
+		ev := s.newEvent("BACKGROUND_JOB", "mod_event_socket.c", "api_exec", 1572)
+		ev.Add("Job-UUID", job)
+		ev.Add("Job-Command", name)
+		if a != "" {
+			ev.Add("Job-Command-Arg", a)
+		}
+		ev.Body = body
+		after = func() {
+			s.publish(ev)
+			if post != nil {
+				post()
+			}
+		}
+	case "event":
+		out = s.subscribe(c, strings.Fields(args))
+		c.enqueue(reply(out))
+	case "nixevent":
+		for _, n := range strings.Fields(args) {
+			n = strings.ToUpper(n)
+			if n == "ALL" {
+				c.all = false
+				clear(c.events)
+				continue
+			}
+			delete(c.events, n)
+			if c.all {
+				c.nix[n] = true
+			}
+		}
+		out = "+OK events nixed"
+		c.enqueue(reply(out))
+	case "noevents":
+		if c.all || len(c.events) > 0 {
+			c.all = false
+			clear(c.events)
+			clear(c.nix)
+			out = "+OK no longer listening for events"
+		} else {
+			out = "-ERR not listening for events"
+		}
+		c.enqueue(reply(out))
+	case "filter":
+		out = c.setFilter(args)
+		c.enqueue(reply(out))
+	case "exit":
+		out = "+OK bye"
+		c.enqueue(reply(out))
+		c.enqueue(disconnectNotice())
+		keep = false
+	default:
+		out = "-ERR command not found"
+		c.enqueue(reply(out))
+	}
+	rec.Reply = out
+	s.commands = append(s.commands, rec)
+	s.log.Info("command", "client", c.id, "command", rec.Line, "reply", strings.TrimRight(out, "\n"))
+	if after != nil {
+		after()
+	}
+	return keep
+}
+
+// jobUUID is the Job-UUID of a bgapi: the client's own Job-UUID header
+// when it sent one (FreeSWITCH honours it), a new uuid otherwise.
+func (s *Server) jobUUID(cmd Command) string {
+	if j := getHeader(cmd.Headers, "Job-UUID"); j != "" {
+		return j
+	}
+	return newUUID()
+}
+
+func (s *Server) subscribe(c *client, fields []string) string {
+	format := "plain"
+	if len(fields) > 0 {
+		switch strings.ToLower(fields[0]) {
+		case "plain":
+			fields = fields[1:]
+		case "json":
+			format = "json"
+			fields = fields[1:]
+		case "xml":
+			return "-ERR xml events are not supported by the fake switch"
+		}
+	}
+	c.format = format
+	for _, n := range fields {
+		n = strings.ToUpper(n)
+		if n == "ALL" {
+			c.all = true
+			clear(c.nix)
+			continue
+		}
+		c.events[n] = true
+		delete(c.nix, n)
+	}
+	return "+OK event listener enabled " + format
+}
+
+func (c *client) setFilter(args string) string {
+	fields := strings.SplitN(args, " ", 3)
+	if len(fields) >= 1 && strings.EqualFold(fields[0], "delete") {
+		if len(fields) < 2 {
+			return "-ERR invalid syntax"
+		}
+		name, value := fields[1], ""
+		if len(fields) == 3 {
+			value = fields[2]
+		}
+		kept := c.filter[:0]
+		for _, f := range c.filter {
+			if strings.EqualFold(name, "all") || (f.Name == name && (value == "" || f.Value == value)) {
+				continue
+			}
+			kept = append(kept, f)
+		}
+		c.filter = kept
+		return fmt.Sprintf("+OK filter deleted. [%s]=[%s]", name, value)
+	}
+	if len(fields) < 2 {
+		return "-ERR invalid syntax"
+	}
+	value := strings.Join(fields[1:], " ")
+	c.filter = append(c.filter, Header{Name: fields[0], Value: value})
+	return fmt.Sprintf("+OK filter added. [%s]=[%s]", fields[0], value)
+}
+
+// wants reports whether c receives ev.
+func (c *client) wants(ev *Event) bool {
+	if !c.authed {
+		return false
+	}
+	name := ev.Name()
+	if !(c.events[name] || (c.all && !c.nix[name])) {
+		return false
+	}
+	if len(c.filter) == 0 {
+		return true
+	}
+	for _, f := range c.filter {
+		if ev.Has(f.Name) && ev.Get(f.Name) == f.Value {
+			return true
+		}
+	}
+	return false
+}
+
+// publish sends ev to every client that wants it. Callers hold s.mu.
+func (s *Server) publish(ev *Event) {
+	for _, c := range s.sortedClients() {
+		if !c.wants(ev) {
+			continue
+		}
+		var f Frame
+		if c.format == "json" {
+			f = ev.JSONFrame()
+		} else {
+			f = ev.PlainFrame()
+		}
+		c.enqueue(f)
+		s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
+	}
+}
+
+func (s *Server) sortedClients() []*client {
+	out := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		out = append(out, c)
+	}
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && out[j].id < out[j-1].id; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+// newEvent returns an event with FreeSWITCH's leading headers, stamped
+// with the virtual time. Callers hold s.mu.
+func (s *Server) newEvent(name, file, fn string, line int) *Event {
+	s.evSeq++
+	t := s.wall()
+	ev := &Event{Headers: make([]Header, 0, 96)}
+	ev.Add("Event-Name", name)
+	ev.Add("Core-UUID", s.coreUUID)
+	ev.Add("FreeSWITCH-Hostname", s.cfg.Hostname)
+	ev.Add("FreeSWITCH-Switchname", s.cfg.Hostname)
+	ev.Add("FreeSWITCH-IPv4", "127.0.0.1")
+	ev.Add("FreeSWITCH-IPv6", "::1")
+	ev.Add("Event-Date-Local", t.Format("2006-01-02 15:04:05"))
+	ev.Add("Event-Date-GMT", t.Format("Mon, 02 Jan 2006 15:04:05 GMT"))
+	ev.Add("Event-Date-Timestamp", strconv.FormatInt(t.UnixMicro(), 10))
+	ev.Add("Event-Calling-File", file)
+	ev.Add("Event-Calling-Function", fn)
+	ev.Add("Event-Calling-Line-Number", strconv.Itoa(line))
+	ev.Add("Event-Sequence", strconv.FormatUint(s.evSeq, 10))
+	return ev
+}
+
+// wall is the wall-clock time of the virtual now, in UTC.
+func (s *Server) wall() time.Time {
+	return s.cfg.Epoch.Add(time.Duration(s.now) * time.Millisecond).UTC()
+}
+
+func (s *Server) usec() int64 { return s.wall().UnixMicro() }
+
+func (s *Server) nowDur() time.Duration { return time.Duration(s.now) * time.Millisecond }
+
+// --- the virtual clock ---
+
+type action struct {
+	at   int64
+	seq  uint64
+	call bool // part of a call: keeps the scenario "running"
+	fn   func()
+	dead bool
+}
+
+type actionHeap []*action
+
+func (h actionHeap) Len() int { return len(h) }
+func (h actionHeap) Less(i, j int) bool {
+	if h[i].at != h[j].at {
+		return h[i].at < h[j].at
+	}
+	return h[i].seq < h[j].seq
+}
+func (h actionHeap) Swap(i, j int) { h[i], h[j] = h[j], h[i] }
+func (h *actionHeap) Push(x any)   { *h = append(*h, x.(*action)) }
+func (h *actionHeap) Pop() any {
+	old := *h
+	a := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return a
+}
+
+// schedule runs fn at virtual time at (ms). Callers hold s.mu.
+func (s *Server) schedule(at int64, call bool, fn func()) *action {
+	if at < s.now {
+		at = s.now
+	}
+	s.actionSeq++
+	a := &action{at: at, seq: s.actionSeq, call: call, fn: fn}
+	heap.Push(&s.actions, a)
+	if call {
+		s.pending++
+	}
+	return a
+}
+
+// cancel drops a scheduled action. Callers hold s.mu.
+func (s *Server) cancel(a *action) {
+	if a == nil || a.dead {
+		return
+	}
+	a.dead = true
+	if a.call {
+		s.pending--
+	}
+}
+
+// nextAt returns the time of the next live action, heartbeats included.
+// Callers hold s.mu.
+func (s *Server) nextAt() (int64, bool) {
+	for s.actions.Len() > 0 && s.actions[0].dead {
+		heap.Pop(&s.actions)
+	}
+	at, ok := int64(0), false
+	if s.actions.Len() > 0 {
+		at, ok = s.actions[0].at, true
+	}
+	if s.nextBeat >= 0 && (!ok || s.nextBeat <= at) {
+		return s.nextBeat, true
+	}
+	return at, ok
+}
+
+// runAt runs everything due at time at (actions, a heartbeat), with now
+// set to at. Callers hold s.mu.
+func (s *Server) runAt(at int64) {
+	if at > s.now {
+		s.now = at
+	}
+	for s.nextBeat >= 0 && s.nextBeat <= s.now {
+		s.heartbeat()
+		s.nextBeat += s.cfg.Heartbeat.Milliseconds()
+	}
+	for s.actions.Len() > 0 && s.actions[0].at <= s.now {
+		a := heap.Pop(&s.actions).(*action)
+		if a.dead {
+			continue
+		}
+		a.dead = true
+		if a.call {
+			s.pending--
+		}
+		a.fn()
+	}
+}
+
+// Now returns the virtual time.
+func (s *Server) Now() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.nowDur()
+}
+
+// Advance moves the virtual clock forward by d, running every step,
+// recording limit and heartbeat due on the way, each at its own time.
+func (s *Server) Advance(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	target := s.now + d.Milliseconds()
+	for {
+		at, ok := s.nextAt()
+		if !ok || at > target {
+			break
+		}
+		s.runAt(at)
+	}
+	if target > s.now {
+		s.now = target
+	}
+}
+
+// Step runs everything due at the time of the next scheduled call action
+// (moving the clock there) and reports whether there was one.
+func (s *Server) Step() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stepLocked()
+}
+
+func (s *Server) stepLocked() bool {
+	for s.pending > 0 {
+		at, ok := s.nextAt()
+		if !ok {
+			return false
+		}
+		call := s.actions.Len() > 0 && s.actions[0].at == at
+		s.runAt(at)
+		if call {
+			return true
+		}
+	}
+	return false
+}
+
+// RunUntilIdle runs every scheduled call action in time order, as fast as
+// possible, without waiting for clients between them. Commands that arrive
+// meanwhile are applied at whatever virtual time the clock has reached.
+func (s *Server) RunUntilIdle() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for s.stepLocked() {
+	}
+}
+
+// Pending reports how many call actions (steps, recording limits) are
+// still scheduled.
+func (s *Server) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pending
+}
+
+// Run plays every scheduled call action and returns when none is left or
+// ctx is done. Before each advance of the virtual clock it waits until the
+// clients are idle: every queued event written and no command received
+// for Config.Quiet of real time, so that a client reacting to an event
+// (uuid_record on CHANNEL_ANSWER) acts at that event's virtual time. In
+// Realtime mode it also waits until the wall clock reaches the action.
+func (s *Server) Run(ctx context.Context) error {
+	realStart := time.Now()
+	s.mu.Lock()
+	virtStart := s.now
+	s.mu.Unlock()
+	for {
+		if err := s.waitQuiet(ctx); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		if s.pending == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		at, _ := s.nextAt()
+		s.mu.Unlock()
+		if s.cfg.Realtime {
+			due := realStart.Add(time.Duration(at-virtStart) * time.Millisecond)
+			if d := time.Until(due); d > 0 {
+				t := time.NewTimer(d)
+				select {
+				case <-ctx.Done():
+					t.Stop()
+					return ctx.Err()
+				case <-t.C:
+				}
+				continue // commands may have arrived meanwhile
+			}
+		}
+		s.mu.Lock()
+		s.runAt(at)
+		s.mu.Unlock()
+	}
+}
+
+func (s *Server) waitQuiet(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		idle := s.unwritten == 0
+		wait := s.cfg.Quiet - time.Since(s.lastBusy)
+		s.mu.Unlock()
+		if idle && wait <= 0 {
+			return nil
+		}
+		if wait <= 0 {
+			wait = s.cfg.Quiet
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-s.activity:
+			t.Stop()
+		case <-t.C:
+		}
+	}
+}
+
+// Play schedules the calls of sc (their StartMS relative to the current
+// virtual time) and runs them with Run.
+func (s *Server) Play(ctx context.Context, sc *scenario.Scenario) error {
+	if err := s.Load(sc); err != nil {
+		return err
+	}
+	return s.Run(ctx)
+}
+
+// Load schedules the calls of sc, StartMS relative to the current virtual
+// time, without running anything: drive the clock with Advance, Step,
+// RunUntilIdle or Run.
+func (s *Server) Load(sc *scenario.Scenario) error {
+	if err := sc.Validate(); err != nil {
+		return fmt.Errorf("fakeswitch: %w", err)
+	}
+	cp := sc.Clone()
+	cp.Normalize()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range cp.Calls {
+		if err := s.checkFree(&c); err != nil {
+			return err
+		}
+	}
+	for i := range cp.Calls {
+		s.startCall(cp.Calls[i])
+	}
+	return nil
+}
+
+// StartCall schedules one call, its StartMS relative to the current
+// virtual time, and returns its legs' uuids by leg name.
+func (s *Server) StartCall(call scenario.Call) (map[string]string, error) {
+	sc := &scenario.Scenario{Calls: []scenario.Call{call.Clone()}}
+	if err := sc.Validate(); err != nil {
+		return nil, fmt.Errorf("fakeswitch: %w", err)
+	}
+	sc.Normalize()
+	c := sc.Calls[0]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkFree(&c); err != nil {
+		return nil, err
+	}
+	s.startCall(c)
+	out := map[string]string{}
+	for _, l := range c.Legs {
+		out[l.Name] = l.UUID
+	}
+	return out, nil
+}
+
+func (s *Server) checkFree(c *scenario.Call) error {
+	for _, l := range c.Legs {
+		if _, busy := s.channels[l.UUID]; busy {
+			return fmt.Errorf("fakeswitch: call %s: leg %s: uuid %s is already up", c.ID, l.Name, l.UUID)
+		}
+	}
+	return nil
+}
+
+// WaitClients waits until n clients are authenticated and have sent a
+// command since (typically their event subscription), or ctx is done.
+// A demo calls it before Run so that the scenario is not over before the
+// runtime connects.
+func (s *Server) WaitClients(ctx context.Context, n int) error {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		ready := 0
+		for c := range s.clients {
+			if c.authed && c.commands > 1 {
+				ready++
+			}
+		}
+		s.mu.Unlock()
+		if ready >= n {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
