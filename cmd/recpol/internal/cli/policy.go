@@ -181,12 +181,31 @@ nothing.`,
 	return cmd
 }
 
-// writeOutput writes to stdout, or atomically to a file when name is set:
-// a failed write never leaves a truncated table behind.
+// writeOutput writes to stdout, or to a file when name is set. A regular
+// file is replaced atomically, so a failed write never leaves a truncated
+// table behind; anything else that exists (a device such as /dev/null, a
+// named pipe) is written to as it is.
 func writeOutput(s *streams, name string, write func(io.Writer) error) error {
 	if name == "" || name == "-" {
 		if err := write(s.stdout); err != nil {
 			return usageErr(err)
+		}
+		return nil
+	}
+	if info, err := os.Stat(name); err == nil && !info.Mode().IsRegular() {
+		if info.IsDir() {
+			return usageErr(fmt.Errorf("writing %s: is a directory", name))
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY, 0)
+		if err != nil {
+			return usageErr(fmt.Errorf("writing %s: %w", name, err))
+		}
+		werr := write(f)
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return usageErr(fmt.Errorf("writing %s: %w", name, werr))
 		}
 		return nil
 	}
