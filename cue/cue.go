@@ -29,6 +29,13 @@ var policySchema []byte
 //go:embed builtin.cue
 var builtinSource []byte
 
+//go:embed runtime.cue
+var runtimeSchema []byte
+
+// RuntimeSchema returns the schema of the runtime config: a CUE file whose
+// #Runtime definition a config file must satisfy.
+func RuntimeSchema() []byte { return append([]byte(nil), runtimeSchema...) }
+
 // Schema returns the policy schema: one CUE file of package recpol.
 func Schema() []byte { return append([]byte(nil), policySchema...) }
 

@@ -1,0 +1,301 @@
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+	cueerrors "cuelang.org/go/cue/errors"
+
+	recpolcue "github.com/recpol/recpol/cue"
+)
+
+// Config is the runtime config, loaded from a CUE file by LoadConfig. Paths
+// are absolute and secrets resolved.
+type Config struct {
+	File     string // the config file
+	Name     string
+	Switches []SwitchConfig
+	Policies string
+	Storage  string
+	Spool    string
+	Classify Classify
+	HTTP     *HTTPConfig
+	Uploads  []UploadConfig
+	// ReloadDebounce is how long the policy directory must be quiet
+	// before a reload.
+	ReloadDebounce time.Duration
+	LogLevel       slog.Level
+	LogJSON        bool
+}
+
+// SwitchConfig is one FreeSWITCH node.
+type SwitchConfig struct {
+	Name     string
+	Address  string
+	Password Secret
+	Owner    string
+	// RecordDir is the directory FreeSWITCH records into, as the switch
+	// sees it; LocalDir is the same directory as this runtime sees it.
+	RecordDir string
+	LocalDir  string
+}
+
+// HTTPConfig is the API and metrics listener.
+type HTTPConfig struct {
+	Listen string
+	Token  Secret // empty: the API is disabled, /healthz and /metrics stay
+}
+
+// UploadConfig holds the credentials for upload URLs under a prefix.
+type UploadConfig struct {
+	Prefix   string
+	Headers  map[string]Secret
+	Username string
+	Password Secret
+}
+
+// Classify says how legs are classified from their channel variables.
+type Classify struct {
+	Preset string // recpol, kazoo or freeswitch
+	// Variable names; empty means the preset's.
+	Account, Device, Owner, Network string
+}
+
+// Secret is a password or token. It prints as [redacted] in logs and
+// formatted output; Reveal returns the value.
+type Secret struct{ v string }
+
+// Reveal returns the secret's value.
+func (s Secret) Reveal() string { return s.v }
+
+// String hides the secret.
+func (s Secret) String() string { return "[redacted]" }
+
+// LogValue hides the secret from slog.
+func (s Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// IsZero reports whether the secret is empty.
+func (s Secret) IsZero() bool { return s.v == "" }
+
+// NewSecret wraps a value.
+func NewSecret(v string) Secret { return Secret{v} }
+
+// rawConfig is the config as decoded from CUE.
+type rawConfig struct {
+	Name     string `json:"name"`
+	Switches []struct {
+		Address   string `json:"address"`
+		Password  string `json:"password"`
+		Name      string `json:"name"`
+		Owner     string `json:"owner"`
+		RecordDir string `json:"record_dir"`
+		LocalDir  string `json:"local_dir"`
+	} `json:"switches"`
+	Policies string `json:"policies"`
+	Storage  string `json:"storage"`
+	Spool    string `json:"spool"`
+	Classify struct {
+		Preset    string            `json:"preset"`
+		Variables map[string]string `json:"variables"`
+	} `json:"classify"`
+	HTTP *struct {
+		Listen string `json:"listen"`
+		Token  string `json:"token"`
+	} `json:"http"`
+	Uploads []struct {
+		Prefix   string            `json:"prefix"`
+		Headers  map[string]string `json:"headers"`
+		Username string            `json:"username"`
+		Password string            `json:"password"`
+	} `json:"uploads"`
+	ReloadDebounceMS int `json:"reload_debounce_ms"`
+	Log              struct {
+		Level  string `json:"level"`
+		Format string `json:"format"`
+	} `json:"log"`
+}
+
+// LoadConfig reads, validates and resolves a runtime config file. Errors
+// name the file, line and column.
+func LoadConfig(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading runtime config: %w", err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading runtime config: %w", err)
+	}
+	ctx := cuecontext.New()
+	schema := ctx.CompileBytes(recpolcue.RuntimeSchema(), cue.Filename("runtime.cue")).LookupPath(cue.ParsePath("#Runtime"))
+	if err := schema.Err(); err != nil {
+		return nil, fmt.Errorf("runtime config schema: %w", err)
+	}
+	v := ctx.CompileBytes(src, cue.Filename(path))
+	if err := v.Err(); err != nil {
+		return nil, configError(err)
+	}
+	v = schema.Unify(v)
+	if err := v.Validate(cue.Concrete(true)); err != nil {
+		return nil, configError(err)
+	}
+	var raw rawConfig
+	if err := v.Decode(&raw); err != nil {
+		return nil, configError(err)
+	}
+	return resolveConfig(abs, raw)
+}
+
+// configError formats CUE errors as "file:line:col: message" lines.
+func configError(err error) error {
+	var lines []string
+	for _, e := range cueerrors.Errors(err) {
+		pos := ""
+		for _, p := range cueerrors.Positions(e) {
+			if p.Filename() != "runtime.cue" {
+				pos = fmt.Sprintf("%s:%d:%d: ", p.Filename(), p.Line(), p.Column())
+				break
+			}
+		}
+		format, args := e.Msg()
+		path := strings.Join(e.Path(), ".")
+		if path != "" {
+			path += ": "
+		}
+		lines = append(lines, pos+path+fmt.Sprintf(format, args...))
+	}
+	if len(lines) == 0 {
+		return fmt.Errorf("runtime config: %w", err)
+	}
+	return errors.New("runtime config:\n" + strings.Join(lines, "\n"))
+}
+
+func resolveConfig(file string, raw rawConfig) (*Config, error) {
+	dir := filepath.Dir(file)
+	rel := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		if filepath.IsAbs(p) {
+			return filepath.Clean(p)
+		}
+		return filepath.Join(dir, p)
+	}
+	secret := func(what, s string) (Secret, error) {
+		switch {
+		case strings.HasPrefix(s, "env:"):
+			name := strings.TrimPrefix(s, "env:")
+			v, ok := os.LookupEnv(name)
+			if !ok || v == "" {
+				return Secret{}, fmt.Errorf("%s: environment variable %s is not set", what, name)
+			}
+			return Secret{v}, nil
+		case strings.HasPrefix(s, "file:"):
+			b, err := os.ReadFile(rel(strings.TrimPrefix(s, "file:")))
+			if err != nil {
+				return Secret{}, fmt.Errorf("%s: %w", what, err)
+			}
+			return Secret{strings.TrimRight(string(b), "\r\n")}, nil
+		}
+		return Secret{s}, nil
+	}
+	c := &Config{
+		File:           file,
+		Name:           raw.Name,
+		Policies:       rel(raw.Policies),
+		Storage:        rel(raw.Storage),
+		Spool:          rel(raw.Spool),
+		ReloadDebounce: time.Duration(raw.ReloadDebounceMS) * time.Millisecond,
+		LogJSON:        raw.Log.Format == "json",
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(raw.Log.Level)); err != nil {
+		return nil, fmt.Errorf("runtime config: log.level: %w", err)
+	}
+	c.Classify = Classify{Preset: raw.Classify.Preset}
+	for k, v := range raw.Classify.Variables {
+		switch k {
+		case "account":
+			c.Classify.Account = v
+		case "device":
+			c.Classify.Device = v
+		case "owner":
+			c.Classify.Owner = v
+		case "network":
+			c.Classify.Network = v
+		}
+	}
+	names := map[string]bool{}
+	for i, s := range raw.Switches {
+		pw, err := secret(fmt.Sprintf("switches[%d].password", i), s.Password)
+		if err != nil {
+			return nil, fmt.Errorf("runtime config: %w", err)
+		}
+		sc := SwitchConfig{Name: s.Name, Address: s.Address, Password: pw, Owner: s.Owner,
+			RecordDir: s.RecordDir, LocalDir: rel(s.LocalDir)}
+		if sc.Name == "" {
+			sc.Name = strings.NewReplacer(":", "-", "[", "", "]", "").Replace(s.Address)
+		}
+		if names[sc.Name] {
+			return nil, fmt.Errorf("runtime config: switches[%d]: name %q used twice", i, sc.Name)
+		}
+		names[sc.Name] = true
+		if sc.RecordDir == "" && sc.LocalDir == "" {
+			host, _, _ := net.SplitHostPort(s.Address)
+			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+				return nil, fmt.Errorf("runtime config: switches[%d] (%s) is remote: set record_dir (the directory FreeSWITCH records into) "+
+					"and local_dir (the same directory, shared or mounted, as this runtime sees it)", i, s.Address)
+			}
+		}
+		if sc.LocalDir == "" {
+			sc.LocalDir = filepath.Join(c.Spool, "recordings", sc.Name)
+		}
+		if sc.RecordDir == "" {
+			sc.RecordDir = sc.LocalDir
+		}
+		if !filepath.IsAbs(sc.RecordDir) {
+			return nil, fmt.Errorf("runtime config: switches[%d].record_dir must be an absolute path as the switch sees it", i)
+		}
+		c.Switches = append(c.Switches, sc)
+	}
+	if raw.HTTP != nil {
+		h := &HTTPConfig{Listen: raw.HTTP.Listen}
+		if raw.HTTP.Token != "" {
+			t, err := secret("http.token", raw.HTTP.Token)
+			if err != nil {
+				return nil, fmt.Errorf("runtime config: %w", err)
+			}
+			h.Token = t
+		}
+		c.HTTP = h
+	}
+	for i, u := range raw.Uploads {
+		uc := UploadConfig{Prefix: u.Prefix, Username: u.Username, Headers: map[string]Secret{}}
+		for k, v := range u.Headers {
+			s, err := secret(fmt.Sprintf("uploads[%d].headers.%s", i, k), v)
+			if err != nil {
+				return nil, fmt.Errorf("runtime config: %w", err)
+			}
+			uc.Headers[k] = s
+		}
+		if u.Password != "" {
+			s, err := secret(fmt.Sprintf("uploads[%d].password", i), u.Password)
+			if err != nil {
+				return nil, fmt.Errorf("runtime config: %w", err)
+			}
+			uc.Password = s
+		}
+		c.Uploads = append(c.Uploads, uc)
+	}
+	return c, nil
+}
+
+// Serves reports whether this runtime owns a switch.
+func (c *Config) Serves(s SwitchConfig) bool { return s.Owner == "" || s.Owner == c.Name }

@@ -1,0 +1,78 @@
+package runtime
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func writeConfig(t *testing.T, src string) string {
+	t.Helper()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "runtime.cue")
+	if err := os.WriteFile(p, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadConfig(t *testing.T) {
+	t.Setenv("RECPOL_TEST_PW", "s3cret-pw")
+	t.Setenv("RECPOL_TEST_TOKEN", "tok-123")
+	p := writeConfig(t, `
+switches: [{address: "127.0.0.1:8021", password: "env:RECPOL_TEST_PW"}]
+policies: "./policies"
+storage:  "./recordings"
+spool:    "./spool"
+http: {listen: "127.0.0.1:8089", token: "env:RECPOL_TEST_TOKEN"}
+uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:upload-token"}]
+`)
+	dir := filepath.Dir(p)
+	if err := os.WriteFile(filepath.Join(dir, "upload-token"), []byte("Bearer xyz\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := LoadConfig(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := struct {
+		Policies, Storage, Spool, Preset, Listen, Token, Password, LocalDir, RecordDir, Upload string
+		Debounce                                                                                time.Duration
+	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Token.Reveal(),
+		c.Switches[0].Password.Reveal(), c.Switches[0].LocalDir, c.Switches[0].RecordDir,
+		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce}
+	want := got
+	want.Policies, want.Storage, want.Spool = filepath.Join(dir, "policies"), filepath.Join(dir, "recordings"), filepath.Join(dir, "spool")
+	want.Preset, want.Listen, want.Token, want.Password = "recpol", "127.0.0.1:8089", "tok-123", "s3cret-pw"
+	want.LocalDir = filepath.Join(dir, "spool", "recordings", "127.0.0.1-8021")
+	want.RecordDir, want.Upload, want.Debounce = want.LocalDir, "Bearer xyz", 250*time.Millisecond
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("config (-want +got):\n%s", diff)
+	}
+	if s := c.Switches[0].Password.String(); strings.Contains(s, "s3cret") {
+		t.Errorf("a secret prints as %q", s)
+	}
+}
+
+func TestLoadConfigErrors(t *testing.T) {
+	tests := []struct{ name, src, want string }{
+		{"unknown field", `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q", colour: 1`, "runtime.cue:1:"},
+		{"no switch", `switches: [], policies: "p", storage: "s", spool: "q"`, "switches"},
+		{"bad preset", `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q", classify: preset: "asterisk"`, "classify"},
+		{"missing env", `switches: [{address: "127.0.0.1:8021", password: "env:RECPOL_NOT_SET_ANYWHERE"}], policies: "p", storage: "s", spool: "q"`, "RECPOL_NOT_SET_ANYWHERE is not set"},
+		{"remote without shared dir", `switches: [{address: "10.1.2.3:8021", password: "x"}], policies: "p", storage: "s", spool: "q"`, "is remote"},
+		{"address with a space", `switches: [{address: "127.0.0.1 8021", password: "x"}], policies: "p", storage: "s", spool: "q"`, "address"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := LoadConfig(writeConfig(t, tc.src))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}

@@ -1,0 +1,676 @@
+package runtime
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"path"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/recpol/recpol/table"
+)
+
+// Commander sends event-socket commands to one switch. BgAPI returns the
+// body of the BACKGROUND_JOB ("+OK ..." or "-ERR ...").
+type Commander interface {
+	BgAPI(ctx context.Context, cmd string) (string, error)
+}
+
+// Finished is a recording the switch has stopped, ready to be stored.
+type Finished struct {
+	Meta      Metadata
+	LocalPath string // the file as this runtime sees it
+	Cause     string // Record-Completion-Cause
+}
+
+// Metadata describes a recording; it becomes the recording's sidecar.
+type Metadata struct {
+	RecordingID   string            `json:"recording_id"`
+	CallID        string            `json:"call_id"`
+	InteractionID string            `json:"interaction_id"`
+	Account       string            `json:"account"`
+	Endpoint      string            `json:"endpoint,omitempty"`
+	Owner         string            `json:"owner,omitempty"`
+	Scope         string            `json:"scope"`
+	Leg           string            `json:"leg"`
+	Origin        string            `json:"origin"`
+	Direction     string            `json:"direction,omitempty"`
+	Network       string            `json:"network,omitempty"`
+	From          string            `json:"from"`
+	To            string            `json:"to"`
+	Start         time.Time         `json:"start"`
+	DurationMS    int64             `json:"duration_ms"`
+	Format        string            `json:"format"`
+	SampleRate    int               `json:"sample_rate"`
+	MaskedRanges  []Range           `json:"masked_ranges"`
+	PolicyVersion string            `json:"policy_version"`
+	Provenance    map[string]string `json:"provenance"`
+	Switch        string            `json:"switch"`
+	URL           string            `json:"url,omitempty"`
+	Method        string            `json:"method,omitempty"`
+	RecordMinSec  int               `json:"record_min_sec"`
+	// SameLeg is true when the recorded leg carries other recordings of
+	// the call, so uploads name the file by recording id too.
+	SameLeg bool `json:"-"`
+}
+
+// Range is a span of a recording file, in milliseconds from its start.
+type Range struct {
+	StartMS int64 `json:"start_ms"`
+	EndMS   int64 `json:"end_ms"`
+}
+
+// Finisher takes stopped recordings. Finish must not block the engine for
+// long: the store queues its work.
+type Finisher interface {
+	Finish(Finished)
+}
+
+// engine applies the policy to the events of one switch. Its state is
+// guarded by mu; commands go out in order through one sender goroutine, so
+// the event goroutine never waits on the switch.
+type engine struct {
+	sw     SwitchConfig
+	cl     classifier
+	preset string
+	table  func() *table.Table
+	fin    Finisher
+	log    *slog.Logger
+	obs    func(string) // metric observations: "started", "failed", ...
+
+	mu     sync.Mutex
+	legs   map[string]*leg
+	byPath map[string]*recording
+	out    chan string // commands, in order
+}
+
+// leg is one channel.
+type leg struct {
+	uuid       string
+	call       *call // nil: not part of a call the engine follows
+	isA        bool
+	vars       map[string]string
+	channel    string
+	dest       string
+	callerNum  string
+	class      legClass
+	classified bool
+	answered   bool
+	bridged    bool
+	hungup     bool
+	calleeDone bool
+	recIDs     []string
+	dtmf       map[string]*collector // by the endpoint device whose metaflows listen
+}
+
+// call is the set of legs of one A-leg.
+type call struct {
+	a        *leg
+	bs       []*leg
+	tbl      *table.Table
+	acct     *table.Account
+	ignored  bool
+	from     table.Network
+	to       table.Network
+	toKnown  bool
+	inbound  bool // the account inbound decision was taken
+	outbound bool // the account outbound and caller decisions were taken
+	recorded bool // the account records the call
+	recs     []*recording
+	masked   bool
+	paused   bool
+}
+
+type recState uint8
+
+const (
+	recWaiting   recState = iota // waits for answer or bridge
+	recRequested                 // start sent
+	recRunning                   // RECORD_START seen
+	recStopped
+	recFailed
+)
+
+// recording is one recording the engine started or will start.
+type recording struct {
+	id             string
+	call           *call
+	leg            *leg
+	scope          string // account, caller, callee, callflow, metaflow
+	endpoint       string // device id, for endpoint recordings
+	origin         string
+	direction      string
+	network        string
+	settings       table.Settings
+	provenance     table.Provenance
+	readOnly       bool
+	followTransfer bool
+	waitFor        string // "", "answer", "bridge"
+	path, local    string
+	state          recState
+	startTS        int64 // µs, RECORD_START's event time
+	maskFrom       int64 // µs while masked, else -1
+	pauseFrom      int64 // µs while paused, else -1
+	paused         int64 // µs paused so far
+	masks          []Range
+	started        time.Time
+}
+
+var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var uuidRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,127}$`)
+
+func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finisher, log *slog.Logger, obs func(string)) *engine {
+	if obs == nil {
+		obs = func(string) {}
+	}
+	return &engine{sw: sw, cl: newClassifier(cls), preset: cls.Preset, table: tbl, fin: fin, log: log, obs: obs,
+		legs: map[string]*leg{}, byPath: map[string]*recording{}, out: make(chan string, 4096)}
+}
+
+// sender sends queued commands in order until ctx is done.
+func (e *engine) sender(ctx context.Context, c Commander) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case cmd := <-e.out:
+			res, err := c.BgAPI(ctx, cmd)
+			if err != nil || !strings.HasPrefix(res, "+OK") {
+				e.commandFailed(cmd, res, err)
+			}
+		}
+	}
+}
+
+func (e *engine) send(cmd string) {
+	select {
+	case e.out <- cmd:
+	default:
+		e.log.Error("command queue full: command dropped", "command", cmd)
+		e.obs("command_dropped")
+	}
+}
+
+// commandFailed handles a refused command: a start that failed means no
+// RECORD_START or RECORD_STOP will follow.
+func (e *engine) commandFailed(cmd, res string, err error) {
+	e.log.Warn("switch refused a command", "switch", e.sw.Name, "command", cmd, "reply", strings.TrimSpace(res), "error", err)
+	f := strings.Fields(cmd)
+	if len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+		e.mu.Lock()
+		if r := e.byPath[f[3]]; r != nil && r.state == recRequested {
+			r.state = recFailed
+			delete(e.byPath, r.path)
+			e.obs("failed")
+			e.reap(r.call)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// eventTS is an event's time in µs (Event-Date-Timestamp).
+func eventTS(ev *Event) int64 {
+	ts, _ := strconv.ParseInt(ev.Get("Event-Date-Timestamp"), 10, 64)
+	return ts
+}
+
+// Handle processes one event. It is called from one goroutine per switch.
+func (e *engine) Handle(ev *Event) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	switch ev.Name {
+	case "RECORD_START":
+		e.recordStart(ev)
+		return
+	case "RECORD_STOP":
+		e.recordStop(ev)
+		return
+	case "HEARTBEAT", "BACKGROUND_JOB":
+		return
+	}
+	id := ev.Get("Unique-ID")
+	if id == "" {
+		return
+	}
+	l := e.legs[id]
+	if l == nil {
+		if ev.Name != "CHANNEL_CREATE" && ev.Name != "CHANNEL_EXECUTE" && ev.Name != "CHANNEL_ANSWER" {
+			return
+		}
+		l = e.newLeg(ev)
+		if l == nil {
+			return
+		}
+	}
+	ev.vars(l.vars)
+	if n := ev.Get("Channel-Name"); n != "" {
+		l.channel = n
+	}
+	if d := ev.Get("Caller-Destination-Number"); d != "" {
+		l.dest = d
+	}
+	if n := ev.Get("Caller-Caller-ID-Number"); n != "" {
+		l.callerNum = n
+	}
+	c := l.call
+	switch ev.Name {
+	case "CHANNEL_ANSWER":
+		l.answered = true
+	case "CHANNEL_BRIDGE":
+		l.bridged = true
+		if b := e.legs[ev.Get("Bridge-B-Unique-ID")]; b != nil && b.call == c {
+			b.bridged = true
+		}
+	case "CHANNEL_EXECUTE":
+		if strings.EqualFold(ev.Get("Application"), "transfer") && c != nil {
+			e.transfer(l)
+		}
+	case "DTMF":
+		if c != nil && !c.ignored {
+			e.dtmf(l, ev.Get("DTMF-Digit"), eventTS(ev))
+		}
+	case "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE":
+		l.hungup = true
+		for _, r := range c.recsOf(l) {
+			if r.state == recWaiting {
+				r.state = recStopped
+			}
+		}
+		if ev.Name == "CHANNEL_HANGUP_COMPLETE" {
+			e.reap(c)
+		}
+		return
+	}
+	if c != nil && !c.ignored {
+		e.progress(c, eventTS(ev))
+	}
+}
+
+func (c *call) recsOf(l *leg) []*recording {
+	if c == nil {
+		return nil
+	}
+	var out []*recording
+	for _, r := range c.recs {
+		if r.leg == l {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// newLeg registers a leg: an A-leg starts a call; a leg that names a known
+// leg as its other leg or originator is a B-leg of that leg's call. The
+// far side of a loopback is not a new call.
+func (e *engine) newLeg(ev *Event) *leg {
+	id := ev.Get("Unique-ID")
+	if !uuidRE.MatchString(id) {
+		e.log.Warn("ignoring a channel with an invalid uuid", "switch", e.sw.Name)
+		return nil
+	}
+	l := &leg{uuid: id, vars: map[string]string{}, dtmf: map[string]*collector{}}
+	e.legs[id] = l
+	other := ev.Get("Other-Leg-Unique-ID")
+	if other == "" {
+		other = ev.Var("originator")
+	}
+	if p := e.legs[other]; other != "" && p != nil && p.call != nil {
+		l.call = p.call
+		p.call.bs = append(p.call.bs, l)
+		return l
+	}
+	name := ev.Get("Channel-Name")
+	loopbackB := strings.HasPrefix(name, "loopback/") && strings.HasSuffix(name, "-b")
+	if other == "" && !loopbackB && strings.EqualFold(ev.Get("Call-Direction"), "inbound") {
+		l.isA = true
+		l.call = &call{a: l, tbl: e.table()}
+		if l.call.tbl == nil {
+			l.call.ignored = true
+		}
+	}
+	return l
+}
+
+// progress takes every decision whose facts are known (SPEC 2.3 and the
+// runtime's timing): the account inbound decision and the callflows once
+// the A-leg is classified; the account outbound and caller decisions once
+// the first B-leg is; a callee decision when its leg answers (or bridges);
+// and it starts recordings whose answer or bridge has come.
+func (e *engine) progress(c *call, ts int64) {
+	a := c.a
+	if !a.classified {
+		cls, ok := e.cl.classify(a.vars, a.channel)
+		if !ok {
+			return
+		}
+		a.class, a.classified = cls, true
+		acct, ok := c.tbl.Account(cls.account)
+		if !ok {
+			e.log.Info("call of an account the policy does not know: not recorded", "switch", e.sw.Name, "account", cls.account, "call", a.uuid)
+			c.ignored = true
+			return
+		}
+		c.acct, c.from = acct, cls.network
+	}
+	if !c.inbound {
+		c.inbound = true
+		if r, ok := c.acct.AccountInbound(c.from); ok {
+			c.recorded = true
+			e.addPolicy(c, a, r)
+		}
+		e.callflows(c)
+	}
+	for _, b := range c.bs {
+		if !b.classified {
+			if cls, ok := e.cl.classify(b.vars, b.channel); ok {
+				b.class, b.classified = cls, true
+			}
+		}
+	}
+	if !c.outbound {
+		for _, b := range c.bs {
+			if b.classified {
+				c.to, c.toKnown, c.outbound = b.class.network, true, true
+				break
+			}
+		}
+		if c.outbound {
+			if !c.recorded {
+				if r, ok := c.acct.AccountOutbound(c.to); ok {
+					c.recorded = true
+					e.addPolicy(c, a, r)
+				}
+			}
+			if a.class.network == table.Onnet && a.class.device != "" {
+				if r, ok := c.acct.CallerDecision(a.class.device, c.to); ok {
+					e.addPolicy(c, a, r)
+				}
+			}
+		}
+	}
+	for _, b := range c.bs {
+		if b.calleeDone || !b.classified || b.class.device == "" || b.class.account != c.acct.ID || !b.answered {
+			continue
+		}
+		b.calleeDone = true
+		if r, ok := c.acct.CalleeDecision(b.class.device, c.from); ok {
+			e.addPolicy(c, b, r)
+		}
+	}
+	for _, r := range c.recs {
+		if r.state != recWaiting || r.leg.hungup {
+			continue
+		}
+		if (r.waitFor == "answer" && !r.leg.answered) || (r.waitFor == "bridge" && !r.leg.bridged) {
+			continue
+		}
+		e.start(r, ts)
+	}
+}
+
+// addPolicy adds a recording decided by a table cell.
+func (e *engine) addPolicy(c *call, l *leg, r table.Recording) {
+	rec := &recording{call: c, leg: l, scope: r.Scope.String(), origin: r.Origin,
+		direction: r.Direction.String(), network: r.Network.String(),
+		settings: *r.Cell.Settings, provenance: *r.Cell.Provenance}
+	if r.Scope != table.ScopeAccount {
+		rec.endpoint = r.Endpoint
+	}
+	e.add(rec)
+}
+
+func (e *engine) add(r *recording) {
+	r.id = newID()
+	r.maskFrom, r.pauseFrom = -1, -1
+	switch {
+	case r.settings.RecordOnBridge:
+		r.waitFor = "bridge"
+	case r.settings.RecordOnAnswer:
+		r.waitFor = "answer"
+	}
+	if r.scope == "callee" {
+		r.waitFor = "" // a callee decision is taken at its answer already
+		if r.settings.RecordOnBridge && !r.leg.bridged {
+			r.waitFor = "bridge"
+		}
+	}
+	r.call.recs = append(r.call.recs, r)
+}
+
+// callflows runs the actions of the callflow matching the A-leg's
+// destination number.
+func (e *engine) callflows(c *call) {
+	cf, ok := c.acct.MatchCallflow(c.a.dest)
+	if !ok {
+		return
+	}
+	for i := range cf.Actions {
+		act := &cf.Actions[i]
+		label := act.Label
+		if label == "" {
+			label = cf.ID
+		}
+		switch {
+		case act.Module == "record_call" && act.Action == "stop":
+			for _, r := range c.recsOf(c.a) {
+				if r.scope == "callflow" {
+					e.stop(r)
+				}
+			}
+		case act.Module == "record_call" || act.Module == "record_caller":
+			e.add(&recording{call: c, leg: c.a, scope: "callflow", origin: "callflow : " + label,
+				settings: *act.Settings, provenance: *act.Provenance,
+				readOnly: act.Module == "record_caller", followTransfer: act.FollowTransfer})
+		}
+	}
+}
+
+// start sends the start command of a recording. A recording that starts
+// while the call is masked starts masked.
+func (e *engine) start(r *recording, ts int64) {
+	acct := r.call.acct.ID
+	ext := "mp3"
+	if r.settings.Format == "wav" {
+		ext = "wav"
+	}
+	if !idRE.MatchString(acct) || !uuidRE.MatchString(r.leg.uuid) {
+		e.log.Error("refusing to record: unsafe account or uuid", "switch", e.sw.Name)
+		r.state = recFailed
+		return
+	}
+	name := r.id + "." + ext
+	r.path = path.Join(filepath.ToSlash(e.sw.RecordDir), acct, name)
+	r.local = filepath.Join(e.sw.LocalDir, acct, name)
+	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
+	if r.readOnly {
+		vars += ",RECORD_READ_ONLY=true"
+	}
+	vars += "}"
+	r.state = recRequested
+	r.started = time.Now()
+	e.byPath[r.path] = r
+	e.send(fmt.Sprintf("uuid_record %s start %s %d %s", r.leg.uuid, r.path, r.settings.TimeLimit, vars))
+	if r.call.masked {
+		r.maskFrom = ts
+		e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
+	}
+	r.leg.recIDs = append(r.leg.recIDs, r.id)
+	idVar := "recpol_recording_ids"
+	if e.preset == "kazoo" {
+		idVar = "media_recording_id"
+	}
+	e.send(fmt.Sprintf("uuid_setvar %s %s %s", r.leg.uuid, idVar, strings.Join(r.leg.recIDs, ",")))
+	e.obs("started")
+}
+
+func (e *engine) stop(r *recording) {
+	switch r.state {
+	case recWaiting:
+		r.state = recStopped
+	case recRequested, recRunning:
+		e.send(fmt.Sprintf("uuid_record %s stop %s", r.leg.uuid, r.path))
+	}
+}
+
+// transfer stops the recordings of a transferred leg that do not follow a
+// transfer (those the policy started, as KAZOO's
+// recording_follow_transfer=false).
+func (e *engine) transfer(l *leg) {
+	for _, r := range l.call.recsOf(l) {
+		if !r.followTransfer {
+			e.stop(r)
+		}
+	}
+}
+
+func (e *engine) recordStart(ev *Event) {
+	r := e.byPath[ev.Get("Record-File-Path")]
+	if r == nil || r.state != recRequested {
+		return
+	}
+	r.state = recRunning
+	r.startTS = eventTS(ev)
+	if r.maskFrom >= 0 {
+		r.maskFrom = r.startTS
+	}
+}
+
+// fileMS converts an event time to a position in the recording's file:
+// paused time is not in the file.
+func (r *recording) fileMS(ts int64) int64 {
+	paused := r.paused
+	if r.pauseFrom >= 0 {
+		paused += ts - r.pauseFrom
+	}
+	ms := (ts - r.startTS - paused) / 1000
+	if ms < 0 {
+		return 0
+	}
+	return ms
+}
+
+func (e *engine) recordStop(ev *Event) {
+	p := ev.Get("Record-File-Path")
+	r := e.byPath[p]
+	if r == nil {
+		return
+	}
+	delete(e.byPath, p)
+	ts := eventTS(ev)
+	if r.state == recRequested {
+		r.startTS = ts
+	}
+	if r.maskFrom >= 0 {
+		r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
+		r.maskFrom = -1
+	}
+	r.state = recStopped
+	durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
+	e.finish(r, durMS, ev.Get("Record-Completion-Cause"))
+	e.reap(r.call)
+}
+
+// finish hands a stopped recording to the store.
+func (e *engine) finish(r *recording, durMS int64, cause string) {
+	c := r.call
+	m := Metadata{
+		RecordingID: r.id, CallID: r.leg.uuid, InteractionID: c.a.uuid, Account: c.acct.ID,
+		Scope: r.scope, Leg: "a", Origin: r.origin, Direction: r.direction, Network: r.network,
+		From: c.a.callerNum, To: c.a.dest, Start: time.UnixMicro(r.startTS).UTC(), DurationMS: durMS,
+		Format: r.settings.Format, SampleRate: r.settings.RecordSampleRate, MaskedRanges: r.masks,
+		PolicyVersion: c.tbl.Version, Provenance: provenanceMap(&r.provenance), Switch: e.sw.Name,
+		URL: r.settings.URL, Method: r.settings.Method, RecordMinSec: r.settings.RecordMinSec,
+	}
+	if m.MaskedRanges == nil {
+		m.MaskedRanges = []Range{}
+	}
+	if !r.leg.isA {
+		m.Leg = "b"
+	}
+	if e.preset == "kazoo" {
+		if id := c.a.vars["call-interaction-id"]; id != "" {
+			m.InteractionID = id
+		}
+	}
+	if r.endpoint != "" {
+		m.Endpoint = "device:" + r.endpoint
+		if d, ok := c.acct.Devices[r.endpoint]; ok {
+			m.Owner = d.Owner
+		}
+	}
+	n := 0
+	for _, o := range c.recs {
+		if o.leg == r.leg && o.state != recFailed && o.state != recWaiting {
+			n++
+		}
+	}
+	m.SameLeg = n > 1
+	e.obs("stopped")
+	e.fin.Finish(Finished{Meta: m, LocalPath: r.local, Cause: cause})
+}
+
+func provenanceMap(p *table.Provenance) map[string]string {
+	m := map[string]string{
+		"format": p.Format, "time_limit": p.TimeLimit, "record_min_sec": p.RecordMinSec,
+		"record_sample_rate": p.RecordSampleRate, "record_on_answer": p.RecordOnAnswer,
+		"record_on_bridge": p.RecordOnBridge, "method": p.Method,
+	}
+	if p.Enabled != "" {
+		m["enabled"] = p.Enabled
+	}
+	if p.URL != "" {
+		m["url"] = p.URL
+	}
+	return m
+}
+
+// reap forgets a call once every leg has hung up and no recording is
+// still running.
+func (e *engine) reap(c *call) {
+	if c == nil {
+		return
+	}
+	legs := append([]*leg{c.a}, c.bs...)
+	for _, l := range legs {
+		if !l.hungup {
+			return
+		}
+	}
+	for _, r := range c.recs {
+		if r.state == recRequested || r.state == recRunning {
+			return
+		}
+	}
+	for _, l := range legs {
+		delete(e.legs, l.uuid)
+	}
+}
+
+// Running returns the recordings the engine believes are running, for
+// reconciliation after a reconnect.
+func (e *engine) running() []*recording {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*recording
+	for _, r := range e.byPath {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	return out
+}
+
+func newID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b[:])
+}

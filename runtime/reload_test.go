@@ -1,0 +1,186 @@
+package runtime
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/table"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+const policyV1 = "package recpol\naccounts: acme: devices: d1: call_recording: any: any: enabled: true\n"
+const policyV2 = "package recpol\naccounts: acme: devices: d1: call_recording: any: any: enabled: false\n"
+const policyBad = "package recpol\naccounts: acme: devices: d1: call_recording: any: any: time_limit: 1\n"
+
+// writeRename saves a file the way editors do: a temporary file renamed
+// over the old one.
+func writeRename(t *testing.T, path, data string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	if err := os.WriteFile(tmp, []byte(data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitVersion waits until the live table's version satisfies ok.
+func waitVersion(t *testing.T, p *Policy, what string, ok func(string) bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if ok(p.Table().Version) {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %s; live version %s", what, p.Table().Version)
+}
+
+func versionOf(t *testing.T, src string) string {
+	t.Helper()
+	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(src)}})
+	if res.Table == nil {
+		t.Fatal(res.Diagnostics)
+	}
+	return res.Table.Version
+}
+
+// TestAutoReloadValidToInvalidToValid: a valid change goes live, an
+// invalid one keeps the old table (and says so in the metrics), a fix goes
+// live again; saves by rename and new files are noticed.
+func TestAutoReloadValidToInvalidToValid(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "acme.cue")
+	if err := os.WriteFile(file, []byte(policyV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	p, err := LoadPolicy(dir, compiler.Options{CacheDir: t.TempDir()}, quietLogger(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v1, v2 := versionOf(t, policyV1), versionOf(t, policyV2)
+	if p.Table().Version != v1 {
+		t.Fatalf("initial version %s, want %s", p.Table().Version, v1)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trigger := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(ctx, 20*time.Millisecond, trigger) }()
+
+	writeRename(t, file, policyV2)
+	waitVersion(t, p, "v2", func(v string) bool { return v == v2 })
+
+	writeRename(t, file, policyBad)
+	deadline := time.Now().Add(10 * time.Second)
+	for testutil.ToFloat64(m.LastReloadOK) != 0 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if got := testutil.ToFloat64(m.LastReloadOK); got != 0 {
+		t.Fatalf("last_reload_successful = %v after an invalid edit", got)
+	}
+	if p.Table().Version != v2 {
+		t.Fatalf("an invalid policy replaced the live table")
+	}
+
+	writeRename(t, file, policyV1)
+	waitVersion(t, p, "v1 again", func(v string) bool { return v == v1 })
+	if got := testutil.ToFloat64(m.LastReloadOK); got != 1 {
+		t.Errorf("last_reload_successful = %v after the fix", got)
+	}
+
+	// A new file is noticed too.
+	if err := os.WriteFile(filepath.Join(dir, "beta.cue"), []byte("package recpol\naccounts: beta: {}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	waitVersion(t, p, "beta", func(string) bool { _, ok := p.Table().Account("beta"); return ok })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestReloadSymlinkSwap swaps a Kubernetes-style ConfigMap: the files are
+// symlinks through ..data, which is replaced atomically.
+func TestReloadSymlinkSwap(t *testing.T) {
+	dir := t.TempDir()
+	mk := func(name, src string) {
+		d := filepath.Join(dir, name)
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "acme.cue"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("..v1", policyV1)
+	if err := os.Symlink("..v1", filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("..data/acme.cue", filepath.Join(dir, "acme.cue")); err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPolicy(dir, compiler.Options{}, quietLogger(), NewMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go p.Watch(ctx, 20*time.Millisecond, nil)
+	time.Sleep(50 * time.Millisecond) // let the watcher start before the swap
+
+	mk("..v2", policyV2)
+	if err := os.Symlink("..v2", filepath.Join(dir, "..data_tmp")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "..data_tmp"), filepath.Join(dir, "..data")); err != nil {
+		t.Fatal(err)
+	}
+	v2 := versionOf(t, policyV2)
+	waitVersion(t, p, "v2 after the swap", func(v string) bool { return v == v2 })
+}
+
+// TestReloadTrigger: SIGHUP and the API reload through the same loop; an
+// unchanged policy is not swapped.
+func TestReloadTrigger(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "acme.cue"), []byte(policyV1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := NewMetrics()
+	p, err := LoadPolicy(dir, compiler.Options{}, quietLogger(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	swaps := 0
+	p.OnSwap = func(*table.Table) { swaps++ }
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(m.Reloads.WithLabelValues("unchanged")); got != 1 {
+		t.Errorf("unchanged reloads = %v, want 1", got)
+	}
+	if swaps != 0 {
+		t.Errorf("an unchanged policy was swapped")
+	}
+	if err := os.WriteFile(filepath.Join(dir, "acme.cue"), []byte(policyBad), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err = p.Reload()
+	if err == nil || !strings.Contains(err.Error(), "acme.cue:2:") {
+		t.Errorf("reload error %v, want the positioned diagnostic", err)
+	}
+}
