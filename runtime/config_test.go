@@ -41,7 +41,7 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 	}
 	got := struct {
 		Policies, Storage, Spool, Preset, Listen, Token, Password, LocalDir, RecordDir, Upload string
-		Debounce                                                                                time.Duration
+		Debounce                                                                               time.Duration
 	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Token.Reveal(),
 		c.Switches[0].Password.Reveal(), c.Switches[0].LocalDir, c.Switches[0].RecordDir,
 		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce}
