@@ -7,11 +7,12 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"
 )
 
 func newSimulateCmd(s *streams) *cobra.Command {
-	var format, out, expect string
+	var format, out, expect, scen string
 	var matrix bool
 	cmd := &cobra.Command{
 		Use:   "simulate DIR | --matrix",
@@ -40,6 +41,14 @@ matrix instead: it compiles single-setting policies through the compiler,
 compares each of the 24 documented cells (plus 8 undocumented offnet->offnet
 cells) and runs the named precedence and condition checks; formats text, md
 and json. It exits with status 1 when any cell or check does not hold.
+
+With --scenario FILE simulate predicts, for the timed calls of a scenario
+(the format the fake switch plays), every recording the runtime makes: leg,
+scope, origin, settings, what starts it (create, answer, bridge, callflow,
+dtmf), start and stop on the scenario's clock, duration_ms and masked spans,
+and whether it is kept (not shorter than record_min_sec). Legs are
+classified by the recpol preset (recpol_account, recpol_device,
+recpol_network). Only --format json.
 
 With --expect FILE.cue simulate checks assertions written by the operator
 against the simulation instead of printing the tables. Each expectation
@@ -82,6 +91,9 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 			if len(args) != 1 {
 				return usageErr(fmt.Errorf("simulate takes a policy directory (got %d arguments); see 'recpol simulate --help'", len(args)))
 			}
+			if scen != "" {
+				return runScenario(s, args[0], scen, format, out)
+			}
 			var write func(*simulate.Result, io.Writer) error
 			switch format {
 			case "text":
@@ -122,6 +134,7 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, md, json or junit (--matrix: text, md or json)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of stdout")
 	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
+	cmd.Flags().StringVar(&scen, "scenario", "", "predict the recordings of the timed calls of scenario `FILE` (json output)")
 	cmd.Flags().BoolVar(&matrix, "matrix", false, "reproduce KAZOO's documented recording matrix and the precedence checks")
 	return cmd
 }
@@ -173,4 +186,24 @@ func runMatrix(s *streams, format, out string) error {
 		return invalid()
 	}
 	return nil
+}
+
+// runScenario predicts the recordings of a scenario's calls.
+func runScenario(s *streams, dir, file, format, out string) error {
+	if format != "json" {
+		return usageErr(fmt.Errorf("--scenario writes json: use --format json"))
+	}
+	sc, err := scenario.ParseFile(file)
+	if err != nil {
+		return usageErr(err)
+	}
+	t, err := compileDir(s, dir)
+	if err != nil {
+		return err
+	}
+	ps, err := simulate.PredictScenario(t, sc)
+	if err != nil {
+		return usageErr(fmt.Errorf("simulating %s: %w", file, err))
+	}
+	return writeOutput(s, out, func(w io.Writer) error { return simulate.WritePredictionJSON(w, t.Version, ps) })
 }
