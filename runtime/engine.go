@@ -86,10 +86,11 @@ type engine struct {
 	log    *slog.Logger
 	obs    func(string) // metric observations: "started", "failed", ...
 
-	mu     sync.Mutex
-	legs   map[string]*leg
-	byPath map[string]*recording
-	out    chan string // commands, in order
+	mu       sync.Mutex
+	coreUUID string
+	legs     map[string]*leg
+	byPath   map[string]*recording
+	out      chan string // commands, in order
 }
 
 // leg is one channel.
@@ -673,4 +674,51 @@ func newID() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b[:])
+}
+
+// APICommander runs a synchronous api command on a switch.
+type APICommander interface {
+	API(ctx context.Context, cmd string) (string, error)
+}
+
+// reconcile runs after every (re)connection. A recording whose leg no
+// longer exists, or any recording after the switch restarted (a new
+// Core-UUID), stopped while the connection was down and its RECORD_STOP
+// was lost: it is finished from the file on disk.
+func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string) {
+	e.mu.Lock()
+	restarted := e.coreUUID != "" && e.coreUUID != coreUUID
+	e.coreUUID = coreUUID
+	e.mu.Unlock()
+	for _, r := range e.running() {
+		gone := restarted
+		if !gone {
+			res, err := c.API(ctx, "uuid_exists "+r.leg.uuid)
+			if err != nil {
+				continue // try again on the next connection
+			}
+			gone = strings.TrimSpace(res) == "false"
+		}
+		if !gone {
+			continue
+		}
+		e.mu.Lock()
+		if cur := e.byPath[r.path]; cur == r {
+			delete(e.byPath, r.path)
+			now := time.Now().UnixMicro()
+			if r.state == recRequested {
+				r.startTS = now
+			}
+			if r.maskFrom >= 0 {
+				r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(now)})
+				r.maskFrom = -1
+			}
+			r.state = recStopped
+			r.leg.hungup = true
+			e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.id, "leg", r.leg.uuid)
+			e.finish(r, 0, "reconciled")
+			e.reap(r.call)
+		}
+		e.mu.Unlock()
+	}
 }

@@ -137,37 +137,44 @@ func (e *engine) metaflow(c *call, el endpointLeg, b *table.MetaflowBinding, ts 
 			}
 		}
 	case "mask", "unmask", "pause", "resume":
-		switch act.Action {
-		case "mask":
-			c.masked = true
-		case "unmask":
-			c.masked = false
-		case "pause":
-			c.paused = true
-		case "resume":
-			c.paused = false
+		e.callWide(c, act.Action, ts)
+	}
+}
+
+// callWide masks, unmasks, pauses or resumes every running recording of a
+// call, on all legs; a recording that starts later while the call is
+// masked starts masked.
+func (e *engine) callWide(c *call, action string, ts int64) {
+	switch action {
+	case "mask":
+		c.masked = true
+	case "unmask":
+		c.masked = false
+	case "pause":
+		c.paused = true
+	case "resume":
+		c.paused = false
+	}
+	for _, r := range c.recs {
+		if r.state != recRequested && r.state != recRunning {
+			continue
 		}
-		for _, r := range c.recs {
-			if r.state != recRequested && r.state != recRunning {
-				continue
+		switch action {
+		case "mask":
+			if r.maskFrom < 0 {
+				r.maskFrom = ts
+				e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
 			}
-			switch act.Action {
-			case "mask":
-				if r.maskFrom < 0 {
-					r.maskFrom = ts
-					e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
-				}
-			case "unmask":
-				if r.maskFrom >= 0 {
-					r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
-					r.maskFrom = -1
-					e.send(fmt.Sprintf("uuid_record %s unmask %s", r.leg.uuid, r.path))
-				}
-			case "pause":
-				e.pause(r, ts)
-			case "resume":
-				e.resume(r, ts)
+		case "unmask":
+			if r.maskFrom >= 0 {
+				r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
+				r.maskFrom = -1
+				e.send(fmt.Sprintf("uuid_record %s unmask %s", r.leg.uuid, r.path))
 			}
+		case "pause":
+			e.pause(r, ts)
+		case "resume":
+			e.resume(r, ts)
 		}
 	}
 }
