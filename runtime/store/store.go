@@ -194,9 +194,9 @@ type Store struct {
 	locks [64]sync.Mutex // per recording id, by hash
 
 	mu      sync.Mutex
-	index   map[string]string  // recording id -> sidecar path
-	pending map[string]*entry  // recording id -> pending upload
-	stuck   map[string]*entry  // recording id -> journal whose finish failed
+	index   map[string]string // recording id -> sidecar path
+	pending map[string]*entry // recording id -> pending upload
+	stuck   map[string]*entry // recording id -> journal whose finish failed
 	wake    chan struct{}
 
 	// test hooks

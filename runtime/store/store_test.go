@@ -17,7 +17,7 @@ import (
 func TestFinish(t *testing.T) {
 	tests := []struct {
 		name    string
-		file    string                    // name in the spool
+		file    string                       // name in the spool
 		write   func(t *testing.T, p string) // nil: no file
 		edit    func(m *Metadata)
 		outcome Outcome
