@@ -1,0 +1,58 @@
+// Package store is the runtime's durable recording store. When FreeSWITCH
+// reports RECORD_STOP, the engine hands the finished file to
+// (*Store).Finish, which checks it, moves it into
+// <Storage>/<account>/<yyyy>/<mm>/<dd>/<recording id>.<ext> with a JSON
+// metadata sidecar beside it, and queues an upload when the policy names a
+// URL. (*Store).Run uploads queued recordings with capped, jittered backoff.
+//
+// # Durability
+//
+// Every step is journaled in the spool before it is taken, and every
+// journal write is atomic (temporary file, fsync, rename, fsync of the
+// directory). The spool holds:
+//
+//	<Spool>/journal/<id>.json    a recording being finished, with its state
+//	<Spool>/pending/<id>.json    a stored recording waiting for its upload
+//	<Spool>/quarantine/          corrupt journals and recordings that failed their checks
+//
+// A journal moves through the states received, checked (the sha256 and the
+// destination are recorded), then either disappears (stored locally) or is
+// renamed into pending/ (an upload is due). That rename is the single atomic
+// step that hands a recording to the upload worker, so a crash at any moment
+// (kill -9 included) leaves either a journal that Open resumes or a pending
+// entry that Run resumes, never both. A file leaves the spool only once it
+// is in storage; a pending entry is removed only after a 2xx.
+//
+// The one window that cannot be closed without the server's help is a crash
+// after the server answered 2xx and before the pending entry was removed:
+// the upload is then sent again after the restart, to the same name, which
+// a PUT target overwrites with identical bytes.
+//
+// # Checks and outcomes
+//
+// A missing or empty file, a WAV without samples, or a recording shorter
+// than RecordMinSec is discarded: the file is removed, as FreeSWITCH itself
+// does. A file that is not a readable PCM WAV, whose sample rate differs
+// from the one asked for, or that is not a regular file is evidence of a
+// fault, not of a short call: it is quarantined (moved to
+// <Spool>/quarantine/ with the journal beside it, reason included), never
+// deleted.
+//
+// # Upload names
+//
+// A recording is uploaded as call_recording_<call_id>.<ext>; when the caller
+// sets Metadata.SameLegRecordings (the recorded leg carries several
+// recordings of the call) it becomes call_recording_<call_id>_<recording
+// id>.<ext>. The caller decides because only the engine knows, at the time
+// of the first upload, that a second recording of the same leg will follow.
+//
+// # Safety
+//
+// Recording ids, call ids, accounts and extensions that reach a path are
+// checked against [ValidName]; directories are created one component at a
+// time with mode 0700 and a symbolic link anywhere below Storage is refused.
+// Files are 0600. Credentials are matched to an upload URL by scheme, host
+// and longest path prefix; headers, passwords and URLs with user
+// information are never logged, and a policy URL carrying user information
+// is refused.
+package store

@@ -1,0 +1,519 @@
+package store
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Journal states.
+const (
+	stReceived   = "received"   // the file is in the spool, nothing checked yet
+	stChecked    = "checked"    // duration and sha256 known, destination chosen
+	stQuarantine = "quarantine" // failed its checks, on its way to quarantine
+	stUpload     = "upload"     // stored; the journal becomes the pending upload
+)
+
+// journal is the durable record of one recording being finished. Once
+// stored with a URL it is renamed into pending/ and is the upload's entry.
+type journal struct {
+	Version int      `json:"version"`
+	State   string   `json:"state"`
+	Src     string   `json:"src"`
+	Dst     string   `json:"dst,omitempty"`
+	Reason  string   `json:"reason,omitempty"`
+	Meta    Metadata `json:"metadata"`
+}
+
+// entry is a pending upload, or a journal whose finish failed, scheduled
+// for another attempt.
+type entry struct {
+	j        *journal
+	attempts int
+	next     time.Time
+	busy     bool
+}
+
+func (s *Store) journalPath(id string) string {
+	return filepath.Join(s.spool, dirJournal, id+".json")
+}
+
+func (s *Store) pendingPath(id string) string {
+	return filepath.Join(s.spool, dirPending, id+".json")
+}
+
+// mediaPath is where a recording is stored; sidecarPath its metadata.
+func (s *Store) mediaPath(m Metadata) string {
+	d := m.Start.UTC()
+	return filepath.Join(s.storage, m.Account, fmt.Sprintf("%04d", d.Year()),
+		fmt.Sprintf("%02d", int(d.Month())), fmt.Sprintf("%02d", d.Day()), m.RecordingID+"."+m.Format)
+}
+
+func sidecarOf(media string) string {
+	return strings.TrimSuffix(media, filepath.Ext(media)) + ".json"
+}
+
+// checkMeta validates the fields of m that reach a path or a URL and
+// normalises Format and Method.
+func checkMeta(m Metadata) (Metadata, error) {
+	for _, f := range []struct{ name, v string }{
+		{"recording id", m.RecordingID}, {"call id", m.CallID}, {"account", m.Account}, {"format", m.Format},
+	} {
+		if !ValidName(f.v) {
+			return m, fmt.Errorf("%s %q: %w", f.name, f.v, ErrInvalid)
+		}
+	}
+	if m.Format != "wav" && m.Format != "mp3" {
+		return m, fmt.Errorf("format %q is not wav or mp3: %w", m.Format, ErrInvalid)
+	}
+	if m.Start.IsZero() {
+		return m, fmt.Errorf("recording %s has no start time: %w", m.RecordingID, ErrInvalid)
+	}
+	switch strings.ToLower(m.Method) {
+	case "", "put":
+		m.Method = "put"
+	case "post":
+		m.Method = "post"
+	default:
+		return m, fmt.Errorf("upload method %q: %w", m.Method, ErrInvalid)
+	}
+	if m.URL != "" {
+		if _, err := parseTarget(m.URL); err != nil {
+			return m, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+		}
+	}
+	return m, nil
+}
+
+// Finish takes a recording the switch has finished writing to file and
+// makes sure it ends up stored (and queued for upload when m.URL is set)
+// exactly once. Each step is journaled in the spool first, so a crash at
+// any moment is resumed by the next Open; calling Finish again for the same
+// recording id resumes or reports the earlier outcome (Result.Duplicate).
+//
+// Format defaults to the file's extension and must match it; DurationMS,
+// SampleRate (when zero) and SHA256 are filled in from the file. An error
+// wrapping ErrInvalid leaves the file untouched; an error wrapping
+// ErrStorageFull or any other error after the journal was written leaves
+// the file in the spool and the journal in place, and Run retries it.
+func (s *Store) Finish(m Metadata, file string) (Result, error) {
+	ext := strings.TrimPrefix(filepath.Ext(file), ".")
+	if m.Format == "" {
+		m.Format = ext
+	}
+	if m.Format != ext {
+		return Result{}, fmt.Errorf("format %q does not match file extension %q: %w", m.Format, ext, ErrInvalid)
+	}
+	m, err := checkMeta(m)
+	if err != nil {
+		return Result{}, err
+	}
+	src, err := filepath.Abs(file)
+	if err != nil {
+		return Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+	}
+	id := m.RecordingID
+	unlock := s.lock(id)
+	defer unlock()
+
+	jpath := s.journalPath(id)
+	j, err := s.readJournal(jpath)
+	switch {
+	case err == nil:
+		return s.advance(j)
+	case !errors.Is(err, os.ErrNotExist):
+		s.quarantineFile(jpath, err)
+	}
+	if r, ok := s.finished(id); ok {
+		return r, nil
+	}
+	j = &journal{Version: 1, State: stReceived, Src: src, Meta: m}
+	if err := s.writeJournal(jpath, j); err != nil {
+		if isNoSpace(err) {
+			err = fmt.Errorf("%w: %w", ErrStorageFull, err)
+		}
+		return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
+	}
+	if s.hook("journal") {
+		return Result{}, errCrash
+	}
+	return s.advance(j)
+}
+
+// finished reports the earlier outcome for a recording already stored or
+// pending upload.
+func (s *Store) finished(id string) (Result, bool) {
+	s.mu.Lock()
+	e, queued := s.pending[id]
+	sidecar, stored := s.index[id]
+	s.mu.Unlock()
+	if queued {
+		return Result{Outcome: Stored, Path: e.j.Dst, Metadata: e.j.Meta, Queued: true, Duplicate: true}, true
+	}
+	if stored {
+		m, err := readSidecar(sidecar)
+		if err == nil {
+			return Result{Outcome: Stored, Path: strings.TrimSuffix(sidecar, ".json") + "." + m.Format, Metadata: m, Duplicate: true}, true
+		}
+	}
+	return Result{}, false
+}
+
+func (s *Store) writeJournal(path string, j *journal) error {
+	b, err := json.MarshalIndent(j, "", "  ")
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(path, b)
+}
+
+// readJournal reads and checks a journal or pending entry. A journal is
+// trusted only as far as it is consistent: its ids pass the same checks as
+// Finish's and its destination is recomputed, not followed.
+func (s *Store) readJournal(path string) (*journal, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var j journal
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("corrupt journal: %w", err)
+	}
+	if j.Version != 1 {
+		return nil, fmt.Errorf("corrupt journal: version %d", j.Version)
+	}
+	if _, err := checkMeta(j.Meta); err != nil {
+		return nil, fmt.Errorf("corrupt journal: %w", err)
+	}
+	if strings.TrimSuffix(filepath.Base(path), ".json") != j.Meta.RecordingID {
+		return nil, errors.New("corrupt journal: recording id does not match its name")
+	}
+	if !filepath.IsAbs(j.Src) {
+		return nil, errors.New("corrupt journal: source path is not absolute")
+	}
+	switch j.State {
+	case stReceived:
+	case stChecked, stUpload:
+		if j.Dst != s.mediaPath(j.Meta) || len(j.Meta.SHA256) != 64 {
+			return nil, errors.New("corrupt journal: destination or sha256 inconsistent")
+		}
+	case stQuarantine:
+		if filepath.Dir(j.Dst) != filepath.Join(s.spool, dirQuarantine) {
+			return nil, errors.New("corrupt journal: quarantine path outside the quarantine")
+		}
+	default:
+		return nil, fmt.Errorf("corrupt journal: state %q", j.State)
+	}
+	return &j, nil
+}
+
+// quarantineFile moves a journal or pending entry that cannot be trusted to
+// the quarantine directory and says so. The recording it named, if any, is
+// left where it is.
+func (s *Store) quarantineFile(path string, cause error) {
+	dst := filepath.Join(s.spool, dirQuarantine, fmt.Sprintf("%s.%d.corrupt", filepath.Base(path), s.cfg.Now().UnixNano()))
+	err := os.Rename(path, dst)
+	if err == nil {
+		syncDir(filepath.Dir(path))
+		syncDir(filepath.Dir(dst))
+	}
+	s.log.Error("journal quarantined", "journal", path, "quarantine", dst, "cause", cause.Error(), "move_error", errString(err))
+	s.emit(Event{Kind: EventJournalQuarantined, RecordingID: strings.TrimSuffix(filepath.Base(path), ".json"), Reason: cause.Error()})
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// advance runs a journal to its end and remembers a failure so that Run
+// retries it.
+func (s *Store) advance(j *journal) (Result, error) {
+	r, err := s.step(j)
+	id := j.Meta.RecordingID
+	s.mu.Lock()
+	if err != nil && !errors.Is(err, errCrash) {
+		e := s.stuck[id]
+		if e == nil {
+			e = &entry{}
+			s.stuck[id] = e
+		}
+		e.j = j
+		e.attempts++
+		e.next = s.cfg.Now().Add(s.backoff(e.attempts))
+		e.busy = false
+	} else {
+		delete(s.stuck, id)
+	}
+	s.mu.Unlock()
+	if err != nil && !errors.Is(err, errCrash) {
+		s.log.Error("recording not stored yet", "recording_id", id, "state", j.State, "error", err.Error())
+		s.kick()
+	}
+	return r, err
+}
+
+// step is the state machine of one journal. Every transition is written to
+// the journal before the action it announces, and every action is
+// idempotent, so step can be rerun from any state after a crash.
+func (s *Store) step(j *journal) (Result, error) {
+	id := j.Meta.RecordingID
+	jpath := s.journalPath(id)
+	switch j.State {
+	case stReceived:
+		if done, r, err := s.check(j); done || err != nil {
+			return r, err
+		}
+		sum, err := fileSHA256(j.Src)
+		if err != nil {
+			return Result{}, fmt.Errorf("recording %s: %w", id, err)
+		}
+		j.Meta.SHA256 = sum
+		j.Dst = s.mediaPath(j.Meta)
+		j.State = stChecked
+		if err := s.writeJournal(jpath, j); err != nil {
+			return Result{}, s.storageErr(j, "journal", err)
+		}
+		if s.hook("checked") {
+			return Result{}, errCrash
+		}
+		fallthrough
+	case stChecked:
+		if err := s.moveIn(j); err != nil {
+			return Result{}, s.storageErr(j, "move", err)
+		}
+		if s.hook("moved") {
+			return Result{}, errCrash
+		}
+		sidecar := sidecarOf(j.Dst)
+		b, err := json.MarshalIndent(j.Meta, "", "  ")
+		if err != nil {
+			return Result{}, fmt.Errorf("recording %s: %w", id, err)
+		}
+		if err := checkNoLinks(s.storage, sidecar); err != nil {
+			return Result{}, err
+		}
+		if err := writeFileAtomic(sidecar, b); err != nil {
+			return Result{}, s.storageErr(j, "sidecar", err)
+		}
+		s.mu.Lock()
+		s.index[id] = sidecar
+		s.mu.Unlock()
+		if s.hook("sidecar") {
+			return Result{}, errCrash
+		}
+		if j.Meta.URL == "" {
+			if err := removeDurable(jpath); err != nil {
+				return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
+			}
+			s.stored(j, false)
+			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
+		}
+		j.State = stUpload
+		if err := s.writeJournal(jpath, j); err != nil {
+			return Result{}, s.storageErr(j, "journal", err)
+		}
+		if s.hook("upload") {
+			return Result{}, errCrash
+		}
+		fallthrough
+	case stUpload:
+		ppath := s.pendingPath(id)
+		if err := os.Rename(jpath, ppath); err != nil {
+			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
+		}
+		if err := syncDir(filepath.Dir(ppath)); err != nil {
+			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
+		}
+		if err := syncDir(filepath.Dir(jpath)); err != nil {
+			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
+		}
+		s.mu.Lock()
+		s.pending[id] = &entry{j: j}
+		s.mu.Unlock()
+		s.kick()
+		s.stored(j, true)
+		return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta, Queued: true}, nil
+	case stQuarantine:
+		return s.quarantine(j, j.Reason)
+	}
+	return Result{}, fmt.Errorf("recording %s: unknown journal state %q", id, j.State)
+}
+
+func (s *Store) stored(j *journal, queued bool) {
+	s.log.Info("recording stored", "recording_id", j.Meta.RecordingID, "account", j.Meta.Account,
+		"path", j.Dst, "duration_ms", j.Meta.DurationMS, "sha256", j.Meta.SHA256, "upload_queued", queued)
+	s.emit(Event{Kind: EventStored, RecordingID: j.Meta.RecordingID, Account: j.Meta.Account})
+}
+
+// storageErr wraps a failure to write into storage, marking ENOSPC.
+func (s *Store) storageErr(j *journal, what string, err error) error {
+	if isNoSpace(err) {
+		s.log.Error("storage full; recording kept in the spool", "recording_id", j.Meta.RecordingID, "src", j.Src, "error", err.Error())
+		s.emit(Event{Kind: EventStorageFull, RecordingID: j.Meta.RecordingID, Account: j.Meta.Account, Reason: err.Error()})
+		return fmt.Errorf("recording %s: %s: %w: %w", j.Meta.RecordingID, what, ErrStorageFull, err)
+	}
+	return fmt.Errorf("recording %s: %s: %w", j.Meta.RecordingID, what, err)
+}
+
+// check applies step 1: a missing, empty or too short recording is
+// discarded, a broken one quarantined. For a WAV it fills in DurationMS and
+// SampleRate. done reports that the journal reached its end.
+func (s *Store) check(j *journal) (done bool, r Result, err error) {
+	m := &j.Meta
+	fi, err := os.Lstat(j.Src)
+	if errors.Is(err, os.ErrNotExist) {
+		r, err := s.discard(j, "missing file")
+		return true, r, err
+	}
+	if err != nil {
+		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+	}
+	if !fi.Mode().IsRegular() {
+		r, err := s.quarantine(j, "not a regular file")
+		return true, r, err
+	}
+	if fi.Size() == 0 {
+		r, err := s.discard(j, "empty file")
+		return true, r, err
+	}
+	if m.Format == "wav" {
+		info, err := inspectWAV(j.Src)
+		if errors.Is(err, errCorrupt) {
+			r, err := s.quarantine(j, err.Error())
+			return true, r, err
+		}
+		if err != nil {
+			return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+		}
+		if m.SampleRate != 0 && info.rate != m.SampleRate {
+			r, err := s.quarantine(j, fmt.Sprintf("sample rate %d Hz, expected %d Hz", info.rate, m.SampleRate))
+			return true, r, err
+		}
+		m.SampleRate = info.rate
+		if info.samples == 0 {
+			r, err := s.discard(j, "empty file: no samples")
+			return true, r, err
+		}
+		m.DurationMS = info.samples * 1000 / int64(info.rate)
+	}
+	if m.RecordMinSec > 0 && (m.Format == "wav" || m.DurationMS > 0) && m.DurationMS < int64(m.RecordMinSec)*1000 {
+		r, err := s.discard(j, fmt.Sprintf("too short: %d ms < record_min_sec %d", m.DurationMS, m.RecordMinSec))
+		return true, r, err
+	}
+	return false, Result{}, nil
+}
+
+// discard removes the recording and then its journal.
+func (s *Store) discard(j *journal, reason string) (Result, error) {
+	id := j.Meta.RecordingID
+	if err := removeDurable(j.Src); err != nil {
+		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
+	}
+	if err := removeDurable(s.journalPath(id)); err != nil {
+		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
+	}
+	s.log.Info("recording discarded", "recording_id", id, "account", j.Meta.Account, "reason", reason)
+	s.emit(Event{Kind: EventDiscarded, RecordingID: id, Account: j.Meta.Account, Reason: reason})
+	return Result{Outcome: Discarded, Reason: reason, Metadata: j.Meta}, nil
+}
+
+// quarantine moves the recording to <Spool>/quarantine with the journal,
+// reason included, beside it as <name>.json.
+func (s *Store) quarantine(j *journal, reason string) (Result, error) {
+	id := j.Meta.RecordingID
+	jpath := s.journalPath(id)
+	if j.State != stQuarantine {
+		j.State = stQuarantine
+		j.Reason = reason
+		j.Dst = filepath.Join(s.spool, dirQuarantine, fmt.Sprintf("%s-%d.%s", id, s.cfg.Now().UnixNano(), j.Meta.Format))
+		if err := s.writeJournal(jpath, j); err != nil {
+			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
+		}
+		if s.hook("quarantine") {
+			return Result{}, errCrash
+		}
+	}
+	if _, err := os.Lstat(j.Src); err == nil {
+		if err := s.moveFile(j.Src, j.Dst); err != nil {
+			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
+		}
+	}
+	if err := s.writeJournal(j.Dst+".json", j); err != nil {
+		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
+	}
+	if err := removeDurable(jpath); err != nil {
+		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
+	}
+	s.log.Warn("recording quarantined", "recording_id", id, "account", j.Meta.Account, "reason", reason, "path", j.Dst)
+	s.emit(Event{Kind: EventQuarantined, RecordingID: id, Account: j.Meta.Account, Reason: reason})
+	return Result{Outcome: Quarantined, Reason: reason, Path: j.Dst, Metadata: j.Meta}, nil
+}
+
+// moveFile renames src to dst, or copies and removes it across
+// filesystems, and makes both directories durable.
+func (s *Store) moveFile(src, dst string) error {
+	err := s.rename(src, dst)
+	if errors.Is(err, syscall.EXDEV) {
+		if err := copyFile(src, dst); err != nil {
+			return err
+		}
+		if s.hook("copied") {
+			return errCrash
+		}
+		return removeDurable(src)
+	}
+	if err != nil {
+		return err
+	}
+	if err := syncDir(filepath.Dir(dst)); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(src))
+}
+
+// moveIn applies step 2's move: the recording goes from the spool to its
+// place in storage, once, mode 0600.
+func (s *Store) moveIn(j *journal) error {
+	if err := mkdirSafe(s.storage, filepath.Dir(j.Dst)); err != nil {
+		return err
+	}
+	if err := checkNoLinks(s.storage, j.Dst); err != nil {
+		return err
+	}
+	_, serr := os.Lstat(j.Src)
+	_, derr := os.Lstat(j.Dst)
+	switch {
+	case serr == nil && derr == nil:
+		// A copy finished but the source was not removed yet, or the id
+		// was already stored with other bytes.
+		sum, err := fileSHA256(j.Dst)
+		if err != nil {
+			return err
+		}
+		if sum != j.Meta.SHA256 {
+			return fmt.Errorf("%s: %w", j.Dst, ErrConflict)
+		}
+		if err := removeDurable(j.Src); err != nil {
+			return err
+		}
+	case serr == nil:
+		if err := s.moveFile(j.Src, j.Dst); err != nil {
+			return err
+		}
+	case errors.Is(serr, os.ErrNotExist) && derr == nil:
+		// Moved before a crash.
+	case errors.Is(serr, os.ErrNotExist) && errors.Is(derr, os.ErrNotExist):
+		return fmt.Errorf("recording file %s vanished before it was stored", j.Src)
+	default:
+		return errors.Join(serr, derr)
+	}
+	return os.Chmod(j.Dst, 0o600)
+}

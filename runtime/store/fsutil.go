@@ -1,0 +1,190 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+)
+
+// syncDir fsyncs a directory so that a rename or removal in it is durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync %s: %w", dir, err)
+	}
+	return nil
+}
+
+// createExcl creates path for writing with mode 0600, removing a stale file
+// of that name first; O_EXCL refuses to follow a symbolic link planted
+// there.
+func createExcl(path string) (*os.File, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
+// writeFileAtomic writes data to path with mode 0600: a temporary file in
+// the same directory, fsync, rename, fsync of the directory.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := createExcl(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// removeDurable removes path (absent is fine) and fsyncs its directory.
+func removeDurable(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// fileSHA256 returns the hex sha256 of a file's bytes.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// inside reports whether path, cleaned, is root or below it.
+func inside(root, path string) bool {
+	rel, err := filepath.Rel(root, filepath.Clean(path))
+	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
+}
+
+// mkdirSafe creates dir below root one component at a time with mode 0700.
+// It refuses a component that is a symbolic link or not a directory, so a
+// link planted in storage cannot redirect a recording elsewhere.
+func mkdirSafe(root, dir string) error {
+	if !inside(root, dir) {
+		return fmt.Errorf("%s is outside storage: %w", dir, ErrUnsafePath)
+	}
+	rel, err := filepath.Rel(root, dir)
+	if err != nil {
+		return fmt.Errorf("%s: %w", dir, ErrUnsafePath)
+	}
+	cur := root
+	if rel == "." {
+		return nil
+	}
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, c)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			err = os.Mkdir(cur, 0o700)
+			if errors.Is(err, os.ErrExist) {
+				fi, err = os.Lstat(cur)
+			} else if err == nil {
+				if err := syncDir(filepath.Dir(cur)); err != nil {
+					return err
+				}
+				continue
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("create %s: %w", cur, err)
+		}
+		if fi.Mode()&os.ModeSymlink != 0 || !fi.IsDir() {
+			return fmt.Errorf("%s is a symbolic link or not a directory: %w", cur, ErrUnsafePath)
+		}
+	}
+	return nil
+}
+
+// checkNoLinks verifies that no component of path below root is a
+// symbolic link (the last one may be absent).
+func checkNoLinks(root, path string) error {
+	if !inside(root, path) {
+		return fmt.Errorf("%s is outside %s: %w", path, root, ErrUnsafePath)
+	}
+	rel, _ := filepath.Rel(root, path)
+	cur := root
+	for _, c := range strings.Split(rel, string(filepath.Separator)) {
+		cur = filepath.Join(cur, c)
+		fi, err := os.Lstat(cur)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("%s is a symbolic link: %w", cur, ErrUnsafePath)
+		}
+	}
+	return nil
+}
+
+// copyFile copies src to dst through dst+".tmp": write, fsync, rename,
+// fsync of the directory.
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".tmp"
+	out, err := createExcl(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(out, in)
+	if err == nil {
+		err = out.Sync()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, dst)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("copy to %s: %w", dst, err)
+	}
+	return syncDir(filepath.Dir(dst))
+}
+
+// isNoSpace reports whether err is ENOSPC (or a disk quota exceeded).
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}

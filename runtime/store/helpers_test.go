@@ -1,0 +1,157 @@
+package store
+
+import (
+	"bytes"
+	"encoding/binary"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-audio/audio"
+	"github.com/go-audio/wav"
+)
+
+// writeWAV writes a real 16-bit mono PCM WAV of ms milliseconds at rate.
+func writeWAV(t *testing.T, path string, rate, ms int) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := rate * ms / 1000
+	if n == 0 {
+		// The encoder writes no header without samples: a bare header.
+		h := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+		h = binary.LittleEndian.AppendUint32(h, uint32(rate))
+		h = binary.LittleEndian.AppendUint32(h, uint32(rate*2))
+		h = append(h, "\x02\x00\x10\x00data\x00\x00\x00\x00"...)
+		if _, err := f.Write(h); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		return
+	}
+	enc := wav.NewEncoder(f, rate, 16, 1, 1)
+	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: rate}, SourceBitDepth: 16, Data: make([]int, n)}
+	for i := range buf.Data {
+		buf.Data[i] = (i * 37) % 2000
+	}
+	if err := enc.Write(buf); err != nil {
+		t.Fatal(err)
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+type env struct {
+	storage, spool string
+	logs           *syncBuffer
+	mu             sync.Mutex
+	events         []Event
+}
+
+func newEnv(t *testing.T) *env {
+	d := t.TempDir()
+	return &env{storage: filepath.Join(d, "storage"), spool: filepath.Join(d, "spool"), logs: &syncBuffer{}}
+}
+
+func (e *env) config() Config {
+	c := Config{
+		Storage: e.storage,
+		Spool:   e.spool,
+		Logger:  slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Events: func(ev Event) {
+			e.mu.Lock()
+			e.events = append(e.events, ev)
+			e.mu.Unlock()
+		},
+	}
+	c.Backoff.Min = time.Millisecond
+	c.Backoff.Max = 5 * time.Millisecond
+	return c
+}
+
+func (e *env) count(k EventKind) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, ev := range e.events {
+		if ev.Kind == k {
+			n++
+		}
+	}
+	return n
+}
+
+func (e *env) open(t *testing.T, mod ...func(*Config)) *Store {
+	t.Helper()
+	c := e.config()
+	for _, f := range mod {
+		f(&c)
+	}
+	s, err := Open(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// meta returns valid metadata for recording id of call "call-1".
+func meta(id string) Metadata {
+	return Metadata{
+		RecordingID:   id,
+		CallID:        "call-1",
+		InteractionID: "ia-1",
+		Account:       "acme",
+		From:          "+33 1 23",
+		To:            "1002",
+		Start:         time.Date(2026, 3, 4, 23, 59, 0, 0, time.FixedZone("X", -3600)),
+		SampleRate:    8000,
+		Format:        "wav",
+	}
+}
+
+// waitFor polls cond until it holds or a generous deadline passes.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(8 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
+}

@@ -1,0 +1,335 @@
+package store
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Errors callers can test for with errors.Is.
+var (
+	// ErrInvalid reports metadata or an id that cannot be used: a name
+	// that would reach a path and fails ValidName, a bad URL or method.
+	ErrInvalid = errors.New("invalid recording metadata")
+	// ErrUnsafePath reports a destination that is outside Storage or that
+	// would be reached through a symbolic link.
+	ErrUnsafePath = errors.New("unsafe storage path")
+	// ErrStorageFull reports that storage has no space left (ENOSPC). The
+	// recording stays in the spool with its journal; Finish can be called
+	// again later, and Run retries it.
+	ErrStorageFull = errors.New("storage full")
+	// ErrNotFound reports a recording id that is not in storage.
+	ErrNotFound = errors.New("recording not found")
+	// ErrConflict reports a destination that already holds different
+	// bytes for the same recording id.
+	ErrConflict = errors.New("recording id already stored with different content")
+)
+
+// Config configures a Store.
+type Config struct {
+	// Storage is where finished files and their metadata go:
+	// <Storage>/<account>/<yyyy>/<mm>/<dd>/<recording id>.<ext> and
+	// <recording id>.json, dated by the UTC date of Start.
+	Storage string
+	// Spool is the durable work area: journals of recordings being
+	// finished, pending uploads, quarantine.
+	Spool string
+	// Uploads holds upload credentials by URL prefix; the longest prefix
+	// with the same scheme and host wins.
+	Uploads []Upload
+	// Client sends uploads. Nil: a client with connect, TLS handshake,
+	// response header and overall timeouts, verifying certificates, that
+	// does not follow redirects (a redirect is retried like a failure, so
+	// credentials are never forwarded to another host).
+	Client *http.Client
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Backoff bounds the upload retry delay: it starts at Min, doubles per
+	// failed attempt up to Max, and is jittered to between half and all of
+	// that. Zero values default to 1s and 5m.
+	Backoff struct{ Min, Max time.Duration }
+	// Workers is the number of concurrent uploads; zero means 4.
+	Workers int
+	// Now returns the current time; nil means time.Now.
+	Now func() time.Time
+	// Events, when set, observes outcomes for metrics. It is called
+	// synchronously and must not block or call back into the Store.
+	Events func(Event)
+}
+
+// Upload holds the credentials sent to upload URLs that start with Prefix.
+type Upload struct {
+	// Prefix is a URL such as "https://store.example.com/recordings/".
+	// It matches a target with the same scheme and host whose path starts
+	// with Prefix's path.
+	Prefix string
+	// Headers are set on every request, e.g. Authorization: Bearer ....
+	// Values are already resolved secrets and are never logged.
+	Headers map[string]string
+	// Username and Password, when Username is set, are sent as basic auth.
+	Username, Password string
+}
+
+// Range is a span of a recording, in milliseconds from the file's start.
+type Range struct {
+	StartMS int64 `json:"start_ms"`
+	EndMS   int64 `json:"end_ms"`
+}
+
+// Metadata describes a recording; it is written as the JSON sidecar.
+type Metadata struct {
+	RecordingID   string            `json:"recording_id"`
+	CallID        string            `json:"call_id"`
+	InteractionID string            `json:"interaction_id"`
+	Account       string            `json:"account"`
+	Endpoint      string            `json:"endpoint,omitempty"`
+	Owner         string            `json:"owner,omitempty"`
+	Scope         string            `json:"scope,omitempty"`
+	Leg           string            `json:"leg,omitempty"`
+	Origin        string            `json:"origin,omitempty"`
+	Direction     string            `json:"direction,omitempty"`
+	From          string            `json:"from"`
+	To            string            `json:"to"`
+	Start         time.Time         `json:"start"`
+	DurationMS    int64             `json:"duration_ms"`
+	Format        string            `json:"format"`
+	SampleRate    int               `json:"sample_rate"`
+	MaskedRanges  []Range           `json:"masked_ranges,omitempty"`
+	PolicyVersion string            `json:"policy_version,omitempty"`
+	Provenance    map[string]string `json:"provenance,omitempty"`
+	SHA256        string            `json:"sha256"`
+	Switch        string            `json:"switch,omitempty"`
+	// URL is the upload target from the policy; empty keeps the recording
+	// locally only.
+	URL string `json:"url,omitempty"`
+	// Method is "put" (the default) or "post".
+	Method string `json:"method,omitempty"`
+	// RecordMinSec discards recordings shorter than this many seconds.
+	RecordMinSec int `json:"record_min_sec,omitempty"`
+	// SameLegRecordings, set by the caller, says the recorded leg carries
+	// several recordings of the call; the upload name then includes the
+	// recording id.
+	SameLegRecordings bool `json:"same_leg_recordings,omitempty"`
+}
+
+// Outcome is what Finish did with a recording.
+type Outcome string
+
+// Outcomes of Finish.
+const (
+	// Stored: the file and its sidecar are in storage.
+	Stored Outcome = "stored"
+	// Discarded: missing, empty or too short; the file was removed.
+	Discarded Outcome = "discarded"
+	// Quarantined: the file failed its checks and was moved to the
+	// spool's quarantine directory.
+	Quarantined Outcome = "quarantined"
+)
+
+// Result is the outcome of Finish.
+type Result struct {
+	Outcome Outcome
+	// Reason says why a recording was discarded or quarantined.
+	Reason string
+	// Path is the media file in storage (Stored) or quarantine.
+	Path string
+	// Metadata is the sidecar as written, duration and sha256 filled in.
+	Metadata Metadata
+	// Queued is true when an upload is pending for the recording.
+	Queued bool
+	// Duplicate is true when the recording had already been finished by
+	// an earlier call; nothing was done this time.
+	Duplicate bool
+}
+
+// EventKind names an Event.
+type EventKind string
+
+// Event kinds.
+const (
+	EventStored             EventKind = "stored"
+	EventDiscarded          EventKind = "discarded"
+	EventQuarantined        EventKind = "quarantined"
+	EventUploadOK           EventKind = "upload_ok"
+	EventUploadFailed       EventKind = "upload_failed"
+	EventStorageFull        EventKind = "storage_full"
+	EventJournalQuarantined EventKind = "journal_quarantined"
+)
+
+// Event reports one outcome to Config.Events.
+type Event struct {
+	Kind        EventKind
+	RecordingID string
+	Account     string
+	// Reason explains a discard, a quarantine or a failure. It never holds
+	// credentials.
+	Reason string
+	// Pending is the number of pending uploads after the event.
+	Pending int
+}
+
+// Filter selects recordings for List. Zero fields match everything.
+type Filter struct {
+	Account string
+	// From and Until bound Start: From <= Start < Until.
+	From, Until time.Time
+}
+
+// Store is a durable recording store. Its methods are safe for concurrent
+// use.
+type Store struct {
+	cfg     Config
+	storage string // Storage with symbolic links resolved
+	spool   string
+	log     *slog.Logger
+	client  *http.Client
+
+	locks [64]sync.Mutex // per recording id, by hash
+
+	mu      sync.Mutex
+	index   map[string]string // recording id -> sidecar path
+	pending map[string]*entry // recording id -> pending upload
+	stuck   map[string]*entry // recording id -> journal whose finish failed
+	wake    chan struct{}
+
+	// test hooks
+	crashAfter func(step string) bool
+	rename     func(oldpath, newpath string) error
+}
+
+const (
+	dirJournal    = "journal"
+	dirPending    = "pending"
+	dirQuarantine = "quarantine"
+)
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
+
+// ValidName reports whether s may be used as one path component: a
+// recording id, a call id, an account or an extension. It allows letters,
+// digits, '.', '_' and '-', starts with a letter or digit, is at most 128
+// bytes long and contains no "..".
+func ValidName(s string) bool {
+	return validName.MatchString(s) && !strings.Contains(s, "..")
+}
+
+// Open opens the store, creating Storage and Spool (mode 0700) when
+// missing. It resumes every journal left by a crash and loads the pending
+// uploads; a journal or pending entry that cannot be read is moved to
+// <Spool>/quarantine with a log line, and Open goes on.
+func Open(cfg Config) (*Store, error) {
+	if cfg.Storage == "" || cfg.Spool == "" {
+		return nil, fmt.Errorf("store: Storage and Spool are required: %w", ErrInvalid)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Backoff.Min <= 0 {
+		cfg.Backoff.Min = time.Second
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = 5 * time.Minute
+	}
+	if cfg.Backoff.Max < cfg.Backoff.Min {
+		cfg.Backoff.Max = cfg.Backoff.Min
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 4
+	}
+	for _, u := range cfg.Uploads {
+		if _, err := parseTarget(u.Prefix); err != nil {
+			return nil, fmt.Errorf("store: upload prefix: %w", err)
+		}
+	}
+	s := &Store{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		client:  cfg.Client,
+		index:   map[string]string{},
+		pending: map[string]*entry{},
+		stuck:   map[string]*entry{},
+		wake:    make(chan struct{}, 1),
+		rename:  os.Rename,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.client == nil {
+		s.client = defaultClient()
+	}
+	for _, d := range []string{cfg.Storage, cfg.Spool} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	var err error
+	if s.storage, err = filepath.EvalSymlinks(cfg.Storage); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if s.storage, err = filepath.Abs(s.storage); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	if s.spool, err = filepath.Abs(cfg.Spool); err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	for _, d := range []string{dirJournal, dirPending, dirQuarantine} {
+		if err := os.MkdirAll(filepath.Join(s.spool, d), 0o700); err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+	}
+	if err := s.loadIndex(); err != nil {
+		return nil, err
+	}
+	s.loadPending()
+	s.replayJournals()
+	return s, nil
+}
+
+// lock locks the recording id's stripe and returns its unlock.
+func (s *Store) lock(id string) func() {
+	var h uint32 = 2166136261
+	for i := 0; i < len(id); i++ {
+		h = (h ^ uint32(id[i])) * 16777619
+	}
+	m := &s.locks[h%uint32(len(s.locks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// Pending returns the number of uploads waiting for a 2xx.
+func (s *Store) Pending() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending)
+}
+
+func (s *Store) emit(e Event) {
+	if s.cfg.Events == nil {
+		return
+	}
+	e.Pending = s.Pending()
+	s.cfg.Events(e)
+}
+
+func (s *Store) kick() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// hook reports whether a test asked Finish to stop, as if the process had
+// died, right after step.
+func (s *Store) hook(step string) bool {
+	return s.crashAfter != nil && s.crashAfter(step)
+}
+
+// errCrash is returned when a test hook simulates a crash.
+var errCrash = errors.New("simulated crash")

@@ -1,0 +1,190 @@
+package store
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+)
+
+func TestFinish(t *testing.T) {
+	tests := []struct {
+		name    string
+		file    string                       // name in the spool
+		write   func(t *testing.T, p string) // nil: no file
+		edit    func(m *Metadata)
+		outcome Outcome
+		reason  string // substring
+		dur     int64
+		rate    int
+	}{
+		{name: "wav stored", file: "r1.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
+			outcome: Stored, dur: 2500, rate: 8000},
+		{name: "wav 16k, rate filled in", file: "r2.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 16000, 1000) },
+			edit: func(m *Metadata) { m.SampleRate = 0 }, outcome: Stored, dur: 1000, rate: 16000},
+		{name: "mp3 by name", file: "r3.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("ID3 not really"), 0o644) },
+			edit: func(m *Metadata) { m.Format = "mp3"; m.DurationMS = 4200; m.RecordMinSec = 3 }, outcome: Stored, dur: 4200, rate: 8000},
+		{name: "too short", file: "r4.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2200) },
+			edit: func(m *Metadata) { m.RecordMinSec = 5 }, outcome: Discarded, reason: "too short"},
+		{name: "mp3 too short", file: "r5.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("x"), 0o644) },
+			edit: func(m *Metadata) { m.Format = ""; m.DurationMS = 1000; m.RecordMinSec = 2 }, outcome: Discarded, reason: "too short"},
+		{name: "empty file", file: "r6.wav", write: func(t *testing.T, p string) { os.WriteFile(p, nil, 0o644) },
+			outcome: Discarded, reason: "empty file"},
+		{name: "wav without samples", file: "r7.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 0) },
+			outcome: Discarded, reason: "no samples"},
+		{name: "missing file", file: "r8.wav", outcome: Discarded, reason: "missing"},
+		{name: "wrong sample rate", file: "r9.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 16000, 1000) },
+			outcome: Quarantined, reason: "sample rate 16000"},
+		{name: "corrupt wav", file: "r10.wav", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("RIFF\x10\x00\x00\x00garbage-garbage"), 0o644) },
+			outcome: Quarantined, reason: "not a readable PCM WAV"},
+		{name: "truncated wav", file: "r11.wav", write: func(t *testing.T, p string) {
+			writeWAV(t, p, 8000, 1000)
+			os.Truncate(p, 1000)
+		}, outcome: Quarantined, reason: "data chunk"},
+		{name: "symlink as recording", file: "r12.wav", write: func(t *testing.T, p string) {
+			writeWAV(t, p+".real", 8000, 1000)
+			os.Symlink(p+".real", p)
+		}, outcome: Quarantined, reason: "not a regular file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			s := e.open(t)
+			src := filepath.Join(e.spool, "rec", tc.file)
+			os.MkdirAll(filepath.Dir(src), 0o755)
+			var want []byte
+			if tc.write != nil {
+				tc.write(t, src)
+				want, _ = os.ReadFile(src)
+			}
+			m := meta(strings.TrimSuffix(tc.file, filepath.Ext(tc.file)))
+			if tc.edit != nil {
+				tc.edit(&m)
+			}
+			r, err := s.Finish(m, src)
+			if err != nil {
+				t.Fatalf("Finish: %v", err)
+			}
+			if r.Outcome != tc.outcome || !strings.Contains(r.Reason, tc.reason) {
+				t.Fatalf("outcome %s %q, want %s %q", r.Outcome, r.Reason, tc.outcome, tc.reason)
+			}
+			if exists(src) {
+				t.Errorf("%s still in the spool", src)
+			}
+			switch tc.outcome {
+			case Stored:
+				ext := filepath.Ext(tc.file)
+				wantPath := filepath.Join(s.storage, "acme", "2026", "03", "05", m.RecordingID+ext)
+				if r.Path != wantPath {
+					t.Errorf("path %s, want %s", r.Path, wantPath)
+				}
+				got, err := os.ReadFile(wantPath)
+				if err != nil || !cmp.Equal(got, want) {
+					t.Fatalf("stored bytes differ: %v", err)
+				}
+				sum := sha256.Sum256(want)
+				if r.Metadata.SHA256 != hex.EncodeToString(sum[:]) {
+					t.Errorf("sha256 %s", r.Metadata.SHA256)
+				}
+				if r.Metadata.DurationMS != tc.dur || r.Metadata.SampleRate != tc.rate {
+					t.Errorf("duration %d rate %d, want %d %d", r.Metadata.DurationMS, r.Metadata.SampleRate, tc.dur, tc.rate)
+				}
+				for _, p := range []string{wantPath, strings.TrimSuffix(wantPath, ext) + ".json"} {
+					fi, err := os.Stat(p)
+					if err != nil || fi.Mode().Perm() != 0o600 {
+						t.Errorf("%s: %v mode %v", p, err, fi.Mode())
+					}
+				}
+				for d := filepath.Dir(wantPath); d != s.storage; d = filepath.Dir(d) {
+					if fi, _ := os.Stat(d); fi.Mode().Perm() != 0o700 {
+						t.Errorf("%s mode %v", d, fi.Mode())
+					}
+				}
+				gm, media, err := s.Get(m.RecordingID)
+				if err != nil || media != wantPath {
+					t.Fatalf("Get: %v %s", err, media)
+				}
+				if diff := cmp.Diff(r.Metadata, gm, cmpopts.EquateApproxTime(0)); diff != "" {
+					t.Errorf("sidecar (-finish +get):\n%s", diff)
+				}
+			case Quarantined:
+				got, err := os.ReadFile(r.Path)
+				if err != nil || !cmp.Equal(got, want) && tc.name != "symlink as recording" {
+					t.Fatalf("quarantined file: %v", err)
+				}
+				if !exists(r.Path + ".json") {
+					t.Errorf("no reason beside the quarantined file")
+				}
+				if _, _, err := s.Get(m.RecordingID); !errors.Is(err, ErrNotFound) {
+					t.Errorf("Get of a quarantined recording: %v", err)
+				}
+			}
+			if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
+				t.Errorf("journals left: %v", des)
+			}
+			// Finishing again is harmless.
+			r2, err := s.Finish(m, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.outcome == Stored && (!r2.Duplicate || r2.Path != r.Path) {
+				t.Errorf("second Finish: %+v", r2)
+			}
+		})
+	}
+}
+
+func TestFinishInvalid(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	src := filepath.Join(e.spool, "x.wav")
+	writeWAV(t, src, 8000, 1000)
+	tests := []struct {
+		name string
+		edit func(*Metadata)
+		file string
+	}{
+		{"dotdot id", func(m *Metadata) { m.RecordingID = "../x" }, src},
+		{"slash id", func(m *Metadata) { m.RecordingID = "a/b" }, src},
+		{"absolute id", func(m *Metadata) { m.RecordingID = "/etc/passwd" }, src},
+		{"dots inside", func(m *Metadata) { m.RecordingID = "a..b" }, src},
+		{"dotdot account", func(m *Metadata) { m.Account = ".." }, src},
+		{"account with slash", func(m *Metadata) { m.Account = "acme/../../x" }, src},
+		{"call id with newline", func(m *Metadata) { m.CallID = "c\n1" }, src},
+		{"empty id", func(m *Metadata) { m.RecordingID = "" }, src},
+		{"bad extension", func(m *Metadata) { m.Format = "" }, filepath.Join(e.spool, "x.sh")},
+		{"format mismatch", func(m *Metadata) { m.Format = "mp3" }, src},
+		{"no start", func(m *Metadata) { m.Start = time.Time{} }, src},
+		{"url with userinfo", func(m *Metadata) { m.URL = "https://user:hunter2@store.example.com/" }, src},
+		{"url ftp", func(m *Metadata) { m.URL = "ftp://store.example.com/" }, src},
+		{"method", func(m *Metadata) { m.URL = "https://store.example.com/"; m.Method = "delete" }, src},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			m := meta("ok")
+			tc.edit(&m)
+			_, err := s.Finish(m, tc.file)
+			if !errors.Is(err, ErrInvalid) {
+				t.Fatalf("err = %v, want ErrInvalid", err)
+			}
+			if strings.Contains(err.Error(), "hunter2") {
+				t.Errorf("error repeats a secret: %v", err)
+			}
+			if !exists(src) {
+				t.Fatal("the recording was touched")
+			}
+		})
+	}
+	for _, id := range []string{"../x", "a/b", "/etc/passwd", "..", "", "a\x00b"} {
+		if _, _, err := s.Get(id); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Get(%q) = %v, want ErrInvalid", id, err)
+		}
+	}
+}

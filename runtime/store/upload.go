@@ -1,0 +1,386 @@
+package store
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// defaultClient is the upload client used when Config.Client is nil.
+func defaultClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		TLSClientConfig:       &tls.Config{MinVersion: tls.VersionTLS12},
+		TLSHandshakeTimeout:   10 * time.Second,
+		ResponseHeaderTimeout: 2 * time.Minute,
+		ExpectContinueTimeout: time.Second,
+		IdleConnTimeout:       90 * time.Second,
+		MaxIdleConnsPerHost:   4,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   15 * time.Minute,
+		CheckRedirect: func(*http.Request, []*http.Request) error {
+			return http.ErrUseLastResponse
+		},
+	}
+}
+
+// parseTarget parses an upload URL or prefix: http or https, a host, no
+// user information, no query or fragment. Its errors never repeat the URL,
+// which might hold a secret.
+func parseTarget(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("upload URL does not parse: %w", ErrInvalid)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("upload URL scheme %q is not http or https: %w", u.Scheme, ErrInvalid)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("upload URL has no host: %w", ErrInvalid)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("upload URL carries user information; credentials belong in the uploads config: %w", ErrInvalid)
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		return nil, fmt.Errorf("upload URL has a query or fragment: %w", ErrInvalid)
+	}
+	return u, nil
+}
+
+// uploadName is the object name of a recording at its upload URL.
+func uploadName(m Metadata) string {
+	name := "call_recording_" + m.CallID
+	if m.SameLegRecordings {
+		name += "_" + m.RecordingID
+	}
+	return name + "." + m.Format
+}
+
+// uploadURL builds <url>/<name>?from=..&to=..&call_id=..&interaction_id=..&account_id=..
+func uploadURL(m Metadata) (*url.URL, error) {
+	base, err := parseTarget(m.URL)
+	if err != nil {
+		return nil, err
+	}
+	u := *base
+	u.Path = strings.TrimSuffix(base.Path, "/") + "/" + uploadName(m)
+	u.RawPath = ""
+	u.RawQuery = "from=" + url.QueryEscape(m.From) +
+		"&to=" + url.QueryEscape(m.To) +
+		"&call_id=" + url.QueryEscape(m.CallID) +
+		"&interaction_id=" + url.QueryEscape(m.InteractionID) +
+		"&account_id=" + url.QueryEscape(m.Account)
+	return &u, nil
+}
+
+// redact is a URL fit for logs: scheme, host and path only.
+func redact(u *url.URL) string {
+	return u.Scheme + "://" + u.Host + u.EscapedPath()
+}
+
+// credentials returns the Upload whose prefix has the target's scheme and
+// host and the longest path that prefixes the target's path.
+func (s *Store) credentials(target *url.URL) *Upload {
+	var best *Upload
+	bestLen := -1
+	for i := range s.cfg.Uploads {
+		u := &s.cfg.Uploads[i]
+		p, err := parseTarget(u.Prefix)
+		if err != nil {
+			continue
+		}
+		if !strings.EqualFold(p.Scheme, target.Scheme) || !strings.EqualFold(p.Host, target.Host) {
+			continue
+		}
+		if !strings.HasPrefix(target.Path, p.Path) || len(p.Path) <= bestLen {
+			continue
+		}
+		best, bestLen = u, len(p.Path)
+	}
+	return best
+}
+
+// errGone marks an upload whose stored file has disappeared.
+var errGone = errors.New("stored recording is missing")
+
+// upload sends one stored recording to its URL; nil means a 2xx.
+func (s *Store) upload(ctx context.Context, j *journal) error {
+	target, err := uploadURL(j.Meta)
+	if err != nil {
+		return err
+	}
+	f, err := os.Open(j.Dst)
+	if errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("%s: %w", j.Dst, errGone)
+	}
+	if err != nil {
+		return err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return err
+	}
+	method := http.MethodPut
+	if j.Meta.Method == "post" {
+		method = http.MethodPost
+	}
+	req, err := http.NewRequestWithContext(ctx, method, target.String(), f)
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("%s %s: request: %w", method, redact(target), ErrInvalid)
+	}
+	req.ContentLength = fi.Size()
+	req.GetBody = func() (io.ReadCloser, error) { return os.Open(j.Dst) }
+	if j.Meta.Format == "mp3" {
+		req.Header.Set("Content-Type", "audio/mpeg")
+	} else {
+		req.Header.Set("Content-Type", "audio/wav")
+	}
+	if c := s.credentials(target); c != nil {
+		for k, v := range c.Headers {
+			req.Header.Set(k, v)
+		}
+		if c.Username != "" {
+			req.SetBasicAuth(c.Username, c.Password)
+		}
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		// url.Error repeats the whole URL; keep only the cause.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		return fmt.Errorf("%s %s: %w", method, redact(target), err)
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return fmt.Errorf("%s %s: %s", method, redact(target), resp.Status)
+	}
+	return nil
+}
+
+// backoff is the jittered delay before attempt n+1 after n failures:
+// Min doubled n-1 times, capped at Max, then between half and all of it.
+func (s *Store) backoff(n int) time.Duration {
+	d := s.cfg.Backoff.Min
+	for i := 1; i < n && d < s.cfg.Backoff.Max; i++ {
+		d *= 2
+	}
+	d = min(d, s.cfg.Backoff.Max)
+	half := d / 2
+	return half + rand.N(d-half+1)
+}
+
+// Run uploads pending recordings, Config.Workers at a time, and retries
+// failed uploads and unfinished journals with capped, jittered backoff,
+// until ctx is done. It starts with the work a previous process left.
+// It returns nil once ctx is done and the uploads in flight have stopped.
+func (s *Store) Run(ctx context.Context) error {
+	done := make(chan struct{}, s.cfg.Workers)
+	running := 0
+	defer func() {
+		for ; running > 0; running-- {
+			<-done
+		}
+	}()
+	for {
+		now := s.cfg.Now()
+		var wait time.Duration = -1
+		type job struct {
+			e      *entry
+			upload bool
+		}
+		var jobs []job
+		s.mu.Lock()
+		for _, m := range []struct {
+			set    map[string]*entry
+			upload bool
+		}{{s.pending, true}, {s.stuck, false}} {
+			for _, e := range m.set {
+				if e.busy {
+					continue
+				}
+				if d := e.next.Sub(now); d > 0 {
+					if wait < 0 || d < wait {
+						wait = d
+					}
+					continue
+				}
+				if running+len(jobs) >= s.cfg.Workers {
+					continue
+				}
+				e.busy = true
+				jobs = append(jobs, job{e, m.upload})
+			}
+		}
+		s.mu.Unlock()
+		for _, jb := range jobs {
+			running++
+			go func() {
+				if jb.upload {
+					s.attemptUpload(ctx, jb.e)
+				} else {
+					s.retryJournal(jb.e)
+				}
+				done <- struct{}{}
+			}()
+		}
+		var timer *time.Timer
+		var fire <-chan time.Time
+		if wait >= 0 {
+			timer = time.NewTimer(wait)
+			fire = timer.C
+		}
+		select {
+		case <-ctx.Done():
+			if timer != nil {
+				timer.Stop()
+			}
+			return nil
+		case <-s.wake:
+		case <-done:
+			running--
+		case <-fire:
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+	}
+}
+
+// attemptUpload makes one attempt and records its outcome.
+func (s *Store) attemptUpload(ctx context.Context, e *entry) {
+	j := e.j
+	id := j.Meta.RecordingID
+	err := s.upload(ctx, j)
+	if err == nil {
+		if s.hook("uploaded") {
+			return // as if the process died before removing the entry
+		}
+		unlock := s.lock(id)
+		rerr := removeDurable(s.pendingPath(id))
+		unlock()
+		if rerr != nil {
+			s.log.Error("upload done but its pending entry could not be removed", "recording_id", id, "error", rerr.Error())
+		}
+		s.mu.Lock()
+		delete(s.pending, id)
+		s.mu.Unlock()
+		s.log.Info("recording uploaded", "recording_id", id, "account", j.Meta.Account, "attempts", e.attempts+1)
+		s.emit(Event{Kind: EventUploadOK, RecordingID: id, Account: j.Meta.Account})
+		return
+	}
+	if ctx.Err() != nil {
+		s.mu.Lock()
+		e.busy = false
+		s.mu.Unlock()
+		return
+	}
+	if errors.Is(err, errGone) {
+		// Nothing can ever succeed; keep the entry as evidence.
+		unlock := s.lock(id)
+		s.quarantineFile(s.pendingPath(id), err)
+		unlock()
+		s.mu.Lock()
+		delete(s.pending, id)
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Lock()
+	e.attempts++
+	delay := s.backoff(e.attempts)
+	e.next = s.cfg.Now().Add(delay)
+	e.busy = false
+	s.mu.Unlock()
+	s.log.Warn("upload failed; will retry", "recording_id", id, "account", j.Meta.Account,
+		"attempt", e.attempts, "retry_in", delay.String(), "error", err.Error())
+	s.emit(Event{Kind: EventUploadFailed, RecordingID: id, Account: j.Meta.Account, Reason: err.Error()})
+}
+
+// retryJournal resumes a journal whose finish failed earlier.
+func (s *Store) retryJournal(e *entry) {
+	id := e.j.Meta.RecordingID
+	unlock := s.lock(id)
+	defer unlock()
+	jpath := s.journalPath(id)
+	j, err := s.readJournal(jpath)
+	if err != nil {
+		if !errors.Is(err, os.ErrNotExist) {
+			s.quarantineFile(jpath, err)
+		}
+		s.mu.Lock()
+		delete(s.stuck, id)
+		s.mu.Unlock()
+		return
+	}
+	s.advance(j) // reschedules itself on failure
+}
+
+// loadPending reads the pending uploads a previous process left.
+func (s *Store) loadPending() {
+	dir := filepath.Join(s.spool, dirPending)
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Error("cannot read pending uploads", "dir", dir, "error", err.Error())
+		return
+	}
+	for _, de := range des {
+		p := filepath.Join(dir, de.Name())
+		if strings.HasSuffix(de.Name(), ".tmp") {
+			os.Remove(p)
+			continue
+		}
+		j, err := s.readJournal(p)
+		if err != nil {
+			s.quarantineFile(p, err)
+			continue
+		}
+		s.pending[j.Meta.RecordingID] = &entry{j: j}
+	}
+}
+
+// replayJournals resumes every recording a previous process left half
+// finished.
+func (s *Store) replayJournals() {
+	dir := filepath.Join(s.spool, dirJournal)
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		s.log.Error("cannot read journals", "dir", dir, "error", err.Error())
+		return
+	}
+	for _, de := range des {
+		p := filepath.Join(dir, de.Name())
+		if strings.HasSuffix(de.Name(), ".tmp") {
+			// A journal that was never committed: its recording is
+			// untouched in the spool.
+			os.Remove(p)
+			continue
+		}
+		j, err := s.readJournal(p)
+		if err != nil {
+			s.quarantineFile(p, err)
+			continue
+		}
+		s.log.Info("resuming recording after restart", "recording_id", j.Meta.RecordingID, "state", j.State)
+		unlock := s.lock(j.Meta.RecordingID)
+		s.advance(j)
+		unlock()
+	}
+}
