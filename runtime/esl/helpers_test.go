@@ -42,6 +42,7 @@ type recorder struct {
 	mu    sync.Mutex
 	calls []call
 	wake  chan struct{}
+	slow  time.Duration // Event sleeps this long
 }
 
 type call struct {
@@ -64,7 +65,12 @@ func (r *recorder) add(c call) {
 }
 
 func (r *recorder) Connected(core string) { r.add(call{kind: itemConnected, core: core}) }
-func (r *recorder) Event(ev *Event)       { r.add(call{kind: itemEvent, ev: ev}) }
+func (r *recorder) Event(ev *Event) {
+	if r.slow > 0 {
+		time.Sleep(r.slow)
+	}
+	r.add(call{kind: itemEvent, ev: ev})
+}
 func (r *recorder) Disconnected(err error) {
 	r.add(call{kind: itemDisconnected, err: err})
 }
@@ -91,6 +97,28 @@ func (r *recorder) waitFor(t *testing.T, from int, what string, ok func(call) bo
 		case <-r.wake:
 		case <-timeout:
 			t.Fatalf("waiting for %s: not seen in %d calls", what, len(calls))
+		}
+	}
+}
+
+// waitCount waits until n calls satisfy ok.
+func (r *recorder) waitCount(t *testing.T, what string, n int, ok func(call) bool) {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		got := 0
+		for _, c := range r.snapshot() {
+			if ok(c) {
+				got++
+			}
+		}
+		if got >= n {
+			return
+		}
+		select {
+		case <-r.wake:
+		case <-timeout:
+			t.Fatalf("waiting for %d %s: got %d", n, what, got)
 		}
 	}
 }
@@ -139,8 +167,12 @@ func testConfig(addr string) Config {
 // runClient runs a client until the test ends.
 func runClient(t *testing.T, cfg Config) (*Client, *recorder) {
 	t.Helper()
+	return runClientWith(t, cfg, newRecorder())
+}
+
+func runClientWith(t *testing.T, cfg Config, rec *recorder) (*Client, *recorder) {
+	t.Helper()
 	c := New(cfg)
-	rec := newRecorder()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- c.Run(ctx, rec) }()
