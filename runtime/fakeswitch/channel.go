@@ -179,18 +179,18 @@ func (s *Server) execute(ch *channel, app, data string, apply func()) {
 	} else {
 		ch.unsetVar("current_application_data")
 	}
-	trailer := []Header{{"Application", app}}
+	trailer := []Header{{Name: "Application", Value: app}}
 	if data != "" {
-		trailer = append(trailer, Header{"Application-Data", data})
+		trailer = append(trailer, Header{Name: "Application-Data", Value: data})
 	}
-	trailer = append(trailer, Header{"Application-UUID", appUUID})
+	trailer = append(trailer, Header{Name: "Application-UUID", Value: appUUID})
 	s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_core_session.c", "switch_core_session_exec", 2944, nil, trailer))
 	if apply == nil {
 		return
 	}
 	apply()
 	done := append([]Header{}, trailer[:len(trailer)-1]...)
-	done = append(done, Header{"Application-Response", "_none_"}, Header{"Application-UUID", appUUID})
+	done = append(done, Header{Name: "Application-Response", Value: "_none_"}, Header{Name: "Application-UUID", Value: appUUID})
 	s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
 }
 
@@ -222,7 +222,7 @@ func (s *Server) bridge(a, b *channel) {
 	b.setVar("last_bridge_to", a.uuid)
 	b.setVar("bridge_channel", a.name)
 	b.setVar("bridge_uuid", a.uuid)
-	pre := []Header{{"Bridge-A-Unique-ID", a.uuid}, {"Bridge-B-Unique-ID", b.uuid}}
+	pre := []Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
 	s.publish(s.channelEvent("CHANNEL_BRIDGE", a, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689, pre, nil))
 }
 
@@ -279,10 +279,10 @@ func (s *Server) hangupOne(ch *channel, cause string) {
 		s.stopRecording(ch.recordings[0], causeHangup)
 	}
 	if ch.otherType == "originatee" && len(ch.bridged) > 0 {
-		pre := []Header{{"Bridge-A-Unique-ID", ch.uuid}, {"Bridge-B-Unique-ID", ch.other.uuid}}
+		pre := []Header{{Name: "Bridge-A-Unique-ID", Value: ch.uuid}, {Name: "Bridge-B-Unique-ID", Value: ch.other.uuid}}
 		s.publish(s.channelEvent("CHANNEL_UNBRIDGE", ch, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1822, pre, nil))
 	}
-	pre := []Header{{"Hangup-Cause", cause}}
+	pre := []Header{{Name: "Hangup-Cause", Value: cause}}
 	s.publish(s.channelEvent("CHANNEL_HANGUP_COMPLETE", ch, "switch_core_state_machine.c", "switch_core_session_reporting_state", 943, pre, nil))
 	delete(s.channels, ch.uuid)
 }

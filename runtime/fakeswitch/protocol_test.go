@@ -385,7 +385,7 @@ func TestCommandReader(t *testing.T) {
 	want := []Command{
 		{Line: "auth ClueCon"},
 		{Line: "api status"},
-		{Line: "sendmsg x", Headers: []Header{{"call-command", "execute"}, {"content-length", "3"}}, Body: []byte("abc")},
+		{Line: "sendmsg x", Headers: []Header{{Name: "call-command", Value: "execute"}, {Name: "content-length", Value: "3"}}, Body: []byte("abc")},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

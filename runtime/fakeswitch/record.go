@@ -152,9 +152,9 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 	}
 	s.log.Info("recording started", "uuid", ch.uuid, "path", path, "rate", r.rate, "limit", limitSec)
 	return "+OK Success\n", func() {
-		trailer := []Header{{"Record-File-Path", path}}
+		trailer := []Header{{Name: "Record-File-Path", Value: path}}
 		for _, v := range vars {
-			trailer = append(trailer, Header{"Recording-Variable-" + v.Name, v.Value})
+			trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 		}
 		s.publish(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer))
 	}
@@ -209,11 +209,11 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	ch.setVar("record_seconds", strconv.Itoa(samples/r.rate))
 	ch.setVar("record_ms", strconv.FormatInt(fr.DurationMS, 10))
 	ch.setVar("record_completion_cause", fr.Cause)
-	trailer := []Header{{"Record-File-Path", r.path}}
+	trailer := []Header{{Name: "Record-File-Path", Value: r.path}}
 	for _, v := range r.vars {
-		trailer = append(trailer, Header{"Recording-Variable-" + v.Name, v.Value})
+		trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 	}
-	trailer = append(trailer, Header{"Record-Completion-Cause", fr.Cause})
+	trailer = append(trailer, Header{Name: "Record-Completion-Cause", Value: fr.Cause})
 	s.publish(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer))
 }
 

@@ -39,7 +39,7 @@ func TestRecordings(t *testing.T) {
 			name: "sample rate from recording vars", file: "wide.wav",
 			cmds:     []cmd{{0, "start PATH 0 {record_sample_rate=16000}"}, {1500, "stop PATH"}},
 			hangupMS: 5000,
-			want:     FileRecord{Cause: "success-maxtime", SampleRate: 16000, Samples: 24000, DurationMS: 1500, Vars: []Header{{"record_sample_rate", "16000"}}},
+			want:     FileRecord{Cause: "success-maxtime", SampleRate: 16000, Samples: 24000, DurationMS: 1500, Vars: []Header{{Name: "record_sample_rate", Value: "16000"}}},
 			tone:     []Span{{0, 1500}},
 		},
 		{
@@ -68,7 +68,7 @@ func TestRecordings(t *testing.T) {
 			name: "too short", file: "short.wav",
 			cmds:     []cmd{{0, "start PATH 60 {RECORD_MIN_SEC=3}"}, {2200, "stop PATH"}},
 			hangupMS: 5000,
-			want:     FileRecord{Cause: "input-too-short", SampleRate: 8000, Samples: 17600, DurationMS: 2200, Deleted: true, Vars: []Header{{"RECORD_MIN_SEC", "3"}}},
+			want:     FileRecord{Cause: "input-too-short", SampleRate: 8000, Samples: 17600, DurationMS: 2200, Deleted: true, Vars: []Header{{Name: "RECORD_MIN_SEC", Value: "3"}}},
 		},
 		{
 			name: "empty", file: "empty.wav",

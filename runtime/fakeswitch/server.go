@@ -230,7 +230,7 @@ func (s *Server) startClient(conn net.Conn) {
 	c := &client{s: s, id: s.clientSeq, conn: conn, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1)}
 	s.clients[c] = struct{}{}
 	s.log.Info("client connected", "client", c.id, "remote", conn.RemoteAddr().String())
-	c.enqueue(Frame{Headers: []Header{{"Content-Type", TypeAuthRequest}}})
+	c.enqueue(Frame{Headers: []Header{{Name: "Content-Type", Value: TypeAuthRequest}}})
 	s.wg.Add(2)
 	s.mu.Unlock()
 	go c.writeLoop()
@@ -359,15 +359,15 @@ func (s *Server) removeClient(c *client) {
 }
 
 func reply(text string) Frame {
-	return Frame{Headers: []Header{{"Content-Type", TypeCommandReply}, {"Reply-Text", text}}}
+	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeCommandReply}, {Name: "Reply-Text", Value: text}}}
 }
 
 func apiResponse(body string) Frame {
-	return Frame{Headers: []Header{{"Content-Type", TypeAPIResponse}, {"Content-Length", strconv.Itoa(len(body))}}, Body: []byte(body)}
+	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeAPIResponse}, {Name: "Content-Length", Value: strconv.Itoa(len(body))}}, Body: []byte(body)}
 }
 
 func disconnectNotice() Frame {
-	return Frame{Headers: []Header{{"Content-Type", TypeDisconnectNotice}, {"Content-Length", strconv.Itoa(len(DisconnectText))}}, Body: []byte(DisconnectText)}
+	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeDisconnectNotice}, {Name: "Content-Length", Value: strconv.Itoa(len(DisconnectText))}}, Body: []byte(DisconnectText)}
 }
 
 // handle runs one command and queues its reply. It returns false when the
@@ -418,7 +418,7 @@ func (s *Server) handle(c *client, cmd Command) bool {
 		a = strings.TrimSpace(a)
 		job := s.jobUUID(cmd)
 		out = "+OK Job-UUID: " + job
-		c.enqueue(Frame{Headers: []Header{{"Content-Type", TypeCommandReply}, {"Reply-Text", out}, {"Job-UUID", job}}})
+		c.enqueue(Frame{Headers: []Header{{Name: "Content-Type", Value: TypeCommandReply}, {Name: "Reply-Text", Value: out}, {Name: "Job-UUID", Value: job}}})
 		body, post := s.api(name, a, &rec)
 		rec.Job = job
 		rec.JobResult = body

@@ -1,384 +1,63 @@
 package fakeswitch
 
-import (
-	"bufio"
-	"bytes"
-	"encoding/json"
-	"errors"
-	"fmt"
-	"io"
-	"strconv"
-	"strings"
-)
+import "github.com/recpol/recpol/runtime/eslwire"
+
+// The wire codec lives in package eslwire, shared with the runtime's
+// event-socket client; these names keep the fake switch's API unchanged.
 
 // Limits of the frame reader: a peer cannot make it allocate more.
 const (
-	// MaxHeaderLine is the longest header line ReadFrame accepts.
-	MaxHeaderLine = 64 << 10
-	// MaxHeaders is the most header lines ReadFrame accepts in one frame.
-	MaxHeaders = 1024
-	// MaxBody is the largest Content-Length ReadFrame accepts.
-	MaxBody = 16 << 20
+	MaxHeaderLine = eslwire.MaxHeaderLine
+	MaxHeaders    = eslwire.MaxHeaders
+	MaxBody       = eslwire.MaxBody
 )
 
 // Content types of the frames mod_event_socket writes.
 const (
-	TypeAuthRequest      = "auth/request"
-	TypeCommandReply     = "command/reply"
-	TypeAPIResponse      = "api/response"
-	TypeEventPlain       = "text/event-plain"
-	TypeEventJSON        = "text/event-json"
-	TypeDisconnectNotice = "text/disconnect-notice"
+	TypeAuthRequest      = eslwire.TypeAuthRequest
+	TypeCommandReply     = eslwire.TypeCommandReply
+	TypeAPIResponse      = eslwire.TypeAPIResponse
+	TypeEventPlain       = eslwire.TypeEventPlain
+	TypeEventJSON        = eslwire.TypeEventJSON
+	TypeDisconnectNotice = eslwire.TypeDisconnectNotice
 )
 
 // DisconnectText is the body of FreeSWITCH's text/disconnect-notice.
-const DisconnectText = "Disconnected, goodbye.\nSee you at ClueCon! http://www.cluecon.com/\n"
+const DisconnectText = eslwire.DisconnectText
 
 // Header is one "Name: value" line, in wire order.
-type Header struct {
-	Name  string
-	Value string
-}
+type Header = eslwire.Header
 
-// Frame is one message of the event socket: header lines, a blank line,
-// and Content-Length bytes of body when a Content-Length header is present.
-// Header values are kept as they were on the wire.
-type Frame struct {
-	Headers []Header
-	Body    []byte
-}
+// Frame is one message of the event socket.
+type Frame = eslwire.Frame
 
-// Get returns the value of the first header named name (case-insensitive),
-// or "".
-func (f Frame) Get(name string) string {
-	return getHeader(f.Headers, name)
-}
+// Event is a FreeSWITCH event with ordered, decoded headers.
+type Event = eslwire.Event
 
-func getHeader(hs []Header, name string) string {
-	for _, h := range hs {
-		if strings.EqualFold(h.Name, name) {
-			return h.Value
-		}
-	}
-	return ""
-}
+// Command is one command a client sent.
+type Command = eslwire.Command
 
 // Errors of the codec.
 var (
-	ErrLineTooLong   = errors.New("header line too long")
-	ErrTooManyHeader = errors.New("too many header lines")
-	ErrBadHeader     = errors.New("malformed header line")
-	ErrBadLength     = errors.New("bad Content-Length")
+	ErrLineTooLong   = eslwire.ErrLineTooLong
+	ErrTooManyHeader = eslwire.ErrTooManyHeader
+	ErrBadHeader     = eslwire.ErrBadHeader
+	ErrBadLength     = eslwire.ErrBadLength
 )
 
-// ReadFrame reads one frame. Lines may end in "\n" or "\r\n" (clients such
-// as go-eventsocket send "\r\n"). Blank lines before a frame are skipped,
-// as mod_event_socket skips them between commands. It returns io.EOF when
-// the reader ends cleanly between frames and io.ErrUnexpectedEOF when it
-// ends inside one.
-func ReadFrame(r *bufio.Reader) (Frame, error) {
-	var f Frame
-	started := false
-	for {
-		line, err := readLine(r)
-		if err != nil {
-			if err == io.EOF && (started || len(line) > 0) {
-				return f, io.ErrUnexpectedEOF
-			}
-			return f, err
-		}
-		if line == "" {
-			if !started {
-				continue
-			}
-			break
-		}
-		started = true
-		if len(f.Headers) >= MaxHeaders {
-			return f, ErrTooManyHeader
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return f, fmt.Errorf("%w: %q", ErrBadHeader, truncate(line))
-		}
-		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
-	}
-	if v := f.Get("Content-Length"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > MaxBody {
-			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
-		}
-		body, err := readBody(r, n)
-		if err != nil {
-			return f, fmt.Errorf("read body: %w", err)
-		}
-		f.Body = body
-	}
-	return f, nil
-}
-
-// readBody reads n bytes, growing the buffer as data arrives rather than
-// trusting the peer's Content-Length for one allocation.
-func readBody(r io.Reader, n int) ([]byte, error) {
-	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
-	if err != nil {
-		return nil, err
-	}
-	if len(body) < n {
-		return nil, io.ErrUnexpectedEOF
-	}
-	return body, nil
-}
-
-func readLine(r *bufio.Reader) (string, error) {
-	var buf []byte
-	for {
-		chunk, isPrefix, err := r.ReadLine()
-		buf = append(buf, chunk...)
-		if len(buf) > MaxHeaderLine {
-			return "", ErrLineTooLong
-		}
-		if err != nil {
-			return string(buf), err
-		}
-		if !isPrefix {
-			return string(buf), nil
-		}
-	}
-}
-
-func truncate(s string) string {
-	if len(s) > 64 {
-		return s[:64] + "..."
-	}
-	return s
-}
-
-// AppendFrame appends f as mod_event_socket writes it: each header line
-// ending in "\n", a blank line, then the body as is.
-func AppendFrame(b []byte, f Frame) []byte {
-	for _, h := range f.Headers {
-		b = append(b, h.Name...)
-		b = append(b, ": "...)
-		b = append(b, h.Value...)
-		b = append(b, '\n')
-	}
-	b = append(b, '\n')
-	return append(b, f.Body...)
-}
-
-// Bytes returns the frame as written on the wire.
-func (f Frame) Bytes() []byte { return AppendFrame(nil, f) }
-
-// Event is a FreeSWITCH event: ordered headers with their decoded values,
-// and an optional body (BACKGROUND_JOB carries the command's output there).
-type Event struct {
-	Headers []Header
-	Body    string
-}
-
-// Name returns the Event-Name.
-func (e *Event) Name() string { return e.Get("Event-Name") }
-
-// Get returns the decoded value of the first header named name
-// (case-sensitive, as FreeSWITCH names them), or "".
-func (e *Event) Get(name string) string {
-	for _, h := range e.Headers {
-		if h.Name == name {
-			return h.Value
-		}
-	}
-	return ""
-}
-
-// Has reports whether the event has a header named name.
-func (e *Event) Has(name string) bool {
-	for _, h := range e.Headers {
-		if h.Name == name {
-			return true
-		}
-	}
-	return false
-}
-
-// Add appends a header.
-func (e *Event) Add(name, value string) {
-	e.Headers = append(e.Headers, Header{Name: name, Value: value})
-}
-
-// Set replaces the value of header name, or appends it.
-func (e *Event) Set(name, value string) {
-	for i := range e.Headers {
-		if e.Headers[i].Name == name {
-			e.Headers[i].Value = value
-			return
-		}
-	}
-	e.Add(name, value)
-}
-
-// Clone returns a deep copy.
-func (e *Event) Clone() *Event {
-	c := &Event{Body: e.Body, Headers: make([]Header, len(e.Headers))}
-	copy(c.Headers, e.Headers)
-	return c
-}
+// Functions of the codec.
+var (
+	ReadFrame       = eslwire.ReadFrame
+	ReadCommand     = eslwire.ReadCommand
+	AppendFrame     = eslwire.AppendFrame
+	ParseEventPlain = eslwire.ParseEventPlain
+	URLEncode       = eslwire.URLEncode
+	URLDecode       = eslwire.URLDecode
+)
 
 // undef is what FreeSWITCH writes for a header whose value is empty.
 const undef = "_undef_"
 
-// MarshalPlain returns the event in text/event-plain form, as
-// switch_event_serialize writes it: "Name: url-encoded-value\n" per header
-// (an empty value written as _undef_), then either a blank line, or when
-// there is a body "Content-Length: N\n\n" and the body.
-func (e *Event) MarshalPlain() []byte {
-	var b bytes.Buffer
-	for _, h := range e.Headers {
-		v := URLEncode(h.Value)
-		if v == "" {
-			v = undef
-		}
-		b.WriteString(h.Name)
-		b.WriteString(": ")
-		b.WriteString(v)
-		b.WriteByte('\n')
-	}
-	if e.Body != "" {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", len(e.Body), e.Body)
-	} else {
-		b.WriteByte('\n')
-	}
-	return b.Bytes()
-}
-
-// PlainFrame returns the event framed as mod_event_socket frames it:
-// Content-Length, then Content-Type: text/event-plain, then the event.
-func (e *Event) PlainFrame() Frame {
-	body := e.MarshalPlain()
-	return Frame{
-		Headers: []Header{{"Content-Length", strconv.Itoa(len(body))}, {"Content-Type", TypeEventPlain}},
-		Body:    body,
-	}
-}
-
-// ParseEventPlain parses the body of a text/event-plain frame: header lines
-// up to a blank line, values URL-decoded (_undef_ becomes ""), then a body
-// when the event has its own Content-Length header (that header is not kept
-// in Headers; MarshalPlain writes it back).
-func ParseEventPlain(b []byte) (*Event, error) {
-	f, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
-	if err != nil {
-		return nil, fmt.Errorf("event-plain: %w", err)
-	}
-	e := &Event{Body: string(f.Body)}
-	for _, h := range f.Headers {
-		if h.Name == "Content-Length" {
-			continue
-		}
-		v := h.Value
-		if v == undef {
-			v = ""
-		}
-		e.Headers = append(e.Headers, Header{Name: h.Name, Value: URLDecode(v)})
-	}
-	if len(e.Headers) == 0 {
-		return nil, fmt.Errorf("event-plain: %w: no headers", ErrBadHeader)
-	}
-	return e, nil
-}
-
-// MarshalJSON returns the event as text/event-json: one object with the
-// headers in order (values not encoded) and the body under "_body".
-func (e *Event) MarshalJSON() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, h := range e.Headers {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, _ := json.Marshal(h.Name)
-		v, _ := json.Marshal(h.Value)
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	if e.Body != "" {
-		v, _ := json.Marshal(e.Body)
-		fmt.Fprintf(&b, `,"Content-Length":"%d","_body":%s`, len(e.Body), v)
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
-}
-
-// JSONFrame returns the event framed as text/event-json.
-func (e *Event) JSONFrame() Frame {
-	body, _ := e.MarshalJSON()
-	return Frame{
-		Headers: []Header{{"Content-Length", strconv.Itoa(len(body))}, {"Content-Type", TypeEventJSON}},
-		Body:    body,
-	}
-}
-
-// urlUnsafe is FreeSWITCH's SWITCH_URL_UNSAFE.
-const urlUnsafe = "\r\n #%&+:;<=>?@[\\]^`{|}\""
-
-const upperHex = "0123456789ABCDEF"
-
-// URLEncode encodes s as switch_url_encode does: bytes below ' ', above
-// '~' and those in SWITCH_URL_UNSAFE become %XX (upper-case hex), except a
-// '%' already followed by two upper-case hex digits, which is kept as is
-// (FreeSWITCH does not encode an existing %XX again).
-func URLEncode(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '%' && i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]) {
-			b.WriteByte(c)
-			continue
-		}
-		if c < ' ' || c > '~' || strings.IndexByte(urlUnsafe, c) >= 0 {
-			b.WriteByte('%')
-			b.WriteByte(upperHex[c>>4])
-			b.WriteByte(upperHex[c&0x0f])
-			continue
-		}
-		b.WriteByte(c)
-	}
-	return b.String()
-}
-
-func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
-}
-
-// URLDecode decodes %XX sequences as switch_url_decode does; anything else,
-// '+' included, is kept as is.
-func URLDecode(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	b := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
-			if ok1 && ok2 {
-				b = append(b, hi<<4|lo)
-				i += 2
-				continue
-			}
-		}
-		b = append(b, s[i])
-	}
-	return string(b)
+func getHeader(hs []Header, name string) string {
+	return Frame{Headers: hs}.Get(name)
 }

@@ -1,4 +1,4 @@
-package fakeswitch
+package eslwire
 
 import (
 	"bufio"

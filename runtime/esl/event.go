@@ -1,0 +1,65 @@
+package esl
+
+import (
+	"strings"
+
+	"github.com/recpol/recpol/runtime/eslwire"
+)
+
+// Event is one FreeSWITCH event as the switch sent it.
+//
+// Header names are FreeSWITCH's own spelling ("Unique-ID",
+// "Channel-Call-UUID", "Other-Leg-Unique-ID", "DTMF-Digit", "Job-UUID",
+// "variable_<name>" with the variable's original case): the client takes
+// every event from its own strict reader of the wire, so nothing of
+// go-eventsocket's rewriting (Title-Case names, lower-cased variable
+// names, url.QueryUnescape turning '+' into ' ') reaches an Event. Values
+// are decoded as FreeSWITCH encodes them (%XX only; "_undef_" becomes "").
+// When a header appears twice in one event the first value is kept.
+type Event struct {
+	// Name is the Event-Name header (for example CHANNEL_ANSWER).
+	Name string
+	// Headers maps each header name, as FreeSWITCH spells it, to its
+	// decoded value.
+	Headers map[string]string
+	// Body is the event's body, if any (BACKGROUND_JOB carries the
+	// command's output there).
+	Body string
+}
+
+// Get returns the value of header name, or "". The exact spelling is
+// tried first, then a case-insensitive match, so "Unique-Id" finds
+// "Unique-ID".
+func (e *Event) Get(name string) string {
+	if e == nil {
+		return ""
+	}
+	if v, ok := e.Headers[name]; ok {
+		return v
+	}
+	for k, v := range e.Headers {
+		if strings.EqualFold(k, name) {
+			return v
+		}
+	}
+	return ""
+}
+
+// Var returns the value of the channel variable name (header
+// "variable_<name>"), or "". The name is matched exactly first, then
+// case-insensitively.
+func (e *Event) Var(name string) string {
+	return e.Get("variable_" + name)
+}
+
+// fromWire converts an event parsed by the strict reader.
+func fromWire(w *eslwire.Event) *Event {
+	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body}
+	for _, h := range w.Headers {
+		if _, dup := ev.Headers[h.Name]; !dup {
+			ev.Headers[h.Name] = h.Value
+		}
+	}
+	ev.Name = ev.Headers["Event-Name"]
+	return ev
+}

@@ -1,0 +1,537 @@
+package esl
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fiorix/go-eventsocket/eventsocket"
+	"github.com/recpol/recpol/runtime/eslwire"
+)
+
+// A session is one connection to the switch. go-eventsocket can only
+// Dial an address, so the session dials the switch itself and serves the
+// library a loopback listener that accepts exactly one connection; a
+// relay between the two reads every frame from the switch with
+// eslwire.ReadFrame and forwards only what the library handles safely:
+//
+//   - auth/request, first; then the auth reply (canonical "+OK accepted" or
+//     "-ERR invalid");
+//   - command/reply and api/response only while a command waits for one;
+//     the exact reply is kept by the relay for the caller and the library
+//     gets a neutral "+OK" that only completes its Send (so its -ERR
+//     truncation and its panics on odd replies cannot happen);
+//   - text/event-plain, parsed by eslwire, kept by the relay under a
+//     sequence number, and forwarded as a two-line event carrying that
+//     number; the library's events are order tokens, the content comes
+//     from the strict parse (exact header names, FreeSWITCH's decoding);
+//   - text/disconnect-notice is logged and not forwarded.
+//
+// Anything else (an unknown Content-Type such as log/data, a malformed
+// frame, a reply nobody asked for) closes the connection with ErrProtocol,
+// and the library, which would log.Fatal on it, never sees it. Blank
+// lines between frames are skipped, as mod_event_socket does.
+type session struct {
+	c   *Client
+	log *slog.Logger
+	q   *queue
+
+	up   net.Conn // the switch
+	lib  net.Conn // the relay's end of the library's connection
+	conn *eventsocket.Connection
+
+	sem     chan struct{} // one command in flight
+	replies chan reply    // the relay's copy of the awaited reply
+
+	mu          sync.Mutex
+	pending     int // commands awaiting a reply
+	relayClosed bool
+	authReply   string
+	events      map[uint64]*eslwire.Event
+	seq         uint64
+	forwarded   uint64 // events written to the library
+	jobs        map[string]chan *Event
+
+	lastSeen     atomic.Int64 // unix nanos of the last frame from the switch
+	wasConnected atomic.Bool
+	abandoned    atomic.Bool
+
+	once       sync.Once
+	err        error
+	done       chan struct{} // closed by fail
+	relayDone  chan struct{}
+	readerDone chan struct{}
+}
+
+// reply is a command's reply as the switch sent it.
+type reply struct {
+	text string // Reply-Text, or the api/response body
+	job  string // Job-UUID header of a bgapi reply
+	err  error  // set when the connection ended first
+}
+
+// relaySeqHeader carries the relay's sequence number on the events the
+// library sees.
+const relaySeqHeader = "Relay-Seq"
+
+// fail ends the session with err (the first reason wins).
+func (s *session) fail(err error) {
+	s.once.Do(func() {
+		s.err = err
+		close(s.done)
+		s.up.Close()
+	})
+}
+
+func (s *session) reason() error {
+	<-s.done
+	return s.err
+}
+
+// connect dials the switch, authenticates through the relay, starts the
+// reader and the watchdog, and subscribes.
+func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
+	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	up, err := d.DialContext(dctx, "tcp", c.cfg.Address)
+	if err != nil {
+		return nil, fmt.Errorf("%w: dial: %w", ErrConnectionLost, err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		up.Close()
+		return nil, fmt.Errorf("esl: relay listener: %w", err)
+	}
+	type dialed struct {
+		conn *eventsocket.Connection
+		err  error
+	}
+	dch := make(chan dialed, 1)
+	go func() {
+		conn, err := eventsocket.Dial(ln.Addr().String(), c.cfg.Password)
+		dch <- dialed{conn, err}
+	}()
+	deadline, _ := dctx.Deadline()
+	_ = ln.(*net.TCPListener).SetDeadline(deadline)
+	lib, err := ln.Accept()
+	ln.Close()
+	if err != nil {
+		up.Close()
+		if r := <-dch; r.conn != nil {
+			r.conn.Close()
+		}
+		return nil, fmt.Errorf("esl: relay accept: %w", err)
+	}
+	s := &session{
+		c: c, log: c.log, q: q, up: up, lib: lib,
+		sem:        make(chan struct{}, 1),
+		replies:    make(chan reply, 1),
+		events:     map[uint64]*eslwire.Event{},
+		jobs:       map[string]chan *Event{},
+		done:       make(chan struct{}),
+		relayDone:  make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	s.pending = 1 // the auth command
+	s.lastSeen.Store(time.Now().UnixNano())
+	go s.relay()
+	go s.upstream()
+	var r dialed
+	select {
+	case r = <-dch:
+	case <-dctx.Done():
+		s.fail(fmt.Errorf("%w: authentication: %w", ErrConnectionLost, dctx.Err()))
+		r = <-dch // the relay's end makes Dial return
+	}
+	if r.err != nil {
+		s.mu.Lock()
+		auth := s.authReply
+		s.mu.Unlock()
+		if auth != "" && auth != "+OK accepted" {
+			s.fail(fmt.Errorf("%w: switch answered %q", ErrAuth, auth))
+		}
+		s.fail(fmt.Errorf("%w: authentication: %w", ErrConnectionLost, r.err))
+		s.abortSetup()
+		return nil, s.reason()
+	}
+	s.conn = r.conn
+	if ctx.Err() != nil || s.closed() {
+		s.fail(fmt.Errorf("%w: %w", ErrConnectionLost, context.Cause(dctx)))
+		s.conn.Close()
+		s.abortSetup()
+		return nil, s.reason()
+	}
+	go s.read()
+	go s.watchdog()
+	sub := "event plain " + strings.Join(c.cfg.Events, " ")
+	if rep, err := s.command(ctx, sub); err != nil || !strings.HasPrefix(rep.text, "+OK") {
+		if err == nil {
+			err = fmt.Errorf("%w: %s", ErrRejected, strings.TrimSpace(rep.text))
+		}
+		s.fail(fmt.Errorf("subscribe: %w", err))
+		s.teardown()
+		return nil, s.reason()
+	}
+	// A first event carries the Core-UUID that Connected reports; ask
+	// for one now rather than wait for a call or a heartbeat.
+	if _, err := s.command(ctx, "bgapi version"); err != nil {
+		s.fail(fmt.Errorf("bgapi version: %w", err))
+		s.teardown()
+		return nil, s.reason()
+	}
+	return s, nil
+}
+
+func (s *session) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// abortSetup waits for the relay of a session whose reader never
+// started and releases the library's side.
+func (s *session) abortSetup() {
+	<-s.relayDone
+	s.lib.Close()
+}
+
+// teardown waits, after fail, for the reader to deliver the events the
+// library still held, then releases everything. If the reader does not
+// finish (it cannot, unless the library misbehaves), it is abandoned and
+// its later events dropped.
+func (s *session) teardown() {
+	<-s.relayDone
+	t := time.NewTimer(s.c.cfg.CommandTimeout)
+	defer t.Stop()
+	select {
+	case <-s.readerDone:
+	case <-t.C:
+		s.abandoned.Store(true)
+		s.log.Error("event socket: reader did not finish after the connection closed; abandoning it")
+	}
+	s.lib.Close()
+	s.conn.Close()
+}
+
+// upstream copies what the library writes (auth, commands) to the switch.
+func (s *session) upstream() {
+	_, err := io.Copy(s.up, s.lib)
+	if err == nil {
+		err = io.EOF
+	}
+	s.fail(fmt.Errorf("%w: library side closed: %w", ErrConnectionLost, err))
+}
+
+// Canonical frames the relay writes to the library.
+const (
+	frameAuthRequest = "Content-Type: auth/request\n\n"
+	frameAPIOK       = "Content-Type: api/response\nContent-Length: 3\n\n+OK"
+)
+
+func frameReply(text string) string {
+	return "Content-Type: command/reply\nReply-Text: " + text + "\n\n"
+}
+
+func frameEvent(seq uint64) string {
+	body := relaySeqHeader + ": " + strconv.FormatUint(seq, 10) + "\n\n"
+	return "Content-Length: " + strconv.Itoa(len(body)) + "\nContent-Type: text/event-plain\n\n" + body
+}
+
+// relay reads the switch and feeds the library until either side fails.
+func (s *session) relay() {
+	defer close(s.relayDone)
+	err := s.relayLoop()
+	s.fail(err)
+	// A command still waiting gets an error rather than waiting out the
+	// library's own timeout.
+	s.mu.Lock()
+	s.relayClosed = true
+	n := s.pending
+	s.pending = 0
+	s.mu.Unlock()
+	if n > 0 {
+		select {
+		case s.replies <- reply{err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}:
+		default:
+		}
+		_, _ = io.WriteString(s.lib, frameReply("-ERR connection closed"))
+	}
+	// Half-close: the library reads everything written, then EOF.
+	if tc, ok := s.lib.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	} else {
+		s.lib.Close()
+	}
+}
+
+func (s *session) relayLoop() error {
+	br := bufio.NewReaderSize(s.up, 64<<10)
+	authed := false
+	for first := true; ; first = false {
+		f, err := eslwire.ReadFrame(br)
+		if err != nil {
+			if s.closed() {
+				return fmt.Errorf("%w: %w", ErrConnectionLost, err)
+			}
+			if errors.Is(err, io.EOF) {
+				return fmt.Errorf("%w: switch closed the connection", ErrConnectionLost)
+			}
+			var ne net.Error
+			if errors.As(err, &ne) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return fmt.Errorf("%w: %w", ErrConnectionLost, err)
+			}
+			s.log.Error("event socket: malformed frame from the switch; closing", "err", err)
+			return fmt.Errorf("%w: %w", ErrProtocol, err)
+		}
+		s.lastSeen.Store(time.Now().UnixNano())
+		ct := f.Get("Content-Type")
+		var out string
+		switch {
+		case first:
+			if ct != eslwire.TypeAuthRequest {
+				return s.protocolError("expected auth/request, got Content-Type %q", ct)
+			}
+			out = frameAuthRequest
+		case ct == eslwire.TypeCommandReply || ct == eslwire.TypeAPIResponse:
+			r := reply{job: f.Get("Job-UUID")}
+			if ct == eslwire.TypeCommandReply {
+				r.text = f.Get("Reply-Text")
+			} else {
+				r.text = string(f.Body)
+			}
+			s.mu.Lock()
+			if s.pending == 0 {
+				s.mu.Unlock()
+				return s.protocolError("%s that no command asked for", ct)
+			}
+			s.pending--
+			if !authed {
+				authed = true
+				s.authReply = r.text
+				s.mu.Unlock()
+				if r.text == "+OK accepted" {
+					out = frameReply("+OK accepted")
+					break
+				}
+				// Fail before the library learns it, so that the
+				// reason is this and not the library hanging up.
+				err := fmt.Errorf("%w: switch answered %q", ErrAuth, r.text)
+				s.fail(err)
+				_, _ = io.WriteString(s.lib, frameReply("-ERR invalid"))
+				return err
+			}
+			s.mu.Unlock()
+			select {
+			case s.replies <- r:
+			default:
+				return s.protocolError("a second reply to one command")
+			}
+			if ct == eslwire.TypeCommandReply {
+				out = frameReply("+OK")
+			} else {
+				out = frameAPIOK
+			}
+		case ct == eslwire.TypeEventPlain && authed:
+			ev, err := eslwire.ParseEventPlain(f.Body)
+			if err != nil {
+				return s.protocolError("event: %v", err)
+			}
+			s.mu.Lock()
+			s.seq++
+			seq := s.seq
+			s.events[seq] = ev
+			s.mu.Unlock()
+			if _, err := io.WriteString(s.lib, frameEvent(seq)); err != nil {
+				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+			}
+			s.mu.Lock()
+			s.forwarded++
+			s.mu.Unlock()
+			continue
+		case ct == eslwire.TypeDisconnectNotice:
+			s.log.Info("event socket: switch sent a disconnect notice")
+			continue
+		default:
+			return s.protocolError("unexpected Content-Type %q", ct)
+		}
+		if _, err := io.WriteString(s.lib, out); err != nil {
+			return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+		}
+	}
+}
+
+func (s *session) protocolError(format string, args ...any) error {
+	err := fmt.Errorf("%w: "+format, append([]any{ErrProtocol}, args...)...)
+	s.log.Error("event socket: dropping the connection", "err", err)
+	return err
+}
+
+// read is the one goroutine draining the library's events. It never
+// waits on a command or on the Handler: events go to the delivery queue,
+// BACKGROUND_JOBs to their BgAPI caller's buffered channel.
+func (s *session) read() {
+	defer close(s.readerDone)
+	var got uint64
+	for {
+		ev, err := s.conn.ReadEvent()
+		if err != nil {
+			s.fail(fmt.Errorf("%w: %w", ErrConnectionLost, err))
+			break
+		}
+		got++
+		s.handle(ev)
+	}
+	// Events the library queued before its read error are still due.
+	<-s.relayDone
+	s.mu.Lock()
+	want := s.forwarded
+	s.mu.Unlock()
+	for got < want {
+		ev, err := s.conn.ReadEvent()
+		if err != nil {
+			break
+		}
+		got++
+		s.handle(ev)
+	}
+}
+
+func (s *session) handle(lev *eventsocket.Event) {
+	seq, err := strconv.ParseUint(lev.Get(relaySeqHeader), 10, 64)
+	s.mu.Lock()
+	w := s.events[seq]
+	delete(s.events, seq)
+	s.mu.Unlock()
+	if err != nil || w == nil {
+		s.log.Error("event socket: event without its relay copy; dropped", "seq", lev.Get(relaySeqHeader))
+		return
+	}
+	if s.abandoned.Load() {
+		return
+	}
+	ev := fromWire(w)
+	if !s.wasConnected.Load() {
+		s.wasConnected.Store(true)
+		core := ev.Get("Core-UUID")
+		s.c.mu.Lock()
+		if !s.closed() {
+			s.c.sess = s
+			s.c.connected.Store(true)
+		}
+		s.c.mu.Unlock()
+		s.log.Info("event socket: connected", "core_uuid", core)
+		s.q.push(item{kind: itemConnected, core: core})
+	}
+	if ev.Name == "BACKGROUND_JOB" {
+		job := ev.Get("Job-UUID")
+		s.mu.Lock()
+		ch := s.jobs[job]
+		delete(s.jobs, job)
+		s.mu.Unlock()
+		if ch != nil {
+			ch <- ev // buffered, one send per job
+		}
+		return
+	}
+	s.q.push(item{kind: itemEvent, ev: ev})
+}
+
+// watchdog closes a connection the switch has been silent on for
+// HeartbeatTimeout.
+func (s *session) watchdog() {
+	limit := s.c.cfg.HeartbeatTimeout
+	tick := time.NewTicker(max(limit/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+			if silent := time.Since(time.Unix(0, s.lastSeen.Load())); silent > limit {
+				s.log.Warn("event socket: switch silent; closing", "silent", silent.Round(time.Millisecond))
+				s.fail(fmt.Errorf("%w: nothing for %v", ErrHeartbeat, silent.Round(time.Millisecond)))
+				return
+			}
+		}
+	}
+}
+
+// command sends one command line and returns the switch's exact reply.
+// Commands are serialized: the next one is written only after the
+// previous reply arrived (or the connection ended). A reply missing after
+// CommandTimeout closes the connection: the library's reader would be
+// stuck with it otherwise. A cancelled ctx returns at once; the command
+// still completes in the background before the next is sent.
+func (s *session) command(ctx context.Context, line string) (reply, error) {
+	select {
+	case s.sem <- struct{}{}:
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	case <-s.done:
+		return reply{}, s.reason()
+	}
+	s.mu.Lock()
+	if s.relayClosed {
+		s.mu.Unlock()
+		<-s.sem
+		return reply{}, s.reason()
+	}
+	s.pending++
+	s.mu.Unlock()
+	res := make(chan reply, 1)
+	go func() {
+		defer func() { <-s.sem }()
+		_, err := s.conn.Send(line)
+		var r reply
+		select {
+		case r = <-s.replies:
+		default:
+			if err == nil {
+				err = errors.New("no reply")
+			}
+			r = reply{err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}
+			s.fail(r.err)
+		}
+		res <- r
+	}()
+	t := time.NewTimer(s.c.cfg.CommandTimeout)
+	defer t.Stop()
+	select {
+	case r := <-res:
+		return r, r.err
+	case <-t.C:
+		err := fmt.Errorf("%w: %s after %v", ErrCommandTimeout, verb(line), s.c.cfg.CommandTimeout)
+		s.log.Error("event socket: command timed out; closing the connection", "command", verb(line))
+		s.fail(err)
+		return reply{}, err
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	}
+}
+
+func (s *session) addJob(job string) chan *Event {
+	ch := make(chan *Event, 1)
+	s.mu.Lock()
+	s.jobs[job] = ch
+	s.mu.Unlock()
+	return ch
+}
+
+func (s *session) removeJob(job string) {
+	s.mu.Lock()
+	delete(s.jobs, job)
+	s.mu.Unlock()
+}
