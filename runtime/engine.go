@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
 )
 
@@ -26,47 +27,13 @@ type Commander interface {
 
 // Finished is a recording the switch has stopped, ready to be stored.
 type Finished struct {
-	Meta      Metadata
+	Meta      store.Metadata
 	LocalPath string // the file as this runtime sees it
 	Cause     string // Record-Completion-Cause
 }
 
-// Metadata describes a recording; it becomes the recording's sidecar.
-type Metadata struct {
-	RecordingID   string            `json:"recording_id"`
-	CallID        string            `json:"call_id"`
-	InteractionID string            `json:"interaction_id"`
-	Account       string            `json:"account"`
-	Endpoint      string            `json:"endpoint,omitempty"`
-	Owner         string            `json:"owner,omitempty"`
-	Scope         string            `json:"scope"`
-	Leg           string            `json:"leg"`
-	Origin        string            `json:"origin"`
-	Direction     string            `json:"direction,omitempty"`
-	Network       string            `json:"network,omitempty"`
-	From          string            `json:"from"`
-	To            string            `json:"to"`
-	Start         time.Time         `json:"start"`
-	DurationMS    int64             `json:"duration_ms"`
-	Format        string            `json:"format"`
-	SampleRate    int               `json:"sample_rate"`
-	MaskedRanges  []Range           `json:"masked_ranges"`
-	PolicyVersion string            `json:"policy_version"`
-	Provenance    map[string]string `json:"provenance"`
-	Switch        string            `json:"switch"`
-	URL           string            `json:"url,omitempty"`
-	Method        string            `json:"method,omitempty"`
-	RecordMinSec  int               `json:"record_min_sec"`
-	// SameLeg is true when the recorded leg carries other recordings of
-	// the call, so uploads name the file by recording id too.
-	SameLeg bool `json:"-"`
-}
-
 // Range is a span of a recording file, in milliseconds from its start.
-type Range struct {
-	StartMS int64 `json:"start_ms"`
-	EndMS   int64 `json:"end_ms"`
-}
+type Range = store.Range
 
 // Finisher takes stopped recordings. Finish must not block the engine for
 // long: the store queues its work.
@@ -570,7 +537,7 @@ func (e *engine) recordStop(ev *Event) {
 		r.startTS = ts
 	}
 	if r.maskFrom >= 0 {
-		r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
+		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
 		r.maskFrom = -1
 	}
 	r.state = recStopped
@@ -582,9 +549,9 @@ func (e *engine) recordStop(ev *Event) {
 // finish hands a stopped recording to the store.
 func (e *engine) finish(r *recording, durMS int64, cause string) {
 	c := r.call
-	m := Metadata{
+	m := store.Metadata{
 		RecordingID: r.id, CallID: r.leg.uuid, InteractionID: c.a.uuid, Account: c.acct.ID,
-		Scope: r.scope, Leg: "a", Origin: r.origin, Direction: r.direction, Network: r.network,
+		Scope: r.scope, Leg: "a", Origin: r.origin, Direction: r.direction,
 		From: c.a.callerNum, To: c.a.dest, Start: time.UnixMicro(r.startTS).UTC(), DurationMS: durMS,
 		Format: r.settings.Format, SampleRate: r.settings.RecordSampleRate, MaskedRanges: r.masks,
 		PolicyVersion: c.tbl.Version, Provenance: provenanceMap(&r.provenance), Switch: e.sw.Name,
@@ -613,7 +580,7 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 			n++
 		}
 	}
-	m.SameLeg = n > 1
+	m.SameLegRecordings = n > 1
 	e.obs("stopped")
 	e.fin.Finish(Finished{Meta: m, LocalPath: r.local, Cause: cause})
 }
@@ -710,7 +677,7 @@ func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string)
 				r.startTS = now
 			}
 			if r.maskFrom >= 0 {
-				r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(now)})
+				r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(now)})
 				r.maskFrom = -1
 			}
 			r.state = recStopped

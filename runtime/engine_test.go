@@ -155,8 +155,8 @@ func TestEngineDecisions(t *testing.T) {
 		sums[0], sums[1] = sums[1], sums[0]
 	}
 	wantSums := []summary{
-		{"account", "a", "inbound from offnet to account", "", "pci-callcentre", "+15551234", "2000", []Range{{17180, 32180}}},
-		{"callee", "b", "inbound from offnet to endpoint", "device:sup-phone", "pci-callcentre", "+15551234", "2000", []Range{{17180, 32180}}},
+		{"account", "a", "inbound from offnet to account", "", "pci-callcentre", "+15551234", "2000", []Range{{StartMS: 17180, EndMS: 32180}}},
+		{"callee", "b", "inbound from offnet to endpoint", "device:sup-phone", "pci-callcentre", "+15551234", "2000", []Range{{StartMS: 17180, EndMS: 32180}}},
 	}
 	if diff := cmp.Diff(wantSums, sums); diff != "" {
 		t.Errorf("finished recordings (-want +got):\n%s", diff)

@@ -167,7 +167,7 @@ func (e *engine) callWide(c *call, action string, ts int64) {
 			}
 		case "unmask":
 			if r.maskFrom >= 0 {
-				r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
+				r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
 				r.maskFrom = -1
 				e.send(fmt.Sprintf("uuid_record %s unmask %s", r.leg.uuid, r.path))
 			}
@@ -194,7 +194,7 @@ func (e *engine) pause(r *recording, ts int64) {
 		return
 	}
 	if r.maskFrom >= 0 { // close the masked span at the pause
-		r.masks = append(r.masks, Range{r.fileMS(r.maskFrom), r.fileMS(ts)})
+		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
 		r.maskFrom = ts
 	}
 	r.pauseFrom = ts

@@ -45,8 +45,10 @@ type Span struct {
 // timing rules, for the recpol classification preset (recpol_account,
 // recpol_device, recpol_network on every leg):
 //
-//   - a leg is classified from the latest variables it carries; the A-leg
-//     is the leg with no parent and direction inbound;
+//   - a leg is classified from the latest variables its events carried (a
+//     variable set by the dialplan shows on the leg's next event, not on
+//     the CHANNEL_EXECUTE of the set itself); the A-leg is the leg with no
+//     parent and direction inbound;
 //   - the account inbound decision and the callflow of the A-leg's
 //     destination number are taken when the A-leg is classified; the
 //     account outbound and caller decisions when the first B-leg is (its
@@ -100,6 +102,7 @@ func WritePredictionJSON(w io.Writer, version string, ps []Predicted) error {
 type pLeg struct {
 	def                *scenario.Leg
 	vars               map[string]string
+	pending            map[string]string // set, not yet on an event
 	up, hungup         bool
 	answered, bridged  bool
 	classified         bool
@@ -144,7 +147,7 @@ type predictor struct {
 func (p *predictor) run() error {
 	for i := range p.c.Legs {
 		l := &p.c.Legs[i]
-		p.legs[l.Name] = &pLeg{def: l, vars: map[string]string{}}
+		p.legs[l.Name] = &pLeg{def: l, vars: map[string]string{}, pending: map[string]string{}}
 	}
 	for _, st := range p.c.Steps {
 		now := p.c.StartMS + st.AtMS
@@ -156,6 +159,16 @@ func (p *predictor) run() error {
 		if st.Do != scenario.DoCreate && (!l.up || l.hungup) {
 			continue
 		}
+		// Variables a set step sets reach the event socket only on the
+		// leg's next event that carries variables (as on FreeSWITCH, the
+		// CHANNEL_EXECUTE of "set" fires before it runs).
+		switch st.Do {
+		case scenario.DoSet, scenario.DoExecute, scenario.DoAnswer, scenario.DoBridge, scenario.DoTransfer, scenario.DoHangup:
+			for k, v := range l.pending {
+				l.vars[k] = v
+			}
+			clear(l.pending)
+		}
 		switch st.Do {
 		case scenario.DoCreate:
 			l.up = true
@@ -166,8 +179,8 @@ func (p *predictor) run() error {
 				p.a = l
 			}
 		case scenario.DoSet:
-			for k, v := range st.Variables {
-				l.vars[k] = v
+			for _, k := range scenario.SortedKeys(st.Variables) {
+				l.pending[k] = st.Variables[k]
 			}
 		case scenario.DoAnswer:
 			l.answered = true

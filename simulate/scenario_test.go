@@ -36,7 +36,7 @@ func TestPredictScenario(t *testing.T) {
 				devices: {d1: {}, d2: owner: "u2"}
 			}`,
 			[]p{
-				{"a", "account", "create", 10, 60000, 59990, []Span{{19990, 34990}}, true},
+				{"a", "account", "create", 20, 60000, 59980, []Span{{19980, 34980}}, true},
 				{"b1", "callee", "answer", 3000, 60000, 57000, []Span{{17000, 32000}}, true},
 			},
 		},

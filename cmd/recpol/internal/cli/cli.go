@@ -108,6 +108,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newSimulateCmd(s),
 		newExplainCmd(s),
 		newDiffCmd(s),
+		newRunCmd(s),
 		newFakeswitchCmd(s),
 	)
 	return root

@@ -1,0 +1,233 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/runtime/store"
+	"github.com/recpol/recpol/scenario"
+	"github.com/recpol/recpol/simulate"
+)
+
+// harness is a runtime connected to a fake switch over TCP on loopback,
+// with its policy, storage and spool in a temporary directory.
+type harness struct {
+	dir    string
+	rec    string // the switch's recordings directory
+	srv    *fakeswitch.Server
+	rt     *Runtime
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startHarness copies the policy directory, starts a fake switch and the
+// runtime, and waits until the runtime is connected.
+func startHarness(t *testing.T, policyDir string, extraConfig string) *harness {
+	t.Helper()
+	h := &harness{dir: t.TempDir(), done: make(chan error, 1)}
+	h.rec = filepath.Join(h.dir, "fs-recordings")
+	policies := filepath.Join(h.dir, "policies")
+	if err := os.MkdirAll(policies, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(policyDir, "*.cue"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(policies, filepath.Base(f)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 30 * time.Millisecond,
+		Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go h.srv.Serve(ln)
+	t.Cleanup(func() { h.srv.Close() })
+	conf := fmt.Sprintf(`switches: [{address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
+policies: "policies"
+storage: "storage"
+spool: "spool"
+http: {listen: "127.0.0.1:0", token: "test-token"}
+reload_debounce_ms: 20
+%s`, ln.Addr().String(), h.rec, h.rec, extraConfig)
+	cfgPath := filepath.Join(h.dir, "runtime.cue")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := LoadConfig(cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- rt.Run(ctx) }()
+	t.Cleanup(h.stop)
+	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
+	defer wcancel()
+	if err := h.srv.WaitClients(wctx, 1); err != nil {
+		t.Fatalf("the runtime did not connect: %v", err)
+	}
+	for !rt.switches[0].client.Connected() {
+		if wctx.Err() != nil {
+			t.Fatal("the runtime did not finish connecting")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return h
+}
+
+func (h *harness) stop() {
+	if h.cancel != nil {
+		h.cancel()
+		<-h.done
+		h.cancel = nil
+	}
+}
+
+// waitFinished waits until the store has finished n recordings (stored or
+// discarded), by the metrics.
+func (h *harness) waitFinished(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		got := 0
+		for _, o := range []string{"stored", "discarded", "quarantined"} {
+			got += int(counterValue(h.rt.Metrics.Finished.WithLabelValues(o)))
+		}
+		if got >= n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("timed out waiting for %d finished recordings", n)
+}
+
+// TestAgreement plays scenarios covering every kind of decision (account
+// inbound with late caller variables, a ring group, record_on_answer,
+// record_on_bridge, a too-short callee recording, a callflow's
+// record_caller stopped by its time limit, metaflow masking) through the
+// runtime against the fake switch over TCP, and checks that the recordings
+// produced (leg, scope, origin, settings, WAV duration and masked spans)
+// are exactly those the simulator predicts.
+func TestAgreement(t *testing.T) {
+	policyDir := "../testdata/policies/agreement"
+	sc, err := scenario.ParseFile("../testdata/scenarios/agreement.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := compiler.Compile(policyDir)
+	if err != nil || res.Table == nil {
+		t.Fatalf("policy: %v %v", err, res.Diagnostics)
+	}
+	predicted, err := simulate.PredictScenario(res.Table, sc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHarness(t, policyDir, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := h.srv.Play(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinished(t, len(predicted))
+
+	type outcome struct {
+		Leg, Scope, Endpoint, Origin string
+		Format                       string
+		SampleRate                   int
+		DurationMS                   int64
+		Masked                       []store.Range
+		Kept                         bool
+	}
+	key := func(o outcome) string { return o.Leg + "|" + o.Scope + "|" + o.Origin }
+	var want []outcome
+	for _, p := range predicted {
+		o := outcome{Leg: p.LegUUID, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin, Kept: p.Kept,
+			Format: p.Settings.Format, SampleRate: p.Settings.RecordSampleRate, Masked: []store.Range{}}
+		if p.Kept {
+			o.DurationMS = p.DurationMS
+			for _, m := range p.Masked {
+				o.Masked = append(o.Masked, store.Range{StartMS: m.StartMS, EndMS: m.EndMS})
+			}
+		}
+		want = append(want, o)
+	}
+	// What the runtime stored, checked against what the switch wrote.
+	stored, err := h.rt.Store.List(store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]fakeswitch.FileRecord{}
+	for _, f := range h.srv.Files() {
+		files[filepath.Base(f.Path)] = f
+	}
+	var got []outcome
+	for _, m := range stored {
+		f, ok := files[m.RecordingID+"."+m.Format]
+		if !ok {
+			t.Errorf("stored recording %s was not written by the switch", m.RecordingID)
+			continue
+		}
+		masked := []store.Range{}
+		for _, s := range f.Masked {
+			masked = append(masked, store.Range{StartMS: s.FromMS, EndMS: s.ToMS})
+		}
+		if diff := cmp.Diff(masked, append([]store.Range{}, m.MaskedRanges...)); diff != "" {
+			t.Errorf("recording %s: masked ranges in the metadata differ from the file's (-file +metadata):\n%s", m.RecordingID, diff)
+		}
+		if m.DurationMS != f.DurationMS {
+			t.Errorf("recording %s: metadata duration %d, file %d", m.RecordingID, m.DurationMS, f.DurationMS)
+		}
+		if m.PolicyVersion != res.Table.Version {
+			t.Errorf("recording %s: policy version %s, want %s", m.RecordingID, m.PolicyVersion, res.Table.Version)
+		}
+		got = append(got, outcome{Leg: m.CallID, Scope: m.Scope, Endpoint: m.Endpoint, Origin: m.Origin, Kept: true,
+			Format: m.Format, SampleRate: f.SampleRate, DurationMS: f.DurationMS, Masked: masked})
+	}
+	// Recordings the switch deleted as too short.
+	for _, f := range h.srv.Files() {
+		if !f.Deleted {
+			continue
+		}
+		for _, p := range predicted {
+			if p.LegUUID == f.UUID && !p.Kept {
+				got = append(got, outcome{Leg: p.LegUUID, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin,
+					Format: p.Settings.Format, SampleRate: f.SampleRate, Masked: []store.Range{}})
+			}
+		}
+	}
+	sort.Slice(want, func(i, j int) bool { return key(want[i]) < key(want[j]) })
+	sort.Slice(got, func(i, j int) bool { return key(got[i]) < key(got[j]) })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("recordings (-predicted +produced):\n%s", diff)
+	}
+}
+
+func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}

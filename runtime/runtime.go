@@ -1,0 +1,234 @@
+// Package runtime executes a compiled recording policy beside FreeSWITCH:
+// it follows each switch's calls over the event socket, takes the
+// decisions of the policy's table as the facts they need become known,
+// starts, masks and stops recordings with uuid_record, and hands finished
+// files to the durable store, which keeps and uploads them. The policy
+// directory is hot-reloaded.
+//
+// Import it as recpolruntime wherever the standard runtime package is
+// imported too.
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/runtime/esl"
+	"github.com/recpol/recpol/runtime/store"
+	"github.com/recpol/recpol/table"
+)
+
+// Runtime is a running recpol runtime: the live policy, the store, one
+// engine and event-socket client per switch, and the HTTP API. Its state
+// lives in this struct; nothing is global.
+type Runtime struct {
+	cfg      *Config
+	log      *slog.Logger
+	Metrics  *Metrics
+	Policy   *Policy
+	Store    *store.Store
+	switches []*switchRun
+	reload   chan struct{}
+	addr     chan string // the HTTP listener's address, once listening
+}
+
+// switchRun is one switch: its engine and its client.
+type switchRun struct {
+	cfg    SwitchConfig
+	engine *engine
+	client *esl.Client
+	rt     *Runtime
+}
+
+// New loads the policy (which must compile) and opens the store. Nothing
+// connects until Run.
+func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
+	m := NewMetrics()
+	opts := compiler.Options{CacheDir: filepath.Join(cfg.Spool, "cache")}
+	p, err := LoadPolicy(cfg.Policies, opts, log, m)
+	if err != nil {
+		return nil, err
+	}
+	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1)}
+	var uploads []store.Upload
+	for _, u := range cfg.Uploads {
+		h := map[string]string{}
+		for k, v := range u.Headers {
+			h[k] = v.Reveal()
+		}
+		uploads = append(uploads, store.Upload{Prefix: u.Prefix, Headers: h, Username: u.Username, Password: u.Password.Reveal()})
+	}
+	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Logger: log,
+		Events: r.storeEvent}
+	st, err := store.Open(sc)
+	if err != nil {
+		return nil, fmt.Errorf("opening the store: %w", err)
+	}
+	r.Store = st
+	for _, s := range cfg.Switches {
+		if !cfg.Serves(s) {
+			log.Info("switch owned by another runtime: not served", "switch", s.Name, "owner", s.Owner)
+			continue
+		}
+		if err := os.MkdirAll(s.LocalDir, 0o700); err != nil {
+			return nil, fmt.Errorf("switch %s: %w", s.Name, err)
+		}
+		sr := &switchRun{cfg: s, rt: r}
+		sr.engine = newEngine(s, cfg.Classify, p.Table, r, log.With("switch", s.Name), func(what string) {
+			m.Recordings.WithLabelValues(what).Inc()
+		})
+		sr.client = esl.New(esl.Config{Address: s.Address, Password: s.Password.Reveal(), Logger: log.With("switch", s.Name)})
+		r.switches = append(r.switches, sr)
+	}
+	if len(r.switches) == 0 {
+		return nil, errors.New("this runtime serves no switch: check the switches' owner and the runtime's name")
+	}
+	return r, nil
+}
+
+// storeEvent turns the store's outcomes into metrics.
+func (r *Runtime) storeEvent(e store.Event) {
+	switch e.Kind {
+	case store.EventStored:
+		r.Metrics.Finished.WithLabelValues("stored").Inc()
+	case store.EventDiscarded:
+		r.Metrics.Finished.WithLabelValues("discarded").Inc()
+	case store.EventQuarantined, store.EventJournalQuarantined:
+		r.Metrics.Finished.WithLabelValues("quarantined").Inc()
+	case store.EventStorageFull:
+		r.Metrics.Finished.WithLabelValues("error").Inc()
+	case store.EventUploadOK:
+		r.Metrics.Uploads.WithLabelValues("ok").Inc()
+	case store.EventUploadFailed:
+		r.Metrics.Uploads.WithLabelValues("failed").Inc()
+	}
+	r.Metrics.UploadsPending.Set(float64(e.Pending))
+}
+
+// Finish hands a stopped recording to the store. The store journals it
+// durably before it answers; should storage be full, the file stays in the
+// spool and Finish retries with backoff.
+func (r *Runtime) Finish(f Finished) {
+	go func() {
+		delay := time.Second
+		for {
+			res, err := r.Store.Finish(f.Meta, f.LocalPath)
+			if err == nil {
+				r.log.Info("recording finished", "recording", f.Meta.RecordingID, "account", f.Meta.Account,
+					"outcome", string(res.Outcome), "reason", res.Reason, "cause", f.Cause)
+				return
+			}
+			r.log.Error("finishing a recording failed; it stays in the spool and is retried", "recording", f.Meta.RecordingID, "error", err)
+			time.Sleep(delay)
+			if delay < time.Minute {
+				delay *= 2
+			}
+		}
+	}()
+}
+
+// TriggerReload asks for a policy reload (SIGHUP, the API); it goes
+// through the same loop as file changes.
+func (r *Runtime) TriggerReload() {
+	select {
+	case r.reload <- struct{}{}:
+	default:
+	}
+}
+
+// HTTPAddr returns the API's listening address once it listens.
+func (r *Runtime) HTTPAddr(ctx context.Context) (string, error) {
+	select {
+	case a := <-r.addr:
+		r.addr <- a
+		return a, nil
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+}
+
+// Run runs until ctx is done: the store's upload workers, the policy
+// watcher, one client and engine per switch, and the HTTP API.
+func (r *Runtime) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4+len(r.switches))
+	goRun := func(name string, f func() error) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := f(); err != nil && !errors.Is(err, context.Canceled) {
+				errs <- fmt.Errorf("%s: %w", name, err)
+				cancel()
+			}
+		}()
+	}
+	goRun("store", func() error { return r.Store.Run(ctx) })
+	goRun("policy watcher", func() error { return r.Policy.Watch(ctx, r.cfg.ReloadDebounce, r.reload) })
+	for _, sr := range r.switches {
+		sr := sr
+		goRun("sender "+sr.cfg.Name, func() error { sr.engine.sender(ctx, sr.client); return nil })
+		goRun("switch "+sr.cfg.Name, func() error { return sr.client.Run(ctx, sr) })
+	}
+	if h := r.cfg.HTTP; h != nil {
+		ln, err := net.Listen("tcp", h.Listen)
+		if err != nil {
+			cancel()
+			wg.Wait()
+			return fmt.Errorf("http: %w", err)
+		}
+		r.addr <- ln.Addr().String()
+		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		goRun("http", func() error {
+			go func() { <-ctx.Done(); srv.Close() }()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		r.log.Info("http api listening", "addr", ln.Addr().String())
+	}
+	r.log.Info("runtime running", "policy", r.Policy.Table().Version, "switches", len(r.switches))
+	<-ctx.Done()
+	wg.Wait()
+	select {
+	case err := <-errs:
+		return err
+	default:
+		return nil
+	}
+}
+
+// Connected is called by the switch's client on every (re)connection. It
+// reconciles the recordings the engine believes are running: a leg that
+// no longer exists finished while the connection was down.
+func (sr *switchRun) Connected(coreUUID string) {
+	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(1)
+	sr.rt.log.Info("switch connected", "switch", sr.cfg.Name, "core_uuid", coreUUID)
+	go sr.engine.reconcile(context.Background(), sr.client, coreUUID)
+}
+
+// Event hands an event to the engine.
+func (sr *switchRun) Event(ev *esl.Event) {
+	sr.engine.Handle((*Event)(ev))
+}
+
+// Disconnected records a lost connection.
+func (sr *switchRun) Disconnected(err error) {
+	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(0)
+	sr.rt.Metrics.Reconnects.WithLabelValues(sr.cfg.Name).Inc()
+	sr.rt.log.Warn("switch disconnected", "switch", sr.cfg.Name, "error", err)
+}
+
+// Tables returns the live table; calls in progress keep their own.
+func (r *Runtime) Table() *table.Table { return r.Policy.Table() }
