@@ -31,12 +31,27 @@ type harness struct {
 	done   chan error
 }
 
+// harnessOpts change what startHarnessOpts sets up.
+type harnessOpts struct {
+	srv   *fakeswitch.Server // a switch the test made (with rec as its recordings dir)
+	rec   string
+	addr  string // where the runtime reaches the switch
+	extra string // more runtime config
+}
+
 // startHarness copies the policy directory, starts a fake switch and the
 // runtime, and waits until the runtime is connected.
 func startHarness(t *testing.T, policyDir string, extraConfig string) *harness {
+	return startHarnessOpts(t, policyDir, harnessOpts{extra: extraConfig})
+}
+
+func startHarnessOpts(t *testing.T, policyDir string, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{dir: t.TempDir(), done: make(chan error, 1)}
 	h.rec = filepath.Join(h.dir, "fs-recordings")
+	if o.rec != "" {
+		h.rec = o.rec
+	}
 	policies := filepath.Join(h.dir, "policies")
 	if err := os.MkdirAll(policies, 0o755); err != nil {
 		t.Fatal(err)
@@ -51,21 +66,27 @@ func startHarness(t *testing.T, policyDir string, extraConfig string) *harness {
 			t.Fatal(err)
 		}
 	}
-	h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 30 * time.Millisecond,
-		Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	addr := o.addr
+	if o.srv != nil {
+		h.srv = o.srv
+	} else {
+		h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 30 * time.Millisecond,
+			Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go h.srv.Serve(ln)
+		t.Cleanup(func() { h.srv.Close() })
+		addr = ln.Addr().String()
 	}
-	go h.srv.Serve(ln)
-	t.Cleanup(func() { h.srv.Close() })
 	conf := fmt.Sprintf(`switches: [{address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
 policies: "policies"
 storage: "storage"
 spool: "spool"
 http: {listen: "127.0.0.1:0", token: "test-token"}
 reload_debounce_ms: 20
-%s`, ln.Addr().String(), h.rec, h.rec, extraConfig)
+%s`, addr, h.rec, h.rec, o.extra)
 	cfgPath := filepath.Join(h.dir, "runtime.cue")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		t.Fatal(err)
