@@ -114,6 +114,9 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		}
 		fire = timer.C
 	}
+	// A change made between the last load and this watch is caught by one
+	// reload now (an unchanged policy is not swapped).
+	arm()
 	for {
 		select {
 		case <-ctx.Done():
