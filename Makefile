@@ -27,7 +27,8 @@ bench:
 
 EXAMPLE := testdata/policies/example
 
-## demo: vet, compile and simulate the example policy, check the documented matrix
+## demo: vet, compile and simulate the example policy, check the documented matrix,
+## then run it: fake switch, runtime, recordings, a hot reload, the summary
 demo: build
 	$(BIN) vet $(EXAMPLE)
 	$(BIN) compile $(EXAMPLE) -o bin/example-table.json
@@ -35,6 +36,7 @@ demo: build
 	$(BIN) simulate --matrix
 	$(BIN) simulate $(EXAMPLE)
 	$(BIN) simulate $(EXAMPLE) --expect $(EXAMPLE).expect.cue
+	$(BIN) demo --dir bin/demo --policies $(EXAMPLE)
 
 clean:
 	rm -rf bin

@@ -109,6 +109,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newExplainCmd(s),
 		newDiffCmd(s),
 		newRunCmd(s),
+		newDemoCmd(s),
 		newFakeswitchCmd(s),
 	)
 	return root

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -15,8 +16,17 @@ func TestMain(m *testing.M) {
 // holds the commands, their input files and the expected output.
 // Set UPDATE_SCRIPTS=1 to rewrite the expected output from the actual one.
 func TestScripts(t *testing.T) {
+	root, err := filepath.Abs("../../../..")
+	if err != nil {
+		t.Fatal(err)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:           "testdata/script",
 		UpdateScripts: os.Getenv("UPDATE_SCRIPTS") == "1",
+		Setup: func(env *testscript.Env) error {
+			// Scripts reach the repository's testdata as $REPO/testdata.
+			env.Setenv("REPO", root)
+			return nil
+		},
 	})
 }
