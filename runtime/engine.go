@@ -76,7 +76,7 @@ type leg struct {
 	hungup     bool
 	calleeDone bool
 	recIDs     []string
-	dtmf       map[string]*collector // by the endpoint device whose metaflows listen
+	dtmf       map[string]*table.Collector // by the endpoint device whose metaflows listen
 }
 
 // call is the set of legs of one A-leg.
@@ -284,7 +284,7 @@ func (e *engine) newLeg(ev *Event) *leg {
 		e.log.Warn("ignoring a channel with an invalid uuid", "switch", e.sw.Name)
 		return nil
 	}
-	l := &leg{uuid: id, vars: map[string]string{}, dtmf: map[string]*collector{}}
+	l := &leg{uuid: id, vars: map[string]string{}, dtmf: map[string]*table.Collector{}}
 	e.legs[id] = l
 	other := ev.Get("Other-Leg-Unique-ID")
 	if other == "" {

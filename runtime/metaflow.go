@@ -6,45 +6,6 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// collector gathers the DTMF digits of one endpoint's metaflows: the
-// binding digit, then digits until a code matches, no code can match any
-// more, or digit_timeout passes between two digits.
-type collector struct {
-	active bool
-	digits string
-	last   int64 // µs of the last digit
-}
-
-// feed adds a digit and returns the binding that matched, if any.
-func (c *collector) feed(m *table.Metaflows, digit string, ts int64) (*table.MetaflowBinding, bool) {
-	if c.active && ts-c.last > int64(m.DigitTimeout)*1000 {
-		c.active, c.digits = false, ""
-	}
-	c.last = ts
-	if !c.active {
-		if digit == m.BindingDigit {
-			c.active, c.digits = true, ""
-		}
-		return nil, false
-	}
-	c.digits += digit
-	b, ok := m.Match(c.digits)
-	longer := false
-	for _, n := range m.Numbers {
-		if len(n.Code) > len(c.digits) && n.Code[:len(c.digits)] == c.digits {
-			longer = true
-		}
-	}
-	switch {
-	case ok && !longer:
-		c.active, c.digits = false, ""
-		return b, true
-	case !longer && !ok && !m.MayMatch(c.digits):
-		c.active, c.digits = false, ""
-	}
-	return nil, false
-}
-
 // endpointLeg is a leg carrying a device of the call's account, with that
 // device's resolved metaflows.
 type endpointLeg struct {
@@ -90,10 +51,10 @@ func (e *engine) dtmf(l *leg, digit string, ts int64) {
 		}
 		col := el.leg.dtmf[el.device]
 		if col == nil {
-			col = &collector{}
+			col = &table.Collector{}
 			el.leg.dtmf[el.device] = col
 		}
-		if b, ok := col.feed(el.mf, digit, ts); ok {
+		if b, ok := col.Feed(el.mf, digit, ts/1000); ok {
 			e.metaflow(c, el, b, ts)
 		}
 	}

@@ -100,20 +100,16 @@ func WritePredictionJSON(w io.Writer, version string, ps []Predicted) error {
 }
 
 type pLeg struct {
-	def                *scenario.Leg
-	vars               map[string]string
-	pending            map[string]string // set, not yet on an event
-	up, hungup         bool
-	answered, bridged  bool
-	classified         bool
-	account, device    string
-	network            table.Network
-	calleeDone         bool
-	collector          pCollector
-	hasCollector       bool
-	metaflows          *table.Metaflows
-	metaflowsResolved  bool
-	metaflowsForDevice string
+	def               *scenario.Leg
+	vars              map[string]string
+	pending           map[string]string // set, not yet on an event
+	up, hungup        bool
+	answered, bridged bool
+	classified        bool
+	account, device   string
+	network           table.Network
+	calleeDone        bool
+	collector         table.Collector
 }
 
 type pRec struct {
@@ -448,13 +444,6 @@ func (p *predictor) result() []Predicted {
 	return out
 }
 
-// pCollector gathers DTMF digits for one endpoint's metaflows.
-type pCollector struct {
-	active bool
-	digits string
-	last   int64
-}
-
 func (p *predictor) metaflowsOf(l *pLeg) *table.Metaflows {
 	if !l.classified || l.device == "" || l.account != p.acct.ID {
 		return nil
@@ -480,30 +469,8 @@ func (p *predictor) dtmf(pressed *pLeg, digit string, now int64) {
 		if (m.ListenOn == "self" && !own) || (m.ListenOn == "peer" && own) {
 			continue
 		}
-		c := &l.collector
-		if c.active && now-c.last > int64(m.DigitTimeout) {
-			c.active, c.digits = false, ""
-		}
-		c.last = now
-		if !c.active {
-			if digit == m.BindingDigit {
-				c.active, c.digits = true, ""
-			}
-			continue
-		}
-		c.digits += digit
-		b, ok := m.Match(c.digits)
-		longer := false
-		for _, n := range m.Numbers {
-			if len(n.Code) > len(c.digits) && n.Code[:len(c.digits)] == c.digits {
-				longer = true
-			}
-		}
-		if ok && !longer {
-			c.active, c.digits = false, ""
+		if b, ok := l.collector.Feed(m, digit, now); ok {
 			p.metaflow(l, m, b, now)
-		} else if !longer && !ok && !m.MayMatch(c.digits) {
-			c.active, c.digits = false, ""
 		}
 	}
 }

@@ -297,3 +297,48 @@ func BenchmarkMapRead(b *testing.B) {
 		_ = m["sales"]
 	}
 }
+
+// TestCollector covers metaflow digit collection: the binding digit, exact
+// codes, a code that is a prefix of a longer one, patterns, and the digit
+// timeout.
+func TestCollector(t *testing.T) {
+	tb := compile(t, `accounts: a: devices: d: metaflows: {
+		digit_timeout: 1000
+		numbers: {
+			"7": {module: "record_call", data: action: "toggle"}
+			"72": {module: "record_call", data: action: "mask"}
+			"73": {module: "record_call", data: action: "unmask"}
+		}
+		patterns: "^9\\d$": {module: "record_call", data: action: "stop"}
+	}`)
+	m := tb.Accounts["a"].Devices["d"].Metaflows
+	type press struct {
+		digit string
+		at    int64
+	}
+	tests := []struct {
+		name    string
+		presses []press
+		want    []string // actions completed, in order
+	}{
+		{"*72", []press{{"*", 0}, {"7", 100}, {"2", 200}}, []string{"mask"}},
+		{"no binding digit", []press{{"7", 0}, {"2", 100}}, nil},
+		{"timeout between digits", []press{{"*", 0}, {"7", 100}, {"2", 1200}}, nil},
+		{"timeout, then again", []press{{"*", 0}, {"7", 2000}, {"*", 2100}, {"7", 2200}, {"3", 2300}}, []string{"unmask"}},
+		{"pattern", []press{{"*", 0}, {"9", 100}, {"4", 200}}, []string{"stop"}},
+		{"unknown code resets", []press{{"*", 0}, {"5", 100}, {"7", 200}, {"2", 300}}, nil},
+		{"two codes", []press{{"*", 0}, {"7", 1}, {"2", 2}, {"*", 3}, {"7", 4}, {"3", 5}}, []string{"mask", "unmask"}},
+	}
+	for _, tc := range tests {
+		var c table.Collector
+		var got []string
+		for _, p := range tc.presses {
+			if b, ok := c.Feed(m, p.digit, p.at); ok {
+				got = append(got, b.Action.Action)
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
