@@ -296,8 +296,19 @@ func (e *engine) newLeg(ev *Event) *leg {
 		return l
 	}
 	name := ev.Get("Channel-Name")
-	loopbackB := strings.HasPrefix(name, "loopback/") && strings.HasSuffix(name, "-b")
-	if other == "" && !loopbackB && strings.EqualFold(ev.Get("Call-Direction"), "inbound") {
+	l.channel = name
+	if strings.HasPrefix(name, "loopback/") && strings.HasSuffix(name, "-b") {
+		// The far side of a loopback carries a copy of the variables of
+		// its -a side: when that side is a leg of a call the engine
+		// follows, the -b side is not a new call.
+		a := strings.TrimSuffix(name, "-b") + "-a"
+		for _, o := range e.legs {
+			if o.channel == a && o.call != nil {
+				return l
+			}
+		}
+	}
+	if other == "" && strings.EqualFold(ev.Get("Call-Direction"), "inbound") {
 		l.isA = true
 		l.call = &call{a: l, tbl: e.table()}
 		if l.call.tbl == nil {
