@@ -15,6 +15,7 @@ import (
 )
 
 func TestFinish(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		file    string                       // name in the spool
@@ -55,6 +56,7 @@ func TestFinish(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			s := e.open(t)
 			src := filepath.Join(e.spool, "rec", tc.file)
@@ -142,6 +144,7 @@ func TestFinish(t *testing.T) {
 }
 
 func TestFinishInvalid(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	s := e.open(t)
 	src := filepath.Join(e.spool, "x.wav")
@@ -168,6 +171,7 @@ func TestFinishInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			m := meta("ok")
 			tc.edit(&m)
 			_, err := s.Finish(m, tc.file)
