@@ -140,14 +140,16 @@ func finishWAV(t *testing.T, s *Store, spool string, m Metadata) Result {
 
 func TestUploadRetries(t *testing.T) {
 	t.Parallel()
+	const nrec = 3
 	tests := []struct {
-		mode string
-		fail int
+		mode    string
+		fail    int
+		timeout time.Duration // the client's; a hung attempt costs this much
 	}{
-		{"500", 3},
-		{"403", 2},
-		{"hang", 2},
-		{"close", 2},
+		{"500", 3, 5 * time.Second},
+		{"403", 2, 5 * time.Second},
+		{"hang", 1, time.Second},
+		{"close", 2, 5 * time.Second},
 	}
 	for _, tc := range tests {
 		t.Run(tc.mode, func(t *testing.T) {
@@ -159,11 +161,11 @@ func TestUploadRetries(t *testing.T) {
 			srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 			e := newEnv(t)
 			s := e.open(t, func(c *Config) {
-				c.Client = &http.Client{Timeout: 100 * time.Millisecond}
+				c.Client = &http.Client{Timeout: tc.timeout}
 			})
 			want := map[string]int{}
 			bodies := map[string][]byte{}
-			for i := range 4 {
+			for i := range nrec {
 				m := meta(fmt.Sprintf("rec-%d", i))
 				m.CallID = fmt.Sprintf("leg-%d", i)
 				m.URL = srv.URL + "/recordings/"
@@ -175,7 +177,7 @@ func TestUploadRetries(t *testing.T) {
 				want[name] = 1
 				bodies[name], _ = os.ReadFile(r.Path)
 			}
-			if s.Pending() != 4 {
+			if s.Pending() != nrec {
 				t.Fatalf("Pending() = %d", s.Pending())
 			}
 			run(t, s)
@@ -183,8 +185,8 @@ func TestUploadRetries(t *testing.T) {
 			if diff := cmp.Diff(want, rc.accepted()); diff != "" {
 				t.Errorf("accepted uploads (-want +got):\n%s", diff)
 			}
-			if got := rc.totalAttempts(); got != 4*(tc.fail+1) {
-				t.Errorf("%d attempts, want %d", got, 4*(tc.fail+1))
+			if got := rc.totalAttempts(); got != nrec*(tc.fail+1) {
+				t.Errorf("%d attempts, want %d", got, nrec*(tc.fail+1))
 			}
 			for name := range want {
 				if reqs := rc.requests(name); len(reqs) == 0 || !cmp.Equal(reqs[0].Body, bodies[name]) {
@@ -196,10 +198,10 @@ func TestUploadRetries(t *testing.T) {
 			}
 			// A connection the server closed can also fail the next
 			// request sent on it before it reaches the handler.
-			if n := e.count(EventUploadFailed); n < 4*tc.fail || tc.mode != "close" && n != 4*tc.fail {
-				t.Errorf("%d upload_failed events, want %d", n, 4*tc.fail)
+			if n := e.count(EventUploadFailed); n < nrec*tc.fail || tc.mode != "close" && n != nrec*tc.fail {
+				t.Errorf("%d upload_failed events, want %d", n, nrec*tc.fail)
 			}
-			if n := e.count(EventUploadOK); n != 4 {
+			if n := e.count(EventUploadOK); n != nrec {
 				t.Errorf("%d upload_ok events", n)
 			}
 		})
