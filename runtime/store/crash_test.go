@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -64,7 +65,7 @@ func TestCrashBetweenSteps(t *testing.T) {
 						t.Fatalf("Get: %v", err)
 					}
 					got, _ := os.ReadFile(media)
-					if !cmp.Equal(got, want) || md.DurationMS != 1500 || len(md.SHA256) != 64 {
+					if !bytes.Equal(got, want) || md.DurationMS != 1500 || len(md.SHA256) != 64 {
 						t.Fatalf("stored %d bytes, duration %d", len(got), md.DurationMS)
 					}
 					if exists(src) {

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -88,7 +89,7 @@ func TestFinish(t *testing.T) {
 					t.Errorf("path %s, want %s", r.Path, wantPath)
 				}
 				got, err := os.ReadFile(wantPath)
-				if err != nil || !cmp.Equal(got, want) {
+				if err != nil || !bytes.Equal(got, want) {
 					t.Fatalf("stored bytes differ: %v", err)
 				}
 				sum := sha256.Sum256(want)
@@ -118,7 +119,7 @@ func TestFinish(t *testing.T) {
 				}
 			case Quarantined:
 				got, err := os.ReadFile(r.Path)
-				if err != nil || !cmp.Equal(got, want) && tc.name != "symlink as recording" {
+				if err != nil || !bytes.Equal(got, want) && tc.name != "symlink as recording" {
 					t.Fatalf("quarantined file: %v", err)
 				}
 				if !exists(r.Path + ".json") {

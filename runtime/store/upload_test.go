@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"fmt"
@@ -189,7 +190,7 @@ func TestUploadRetries(t *testing.T) {
 				t.Errorf("%d attempts, want %d", got, nrec*(tc.fail+1))
 			}
 			for name := range want {
-				if reqs := rc.requests(name); len(reqs) == 0 || !cmp.Equal(reqs[0].Body, bodies[name]) {
+				if reqs := rc.requests(name); len(reqs) == 0 || !bytes.Equal(reqs[0].Body, bodies[name]) {
 					t.Errorf("%s: body differs from the stored file", name)
 				}
 			}
