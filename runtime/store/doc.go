@@ -28,6 +28,9 @@
 // the upload is then sent again after the restart, to the same name, which
 // a PUT target overwrites with identical bytes.
 //
+// Open indexes storage by walking it once (recording id to sidecar); Get
+// and List use that index, which Finish keeps current.
+//
 // # Checks and outcomes
 //
 // A missing or empty file, a WAV without samples, or a recording shorter

@@ -190,8 +190,3 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
-
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
-}

@@ -193,3 +193,24 @@ func TestFinishInvalid(t *testing.T) {
 		}
 	}
 }
+
+// Quarantining the same recording id twice, even at the same instant,
+// keeps both files.
+func TestQuarantineKeepsEarlierEvidence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fixed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := e.open(t, func(c *Config) { c.Now = func() time.Time { return fixed } })
+	for i := range 2 {
+		src := filepath.Join(e.spool, "q.wav")
+		writeWAV(t, src, 16000, 100*(i+1))
+		r, err := s.Finish(meta("q"), src)
+		if err != nil || r.Outcome != Quarantined {
+			t.Fatalf("%+v %v", r, err)
+		}
+	}
+	des, _ := os.ReadDir(filepath.Join(e.spool, dirQuarantine))
+	if len(des) != 4 {
+		t.Fatalf("quarantine holds %d files, want 4", len(des))
+	}
+}
