@@ -214,3 +214,34 @@ func TestQuarantineKeepsEarlierEvidence(t *testing.T) {
 		t.Fatalf("quarantine holds %d files, want 4", len(des))
 	}
 }
+
+func TestFinishConcurrentSameID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	src := filepath.Join(e.spool, "c.wav")
+	writeWAV(t, src, 8000, 1000)
+	results := make(chan Result, 4)
+	for range 4 {
+		go func() {
+			r, err := s.Finish(meta("c"), src)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- r
+		}()
+	}
+	dups := 0
+	for range 4 {
+		r := <-results
+		if r.Outcome != Stored {
+			t.Fatalf("%+v", r)
+		}
+		if r.Duplicate {
+			dups++
+		}
+	}
+	if dups != 3 || e.count(EventStored) != 1 {
+		t.Fatalf("%d duplicates, %d stored events", dups, e.count(EventStored))
+	}
+}

@@ -346,3 +346,54 @@ func TestBackoffCapped(t *testing.T) {
 		}
 	}
 }
+
+// The default client does not follow redirects: credentials never reach
+// another host, and the upload is retried.
+func TestUploadRedirectNotFollowed(t *testing.T) {
+	t.Parallel()
+	other := newReceiver(0, "")
+	dst := httptest.NewServer(other)
+	defer dst.Close()
+	redirect := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, dst.URL+r.URL.Path, http.StatusTemporaryRedirect)
+	}))
+	defer redirect.Close()
+	e := newEnv(t)
+	s := e.open(t, func(c *Config) {
+		c.Uploads = []Upload{{Prefix: redirect.URL + "/", Headers: map[string]string{"X-Api-Key": "redirect-secret"}}}
+	})
+	m := meta("rd")
+	m.URL = redirect.URL + "/"
+	finishWAV(t, s, e.spool, m)
+	stop := run(t, s)
+	waitFor(t, "failed attempts", func() bool { return e.count(EventUploadFailed) >= 2 })
+	stop()
+	if n := other.totalAttempts(); n != 0 || s.Pending() != 1 {
+		t.Fatalf("redirect followed %d times; pending %d", n, s.Pending())
+	}
+	if !strings.Contains(e.logs.String(), "307") {
+		t.Errorf("status not logged:\n%s", e.logs.String())
+	}
+}
+
+// A pending upload whose stored file was removed by hand cannot succeed:
+// its entry is quarantined, not retried forever.
+func TestUploadStoredFileGone(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(0, "")
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	e := newEnv(t)
+	s := e.open(t)
+	m := meta("gone")
+	m.URL = srv.URL + "/"
+	r := finishWAV(t, s, e.spool, m)
+	if err := os.Remove(r.Path); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitFor(t, "quarantine", func() bool { return s.Pending() == 0 })
+	if rc.totalAttempts() != 0 || e.count(EventJournalQuarantined) != 1 {
+		t.Fatalf("attempts %d, quarantined %d", rc.totalAttempts(), e.count(EventJournalQuarantined))
+	}
+}
