@@ -28,6 +28,13 @@
 // the upload is then sent again after the restart, to the same name, which
 // a PUT target overwrites with identical bytes.
 //
+// A journal whose finish failed (storage full, a symbolic link in the way)
+// stays in the spool with its recording; calling Finish again resumes it,
+// and so does Run, with the same backoff as uploads.
+//
+// Open indexes storage by walking it once (recording id to sidecar); Get
+// and List use that index, which Finish keeps current.
+//
 // # Checks and outcomes
 //
 // A missing or empty file, a WAV without samples, or a recording shorter

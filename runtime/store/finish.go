@@ -94,7 +94,8 @@ func checkMeta(m Metadata) (Metadata, error) {
 // makes sure it ends up stored (and queued for upload when m.URL is set)
 // exactly once. Each step is journaled in the spool first, so a crash at
 // any moment is resumed by the next Open; calling Finish again for the same
-// recording id resumes or reports the earlier outcome (Result.Duplicate).
+// recording id resumes its journal, or reports the earlier outcome
+// (Result.Duplicate) and leaves file alone when it is already stored.
 //
 // Format defaults to the file's extension and must match it; DurationMS,
 // SampleRate (when zero) and SHA256 are filled in from the file. An error
@@ -216,7 +217,7 @@ func (s *Store) readJournal(path string) (*journal, error) {
 // the quarantine directory and says so. The recording it named, if any, is
 // left where it is.
 func (s *Store) quarantineFile(path string, cause error) {
-	dst := filepath.Join(s.spool, dirQuarantine, fmt.Sprintf("%s.%d.corrupt", filepath.Base(path), s.cfg.Now().UnixNano()))
+	dst := s.quarantineName(fmt.Sprintf("%s.%d", filepath.Base(path), s.cfg.Now().UnixNano()), ".corrupt")
 	err := os.Rename(path, dst)
 	if err == nil {
 		syncDir(filepath.Dir(path))
@@ -224,6 +225,23 @@ func (s *Store) quarantineFile(path string, cause error) {
 	}
 	s.log.Error("journal quarantined", "journal", path, "quarantine", dst, "cause", cause.Error(), "move_error", errString(err))
 	s.emit(Event{Kind: EventJournalQuarantined, RecordingID: strings.TrimSuffix(filepath.Base(path), ".json"), Reason: cause.Error()})
+}
+
+// quarantineName returns a path in the quarantine directory that nothing
+// occupies yet (nor its ".json" companion): earlier evidence is never
+// overwritten.
+func (s *Store) quarantineName(base, ext string) string {
+	dir := filepath.Join(s.spool, dirQuarantine)
+	p := filepath.Join(dir, base+ext)
+	for n := 1; exists(p) || exists(p+".json"); n++ {
+		p = filepath.Join(dir, fmt.Sprintf("%s-%d%s", base, n, ext))
+	}
+	return p
+}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
+	return err == nil
 }
 
 func errString(err error) string {
@@ -433,7 +451,7 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 	if j.State != stQuarantine {
 		j.State = stQuarantine
 		j.Reason = reason
-		j.Dst = filepath.Join(s.spool, dirQuarantine, fmt.Sprintf("%s-%d.%s", id, s.cfg.Now().UnixNano(), j.Meta.Format))
+		j.Dst = s.quarantineName(fmt.Sprintf("%s-%d", id, s.cfg.Now().UnixNano()), "."+j.Meta.Format)
 		if err := s.writeJournal(jpath, j); err != nil {
 			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 		}

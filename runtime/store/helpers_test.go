@@ -3,6 +3,8 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -14,43 +16,81 @@ import (
 	"github.com/go-audio/wav"
 )
 
-// writeWAV writes a real 16-bit mono PCM WAV of ms milliseconds at rate.
+// writeWAV writes a real 16-bit mono PCM WAV of ms milliseconds at rate,
+// encoded with go-audio/wav (in memory, once per shape).
 func writeWAV(t *testing.T, path string, rate, ms int) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	f, err := os.Create(path)
-	if err != nil {
+	if err := os.WriteFile(path, wavBytes(t, rate, ms), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+var wavCache sync.Map // [2]int{rate, ms} -> []byte
+
+func wavBytes(t *testing.T, rate, ms int) []byte {
+	key := [2]int{rate, ms}
+	if b, ok := wavCache.Load(key); ok {
+		return b.([]byte)
 	}
 	n := rate * ms / 1000
+	var b []byte
 	if n == 0 {
 		// The encoder writes no header without samples: a bare header.
-		h := []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
-		h = binary.LittleEndian.AppendUint32(h, uint32(rate))
-		h = binary.LittleEndian.AppendUint32(h, uint32(rate*2))
-		h = append(h, "\x02\x00\x10\x00data\x00\x00\x00\x00"...)
-		if _, err := f.Write(h); err != nil {
+		b = []byte("RIFF\x24\x00\x00\x00WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00")
+		b = binary.LittleEndian.AppendUint32(b, uint32(rate))
+		b = binary.LittleEndian.AppendUint32(b, uint32(rate*2))
+		b = append(b, "\x02\x00\x10\x00data\x00\x00\x00\x00"...)
+	} else {
+		var ws memWriteSeeker
+		enc := wav.NewEncoder(&ws, rate, 16, 1, 1)
+		buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: rate}, SourceBitDepth: 16, Data: make([]int, n)}
+		for i := range buf.Data {
+			buf.Data[i] = (i * 37) % 2000
+		}
+		if err := enc.Write(buf); err != nil {
 			t.Fatal(err)
 		}
-		f.Close()
-		return
+		if err := enc.Close(); err != nil {
+			t.Fatal(err)
+		}
+		b = ws.buf
 	}
-	enc := wav.NewEncoder(f, rate, 16, 1, 1)
-	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: rate}, SourceBitDepth: 16, Data: make([]int, n)}
-	for i := range buf.Data {
-		buf.Data[i] = (i * 37) % 2000
+	wavCache.Store(key, b)
+	return b
+}
+
+// memWriteSeeker is an in-memory io.WriteSeeker for the WAV encoder, which
+// seeks back to patch its header.
+type memWriteSeeker struct {
+	buf []byte
+	pos int
+}
+
+func (m *memWriteSeeker) Write(p []byte) (int, error) {
+	if end := m.pos + len(p); end > len(m.buf) {
+		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
 	}
-	if err := enc.Write(buf); err != nil {
-		t.Fatal(err)
+	copy(m.buf[m.pos:], p)
+	m.pos += len(p)
+	return len(p), nil
+}
+
+func (m *memWriteSeeker) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		off += int64(m.pos)
+	case io.SeekEnd:
+		off += int64(len(m.buf))
 	}
-	if err := enc.Close(); err != nil {
-		t.Fatal(err)
+	if off < 0 {
+		return 0, errors.New("negative seek")
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
+	m.pos = int(off)
+	return off, nil
 }
 
 // syncBuffer is a goroutine-safe log sink.
@@ -149,9 +189,4 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-}
-
-func exists(p string) bool {
-	_, err := os.Lstat(p)
-	return err == nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 )
 
 func TestFinish(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name    string
 		file    string                       // name in the spool
@@ -55,6 +57,7 @@ func TestFinish(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			s := e.open(t)
 			src := filepath.Join(e.spool, "rec", tc.file)
@@ -86,7 +89,7 @@ func TestFinish(t *testing.T) {
 					t.Errorf("path %s, want %s", r.Path, wantPath)
 				}
 				got, err := os.ReadFile(wantPath)
-				if err != nil || !cmp.Equal(got, want) {
+				if err != nil || !bytes.Equal(got, want) {
 					t.Fatalf("stored bytes differ: %v", err)
 				}
 				sum := sha256.Sum256(want)
@@ -116,7 +119,7 @@ func TestFinish(t *testing.T) {
 				}
 			case Quarantined:
 				got, err := os.ReadFile(r.Path)
-				if err != nil || !cmp.Equal(got, want) && tc.name != "symlink as recording" {
+				if err != nil || !bytes.Equal(got, want) && tc.name != "symlink as recording" {
 					t.Fatalf("quarantined file: %v", err)
 				}
 				if !exists(r.Path + ".json") {
@@ -142,6 +145,7 @@ func TestFinish(t *testing.T) {
 }
 
 func TestFinishInvalid(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	s := e.open(t)
 	src := filepath.Join(e.spool, "x.wav")
@@ -168,6 +172,7 @@ func TestFinishInvalid(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			m := meta("ok")
 			tc.edit(&m)
 			_, err := s.Finish(m, tc.file)
@@ -186,5 +191,57 @@ func TestFinishInvalid(t *testing.T) {
 		if _, _, err := s.Get(id); !errors.Is(err, ErrInvalid) {
 			t.Errorf("Get(%q) = %v, want ErrInvalid", id, err)
 		}
+	}
+}
+
+// Quarantining the same recording id twice, even at the same instant,
+// keeps both files.
+func TestQuarantineKeepsEarlierEvidence(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	fixed := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	s := e.open(t, func(c *Config) { c.Now = func() time.Time { return fixed } })
+	for i := range 2 {
+		src := filepath.Join(e.spool, "q.wav")
+		writeWAV(t, src, 16000, 100*(i+1))
+		r, err := s.Finish(meta("q"), src)
+		if err != nil || r.Outcome != Quarantined {
+			t.Fatalf("%+v %v", r, err)
+		}
+	}
+	des, _ := os.ReadDir(filepath.Join(e.spool, dirQuarantine))
+	if len(des) != 4 {
+		t.Fatalf("quarantine holds %d files, want 4", len(des))
+	}
+}
+
+func TestFinishConcurrentSameID(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	src := filepath.Join(e.spool, "c.wav")
+	writeWAV(t, src, 8000, 1000)
+	results := make(chan Result, 4)
+	for range 4 {
+		go func() {
+			r, err := s.Finish(meta("c"), src)
+			if err != nil {
+				t.Error(err)
+			}
+			results <- r
+		}()
+	}
+	dups := 0
+	for range 4 {
+		r := <-results
+		if r.Outcome != Stored {
+			t.Fatalf("%+v", r)
+		}
+		if r.Duplicate {
+			dups++
+		}
+	}
+	if dups != 3 || e.count(EventStored) != 1 {
+		t.Fatalf("%d duplicates, %d stored events", dups, e.count(EventStored))
 	}
 }

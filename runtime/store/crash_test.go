@@ -1,0 +1,325 @@
+package store
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// exdev makes every rename fail as across filesystems, so files are
+// copied.
+func exdev(oldpath, newpath string) error {
+	return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EXDEV}
+}
+
+func TestCrashBetweenSteps(t *testing.T) {
+	t.Parallel()
+	steps := []string{"journal", "checked", "copied", "moved", "sidecar", "upload"}
+	for _, step := range steps {
+		for _, upload := range []bool{false, true} {
+			for _, resume := range []string{"open", "finish"} {
+				name := fmt.Sprintf("%s/upload=%v/%s", step, upload, resume)
+				t.Run(name, func(t *testing.T) {
+					t.Parallel()
+					if step == "upload" && !upload {
+						t.Skip("no upload state without a URL")
+					}
+					rc := newReceiver(0, "")
+					srv := httptest.NewServer(rc)
+					defer srv.Close()
+					e := newEnv(t)
+					s := e.open(t)
+					s.crashAfter = func(st string) bool { return st == step }
+					if step == "copied" {
+						s.rename = exdev
+					}
+					m := meta("crash-1")
+					if upload {
+						m.URL = srv.URL + "/r/"
+					}
+					src := filepath.Join(e.spool, "rec", "crash-1.wav")
+					writeWAV(t, src, 8000, 1500)
+					want, _ := os.ReadFile(src)
+					if _, err := s.Finish(m, src); !errors.Is(err, errCrash) {
+						t.Fatalf("Finish = %v, want the simulated crash", err)
+					}
+					// The process is gone; a new one starts.
+					s2 := e.open(t)
+					if resume == "finish" {
+						r, err := s2.Finish(m, src)
+						if err != nil || r.Outcome != Stored {
+							t.Fatalf("Finish after restart: %+v %v", r, err)
+						}
+					}
+					md, media, err := s2.Get("crash-1")
+					if err != nil {
+						t.Fatalf("Get: %v", err)
+					}
+					got, _ := os.ReadFile(media)
+					if !bytes.Equal(got, want) || md.DurationMS != 1500 || len(md.SHA256) != 64 {
+						t.Fatalf("stored %d bytes, duration %d", len(got), md.DurationMS)
+					}
+					if exists(src) {
+						t.Error("recording still in the spool")
+					}
+					dayDir := filepath.Dir(media)
+					des, _ := os.ReadDir(dayDir)
+					var names []string
+					for _, d := range des {
+						names = append(names, d.Name())
+					}
+					if diff := cmp.Diff([]string{"crash-1.json", "crash-1.wav"}, names); diff != "" {
+						t.Errorf("storage holds (-want +got):\n%s", diff)
+					}
+					if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
+						t.Errorf("journals left: %v", des)
+					}
+					wantPending := 0
+					if upload {
+						wantPending = 1
+					}
+					if s2.Pending() != wantPending {
+						t.Fatalf("Pending() = %d, want %d", s2.Pending(), wantPending)
+					}
+					run(t, s2)
+					waitFor(t, "uploads", func() bool { return s2.Pending() == 0 })
+					wantUploads := map[string]int{}
+					if upload {
+						wantUploads["call_recording_call-1.wav"] = 1
+					}
+					if diff := cmp.Diff(wantUploads, rc.accepted()); diff != "" {
+						t.Errorf("uploads (-want +got):\n%s", diff)
+					}
+				})
+			}
+		}
+	}
+}
+
+// A crash after the server's 2xx and before the pending entry is removed
+// is the one case that sends an upload again: to the same name.
+func TestCrashAfterUpload(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(0, "")
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	e := newEnv(t)
+	s := e.open(t)
+	s.crashAfter = func(st string) bool { return st == "uploaded" }
+	m := meta("up-1")
+	m.URL = srv.URL + "/"
+	finishWAV(t, s, e.spool, m)
+	stop := run(t, s)
+	waitFor(t, "first upload", func() bool { return rc.accepted()["call_recording_call-1.wav"] == 1 })
+	stop()
+	s2 := e.open(t)
+	if s2.Pending() != 1 {
+		t.Fatalf("Pending() = %d after restart", s2.Pending())
+	}
+	run(t, s2)
+	waitFor(t, "upload", func() bool { return s2.Pending() == 0 })
+	if diff := cmp.Diff(map[string]int{"call_recording_call-1.wav": 2}, rc.accepted()); diff != "" {
+		t.Error(diff)
+	}
+}
+
+func TestCrashWhileQuarantining(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	s.crashAfter = func(st string) bool { return st == "quarantine" }
+	src := filepath.Join(e.spool, "q.wav")
+	writeWAV(t, src, 16000, 500)
+	if _, err := s.Finish(meta("q"), src); !errors.Is(err, errCrash) {
+		t.Fatal(err)
+	}
+	e.open(t)
+	if exists(src) {
+		t.Fatal("recording still in the spool")
+	}
+	des, _ := os.ReadDir(filepath.Join(e.spool, dirQuarantine))
+	if len(des) != 2 || !strings.HasSuffix(des[0].Name(), ".wav") {
+		t.Fatalf("quarantine holds %v", des)
+	}
+	if e.count(EventQuarantined) != 1 {
+		t.Error("no quarantined event")
+	}
+}
+
+func TestCorruptJournals(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.open(t)
+	src := filepath.Join(e.spool, "rec", "j2.wav")
+	writeWAV(t, src, 8000, 1000)
+	tampered := fmt.Sprintf(`{"version":1,"state":"checked","src":%q,"dst":"/tmp/evil.wav","metadata":{"recording_id":"j2","call_id":"c","account":"acme","format":"wav","start":"2026-01-01T00:00:00Z","sha256":"%064d"}}`, src, 0)
+	files := map[string]string{
+		filepath.Join(e.spool, dirJournal, "j1.json"):     "{not json",
+		filepath.Join(e.spool, dirJournal, "j2.json"):     tampered,
+		filepath.Join(e.spool, dirJournal, "j3.json"):     `{"version":1,"state":"received","src":"/x.wav","metadata":{"recording_id":"../j3","call_id":"c","account":"acme","format":"wav","start":"2026-01-01T00:00:00Z"}}`,
+		filepath.Join(e.spool, dirJournal, "j4.json"):     `{"version":7}`,
+		filepath.Join(e.spool, dirPending, "p1.json"):     "",
+		filepath.Join(e.spool, dirJournal, "j5.json.tmp"): "half written",
+	}
+	for p, c := range files {
+		if err := os.WriteFile(p, []byte(c), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := e.open(t)
+	if s.Pending() != 0 {
+		t.Errorf("Pending() = %d", s.Pending())
+	}
+	for _, dir := range []string{dirJournal, dirPending} {
+		if des, _ := os.ReadDir(filepath.Join(e.spool, dir)); len(des) != 0 {
+			t.Errorf("%s still holds %v", dir, des)
+		}
+	}
+	des, _ := os.ReadDir(filepath.Join(e.spool, dirQuarantine))
+	if len(des) != 5 {
+		t.Errorf("quarantine holds %d files, want 5", len(des))
+	}
+	if n := e.count(EventJournalQuarantined); n != 5 {
+		t.Errorf("%d journal_quarantined events", n)
+	}
+	if !strings.Contains(e.logs.String(), "journal quarantined") {
+		t.Error("no log line")
+	}
+	if !exists(src) || exists("/tmp/evil.wav") {
+		t.Error("a tampered journal moved the recording")
+	}
+	// The recording of the tampered journal can still be finished.
+	if r, err := s.Finish(meta("j2"), src); err != nil || r.Outcome != Stored {
+		t.Fatalf("%+v %v", r, err)
+	}
+}
+
+func TestStorageFull(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	s.rename = func(oldpath, newpath string) error {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.ENOSPC}
+	}
+	src := filepath.Join(e.spool, "full.wav")
+	writeWAV(t, src, 8000, 1000)
+	_, err := s.Finish(meta("full"), src)
+	if !errors.Is(err, ErrStorageFull) || !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("Finish = %v, want ErrStorageFull", err)
+	}
+	if !exists(src) || !exists(filepath.Join(e.spool, dirJournal, "full.json")) {
+		t.Fatal("recording or journal gone from the spool")
+	}
+	if e.count(EventStorageFull) != 1 || !strings.Contains(e.logs.String(), "storage full") {
+		t.Error("storage full not reported")
+	}
+	// Space comes back; Run retries without the engine's help.
+	s.rename = os.Rename
+	run(t, s)
+	waitFor(t, "stored", func() bool { return e.count(EventStored) == 1 })
+	if _, media, err := s.Get("full"); err != nil || exists(src) || !exists(media) {
+		t.Fatalf("Get: %v", err)
+	}
+}
+
+func TestUnsafeStorage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		link string // relative to Storage
+	}{
+		{"account dir", "acme"},
+		{"year dir", "acme/2026"},
+		{"day dir", "acme/2026/03/05"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			s := e.open(t)
+			outside := t.TempDir()
+			l := filepath.Join(e.storage, tc.link)
+			os.MkdirAll(filepath.Dir(l), 0o700)
+			if err := os.Symlink(outside, l); err != nil {
+				t.Fatal(err)
+			}
+			src := filepath.Join(e.spool, "x.wav")
+			writeWAV(t, src, 8000, 1000)
+			_, err := s.Finish(meta("x"), src)
+			if !errors.Is(err, ErrUnsafePath) {
+				t.Fatalf("Finish = %v, want ErrUnsafePath", err)
+			}
+			if des, _ := os.ReadDir(outside); len(des) != 0 {
+				t.Errorf("wrote through the link: %v", des)
+			}
+			if !exists(src) {
+				t.Error("recording left the spool")
+			}
+		})
+	}
+}
+
+func TestList(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	day := func(d, h int) time.Time { return time.Date(2026, 5, d, h, 0, 0, 0, time.UTC) }
+	recs := []struct {
+		id, account string
+		start       time.Time
+	}{
+		{"a1", "acme", day(1, 10)},
+		{"a2", "acme", day(2, 23)},
+		{"b1", "beta", day(2, 1)},
+		{"a3", "acme", day(3, 0)},
+	}
+	for _, r := range recs {
+		m := meta(r.id)
+		m.Account, m.Start = r.account, r.start
+		finishWAV(t, s, e.spool, m)
+	}
+	tests := []struct {
+		name string
+		f    Filter
+		want []string
+	}{
+		{"all", Filter{}, []string{"a1", "b1", "a2", "a3"}},
+		{"account", Filter{Account: "acme"}, []string{"a1", "a2", "a3"}},
+		{"from", Filter{From: day(2, 1)}, []string{"b1", "a2", "a3"}},
+		{"until is exclusive", Filter{Account: "acme", Until: day(3, 0)}, []string{"a1", "a2"}},
+		{"window", Filter{From: day(2, 0), Until: day(2, 23)}, []string{"b1"}},
+		{"other account", Filter{Account: "none"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ms, err := s.List(tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, m := range ms {
+				got = append(got, m.RecordingID)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+	if _, err := s.List(Filter{Account: "../x"}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("List with a bad account: %v", err)
+	}
+	// A new process finds them too.
+	s2 := e.open(t)
+	if ms, err := s2.List(Filter{}); err != nil || len(ms) != 4 {
+		t.Fatalf("after restart: %d, %v", len(ms), err)
+	}
+}
