@@ -57,7 +57,9 @@ type Config struct {
 	HeartbeatTimeout time.Duration
 	// BackoffMin and BackoffMax bound the delay between connection
 	// attempts; it doubles from BackoffMin up to BackoffMax, jittered, and
-	// starts over after a connection that got its first event.
+	// starts over after a connection that delivered events for at least
+	// BackoffMax (a switch that drops every connection soon after it is
+	// made is retried at the capped pace, not at BackoffMin).
 	BackoffMin, BackoffMax time.Duration
 	// Logger receives connection, protocol and command logs; nil discards.
 	Logger *slog.Logger
@@ -224,6 +226,7 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 	}()
 	attempt := 0
 	for {
+		began := time.Now()
 		s, err := c.connect(ctx, q)
 		if err == nil {
 			c.setSession(s)
@@ -238,7 +241,7 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 			c.mu.Unlock()
 			s.teardown()
 			err = s.reason()
-			if s.wasConnected.Load() {
+			if s.wasConnected.Load() && time.Since(began) >= c.cfg.BackoffMax {
 				attempt = 0
 			}
 		}

@@ -91,13 +91,13 @@ func TestEventsNormalized(t *testing.T) {
 		})
 	}
 	// Events arrive in the switch's order, BACKGROUND_JOB excepted.
-	rec.waitEvent(t, 0, "CHANNEL_HANGUP_COMPLETE", b)
 	var sent, got []string
 	for _, e := range srv.Events() {
 		if e.Event.Name() != "BACKGROUND_JOB" {
 			sent = append(sent, e.Event.Name()+" "+e.Event.Get("Unique-ID"))
 		}
 	}
+	rec.waitCount(t, "events", len(sent), func(c call) bool { return c.kind == itemEvent })
 	for _, c := range rec.snapshot() {
 		if c.kind == itemEvent {
 			got = append(got, c.ev.Name+" "+c.ev.Get("Unique-ID"))
@@ -346,6 +346,7 @@ func TestSwitchRestart(t *testing.T) {
 // what the protocol does not allow drops the connection, which is then
 // retried.
 func TestMisbehavingPeer(t *testing.T) {
+	before := rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: "before"})
 	after := rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: "after"})
 	tests := []struct {
 		name    string
@@ -370,7 +371,7 @@ func TestMisbehavingPeer(t *testing.T) {
 				if !c.login() {
 					return
 				}
-				c.write(tt.send + after)
+				c.write(before + tt.send + after)
 				for {
 					if _, ok := c.command(); !ok {
 						return
@@ -379,18 +380,25 @@ func TestMisbehavingPeer(t *testing.T) {
 			})
 			_, rec := runClient(t, testConfig(rs.addr()))
 			i, _ := rec.waitConnected(t, 0)
+			want := []string{"before"}
 			if !tt.dropped {
-				rec.waitEvent(t, i, "CUSTOM", "")
+				want = append(want, "after")
+			}
+			rec.waitCount(t, "CUSTOM events", len(want), func(c call) bool { return c.kind == itemEvent })
+			if !tt.dropped {
+				if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:])); diff != "" {
+					t.Errorf("events -want +got:\n%s", diff)
+				}
 				return
 			}
 			j, err := rec.waitDisconnected(t, i)
 			if !errors.Is(err, ErrProtocol) {
 				t.Errorf("Disconnected(%v), want ErrProtocol", err)
 			}
-			for _, c := range rec.snapshot()[i:j] {
-				if c.kind == itemEvent {
-					t.Errorf("event %s delivered after the garbage", c.ev.Name)
-				}
+			// What came before the garbage is delivered, before
+			// Disconnected; nothing after it.
+			if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:j])); diff != "" {
+				t.Errorf("events before Disconnected -want +got:\n%s", diff)
 			}
 			rs.waitConns(t, 2)
 			rec.waitConnected(t, j)
@@ -568,5 +576,45 @@ func TestFlood(t *testing.T) {
 	rec.waitCount(t, "events", want, func(c call) bool { return c.kind == itemEvent })
 	if n := len(rec.snapshot()); n != want+1 {
 		t.Errorf("%d Handler calls, want Connected and %d events", n, want)
+	}
+}
+
+func subclasses(calls []call) []string {
+	var out []string
+	for _, c := range calls {
+		if c.kind == itemEvent {
+			out = append(out, c.ev.Get("Event-Subclass"))
+		}
+	}
+	return out
+}
+
+// TestEventsBeforeClose: events the switch sent before closing the
+// connection are all delivered, in order, before Disconnected.
+func TestEventsBeforeClose(t *testing.T) {
+	const n = 300
+	rs := startRaw(t, func(c *rawConn) {
+		if !c.login() {
+			return
+		}
+		var b strings.Builder
+		for k := range n {
+			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
+		}
+		c.write(b.String())
+		// and close
+	})
+	_, rec := runClient(t, testConfig(rs.addr()))
+	i, _ := rec.waitConnected(t, 0)
+	j, err := rec.waitDisconnected(t, i)
+	if !errors.Is(err, ErrConnectionLost) {
+		t.Errorf("Disconnected(%v), want ErrConnectionLost", err)
+	}
+	var want []string
+	for k := range n {
+		want = append(want, fmt.Sprint(k))
+	}
+	if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:j])); diff != "" {
+		t.Errorf("events before Disconnected -want +got:\n%s", diff)
 	}
 }
