@@ -70,7 +70,7 @@ func startHarnessOpts(t *testing.T, policyDir string, o harnessOpts) *harness {
 	if o.srv != nil {
 		h.srv = o.srv
 	} else {
-		h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 30 * time.Millisecond,
+		h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 100 * time.Millisecond,
 			Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

@@ -28,6 +28,7 @@ import (
 func newDemoCmd(s *streams) *cobra.Command {
 	var policies, dir string
 	var scenarios []string
+	var quiet time.Duration
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the end-to-end demo: fake switch, runtime, recordings, hot reload",
@@ -46,7 +47,7 @@ DIR.`,
   recpol demo --dir /tmp/recpol-demo`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runDemo(cmd.Context(), s, policies, dir, scenarios)
+			return runDemo(cmd.Context(), s, policies, dir, scenarios, quiet)
 		},
 	}
 	f := cmd.Flags()
@@ -54,6 +55,8 @@ DIR.`,
 	f.StringVar(&dir, "dir", "bin/demo", "the working `DIR` (emptied first)")
 	f.StringSliceVar(&scenarios, "scenario", []string{"testdata/scenarios/demo-1.json", "testdata/scenarios/demo-2.json"},
 		"the scenario `FILES` played before and after the reload")
+	f.DurationVar(&quiet, "quiet", 100*time.Millisecond,
+		"how long the fake switch waits for the runtime to react before its clock moves on")
 	return cmd
 }
 
@@ -71,7 +74,7 @@ func (u *demoUploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusCreated)
 }
 
-func runDemo(ctx context.Context, s *streams, policySrc, dir string, scenarioFiles []string) error {
+func runDemo(ctx context.Context, s *streams, policySrc, dir string, scenarioFiles []string, quiet time.Duration) error {
 	if len(scenarioFiles) != 2 {
 		return usageErr(errors.New("demo plays two scenarios: before and after the reload"))
 	}
@@ -114,7 +117,7 @@ func runDemo(ctx context.Context, s *streams, policySrc, dir string, scenarioFil
 	}
 
 	fmt.Fprintf(out, "== recpol demo in %s\n", dir)
-	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 20 * time.Millisecond})
+	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: quiet})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return usageErr(err)

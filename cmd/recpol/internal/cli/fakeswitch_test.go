@@ -53,7 +53,7 @@ func TestFakeswitchPlaysToClient(t *testing.T) {
 	pr, pw := io.Pipe()
 	exit := make(chan int, 1)
 	go func() {
-		exit <- Run([]string{"fakeswitch", "--listen", "127.0.0.1:0", "--recordings", dir, "--scenario", exampleScenario, "--quiet", "100ms"}, nil, io.Discard, pw)
+		exit <- Run([]string{"fakeswitch", "--listen", "127.0.0.1:0", "--recordings", dir, "--scenario", exampleScenario, "--quiet", "300ms"}, nil, io.Discard, pw)
 		pw.Close()
 	}()
 	lines := bufio.NewScanner(pr)
