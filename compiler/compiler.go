@@ -268,10 +268,12 @@ func (c *compilation) evaluate() {
 
 // decode decodes the evaluated policy into Go values.
 func (c *compilation) decode() {
-	if err := c.value.Decode(&c.policy); err != nil {
+	p, err := decodePolicy(c.value)
+	if err != nil {
 		c.cueErrors(CodeSchema, err)
 		return
 	}
+	c.policy = p
 	c.loadBuiltin()
 }
 

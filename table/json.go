@@ -22,7 +22,7 @@ import (
 // WriteJSON writes the table's canonical JSON.
 func (t *Table) WriteJSON(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 64<<10)
-	var e enc
+	e := newEnc()
 	e.b = make([]byte, 0, 64<<10)
 	e.raw(`{"accounts":{`)
 	for i, id := range t.accountIDs {
@@ -62,7 +62,7 @@ func (t *Table) MarshalJSON() ([]byte, error) {
 
 // AccountJSON returns the canonical JSON of one account.
 func AccountJSON(a *Account) []byte {
-	var e enc
+	e := newEnc()
 	e.account(a)
 	return e.b
 }
@@ -82,14 +82,32 @@ func (t *Table) computeVersion() (string, error) {
 	}
 	h := sha256.New()
 	fmt.Fprintf(h, "recpol table format %d\nbuiltin %s\n", FormatVersion, builtin)
+	e := newEnc()
 	for _, id := range t.accountIDs {
-		sum := sha256.Sum256(AccountJSON(t.Accounts[id]))
+		e.b = e.b[:0]
+		e.account(t.Accounts[id])
+		sum := sha256.Sum256(e.b)
 		fmt.Fprintf(h, "account %s %x\n", id, sum)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-type enc struct{ b []byte }
+// enc writes canonical JSON. Settings and provenance are interned, so
+// their encodings are memoized by pointer.
+type enc struct {
+	b         []byte
+	settings_ map[*Settings][]byte
+	provs     map[provKey][]byte
+}
+
+type provKey struct {
+	p       *Provenance
+	enabled bool
+}
+
+func newEnc() *enc {
+	return &enc{settings_: map[*Settings][]byte{}, provs: map[provKey][]byte{}}
+}
 
 func (e *enc) raw(s string) { e.b = append(e.b, s...) }
 func (e *enc) int(i int)    { e.b = strconv.AppendInt(e.b, int64(i), 10) }
@@ -234,6 +252,17 @@ func (e *enc) cell(c *Cell) {
 }
 
 func (e *enc) provenance(p *Provenance, withEnabled bool) {
+	k := provKey{p, withEnabled}
+	if b, ok := e.provs[k]; ok && e.provs != nil {
+		e.b = append(e.b, b...)
+		return
+	}
+	start := len(e.b)
+	defer func() {
+		if e.provs != nil {
+			e.provs[k] = append([]byte(nil), e.b[start:]...)
+		}
+	}()
 	e.raw("{")
 	if withEnabled {
 		e.raw(`"enabled":`)
@@ -262,6 +291,16 @@ func (e *enc) provenance(p *Provenance, withEnabled bool) {
 }
 
 func (e *enc) settings(s *Settings) {
+	if b, ok := e.settings_[s]; ok {
+		e.b = append(e.b, b...)
+		return
+	}
+	start := len(e.b)
+	defer func() {
+		if e.settings_ != nil {
+			e.settings_[s] = append([]byte(nil), e.b[start:]...)
+		}
+	}()
 	e.raw(`{"format":`)
 	e.str(s.Format)
 	e.raw(`,"method":`)
