@@ -118,17 +118,7 @@ func (o Options) Compile(dir string) (*Result, error) {
 
 // CompileFiles compiles a policy given as files of package recpol.
 func (o Options) CompileFiles(files []File) *Result {
-	top := newCompilation(files)
-	top.parse()
-	if top.diags.HasErrors() {
-		return top.result()
-	}
-	part := partition(top.asts)
-	if o.Whole || part.whole || len(part.groups) < 2 {
-		top.run(stages[1:])
-		return top.result()
-	}
-	return o.compileGroups(top, part)
+	return NewCompiler(o).CompileFiles(files)
 }
 
 func newCompilation(files []File) *compilation {
@@ -210,27 +200,35 @@ func (c *compilation) errorf(code string, pos Position, path string, format stri
 // parse parses every file and checks its package clause.
 func (c *compilation) parse() {
 	for _, f := range c.files {
-		af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
-		if err != nil {
-			c.cueErrors(CodeSyntax, err)
-			continue
-		}
-		switch name := af.PackageName(); name {
-		case recpolcue.PackageName:
+		if af, ok := c.parseFile(f); ok {
 			c.asts = append(c.asts, af)
-		case "":
-			c.errorf(CodePackage, Position{File: f.Name, Line: 1, Column: 1}, "",
-				"policy files must begin with 'package %s'", recpolcue.PackageName)
-		default:
-			pos := Position{File: f.Name, Line: 1, Column: 1}
-			for _, d := range af.Decls {
-				if p, ok := d.(*ast.Package); ok {
-					pos = position(p.Name.Pos())
-				}
-			}
-			c.errorf(CodePackage, pos, "", "package %s: policy files must be in package %s", name, recpolcue.PackageName)
 		}
 	}
+}
+
+// parseFile parses one file and checks its package clause.
+func (c *compilation) parseFile(f File) (*ast.File, bool) {
+	af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
+	if err != nil {
+		c.cueErrors(CodeSyntax, err)
+		return nil, false
+	}
+	switch name := af.PackageName(); name {
+	case recpolcue.PackageName:
+		return af, true
+	case "":
+		c.errorf(CodePackage, Position{File: f.Name, Line: 1, Column: 1}, "",
+			"policy files must begin with 'package %s'", recpolcue.PackageName)
+	default:
+		pos := Position{File: f.Name, Line: 1, Column: 1}
+		for _, d := range af.Decls {
+			if p, ok := d.(*ast.Package); ok {
+				pos = position(p.Name.Pos())
+			}
+		}
+		c.errorf(CodePackage, pos, "", "package %s: policy files must be in package %s", name, recpolcue.PackageName)
+	}
+	return nil, false
 }
 
 // evaluate unifies the files with the schema and validates the result.

@@ -29,8 +29,9 @@ type partitioning struct {
 	names  []string // each group's accounts, sorted, joined (for messages)
 }
 
-// partition splits parsed files (in the order of the files slice).
-func partition(asts []*ast.File) partitioning {
+// partition splits files described by infos (in the order of the files
+// slice); names are the files' names, for messages.
+func partition(infos []fileInfo, names []string) partitioning {
 	var p partitioning
 	parent := map[string]string{} // union-find over account ids
 	var find func(string) string
@@ -52,18 +53,17 @@ func partition(asts []*ast.File) partitioning {
 			}
 		}
 	}
-	fileAccounts := make([][]string, len(asts))
-	for i, f := range asts {
-		info := inspectFile(f)
+	fileAccounts := make([][]string, len(infos))
+	for i, info := range infos {
 		if info.whole != "" {
-			return partitioning{whole: true, reason: f.Filename + ": " + info.whole}
+			return partitioning{whole: true, reason: names[i] + ": " + info.whole}
 		}
 		if len(info.accounts) == 0 {
 			p.shared = append(p.shared, i)
 			continue
 		}
 		if info.shared {
-			return partitioning{whole: true, reason: f.Filename + " defines accounts and shared declarations"}
+			return partitioning{whole: true, reason: names[i] + " defines accounts and shared declarations"}
 		}
 		fileAccounts[i] = info.accounts
 		for _, a := range info.accounts {

@@ -158,3 +158,64 @@ func TestCacheIgnoresBadEntries(t *testing.T) {
 		t.Errorf("a damaged cache changed the table")
 	}
 }
+
+// TestCompilerReuse: a Compiler that compiles again after one account file
+// changed re-evaluates that group only (the other accounts are the very
+// same objects) and still gives the table of a whole evaluation; a change
+// to the shared part re-evaluates every group.
+func TestCompilerReuse(t *testing.T) {
+	files := tree(t, 11, 8, false)
+	cm := compiler.NewCompiler(compiler.Options{})
+	first := cm.CompileFiles(files)
+	if first.Table == nil {
+		t.Fatal(first.Diagnostics)
+	}
+	changed := append([]compiler.File(nil), files...)
+	var target string
+	for i, f := range changed {
+		if f.Name == "acct-00004.cue" {
+			changed[i].Data = append(append([]byte(nil), f.Data...), []byte("\naccounts: \"acct-00004\": devices: added: call_recording: any: any: enabled: true\n")...)
+			target = "acct-00004"
+		}
+	}
+	if target == "" {
+		t.Fatal("no acct-00004.cue in the tree")
+	}
+	second := cm.CompileFiles(changed)
+	want := compiler.Options{Whole: true}.CompileFiles(changed)
+	if second.Table == nil || want.Table == nil {
+		t.Fatalf("%v %v", second.Diagnostics, want.Diagnostics)
+	}
+	a, _ := second.Table.MarshalJSON()
+	b, _ := want.Table.MarshalJSON()
+	if !bytes.Equal(a, b) {
+		t.Fatal("the recompiled table differs from a whole evaluation")
+	}
+	for _, id := range second.Table.AccountIDs() {
+		same := second.Table.Accounts[id] == first.Table.Accounts[id]
+		if id == target && same {
+			t.Errorf("account %s changed but was reused", id)
+		}
+		if id != target && !same {
+			t.Errorf("account %s did not change but was evaluated again", id)
+		}
+	}
+	// An edit of the shared part re-evaluates everything.
+	for i, f := range changed {
+		if f.Name == "shared.cue" {
+			changed[i].Data = []byte(strings.Replace(string(f.Data), `format:             "mp3"`, `format:             "wav"`, 1))
+		}
+	}
+	third := cm.CompileFiles(changed)
+	if third.Table == nil {
+		t.Fatal(third.Diagnostics)
+	}
+	for _, id := range third.Table.AccountIDs() {
+		if third.Table.Accounts[id] == second.Table.Accounts[id] {
+			t.Errorf("account %s was reused after the shared part changed", id)
+		}
+	}
+	if third.Table.Version == second.Table.Version {
+		t.Errorf("the version did not change with the defaults")
+	}
+}

@@ -16,12 +16,13 @@ import (
 )
 
 // Policy holds the live decision table of a policy directory and reloads
-// it. A reload compiles the directory fully before anything changes; an
+// it. A reload re-evaluates only the account groups whose files changed
+// (or all of them when the shared files did). A reload compiles the directory fully before anything changes; an
 // invalid policy keeps the old table live; an unchanged one is not
 // swapped. Calls in progress keep the table they started with.
 type Policy struct {
 	dir     string
-	opts    compiler.Options
+	comp    *compiler.Compiler
 	log     *slog.Logger
 	metrics *Metrics
 	cur     atomic.Pointer[table.Table]
@@ -31,7 +32,7 @@ type Policy struct {
 
 // LoadPolicy compiles a policy directory. The first compile must succeed.
 func LoadPolicy(dir string, opts compiler.Options, log *slog.Logger, m *Metrics) (*Policy, error) {
-	p := &Policy{dir: dir, opts: opts, log: log, metrics: m}
+	p := &Policy{dir: dir, comp: compiler.NewCompiler(opts), log: log, metrics: m}
 	if err := p.Reload(); err != nil {
 		return nil, err
 	}
@@ -48,7 +49,7 @@ var ErrInvalidPolicy = errors.New("invalid policy")
 // valid and its version changed.
 func (p *Policy) Reload() error {
 	start := time.Now()
-	res, err := p.opts.Compile(p.dir)
+	res, err := p.comp.Compile(p.dir)
 	if err == nil && res.Table == nil {
 		err = fmt.Errorf("%w:\n%s", ErrInvalidPolicy, res.Diagnostics.Errors())
 	}

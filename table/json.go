@@ -83,11 +83,15 @@ func (t *Table) computeVersion() (string, error) {
 	h := sha256.New()
 	fmt.Fprintf(h, "recpol table format %d\nbuiltin %s\n", FormatVersion, builtin)
 	e := newEnc()
+	var zero [32]byte
 	for _, id := range t.accountIDs {
-		e.b = e.b[:0]
-		e.account(t.Accounts[id])
-		sum := sha256.Sum256(e.b)
-		fmt.Fprintf(h, "account %s %x\n", id, sum)
+		a := t.Accounts[id]
+		if a.digest == zero {
+			e.b = e.b[:0]
+			e.account(a)
+			a.digest = sha256.Sum256(e.b)
+		}
+		fmt.Fprintf(h, "account %s %x\n", id, a.digest)
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -207,6 +207,11 @@ type Account struct {
 	userIDs, deviceIDs []string       // sorted
 	numbers            map[string]int // exact number -> callflow index
 	ownerDevices       map[string][]string
+	// indexed is set once index ran: an account is read-only from then on
+	// and may be shared by several tables (a reload reuses the accounts of
+	// unchanged files).
+	indexed bool
+	digest  [32]byte // sha256 of the account's canonical JSON
 }
 
 // Table is a compiled policy. It is read-only once returned by New or Decode.
@@ -227,8 +232,10 @@ func New(accounts []*Account) (*Table, error) {
 		if _, dup := t.Accounts[a.ID]; dup {
 			return nil, fmt.Errorf("account %q defined twice", a.ID)
 		}
-		if err := a.index(); err != nil {
-			return nil, fmt.Errorf("account %s: %w", a.ID, err)
+		if !a.indexed {
+			if err := a.index(); err != nil {
+				return nil, fmt.Errorf("account %s: %w", a.ID, err)
+			}
 		}
 		t.Accounts[a.ID] = a
 		t.accountIDs = append(t.accountIDs, a.ID)
@@ -288,6 +295,7 @@ func (a *Account) index() error {
 			cf.regexps = append(cf.regexps, re)
 		}
 	}
+	a.indexed = true
 	return nil
 }
 
