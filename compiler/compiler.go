@@ -215,7 +215,9 @@ func (c *compilation) parseFile(f File) (*ast.File, bool) {
 	}
 	switch name := af.PackageName(); name {
 	case recpolcue.PackageName:
-		return af, true
+		n := len(c.diags)
+		c.selfReferences(af)
+		return af, len(c.diags) == n
 	case "":
 		c.errorf(CodePackage, Position{File: f.Name, Line: 1, Column: 1}, "",
 			"policy files must begin with 'package %s'", recpolcue.PackageName)
