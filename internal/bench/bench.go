@@ -54,15 +54,16 @@ type sizes struct {
 	pacedRate         int           // setups per second of the latency figure
 	benchtime         time.Duration // per run of a loop measured in-process
 	profileFor        time.Duration // how long a repeated operation is profiled
+	settle            time.Duration // how long a new policy watcher is left alone
 	skipPeerLargeOver time.Duration // a cue vet run of the large tree longer than this is run once
 }
 
 func (c *Config) sizes() sizes {
 	if c.Quick {
-		return sizes{accounts: 20, large: 40, users: 10, devices: 20, slowRuns: 1, fastRuns: 3, reloads: 3,
-			setups: 100, pacedSetups: 100, pacedRate: 1000, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
+		return sizes{accounts: 20, large: 40, users: 10, devices: 20, slowRuns: 1, fastRuns: 3, reloads: 2, settle: 100 * time.Millisecond,
+			setups: 100, pacedSetups: 50, pacedRate: 1000, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
 	}
-	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30,
+	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30, settle: 500 * time.Millisecond,
 		setups: 4000, pacedSetups: 5000, pacedRate: 1000, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 5 * time.Minute}
 }
 
@@ -100,7 +101,7 @@ type runner struct {
 
 func (r *runner) logf(format string, args ...any) {
 	if r.cfg.Log != nil {
-		fmt.Fprintf(r.cfg.Log, "bench: "+format+"\n", args...)
+		fmt.Fprintf(r.cfg.Log, "bench: %s "+format+"\n", append([]any{time.Since(r.rep.Started).Round(time.Millisecond)}, args...)...)
 	}
 }
 
@@ -116,13 +117,18 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err := r.setup(); err != nil {
 		return nil, err
 	}
-	steps := []func(context.Context){r.compileFigures, r.reloadFigure, r.lookupFigure, r.simulateFigure, r.runtimeFigures}
+	steps := []struct {
+		name string
+		run  func(context.Context)
+	}{{"compile", r.compileFigures}, {"reload", r.reloadFigure}, {"lookup", r.lookupFigure}, {"simulate", r.simulateFigure}, {"runtime", r.runtimeFigures}}
 	for _, step := range steps {
 		if ctx.Err() != nil {
 			break
 		}
-		step(ctx)
+		r.logf("%s figures", step.name)
+		step.run(ctx)
 	}
+	r.logf("done")
 	r.rep.Took = time.Since(r.rep.Started)
 	return r.rep, nil
 }
@@ -301,12 +307,13 @@ func (r *runner) profile(name string, fn func() error) string {
 
 // topCum formats a profile with `go tool pprof -top -cum`, keeping the
 // header and the first 10 entries.
-func topCum(path string) string {
+func topCum(path string, flags ...string) string {
 	gobin := filepath.Join(goruntime.GOROOT(), "bin", "go")
 	if _, err := os.Stat(gobin); err != nil {
 		gobin = "go"
 	}
-	out, err := exec.Command(gobin, "tool", "pprof", "-top", "-cum", "-nodecount=10", path).CombinedOutput()
+	args := append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=10"}, flags...)
+	out, err := exec.Command(gobin, append(args, path)...).CombinedOutput()
 	if err != nil {
 		return "go tool pprof: " + err.Error() + "\n" + string(out)
 	}

@@ -123,7 +123,7 @@ func (r *runner) reloads(ctx context.Context, dir, cache string, debounce time.D
 	done := make(chan error, 1)
 	go func() { done <- p.Watch(wctx, debounce, nil) }()
 	// Let the watcher's first reload pass.
-	time.Sleep(debounce + 500*time.Millisecond)
+	time.Sleep(debounce + r.sz.settle)
 	acct := gen.AccountID(r.sz.accounts / 2)
 	file := filepath.Join(dir, acct+".cue")
 	orig, err := os.ReadFile(file)
