@@ -97,6 +97,20 @@ type runner struct {
 	tree   string // the main generated tree, with the schema beside it
 	large  string // the large generated tree
 	schema []byte
+	load0  string // the load average when the run started
+}
+
+// loadavg returns the 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "unknown"
+	}
+	return strings.Join(f[:3], " ")
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -111,6 +125,7 @@ func (r *runner) logf(format string, args ...any) {
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r := &runner{cfg: cfg, sz: cfg.sizes(), rep: &Report{Started: time.Now(), Quick: cfg.Quick}}
 	r.rep.Machine = machine()
+	r.load0 = loadavg()
 	if err := os.MkdirAll(cfg.Work, 0o755); err != nil {
 		return nil, err
 	}
@@ -129,6 +144,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		step.run(ctx)
 	}
 	r.logf("done")
+	r.rep.Machine = append(r.rep.Machine, "Load average (1, 5, 15 min) at the start: "+r.load0+"; at the end: "+loadavg()+
+		". Other work on the machine during the run shows here and makes the figures slower than they are.")
 	r.rep.Took = time.Since(r.rep.Started)
 	return r.rep, nil
 }
