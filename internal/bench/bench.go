@@ -64,7 +64,7 @@ func (c *Config) sizes() sizes {
 			setups: 100, pacedSetups: 50, pacedRate: 1000, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
 	}
 	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30, settle: 500 * time.Millisecond,
-		setups: 4000, pacedSetups: 5000, pacedRate: 1000, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 5 * time.Minute}
+		setups: 3000, pacedSetups: 3000, pacedRate: 1000, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 2 * time.Minute}
 }
 
 // Figure is one measured figure.
