@@ -216,6 +216,7 @@ type counts struct {
 	stopped  int // RECORD_STOP handled by the engine (recpol_recordings_total{event="stopped"})
 	failed   int // starts the switch refused, the call already gone (event="failed")
 	finished int // handed over by the store, every outcome (recpol_recordings_finished_total)
+	dropped  int // commands dropped because the engine's command queue was full (event="command_dropped")
 }
 
 func (e *rtEnv) counts() (counts, error) {
@@ -244,6 +245,8 @@ func (e *rtEnv) counts() (counts, error) {
 			c.stopped = int(v)
 		case strings.HasPrefix(l, `recpol_recordings_total{event="failed"}`):
 			c.failed = int(v)
+		case strings.HasPrefix(l, `recpol_recordings_total{event="command_dropped"}`):
+			c.dropped = int(v)
 		}
 	}
 	return c, sc.Err()
@@ -355,7 +358,10 @@ func (e *rtEnv) waitStarts(ctx context.Context, starts0 int64, n int) error {
 }
 
 // paced places n calls at rate setups per second of wall-clock time: the
-// virtual clock follows the wall clock, advanced every millisecond.
+// virtual clock follows the wall clock, advanced every millisecond. It
+// returns the time to the last hangup and, as a non-nil summary, what
+// became of the recordings (failed starts, dropped commands); a real
+// failure comes with a zero duration.
 func (e *rtEnv) paced(ctx context.Context, n, rate int) (time.Duration, error) {
 	c0, err := e.counts()
 	if err != nil {
@@ -384,10 +390,15 @@ func (e *rtEnv) paced(ctx context.Context, n, rate int) (time.Duration, error) {
 		}
 	}
 	took := time.Since(start)
-	if err := e.wait(ctx, "stored", finishedOrFailed(c0)+2*n, finishedOrFailed, 120*time.Second); err != nil {
-		return 0, err
+	// A start command dropped from a full queue leaves a recording that
+	// never finishes: the wait ends at its timeout and the shortfall is
+	// reported.
+	if err := e.wait(ctx, "stored", finishedOrFailed(c0)+2*n, finishedOrFailed, 60*time.Second); err != nil {
+		c, _ := e.counts()
+		return took, fmt.Errorf("%d of %d recordings finished or failed, %d commands dropped", finishedOrFailed(c)-finishedOrFailed(c0), 2*n, c.dropped-c0.dropped)
 	}
-	return took, nil
+	c, _ := e.counts()
+	return took, fmt.Errorf("%d recordings failed to start, %d commands dropped", c.failed-c0.failed, c.dropped-c0.dropped)
 }
 
 // peerRead feeds frames (event frames as the runtime received them) to
