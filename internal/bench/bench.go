@@ -300,7 +300,7 @@ func firstLine(s string) string {
 
 // profile runs fn under the CPU profiler and returns the top 10 entries by
 // cumulative time, as `go tool pprof -top -cum` prints them.
-func (r *runner) profile(name string, fn func() error) string {
+func (r *runner) profile(name string, fn func() error, flags ...string) string {
 	path := filepath.Join(r.cfg.Work, "profiles", strings.NewReplacer(" ", "-", ",", "", "/", "-").Replace(name)+".pprof")
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return "profile: " + err.Error()
@@ -319,7 +319,7 @@ func (r *runner) profile(name string, fn func() error) string {
 	if ferr != nil {
 		return "profile: the profiled run failed: " + ferr.Error()
 	}
-	return topCum(path)
+	return topCum(path, flags...)
 }
 
 // topCum formats a profile with `go tool pprof -top -cum`, keeping the
@@ -329,7 +329,9 @@ func topCum(path string, flags ...string) string {
 	if _, err := os.Stat(gobin); err != nil {
 		gobin = "go"
 	}
-	args := append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=10"}, flags...)
+	// The harness's own frames (the profiled closure and its callers) sit
+	// at 100% and say nothing: they are hidden.
+	args := append([]string{"tool", "pprof", "-top", "-cum", "-nodecount=10", `-hide=recpol/internal/bench\.|^main\.|^runtime\.main$`}, flags...)
 	out, err := exec.Command(gobin, append(args, path)...).CombinedOutput()
 	if err != nil {
 		return "go tool pprof: " + err.Error() + "\n" + string(out)

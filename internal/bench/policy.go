@@ -104,9 +104,9 @@ func (r *runner) reloadFigure(ctx context.Context) {
 	r.rep.Figures = append(r.rep.Figures, f)
 	if !*f.Met {
 		f.Profile = r.profile(f.Name, func() error {
-			_, err := r.reloads(ctx, dir, cache, debounce, max(1, r.sz.reloads/3), log)
+			_, err := r.reloads(ctx, dir, cache, debounce, max(1, r.sz.reloads/10), log)
 			return err
-		}) + fmt.Sprintf("\n(profile: the same reload loop in-process, %d reloads)", max(1, r.sz.reloads/3))
+		}) + fmt.Sprintf("\n(profile: the same reload loop in-process, %d reloads)", max(1, r.sz.reloads/10))
 	}
 }
 

@@ -166,8 +166,12 @@ func (r *runner) runtimeProfile(ctx context.Context, name string, fn func(*rtEnv
 		return "profile: " + err.Error()
 	}
 	defer e.stop()
-	return r.profile(name, func() error { return fn(e) })
+	return r.profile(name, func() error { return fn(e) }, runtimeFocus) +
+		"\n(only samples with a frame of the runtime's own packages, runtime, runtime/esl and runtime/store: the fake switch, the tap and the harness share the process; the garbage collector's background work is left out)"
 }
+
+// runtimeFocus keeps the samples of the runtime's own code.
+const runtimeFocus = `-focus=recpol/runtime\.|recpol/runtime/(esl|store)\.`
 
 // heapProfile loads the table into a runtime in this process and reports
 // the live heap by cumulative in-use space.
@@ -178,6 +182,10 @@ func (r *runner) heapProfile(ctx context.Context, name string) string {
 	}
 	defer e.stop()
 	goruntime.GC()
+	var ms goruntime.MemStats
+	goruntime.ReadMemStats(&ms)
+	stats := fmt.Sprintf("Go memory of that process after a GC: Sys %s, HeapInuse %s, HeapIdle %s (HeapReleased %s), stacks %s",
+		mb(int64(ms.Sys)), mb(int64(ms.HeapInuse)), mb(int64(ms.HeapIdle)), mb(int64(ms.HeapReleased)), mb(int64(ms.StackInuse)))
 	path := filepath.Join(r.cfg.Work, "profiles", "runtime-heap.pprof")
 	os.MkdirAll(filepath.Dir(path), 0o755)
 	f, err := os.Create(path)
@@ -189,7 +197,7 @@ func (r *runner) heapProfile(ctx context.Context, name string) string {
 	if err != nil {
 		return "profile: " + err.Error()
 	}
-	return topCum(path, "-sample_index=inuse_space") + "\n(heap profile, in-use space, of a runtime in the harness's process once connected with the table loaded)"
+	return topCum(path, "-sample_index=inuse_space") + "\n(heap profile, in-use space, of a runtime in the harness's process once connected with the table loaded)\n" + stats
 }
 
 func comma(n int) string {
