@@ -128,7 +128,7 @@ func (r *runner) runtimeFigures(ctx context.Context) {
 	}
 
 	lat.Commands = []string{start,
-		fmt.Sprintf("%d calls started %s per second on a virtual clock that follows the wall clock (advanced every 1 ms), after the throughput run in the same process; the rate achieved is to the last call's hangup", r.sz.pacedSetups, comma(r.sz.pacedRate)),
+		fmt.Sprintf("%d calls started %s per second on a virtual clock that follows the wall clock (advanced every 1 ms), after the throughput run in the same process; the rate achieved is the calls over the wall time until the last one started", r.sz.pacedSetups, comma(r.sz.pacedRate)),
 		"latency: from the tap writing a leg's CHANNEL_ANSWER event to the runtime's connection to the tap reading that leg's `bgapi uuid_record <uuid> start` (the tap sits where the switch's socket is; the switch's own hop to the tap is not counted)"}
 	lat.Value = fmt.Sprintf("p99 %s, p50 %s (median of %d runs; p99 per run %s)", dur(time.Duration(median(p99s))), dur(time.Duration(median(p50s))), runs, fspreadDur(p99s))
 	lat.Peer, lat.Ratio = "-", "-"
