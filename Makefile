@@ -21,9 +21,16 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-## bench: the Go benchmarks
-bench:
-	$(GO) test -run='^$$' -bench=. -benchmem $(PKGS)
+## bench: measure recpol against its performance goals and write BENCHMARKS.md
+## (takes a long while; not part of test). The Go benchmarks go to
+## bin/gobench.txt for benchstat; the CUE CLI of the library's version is
+## installed into bin/ as the peer of the cold compile.
+CUE_VERSION = $(shell $(GO) list -m -f '{{.Version}}' cuelang.org/go)
+BENCH_FLAGS ?=
+bench: build
+	GOBIN=$(CURDIR)/bin $(GO) install cuelang.org/go/cmd/cue@$(CUE_VERSION)
+	$(GO) test -run='^$$' -bench=. -benchmem -count=1 $(PKGS) | tee bin/gobench.txt
+	$(GO) run ./internal/bench/cmd/benchall -recpol $(BIN) -cue bin/cue -o BENCHMARKS.md $(BENCH_FLAGS)
 
 EXAMPLE := testdata/policies/example
 

@@ -1,0 +1,70 @@
+// Command benchall measures recpol against its performance goals and
+// writes BENCHMARKS.md. `make bench` runs it:
+//
+//	go run ./internal/bench/cmd/benchall -recpol bin/recpol -cue bin/cue -o BENCHMARKS.md
+//
+// -quick uses small trees and few runs (a smoke test of the harness).
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+
+	"github.com/recpol/recpol/internal/bench"
+)
+
+func main() {
+	out := flag.String("o", "BENCHMARKS.md", "write the report to `FILE` (- for stdout)")
+	recpol := flag.String("recpol", "bin/recpol", "the recpol `BINARY`")
+	cue := flag.String("cue", "bin/cue", "the CUE CLI `BINARY` (the peer of the cold compile)")
+	work := flag.String("work", "", "scratch `DIR` (default: a new temporary directory, removed at the end)")
+	quick := flag.Bool("quick", false, "small trees and few runs")
+	flag.Parse()
+	if err := run(*out, *recpol, *cue, *work, *quick); err != nil {
+		fmt.Fprintln(os.Stderr, "benchall:", err)
+		os.Exit(1)
+	}
+}
+
+func run(out, recpol, cue, work string, quick bool) error {
+	root, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	if recpol, err = filepath.Abs(recpol); err != nil {
+		return err
+	}
+	if cue, err = filepath.Abs(cue); err != nil {
+		return err
+	}
+	if work == "" {
+		if work, err = os.MkdirTemp("", "recpol-bench-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(work)
+	} else if work, err = filepath.Abs(work); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := bench.Run(ctx, bench.Config{Root: root, Work: work, Recpol: recpol, Cue: cue, Quick: quick, Log: os.Stderr})
+	if err != nil {
+		return err
+	}
+	var b bytes.Buffer
+	inv := "go run ./internal/bench/cmd/benchall " + strings.Join(os.Args[1:], " ")
+	if err := rep.Markdown(&b, strings.TrimSpace(inv)); err != nil {
+		return err
+	}
+	if out == "-" {
+		_, err = os.Stdout.Write(b.Bytes())
+		return err
+	}
+	return os.WriteFile(out, b.Bytes(), 0o644)
+}

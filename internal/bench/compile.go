@@ -1,0 +1,203 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/recpol/recpol/compiler"
+)
+
+// coldCompile runs `recpol compile` in a new process with a fresh, empty
+// cache directory each run.
+func (r *runner) coldCompile(ctx context.Context, tree string, runs int) ([]proc, string, error) {
+	var ps []proc
+	var cmdline string
+	for i := 0; i < runs; i++ {
+		cache, err := os.MkdirTemp(r.cfg.Work, "cache-")
+		if err != nil {
+			return nil, "", err
+		}
+		out := filepath.Join(r.cfg.Work, "table.json")
+		cmdline = fmt.Sprintf("recpol compile %s -o %s --cache %s  # a new empty cache dir each run", r.rel(tree), r.rel(out), r.rel(filepath.Join(r.cfg.Work, "cache-XXXX")))
+		p, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", tree, "-o", out, "--cache", cache)
+		os.RemoveAll(cache)
+		if err != nil {
+			return nil, cmdline, err
+		}
+		r.logf("cold compile %s: %s, %s", filepath.Base(tree), dur(p.wall), mb(p.maxRSS))
+		ps = append(ps, p)
+	}
+	return ps, cmdline, nil
+}
+
+// cueVet runs `cue vet` on the tree (its files and recpol_schema.cue, one
+// package) in a new process.
+func (r *runner) cueVet(ctx context.Context, tree string, runs int, onceOver time.Duration) ([]proc, string, error) {
+	if r.cfg.Cue == "" {
+		return nil, "", errNoCue
+	}
+	if _, err := os.Stat(r.cfg.Cue); err != nil {
+		return nil, "", errNoCue
+	}
+	cmdline := fmt.Sprintf("(cd %s && cue vet .)", r.rel(tree))
+	var ps []proc
+	for i := 0; i < runs; i++ {
+		p, err := runProc(ctx, tree, nil, r.cfg.Cue, "vet", ".")
+		if err != nil {
+			return nil, cmdline, err
+		}
+		r.logf("cue vet %s: %s, %s", filepath.Base(tree), dur(p.wall), mb(p.maxRSS))
+		ps = append(ps, p)
+		if onceOver > 0 && p.wall > onceOver {
+			break
+		}
+	}
+	return ps, cmdline, nil
+}
+
+func walls(ps []proc) []time.Duration {
+	var out []time.Duration
+	for _, p := range ps {
+		out = append(out, p.wall)
+	}
+	return out
+}
+
+func rsss(ps []proc) []int64 {
+	var out []int64
+	for _, p := range ps {
+		out = append(out, p.maxRSS)
+	}
+	return out
+}
+
+// compileFigures measures the cold compiles of both trees against cue vet
+// and the warm compile against the cold one.
+func (r *runner) compileFigures(ctx context.Context) {
+	n, large := r.sz.accounts, r.sz.large
+	cold := &Figure{Name: fmt.Sprintf("cold compile, %d accounts x %d endpoints", n, r.sz.users+r.sz.devices),
+		Goal: "<= 0.35x cue vet's time, <= 0.1x its peak memory"}
+	coldRuns, cmd, err := r.coldCompile(ctx, r.tree, r.sz.slowRuns)
+	if err != nil {
+		r.fail(cold, err)
+		return
+	}
+	cold.Commands = []string{cmd}
+	cw, cm := median(walls(coldRuns)), median(rsss(coldRuns))
+	cold.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(cw), mb(cm), spread(walls(coldRuns)))
+	peer, pcmd, err := r.cueVet(ctx, r.tree, r.sz.slowRuns, 0)
+	if pcmd != "" {
+		cold.Commands = append(cold.Commands, pcmd)
+	}
+	if err != nil {
+		cold.Peer, cold.Ratio = "not measured", "-"
+		cold.Notes = append(cold.Notes, "cue vet: "+firstLine(err.Error()))
+	} else {
+		pw, pm := median(walls(peer)), median(rsss(peer))
+		cold.Peer = fmt.Sprintf("cue vet: %s, peak RSS %s (%s)", dur(pw), mb(pm), spread(walls(peer)))
+		tr, mr := float64(cw)/float64(pw), float64(cm)/float64(pm)
+		cold.Ratio = fmt.Sprintf("time %.2fx, memory %.2fx", tr, mr)
+		cold.Met = met(tr <= 0.35 && mr <= 0.1)
+	}
+	cold.Notes = append(cold.Notes, "peak RSS is the child's rusage Maxrss")
+	r.rep.Figures = append(r.rep.Figures, cold)
+	if cold.Met != nil && !*cold.Met {
+		cold.Profile = r.compileProfile(cold.Name, r.tree)
+	}
+
+	lf := &Figure{Name: fmt.Sprintf("cold compile, %d accounts", large), Goal: "< 10 s and < 500 MB"}
+	lruns, lcmd, err := r.coldCompile(ctx, r.large, r.sz.slowRuns)
+	if err != nil {
+		r.fail(lf, err)
+	} else {
+		lf.Commands = []string{lcmd}
+		lw, lm := median(walls(lruns)), median(rsss(lruns))
+		lf.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(lw), mb(lm), spread(walls(lruns)))
+		lf.Met = met(lw < 10*time.Second && lm < 500<<20)
+		peer, pcmd, err := r.cueVet(ctx, r.large, r.sz.slowRuns, r.sz.skipPeerLargeOver)
+		if pcmd != "" {
+			lf.Commands = append(lf.Commands, pcmd)
+		}
+		if err != nil {
+			lf.Peer, lf.Ratio = "not measured", "-"
+			lf.Notes = append(lf.Notes, "cue vet: "+firstLine(err.Error()))
+		} else {
+			pw, pm := median(walls(peer)), median(rsss(peer))
+			lf.Peer = fmt.Sprintf("cue vet: %s, peak RSS %s (%s)", dur(pw), mb(pm), spread(walls(peer)))
+			lf.Ratio = fmt.Sprintf("time %s, memory %s", ratio(float64(lw), float64(pw)), ratio(float64(lm), float64(pm)))
+			if len(peer) < r.sz.slowRuns {
+				lf.Notes = append(lf.Notes, fmt.Sprintf("cue vet ran %d time(s): one run took longer than %s", len(peer), dur(r.sz.skipPeerLargeOver)))
+			}
+		}
+		r.rep.Figures = append(r.rep.Figures, lf)
+		if !*lf.Met {
+			lf.Profile = r.compileProfile(lf.Name, r.large)
+		}
+	}
+
+	wf := &Figure{Name: fmt.Sprintf("warm compile, nothing changed, %d accounts", n), Goal: "< 100 ms"}
+	cache := filepath.Join(r.cfg.Work, "warm-cache")
+	os.RemoveAll(cache)
+	out := filepath.Join(r.cfg.Work, "table.json")
+	if _, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache); err != nil {
+		r.fail(wf, err)
+		return
+	}
+	var warm []proc
+	for i := 0; i < r.sz.fastRuns; i++ {
+		p, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache)
+		if err != nil {
+			r.fail(wf, err)
+			return
+		}
+		warm = append(warm, p)
+	}
+	ww := median(walls(warm))
+	wf.Commands = []string{fmt.Sprintf("recpol compile %s -o %s --cache %s  # the cache filled by one compile before", r.rel(r.tree), r.rel(out), r.rel(cache))}
+	wf.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(ww), mb(median(rsss(warm))), spread(walls(warm)))
+	wf.Peer = "cold compile: " + dur(cw)
+	wf.Ratio = ratio(float64(ww), float64(cw))
+	wf.Met = met(ww < 100*time.Millisecond)
+	wf.Notes = append(wf.Notes, "a new process each run: start-up, reading and hashing the files, the cache reads and writing the table all count")
+	r.rep.Figures = append(r.rep.Figures, wf)
+	if !*wf.Met {
+		wf.Profile = r.profile(wf.Name, func() error {
+			files, err := compiler.ReadDir(r.tree)
+			if err != nil {
+				return err
+			}
+			o := compiler.Options{CacheDir: cache}
+			for start := time.Now(); time.Since(start) < r.sz.profileFor; {
+				if res := o.CompileFiles(files); res.Table == nil {
+					return fmt.Errorf("%s", res.Diagnostics.Errors())
+				}
+			}
+			return nil
+		})
+		wf.Notes = append(wf.Notes, fmt.Sprintf("profile: compiler.Options{CacheDir}.CompileFiles in-process, repeated for %s", r.sz.profileFor))
+	}
+}
+
+// compileProfile profiles a cold in-process compile of tree.
+func (r *runner) compileProfile(name, tree string) string {
+	return r.profile(name, func() error {
+		files, err := compiler.ReadDir(tree)
+		if err != nil {
+			return err
+		}
+		cache, err := os.MkdirTemp(r.cfg.Work, "cache-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(cache)
+		res := compiler.Options{CacheDir: cache}.CompileFiles(files)
+		if res.Table == nil {
+			return fmt.Errorf("%s", strings.TrimSpace(fmt.Sprint(res.Diagnostics.Errors())))
+		}
+		return nil
+	}) + "\n(profile: one cold compiler.Options{CacheDir: <empty dir>}.CompileFiles in-process)"
+}
