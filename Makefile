@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/recpol
 PKGS     ?= ./...
 
-.PHONY: all build test vet fmt-check bench demo clean
+.PHONY: all build test vet fmt-check bench demo clean fuzz
 
 all: build
 
@@ -40,3 +40,25 @@ demo: build
 
 clean:
 	rm -rf bin
+
+FUZZTIME ?= 1m
+# package:target, one per fuzz target
+FUZZ_TARGETS := \
+	./compiler:FuzzCompile \
+	./compiler:FuzzCheckURL \
+	./runtime:FuzzEngineEvents \
+	./table:FuzzDecode \
+	./table:FuzzCollector \
+	./scenario:FuzzParse \
+	./runtime/store:FuzzValidName \
+	./runtime/fakeswitch:FuzzReadFrame \
+	./runtime/fakeswitch:FuzzHandle
+
+## fuzz: run every fuzz target for FUZZTIME (default 1m) each; crashers land in
+## the package's testdata/fuzz/<target> and become regression seeds
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	done
