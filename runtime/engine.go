@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -30,6 +28,9 @@ type Finished struct {
 	Meta      store.Metadata
 	LocalPath string // the file as this runtime sees it
 	Cause     string // Record-Completion-Cause
+	// Done, when set, is called once the store's Finish has taken the
+	// recording: it removes the recording's intent.
+	Done func()
 }
 
 // Range is a span of a recording file, in milliseconds from its start.
@@ -53,11 +54,14 @@ type engine struct {
 	log    *slog.Logger
 	obs    func(string) // metric observations: "started", "failed", ...
 
+	intents *intents // nil: running recordings are kept in memory only
+
 	mu       sync.Mutex
 	coreUUID string
 	legs     map[string]*leg
 	byPath   map[string]*recording
-	out      chan string // commands, in order
+	adopted  map[string]*intent // by path: recordings of an earlier run still running
+	out      chan string        // commands, in order
 }
 
 // leg is one channel.
@@ -140,7 +144,7 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 		obs = func(string) {}
 	}
 	return &engine{sw: sw, cl: newClassifier(cls), preset: cls.Preset, table: tbl, fin: fin, log: log, obs: obs,
-		legs: map[string]*leg{}, byPath: map[string]*recording{}, out: make(chan string, 4096)}
+		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, out: make(chan string, 4096)}
 }
 
 // sender sends queued commands in order until ctx is done.
@@ -177,6 +181,9 @@ func (e *engine) commandFailed(cmd, res string, err error) {
 		if r := e.byPath[f[3]]; r != nil && r.state == recRequested {
 			r.state = recFailed
 			delete(e.byPath, r.path)
+			if e.intents != nil {
+				e.intents.forget(r.id)
+			}
 			e.obs("failed")
 			e.reap(r.call)
 		}
@@ -209,6 +216,9 @@ func (e *engine) Handle(ev *Event) {
 		return
 	}
 	l := e.legs[id]
+	if l == nil && ev.Name == "CHANNEL_HANGUP_COMPLETE" && len(e.adopted) > 0 {
+		e.adoptedLegGone(id)
+	}
 	if l == nil {
 		if ev.Name != "CHANNEL_CREATE" && ev.Name != "CHANNEL_EXECUTE" && ev.Name != "CHANNEL_ANSWER" {
 			return
@@ -465,9 +475,7 @@ func (e *engine) start(r *recording, ts int64) {
 		r.state = recFailed
 		return
 	}
-	name := r.id + "." + ext
-	r.path = path.Join(filepath.ToSlash(e.sw.RecordDir), acct, name)
-	r.local = filepath.Join(e.sw.LocalDir, acct, name)
+	r.path, r.local = recordingPaths(e.sw, acct, r.id, ext)
 	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
 	if r.readOnly {
 		vars += ",RECORD_READ_ONLY=true"
@@ -476,6 +484,16 @@ func (e *engine) start(r *recording, ts int64) {
 	r.state = recRequested
 	r.started = time.Now()
 	e.byPath[r.path] = r
+	if e.intents != nil {
+		m := e.metadata(r, 0)
+		m.Start = r.started.UTC()
+		it := &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
+		if err := e.intents.write(it); err != nil {
+			e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
+				"recording", r.id, "error", err)
+			e.obs("intent_failed")
+		}
+	}
 	e.send(fmt.Sprintf("uuid_record %s start %s %d %s", r.leg.uuid, r.path, r.settings.TimeLimit, vars))
 	if r.call.masked {
 		r.maskFrom = ts
@@ -540,6 +558,11 @@ func (e *engine) recordStop(ev *Event) {
 	p := ev.Get("Record-File-Path")
 	r := e.byPath[p]
 	if r == nil {
+		if it := e.adopted[p]; it != nil {
+			delete(e.adopted, p)
+			durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
+			e.finishIntent(it, durMS, ev.Get("Record-Completion-Cause"))
+		}
 		return
 	}
 	delete(e.byPath, p)
@@ -559,6 +582,21 @@ func (e *engine) recordStop(ev *Event) {
 
 // finish hands a stopped recording to the store.
 func (e *engine) finish(r *recording, durMS int64, cause string) {
+	m := e.metadata(r, durMS)
+	e.obs("stopped")
+	f := Finished{Meta: m, LocalPath: r.local, Cause: cause}
+	if e.intents != nil {
+		if !e.intents.claim(r.id) {
+			return // recovery has handed it to the store already
+		}
+		in, id := e.intents, r.id
+		f.Done = func() { in.done(id) }
+	}
+	e.fin.Finish(f)
+}
+
+// metadata is a recording's metadata as far as the engine knows it.
+func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	c := r.call
 	m := store.Metadata{
 		RecordingID: r.id, CallID: r.leg.uuid, InteractionID: c.a.uuid, Account: c.acct.ID,
@@ -592,8 +630,7 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 		}
 	}
 	m.SameLegRecordings = n > 1
-	e.obs("stopped")
-	e.fin.Finish(Finished{Meta: m, LocalPath: r.local, Cause: cause})
+	return m
 }
 
 func provenanceMap(p *table.Provenance) map[string]string {
@@ -654,6 +691,16 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// connected records the switch's Core-UUID and reports whether the switch
+// restarted since the last connection.
+func (e *engine) connected(coreUUID string) (restarted bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	restarted = e.coreUUID != "" && e.coreUUID != coreUUID
+	e.coreUUID = coreUUID
+	return restarted
+}
+
 // APICommander runs a synchronous api command on a switch.
 type APICommander interface {
 	API(ctx context.Context, cmd string) (string, error)
@@ -663,11 +710,8 @@ type APICommander interface {
 // longer exists, or any recording after the switch restarted (a new
 // Core-UUID), stopped while the connection was down and its RECORD_STOP
 // was lost: it is finished from the file on disk.
-func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string) {
-	e.mu.Lock()
-	restarted := e.coreUUID != "" && e.coreUUID != coreUUID
-	e.coreUUID = coreUUID
-	e.mu.Unlock()
+func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string, restarted bool) {
+	defer e.recoverIntents(ctx, c, coreUUID)
 	for _, r := range e.running() {
 		gone := restarted
 		if !gone {
