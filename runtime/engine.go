@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
 )
@@ -61,6 +63,8 @@ type engine struct {
 	legs     map[string]*leg
 	byPath   map[string]*recording
 	adopted  map[string]*intent // by path: recordings of an earlier run still running
+	lastTS   int64              // the latest event time seen, µs on the switch's clock
+	lastSeen time.Time          // when it was seen
 	out      chan string        // commands, in order
 }
 
@@ -154,12 +158,48 @@ func (e *engine) sender(ctx context.Context, c Commander) {
 		case <-ctx.Done():
 			return
 		case cmd := <-e.out:
-			res, err := c.BgAPI(ctx, cmd)
-			if err != nil || !strings.HasPrefix(res, "+OK") {
-				e.commandFailed(cmd, res, err)
-			}
+			e.sendOne(ctx, c, cmd)
 		}
 	}
+}
+
+// sendOne sends one command. A command that could not reach the switch
+// (no connection, the connection lost before its reply) is kept and sent
+// again once the client has reconnected, in order: a mask issued while the
+// switch is unreachable is not lost. Every recording command is idempotent
+// on the switch (a second start of a path that records answers +OK and
+// starts nothing), so sending one twice is harmless.
+func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
+	delay := 20 * time.Millisecond
+	for n := 0; ; n++ {
+		res, err := c.BgAPI(ctx, cmd)
+		if err == nil && strings.HasPrefix(res, "+OK") {
+			if n > 0 {
+				e.log.Info("command sent after the switch came back", "switch", e.sw.Name, "command", cmd, "attempts", n+1)
+			}
+			return
+		}
+		if err == nil || !unreached(err) || ctx.Err() != nil {
+			e.commandFailed(cmd, res, err)
+			return
+		}
+		if n == 0 {
+			e.log.Warn("switch unreachable: command kept until it is back", "switch", e.sw.Name, "command", cmd, "error", err)
+			e.obs("command_deferred")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// unreached reports whether a command's error means it may not have
+// reached the switch, so that it is worth sending again.
+func unreached(err error) bool {
+	return errors.Is(err, esl.ErrNotConnected) || errors.Is(err, esl.ErrConnectionLost) || errors.Is(err, esl.ErrCommandTimeout)
 }
 
 func (e *engine) send(cmd string) {
@@ -201,6 +241,9 @@ func eventTS(ev *Event) int64 {
 func (e *engine) Handle(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ts := eventTS(ev); ts > e.lastTS {
+		e.lastTS, e.lastSeen = ts, time.Now()
+	}
 	switch ev.Name {
 	case "RECORD_START":
 		e.recordStart(ev)
