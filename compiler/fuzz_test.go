@@ -3,6 +3,7 @@ package compiler_test
 import (
 	"bytes"
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"unicode"
@@ -85,3 +86,5 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
+
+func runCrashers() bool { return os.Getenv("RECPOL_RUN_CUE_CRASHERS") == "1" }
