@@ -179,7 +179,13 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 			}
 			return
 		}
-		if err == nil || !unreached(err) || ctx.Err() != nil {
+		if ctx.Err() != nil {
+			// Shutting down: whether the switch ran the command is
+			// unknown; a start keeps its intent, which the next run
+			// resolves.
+			return
+		}
+		if err == nil || !unreached(err) {
 			e.commandFailed(cmd, res, err)
 			return
 		}
@@ -216,7 +222,10 @@ func (e *engine) send(cmd string) {
 func (e *engine) commandFailed(cmd, res string, err error) {
 	e.log.Warn("switch refused a command", "switch", e.sw.Name, "command", cmd, "reply", strings.TrimSpace(res), "error", err)
 	f := strings.Fields(cmd)
-	if len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+	refused := err == nil || errors.Is(err, esl.ErrRejected)
+	if refused && len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+		// Only a refusal says the recording did not start; after a
+		// timeout it may have, and the reconciliation settles it.
 		e.mu.Lock()
 		if r := e.byPath[f[3]]; r != nil && r.state == recRequested {
 			r.state = recFailed
@@ -306,6 +315,16 @@ func (e *engine) Handle(ev *Event) {
 			}
 		}
 		if ev.Name == "CHANNEL_HANGUP_COMPLETE" {
+			// The switch sends a recording's RECORD_STOP before its
+			// leg's CHANNEL_HANGUP_COMPLETE: a start still unanswered
+			// (its reply lost to a timeout) is settled from its file.
+			for _, r := range c.recsOf(l) {
+				if r.state == recRequested {
+					delete(e.byPath, r.path)
+					r.startTS, r.state = eventTS(ev), recStopped
+					e.finish(r, 0, "no RECORD_STOP")
+				}
+			}
 			e.reap(c)
 		}
 		return
@@ -475,6 +494,9 @@ func (e *engine) add(r *recording) {
 		}
 	}
 	r.call.recs = append(r.call.recs, r)
+	if len(e.adopted) > 0 {
+		e.reattach(r)
+	}
 }
 
 // callflows runs the actions of the callflow matching the A-leg's
@@ -736,11 +758,27 @@ func newID() string {
 
 // connected records the switch's Core-UUID and reports whether the switch
 // restarted since the last connection.
+//
+// The intents of recordings the engine does not follow (an earlier run's)
+// are adopted at once, before any event of this connection is handled, so
+// that the calls they belong to, seen again mid-call, continue those
+// recordings instead of starting them a second time; recoverIntents then
+// finishes those whose leg is gone.
 func (e *engine) connected(coreUUID string) (restarted bool) {
+	var its []*intent
+	if e.intents != nil {
+		its = e.intents.list(e.sw)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	restarted = e.coreUUID != "" && e.coreUUID != coreUUID
 	e.coreUUID = coreUUID
+	for _, it := range its {
+		if e.byPath[it.Path] != nil || (it.CoreUUID != "" && it.CoreUUID != coreUUID) {
+			continue
+		}
+		e.adopted[it.Path] = it
+	}
 	return restarted
 }
 

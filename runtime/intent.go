@@ -298,3 +298,26 @@ func (in *intents) quarantineFile(p string, cause error) {
 		in.onQuar()
 	}
 }
+
+// reattach continues an adopted recording when the engine, seeing its
+// call again after a restart, decides the same recording (same leg, scope
+// and origin): the recording takes the intent's id and path and counts as
+// running, so no second start is sent, and masks, stops and its
+// RECORD_STOP apply to the file the switch is writing. e.mu is held.
+func (e *engine) reattach(r *recording) {
+	for p, it := range e.adopted {
+		m := it.Meta
+		if it.Leg != r.leg.uuid || m.Scope != r.scope || m.Origin != r.origin {
+			continue
+		}
+		delete(e.adopted, p)
+		r.id, r.path = m.RecordingID, it.Path
+		_, r.local = recordingPaths(e.sw, m.Account, m.RecordingID, m.Format)
+		r.state, r.startTS, r.started = recRunning, m.Start.UnixMicro(), m.Start
+		r.settings.Format = m.Format
+		e.byPath[r.path] = r
+		r.leg.recIDs = append(r.leg.recIDs, r.id)
+		e.log.Info("continuing a recording of an earlier run", "recording", r.id, "leg", it.Leg, "scope", r.scope)
+		return
+	}
+}
