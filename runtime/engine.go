@@ -63,9 +63,11 @@ type engine struct {
 	legs     map[string]*leg
 	byPath   map[string]*recording
 	adopted  map[string]*intent // by path: recordings of an earlier run still running
-	lastTS   int64              // the latest event time seen, µs on the switch's clock
-	lastSeen time.Time          // when it was seen
-	out      chan string        // commands, in order
+	// unwritten holds, by path, the intents of starts still queued.
+	unwritten map[string]*intent
+	lastTS    int64       // the latest event time seen, µs on the switch's clock
+	lastSeen  time.Time   // when it was seen
+	out       chan string // commands, in order
 }
 
 // leg is one channel.
@@ -148,19 +150,63 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 		obs = func(string) {}
 	}
 	return &engine{sw: sw, cl: newClassifier(cls), preset: cls.Preset, table: tbl, fin: fin, log: log, obs: obs,
-		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, out: make(chan string, 4096)}
+		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
 }
 
-// sender sends queued commands in order until ctx is done.
+// senderLanes is how many commands may wait for their BACKGROUND_JOB at
+// once. The commands of one leg always share a lane, so they reach the
+// switch in the order the engine queued them (FreeSWITCH runs each bgapi
+// job in its own thread: only waiting for a job's result before sending
+// the next orders them); the legs of different calls do not wait for
+// each other, so one slow command does not stall every other call.
+const senderLanes = 16
+
+// sender sends queued commands until ctx is done: in order per leg, legs
+// in parallel.
 func (e *engine) sender(ctx context.Context, c Commander) {
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	lanes := make([]chan string, senderLanes)
+	for i := range lanes {
+		lanes[i] = make(chan string, 256)
+		wg.Add(1)
+		go func(ch chan string) {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case cmd := <-ch:
+					e.sendOne(ctx, c, cmd)
+				}
+			}
+		}(lanes[i])
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case cmd := <-e.out:
-			e.sendOne(ctx, c, cmd)
+			select {
+			case lanes[laneOf(cmd)] <- cmd:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
+}
+
+// laneOf is the sender lane of a command: by the leg uuid it names.
+func laneOf(cmd string) int {
+	f := strings.Fields(cmd)
+	if len(f) < 2 {
+		return 0
+	}
+	h := uint32(2166136261)
+	for i := 0; i < len(f[1]); i++ {
+		h = (h ^ uint32(f[1][i])) * 16777619
+	}
+	return int(h % senderLanes)
 }
 
 // sendOne sends one command. A command that could not reach the switch
@@ -170,6 +216,7 @@ func (e *engine) sender(ctx context.Context, c Commander) {
 // on the switch (a second start of a path that records answers +OK and
 // starts nothing), so sending one twice is harmless.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
+	e.writeIntent(cmd)
 	delay := 20 * time.Millisecond
 	for n := 0; ; n++ {
 		res, err := c.BgAPI(ctx, cmd)
@@ -199,6 +246,30 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, time.Second)
+	}
+}
+
+// writeIntent writes the intent of a start command before the command
+// goes out: a recording the switch runs always has its intent on disk.
+func (e *engine) writeIntent(cmd string) {
+	if e.intents == nil || !strings.HasPrefix(cmd, "uuid_record ") {
+		return
+	}
+	f := strings.Fields(cmd)
+	if len(f) < 4 || f[2] != "start" {
+		return
+	}
+	e.mu.Lock()
+	it := e.unwritten[f[3]]
+	delete(e.unwritten, f[3])
+	e.mu.Unlock()
+	if it == nil {
+		return
+	}
+	if err := e.intents.write(it); err != nil {
+		e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
+			"recording", it.Meta.RecordingID, "error", err)
+		e.obs("intent_failed")
 	}
 }
 
@@ -550,14 +621,11 @@ func (e *engine) start(r *recording, ts int64) {
 	r.started = time.Now()
 	e.byPath[r.path] = r
 	if e.intents != nil {
+		// The sender writes the intent just before it sends the start,
+		// off the event path and in parallel with other legs' commands.
 		m := e.metadata(r, 0)
 		m.Start = r.started.UTC()
-		it := &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
-		if err := e.intents.write(it); err != nil {
-			e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
-				"recording", r.id, "error", err)
-			e.obs("intent_failed")
-		}
+		e.unwritten[r.path] = &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
 	}
 	e.send(fmt.Sprintf("uuid_record %s start %s %d %s", r.leg.uuid, r.path, r.settings.TimeLimit, vars))
 	if r.call.masked {
@@ -647,6 +715,7 @@ func (e *engine) recordStop(ev *Event) {
 
 // finish hands a stopped recording to the store.
 func (e *engine) finish(r *recording, durMS int64, cause string) {
+	delete(e.unwritten, r.path)
 	m := e.metadata(r, durMS)
 	e.obs("stopped")
 	f := Finished{Meta: m, LocalPath: r.local, Cause: cause}
