@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/recpol
 PKGS     ?= ./...
 
-.PHONY: all build test vet fmt-check bench demo clean fuzz
+.PHONY: all build test vet fmt-check bench demo clean fuzz soak
 
 all: build
 
@@ -42,6 +42,7 @@ clean:
 	rm -rf bin
 
 FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 30s
 # package:target, one per fuzz target
 FUZZ_TARGETS := \
 	./compiler:FuzzCompile \
@@ -60,5 +61,14 @@ fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) $$pkg; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
 	done
+
+SOAK_DURATION ?= 30m
+SOAK_RATE     ?= 200
+## soak: kill -9 of the runtime at random moments during 1,000 calls, then
+## SOAK_DURATION (default 30m) at SOAK_RATE call setups/s against the fake switch,
+## the policy reloaded every minute, an upload server failing 10% of requests;
+## writes RELIABILITY.md (lost and duplicated recordings must be 0)
+soak:
+	$(GO) run ./internal/soak -duration=$(SOAK_DURATION) -rate=$(SOAK_RATE) -out RELIABILITY.md
