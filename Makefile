@@ -42,7 +42,7 @@ clean:
 	rm -rf bin
 
 FUZZTIME ?= 1m
-FUZZMINIMIZETIME ?= 30s
+FUZZMINIMIZETIME ?= 5s
 # package:target, one per fuzz target
 FUZZ_TARGETS := \
 	./compiler:FuzzCompile \

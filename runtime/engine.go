@@ -153,60 +153,71 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
 }
 
-// senderLanes is how many commands may wait for their BACKGROUND_JOB at
-// once. The commands of one leg always share a lane, so they reach the
-// switch in the order the engine queued them (FreeSWITCH runs each bgapi
-// job in its own thread: only waiting for a job's result before sending
-// the next orders them); the legs of different calls do not wait for
-// each other, so one slow command does not stall every other call.
-const senderLanes = 16
+// senderInFlight bounds how many commands may wait for their
+// BACKGROUND_JOB at once.
+const senderInFlight = 64
 
 // sender sends queued commands until ctx is done: in order per leg, legs
-// in parallel.
+// in parallel. The commands of one leg go out one after the other, each
+// once the previous one's BACKGROUND_JOB came (FreeSWITCH runs each bgapi
+// job in its own thread: only waiting orders them); different legs do not
+// wait for each other, so a command the switch is slow to answer holds up
+// its own leg only.
 func (e *engine) sender(ctx context.Context, c Commander) {
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		queues = map[string][]string{} // by leg, while its worker runs
+		slots  = make(chan struct{}, senderInFlight)
+	)
 	defer wg.Wait()
-	lanes := make([]chan string, senderLanes)
-	for i := range lanes {
-		lanes[i] = make(chan string, 256)
-		wg.Add(1)
-		go func(ch chan string) {
-			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case cmd := <-ch:
-					e.sendOne(ctx, c, cmd)
-				}
+	work := func(leg string) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			q := queues[leg]
+			if len(q) == 0 {
+				delete(queues, leg)
+				mu.Unlock()
+				return
 			}
-		}(lanes[i])
+			cmd := q[0]
+			queues[leg] = q[1:]
+			mu.Unlock()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			e.sendOne(ctx, c, cmd)
+			<-slots
+		}
 	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case cmd := <-e.out:
-			select {
-			case lanes[laneOf(cmd)] <- cmd:
-			case <-ctx.Done():
-				return
+			leg := legOf(cmd)
+			mu.Lock()
+			q, running := queues[leg]
+			queues[leg] = append(q, cmd)
+			mu.Unlock()
+			if !running {
+				wg.Add(1)
+				go work(leg)
 			}
 		}
 	}
 }
 
-// laneOf is the sender lane of a command: by the leg uuid it names.
-func laneOf(cmd string) int {
+// legOf is the leg uuid a command names.
+func legOf(cmd string) string {
 	f := strings.Fields(cmd)
 	if len(f) < 2 {
-		return 0
+		return ""
 	}
-	h := uint32(2166136261)
-	for i := 0; i < len(f[1]); i++ {
-		h = (h ^ uint32(f[1][i])) * 16777619
-	}
-	return int(h % senderLanes)
+	return f[1]
 }
 
 // sendOne sends one command. A command that could not reach the switch
