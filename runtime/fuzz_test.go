@@ -300,8 +300,23 @@ func FuzzEngineEvents(f *testing.F) {
 }
 
 // TestHostileEvents runs the crafted hostile call: no command carries
-// anything the runtime did not build.
+// anything the runtime did not build. Huge names and values are refused
+// or ignored without a command.
 func TestHostileEvents(t *testing.T) {
+	huge := strings.Repeat("x", 1<<20)
+	hugeEvs := []*Event{
+		{Name: "CHANNEL_CREATE", Headers: map[string]string{"Unique-ID": huge, "Call-Direction": "inbound",
+			"variable_recpol_account": "acme", "variable_recpol_network": "offnet"}},
+		{Name: "CHANNEL_CREATE", Headers: map[string]string{"Unique-ID": "ok-1", "Call-Direction": "inbound",
+			"Caller-Destination-Number": huge, "Caller-Caller-ID-Number": huge,
+			"variable_recpol_account": huge, "variable_recpol_device": huge, "variable_recpol_network": "offnet"}},
+		{Name: "DTMF", Headers: map[string]string{"Unique-ID": "ok-1", "DTMF-Digit": huge}},
+		{Name: "RECORD_STOP", Headers: map[string]string{"Unique-ID": "ok-1", "Record-File-Path": huge}},
+		{Name: "CHANNEL_HANGUP_COMPLETE", Headers: map[string]string{"Unique-ID": "ok-1"}},
+	}
+	if s, _ := runEngineEvents(t, hugeEvs); s != 0 {
+		t.Errorf("huge values started %d recordings", s)
+	}
 	if s, _ := runEngineEvents(t, fuzzEvents(hostileSeed(), 400)); s != 1 {
 		// The account records the call; the paths are the runtime's own.
 		t.Errorf("the hostile call started %d recordings, want 1", s)
