@@ -398,12 +398,16 @@ func (e *engine) Handle(ev *Event) {
 		}
 		if ev.Name == "CHANNEL_HANGUP_COMPLETE" {
 			// The switch sends a recording's RECORD_STOP before its
-			// leg's CHANNEL_HANGUP_COMPLETE: a start still unanswered
-			// (its reply lost to a timeout) is settled from its file.
+			// leg's CHANNEL_HANGUP_COMPLETE: a recording still open
+			// (a start whose reply was lost, a recording continued
+			// from an earlier run) is settled from its file.
 			for _, r := range c.recsOf(l) {
-				if r.state == recRequested {
+				if r.state == recRequested || r.state == recRunning {
 					delete(e.byPath, r.path)
-					r.startTS, r.state = eventTS(ev), recStopped
+					if r.state == recRequested {
+						r.startTS = eventTS(ev)
+					}
+					r.state = recStopped
 					e.finish(r, 0, "no RECORD_STOP")
 				}
 			}
@@ -623,11 +627,6 @@ func (e *engine) start(r *recording, ts int64) {
 		return
 	}
 	r.path, r.local = recordingPaths(e.sw, acct, r.id, ext)
-	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
-	if r.readOnly {
-		vars += ",RECORD_READ_ONLY=true"
-	}
-	vars += "}"
 	r.state = recRequested
 	r.started = time.Now()
 	e.byPath[r.path] = r
@@ -638,7 +637,7 @@ func (e *engine) start(r *recording, ts int64) {
 		m.Start = r.started.UTC()
 		e.unwritten[r.path] = &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
 	}
-	e.send(fmt.Sprintf("uuid_record %s start %s %d %s", r.leg.uuid, r.path, r.settings.TimeLimit, vars))
+	e.send(startCommand(r))
 	if r.call.masked {
 		r.maskFrom = ts
 		e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
@@ -650,6 +649,16 @@ func (e *engine) start(r *recording, ts int64) {
 	}
 	e.send(fmt.Sprintf("uuid_setvar %s %s %s", r.leg.uuid, idVar, strings.Join(r.leg.recIDs, ",")))
 	e.obs("started")
+}
+
+// startCommand is a recording's start command, its settings in its own
+// recording variables.
+func startCommand(r *recording) string {
+	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
+	if r.readOnly {
+		vars += ",RECORD_READ_ONLY=true"
+	}
+	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.leg.uuid, r.path, r.settings.TimeLimit, vars)
 }
 
 func (e *engine) stop(r *recording) {

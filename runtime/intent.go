@@ -317,6 +317,10 @@ func (e *engine) reattach(r *recording) {
 		r.settings.Format = m.Format
 		e.byPath[r.path] = r
 		r.leg.recIDs = append(r.leg.recIDs, r.id)
+		// The earlier run may have died between the intent and the
+		// start: send the start again. A path the switch records
+		// already answers +OK and starts nothing.
+		e.send(startCommand(r))
 		e.log.Info("continuing a recording of an earlier run", "recording", r.id, "leg", it.Leg, "scope", r.scope)
 		return
 	}

@@ -107,6 +107,16 @@ func TestRestartWhileRecording(t *testing.T) {
 	h.srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
 	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	// Intents hold call metadata: only the runtime's user reads them.
+	for _, f := range append(intentFiles(t, h), filepath.Join(h.dir, "spool", "active")) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := os.FileMode(0o600); fi.IsDir() && fi.Mode().Perm() != 0o700 || !fi.IsDir() && fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v", f, fi.Mode().Perm())
+		}
+	}
 	h.restart(t)
 	waitFor(t, "the recordings to be adopted", func() bool {
 		e := h.rt.switches[0].engine
