@@ -12,6 +12,7 @@ import (
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
+	"github.com/recpol/recpol/table"
 )
 
 // restart stops the harness's runtime, as a crash would (its memory is
@@ -241,4 +242,72 @@ func TestCorruptIntentQuarantined(t *testing.T) {
 
 func sprintf3(format, a, b, c string) string {
 	return strings.Replace(strings.Replace(strings.Replace(format, "%s", a, 1), "%s", b, 1), "%s", c, 1)
+}
+
+// TestReattachAfterRestart: a run dies while the account records a call;
+// the new run, seeing the call again mid-call, takes the same decision and
+// continues the recording already running (its id and path, the start
+// repeated) instead of starting a second one; the recording is finished
+// once, at its RECORD_STOP, under its original id.
+func TestReattachAfterRestart(t *testing.T) {
+	spool := t.TempDir()
+	tb := exampleTable(t)
+	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
+	newRun := func(fin Finisher) *engine {
+		in, err := openIntents(spool, quietLogger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
+		e.intents = in
+		e.connected("core-1")
+		return e
+	}
+	a := "aaaa-1"
+	create := ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet")
+	e1 := newRun(&finishes{})
+	e1.Handle(create)
+	drain(e1)
+	var first string
+	for p := range e1.byPath {
+		first = p
+		e1.writeIntent("uuid_record " + a + " start " + p + " 10800 {}")
+	}
+	if first == "" {
+		t.Fatal("the first run started no recording")
+	}
+	// The first run dies. The second sees the call's next event.
+	fin := &finishes{}
+	e2 := newRun(fin)
+	if len(e2.adopted) != 1 {
+		t.Fatalf("%d intents adopted, want 1", len(e2.adopted))
+	}
+	e2.Handle(ev("CHANNEL_ANSWER", a, 3000, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
+	for {
+		select {
+		case c := <-e2.out:
+			if f := strings.Fields(c); f[0] == "uuid_record" && f[2] == "start" && f[3] != first {
+				t.Errorf("a second recording was started: %s", c)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if len(e2.byPath) != 1 || e2.byPath[first] == nil {
+		t.Fatalf("the second run follows %v, want only %s", e2.byPath, first)
+	}
+	e2.Handle(&Event{Name: "RECORD_STOP", Headers: map[string]string{"Unique-ID": a, "Record-File-Path": first,
+		"Record-Completion-Cause": "success-silence", "variable_record_ms": "9000", "Event-Date-Timestamp": "9000000"}})
+	e2.Handle(ev("CHANNEL_HANGUP_COMPLETE", a, 9000))
+	if len(fin.got) != 1 || !strings.Contains(first, fin.got[0].Meta.RecordingID) {
+		t.Fatalf("finished %+v, want the recording of %s once", fin.got, first)
+	}
+	if len(e2.legs) != 0 {
+		t.Errorf("%d legs left", len(e2.legs))
+	}
 }
