@@ -142,7 +142,8 @@ type result struct {
 	uploadsExpected               int
 	uploaded                      int // recordings received with a 2xx
 	uploadRequests, upload500s    int64
-	duplicates                    int // recordings stored or uploaded (2xx) more than once
+	duplicates                    int // recordings stored twice (same leg, scope and origin)
+	resent                        int // uploads answered 2xx again after a kill (same name)
 	dupStored, dupUploads         []string
 	reloads, kills                int
 	peakRSSKB                     int64
@@ -152,9 +153,9 @@ type result struct {
 func (r *result) lost() int { return len(r.missing) + (r.uploadsExpected - r.uploaded) }
 
 func (r *result) summary() string {
-	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, kills %d, reloads %d, peak RSS %d MiB",
+	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, uploads re-sent %d, kills %d, reloads %d, peak RSS %d MiB",
 		r.placed, r.ran.Round(time.Second), float64(r.placed)/r.ran.Seconds(), r.expected, r.produced, r.stored,
-		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.kills, r.reloads, r.peakRSSKB/1024)
+		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
 }
 
 // policy is the soak's policy: the account records offnet calls, the
@@ -479,7 +480,9 @@ log: level: "warn"
 	for name, n := range up.ok {
 		res.uploaded++
 		if n > 1 {
-			res.duplicates += n - 1
+			// The same name PUT again: the runtime was killed between
+			// the server's 2xx and recording it, so it sent it again.
+			res.resent += n - 1
 			res.dupUploads = append(res.dupUploads, name)
 		}
 	}
@@ -611,24 +614,27 @@ func report(rs []*result, cmdline string) string {
 	b.WriteString("over TCP on loopback, every recording uploaded to a local HTTP server that answers 500 to a share\n")
 	b.WriteString("of requests. A recording is *lost* when the switch kept its file and the store does not hold it,\n")
 	b.WriteString("or when it has a URL and never got a 2xx; a *duplicate* is a second stored recording of the same\n")
-	b.WriteString("leg, scope and origin, or a second 2xx upload of the same name. *Expected* is the simulator's\n")
-	b.WriteString("prediction (`simulate.PredictScenario`) of the recordings kept, summed over the calls placed.\n\n")
+	b.WriteString("leg, scope and origin. *Re-sent* counts uploads answered 2xx a second time under the same name:\n")
+	b.WriteString("the runtime was killed after the server answered and before it recorded the answer, so it sent\n")
+	b.WriteString("the file again (a PUT to the same name: one object). *Expected* is the simulator's prediction\n")
+	b.WriteString("(`simulate.PredictScenario`) of the recordings kept, summed over the calls placed; *produced* is\n")
+	b.WriteString("what the switch wrote.\n\n")
 	fmt.Fprintf(&b, "Command: `%s` (on %s, %d CPUs, Go %s; %s UTC).\n\n", cmdline, runtime.GOOS+"/"+runtime.GOARCH,
 		runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04"))
-	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | kill -9 | reloads | peak RSS |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d MiB |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB |\n",
 			r.name, r.ran.Round(time.Second), r.placed, float64(r.placed)/r.ran.Seconds(), r.phase.rate, r.expected,
 			r.produced, r.stored, r.uploaded, r.uploadsExpected, r.uploadRequests, r.upload500s, r.lost(), r.duplicates,
-			r.kills, r.reloads, r.peakRSSKB/1024)
+			r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
 	}
 	for _, r := range rs {
 		if len(r.dupStored) > 0 {
 			fmt.Fprintf(&b, "\n%s: recordings stored twice (leg|scope|origin): %s\n", r.name, strings.Join(r.dupStored, ", "))
 		}
 		if len(r.dupUploads) > 0 {
-			fmt.Fprintf(&b, "\n%s: uploads answered 2xx twice: %s\n", r.name, strings.Join(r.dupUploads, ", "))
+			fmt.Fprintf(&b, "\n%s: uploads re-sent after a kill: %s\n", r.name, strings.Join(r.dupUploads[:min(len(r.dupUploads), 20)], ", "))
 		}
 		if len(r.missing) > 0 {
 			fmt.Fprintf(&b, "\n%s: missing recordings: %s\n", r.name, strings.Join(r.missing[:min(len(r.missing), 20)], ", "))
