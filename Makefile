@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/recpol
 PKGS     ?= ./...
 
-.PHONY: all build test vet fmt-check bench demo clean
+.PHONY: all build test vet fmt-check bench demo clean fuzz soak
 
 all: build
 
@@ -47,3 +47,35 @@ demo: build
 
 clean:
 	rm -rf bin
+
+FUZZTIME ?= 1m
+FUZZMINIMIZETIME ?= 5s
+# package:target, one per fuzz target
+FUZZ_TARGETS := \
+	./compiler:FuzzCompile \
+	./compiler:FuzzCheckURL \
+	./runtime:FuzzEngineEvents \
+	./table:FuzzDecode \
+	./table:FuzzCollector \
+	./scenario:FuzzParse \
+	./runtime/store:FuzzValidName \
+	./runtime/fakeswitch:FuzzReadFrame \
+	./runtime/fakeswitch:FuzzHandle
+
+## fuzz: run every fuzz target for FUZZTIME (default 1m) each; crashers land in
+## the package's testdata/fuzz/<target> and become regression seeds
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
+	done
+
+SOAK_DURATION ?= 30m
+SOAK_RATE     ?= 200
+## soak: kill -9 of the runtime at random moments during 1,000 calls, then
+## SOAK_DURATION (default 30m) at SOAK_RATE call setups/s against the fake switch,
+## the policy reloaded every minute, an upload server failing 10% of requests;
+## writes RELIABILITY.md (lost and duplicated recordings must be 0)
+soak:
+	$(GO) run ./internal/soak -duration=$(SOAK_DURATION) -rate=$(SOAK_RATE) -out RELIABILITY.md

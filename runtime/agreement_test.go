@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -37,6 +38,7 @@ type harnessOpts struct {
 	rec   string
 	addr  string // where the runtime reaches the switch
 	extra string // more runtime config
+	log   *slog.Logger
 }
 
 // startHarness copies the policy directory, starts a fake switch and the
@@ -95,7 +97,11 @@ reload_debounce_ms: 20
 	if err != nil {
 		t.Fatal(err)
 	}
-	rt, err := New(cfg, quietLogger())
+	lg := o.log
+	if lg == nil {
+		lg = quietLogger()
+	}
+	rt, err := New(cfg, lg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,10 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
-	"path"
-	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
 )
@@ -30,6 +30,9 @@ type Finished struct {
 	Meta      store.Metadata
 	LocalPath string // the file as this runtime sees it
 	Cause     string // Record-Completion-Cause
+	// Done, when set, is called once the store's Finish has taken the
+	// recording: it removes the recording's intent.
+	Done func()
 }
 
 // Range is a span of a recording file, in milliseconds from its start.
@@ -53,11 +56,18 @@ type engine struct {
 	log    *slog.Logger
 	obs    func(string) // metric observations: "started", "failed", ...
 
+	intents *intents // nil: running recordings are kept in memory only
+
 	mu       sync.Mutex
 	coreUUID string
 	legs     map[string]*leg
 	byPath   map[string]*recording
-	out      chan string // commands, in order
+	adopted  map[string]*intent // by path: recordings of an earlier run still running
+	// unwritten holds, by path, the intents of starts still queued.
+	unwritten map[string]*intent
+	lastTS    int64       // the latest event time seen, µs on the switch's clock
+	lastSeen  time.Time   // when it was seen
+	out       chan string // commands, in order
 }
 
 // leg is one channel.
@@ -140,22 +150,144 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 		obs = func(string) {}
 	}
 	return &engine{sw: sw, cl: newClassifier(cls), preset: cls.Preset, table: tbl, fin: fin, log: log, obs: obs,
-		legs: map[string]*leg{}, byPath: map[string]*recording{}, out: make(chan string, 4096)}
+		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
 }
 
-// sender sends queued commands in order until ctx is done.
+// senderInFlight bounds how many commands may wait for their
+// BACKGROUND_JOB at once.
+const senderInFlight = 64
+
+// sender sends queued commands until ctx is done: in order per leg, legs
+// in parallel. The commands of one leg go out one after the other, each
+// once the previous one's BACKGROUND_JOB came (FreeSWITCH runs each bgapi
+// job in its own thread: only waiting orders them); different legs do not
+// wait for each other, so a command the switch is slow to answer holds up
+// its own leg only.
 func (e *engine) sender(ctx context.Context, c Commander) {
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		queues = map[string][]string{} // by leg, while its worker runs
+		slots  = make(chan struct{}, senderInFlight)
+	)
+	defer wg.Wait()
+	work := func(leg string) {
+		defer wg.Done()
+		for {
+			mu.Lock()
+			q := queues[leg]
+			if len(q) == 0 {
+				delete(queues, leg)
+				mu.Unlock()
+				return
+			}
+			cmd := q[0]
+			queues[leg] = q[1:]
+			mu.Unlock()
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return
+			}
+			e.sendOne(ctx, c, cmd)
+			<-slots
+		}
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case cmd := <-e.out:
-			res, err := c.BgAPI(ctx, cmd)
-			if err != nil || !strings.HasPrefix(res, "+OK") {
-				e.commandFailed(cmd, res, err)
+			leg := legOf(cmd)
+			mu.Lock()
+			q, running := queues[leg]
+			queues[leg] = append(q, cmd)
+			mu.Unlock()
+			if !running {
+				wg.Add(1)
+				go work(leg)
 			}
 		}
 	}
+}
+
+// legOf is the leg uuid a command names.
+func legOf(cmd string) string {
+	f := strings.Fields(cmd)
+	if len(f) < 2 {
+		return ""
+	}
+	return f[1]
+}
+
+// sendOne sends one command. A command that could not reach the switch
+// (no connection, the connection lost before its reply) is kept and sent
+// again once the client has reconnected, in order: a mask issued while the
+// switch is unreachable is not lost. Every recording command is idempotent
+// on the switch (a second start of a path that records answers +OK and
+// starts nothing), so sending one twice is harmless.
+func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
+	e.writeIntent(cmd)
+	delay := 20 * time.Millisecond
+	for n := 0; ; n++ {
+		res, err := c.BgAPI(ctx, cmd)
+		if err == nil && strings.HasPrefix(res, "+OK") {
+			if n > 0 {
+				e.log.Info("command sent after the switch came back", "switch", e.sw.Name, "command", cmd, "attempts", n+1)
+			}
+			return
+		}
+		if ctx.Err() != nil {
+			// Shutting down: whether the switch ran the command is
+			// unknown; a start keeps its intent, which the next run
+			// resolves.
+			return
+		}
+		if err == nil || !unreached(err) {
+			e.commandFailed(cmd, res, err)
+			return
+		}
+		if n == 0 {
+			e.log.Warn("switch unreachable: command kept until it is back", "switch", e.sw.Name, "command", cmd, "error", err)
+			e.obs("command_deferred")
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, time.Second)
+	}
+}
+
+// writeIntent writes the intent of a start command before the command
+// goes out: a recording the switch runs always has its intent on disk.
+func (e *engine) writeIntent(cmd string) {
+	if e.intents == nil || !strings.HasPrefix(cmd, "uuid_record ") {
+		return
+	}
+	f := strings.Fields(cmd)
+	if len(f) < 4 || f[2] != "start" {
+		return
+	}
+	e.mu.Lock()
+	it := e.unwritten[f[3]]
+	delete(e.unwritten, f[3])
+	e.mu.Unlock()
+	if it == nil {
+		return
+	}
+	if err := e.intents.write(it); err != nil {
+		e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
+			"recording", it.Meta.RecordingID, "error", err)
+		e.obs("intent_failed")
+	}
+}
+
+// unreached reports whether a command's error means it may not have
+// reached the switch, so that it is worth sending again.
+func unreached(err error) bool {
+	return errors.Is(err, esl.ErrNotConnected) || errors.Is(err, esl.ErrConnectionLost) || errors.Is(err, esl.ErrCommandTimeout)
 }
 
 func (e *engine) send(cmd string) {
@@ -172,11 +304,17 @@ func (e *engine) send(cmd string) {
 func (e *engine) commandFailed(cmd, res string, err error) {
 	e.log.Warn("switch refused a command", "switch", e.sw.Name, "command", cmd, "reply", strings.TrimSpace(res), "error", err)
 	f := strings.Fields(cmd)
-	if len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+	refused := err == nil || errors.Is(err, esl.ErrRejected)
+	if refused && len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+		// Only a refusal says the recording did not start; after a
+		// timeout it may have, and the reconciliation settles it.
 		e.mu.Lock()
 		if r := e.byPath[f[3]]; r != nil && r.state == recRequested {
 			r.state = recFailed
 			delete(e.byPath, r.path)
+			if e.intents != nil {
+				e.intents.forget(r.id)
+			}
 			e.obs("failed")
 			e.reap(r.call)
 		}
@@ -194,6 +332,9 @@ func eventTS(ev *Event) int64 {
 func (e *engine) Handle(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if ts := eventTS(ev); ts > e.lastTS {
+		e.lastTS, e.lastSeen = ts, time.Now()
+	}
 	switch ev.Name {
 	case "RECORD_START":
 		e.recordStart(ev)
@@ -209,6 +350,9 @@ func (e *engine) Handle(ev *Event) {
 		return
 	}
 	l := e.legs[id]
+	if l == nil && ev.Name == "CHANNEL_HANGUP_COMPLETE" && len(e.adopted) > 0 {
+		e.adoptedLegGone(id)
+	}
 	if l == nil {
 		if ev.Name != "CHANNEL_CREATE" && ev.Name != "CHANNEL_EXECUTE" && ev.Name != "CHANNEL_ANSWER" {
 			return
@@ -253,6 +397,20 @@ func (e *engine) Handle(ev *Event) {
 			}
 		}
 		if ev.Name == "CHANNEL_HANGUP_COMPLETE" {
+			// The switch sends a recording's RECORD_STOP before its
+			// leg's CHANNEL_HANGUP_COMPLETE: a recording still open
+			// (a start whose reply was lost, a recording continued
+			// from an earlier run) is settled from its file.
+			for _, r := range c.recsOf(l) {
+				if r.state == recRequested || r.state == recRunning {
+					delete(e.byPath, r.path)
+					if r.state == recRequested {
+						r.startTS = eventTS(ev)
+					}
+					r.state = recStopped
+					e.finish(r, 0, "no RECORD_STOP")
+				}
+			}
 			e.reap(c)
 		}
 		return
@@ -422,6 +580,9 @@ func (e *engine) add(r *recording) {
 		}
 	}
 	r.call.recs = append(r.call.recs, r)
+	if len(e.adopted) > 0 {
+		e.reattach(r)
+	}
 }
 
 // callflows runs the actions of the callflow matching the A-leg's
@@ -465,18 +626,18 @@ func (e *engine) start(r *recording, ts int64) {
 		r.state = recFailed
 		return
 	}
-	name := r.id + "." + ext
-	r.path = path.Join(filepath.ToSlash(e.sw.RecordDir), acct, name)
-	r.local = filepath.Join(e.sw.LocalDir, acct, name)
-	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
-	if r.readOnly {
-		vars += ",RECORD_READ_ONLY=true"
-	}
-	vars += "}"
+	r.path, r.local = recordingPaths(e.sw, acct, r.id, ext)
 	r.state = recRequested
 	r.started = time.Now()
 	e.byPath[r.path] = r
-	e.send(fmt.Sprintf("uuid_record %s start %s %d %s", r.leg.uuid, r.path, r.settings.TimeLimit, vars))
+	if e.intents != nil {
+		// The sender writes the intent just before it sends the start,
+		// off the event path and in parallel with other legs' commands.
+		m := e.metadata(r, 0)
+		m.Start = r.started.UTC()
+		e.unwritten[r.path] = &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
+	}
+	e.send(startCommand(r))
 	if r.call.masked {
 		r.maskFrom = ts
 		e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
@@ -488,6 +649,16 @@ func (e *engine) start(r *recording, ts int64) {
 	}
 	e.send(fmt.Sprintf("uuid_setvar %s %s %s", r.leg.uuid, idVar, strings.Join(r.leg.recIDs, ",")))
 	e.obs("started")
+}
+
+// startCommand is a recording's start command, its settings in its own
+// recording variables.
+func startCommand(r *recording) string {
+	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
+	if r.readOnly {
+		vars += ",RECORD_READ_ONLY=true"
+	}
+	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.leg.uuid, r.path, r.settings.TimeLimit, vars)
 }
 
 func (e *engine) stop(r *recording) {
@@ -540,6 +711,11 @@ func (e *engine) recordStop(ev *Event) {
 	p := ev.Get("Record-File-Path")
 	r := e.byPath[p]
 	if r == nil {
+		if it := e.adopted[p]; it != nil {
+			delete(e.adopted, p)
+			durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
+			e.finishIntent(it, durMS, ev.Get("Record-Completion-Cause"))
+		}
 		return
 	}
 	delete(e.byPath, p)
@@ -559,6 +735,22 @@ func (e *engine) recordStop(ev *Event) {
 
 // finish hands a stopped recording to the store.
 func (e *engine) finish(r *recording, durMS int64, cause string) {
+	delete(e.unwritten, r.path)
+	m := e.metadata(r, durMS)
+	e.obs("stopped")
+	f := Finished{Meta: m, LocalPath: r.local, Cause: cause}
+	if e.intents != nil {
+		if !e.intents.claim(r.id) {
+			return // recovery has handed it to the store already
+		}
+		in, id := e.intents, r.id
+		f.Done = func() { in.done(id) }
+	}
+	e.fin.Finish(f)
+}
+
+// metadata is a recording's metadata as far as the engine knows it.
+func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	c := r.call
 	m := store.Metadata{
 		RecordingID: r.id, CallID: r.leg.uuid, InteractionID: c.a.uuid, Account: c.acct.ID,
@@ -592,8 +784,7 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 		}
 	}
 	m.SameLegRecordings = n > 1
-	e.obs("stopped")
-	e.fin.Finish(Finished{Meta: m, LocalPath: r.local, Cause: cause})
+	return m
 }
 
 func provenanceMap(p *table.Provenance) map[string]string {
@@ -654,6 +845,32 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
+// connected records the switch's Core-UUID and reports whether the switch
+// restarted since the last connection.
+//
+// The intents of recordings the engine does not follow (an earlier run's)
+// are adopted at once, before any event of this connection is handled, so
+// that the calls they belong to, seen again mid-call, continue those
+// recordings instead of starting them a second time; recoverIntents then
+// finishes those whose leg is gone.
+func (e *engine) connected(coreUUID string) (restarted bool) {
+	var its []*intent
+	if e.intents != nil {
+		its = e.intents.list(e.sw)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	restarted = e.coreUUID != "" && e.coreUUID != coreUUID
+	e.coreUUID = coreUUID
+	for _, it := range its {
+		if e.byPath[it.Path] != nil || (it.CoreUUID != "" && it.CoreUUID != coreUUID) {
+			continue
+		}
+		e.adopted[it.Path] = it
+	}
+	return restarted
+}
+
 // APICommander runs a synchronous api command on a switch.
 type APICommander interface {
 	API(ctx context.Context, cmd string) (string, error)
@@ -663,11 +880,8 @@ type APICommander interface {
 // longer exists, or any recording after the switch restarted (a new
 // Core-UUID), stopped while the connection was down and its RECORD_STOP
 // was lost: it is finished from the file on disk.
-func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string) {
-	e.mu.Lock()
-	restarted := e.coreUUID != "" && e.coreUUID != coreUUID
-	e.coreUUID = coreUUID
-	e.mu.Unlock()
+func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string, restarted bool) {
+	defer e.recoverIntents(ctx, c, coreUUID)
 	for _, r := range e.running() {
 		gone := restarted
 		if !gone {

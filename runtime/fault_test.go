@@ -38,13 +38,13 @@ func newProxy(t *testing.T, target string) *proxy {
 				return
 			}
 			p.mu.Lock()
-			down := p.down
+			down, to := p.down, p.target
 			p.mu.Unlock()
 			if down {
 				c.Close()
 				continue
 			}
-			up, err := net.Dial("tcp", target)
+			up, err := net.Dial("tcp", to)
 			if err != nil {
 				c.Close()
 				continue
@@ -67,6 +67,14 @@ func (p *proxy) cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// retarget relays new connections to another address (a switch that
+// came back as a new process).
+func (p *proxy) retarget(target string) {
+	p.mu.Lock()
+	p.target = target
+	p.mu.Unlock()
 }
 
 func (p *proxy) setDown(d bool) {

@@ -16,7 +16,12 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func quietLogger() *slog.Logger {
+	if os.Getenv("RECPOL_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
 
 const policyV1 = "package recpol\naccounts: acme: devices: d1: call_recording: any: any: enabled: true\n"
 const policyV2 = "package recpol\naccounts: acme: devices: d1: call_recording: any: any: enabled: false\n"

@@ -74,6 +74,10 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 	r.Store = st
+	in, err := openIntents(cfg.Spool, log, func() { m.Finished.WithLabelValues("quarantined").Inc() })
+	if err != nil {
+		return nil, err
+	}
 	for _, s := range cfg.Switches {
 		if !cfg.Serves(s) {
 			log.Info("switch owned by another runtime: not served", "switch", s.Name, "owner", s.Owner)
@@ -86,6 +90,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		sr.engine = newEngine(s, cfg.Classify, p.Table, r, log.With("switch", s.Name), func(what string) {
 			m.Recordings.WithLabelValues(what).Inc()
 		})
+		sr.engine.intents = in
 		sr.client = esl.New(esl.Config{Address: s.Address, Password: s.Password.Reveal(), Logger: log.With("switch", s.Name)})
 		r.switches = append(r.switches, sr)
 	}
@@ -122,9 +127,17 @@ func (r *Runtime) Finish(f Finished) {
 		delay := time.Second
 		for {
 			res, err := r.Store.Finish(f.Meta, f.LocalPath)
-			if err == nil {
-				r.log.Info("recording finished", "recording", f.Meta.RecordingID, "account", f.Meta.Account,
-					"outcome", string(res.Outcome), "reason", res.Reason, "cause", f.Cause)
+			if err == nil || errors.Is(err, store.ErrInvalid) {
+				if err != nil {
+					r.log.Error("the store refused a recording: its file stays where the switch wrote it",
+						"recording", f.Meta.RecordingID, "file", f.LocalPath, "error", err)
+				} else {
+					r.log.Info("recording finished", "recording", f.Meta.RecordingID, "account", f.Meta.Account,
+						"outcome", string(res.Outcome), "reason", res.Reason, "cause", f.Cause)
+				}
+				if f.Done != nil {
+					f.Done()
+				}
 				return
 			}
 			r.log.Error("finishing a recording failed; it stays in the spool and is retried", "recording", f.Meta.RecordingID, "error", err)
@@ -215,7 +228,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 func (sr *switchRun) Connected(coreUUID string) {
 	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(1)
 	sr.rt.log.Info("switch connected", "switch", sr.cfg.Name, "core_uuid", coreUUID)
-	go sr.engine.reconcile(context.Background(), sr.client, coreUUID)
+	restarted := sr.engine.connected(coreUUID)
+	go sr.engine.reconcile(context.Background(), sr.client, coreUUID, restarted)
 }
 
 // Event hands an event to the engine.

@@ -1,5 +1,11 @@
 package table
 
+// MaxMetaflowDigits bounds the digits a Collector holds after the binding
+// digit: a code longer than this never completes, and a stream of digits
+// that keeps a pattern listener collecting (a DTMF flood, a stuck key)
+// cannot grow memory or the time a match takes.
+const MaxMetaflowDigits = 32
+
 // Collector gathers the DTMF digits of one endpoint's metaflows: the
 // binding digit, then digits until a code matches and no longer number
 // could still match, no code can match any more, or more than the
@@ -22,6 +28,10 @@ func (c *Collector) Feed(m *Metaflows, digit string, atMS int64) (*MetaflowBindi
 		if digit == m.BindingDigit {
 			c.active, c.digits = true, ""
 		}
+		return nil, false
+	}
+	if len(c.digits)+len(digit) > MaxMetaflowDigits {
+		c.active, c.digits = false, ""
 		return nil, false
 	}
 	c.digits += digit

@@ -1,18 +1,14 @@
 package fakeswitch
 
 import (
-	"errors"
+	"encoding/binary"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-
-	"github.com/go-audio/audio"
-	"github.com/go-audio/wav"
 )
 
 // Record-Completion-Cause values.
@@ -202,7 +198,12 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	} else if st, err := os.Stat(r.path); err == nil {
 		fr.Size = st.Size()
 	}
-	s.files = append(s.files, fr)
+	if s.cfg.OnFile != nil {
+		s.cfg.OnFile(fr)
+	}
+	if !s.cfg.NoHistory {
+		s.files = append(s.files, fr)
+	}
 	s.log.Info("recording stopped", "uuid", ch.uuid, "path", r.path, "cause", fr.Cause, "ms", fr.DurationMS)
 	ch.setVar("record_file_size", strconv.FormatInt(fr.Size, 10))
 	ch.setVar("record_samples", strconv.Itoa(samples))
@@ -246,12 +247,26 @@ func (r *recording) layout() (int, []Span) {
 
 // write writes the WAV file: the leg's tone for recorded spans, zeros for
 // masked spans, nothing for paused ones. An .mp3 path gets WAV bytes too.
-// The file is encoded in memory and written at once.
+// The file (16-bit mono PCM, the canonical 44-byte header) is built in
+// memory and written at once; it is built directly rather than sample by
+// sample through an encoder, because it is written under the server's lock
+// and a slow write would hold up every client's commands.
 func (r *recording) write() error {
-	var ws memWriteSeeker
-	enc := wav.NewEncoder(&ws, r.rate, 16, 1, 1)
+	n, _ := r.layout()
+	b := make([]byte, 44, 44+2*n)
+	copy(b[0:], "RIFF")
+	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
+	copy(b[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(b[16:], 16)
+	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(b[22:], 1) // mono
+	binary.LittleEndian.PutUint32(b[24:], uint32(r.rate))
+	binary.LittleEndian.PutUint32(b[28:], uint32(2*r.rate))
+	binary.LittleEndian.PutUint16(b[32:], 2)
+	binary.LittleEndian.PutUint16(b[34:], 16)
+	copy(b[36:], "data")
+	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
 	tone := toneTable(ToneHz(r.ch.uuid), r.rate)
-	buf := &audio.IntBuffer{Format: &audio.Format{NumChannels: 1, SampleRate: r.rate}, SourceBitDepth: 16}
 	var fileMS int64
 	for _, sp := range r.spans {
 		if sp.mode == modePaused {
@@ -259,26 +274,15 @@ func (r *recording) write() error {
 		}
 		from, to := r.samplesAt(fileMS), r.samplesAt(fileMS+sp.to-sp.from)
 		fileMS += sp.to - sp.from
-		for i := from; i < to; {
-			n := min(to-i, 8192)
-			buf.Data = buf.Data[:0]
-			for j := i; j < i+n; j++ {
-				v := 0
-				if sp.mode == modeAudio {
-					v = tone[j%len(tone)]
-				}
-				buf.Data = append(buf.Data, v)
+		for j := from; j < to; j++ {
+			v := 0
+			if sp.mode == modeAudio {
+				v = tone[j%len(tone)]
 			}
-			if err := enc.Write(buf); err != nil {
-				return fmt.Errorf("encode recording: %w", err)
-			}
-			i += n
+			b = binary.LittleEndian.AppendUint16(b, uint16(int16(v)))
 		}
 	}
-	if err := enc.Close(); err != nil {
-		return fmt.Errorf("encode recording: %w", err)
-	}
-	if err := os.WriteFile(r.path, ws.buf, 0o644); err != nil {
+	if err := os.WriteFile(r.path, b, 0o644); err != nil {
 		return fmt.Errorf("write recording: %w", err)
 	}
 	return nil
@@ -300,37 +304,4 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
-}
-
-// memWriteSeeker is an in-memory io.WriteSeeker for the WAV encoder,
-// which seeks back to patch its header.
-type memWriteSeeker struct {
-	buf []byte
-	pos int
-}
-
-func (m *memWriteSeeker) Write(p []byte) (int, error) {
-	if end := m.pos + len(p); end > len(m.buf) {
-		m.buf = append(m.buf, make([]byte, end-len(m.buf))...)
-	}
-	copy(m.buf[m.pos:], p)
-	m.pos += len(p)
-	return len(p), nil
-}
-
-func (m *memWriteSeeker) Seek(off int64, whence int) (int64, error) {
-	var p int64
-	switch whence {
-	case io.SeekStart:
-		p = off
-	case io.SeekCurrent:
-		p = int64(m.pos) + off
-	case io.SeekEnd:
-		p = int64(len(m.buf)) + off
-	}
-	if p < 0 {
-		return 0, errors.New("seek before start")
-	}
-	m.pos = int(p)
-	return p, nil
 }

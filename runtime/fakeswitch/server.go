@@ -48,6 +48,14 @@ type Config struct {
 	// Logger receives a line per connection, command and recording; nil
 	// discards.
 	Logger *slog.Logger
+	// NoHistory keeps no record of commands and events (Commands and
+	// Events return nothing) and hands each stopped recording to OnFile
+	// instead of keeping it for Files: for long runs, whose history would
+	// grow without bound.
+	NoHistory bool
+	// OnFile, when set, is called (under the server's lock: do not call
+	// the server from it) with each recording as it stops.
+	OnFile func(FileRecord)
 }
 
 // Server is the fake FreeSWITCH: an event-socket server, a virtual clock
@@ -329,7 +337,7 @@ func (c *client) readLoop() {
 			c.s.mu.Lock()
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
 				c.s.log.Info("client read error", "client", c.id, "err", err)
-				c.s.commands = append(c.s.commands, CommandRecord{Client: c.id, At: c.s.nowDur(), Error: err.Error()})
+				c.s.record(CommandRecord{Client: c.id, At: c.s.nowDur(), Error: err.Error()})
 			}
 			c.s.removeClient(c)
 			c.s.mu.Unlock()
@@ -402,7 +410,7 @@ func (s *Server) handle(c *client, cmd Command) bool {
 			c.enqueue(reply(out))
 		}
 		rec.Reply = out
-		s.commands = append(s.commands, rec)
+		s.record(rec)
 		s.log.Info("command", "client", c.id, "command", rec.Line, "reply", out)
 		return keep
 	}
@@ -476,7 +484,7 @@ func (s *Server) handle(c *client, cmd Command) bool {
 		c.enqueue(reply(out))
 	}
 	rec.Reply = out
-	s.commands = append(s.commands, rec)
+	s.record(rec)
 	s.log.Info("command", "client", c.id, "command", rec.Line, "reply", strings.TrimRight(out, "\n"))
 	if after != nil {
 		after()
@@ -581,7 +589,9 @@ func (s *Server) publish(ev *Event) {
 			f = ev.PlainFrame()
 		}
 		c.enqueue(f)
-		s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
+		if !s.cfg.NoHistory {
+			s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
+		}
 	}
 }
 
@@ -938,5 +948,12 @@ func (s *Server) WaitClients(ctx context.Context, n int) error {
 			return ctx.Err()
 		case <-t.C:
 		}
+	}
+}
+
+// record keeps a command for Commands, unless the server keeps no history.
+func (s *Server) record(rec CommandRecord) {
+	if !s.cfg.NoHistory {
+		s.commands = append(s.commands, rec)
 	}
 }

@@ -1,0 +1,644 @@
+// Command soak runs the recpol runtime (the real binary, `recpol run`)
+// against the fake switch at a steady rate of call setups and checks that
+// no recording is lost or duplicated. It runs two phases:
+//
+//   - kill: -kill-calls calls (default 1000) while the runtime is killed
+//     with SIGKILL at random moments and restarted;
+//   - soak: -rate call setups per second for -duration, the policy
+//     reloaded every -reload, the upload server failing -fail of its
+//     requests with 500.
+//
+// Each phase then waits until every upload is done and compares, by
+// recording id, the recordings the switch wrote with those the store
+// holds and the upload server received, and the count with the
+// simulator's prediction. The result is written to -out (RELIABILITY.md).
+//
+//	go run ./internal/soak -duration 30m -rate 200 -out RELIABILITY.md
+//
+// SOAK_DEBUG=1 keeps the fake switch's history, logs how long after a
+// leg's answer its recording's start reached the switch, and serves pprof
+// on 127.0.0.1:6061.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	_ "net/http/pprof"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/runtime/store"
+	"github.com/recpol/recpol/scenario"
+	"github.com/recpol/recpol/simulate"
+)
+
+func main() {
+	duration := flag.Duration("duration", 30*time.Minute, "how long the soak phase places calls")
+	rate := flag.Float64("rate", 200, "call setups per second")
+	killCalls := flag.Int("kill-calls", 1000, "calls of the kill -9 phase (0: skip it)")
+	killRate := flag.Float64("kill-rate", 50, "call setups per second in the kill -9 phase")
+	reload := flag.Duration("reload", time.Minute, "policy reload interval in the soak phase")
+	fail := flag.Float64("fail", 0.10, "share of upload requests answered 500")
+	out := flag.String("out", "RELIABILITY.md", "the report")
+	keep := flag.Bool("keep", false, "keep the working directory")
+	flag.Parse()
+	log.SetFlags(log.Ltime)
+	if os.Getenv("SOAK_DEBUG") != "" {
+		runtime.SetMutexProfileFraction(5)
+		runtime.SetBlockProfileRate(100000)
+		go http.ListenAndServe("127.0.0.1:6061", nil)
+	}
+
+	bin, err := build()
+	if err != nil {
+		log.Fatal(err)
+	}
+	var results []*result
+	if *killCalls > 0 {
+		r, err := runPhase(phase{name: "kill", bin: bin, calls: *killCalls, rate: *killRate, fail: *fail,
+			kill: true, keep: *keep})
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	if *duration > 0 {
+		r, err := runPhase(phase{name: "soak", bin: bin, duration: *duration, rate: *rate, fail: *fail,
+			reload: *reload, keep: *keep})
+		if err != nil {
+			log.Fatal(err)
+		}
+		results = append(results, r)
+	}
+	cmdline := "go run ./internal/soak " + strings.Join(os.Args[1:], " ")
+	if err := os.WriteFile(*out, []byte(report(results, cmdline)), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	bad := false
+	for _, r := range results {
+		log.Printf("%s: %s", r.name, r.summary())
+		bad = bad || r.lost() > 0 || r.duplicates > 0
+	}
+	if bad {
+		os.Exit(1)
+	}
+}
+
+// build compiles the recpol binary the runtime runs as.
+func build() (string, error) {
+	dir, err := os.MkdirTemp("", "recpol-soak-bin-")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "recpol")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/recpol")
+	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+	if err := cmd.Run(); err != nil {
+		return "", fmt.Errorf("building recpol: %w", err)
+	}
+	return bin, nil
+}
+
+type phase struct {
+	name     string
+	bin      string
+	calls    int           // stop after this many calls (kill phase)
+	duration time.Duration // or after this long
+	rate     float64
+	fail     float64
+	reload   time.Duration
+	kill     bool
+	keep     bool
+}
+
+type result struct {
+	name                          string
+	phase                         phase
+	ran                           time.Duration
+	placed                        int
+	expected                      int // kept recordings the simulator predicts
+	produced                      int // files the switch kept
+	stored                        int // produced files the store holds
+	missing                       []string
+	uploadsExpected               int
+	uploaded                      int // recordings received with a 2xx
+	uploadRequests, upload500s    int64
+	duplicates                    int // recordings stored twice (same leg, scope and origin)
+	resent                        int // uploads answered 2xx again after a kill (same name)
+	dupStored, dupUploads         []string
+	reloads, kills                int
+	peakRSSKB                     int64
+	discarded, quarantined, notes int
+}
+
+func (r *result) lost() int { return len(r.missing) + (r.uploadsExpected - r.uploaded) }
+
+func (r *result) summary() string {
+	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, uploads re-sent %d, kills %d, reloads %d, peak RSS %d MiB",
+		r.placed, r.ran.Round(time.Second), float64(r.placed)/r.ran.Seconds(), r.expected, r.produced, r.stored,
+		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
+}
+
+// policy is the soak's policy: the account records offnet calls, the
+// agent's phone records what it answers (dropped under 2 s), *72/*73 mask
+// and unmask; every recording is uploaded. n adds a dummy account, so that
+// each reload gives a new table version without changing the calls'
+// recordings.
+func policy(url string, n int) string {
+	return fmt.Sprintf(`package recpol
+
+accounts: acme: {
+	call_recording: account: inbound: offnet: {enabled: true, format: "wav", url: %q}
+	users: agent: {
+		call_recording: inbound: any: {enabled: true, format: "wav", record_min_sec: 2, url: %q}
+		metaflows: numbers: {
+			"72": {module: "record_call", data: action: "mask"}
+			"73": {module: "record_call", data: action: "unmask"}
+		}
+	}
+	devices: "agent-1": owner: "agent"
+}
+accounts: "reload-%d": {}
+`, url, url, n)
+}
+
+// call is call i: an offnet caller to agent-1, answered, 3 s long; every
+// fifth call masks a second of it; every tenth hangs up before the agent's
+// recording reaches its 2 s minimum.
+func call(prefix string, i int) scenario.Call {
+	id := fmt.Sprintf("%s-%d", prefix, i)
+	hangup := int64(3000)
+	if i%10 == 9 {
+		hangup = 1500
+	}
+	steps := []scenario.Step{
+		{AtMS: 0, Do: "create", Leg: "a"},
+		{AtMS: 10, Do: "create", Leg: "b"},
+		{AtMS: 200, Do: "answer", Leg: "b"},
+		{AtMS: 200, Do: "answer", Leg: "a"},
+		{AtMS: 210, Do: "bridge", Leg: "a", Other: "b"},
+	}
+	if i%5 == 0 {
+		steps = append(steps, scenario.Step{AtMS: 1000, Do: "dtmf", Leg: "b", Digits: "*72"},
+			scenario.Step{AtMS: 2000, Do: "dtmf", Leg: "b", Digits: "*73"})
+	}
+	steps = append(steps, scenario.Step{AtMS: hangup, Do: "hangup", Leg: "a"})
+	return scenario.Call{ID: id, Legs: []scenario.Leg{
+		{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2001",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}},
+		{Name: "b", Parent: "a", DestinationNumber: "2001",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_device": "agent-1", "recpol_network": "onnet"}},
+	}, Steps: steps}
+}
+
+// uploads is the upload server: it answers 500 to a share of requests and
+// counts the 2xx it gives per upload name.
+type uploads struct {
+	fail     float64
+	mu       sync.Mutex
+	ok       map[string]int
+	requests atomic.Int64
+	failed   atomic.Int64
+}
+
+func (u *uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	u.requests.Add(1)
+	if _, err := io.Copy(io.Discard, r.Body); err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	if rand.Float64() < u.fail {
+		u.failed.Add(1)
+		w.WriteHeader(http.StatusInternalServerError)
+		return
+	}
+	u.mu.Lock()
+	u.ok[r.URL.Path]++
+	u.mu.Unlock()
+	w.WriteHeader(http.StatusCreated)
+}
+
+func runPhase(p phase) (*result, error) {
+	res := &result{name: p.name, phase: p}
+	dir, err := os.MkdirTemp("", "recpol-soak-"+p.name+"-")
+	if err != nil {
+		return nil, err
+	}
+	if !p.keep {
+		defer os.RemoveAll(dir)
+	}
+	up := &uploads{fail: p.fail, ok: map[string]int{}}
+	uln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	usrv := &http.Server{Handler: up, ReadHeaderTimeout: 10 * time.Second}
+	go usrv.Serve(uln)
+	defer usrv.Close()
+	url := "http://" + uln.Addr().String() + "/rec"
+
+	policies := filepath.Join(dir, "policies")
+	rec := filepath.Join(dir, "recordings")
+	for _, d := range []string{policies, rec} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	writePolicy := func(n int) error {
+		tmp := filepath.Join(dir, "policy.tmp")
+		if err := os.WriteFile(tmp, []byte(policy(url, n)), 0o644); err != nil {
+			return err
+		}
+		return os.Rename(tmp, filepath.Join(policies, "policy.cue"))
+	}
+	if err := writePolicy(0); err != nil {
+		return nil, err
+	}
+	cres := compiler.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte(policy(url, 0))}})
+	if cres.Table == nil {
+		return nil, fmt.Errorf("soak policy: %v", cres.Diagnostics)
+	}
+	// What the simulator predicts for each kind of call.
+	predicted := map[int]int{}
+	for k := 0; k < 10; k++ {
+		ps, err := simulate.PredictScenario(cres.Table, &scenario.Scenario{Calls: []scenario.Call{call("predict", k)}})
+		if err != nil {
+			return nil, err
+		}
+		for _, pr := range ps {
+			if pr.Kept {
+				predicted[k]++
+			}
+		}
+	}
+
+	var filesMu sync.Mutex
+	files := map[string]fakeswitch.FileRecord{}
+	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Realtime: true,
+		Quiet: time.Microsecond, NoHistory: os.Getenv("SOAK_DEBUG") == "", OnFile: func(f fakeswitch.FileRecord) {
+			if f.Deleted || f.Error != "" {
+				return
+			}
+			filesMu.Lock()
+			files[strings.TrimSuffix(filepath.Base(f.Path), filepath.Ext(f.Path))] = f
+			filesMu.Unlock()
+		}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	conf := fmt.Sprintf(`switches: [{name: "fs1", address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
+policies: "policies"
+storage: "storage"
+spool: "spool"
+reload_debounce_ms: 200
+log: level: "warn"
+`, ln.Addr().String(), rec, rec)
+	cfgPath := filepath.Join(dir, "runtime.cue")
+	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
+		return nil, err
+	}
+	logf, err := os.Create(filepath.Join(dir, "runtime.log"))
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	rt := &child{bin: p.bin, cfg: cfgPath, log: logf}
+	if err := rt.start(); err != nil {
+		return nil, err
+	}
+	defer rt.kill()
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = srv.WaitClients(wctx, 1)
+	wcancel()
+	if err != nil {
+		return nil, fmt.Errorf("the runtime did not connect: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var runWG sync.WaitGroup
+	runWG.Add(1)
+	go func() { // the switch's clock
+		defer runWG.Done()
+		for ctx.Err() == nil {
+			if err := srv.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+				log.Printf("fake switch: %v", err)
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+
+	start := time.Now()
+	log.Printf("%s: placing calls at %.0f/s", p.name, p.rate)
+	nextReload := start.Add(p.reload)
+	nextKill := start.Add(randDur(time.Second, 3*time.Second))
+	interval := time.Duration(float64(time.Second) / p.rate)
+	lastLog := start
+	for i := 0; ; i++ {
+		// Keep the average rate: call i is due at start + i*interval.
+		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		now := time.Now()
+		if p.calls > 0 && i >= p.calls || p.duration > 0 && now.Sub(start) >= p.duration {
+			break
+		}
+		c := call(p.name, i)
+		if _, err := srv.StartCall(c); err != nil {
+			return nil, err
+		}
+		res.placed++
+		res.expected += predicted[i%10]
+		if p.reload > 0 && now.After(nextReload) {
+			res.reloads++
+			if err := writePolicy(res.reloads); err != nil {
+				return nil, err
+			}
+			nextReload = now.Add(p.reload)
+		}
+		if p.kill && now.After(nextKill) {
+			res.kills++
+			rt.sigkill()
+			time.Sleep(randDur(0, 500*time.Millisecond))
+			if err := rt.start(); err != nil {
+				return nil, err
+			}
+			nextKill = time.Now().Add(randDur(500*time.Millisecond, 3*time.Second))
+		}
+		if now.Sub(lastLog) > 30*time.Second {
+			lastLog = now
+			log.Printf("%s: %d calls placed in %s, runtime RSS %d MiB", p.name, res.placed, now.Sub(start).Round(time.Second), rt.rssKB()/1024)
+		}
+	}
+	res.ran = time.Since(start)
+	log.Printf("%s: %d calls placed in %s; waiting for the calls to end", p.name, res.placed, res.ran.Round(time.Second))
+	for srv.Pending() > 0 {
+		time.Sleep(100 * time.Millisecond)
+	}
+	cancel()
+	runWG.Wait()
+
+	// Wait until every kept file is stored and every upload is done.
+	filesMu.Lock()
+	res.produced = len(files)
+	filesMu.Unlock()
+	storage, spool := filepath.Join(dir, "storage"), filepath.Join(dir, "spool")
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		stored := countStored(storage)
+		up.mu.Lock()
+		n := len(up.ok)
+		up.mu.Unlock()
+		pending := countFiles(filepath.Join(spool, "store", "pending")) + countFiles(filepath.Join(spool, "active"))
+		if stored >= res.produced && n >= stored && pending == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if os.Getenv("SOAK_DEBUG") != "" {
+		ans := map[string]time.Duration{}
+		for _, ev := range srv.Events() {
+			if ev.Event.Name() == "CHANNEL_ANSWER" {
+				ans[ev.Event.Get("Unique-ID")] = ev.At
+			}
+		}
+		var lags []time.Duration
+		for _, c := range srv.Commands() {
+			f := strings.Fields(c.Line)
+			if len(f) > 4 && f[3] == "start" {
+				if a, ok := ans[f[2]]; ok {
+					lags = append(lags, c.At-a)
+				}
+			}
+		}
+		sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
+		for _, q := range []float64{0, 0.1, 0.5, 0.9, 0.99} {
+			if len(lags) > 0 {
+				log.Printf("lag p%.0f %v", q*100, lags[int(q*float64(len(lags)-1))])
+			}
+		}
+	}
+	res.peakRSSKB = rt.peak()
+	rt.stop()
+
+	st, err := store.Open(store.Config{Storage: storage, Spool: filepath.Join(spool, "store"),
+		Logger: nil})
+	if err != nil {
+		return nil, err
+	}
+	metas, err := st.List(store.Filter{})
+	if err != nil {
+		return nil, err
+	}
+	byID := map[string]store.Metadata{}
+	perLeg := map[string]int{}
+	for _, m := range metas {
+		byID[m.RecordingID] = m
+		perLeg[m.CallID+"|"+m.Scope+"|"+m.Origin]++
+		if m.URL != "" {
+			res.uploadsExpected++
+		}
+	}
+	for k, n := range perLeg {
+		if n > 1 {
+			res.duplicates += n - 1
+			res.dupStored = append(res.dupStored, k)
+		}
+	}
+	for id := range files {
+		if _, ok := byID[id]; ok {
+			res.stored++
+		} else {
+			res.missing = append(res.missing, id)
+		}
+	}
+	sort.Strings(res.missing)
+	up.mu.Lock()
+	for name, n := range up.ok {
+		res.uploaded++
+		if n > 1 {
+			// The same name PUT again: the runtime was killed between
+			// the server's 2xx and recording it, so it sent it again.
+			res.resent += n - 1
+			res.dupUploads = append(res.dupUploads, name)
+		}
+	}
+	up.mu.Unlock()
+	res.uploadRequests, res.upload500s = up.requests.Load(), up.failed.Load()
+	return res, nil
+}
+
+func randDur(lo, hi time.Duration) time.Duration {
+	return lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
+}
+
+func countStored(storage string) int {
+	n := 0
+	filepath.WalkDir(storage, func(p string, d os.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".json") {
+			n++
+		}
+		return nil
+	})
+	return n
+}
+
+func countFiles(dir string) int {
+	ents, _ := os.ReadDir(dir)
+	return len(ents)
+}
+
+// child is the runtime process.
+type child struct {
+	bin, cfg string
+	log      io.Writer
+	mu       sync.Mutex
+	cmd      *exec.Cmd
+	peakKB   int64
+}
+
+func (c *child) start() error {
+	cmd := exec.Command(c.bin, "run", "--config", c.cfg)
+	cmd.Stdout, cmd.Stderr = c.log, c.log
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.cmd = cmd
+	c.mu.Unlock()
+	go cmd.Wait()
+	return nil
+}
+
+func (c *child) sigkill() {
+	c.sample()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd != nil {
+		c.cmd.Process.Signal(syscall.SIGKILL)
+		c.cmd = nil
+	}
+}
+
+func (c *child) kill() { c.sigkill() }
+
+// stop ends the runtime with SIGTERM, as an operator would.
+func (c *child) stop() {
+	c.mu.Lock()
+	cmd := c.cmd
+	c.cmd = nil
+	c.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	for i := 0; i < 100; i++ {
+		if cmd.ProcessState != nil || cmd.Process.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	cmd.Process.Signal(syscall.SIGKILL)
+}
+
+// rssKB and peak read the runtime's resident memory (VmRSS, VmHWM).
+func (c *child) rssKB() int64 { return c.status("VmRSS:") }
+
+func (c *child) sample() {
+	if hwm := c.status("VmHWM:"); hwm > 0 {
+		c.mu.Lock()
+		c.peakKB = max(c.peakKB, hwm)
+		c.mu.Unlock()
+	}
+}
+
+func (c *child) peak() int64 {
+	c.sample()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.peakKB
+}
+
+func (c *child) status(field string) int64 {
+	c.mu.Lock()
+	cmd := c.cmd
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return 0
+	}
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), field) {
+			fs := strings.Fields(sc.Text())
+			if len(fs) >= 2 {
+				n, _ := strconv.ParseInt(fs[1], 10, 64)
+				return n
+			}
+		}
+	}
+	return 0
+}
+
+func report(rs []*result, cmdline string) string {
+	var b strings.Builder
+	b.WriteString("# Reliability\n\n")
+	b.WriteString("Produced by `make soak` (`internal/soak`): the real `recpol run` binary beside the fake switch\n")
+	b.WriteString("over TCP on loopback, every recording uploaded to a local HTTP server that answers 500 to a share\n")
+	b.WriteString("of requests. A recording is *lost* when the switch kept its file and the store does not hold it,\n")
+	b.WriteString("or when it has a URL and never got a 2xx; a *duplicate* is a second stored recording of the same\n")
+	b.WriteString("leg, scope and origin. *Re-sent* counts uploads answered 2xx a second time under the same name:\n")
+	b.WriteString("the runtime was killed after the server answered and before it recorded the answer, so it sent\n")
+	b.WriteString("the file again (a PUT to the same name: one object). *Expected* is the simulator's prediction\n")
+	b.WriteString("(`simulate.PredictScenario`) of the recordings kept, summed over the calls placed; *produced* is\n")
+	b.WriteString("what the switch wrote.\n\n")
+	fmt.Fprintf(&b, "Command: `%s` (on %s, %d CPUs, Go %s; %s UTC).\n\n", cmdline, runtime.GOOS+"/"+runtime.GOARCH,
+		runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04"))
+	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB |\n",
+			r.name, r.ran.Round(time.Second), r.placed, float64(r.placed)/r.ran.Seconds(), r.phase.rate, r.expected,
+			r.produced, r.stored, r.uploaded, r.uploadsExpected, r.uploadRequests, r.upload500s, r.lost(), r.duplicates,
+			r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
+	}
+	for _, r := range rs {
+		if len(r.dupStored) > 0 {
+			fmt.Fprintf(&b, "\n%s: recordings stored twice (leg|scope|origin): %s\n", r.name, strings.Join(r.dupStored, ", "))
+		}
+		if len(r.dupUploads) > 0 {
+			fmt.Fprintf(&b, "\n%s: uploads re-sent after a kill: %s\n", r.name, strings.Join(r.dupUploads[:min(len(r.dupUploads), 20)], ", "))
+		}
+		if len(r.missing) > 0 {
+			fmt.Fprintf(&b, "\n%s: missing recordings: %s\n", r.name, strings.Join(r.missing[:min(len(r.missing), 20)], ", "))
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,313 @@
+package runtime
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/runtime/store"
+	"github.com/recpol/recpol/scenario"
+	"github.com/recpol/recpol/table"
+)
+
+// restart stops the harness's runtime, as a crash would (its memory is
+// gone; only the spool and storage remain), and starts a new one from the
+// same configuration.
+func (h *harness) restart(t *testing.T) {
+	t.Helper()
+	h.stop()
+	cfg, err := LoadConfig(filepath.Join(h.dir, "runtime.cue"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt, err := New(cfg, quietLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.rt = rt
+	ctx, cancel := context.WithCancel(context.Background())
+	h.cancel = cancel
+	go func() { h.done <- rt.Run(ctx) }()
+	waitFor(t, "the new runtime to connect", func() bool { return rt.switches[0].client.Connected() })
+}
+
+// twoLegCall is an offnet call to agent-1: the account records the A-leg
+// and the agent's user records the B-leg, both from the bridge.
+func twoLegCall(id string, hangupMS int64) scenario.Call {
+	return scenario.Call{ID: id, Legs: []scenario.Leg{
+		{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2001",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}},
+		{Name: "b", Parent: "a", DestinationNumber: "2001",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_device": "agent-1", "recpol_network": "onnet"}},
+	}, Steps: []scenario.Step{
+		{AtMS: 0, Do: "create", Leg: "a"},
+		{AtMS: 10, Do: "create", Leg: "b"},
+		{AtMS: 1000, Do: "answer", Leg: "b"},
+		{AtMS: 1000, Do: "answer", Leg: "a"},
+		{AtMS: 1010, Do: "bridge", Leg: "a", Other: "b"},
+		{AtMS: hangupMS, Do: "hangup", Leg: "a"},
+	}}
+}
+
+func startsSent(srv *fakeswitch.Server) int {
+	n := 0
+	for _, c := range srv.Commands() {
+		if strings.Contains(c.Line, "uuid_record") && strings.Contains(c.Line, " start ") {
+			n++
+		}
+	}
+	return n
+}
+
+func intentFiles(t *testing.T, h *harness) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(h.dir, "spool", "active", "*"))
+	return files
+}
+
+// checkStoredOnce checks that the store holds exactly the recordings of
+// the given legs, each once, and that no intent is left.
+func checkStoredOnce(t *testing.T, h *harness, legs map[string]string) {
+	t.Helper()
+	waitFor(t, "the intents to be removed", func() bool { return len(intentFiles(t, h)) == 0 })
+	stored, err := h.rt.Store.List(store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]int{}
+	for _, m := range stored {
+		got[m.CallID]++
+		if m.DurationMS < 20000 {
+			t.Errorf("recording %s of %s: duration %d ms", m.RecordingID, m.CallID, m.DurationMS)
+		}
+	}
+	for _, leg := range []string{legs["a"], legs["b"]} {
+		if got[leg] != 1 {
+			t.Errorf("leg %s: %d recordings stored, want 1 (stored: %v)", leg, got[leg], got)
+		}
+	}
+	if len(stored) != 2 {
+		t.Errorf("%d recordings stored, want 2", len(stored))
+	}
+}
+
+// TestRestartWhileRecording: the runtime dies while two recordings run;
+// the new runtime finds their intents, sees their leg still up, adopts
+// them, and stores both at the call's end.
+func TestRestartWhileRecording(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	legs, err := h.srv.StartCall(twoLegCall("adopt", 30000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Advance(1010 * time.Millisecond)
+	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
+	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	// Intents hold call metadata: only the runtime's user reads them.
+	for _, f := range append(intentFiles(t, h), filepath.Join(h.dir, "spool", "active")) {
+		fi, err := os.Stat(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := os.FileMode(0o600); fi.IsDir() && fi.Mode().Perm() != 0o700 || !fi.IsDir() && fi.Mode().Perm() != want {
+			t.Errorf("%s: mode %v", f, fi.Mode().Perm())
+		}
+	}
+	h.restart(t)
+	waitFor(t, "the recordings to be adopted", func() bool {
+		e := h.rt.switches[0].engine
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.adopted) == 2
+	})
+	h.srv.Advance(30 * time.Second)
+	h.waitFinished(t, 2)
+	checkStoredOnce(t, h, legs)
+}
+
+// TestRestartAfterHangup: the runtime dies while two recordings run and
+// the call ends before it is back (the RECORD_STOPs are lost); the new
+// runtime finds the legs gone and stores both recordings from their files.
+func TestRestartAfterHangup(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	legs, err := h.srv.StartCall(twoLegCall("gone", 30000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Advance(1010 * time.Millisecond)
+	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
+	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	h.stop()
+	h.srv.Advance(30 * time.Second)
+	if len(h.srv.Channels()) != 0 {
+		t.Fatalf("legs still up: %v", h.srv.Channels())
+	}
+	h.restart(t)
+	h.waitFinished(t, 2)
+	checkStoredOnce(t, h, legs)
+}
+
+// TestRestartedSwitchFinishesIntents: the runtime dies while recordings
+// run and the switch it comes back to is another process (a new
+// Core-UUID, none of the old legs): the intents are finished from their
+// files without asking for legs the new switch cannot know.
+func TestRestartedSwitchFinishesIntents(t *testing.T) {
+	rec := t.TempDir()
+	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 20 * time.Millisecond})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Serve(ln)
+	px := newProxy(t, ln.Addr().String())
+	h := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, addr: px.ln.Addr().String(), rec: rec})
+	legs, err := srv.StartCall(twoLegCall("restart", 30000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Advance(1010 * time.Millisecond)
+	waitFor(t, "two recordings to start", func() bool { return startsSent(srv) == 2 })
+	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	h.stop()
+	srv.Advance(30 * time.Second) // the old switch writes its files out
+	srv.Close()
+	srv2 := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 20 * time.Millisecond})
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv2.Serve(ln2)
+	t.Cleanup(func() { srv2.Close() })
+	px.retarget(ln2.Addr().String())
+	h.srv = srv2
+	h.restart(t)
+	h.waitFinished(t, 2)
+	checkStoredOnce(t, h, legs)
+}
+
+// TestCorruptIntentQuarantined: intents that are not JSON, name another
+// recording, point outside the switch's directory or are not regular files
+// are moved to the spool's quarantine at startup; the runtime runs on and
+// counts them.
+func TestCorruptIntentQuarantined(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	active := filepath.Join(h.dir, "spool", "active")
+	good := `{"version":1,"switch":"%s","core_uuid":"","leg":"leg-1","path":"%s","meta":{"recording_id":"%s","call_id":"leg-1","account":"acme","format":"wav","start":"2026-11-21T09:00:00Z"}}`
+	sw := h.rt.switches[0].cfg
+	writes := map[string]string{
+		"0123.json":     "{not json",
+		"4567.json":     sprintf3(good, "", "/x", "4567"),
+		"89ab.json":     sprintf3(good, sw.Name, "/etc/passwd", "89ab"),
+		"cdef.json":     sprintf3(good, sw.Name, "/../../x", "cdef"),
+		"feed.json":     `{"version":1,"switch":"` + sw.Name + `","extra":true}`,
+		"half.json.tmp": `{"version":1`,
+	}
+	for name, data := range writes {
+		if err := os.WriteFile(filepath.Join(active, name), []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink("/etc/passwd", filepath.Join(active, "link.json")); err != nil {
+		t.Fatal(err)
+	}
+	h.restart(t)
+	waitFor(t, "the intents to be quarantined", func() bool { return len(intentFiles(t, h)) == 0 })
+	q, _ := filepath.Glob(filepath.Join(h.dir, "spool", "quarantine", "intent-*"))
+	if len(q) != 6 {
+		t.Errorf("%d intents quarantined, want 6: %v", len(q), q)
+	}
+	if n := counterValue(h.rt.Metrics.Finished.WithLabelValues("quarantined")); n != 6 {
+		t.Errorf("quarantined metric %v, want 6", n)
+	}
+	if _, err := os.Stat("/etc/passwd"); err != nil {
+		t.Errorf("/etc/passwd: %v", err)
+	}
+	// The runtime still records.
+	legs, err := h.srv.StartCall(twoLegCall("after", 30000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Advance(1010 * time.Millisecond)
+	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
+	time.Sleep(50 * time.Millisecond)
+	h.srv.Advance(30 * time.Second)
+	h.waitFinished(t, 2)
+	checkStoredOnce(t, h, legs)
+}
+
+func sprintf3(format, a, b, c string) string {
+	return strings.Replace(strings.Replace(strings.Replace(format, "%s", a, 1), "%s", b, 1), "%s", c, 1)
+}
+
+// TestReattachAfterRestart: a run dies while the account records a call;
+// the new run, seeing the call again mid-call, takes the same decision and
+// continues the recording already running (its id and path, the start
+// repeated) instead of starting a second one; the recording is finished
+// once, at its RECORD_STOP, under its original id.
+func TestReattachAfterRestart(t *testing.T) {
+	spool := t.TempDir()
+	tb := exampleTable(t)
+	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
+	newRun := func(fin Finisher) *engine {
+		in, err := openIntents(spool, quietLogger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
+		e.intents = in
+		e.connected("core-1")
+		return e
+	}
+	a := "aaaa-1"
+	create := ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet")
+	e1 := newRun(&finishes{})
+	e1.Handle(create)
+	drain(e1)
+	var first string
+	for p := range e1.byPath {
+		first = p
+		e1.writeIntent("uuid_record " + a + " start " + p + " 10800 {}")
+	}
+	if first == "" {
+		t.Fatal("the first run started no recording")
+	}
+	// The first run dies. The second sees the call's next event.
+	fin := &finishes{}
+	e2 := newRun(fin)
+	if len(e2.adopted) != 1 {
+		t.Fatalf("%d intents adopted, want 1", len(e2.adopted))
+	}
+	e2.Handle(ev("CHANNEL_ANSWER", a, 3000, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
+	for {
+		select {
+		case c := <-e2.out:
+			if f := strings.Fields(c); f[0] == "uuid_record" && f[2] == "start" && f[3] != first {
+				t.Errorf("a second recording was started: %s", c)
+			}
+			continue
+		default:
+		}
+		break
+	}
+	if len(e2.byPath) != 1 || e2.byPath[first] == nil {
+		t.Fatalf("the second run follows %v, want only %s", e2.byPath, first)
+	}
+	e2.Handle(&Event{Name: "RECORD_STOP", Headers: map[string]string{"Unique-ID": a, "Record-File-Path": first,
+		"Record-Completion-Cause": "success-silence", "variable_record_ms": "9000", "Event-Date-Timestamp": "9000000"}})
+	e2.Handle(ev("CHANNEL_HANGUP_COMPLETE", a, 9000))
+	if len(fin.got) != 1 || !strings.Contains(first, fin.got[0].Meta.RecordingID) {
+		t.Fatalf("finished %+v, want the recording of %s once", fin.got, first)
+	}
+	if len(e2.legs) != 0 {
+		t.Errorf("%d legs left", len(e2.legs))
+	}
+}
