@@ -78,8 +78,8 @@ func readCache(dir, key string) (*cacheEntry, bool) {
 // writeCache stores a group's evaluated policy. It writes a temporary
 // file and renames it, so a reader never sees half an entry; failures
 // only cost a later re-evaluation and are ignored.
-func writeCache(dir, key string, c *compilation) {
-	b, err := json.Marshal(cacheEntry{Format: cacheFormat, Key: key, Policy: c.policy, Diagnostics: c.diags})
+func writeCache(dir, key string, policy rawPolicy, diags Diagnostics) {
+	b, err := json.Marshal(cacheEntry{Format: cacheFormat, Key: key, Policy: policy, Diagnostics: diags})
 	if err != nil {
 		return
 	}

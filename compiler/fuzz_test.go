@@ -3,7 +3,6 @@ package compiler_test
 import (
 	"bytes"
 	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"unicode"
@@ -86,5 +85,3 @@ func FuzzCheckURL(f *testing.F) {
 		}
 	})
 }
-
-func runCrashers() bool { return os.Getenv("RECPOL_RUN_CUE_CRASHERS") == "1" }

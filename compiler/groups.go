@@ -137,27 +137,61 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	keys := make([]string, len(part.groups))
 	var todo []int
 	for gi, idx := range part.groups {
-		keys[gi] = cacheKey(append(append([]File(nil), sharedFiles...), pick(top.files, idx)...))
+		files := append(append([]File(nil), sharedFiles...), pick(top.files, idx)...)
+		keys[gi] = cacheKey(files)
 		if r, ok := cm.groups[keys[gi]]; ok {
 			results[gi] = r
-		} else {
-			todo = append(todo, gi)
+			continue
 		}
+		if cm.opts.CacheDir != "" {
+			if e, ok := readCache(cm.opts.CacheDir, keys[gi]); ok {
+				c := newCompilation(files)
+				c.policy = e.Policy
+				for _, d := range e.Diagnostics {
+					c.diags = append(c.diags, d)
+					c.stageOf = append(c.stageOf, stages[3].index) // warnings come from check
+				}
+				c.loadBuiltin()
+				c.resolve()
+				r := c.groupResult(cm.wanted(top, asts, idx))
+				results[gi] = &r
+				continue
+			}
+		}
+		todo = append(todo, gi)
 	}
-	jobs := make(chan int)
+	// The groups left are evaluated in batches: one CUE instance for
+	// several groups costs far less than one each (the schema and the
+	// shared part are evaluated once per instance), while a batch stays
+	// small enough to keep memory low; each group's result is still kept
+	// and cached on its own.
+	var batches [][]int
+	accounts := 0
+	for _, gi := range todo {
+		n := 0
+		for _, i := range part.groups[gi] {
+			n += len(part.accounts[i])
+		}
+		if len(batches) == 0 || accounts+n > batchAccounts {
+			batches = append(batches, nil)
+			accounts = 0
+		}
+		batches[len(batches)-1] = append(batches[len(batches)-1], gi)
+		accounts += n
+	}
+	jobs := make(chan []int)
 	var wg sync.WaitGroup
-	for w := 0; w < workers && w < len(todo); w++ {
+	for w := 0; w < workers && w < len(batches); w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for gi := range jobs {
-				r := cm.opts.compileGroup(top, asts, sharedFiles, part.groups[gi], keys[gi])
-				results[gi] = &r
+			for b := range jobs {
+				cm.evaluateBatch(top, asts, sharedFiles, part, b, keys, results)
 			}
 		}()
 	}
-	for _, gi := range todo {
-		jobs <- gi
+	for _, b := range batches {
+		jobs <- b
 	}
 	close(jobs)
 	wg.Wait()
@@ -198,52 +232,87 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	return out.result()
 }
 
-// compileGroup evaluates one account group together with the shared
-// files, or loads it from the disk cache.
-func (o Options) compileGroup(top *compilation, asts []*ast.File, sharedFiles []File, idx []int, key string) groupResult {
-	files := append(append([]File(nil), sharedFiles...), pick(top.files, idx)...)
-	c := newCompilation(files)
+// batchAccounts is how many accounts at most are evaluated in one CUE
+// instance.
+const batchAccounts = 40
+
+// wanted returns the accounts the files idx define.
+func (cm *Compiler) wanted(top *compilation, asts []*ast.File, idx []int) map[string]bool {
 	want := map[string]bool{}
-	// Shared files are parsed afresh for each group, because evaluation
-	// annotates a file's syntax tree and groups run concurrently; a
-	// group's own files are used by that group only.
+	for _, i := range idx {
+		for _, a := range cm.files[top.files[i].Name].info.accounts {
+			want[a] = true
+		}
+	}
+	return want
+}
+
+// evaluateBatch evaluates the groups of a batch together with the shared
+// files as one CUE instance and stores each group's result in results.
+// An error is reported on the batch's first group.
+func (cm *Compiler) evaluateBatch(top *compilation, asts []*ast.File, sharedFiles []File, part partitioning, batch []int, keys []string, results []*groupResult) {
+	files := append([]File(nil), sharedFiles...)
+	c := newCompilation(nil)
+	// Shared files are parsed afresh for each instance, because evaluation
+	// annotates a file's syntax tree and batches run concurrently; a
+	// group's own files are used by its batch only.
 	for _, f := range sharedFiles {
 		af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
 		if err != nil {
-			return groupResult{err: err.Error()}
+			results[batch[0]] = &groupResult{err: err.Error()}
+			return
 		}
 		c.asts = append(c.asts, af)
 	}
-	for _, i := range idx {
-		af := asts[i]
-		if af == nil {
-			var err error
-			if af, err = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments); err != nil {
-				return groupResult{err: err.Error()}
+	wants := make([]map[string]bool, len(batch))
+	all := map[string]bool{}
+	for bi, gi := range batch {
+		for _, i := range part.groups[gi] {
+			af := asts[i]
+			if af == nil {
+				var err error
+				if af, err = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments); err != nil {
+					results[batch[0]] = &groupResult{err: err.Error()}
+					return
+				}
 			}
+			c.asts = append(c.asts, af)
+			files = append(files, top.files[i])
 		}
-		for _, a := range inspectFile(af).accounts {
-			want[a] = true
+		wants[bi] = cm.wanted(top, asts, part.groups[gi])
+		for a := range wants[bi] {
+			all[a] = true
 		}
-		c.asts = append(c.asts, af)
 	}
-	if o.CacheDir != "" {
-		if e, ok := readCache(o.CacheDir, key); ok {
-			c.policy = e.Policy
-			for _, d := range e.Diagnostics {
-				c.diags = append(c.diags, d)
-				c.stageOf = append(c.stageOf, stages[3].index) // warnings come from check
-			}
-			c.loadBuiltin()
-			c.resolve()
-			return c.groupResult(want)
-		}
+	c.files = files
+	for _, f := range files {
+		c.userFiles[f.Name] = true
 	}
 	c.run(groupStages)
-	if o.CacheDir != "" && !c.diags.HasErrors() {
-		writeCache(o.CacheDir, key, c)
+	r := c.groupResult(all)
+	for _, gi := range batch {
+		results[gi] = &groupResult{}
 	}
-	return c.groupResult(want)
+	if r.err != "" || r.diags.HasErrors() {
+		results[batch[0]] = &r
+		return
+	}
+	byID := map[string]*table.Account{}
+	for _, a := range r.accounts {
+		byID[a.ID] = a
+	}
+	for bi, gi := range batch {
+		g := &groupResult{diags: r.diags, stageOf: r.stageOf}
+		pol := rawPolicy{Defaults: c.policy.Defaults, Accounts: map[string]*rawAccount{}}
+		for _, id := range sortedKeys(wants[bi]) {
+			g.accounts = append(g.accounts, byID[id])
+			pol.Accounts[id] = c.policy.Accounts[id]
+		}
+		results[gi] = g
+		if cm.opts.CacheDir != "" {
+			writeCache(cm.opts.CacheDir, keys[gi], pol, r.diags)
+		}
+	}
 }
 
 func (c *compilation) groupResult(want map[string]bool) groupResult {

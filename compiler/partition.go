@@ -22,11 +22,12 @@ import (
 
 // partitioning is the outcome of partition.
 type partitioning struct {
-	whole  bool     // evaluate everything as one instance
-	reason string   // why, when whole
-	shared []int    // indices of the shared files
-	groups [][]int  // indices of each group's files, groups sorted by first account
-	names  []string // each group's accounts, sorted, joined (for messages)
+	whole  bool    // evaluate everything as one instance
+	reason string  // why, when whole
+	shared []int   // indices of the shared files
+	groups [][]int // indices of each group's files, groups sorted by first account
+	// accounts are the accounts each file defines, by file index.
+	accounts [][]string
 }
 
 // partition splits files described by infos (in the order of the files
@@ -89,6 +90,7 @@ func partition(infos []fileInfo, names []string) partitioning {
 	for _, r := range roots {
 		p.groups = append(p.groups, byRoot[r])
 	}
+	p.accounts = fileAccounts
 	return p
 }
 
