@@ -106,3 +106,60 @@ func DefaultCacheDir() (string, error) {
 	}
 	return filepath.Join(d, "recpol", "compile"), nil
 }
+
+// fileEntry caches what inspecting a file that parsed cleanly found, so
+// that a later process need not parse an unchanged file to partition the
+// policy.
+type fileEntry struct {
+	Format   string   `json:"format"`
+	Sum      string   `json:"sum"`
+	Accounts []string `json:"accounts"`
+	Shared   bool     `json:"shared"`
+	Whole    string   `json:"whole"`
+}
+
+func fileEntryPath(dir string, sum [32]byte) string {
+	return filepath.Join(dir, "files", hex.EncodeToString(sum[:])+".json")
+}
+
+// readFileInfo returns the cached inspection of a file, by its sum.
+func readFileInfo(dir string, sum [32]byte) (fileInfo, bool) {
+	b, err := os.ReadFile(fileEntryPath(dir, sum))
+	if err != nil {
+		return fileInfo{}, false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var e fileEntry
+	if err := dec.Decode(&e); err != nil || e.Format != cacheFormat || e.Sum != hex.EncodeToString(sum[:]) {
+		return fileInfo{}, false
+	}
+	for _, a := range e.Accounts {
+		if !idPattern.MatchString(a) {
+			return fileInfo{}, false
+		}
+	}
+	return fileInfo{accounts: e.Accounts, shared: e.Shared, whole: e.Whole}, true
+}
+
+// writeFileInfo caches the inspection of a file that parsed cleanly.
+func writeFileInfo(dir string, sum [32]byte, info fileInfo) {
+	b, err := json.Marshal(fileEntry{Format: cacheFormat, Sum: hex.EncodeToString(sum[:]),
+		Accounts: info.accounts, Shared: info.shared, Whole: info.whole})
+	if err != nil {
+		return
+	}
+	p := fileEntryPath(dir, sum)
+	if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr != nil || cerr != nil || os.Rename(f.Name(), p) != nil {
+		os.Remove(f.Name())
+	}
+}

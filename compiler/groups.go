@@ -79,11 +79,20 @@ func (cm *Compiler) CompileFiles(files []File) *Result {
 			infos[i] = m.info
 			continue
 		}
+		if cm.opts.CacheDir != "" {
+			if info, ok := readFileInfo(cm.opts.CacheDir, sums[i]); ok {
+				infos[i] = info
+				continue
+			}
+		}
 		af, ok := top.parseFile(f)
 		if !ok {
 			continue
 		}
 		asts[i], infos[i] = af, inspectFile(af)
+		if cm.opts.CacheDir != "" {
+			writeFileInfo(cm.opts.CacheDir, sums[i], infos[i])
+		}
 	}
 	if top.diags.HasErrors() {
 		return top.result()
