@@ -22,6 +22,8 @@ func TestQuick(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	cue, _ := filepath.Abs("../../bin/cue") // installed by make bench; without it the peer is reported missing
+	_, cueErr := os.Stat(cue)
+	haveCue := cueErr == nil
 	var log bytes.Buffer
 	rep, err := Run(context.Background(), Config{Root: "../..", Work: filepath.Join(dir, "work"), Recpol: recpol, Cue: cue, Quick: true, Log: &log})
 	if err != nil {
@@ -32,7 +34,7 @@ func TestQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, f := range rep.Figures {
-		if f.Met == nil {
+		if f.Met == nil && (haveCue || !strings.HasPrefix(f.Name, "cold compile")) {
 			t.Errorf("%s: not measured: %v", f.Name, f.Notes)
 		}
 		if !strings.Contains(md.String(), "## "+f.Name+": ") {
@@ -48,7 +50,7 @@ func TestQuick(t *testing.T) {
 	if t.Failed() {
 		t.Logf("log:\n%s\nreport:\n%s", log.String(), md.String())
 	}
-	if _, err := os.Stat(cue); err == nil && !strings.Contains(md.String(), "cue vet: ") {
+	if haveCue && !strings.Contains(md.String(), "cue vet: ") {
 		t.Errorf("cue is installed but the cold compile has no cue vet peer")
 	}
 }

@@ -183,6 +183,8 @@ func TestUploadRetries(t *testing.T) {
 			}
 			run(t, s)
 			waitFor(t, "uploads", func() bool { return s.Pending() == 0 })
+			// The event of the last upload follows its pending entry's removal.
+			waitFor(t, "upload events", func() bool { return e.count(EventUploadOK) >= nrec })
 			if diff := cmp.Diff(want, rc.accepted()); diff != "" {
 				t.Errorf("accepted uploads (-want +got):\n%s", diff)
 			}
