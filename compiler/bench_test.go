@@ -29,25 +29,3 @@ func BenchmarkCompile(b *testing.B) {
 		})
 	}
 }
-
-// BenchmarkCompileWarm compiles the same 100-account policy with every
-// group in the cache.
-func BenchmarkCompileWarm(b *testing.B) {
-	dir := b.TempDir()
-	if err := gen.Write(dir, gen.Options{Accounts: 100, Users: 10, Devices: 20, Seed: 1}); err != nil {
-		b.Fatal(err)
-	}
-	files, err := compiler.ReadDir(dir)
-	if err != nil {
-		b.Fatal(err)
-	}
-	o := compiler.Options{CacheDir: b.TempDir()}
-	if res := o.CompileFiles(files); res.Table == nil {
-		b.Fatal(res.Diagnostics)
-	}
-	for b.Loop() {
-		if res := o.CompileFiles(files); res.Table == nil {
-			b.Fatal(res.Diagnostics)
-		}
-	}
-}
