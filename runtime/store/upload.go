@@ -335,41 +335,35 @@ func (s *Store) retryJournal(e *entry) {
 
 // loadPending reads the pending uploads a previous process left.
 func (s *Store) loadPending() {
-	dir := filepath.Join(s.spool, dirPending)
-	des, err := os.ReadDir(dir)
-	if err != nil {
-		s.log.Error("cannot read pending uploads", "dir", dir, "error", err.Error())
-		return
-	}
-	for _, de := range des {
-		p := filepath.Join(dir, de.Name())
-		if strings.HasSuffix(de.Name(), ".tmp") {
-			os.Remove(p)
-			continue
-		}
-		j, err := s.readJournal(p)
-		if err != nil {
-			s.quarantineFile(p, err)
-			continue
-		}
+	s.eachJournal(dirPending, "pending uploads", func(j *journal) {
 		s.pending[j.Meta.RecordingID] = &entry{j: j}
-	}
+	})
 }
 
 // replayJournals resumes every recording a previous process left half
 // finished.
 func (s *Store) replayJournals() {
-	dir := filepath.Join(s.spool, dirJournal)
+	s.eachJournal(dirJournal, "journals", func(j *journal) {
+		s.log.Info("resuming recording after restart", "recording_id", j.Meta.RecordingID, "state", j.State)
+		unlock := s.lock(j.Meta.RecordingID)
+		s.advance(j)
+		unlock()
+	})
+}
+
+// eachJournal calls f for every journal in a spool directory. A temporary
+// file is a journal that was never committed (its recording is untouched)
+// and is removed; a journal that cannot be read is quarantined.
+func (s *Store) eachJournal(sub, what string, f func(*journal)) {
+	dir := filepath.Join(s.spool, sub)
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		s.log.Error("cannot read journals", "dir", dir, "error", err.Error())
+		s.log.Error("cannot read "+what, "dir", dir, "error", err.Error())
 		return
 	}
 	for _, de := range des {
 		p := filepath.Join(dir, de.Name())
 		if strings.HasSuffix(de.Name(), ".tmp") {
-			// A journal that was never committed: its recording is
-			// untouched in the spool.
 			os.Remove(p)
 			continue
 		}
@@ -378,9 +372,6 @@ func (s *Store) replayJournals() {
 			s.quarantineFile(p, err)
 			continue
 		}
-		s.log.Info("resuming recording after restart", "recording_id", j.Meta.RecordingID, "state", j.State)
-		unlock := s.lock(j.Meta.RecordingID)
-		s.advance(j)
-		unlock()
+		f(j)
 	}
 }
