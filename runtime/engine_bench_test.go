@@ -15,37 +15,16 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// benchPolicy records an offnet caller's leg and the callee device's leg,
-// each once answered.
-const benchPolicy = `package recpol
-
-accounts: bench: {
-	call_recording: account: inbound: offnet: {enabled: true, record_on_answer: true}
-	devices: phone: call_recording: inbound: any: {enabled: true, record_on_answer: true}
-}
-`
-
-// benchCall is one call setup: an offnet A-leg classified late by the
-// dialplan, a bridge to the device's B-leg, ringing, answer, bridge,
-// hangup.
-func benchCall() scenario.Call {
-	return scenario.Call{ID: "bench",
-		Legs: []scenario.Leg{
-			{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2000", ChannelName: "sofia/external/+15550100"},
-			{Name: "b1", Parent: "a", DestinationNumber: "2001",
-				Variables: map[string]string{"recpol_account": "bench", "recpol_device": "phone", "recpol_network": "onnet"}},
-		},
-		Steps: []scenario.Step{
-			{AtMS: 0, Do: scenario.DoCreate, Leg: "a"},
-			{AtMS: 5, Do: scenario.DoSet, Leg: "a", Variables: map[string]string{"recpol_account": "bench", "recpol_network": "offnet"}},
-			{AtMS: 10, Do: scenario.DoExecute, Leg: "a", Application: "bridge", Data: "user/phone"},
-			{AtMS: 20, Do: scenario.DoCreate, Leg: "b1"},
-			{AtMS: 30, Do: scenario.DoRing, Leg: "b1"},
-			{AtMS: 100, Do: scenario.DoAnswer, Leg: "b1"},
-			{AtMS: 100, Do: scenario.DoAnswer, Leg: "a"},
-			{AtMS: 110, Do: scenario.DoBridge, Leg: "a", Other: "b1"},
-			{AtMS: 1600, Do: scenario.DoHangup, Leg: "a"},
-		}}
+// benchCall is the benchmarks' call setup (testdata/bench/call.json): an
+// offnet A-leg classified late by the dialplan, a bridge to the device's
+// B-leg, ringing, answer, bridge, hangup.
+func benchCall(b *testing.B) scenario.Call {
+	b.Helper()
+	sc, err := scenario.ParseFile("../testdata/bench/call.json")
+	if err != nil {
+		b.Fatal(err)
+	}
+	return sc.Calls[0]
 }
 
 // collector keeps the events an esl client hands over.
@@ -96,7 +75,7 @@ func captureCall(b *testing.B) []*Event {
 	if err := srv.WaitClients(ctx, 1); err != nil {
 		b.Fatal(err)
 	}
-	if _, err := srv.StartCall(benchCall()); err != nil {
+	if _, err := srv.StartCall(benchCall(b)); err != nil {
 		b.Fatal(err)
 	}
 	srv.RunUntilIdle()
@@ -144,7 +123,10 @@ func (nopFinisher) Finish(Finished) {}
 // 2.5 KB each), the RECORD_START of every recording it starts and the
 // RECORD_STOP at hangup, and takes its commands as the sender would.
 func BenchmarkEngineCallSetup(b *testing.B) {
-	res := compiler.CompileFiles([]compiler.File{{Name: "bench.cue", Data: []byte(benchPolicy)}})
+	res, err := compiler.Compile("../testdata/bench")
+	if err != nil {
+		b.Fatal(err)
+	}
 	if res.Table == nil {
 		b.Fatal(res.Diagnostics)
 	}

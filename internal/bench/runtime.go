@@ -24,44 +24,6 @@ import (
 	"github.com/recpol/recpol/scenario"
 )
 
-// benchAccount is the account the runtime figures call, added to the main
-// tree: an offnet caller reaching the device "phone"; both legs are
-// recorded once answered.
-const benchAccount = `package recpol
-
-accounts: bench: {
-	call_recording: account: inbound: offnet: {enabled: true, record_on_answer: true}
-	devices: phone: call_recording: inbound: any: {enabled: true, record_on_answer: true}
-}
-`
-
-// callLength is when a benchmark call hangs up, in virtual ms from its
-// start: long enough for the recordings to pass record_min_sec.
-const callLength = 1600
-
-// benchCall is one call setup: an offnet A-leg whose account variables
-// are set by the dialplan, a bridge to the device's B-leg, ringing,
-// answer on both legs, the bridge, and the hangup.
-func benchCall(id string, startMS int64) scenario.Call {
-	return scenario.Call{ID: id, StartMS: startMS,
-		Legs: []scenario.Leg{
-			{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2000", ChannelName: "sofia/external/+15550100"},
-			{Name: "b1", Parent: "a", DestinationNumber: "2001",
-				Variables: map[string]string{"recpol_account": "bench", "recpol_device": "phone", "recpol_network": "onnet"}},
-		},
-		Steps: []scenario.Step{
-			{AtMS: 0, Do: scenario.DoCreate, Leg: "a"},
-			{AtMS: 5, Do: scenario.DoSet, Leg: "a", Variables: map[string]string{"recpol_account": "bench", "recpol_network": "offnet"}},
-			{AtMS: 10, Do: scenario.DoExecute, Leg: "a", Application: "bridge", Data: "user/phone"},
-			{AtMS: 20, Do: scenario.DoCreate, Leg: "b1"},
-			{AtMS: 30, Do: scenario.DoRing, Leg: "b1"},
-			{AtMS: 100, Do: scenario.DoAnswer, Leg: "b1"},
-			{AtMS: 100, Do: scenario.DoAnswer, Leg: "a"},
-			{AtMS: 110, Do: scenario.DoBridge, Leg: "a", Other: "b1"},
-			{AtMS: callLength, Do: scenario.DoHangup, Leg: "a"},
-		}}
-}
-
 // rtEnv is a fake switch, the tap in front of it and a runtime connected
 // through the tap: a child `recpol run` process, or the runtime in this
 // process (for profiles).
@@ -74,6 +36,21 @@ type rtEnv struct {
 	done    chan error
 	metrics string
 	calls   int
+	// call is the call setup placed again and again
+	// (testdata/bench/call.json); callLength is when it hangs up, in
+	// virtual ms from its start.
+	call       scenario.Call
+	callLength int64
+}
+
+// callAt is the benchmark call with its own id, starting at startMS.
+func (e *rtEnv) callAt(id string, startMS int64) scenario.Call {
+	c := e.call.Clone()
+	c.ID, c.StartMS = id, startMS
+	for i := range c.Legs {
+		c.Legs[i].UUID = "" // derived again from the new id
+	}
+	return c
 }
 
 var envSeq atomic.Int64
@@ -89,9 +66,19 @@ func (r *runner) startRuntime(ctx context.Context, inProcess bool) (*rtEnv, erro
 	if err := copyTree(r.tree, policies); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(policies, "bench.cue"), []byte(benchAccount), 0o644); err != nil {
+	account, err := os.ReadFile(filepath.Join(r.cfg.Root, "testdata", "bench", "bench.cue"))
+	if err != nil {
 		return nil, err
 	}
+	if err := os.WriteFile(filepath.Join(policies, "bench.cue"), account, 0o644); err != nil {
+		return nil, err
+	}
+	sc, err := scenario.ParseFile(filepath.Join(r.cfg.Root, "testdata", "bench", "call.json"))
+	if err != nil {
+		return nil, err
+	}
+	e.call = sc.Calls[0]
+	e.callLength = e.call.EndMS()
 	rec := filepath.Join(e.dir, "fs-recordings")
 	e.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 2 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -317,7 +304,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 	for placed < n {
 		k := min(batch, n-placed)
 		for i := 0; i < k; i++ {
-			if _, err := e.srv.StartCall(benchCall(e.nextID(), 0)); err != nil {
+			if _, err := e.srv.StartCall(e.callAt(e.nextID(), 0)); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -325,7 +312,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 		e.srv.Advance(step)
 		// Two batches may be in the runtime's hands; the calls of older
 		// batches must have their recordings started before the clock
-		// moves on (they hang up callLength/step batches later).
+		// moves on (they hang up e.callLength/step batches later).
 		if err := e.waitStarts(ctx, starts0, 2*max(0, placed-lag*batch)); err != nil {
 			return 0, 0, err
 		}
@@ -333,7 +320,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 	if err := e.waitStarts(ctx, starts0, 2*placed); err != nil {
 		return 0, 0, err
 	}
-	e.srv.Advance(2 * callLength * time.Millisecond)
+	e.srv.Advance(time.Duration(2*e.callLength) * time.Millisecond)
 	if err := e.wait(ctx, "stopped", stoppedOrFailed(c0)+2*n, stoppedOrFailed, 60*time.Second); err != nil {
 		return 0, 0, err
 	}
@@ -370,13 +357,13 @@ func (e *rtEnv) paced(ctx context.Context, n, rate int) (startsTook time.Duratio
 	}
 	sc := &scenario.Scenario{}
 	for i := 0; i < n; i++ {
-		sc.Calls = append(sc.Calls, benchCall(e.nextID(), int64(i)*1000/int64(rate)))
+		sc.Calls = append(sc.Calls, e.callAt(e.nextID(), int64(i)*1000/int64(rate)))
 	}
 	if err := e.srv.Load(sc); err != nil {
 		return 0, err
 	}
 	v0 := e.srv.Now()
-	end := time.Duration(sc.Calls[n-1].StartMS+callLength+10) * time.Millisecond
+	end := time.Duration(sc.Calls[n-1].StartMS+e.callLength+10) * time.Millisecond
 	start := time.Now()
 	tick := time.NewTicker(time.Millisecond)
 	defer tick.Stop()
