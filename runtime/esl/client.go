@@ -121,7 +121,7 @@ var (
 // go-eventsocket with its sharp edges kept away: every byte from the
 // switch passes a strict frame reader first (a frame go-eventsocket
 // would log.Fatal or panic on never reaches it), commands are validated
-// and serialized, events are drained by one goroutine that never waits on
+// and pipelined with their replies matched in order, events are drained by one goroutine that never waits on
 // a command, and the connection is retried with backoff.
 type Client struct {
 	cfg Config
@@ -327,7 +327,8 @@ func rejected(reply string) bool {
 }
 
 // API runs "api <cmd>" and returns the switch's output. Commands are
-// serialized on the connection. An output starting with "-" (-ERR,
+// pipelined on the connection: API may be called from several goroutines,
+// each gets its own command's reply. An output starting with "-" (-ERR,
 // -USAGE) is returned with an error wrapping ErrRejected. A command with
 // CR, LF or NUL is refused with ErrInvalidCommand and never sent; without
 // a connection the error is ErrNotConnected.
@@ -367,7 +368,7 @@ func (c *Client) BgAPI(ctx context.Context, cmd string) (string, error) {
 	job := newUUID()
 	ch := s.addJob(job)
 	defer s.removeJob(job)
-	r, err := s.command(ctx, "bgapi "+cmd+"\r\nJob-UUID: "+job)
+	r, err := s.command(ctx, "bgapi "+cmd+"\nJob-UUID: "+job)
 	if err != nil {
 		return "", fmt.Errorf("bgapi %s: %w", verb(cmd), err)
 	}

@@ -211,6 +211,59 @@ func TestConcurrentBgAPI(t *testing.T) {
 	}
 }
 
+// TestPipelined: commands are written without waiting for earlier
+// replies, and each caller gets the reply to its own command. The switch
+// here reads every command before it answers any (a client that waited
+// for each reply before writing the next would time out), then answers
+// them in order, as FreeSWITCH does.
+func TestPipelined(t *testing.T) {
+	const n = 32
+	rs := startRaw(t, func(c *rawConn) {
+		if !c.login() {
+			return
+		}
+		for {
+			var lines []string
+			for range n {
+				cmd, ok := c.command()
+				if !ok {
+					return
+				}
+				lines = append(lines, cmd.Line)
+			}
+			for _, l := range lines {
+				body := "echo " + strings.TrimPrefix(l, "api ")
+				c.write(fmt.Sprintf("Content-Type: api/response\nContent-Length: %d\n\n%s", len(body), body))
+			}
+		}
+	})
+	cfg := testConfig(rs.addr())
+	cfg.CommandTimeout = 5 * time.Second
+	c, rec := runClient(t, cfg)
+	rec.waitConnected(t, 0)
+	got := make([]string, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got[i], errs[i] = c.API(context.Background(), fmt.Sprintf("cmd-%d", i))
+		}()
+	}
+	wg.Wait()
+	want := make([]string, n)
+	for i := range n {
+		want[i] = fmt.Sprintf("echo cmd-%d", i)
+		if errs[i] != nil {
+			t.Errorf("caller %d: %v", i, errs[i])
+		}
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("-want +got:\n%s", diff)
+	}
+}
+
 func TestCommandValidation(t *testing.T) {
 	srv, addr := startSwitch(t, "127.0.0.1:0", fakeswitch.Config{})
 	c, rec := runClient(t, testConfig(addr))

@@ -4,9 +4,11 @@
 // reconnects with capped, jittered backoff when the connection fails, the
 // switch goes silent or a command gets no reply.
 //
-// The protocol is go-eventsocket's (Dial, Send, ReadEvent), with a relay
-// in front of it so that what the switch sends cannot end the process
-// (see session for what is forwarded). In short:
+// The connection is go-eventsocket's (Dial, ReadEvent), with a relay in
+// front of it so that what the switch sends cannot end the process (see
+// session for what is forwarded); commands are written by the client
+// itself and their replies matched in order, so that several can be in
+// flight. In short:
 //
 //   - A frame with an unknown Content-Type (log/data, text/event-json,
 //     anything else), a malformed frame, or a reply no command asked for
@@ -21,8 +23,11 @@
 //   - One goroutine drains the library's events into an unbounded queue
 //     and never waits on a command or on the Handler, so the library's
 //     16-event buffer never stalls a command's reply.
-//   - Commands are validated (no CR, LF or NUL), serialized, and bounded
-//     by CommandTimeout; a missing reply closes the connection.
+//   - Commands are validated (no CR, LF or NUL), pipelined (written in
+//     the order they are issued, without waiting for earlier replies;
+//     replies are matched to them in that order, as FreeSWITCH answers
+//     them), and bounded by CommandTimeout; a missing reply closes the
+//     connection.
 //   - bgapi sends its own Job-UUID header (FreeSWITCH honours it), so the
 //     BACKGROUND_JOB is matched to its caller even when it arrives before
 //     the command's reply is read.

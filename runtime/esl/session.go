@@ -26,15 +26,18 @@ import (
 //
 //   - auth/request, first; then the auth reply (canonical "+OK accepted" or
 //     "-ERR invalid");
-//   - command/reply and api/response only while a command waits for one;
-//     the exact reply is kept by the relay for the caller and the library
-//     gets a neutral "+OK" that only completes its Send (so its -ERR
-//     truncation and its panics on odd replies cannot happen);
 //   - text/event-plain, parsed by eslwire, kept by the relay under a
 //     sequence number, and forwarded as a two-line event carrying that
 //     number; the library's events are order tokens, the content comes
 //     from the strict parse (exact header names, FreeSWITCH's decoding);
 //   - text/disconnect-notice is logged and not forwarded.
+//
+// After authentication the session writes commands to the switch itself
+// and the relay hands each command/reply or api/response to the oldest
+// command still waiting: FreeSWITCH answers the commands of a connection
+// in the order it read them, so several commands can be in flight
+// (pipelined) without go-eventsocket's Send, which matches replies to
+// concurrent callers by whichever receives first and truncates -ERR.
 //
 // Anything else (an unknown Content-Type such as log/data, a malformed
 // frame, a reply nobody asked for) closes the connection with ErrProtocol,
@@ -49,11 +52,11 @@ type session struct {
 	lib  net.Conn // the relay's end of the library's connection
 	conn *eventsocket.Connection
 
-	sem     chan struct{} // one command in flight
-	replies chan reply    // the relay's copy of the awaited reply
+	wmu sync.Mutex // orders the writes of commands with their waiters
 
 	mu          sync.Mutex
-	pending     int // commands awaiting a reply
+	authPending bool         // the library's auth awaits its reply
+	waiters     []chan reply // commands written and awaiting a reply, oldest first
 	relayClosed bool
 	authReply   string
 	events      map[uint64]*eslwire.Event
@@ -134,15 +137,13 @@ func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
 	}
 	s := &session{
 		c: c, log: c.log, q: q, up: up, lib: lib,
-		sem:        make(chan struct{}, 1),
-		replies:    make(chan reply, 1),
 		events:     map[uint64]*eslwire.Event{},
 		jobs:       map[string]chan *Event{},
 		done:       make(chan struct{}),
 		relayDone:  make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
-	s.pending = 1 // the auth command
+	s.authPending = true
 	s.lastSeen.Store(time.Now().UnixNano())
 	go s.relay()
 	go s.upstream()
@@ -238,7 +239,6 @@ func (s *session) upstream() {
 // Canonical frames the relay writes to the library.
 const (
 	frameAuthRequest = "Content-Type: auth/request\n\n"
-	frameAPIOK       = "Content-Type: api/response\nContent-Length: 3\n\n+OK"
 )
 
 func frameReply(text string) string {
@@ -255,18 +255,19 @@ func (s *session) relay() {
 	defer close(s.relayDone)
 	err := s.relayLoop()
 	s.fail(err)
-	// A command still waiting gets an error rather than waiting out the
-	// library's own timeout.
+	// Commands still waiting get an error rather than waiting out their
+	// timeout; an authentication still waiting gets a refusal.
 	s.mu.Lock()
 	s.relayClosed = true
-	n := s.pending
-	s.pending = 0
+	waiting := s.waiters
+	s.waiters = nil
+	auth := s.authPending
+	s.authPending = false
 	s.mu.Unlock()
-	if n > 0 {
-		select {
-		case s.replies <- reply{err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}:
-		default:
-		}
+	for _, w := range waiting {
+		w <- reply{err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}
+	}
+	if auth {
 		_, _ = io.WriteString(s.lib, frameReply("-ERR connection closed"))
 	}
 	// Half-close: the library reads everything written, then EOF.
@@ -313,12 +314,12 @@ func (s *session) relayLoop() error {
 				r.text = string(f.Body)
 			}
 			s.mu.Lock()
-			if s.pending == 0 {
-				s.mu.Unlock()
-				return s.protocolError("%s that no command asked for", ct)
-			}
-			s.pending--
 			if !authed {
+				if !s.authPending {
+					s.mu.Unlock()
+					return s.protocolError("%s before authentication", ct)
+				}
+				s.authPending = false
 				authed = true
 				s.authReply = r.text
 				s.mu.Unlock()
@@ -333,17 +334,16 @@ func (s *session) relayLoop() error {
 				_, _ = io.WriteString(s.lib, frameReply("-ERR invalid"))
 				return err
 			}
+			if len(s.waiters) == 0 {
+				s.mu.Unlock()
+				return s.protocolError("%s that no command asked for", ct)
+			}
+			w := s.waiters[0]
+			s.waiters[0] = nil
+			s.waiters = s.waiters[1:]
 			s.mu.Unlock()
-			select {
-			case s.replies <- r:
-			default:
-				return s.protocolError("a second reply to one command")
-			}
-			if ct == eslwire.TypeCommandReply {
-				out = frameReply("+OK")
-			} else {
-				out = frameAPIOK
-			}
+			w <- r // buffered, one reply per waiter
+			continue
 		case ct == eslwire.TypeEventPlain && authed:
 			ev, err := eslwire.ParseEventPlain(f.Body)
 			if err != nil {
@@ -469,48 +469,36 @@ func (s *session) watchdog() {
 	}
 }
 
-// command sends one command line and returns the switch's exact reply.
-// Commands are serialized: the next one is written only after the
-// previous reply arrived (or the connection ended). A reply missing after
-// CommandTimeout closes the connection: the library's reader would be
-// stuck with it otherwise. A cancelled ctx returns at once; the command
-// still completes in the background before the next is sent.
+// command writes one command to the switch and returns its exact reply.
+// Commands are pipelined: each is written as soon as the previous one is
+// written, and the relay hands replies to the waiting commands in the
+// order the commands were written. A reply missing after CommandTimeout
+// closes the connection (every later reply would be matched to the wrong
+// command otherwise); so does a write that cannot complete in that time.
+// A cancelled ctx returns at once; the reply, when it comes, is consumed.
 func (s *session) command(ctx context.Context, line string) (reply, error) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return reply{}, ctx.Err()
-	case <-s.done:
-		return reply{}, s.reason()
-	}
+	w := make(chan reply, 1)
+	s.wmu.Lock()
 	s.mu.Lock()
 	if s.relayClosed {
 		s.mu.Unlock()
-		<-s.sem
+		s.wmu.Unlock()
 		return reply{}, s.reason()
 	}
-	s.pending++
+	s.waiters = append(s.waiters, w)
 	s.mu.Unlock()
-	res := make(chan reply, 1)
-	go func() {
-		defer func() { <-s.sem }()
-		_, err := s.conn.Send(line)
-		var r reply
-		select {
-		case r = <-s.replies:
-		default:
-			if err == nil {
-				err = errors.New("no reply")
-			}
-			r = reply{err: fmt.Errorf("%w: %w", ErrConnectionLost, err)}
-			s.fail(r.err)
-		}
-		res <- r
-	}()
+	_ = s.up.SetWriteDeadline(time.Now().Add(s.c.cfg.CommandTimeout))
+	_, err := io.WriteString(s.up, line+"\n\n")
+	s.wmu.Unlock()
+	if err != nil {
+		// The relay ends with the connection and answers every waiter,
+		// this one included.
+		s.fail(fmt.Errorf("%w: writing %s: %w", ErrConnectionLost, verb(line), err))
+	}
 	t := time.NewTimer(s.c.cfg.CommandTimeout)
 	defer t.Stop()
 	select {
-	case r := <-res:
+	case r := <-w:
 		return r, r.err
 	case <-t.C:
 		err := fmt.Errorf("%w: %s after %v", ErrCommandTimeout, verb(line), s.c.cfg.CommandTimeout)
