@@ -15,13 +15,19 @@
 //	<Spool>/pending/<id>.json    a stored recording waiting for its upload
 //	<Spool>/quarantine/          corrupt journals and recordings that failed their checks
 //
-// A journal moves through the states received, checked (the sha256 and the
-// destination are recorded), then either disappears (stored locally) or is
-// renamed into pending/ (an upload is due). That rename is the single atomic
-// step that hands a recording to the upload worker, so a crash at any moment
-// (kill -9 included) leaves either a journal that Open resumes or a pending
-// entry that Run resumes, never both. A file leaves the spool only once it
-// is in storage; a pending entry is removed only after a 2xx.
+// Finish checks and hashes the file first, which only reads it; the first
+// journal is written in state checked (the sha256 and the destination are
+// recorded) before anything is moved. The journal then either disappears
+// (stored locally) or is renamed into pending/ as it is (an upload is due).
+// That rename is the single atomic step that hands a recording to the
+// upload worker, so a crash at any moment (kill -9 included) leaves the
+// file untouched for the caller's next Finish (a crash during the checks),
+// a journal that Open resumes, or a pending entry that Run resumes, never
+// two of them. A file leaves the spool only once it is in storage; a
+// pending entry is removed only after a 2xx. A stored recording costs
+// eight fsyncs (the journal and its directory, both directories of the
+// move, the sidecar and its directory, both directories of the hand-over;
+// seven without an upload) and one more when its upload is done.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the pending entry was removed:

@@ -13,10 +13,10 @@ import (
 
 // Journal states.
 const (
-	stReceived   = "received"   // the file is in the spool, nothing checked yet
+	stReceived   = "received"   // nothing checked yet (in memory; on disk only from earlier versions)
 	stChecked    = "checked"    // duration and sha256 known, destination chosen
 	stQuarantine = "quarantine" // failed its checks, on its way to quarantine
-	stUpload     = "upload"     // stored; the journal becomes the pending upload
+	stUpload     = "upload"     // stored, upload due (earlier versions; now a checked journal in pending/)
 )
 
 // journal is the durable record of one recording being finished. Once
@@ -92,8 +92,11 @@ func checkMeta(m Metadata) (Metadata, error) {
 
 // Finish takes a recording the switch has finished writing to file and
 // makes sure it ends up stored (and queued for upload when m.URL is set)
-// exactly once. Each step is journaled in the spool first, so a crash at
-// any moment is resumed by the next Open; calling Finish again for the same
+// exactly once. The file is checked and hashed first (reads only); every
+// step that changes something is journaled in the spool first, so a crash
+// after the checks is resumed by the next Open, and a crash before them
+// leaves the file untouched for the caller's next Finish (the caller keeps
+// its own record until Finish returns); calling Finish again for the same
 // recording id resumes its journal, or reports the earlier outcome
 // (Result.Duplicate) and leaves file alone when it is already stored.
 //
@@ -133,16 +136,10 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	if r, ok := s.finished(id); ok {
 		return r, nil
 	}
+	// The first journal is written once the file is checked: checking
+	// and hashing only read it, so until then a crash leaves the file
+	// where the caller put it, and the caller's next Finish starts over.
 	j = &journal{Version: 1, State: stReceived, Src: src, Meta: m}
-	if err := s.writeJournal(jpath, j); err != nil {
-		if isNoSpace(err) {
-			err = fmt.Errorf("%w: %w", ErrStorageFull, err)
-		}
-		return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
-	}
-	if s.hook("journal") {
-		return Result{}, errCrash
-	}
 	return s.advance(j)
 }
 
@@ -294,6 +291,9 @@ func (s *Store) step(j *journal) (Result, error) {
 			return Result{}, fmt.Errorf("recording %s: %w", id, err)
 		}
 		j.Meta.SHA256 = sum
+		if s.hook("hashed") {
+			return Result{}, errCrash
+		}
 		j.Dst = s.mediaPath(j.Meta)
 		j.State = stChecked
 		if err := s.writeJournal(jpath, j); err != nil {
@@ -334,13 +334,8 @@ func (s *Store) step(j *journal) (Result, error) {
 			s.stored(j, false)
 			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
 		}
-		j.State = stUpload
-		if err := s.writeJournal(jpath, j); err != nil {
-			return Result{}, s.storageErr(j, "journal", err)
-		}
-		if s.hook("upload") {
-			return Result{}, errCrash
-		}
+		// The checked journal names everything the upload needs; moved
+		// into pending/ as it is, it is the upload's entry.
 		fallthrough
 	case stUpload:
 		ppath := s.pendingPath(id)
