@@ -154,8 +154,12 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 }
 
 // senderInFlight bounds how many commands may wait for their
-// BACKGROUND_JOB at once.
-const senderInFlight = 64
+// BACKGROUND_JOB at once (FreeSWITCH runs each in a thread of its own).
+// A command holds its slot for a whole round trip through the switch's
+// event stream, so the bound caps the command rate at senderInFlight per
+// round trip: at 200 call setups/s (about 1,000 commands/s) a round trip
+// of a few hundred milliseconds under load still fits.
+const senderInFlight = 1024
 
 // sender sends queued commands until ctx is done: in order per leg, legs
 // in parallel. The commands of one leg go out one after the other, each
