@@ -266,17 +266,26 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 
 // writeIntent writes the intent of a start command before the command
 // goes out: a recording the switch runs always has its intent on disk.
+// A mask or unmask rewrites it with the recording's masking as it stands.
 func (e *engine) writeIntent(cmd string) {
 	if e.intents == nil || !strings.HasPrefix(cmd, "uuid_record ") {
 		return
 	}
 	f := strings.Fields(cmd)
-	if len(f) < 4 || f[2] != "start" {
+	if len(f) < 4 {
 		return
 	}
+	var it *intent
 	e.mu.Lock()
-	it := e.unwritten[f[3]]
-	delete(e.unwritten, f[3])
+	switch f[2] {
+	case "start":
+		it = e.unwritten[f[3]]
+		delete(e.unwritten, f[3])
+	case "mask", "unmask":
+		if r := e.byPath[f[3]]; r != nil && (r.state == recRequested || r.state == recRunning) {
+			it = e.intentOf(r)
+		}
+	}
 	e.mu.Unlock()
 	if it == nil {
 		return
@@ -634,16 +643,16 @@ func (e *engine) start(r *recording, ts int64) {
 	r.state = recRequested
 	r.started = time.Now()
 	e.byPath[r.path] = r
+	if r.call.masked {
+		r.maskFrom = ts
+	}
 	if e.intents != nil {
 		// The sender writes the intent just before it sends the start,
 		// off the event path and in parallel with other legs' commands.
-		m := e.metadata(r, 0)
-		m.Start = r.started.UTC()
-		e.unwritten[r.path] = &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
+		e.unwritten[r.path] = e.intentOf(r)
 	}
 	e.send(startCommand(r))
-	if r.call.masked {
-		r.maskFrom = ts
+	if r.maskFrom >= 0 {
 		e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
 	}
 	r.leg.recIDs = append(r.leg.recIDs, r.id)
@@ -653,6 +662,26 @@ func (e *engine) start(r *recording, ts int64) {
 	}
 	e.send(fmt.Sprintf("uuid_setvar %s %s %s", r.leg.uuid, idVar, strings.Join(r.leg.recIDs, ",")))
 	e.obs("started")
+}
+
+// intentOf is the intent of a requested or running recording as the
+// engine knows it now. e.mu is held.
+func (e *engine) intentOf(r *recording) *intent {
+	m := e.metadata(r, 0)
+	m.Start = r.started.UTC()
+	m.MaskedRanges = append([]Range{}, r.masks...)
+	it := &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
+	if r.state == recRunning {
+		it.StartTS = r.startTS
+	}
+	if r.maskFrom >= 0 {
+		var from int64 // masked from the start while the start is pending
+		if r.state == recRunning {
+			from = r.fileMS(r.maskFrom)
+		}
+		it.MaskedFromMS = &from
+	}
+	return it
 }
 
 // startCommand is a recording's start command, its settings in its own

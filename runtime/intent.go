@@ -29,6 +29,13 @@ import (
 // kill -9 at any moment loses no recording: the store's journal turns a
 // second Finish of the same recording into a no-op.
 //
+// A mask or unmask rewrites the intent before its command goes out, with
+// the masked ranges so far and where a mask still in force began
+// (write-ahead: the intent says what the switch is asked to do). A
+// recording finished from its intent gets that mask as a range to its end;
+// an adopted recording the engine continues is masked again (the command
+// may not have reached the switch before the crash) and its ranges go on.
+//
 // The intent is written without fsync: it survives the runtime's crash,
 // which is what it guards against; the store's own journal is fsynced.
 
@@ -40,6 +47,11 @@ type intent struct {
 	Leg      string         `json:"leg"`
 	Path     string         `json:"path"` // as the switch sees it
 	Meta     store.Metadata `json:"meta"`
+	// StartTS is RECORD_START's time on the switch's clock (µs), once
+	// known.
+	StartTS int64 `json:"start_ts,omitempty"`
+	// MaskedFromMS is where, in the file, a mask still in force began.
+	MaskedFromMS *int64 `json:"masked_from_ms,omitempty"`
 }
 
 // intents is the directory of recording intents of one runtime.
@@ -74,6 +86,12 @@ func (in *intents) write(it *intent) error {
 	b, err := json.Marshal(it)
 	if err != nil {
 		return err
+	}
+	if in.isInflight(it.Meta.RecordingID) {
+		// Handed to the store already: its intent is done with. (A write
+		// that still races the hand-over leaves an intent whose recovery
+		// finds the recording stored: a no-op.)
+		return nil
 	}
 	final := in.path(it.Meta.RecordingID)
 	tmp := final + ".tmp"
@@ -160,8 +178,15 @@ func (e *engine) finishIntent(it *intent, durMS int64, cause string) {
 	}
 	m := it.Meta
 	m.DurationMS = durMS
-	if m.MaskedRanges == nil {
-		m.MaskedRanges = []Range{}
+	m.MaskedRanges = append([]Range{}, m.MaskedRanges...)
+	if it.MaskedFromMS != nil {
+		// Masked to the end: the store closes an open range (-1) at the
+		// duration it reads from the file.
+		end := int64(-1)
+		if durMS > 0 {
+			end = durMS
+		}
+		m.MaskedRanges = append(m.MaskedRanges, Range{StartMS: *it.MaskedFromMS, EndMS: end})
 	}
 	_, local := recordingPaths(e.sw, m.Account, id, m.Format)
 	in := e.intents
@@ -314,13 +339,24 @@ func (e *engine) reattach(r *recording) {
 		r.id, r.path = m.RecordingID, it.Path
 		_, r.local = recordingPaths(e.sw, m.Account, m.RecordingID, m.Format)
 		r.state, r.startTS, r.started = recRunning, m.Start.UnixMicro(), m.Start
+		if it.StartTS > 0 {
+			r.startTS = it.StartTS
+		}
 		r.settings.Format = m.Format
+		r.masks = append([]Range(nil), m.MaskedRanges...)
 		e.byPath[r.path] = r
 		r.leg.recIDs = append(r.leg.recIDs, r.id)
 		// The earlier run may have died between the intent and the
 		// start: send the start again. A path the switch records
 		// already answers +OK and starts nothing.
 		e.send(startCommand(r))
+		if it.MaskedFromMS != nil {
+			// The earlier run masked the call; its mask may not have
+			// reached the switch. Masking again is harmless.
+			r.maskFrom = r.startTS + *it.MaskedFromMS*1000
+			r.call.masked = true
+			e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
+		}
 		e.log.Info("continuing a recording of an earlier run", "recording", r.id, "leg", it.Leg, "scope", r.scope)
 		return
 	}

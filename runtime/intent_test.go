@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -309,5 +310,170 @@ func TestReattachAfterRestart(t *testing.T) {
 	}
 	if len(e2.legs) != 0 {
 		t.Errorf("%d legs left", len(e2.legs))
+	}
+}
+
+// TestMaskSurvivesRestart: the agent masks the call with *72 and the
+// runtime dies while the mask is in force. Its intents say so, so the
+// recordings it could no longer follow are stored with the mask as a
+// range to their end, exactly where the switch's files are silent: after
+// the call ended while the runtime was down (finished from the files),
+// and when the call is still up at the restart (adopted, finished at
+// their RECORD_STOP; the new run does not know the call's metaflows, so
+// the switch keeps masking to the end, which is what it reports).
+func TestMaskSurvivesRestart(t *testing.T) {
+	for _, legUp := range []bool{false, true} {
+		name := "call ended while down"
+		if legUp {
+			name = "call still up at the restart"
+		}
+		t.Run(name, func(t *testing.T) {
+			h := startHarness(t, "../testdata/policies/agreement", "")
+			call := twoLegCall("maskkill", 30000)
+			hangup := call.Steps[len(call.Steps)-1]
+			call.Steps = append(call.Steps[:len(call.Steps)-1],
+				scenario.Step{AtMS: 5000, Do: "dtmf", Leg: "b", Digits: "*72"}, hangup)
+			legs, err := h.srv.StartCall(call)
+			if err != nil {
+				t.Fatal(err)
+			}
+			h.srv.Advance(1010 * time.Millisecond)
+			waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
+			time.Sleep(100 * time.Millisecond)
+			h.srv.Advance(3990 * time.Millisecond) // the *72, at 5 s
+			waitFor(t, "two masks", func() bool { return countCommands(h.srv, " mask ") == 2 })
+			for _, f := range intentFiles(t, h) {
+				b, err := os.ReadFile(f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(b), `"masked_from_ms":3990`) {
+					t.Errorf("intent %s does not hold the mask: %s", filepath.Base(f), b)
+				}
+			}
+			if legUp {
+				h.restart(t)
+				waitFor(t, "the recordings to be adopted", func() bool {
+					e := h.rt.switches[0].engine
+					e.mu.Lock()
+					defer e.mu.Unlock()
+					return len(e.adopted) == 2
+				})
+				h.srv.Advance(25 * time.Second)
+			} else {
+				h.stop()
+				h.srv.Advance(25 * time.Second)
+				h.restart(t)
+			}
+			h.waitFinished(t, 2)
+			checkStoredOnce(t, h, legs)
+			stored, err := h.rt.Store.List(store.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			files := map[string]fakeswitch.FileRecord{}
+			for _, f := range h.srv.Files() {
+				files[f.UUID] = f
+			}
+			for _, m := range stored {
+				f := files[m.CallID]
+				want := []store.Range{{StartMS: 3990, EndMS: f.DurationMS}}
+				var masked []store.Range
+				for _, sp := range f.Masked {
+					masked = append(masked, store.Range{StartMS: sp.FromMS, EndMS: sp.ToMS})
+				}
+				if diff := cmp.Diff(want, masked); diff != "" {
+					t.Fatalf("recording %s: the switch masked (-want +got):\n%s", m.RecordingID, diff)
+				}
+				if diff := cmp.Diff(want, m.MaskedRanges); diff != "" {
+					t.Errorf("recording %s: metadata masked ranges (-file +metadata):\n%s", m.RecordingID, diff)
+				}
+				_, path, err := h.rt.Store.Get(m.RecordingID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if all, _ := silent(wavSamples(t, path), f.SampleRate, 3990, f.DurationMS); !all {
+					t.Errorf("recording %s: the masked end holds audio", m.RecordingID)
+				}
+			}
+		})
+	}
+}
+
+// TestReattachMasked: a run dies while the call is masked; the new run,
+// continuing the recording, masks it again (the earlier mask may not have
+// reached the switch), knows the call is masked, and an unmask closes the
+// range on the file's clock kept in the intent.
+func TestReattachMasked(t *testing.T) {
+	spool := t.TempDir()
+	tb := exampleTable(t)
+	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
+	newRun := func(fin Finisher) *engine {
+		in, err := openIntents(spool, quietLogger(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
+		e.intents = in
+		e.connected("core-1")
+		return e
+	}
+	// send plays the sender: each command's intent, then the command.
+	send := func(e *engine) []string {
+		var out []string
+		for {
+			select {
+			case c := <-e.out:
+				e.writeIntent(c)
+				out = append(out, c)
+				continue
+			default:
+			}
+			return out
+		}
+	}
+	a := "aaaa-2"
+	vars := []string{"Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"}
+	e1 := newRun(&finishes{})
+	e1.Handle(ev("CHANNEL_CREATE", a, 0, vars...))
+	send(e1)
+	var path string
+	for p := range e1.byPath {
+		path = p
+	}
+	if path == "" {
+		t.Fatal("the first run started no recording")
+	}
+	e1.Handle(ev("RECORD_START", a, 1000, "Record-File-Path", path))
+	e1.mu.Lock()
+	e1.callWide(e1.legs[a].call, "mask", 3000*1000)
+	e1.mu.Unlock()
+	if cmds := send(e1); len(cmds) != 1 || !strings.HasPrefix(cmds[0], "uuid_record "+a+" mask ") {
+		t.Fatalf("the first run sent %q, want its mask", cmds)
+	}
+	// The first run dies with the call masked.
+	fin := &finishes{}
+	e2 := newRun(fin)
+	e2.Handle(ev("CHANNEL_ANSWER", a, 4000, vars...))
+	var masks int
+	for _, c := range send(e2) {
+		if c == "uuid_record "+a+" mask "+path {
+			masks++
+		}
+	}
+	if masks != 1 {
+		t.Errorf("the second run masked %s %d times, want once", path, masks)
+	}
+	e2.mu.Lock()
+	e2.callWide(e2.legs[a].call, "unmask", 5000*1000)
+	e2.mu.Unlock()
+	e2.Handle(ev("RECORD_STOP", a, 9000, "Record-File-Path", path, "Record-Completion-Cause", "success-silence", "variable_record_ms", "8000"))
+	if len(fin.got) != 1 {
+		t.Fatalf("finished %d recordings, want 1", len(fin.got))
+	}
+	if diff := cmp.Diff([]store.Range{{StartMS: 2000, EndMS: 4000}}, fin.got[0].Meta.MaskedRanges); diff != "" {
+		t.Errorf("masked ranges (-want +got):\n%s", diff)
 	}
 }

@@ -417,6 +417,15 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 		}
 		m.DurationMS = info.samples * 1000 / int64(info.rate)
 	}
+	if m.DurationMS > 0 {
+		// Ranges end with the recording; an open one (EndMS -1, a mask
+		// still in force when the runtime lost track) ends there too.
+		for i := range m.MaskedRanges {
+			if rg := &m.MaskedRanges[i]; rg.EndMS < 0 || rg.EndMS > m.DurationMS {
+				rg.EndMS = m.DurationMS
+			}
+		}
+	}
 	if m.RecordMinSec > 0 && (m.Format == "wav" || m.DurationMS > 0) && m.DurationMS < int64(m.RecordMinSec)*1000 {
 		r, err := s.discard(j, fmt.Sprintf("too short: %d ms < record_min_sec %d", m.DurationMS, m.RecordMinSec))
 		return true, r, err

@@ -78,6 +78,8 @@ type Upload struct {
 }
 
 // Range is a span of a recording, in milliseconds from the file's start.
+// Finish ends a range at the recording's duration when it runs past it or
+// is open (EndMS -1: to the end).
 type Range struct {
 	StartMS int64 `json:"start_ms"`
 	EndMS   int64 `json:"end_ms"`

@@ -26,6 +26,7 @@ func TestFinish(t *testing.T) {
 		reason  string // substring
 		dur     int64
 		rate    int
+		ranges  []Range // masked ranges stored, when the case sets some
 	}{
 		{name: "wav stored", file: "r1.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
 			outcome: Stored, dur: 2500, rate: 8000},
@@ -33,6 +34,11 @@ func TestFinish(t *testing.T) {
 			edit: func(m *Metadata) { m.SampleRate = 0 }, outcome: Stored, dur: 1000, rate: 16000},
 		{name: "mp3 by name", file: "r3.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("ID3 not really"), 0o644) },
 			edit: func(m *Metadata) { m.Format = "mp3"; m.DurationMS = 4200; m.RecordMinSec = 3 }, outcome: Stored, dur: 4200, rate: 8000},
+		{name: "masked ranges end with the recording", file: "r13.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
+			edit: func(m *Metadata) {
+				m.MaskedRanges = []Range{{StartMS: 100, EndMS: 400}, {StartMS: 1000, EndMS: 2600}, {StartMS: 2000, EndMS: -1}}
+			},
+			outcome: Stored, dur: 2500, rate: 8000, ranges: []Range{{StartMS: 100, EndMS: 400}, {StartMS: 1000, EndMS: 2500}, {StartMS: 2000, EndMS: 2500}}},
 		{name: "too short", file: "r4.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2200) },
 			edit: func(m *Metadata) { m.RecordMinSec = 5 }, outcome: Discarded, reason: "too short"},
 		{name: "mp3 too short", file: "r5.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("x"), 0o644) },
@@ -98,6 +104,9 @@ func TestFinish(t *testing.T) {
 				}
 				if r.Metadata.DurationMS != tc.dur || r.Metadata.SampleRate != tc.rate {
 					t.Errorf("duration %d rate %d, want %d %d", r.Metadata.DurationMS, r.Metadata.SampleRate, tc.dur, tc.rate)
+				}
+				if diff := cmp.Diff(tc.ranges, r.Metadata.MaskedRanges); tc.ranges != nil && diff != "" {
+					t.Errorf("masked ranges (-want +got):\n%s", diff)
 				}
 				for _, p := range []string{wantPath, strings.TrimSuffix(wantPath, ext) + ".json"} {
 					fi, err := os.Stat(p)
