@@ -59,6 +59,7 @@ FUZZ_TARGETS := \
 	./table:FuzzCollector \
 	./scenario:FuzzParse \
 	./runtime/store:FuzzValidName \
+	./runtime/eslwire:FuzzParseEventPlain \
 	./runtime/fakeswitch:FuzzReadFrame \
 	./runtime/fakeswitch:FuzzHandle
 

@@ -29,6 +29,8 @@ type Config struct {
 	Classify Classify
 	HTTP     *HTTPConfig
 	Uploads  []UploadConfig
+	// UploadWorkers is how many uploads run at once.
+	UploadWorkers int
 	// ReloadDebounce is how long the policy directory must be quiet
 	// before a reload.
 	ReloadDebounce time.Duration
@@ -117,6 +119,7 @@ type rawConfig struct {
 		Password string            `json:"password"`
 	} `json:"uploads"`
 	ReloadDebounceMS int `json:"reload_debounce_ms"`
+	UploadWorkers    int `json:"upload_workers"`
 	Log              struct {
 		Level  string `json:"level"`
 		Format string `json:"format"`
@@ -214,6 +217,7 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		Storage:        rel(raw.Storage),
 		Spool:          rel(raw.Spool),
 		ReloadDebounce: time.Duration(raw.ReloadDebounceMS) * time.Millisecond,
+		UploadWorkers:  raw.UploadWorkers,
 		LogJSON:        raw.Log.Format == "json",
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(raw.Log.Level)); err != nil {

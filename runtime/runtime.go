@@ -67,7 +67,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		}
 		uploads = append(uploads, store.Upload{Prefix: u.Prefix, Headers: h, Username: u.Username, Password: u.Password.Reveal()})
 	}
-	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Logger: log,
+	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Workers: cfg.UploadWorkers, Logger: log,
 		Events: r.storeEvent}
 	st, err := store.Open(sc)
 	if err != nil {

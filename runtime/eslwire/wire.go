@@ -117,9 +117,23 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 	return f, nil
 }
 
-// readBody reads n bytes, growing the buffer as data arrives rather than
-// trusting the peer's Content-Length for one allocation.
+// bodyAlloc is the largest body read into one allocation of its
+// Content-Length; a larger one grows as its data arrives, so that a
+// peer's Content-Length alone cannot make the reader allocate MaxBody.
+const bodyAlloc = 64 << 10
+
+// readBody reads n bytes.
 func readBody(r io.Reader, n int) ([]byte, error) {
+	if n <= bodyAlloc {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return body, nil
+	}
 	body, err := io.ReadAll(io.LimitReader(r, int64(n)))
 	if err != nil {
 		return nil, err
@@ -131,7 +145,14 @@ func readBody(r io.Reader, n int) ([]byte, error) {
 }
 
 func readLine(r *bufio.Reader) (string, error) {
-	var buf []byte
+	chunk, isPrefix, err := r.ReadLine()
+	if err != nil || !isPrefix {
+		if len(chunk) > MaxHeaderLine {
+			return "", ErrLineTooLong
+		}
+		return string(chunk), err
+	}
+	buf := append([]byte(nil), chunk...)
 	for {
 		chunk, isPrefix, err := r.ReadLine()
 		buf = append(buf, chunk...)
@@ -266,11 +287,11 @@ func (e *Event) PlainFrame() Frame {
 // when the event has its own Content-Length header (that header is not kept
 // in Headers; MarshalPlain writes it back).
 func ParseEventPlain(b []byte) (*Event, error) {
-	f, err := ReadFrame(bufio.NewReader(bytes.NewReader(b)))
+	f, err := parseFrame(b)
 	if err != nil {
 		return nil, fmt.Errorf("event-plain: %w", err)
 	}
-	e := &Event{Body: string(f.Body)}
+	e := &Event{Body: string(f.Body), Headers: make([]Header, 0, len(f.Headers))}
 	for _, h := range f.Headers {
 		if h.Name == "Content-Length" {
 			continue
@@ -285,6 +306,61 @@ func ParseEventPlain(b []byte) (*Event, error) {
 		return nil, fmt.Errorf("event-plain: %w: no headers", ErrBadHeader)
 	}
 	return e, nil
+}
+
+// parseFrame is ReadFrame over a frame held in memory, with the same
+// rules and errors: the header names and values are substrings of one
+// copy of b, not a string per line.
+func parseFrame(b []byte) (Frame, error) {
+	var f Frame
+	src := string(b)
+	f.Headers = make([]Header, 0, min(strings.Count(src, "\n")+1, MaxHeaders))
+	started := false
+	i := 0
+	for {
+		if i >= len(src) {
+			if started {
+				return f, io.ErrUnexpectedEOF
+			}
+			return f, io.EOF
+		}
+		line := src[i:]
+		if j := strings.IndexByte(line, '\n'); j >= 0 {
+			line = strings.TrimSuffix(line[:j], "\r") // as bufio.Reader.ReadLine
+			i += j + 1
+		} else {
+			i = len(src)
+		}
+		if len(line) > MaxHeaderLine {
+			return f, ErrLineTooLong
+		}
+		if line == "" {
+			if !started {
+				continue
+			}
+			break
+		}
+		started = true
+		if len(f.Headers) >= MaxHeaders {
+			return f, ErrTooManyHeader
+		}
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+			return f, fmt.Errorf("%w: %q", ErrBadHeader, truncate(line))
+		}
+		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+	}
+	if v := f.Get("Content-Length"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > MaxBody {
+			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
+		}
+		if len(b)-i < n {
+			return f, fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)
+		}
+		f.Body = b[i : i+n : i+n]
+	}
+	return f, nil
 }
 
 // MarshalJSON returns the event as text/event-json: one object with the

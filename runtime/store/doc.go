@@ -24,10 +24,16 @@
 // file untouched for the caller's next Finish (a crash during the checks),
 // a journal that Open resumes, or a pending entry that Run resumes, never
 // two of them. A file leaves the spool only once it is in storage; a
-// pending entry is removed only after a 2xx. A stored recording costs
-// eight fsyncs (the journal and its directory, both directories of the
-// move, the sidecar and its directory, both directories of the hand-over;
-// seven without an upload) and one more when its upload is done.
+// pending entry is removed only after a 2xx.
+//
+// A stored recording costs six fsyncs: the journal and its directory, both
+// directories of the move, the sidecar and its directory (and one more to
+// remove the journal of a recording without an upload). The hand-over to
+// pending/ and the removal of a pending entry after its 2xx are not
+// fsynced: a power failure that undoes either brings back the journal or
+// the pending entry, and resuming it repeats the hand-over or sends the
+// upload again to the same name, as after a crash between a 2xx and the
+// removal. A crash of the process alone (kill -9) undoes neither.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the pending entry was removed:

@@ -34,9 +34,11 @@ type journal struct {
 // for another attempt.
 type entry struct {
 	j        *journal
+	upload   bool // a pending upload, else a journal to resume
 	attempts int
 	next     time.Time
-	busy     bool
+	busy     bool // an attempt is running
+	queued   bool // in the scheduler's queue
 }
 
 func (s *Store) journalPath(id string) string {
@@ -262,8 +264,10 @@ func (s *Store) advance(j *journal) (Result, error) {
 		}
 		e.j = j
 		e.attempts++
-		e.next = s.cfg.Now().Add(s.backoff(e.attempts))
+		now := s.cfg.Now()
+		e.next = now.Add(s.backoff(e.attempts))
 		e.busy = false
+		s.schedule(e, now)
 	} else {
 		delete(s.stuck, id)
 	}
@@ -338,18 +342,15 @@ func (s *Store) step(j *journal) (Result, error) {
 		// into pending/ as it is, it is the upload's entry.
 		fallthrough
 	case stUpload:
-		ppath := s.pendingPath(id)
-		if err := os.Rename(jpath, ppath); err != nil {
-			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
-		}
-		if err := syncDir(filepath.Dir(ppath)); err != nil {
-			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
-		}
-		if err := syncDir(filepath.Dir(jpath)); err != nil {
+		// Not fsynced: a power failure that undoes the rename brings
+		// the journal back, and resuming it repeats the hand-over.
+		if err := os.Rename(jpath, s.pendingPath(id)); err != nil {
 			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
 		}
 		s.mu.Lock()
-		s.pending[id] = &entry{j: j}
+		e := &entry{j: j, upload: true}
+		s.pending[id] = e
+		s.schedule(e, s.cfg.Now())
 		s.mu.Unlock()
 		s.kick()
 		s.stored(j, true)

@@ -55,7 +55,8 @@ type Config struct {
 	// failed attempt up to Max, and is jittered to between half and all of
 	// that. Zero values default to 1s and 5m.
 	Backoff struct{ Min, Max time.Duration }
-	// Workers is the number of concurrent uploads; zero means 4.
+	// Workers is the number of concurrent uploads; zero means
+	// DefaultWorkers.
 	Workers int
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
@@ -199,12 +200,16 @@ type Store struct {
 	index   map[string]string // recording id -> sidecar path
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
+	sched   sched             // when the entries of pending and stuck are due
 	wake    chan struct{}
 
 	// test hooks
 	crashAfter func(step string) bool
 	rename     func(oldpath, newpath string) error
 }
+
+// DefaultWorkers is the default number of concurrent uploads.
+const DefaultWorkers = 16
 
 const (
 	dirJournal    = "journal"
@@ -243,7 +248,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg.Backoff.Max = cfg.Backoff.Min
 	}
 	if cfg.Workers <= 0 {
-		cfg.Workers = 4
+		cfg.Workers = DefaultWorkers
 	}
 	for _, u := range cfg.Uploads {
 		if _, err := parseTarget(u.Prefix); err != nil {
@@ -264,7 +269,7 @@ func Open(cfg Config) (*Store, error) {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.client == nil {
-		s.client = defaultClient()
+		s.client = defaultClient(cfg.Workers)
 	}
 	for _, d := range []string{cfg.Storage, cfg.Spool} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

@@ -16,8 +16,9 @@ import (
 	"time"
 )
 
-// defaultClient is the upload client used when Config.Client is nil.
-func defaultClient() *http.Client {
+// defaultClient is the upload client used when Config.Client is nil; it
+// keeps a connection per worker open to each host.
+func defaultClient(workers int) *http.Client {
 	tr := &http.Transport{
 		Proxy:                 http.ProxyFromEnvironment,
 		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
@@ -26,7 +27,7 @@ func defaultClient() *http.Client {
 		ResponseHeaderTimeout: 2 * time.Minute,
 		ExpectContinueTimeout: time.Second,
 		IdleConnTimeout:       90 * time.Second,
-		MaxIdleConnsPerHost:   4,
+		MaxIdleConnsPerHost:   workers,
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
@@ -201,46 +202,22 @@ func (s *Store) Run(ctx context.Context) error {
 		}
 	}()
 	for {
-		now := s.cfg.Now()
-		var wait time.Duration = -1
-		type job struct {
-			e      *entry
-			upload bool
-		}
-		var jobs []job
 		s.mu.Lock()
-		for _, m := range []struct {
-			set    map[string]*entry
-			upload bool
-		}{{s.pending, true}, {s.stuck, false}} {
-			for _, e := range m.set {
-				if e.busy {
-					continue
-				}
-				if d := e.next.Sub(now); d > 0 {
-					if wait < 0 || d < wait {
-						wait = d
-					}
-					continue
-				}
-				if running+len(jobs) >= s.cfg.Workers {
-					continue
-				}
-				e.busy = true
-				jobs = append(jobs, job{e, m.upload})
-			}
-		}
+		jobs, wait := s.due(s.cfg.Now(), s.cfg.Workers-running)
 		s.mu.Unlock()
-		for _, jb := range jobs {
+		for _, e := range jobs {
 			running++
 			go func() {
-				if jb.upload {
-					s.attemptUpload(ctx, jb.e)
+				if e.upload {
+					s.attemptUpload(ctx, e)
 				} else {
-					s.retryJournal(jb.e)
+					s.retryJournal(e)
 				}
 				done <- struct{}{}
 			}()
+		}
+		if wait == 0 && running >= s.cfg.Workers {
+			wait = -1 // due work waits for a worker: done wakes the loop
 		}
 		var timer *time.Timer
 		var fire <-chan time.Time
@@ -274,8 +251,14 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		if s.hook("uploaded") {
 			return // as if the process died before removing the entry
 		}
+		// Not fsynced: a power failure that undoes the removal brings
+		// the entry back, and the upload is sent again to the same name,
+		// as after a crash between the 2xx and this removal.
 		unlock := s.lock(id)
-		rerr := removeDurable(s.pendingPath(id))
+		rerr := os.Remove(s.pendingPath(id))
+		if errors.Is(rerr, os.ErrNotExist) {
+			rerr = nil
+		}
 		unlock()
 		if rerr != nil {
 			s.log.Error("upload done but its pending entry could not be removed", "recording_id", id, "error", rerr.Error())
@@ -306,8 +289,10 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 	s.mu.Lock()
 	e.attempts++
 	delay := s.backoff(e.attempts)
-	e.next = s.cfg.Now().Add(delay)
+	now := s.cfg.Now()
+	e.next = now.Add(delay)
 	e.busy = false
+	s.schedule(e, now)
 	s.mu.Unlock()
 	s.log.Warn("upload failed; will retry", "recording_id", id, "account", j.Meta.Account,
 		"attempt", e.attempts, "retry_in", delay.String(), "error", err.Error())
@@ -336,7 +321,9 @@ func (s *Store) retryJournal(e *entry) {
 // loadPending reads the pending uploads a previous process left.
 func (s *Store) loadPending() {
 	s.eachJournal(dirPending, "pending uploads", func(j *journal) {
-		s.pending[j.Meta.RecordingID] = &entry{j: j}
+		e := &entry{j: j, upload: true}
+		s.pending[j.Meta.RecordingID] = e
+		s.schedule(e, s.cfg.Now())
 	})
 }
 

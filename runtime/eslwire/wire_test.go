@@ -1,0 +1,162 @@
+package eslwire
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+// readFrameBytes is ReadFrame over b: the reference parseFrame must
+// agree with.
+func readFrameBytes(b []byte) (Frame, error) {
+	return ReadFrame(bufio.NewReader(bytes.NewReader(b)))
+}
+
+// captureBodies are the text/event-plain bodies of the real FreeSWITCH
+// 1.10.12 captures.
+func captureBodies(t testing.TB) [][]byte {
+	t.Helper()
+	files, _ := filepath.Glob("../../../shared/esl-captures/freeswitch-1.10.12/*")
+	var out [][]byte
+	for _, p := range files {
+		raw, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		r := bufio.NewReader(bytes.NewReader(raw))
+		for {
+			f, err := ReadFrame(r)
+			if err != nil {
+				break
+			}
+			if f.Get("Content-Type") == TypeEventPlain {
+				out = append(out, f.Body)
+			}
+		}
+	}
+	return out
+}
+
+// sampleEvent is a CHANNEL_ANSWER as the switch frames it, with encoded
+// values, an _undef_ and a body of its own.
+func sampleEvent() []byte {
+	e := &Event{Body: "+OK body\n"}
+	e.Add("Event-Name", "CHANNEL_ANSWER")
+	e.Add("Core-UUID", "00000000-0000-4000-8000-00000000c0de")
+	e.Add("Caller-Caller-ID-Name", "Jean Dupont {x}")
+	e.Add("variable_sip_h_X-Note", "a: b\nc")
+	e.Add("variable_empty", "")
+	return e.MarshalPlain()
+}
+
+// sameFrame checks parseFrame against ReadFrame on one input: the same
+// frame, or an error on both with the same sentinel.
+func sameFrame(t testing.TB, b []byte) {
+	want, werr := readFrameBytes(b)
+	got, gerr := parseFrame(b)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("%q: ReadFrame error %v, parseFrame error %v", b, werr, gerr)
+	}
+	for _, sentinel := range []error{ErrLineTooLong, ErrTooManyHeader, ErrBadHeader, ErrBadLength} {
+		if errors.Is(werr, sentinel) != errors.Is(gerr, sentinel) {
+			t.Fatalf("%q: ReadFrame error %v, parseFrame error %v", b, werr, gerr)
+		}
+	}
+	if werr != nil {
+		return
+	}
+	if len(want.Body) == 0 {
+		want.Body = nil
+	}
+	if len(got.Body) == 0 {
+		got.Body = nil
+	}
+	if len(want.Headers) == 0 {
+		want.Headers = nil
+	}
+	if len(got.Headers) == 0 {
+		got.Headers = nil
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("%q: ReadFrame -want parseFrame +got:\n%s", b, diff)
+	}
+}
+
+// TestParseFrameAgrees: the in-memory parser behind ParseEventPlain reads
+// exactly what ReadFrame reads, on the captured events, on hand-made edge
+// cases, and on many deterministic mutations of the captures.
+func TestParseFrameAgrees(t *testing.T) {
+	cases := []string{
+		"", "\n", "\n\n", "A: b", "A: b\n", "A: b\n\n", "A: b\r\n\r\n", "\r\n\r\nA: b\n\n",
+		"A: b\r", "A: b\r\n", "A:b\n\nrest", "A b\n\n", ": b\n\n", "A\tB: c\n\n", "A: b\rc\n\n",
+		"Content-Length: 3\n\nabcdef", "Content-Length: 3\n\nab", "Content-Length: -1\n\n", "Content-Length: x\n\n",
+		fmt.Sprintf("Content-Length: %d\n\n", MaxBody+1),
+		"A: " + string(bytes.Repeat([]byte("x"), MaxHeaderLine)) + "\n\n",
+		"A: " + string(bytes.Repeat([]byte("x"), MaxHeaderLine-3)) + "\n\n",
+		string(bytes.Repeat([]byte("A: b\n"), MaxHeaders)) + "\n",
+		string(bytes.Repeat([]byte("A: b\n"), MaxHeaders+1)) + "\n",
+	}
+	for _, c := range cases {
+		sameFrame(t, []byte(c))
+	}
+	bodies := append(captureBodies(t), sampleEvent())
+	if len(bodies) == 1 {
+		t.Log("the captures are not beside the repository; mutating a sample event only")
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	alphabet := []byte("\n\r: \tA%0Content-Length5")
+	for _, b := range bodies {
+		sameFrame(t, b)
+		for range 30 {
+			m := append([]byte(nil), b...)
+			for range 1 + rng.IntN(4) {
+				switch k := rng.IntN(3); {
+				case k == 0 && len(m) > 0: // replace a byte
+					m[rng.IntN(len(m))] = alphabet[rng.IntN(len(alphabet))]
+				case k == 1 && len(m) > 0: // cut
+					m = m[:rng.IntN(len(m))]
+				default: // insert
+					i := rng.IntN(len(m) + 1)
+					m = append(m[:i], append([]byte{alphabet[rng.IntN(len(alphabet))]}, m[i:]...)...)
+				}
+			}
+			sameFrame(t, m)
+		}
+	}
+}
+
+// FuzzParseEventPlain: the in-memory parser agrees with ReadFrame on any
+// input, and ParseEventPlain never panics.
+func FuzzParseEventPlain(f *testing.F) {
+	for _, b := range append(captureBodies(f), sampleEvent()) {
+		f.Add(b)
+	}
+	f.Add([]byte("Event-Name: CUSTOM\nContent-Length: 2\n\nhi"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		sameFrame(t, b)
+		ev, err := ParseEventPlain(b)
+		if err == nil && len(ev.Headers) == 0 {
+			t.Fatal("an event without headers")
+		}
+	})
+}
+
+func BenchmarkParseEventPlain(b *testing.B) {
+	bodies := captureBodies(b)
+	if len(bodies) == 0 {
+		b.Skip("no captures")
+	}
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if _, err := ParseEventPlain(bodies[i%len(bodies)]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
