@@ -63,11 +63,24 @@ type intents struct {
 
 	mu       sync.Mutex
 	inflight map[string]bool // recording ids handed to the store, not yet removed
+	writing  map[string]bool // recording ids whose intent is being written
+	written  *sync.Cond      // signalled when a write ends
+	// finished holds the ids of the last recordingsRemembered intents
+	// removed, so that a write the sender built before the recording
+	// ended does not bring its intent back.
+	finished map[string]bool
+	ring     []string // finished ids, a ring of recordingsRemembered
+	next     int      // where the ring's next id goes
 }
+
+// recordingsRemembered bounds the memory of finished intents: minutes of
+// recordings at hundreds of call setups per second.
+const recordingsRemembered = 1 << 16
 
 func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents, error) {
 	in := &intents{dir: filepath.Join(spool, "active"), quarantine: filepath.Join(spool, "quarantine"),
-		log: log, onQuar: onQuarantine, inflight: map[string]bool{}}
+		log: log, onQuar: onQuarantine, inflight: map[string]bool{}, writing: map[string]bool{}, finished: map[string]bool{}}
+	in.written = sync.NewCond(&in.mu)
 	for _, d := range []string{in.dir, in.quarantine} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("recording intents: %w", err)
@@ -87,13 +100,22 @@ func (in *intents) write(it *intent) error {
 	if err != nil {
 		return err
 	}
-	if in.isInflight(it.Meta.RecordingID) {
-		// Handed to the store already: its intent is done with. (A write
-		// that still races the hand-over leaves an intent whose recovery
-		// finds the recording stored: a no-op.)
+	id := it.Meta.RecordingID
+	in.mu.Lock()
+	if in.inflight[id] || in.finished[id] {
+		// Handed to the store already: its intent is done with.
+		in.mu.Unlock()
 		return nil
 	}
-	final := in.path(it.Meta.RecordingID)
+	in.writing[id] = true // done waits for this write
+	in.mu.Unlock()
+	defer func() {
+		in.mu.Lock()
+		delete(in.writing, id)
+		in.mu.Unlock()
+		in.written.Broadcast()
+	}()
+	final := in.path(id)
 	tmp := final + ".tmp"
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		os.Remove(tmp)
@@ -111,21 +133,39 @@ func (in *intents) write(it *intent) error {
 func (in *intents) claim(id string) bool {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if in.inflight[id] {
+	if in.inflight[id] || in.finished[id] {
 		return false
 	}
 	in.inflight[id] = true
 	return true
 }
 
-// done removes the intent of a recording the store has taken.
+// done removes the intent of a recording the store has taken, after a
+// write of it still under way (a write that began before the hand-over
+// would otherwise leave the intent behind).
 func (in *intents) done(id string) {
+	in.mu.Lock()
+	for in.writing[id] {
+		in.written.Wait()
+	}
+	in.mu.Unlock()
 	if err := os.Remove(in.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		in.log.Error("removing a recording intent failed; it is finished again after a restart (without effect)",
 			"recording", id, "error", err)
 	}
 	in.mu.Lock()
 	delete(in.inflight, id)
+	if !in.finished[id] {
+		if in.ring == nil {
+			in.ring = make([]string, recordingsRemembered)
+		}
+		if old := in.ring[in.next]; old != "" {
+			delete(in.finished, old)
+		}
+		in.ring[in.next] = id
+		in.next = (in.next + 1) % len(in.ring)
+		in.finished[id] = true
+	}
 	in.mu.Unlock()
 }
 

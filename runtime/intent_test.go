@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -475,5 +476,47 @@ func TestReattachMasked(t *testing.T) {
 	}
 	if diff := cmp.Diff([]store.Range{{StartMS: 2000, EndMS: 4000}}, fin.got[0].Meta.MaskedRanges); diff != "" {
 		t.Errorf("masked ranges (-want +got):\n%s", diff)
+	}
+}
+
+// TestIntentWriteAfterDone: a write the sender built before its recording
+// ended, and that runs after the store took the recording, does not bring
+// the intent back; the memory of finished recordings is bounded.
+func TestIntentWriteAfterDone(t *testing.T) {
+	in, err := openIntents(t.TempDir(), quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := func(id string) *intent {
+		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
+			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
+	}
+	if err := in.write(it("r1")); err != nil {
+		t.Fatal(err)
+	}
+	if !in.claim("r1") {
+		t.Fatal("claim of a new recording refused")
+	}
+	in.done("r1")
+	if err := in.write(it("r1")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(in.path("r1")); !os.IsNotExist(err) {
+		t.Errorf("the intent came back after its recording was stored: %v", err)
+	}
+	if in.claim("r1") {
+		t.Error("a stored recording was claimed again")
+	}
+	for i := range recordingsRemembered {
+		in.done(fmt.Sprintf("x%d", i))
+	}
+	in.mu.Lock()
+	n := len(in.finished)
+	in.mu.Unlock()
+	if n != recordingsRemembered {
+		t.Errorf("%d finished recordings remembered, want %d", n, recordingsRemembered)
+	}
+	if !in.claim("r1") {
+		t.Error("the oldest finished recording is still remembered")
 	}
 }

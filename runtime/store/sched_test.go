@@ -1,6 +1,7 @@
 package store
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -79,5 +80,42 @@ func TestSchedDue(t *testing.T) {
 	}
 	if got, _ := s.due(t0.Add(5*time.Second), 10); !cmp.Equal(ids(got), []string{"a"}) {
 		t.Errorf("at its time: %v", ids(got))
+	}
+}
+
+// TestLockPerID: a recording's lock held (a Finish waiting on the disk)
+// holds up that recording only; the same id waits; nothing is kept once
+// released.
+func TestLockPerID(t *testing.T) {
+	s := &Store{locks: map[string]*idLock{}}
+	unlockA := s.lock("a")
+	done := make(chan struct{})
+	go func() {
+		for i := range 1000 {
+			s.lock(fmt.Sprintf("other-%d", i))()
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("other recordings wait on a's lock")
+	}
+	got := make(chan struct{})
+	go func() {
+		s.lock("a")()
+		close(got)
+	}()
+	select {
+	case <-got:
+		t.Fatal("a's lock taken twice")
+	case <-time.After(50 * time.Millisecond):
+	}
+	unlockA()
+	<-got
+	s.lockMu.Lock()
+	defer s.lockMu.Unlock()
+	if len(s.locks) != 0 {
+		t.Errorf("%d locks kept after release", len(s.locks))
 	}
 }

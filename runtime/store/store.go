@@ -194,7 +194,8 @@ type Store struct {
 	log     *slog.Logger
 	client  *http.Client
 
-	locks [64]sync.Mutex // per recording id, by hash
+	lockMu sync.Mutex
+	locks  map[string]*idLock // by recording id, while held or awaited
 
 	mu      sync.Mutex
 	index   map[string]string // recording id -> sidecar path
@@ -262,6 +263,7 @@ func Open(cfg Config) (*Store, error) {
 		index:   map[string]string{},
 		pending: map[string]*entry{},
 		stuck:   map[string]*entry{},
+		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
 		rename:  os.Rename,
 	}
@@ -299,15 +301,34 @@ func Open(cfg Config) (*Store, error) {
 	return s, nil
 }
 
-// lock locks the recording id's stripe and returns its unlock.
+// lock locks the recording id and returns its unlock. Each id has a lock
+// of its own while it is held or awaited: a Finish that waits on the disk
+// holds up nothing but its own recording.
 func (s *Store) lock(id string) func() {
-	var h uint32 = 2166136261
-	for i := 0; i < len(id); i++ {
-		h = (h ^ uint32(id[i])) * 16777619
+	s.lockMu.Lock()
+	l := s.locks[id]
+	if l == nil {
+		l = &idLock{}
+		s.locks[id] = l
 	}
-	m := &s.locks[h%uint32(len(s.locks))]
-	m.Lock()
-	return m.Unlock
+	l.refs++
+	s.lockMu.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		s.lockMu.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(s.locks, id)
+		}
+		s.lockMu.Unlock()
+	}
+}
+
+// idLock is the lock of one recording id, with the count of its holders
+// and waiters.
+type idLock struct {
+	sync.Mutex
+	refs int // guarded by Store.lockMu
 }
 
 // Pending returns the number of uploads waiting for a 2xx.
