@@ -280,8 +280,18 @@ func (s *session) relay() {
 
 func (s *session) relayLoop() error {
 	br := bufio.NewReaderSize(s.up, 64<<10)
+	// Events go to the library in batches: what the switch sent at once
+	// is written at once.
+	lw := bufio.NewWriterSize(s.lib, 16<<10)
+	defer lw.Flush()
 	authed := false
 	for first := true; ; first = false {
+		if br.Buffered() == 0 {
+			// About to wait for the switch: hand over what is held.
+			if err := lw.Flush(); err != nil {
+				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+			}
+		}
 		f, err := eslwire.ReadFrame(br)
 		if err != nil {
 			if s.closed() {
@@ -354,7 +364,7 @@ func (s *session) relayLoop() error {
 			seq := s.seq
 			s.events[seq] = ev
 			s.mu.Unlock()
-			if _, err := io.WriteString(s.lib, frameEvent(seq)); err != nil {
+			if _, err := lw.WriteString(frameEvent(seq)); err != nil {
 				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
 			}
 			s.mu.Lock()
@@ -367,7 +377,10 @@ func (s *session) relayLoop() error {
 		default:
 			return s.protocolError("unexpected Content-Type %q", ct)
 		}
-		if _, err := io.WriteString(s.lib, out); err != nil {
+		if _, err := lw.WriteString(out); err != nil {
+			return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+		}
+		if err := lw.Flush(); err != nil {
 			return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
 		}
 	}

@@ -253,23 +253,30 @@ const undef = "_undef_"
 // (an empty value written as _undef_), then either a blank line, or when
 // there is a body "Content-Length: N\n\n" and the body.
 func (e *Event) MarshalPlain() []byte {
-	var b bytes.Buffer
+	n := len(e.Body) + 32
 	for _, h := range e.Headers {
-		v := URLEncode(h.Value)
-		if v == "" {
-			v = undef
+		n += len(h.Name) + len(h.Value) + 3
+	}
+	b := make([]byte, 0, n+n/4)
+	for _, h := range e.Headers {
+		b = append(b, h.Name...)
+		b = append(b, ": "...)
+		if h.Value == "" {
+			b = append(b, undef...)
+		} else {
+			b = appendURLEncoded(b, h.Value)
 		}
-		b.WriteString(h.Name)
-		b.WriteString(": ")
-		b.WriteString(v)
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
 	if e.Body != "" {
-		fmt.Fprintf(&b, "Content-Length: %d\n\n%s", len(e.Body), e.Body)
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(e.Body)), 10)
+		b = append(b, "\n\n"...)
+		b = append(b, e.Body...)
 	} else {
-		b.WriteByte('\n')
+		b = append(b, '\n')
 	}
-	return b.Bytes()
+	return b
 }
 
 // PlainFrame returns the event framed as mod_event_socket frames it:
@@ -405,22 +412,24 @@ const upperHex = "0123456789ABCDEF"
 // '%' already followed by two upper-case hex digits, which is kept as is
 // (FreeSWITCH does not encode an existing %XX again).
 func URLEncode(s string) string {
-	var b strings.Builder
+	return string(appendURLEncoded(nil, s))
+}
+
+// appendURLEncoded appends URLEncode(s) to b.
+func appendURLEncoded(b []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c == '%' && i+2 < len(s) && isUpperHex(s[i+1]) && isUpperHex(s[i+2]) {
-			b.WriteByte(c)
+			b = append(b, c)
 			continue
 		}
 		if c < ' ' || c > '~' || strings.IndexByte(urlUnsafe, c) >= 0 {
-			b.WriteByte('%')
-			b.WriteByte(upperHex[c>>4])
-			b.WriteByte(upperHex[c&0x0f])
+			b = append(b, '%', upperHex[c>>4], upperHex[c&0x0f])
 			continue
 		}
-		b.WriteByte(c)
+		b = append(b, c)
 	}
-	return b.String()
+	return b
 }
 
 func isUpperHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'A' && c <= 'F' }
