@@ -40,6 +40,18 @@ func (h *harness) restart(t *testing.T) {
 
 // twoLegCall is an offnet call to agent-1: the account records the A-leg
 // and the agent's user records the B-leg, both from the bridge.
+// waitAdopted waits until the runtime has adopted n recordings of an
+// earlier run.
+func (h *harness) waitAdopted(t *testing.T, n int) {
+	t.Helper()
+	waitFor(t, "the recordings to be adopted", func() bool {
+		e := h.rt.switches[0].engine
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return len(e.adopted) == n
+	})
+}
+
 func twoLegCall(id string, hangupMS int64) scenario.Call {
 	return scenario.Call{ID: id, Legs: []scenario.Leg{
 		{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2001",
@@ -121,12 +133,7 @@ func TestRestartWhileRecording(t *testing.T) {
 		}
 	}
 	h.restart(t)
-	waitFor(t, "the recordings to be adopted", func() bool {
-		e := h.rt.switches[0].engine
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		return len(e.adopted) == 2
-	})
+	h.waitAdopted(t, 2)
 	h.srv.Advance(30 * time.Second)
 	h.waitFinished(t, 2)
 	checkStoredOnce(t, h, legs)
@@ -246,6 +253,20 @@ func sprintf3(format, a, b, c string) string {
 	return strings.Replace(strings.Replace(strings.Replace(format, "%s", a, 1), "%s", b, 1), "%s", c, 1)
 }
 
+// runOn is one run of the engine over the spool's intents, connected to
+// the switch "core-1": what a restarted runtime starts with.
+func runOn(t *testing.T, spool string, sw SwitchConfig, tb *table.Table, fin Finisher) *engine {
+	t.Helper()
+	in, err := openIntents(spool, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
+	e.intents = in
+	e.connected("core-1")
+	return e
+}
+
 // TestReattachAfterRestart: a run dies while the account records a call;
 // the new run, seeing the call again mid-call, takes the same decision and
 // continues the recording already running (its id and path, the start
@@ -255,16 +276,7 @@ func TestReattachAfterRestart(t *testing.T) {
 	spool := t.TempDir()
 	tb := exampleTable(t)
 	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
-	newRun := func(fin Finisher) *engine {
-		in, err := openIntents(spool, quietLogger(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
-		e.intents = in
-		e.connected("core-1")
-		return e
-	}
+	newRun := func(fin Finisher) *engine { return runOn(t, spool, sw, tb, fin) }
 	a := "aaaa-1"
 	create := ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
 		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
@@ -354,12 +366,7 @@ func TestMaskSurvivesRestart(t *testing.T) {
 			}
 			if legUp {
 				h.restart(t)
-				waitFor(t, "the recordings to be adopted", func() bool {
-					e := h.rt.switches[0].engine
-					e.mu.Lock()
-					defer e.mu.Unlock()
-					return len(e.adopted) == 2
-				})
+				h.waitAdopted(t, 2)
 				h.srv.Advance(25 * time.Second)
 			} else {
 				h.stop()
@@ -409,16 +416,7 @@ func TestReattachMasked(t *testing.T) {
 	spool := t.TempDir()
 	tb := exampleTable(t)
 	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
-	newRun := func(fin Finisher) *engine {
-		in, err := openIntents(spool, quietLogger(), nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, fin, quietLogger(), nil)
-		e.intents = in
-		e.connected("core-1")
-		return e
-	}
+	newRun := func(fin Finisher) *engine { return runOn(t, spool, sw, tb, fin) }
 	// send plays the sender: each command's intent, then the command.
 	send := func(e *engine) []string {
 		var out []string

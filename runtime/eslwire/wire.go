@@ -77,10 +77,18 @@ var (
 // the reader ends cleanly between frames and io.ErrUnexpectedEOF when it
 // ends inside one.
 func ReadFrame(r *bufio.Reader) (Frame, error) {
-	var f Frame
+	return readFrom(nil, func() (string, error) { return readLine(r) },
+		func(n int) ([]byte, error) { return readBody(r, n) })
+}
+
+// readFrom reads one frame from its lines (next returns io.EOF at the end)
+// and its body (body reads n bytes), appending its headers to hs: the
+// rules of ReadFrame, whatever the source.
+func readFrom(hs []Header, next func() (string, error), body func(n int) ([]byte, error)) (Frame, error) {
+	f := Frame{Headers: hs}
 	started := false
 	for {
-		line, err := readLine(r)
+		line, err := next()
 		if err != nil {
 			if err == io.EOF && (started || len(line) > 0) {
 				return f, io.ErrUnexpectedEOF
@@ -108,11 +116,11 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 		if err != nil || n < 0 || n > MaxBody {
 			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
 		}
-		body, err := readBody(r, n)
+		b, err := body(n)
 		if err != nil {
 			return f, fmt.Errorf("read body: %w", err)
 		}
-		f.Body = body
+		f.Body = b
 	}
 	return f, nil
 }
@@ -317,19 +325,13 @@ func ParseEventPlain(b []byte) (*Event, error) {
 
 // parseFrame is ReadFrame over a frame held in memory, with the same
 // rules and errors: the header names and values are substrings of one
-// copy of b, not a string per line.
+// copy of b, not a string per line, and the body is a slice of b.
 func parseFrame(b []byte) (Frame, error) {
-	var f Frame
 	src := string(b)
-	f.Headers = make([]Header, 0, min(strings.Count(src, "\n")+1, MaxHeaders))
-	started := false
 	i := 0
-	for {
+	next := func() (string, error) {
 		if i >= len(src) {
-			if started {
-				return f, io.ErrUnexpectedEOF
-			}
-			return f, io.EOF
+			return "", io.EOF
 		}
 		line := src[i:]
 		if j := strings.IndexByte(line, '\n'); j >= 0 {
@@ -339,35 +341,17 @@ func parseFrame(b []byte) (Frame, error) {
 			i = len(src)
 		}
 		if len(line) > MaxHeaderLine {
-			return f, ErrLineTooLong
+			return "", ErrLineTooLong
 		}
-		if line == "" {
-			if !started {
-				continue
-			}
-			break
-		}
-		started = true
-		if len(f.Headers) >= MaxHeaders {
-			return f, ErrTooManyHeader
-		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
-			return f, fmt.Errorf("%w: %q", ErrBadHeader, truncate(line))
-		}
-		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+		return line, nil
 	}
-	if v := f.Get("Content-Length"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 || n > MaxBody {
-			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
-		}
+	body := func(n int) ([]byte, error) {
 		if len(b)-i < n {
-			return f, fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)
+			return nil, io.ErrUnexpectedEOF
 		}
-		f.Body = b[i : i+n : i+n]
+		return b[i : i+n : i+n], nil
 	}
-	return f, nil
+	return readFrom(make([]Header, 0, min(strings.Count(src, "\n")+1, MaxHeaders)), next, body)
 }
 
 // MarshalJSON returns the event as text/event-json: one object with the
