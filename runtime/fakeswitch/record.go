@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // Record-Completion-Cause values.
@@ -46,6 +47,7 @@ type recording struct {
 	paused  bool
 	since   int64
 	limit   *action
+	created *fileJob // creates the file
 }
 
 func (r *recording) mode() int {
@@ -112,17 +114,22 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 		s.log.Info("recording refused", "uuid", ch.uuid, "err", err)
 		return "-ERR Cannot record session!\n", nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		rec.Note = err.Error()
-		return "-ERR Cannot record session!\n", nil
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		rec.Note = err.Error()
-		return "-ERR Cannot record session!\n", nil
-	}
-	f.Close()
 	r := &recording{path: path, ch: ch, rate: 8000, vars: vars, startMS: s.now, since: s.now}
+	// The file is created off the lock, as the switch's media thread
+	// does, before any client is told RECORD_START.
+	log := s.log
+	r.created = s.fileJob(nil, func() {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			log.Error("recording not created", "path", path, "err", err)
+			return
+		}
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY, 0o644)
+		if err != nil {
+			log.Error("recording not created", "path", path, "err", err)
+			return
+		}
+		f.Close()
+	})
 	lookup := func(name string) (string, bool) {
 		if v := getHeader(vars, name); v != "" {
 			return v, true
@@ -152,7 +159,7 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 		for _, v := range vars {
 			trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 		}
-		s.publish(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer))
+		s.publishAfter(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer), r.created)
 	}
 }
 
@@ -190,20 +197,31 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	case samples == 0:
 		fr.Cause, fr.Deleted = causeEmpty, true
 	}
-	if fr.Deleted {
-		os.Remove(r.path)
-	} else if err := r.write(); err != nil {
-		s.log.Error("recording write failed", "path", r.path, "err", err)
-		fr.Error = err.Error()
-	} else if st, err := os.Stat(r.path); err == nil {
-		fr.Size = st.Size()
+	// The file is written (or deleted) off the lock, before any client
+	// is told RECORD_STOP; Files and OnFile see it once it is done.
+	if !fr.Deleted {
+		fr.Size = wavHeader + 2*int64(samples)
 	}
-	if s.cfg.OnFile != nil {
-		s.cfg.OnFile(fr)
-	}
-	if !s.cfg.NoHistory {
-		s.files = append(s.files, fr)
-	}
+	log, onFile, out := s.log, s.cfg.OnFile, fr
+	job := s.fileJob(r.created, func() {
+		fr := out // what the job learns stays in its copy
+		if fr.Deleted {
+			os.Remove(r.path)
+			fr.Size = 0
+		} else if err := os.WriteFile(r.path, r.bytes(), 0o644); err != nil {
+			log.Error("recording write failed", "path", r.path, "err", err)
+			fr.Error = fmt.Errorf("write recording: %w", err).Error()
+			fr.Size = 0
+		}
+		if onFile != nil {
+			onFile(fr)
+		}
+		if !s.cfg.NoHistory {
+			s.mu.Lock()
+			s.files = append(s.files, fr)
+			s.mu.Unlock()
+		}
+	})
 	s.log.Info("recording stopped", "uuid", ch.uuid, "path", r.path, "cause", fr.Cause, "ms", fr.DurationMS)
 	ch.setVar("record_file_size", strconv.FormatInt(fr.Size, 10))
 	ch.setVar("record_samples", strconv.Itoa(samples))
@@ -215,7 +233,7 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 	}
 	trailer = append(trailer, Header{Name: "Record-Completion-Cause", Value: fr.Cause})
-	s.publish(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer))
+	s.publishAfter(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer), job)
 }
 
 // samplesAt is the number of samples in ms milliseconds of audio.
@@ -245,15 +263,18 @@ func (r *recording) layout() (int, []Span) {
 	return r.samplesAt(fileMS), masked
 }
 
-// write writes the WAV file: the leg's tone for recorded spans, zeros for
+// wavHeader is the size of the canonical WAV header the files carry.
+const wavHeader = 44
+
+// bytes returns the WAV file: the leg's tone for recorded spans, zeros for
 // masked spans, nothing for paused ones. An .mp3 path gets WAV bytes too.
 // The file (16-bit mono PCM, the canonical 44-byte header) is built in
-// memory and written at once; it is built directly rather than sample by
-// sample through an encoder, because it is written under the server's lock
-// and a slow write would hold up every client's commands.
-func (r *recording) write() error {
+// memory directly rather than sample by sample through an encoder. The
+// recording has stopped: nothing changes its spans any more, so it is
+// built off the server's lock.
+func (r *recording) bytes() []byte {
 	n, _ := r.layout()
-	b := make([]byte, 44, 44+2*n)
+	b := make([]byte, wavHeader, wavHeader+2*n)
 	copy(b[0:], "RIFF")
 	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
 	copy(b[8:], "WAVEfmt ")
@@ -282,10 +303,7 @@ func (r *recording) write() error {
 			b = binary.LittleEndian.AppendUint16(b, uint16(int16(v)))
 		}
 	}
-	if err := os.WriteFile(r.path, b, 0o644); err != nil {
-		return fmt.Errorf("write recording: %w", err)
-	}
-	return nil
+	return b
 }
 
 // toneTable returns the samples of the tone over one whole period: at most
@@ -304,4 +322,35 @@ func gcd(a, b int) int {
 		a, b = b, a%b
 	}
 	return a
+}
+
+// fileJob is file work of a recording, done off the server's lock by a
+// goroutine of its own: a disk that stalls holds up that recording's
+// events, not the switch. A client's writer waits for the job before it
+// writes the frame queued after it.
+type fileJob struct {
+	once sync.Once
+	fn   func()
+}
+
+// fileJob starts fn once after (nil: nothing) is done.
+func (s *Server) fileJob(after *fileJob, fn func()) *fileJob {
+	j := &fileJob{fn: func() {
+		after.wait()
+		fn()
+	}}
+	s.fileJobs.Add(1)
+	go func() {
+		defer s.fileJobs.Done()
+		j.wait()
+	}()
+	return j
+}
+
+// wait does the job unless it is done or being done, and returns once it
+// is done. A nil job is done.
+func (j *fileJob) wait() {
+	if j != nil {
+		j.once.Do(j.fn)
+	}
 }

@@ -87,6 +87,7 @@ type Server struct {
 	lastBusy  time.Time     // real time of the last command or write
 	unwritten int           // frames queued and not yet written
 	wg        sync.WaitGroup
+	fileJobs  sync.WaitGroup // file jobs not yet done
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -204,6 +205,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	s.fileJobs.Wait()
 	return nil
 }
 
@@ -222,7 +224,7 @@ type client struct {
 	filter   []Header
 
 	qmu   sync.Mutex
-	queue []Frame
+	queue []queued
 	wake  chan struct{}
 	done  bool // no more frames will be queued
 }
@@ -247,13 +249,23 @@ func (s *Server) startClient(conn net.Conn) {
 
 // enqueue queues a frame for the client's writer. Callers hold s.mu, so
 // frames are queued in the server's global order.
-func (c *client) enqueue(f Frame) {
+// queued is a frame waiting for the writer, and the file job that must be
+// done before it is written (a RECORD_STOP follows its file).
+type queued struct {
+	f   Frame
+	job *fileJob
+}
+
+func (c *client) enqueue(f Frame) { c.enqueueAfter(f, nil) }
+
+// enqueueAfter queues f to be written once job (nil: none) is done.
+func (c *client) enqueueAfter(f Frame, job *fileJob) {
 	c.qmu.Lock()
 	if c.done {
 		c.qmu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, f)
+	c.queue = append(c.queue, queued{f, job})
 	c.qmu.Unlock()
 	c.s.unwritten++
 	select {
@@ -284,8 +296,9 @@ func (c *client) writeLoop() {
 		c.qmu.Unlock()
 		if len(frames) > 0 {
 			buf = buf[:0]
-			for _, f := range frames {
-				buf = AppendFrame(buf, f)
+			for _, q := range frames {
+				q.job.wait()
+				buf = AppendFrame(buf, q.f)
 			}
 			_, err := c.conn.Write(buf)
 			c.s.mu.Lock()
@@ -577,7 +590,11 @@ func (c *client) wants(ev *Event) bool {
 }
 
 // publish sends ev to every client that wants it. Callers hold s.mu.
-func (s *Server) publish(ev *Event) {
+func (s *Server) publish(ev *Event) { s.publishAfter(ev, nil) }
+
+// publishAfter publishes ev to each subscriber once job (nil: none) is
+// done. Callers hold s.mu.
+func (s *Server) publishAfter(ev *Event, job *fileJob) {
 	for _, c := range s.sortedClients() {
 		if !c.wants(ev) {
 			continue
@@ -588,7 +605,7 @@ func (s *Server) publish(ev *Event) {
 		} else {
 			f = ev.PlainFrame()
 		}
-		c.enqueue(f)
+		c.enqueueAfter(f, job)
 		if !s.cfg.NoHistory {
 			s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
 		}

@@ -334,7 +334,7 @@ func FuzzHandle(f *testing.F) {
 			srv.mu.Unlock()
 			replies := 0
 			for _, fr := range c.queue[before:] {
-				switch fr.Get("Content-Type") {
+				switch fr.f.Get("Content-Type") {
 				case TypeCommandReply, TypeAPIResponse:
 					replies++
 				}
