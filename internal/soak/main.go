@@ -523,6 +523,7 @@ type child struct {
 func (c *child) start() error {
 	cmd := exec.Command(c.bin, "run", "--config", c.cfg)
 	cmd.Stdout, cmd.Stderr = c.log, c.log
+	dieWithParent(cmd) // a harness killed mid-run leaves no runtime behind
 	if err := cmd.Start(); err != nil {
 		return err
 	}
