@@ -69,7 +69,7 @@ func (s *Server) Events() []SentEvent {
 
 // Files returns every recording stopped so far, in the order they stopped.
 func (s *Server) Files() []FileRecord {
-	s.fileJobs.Wait()
+	s.waitFileJobs()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return append([]FileRecord(nil), s.files...)

@@ -339,12 +339,28 @@ func (s *Server) fileJob(after *fileJob, fn func()) *fileJob {
 		after.wait()
 		fn()
 	}}
-	s.fileJobs.Add(1)
+	s.jobsMu.Lock()
+	s.jobsLeft++
+	s.jobsMu.Unlock()
 	go func() {
-		defer s.fileJobs.Done()
 		j.wait()
+		s.jobsMu.Lock()
+		if s.jobsLeft--; s.jobsLeft == 0 {
+			s.jobsDone.Broadcast()
+		}
+		s.jobsMu.Unlock()
 	}()
 	return j
+}
+
+// waitFileJobs returns once no file job is left (jobs started meanwhile
+// included).
+func (s *Server) waitFileJobs() {
+	s.jobsMu.Lock()
+	for s.jobsLeft > 0 {
+		s.jobsDone.Wait()
+	}
+	s.jobsMu.Unlock()
 }
 
 // wait does the job unless it is done or being done, and returns once it

@@ -87,7 +87,9 @@ type Server struct {
 	lastBusy  time.Time     // real time of the last command or write
 	unwritten int           // frames queued and not yet written
 	wg        sync.WaitGroup
-	fileJobs  sync.WaitGroup // file jobs not yet done
+	jobsMu    sync.Mutex
+	jobsLeft  int        // file jobs not yet done, guarded by jobsMu
+	jobsDone  *sync.Cond // on jobsMu, signalled when jobsLeft drops to 0
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -123,6 +125,7 @@ func New(cfg Config) *Server {
 		activity: make(chan struct{}, 1),
 		lastBusy: time.Now(),
 	}
+	s.jobsDone = sync.NewCond(&s.jobsMu)
 	if cfg.Heartbeat > 0 {
 		s.nextBeat = cfg.Heartbeat.Milliseconds()
 	} else {
@@ -205,7 +208,7 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
-	s.fileJobs.Wait()
+	s.waitFileJobs()
 	return nil
 }
 
