@@ -10,7 +10,6 @@ import (
 
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
-	"github.com/recpol/recpol/scenario"
 )
 
 // proxy relays TCP connections to a target and can cut them, as a network
@@ -95,12 +94,10 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestConnectionDropMidCall: the event socket drops while two recordings
-// run, the call hangs up while the runtime is disconnected (its
-// RECORD_STOPs are lost), and after the reconnection the runtime finds the
-// legs gone and stores both recordings from their files: nothing is lost.
-func TestConnectionDropMidCall(t *testing.T) {
-	var h *harness
+// proxiedHarness is a runtime on the agreement policy whose connection to
+// the fake switch goes through a proxy the test can cut.
+func proxiedHarness(t *testing.T) (*fakeswitch.Server, *proxy, *harness) {
+	t.Helper()
 	rec := t.TempDir()
 	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 20 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -110,22 +107,17 @@ func TestConnectionDropMidCall(t *testing.T) {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Close() })
 	px := newProxy(t, ln.Addr().String())
-	h = startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, addr: px.ln.Addr().String(), rec: rec})
+	h := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, addr: px.ln.Addr().String(), rec: rec})
+	return srv, px, h
+}
 
-	call := scenario.Call{ID: "drop", Legs: []scenario.Leg{
-		{Name: "a", CallerIDNumber: "+15550100", DestinationNumber: "2001",
-			Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}},
-		{Name: "b", Parent: "a", DestinationNumber: "2001",
-			Variables: map[string]string{"recpol_account": "acme", "recpol_device": "agent-1", "recpol_network": "onnet"}},
-	}, Steps: []scenario.Step{
-		{AtMS: 0, Do: "create", Leg: "a"},
-		{AtMS: 10, Do: "create", Leg: "b"},
-		{AtMS: 1000, Do: "answer", Leg: "b"},
-		{AtMS: 1000, Do: "answer", Leg: "a"},
-		{AtMS: 1010, Do: "bridge", Leg: "a", Other: "b"},
-		{AtMS: 30000, Do: "hangup", Leg: "a"},
-	}}
-	legs, err := srv.StartCall(call)
+// TestConnectionDropMidCall: the event socket drops while two recordings
+// run, the call hangs up while the runtime is disconnected (its
+// RECORD_STOPs are lost), and after the reconnection the runtime finds the
+// legs gone and stores both recordings from their files: nothing is lost.
+func TestConnectionDropMidCall(t *testing.T) {
+	srv, px, h := proxiedHarness(t)
+	legs, err := srv.StartCall(twoLegCall("drop", 30000))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package runtime
 import (
 	"bytes"
 	"encoding/binary"
-	"net"
 	"os"
 	"strings"
 	"testing"
@@ -70,16 +69,7 @@ func countCommands(srv *fakeswitch.Server, substr string) int {
 // too. The stored WAV files hold digital silence exactly where the
 // metadata says they are masked, and audio elsewhere.
 func TestMaskAcrossReconnect(t *testing.T) {
-	rec := t.TempDir()
-	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Quiet: 20 * time.Millisecond})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Serve(ln)
-	t.Cleanup(func() { srv.Close() })
-	px := newProxy(t, ln.Addr().String())
-	h := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, addr: px.ln.Addr().String(), rec: rec})
+	srv, px, h := proxiedHarness(t)
 	call := twoLegCall("mask", 40000)
 	hangup := call.Steps[len(call.Steps)-1]
 	call.Steps = append(call.Steps[:len(call.Steps)-1],

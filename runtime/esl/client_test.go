@@ -188,6 +188,15 @@ func TestConcurrentBgAPI(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	concurrently(t, n, func(i int) (string, error) {
+		return c.BgAPI(context.Background(), fmt.Sprintf("uuid_getvar %s v%d", a, i))
+	}, func(i int) string { return fmt.Sprintf("value-%d", i) })
+}
+
+// concurrently runs call(i) for i < n, each in a goroutine of its own, and
+// checks that each returned want(i) without error.
+func concurrently(t *testing.T, n int, call func(i int) (string, error), want func(i int) string) {
+	t.Helper()
 	got := make([]string, n)
 	errs := make([]error, n)
 	var wg sync.WaitGroup
@@ -195,18 +204,18 @@ func TestConcurrentBgAPI(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			got[i], errs[i] = c.BgAPI(context.Background(), fmt.Sprintf("uuid_getvar %s v%d", a, i))
+			got[i], errs[i] = call(i)
 		}()
 	}
 	wg.Wait()
-	want := make([]string, n)
+	wants := make([]string, n)
 	for i := range n {
-		want[i] = fmt.Sprintf("value-%d", i)
+		wants[i] = want(i)
 		if errs[i] != nil {
 			t.Errorf("caller %d: %v", i, errs[i])
 		}
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(wants, got); diff != "" {
 		t.Errorf("-want +got:\n%s", diff)
 	}
 }
@@ -241,27 +250,9 @@ func TestPipelined(t *testing.T) {
 	cfg.CommandTimeout = 5 * time.Second
 	c, rec := runClient(t, cfg)
 	rec.waitConnected(t, 0)
-	got := make([]string, n)
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got[i], errs[i] = c.API(context.Background(), fmt.Sprintf("cmd-%d", i))
-		}()
-	}
-	wg.Wait()
-	want := make([]string, n)
-	for i := range n {
-		want[i] = fmt.Sprintf("echo cmd-%d", i)
-		if errs[i] != nil {
-			t.Errorf("caller %d: %v", i, errs[i])
-		}
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("-want +got:\n%s", diff)
-	}
+	concurrently(t, n, func(i int) (string, error) {
+		return c.API(context.Background(), fmt.Sprintf("cmd-%d", i))
+	}, func(i int) string { return fmt.Sprintf("echo cmd-%d", i) })
 }
 
 func TestCommandValidation(t *testing.T) {
