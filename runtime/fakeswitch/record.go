@@ -326,25 +326,30 @@ func gcd(a, b int) int {
 
 // fileJob is file work of a recording, done off the server's lock by a
 // goroutine of its own: a disk that stalls holds up that recording's
-// events, not the switch. A client's writer waits for the job before it
-// writes the frame queued after it.
+// call's events, not the switch. A client's writer holds the frame queued
+// after the job, and the later frames of its call, until the job is done.
 type fileJob struct {
 	once sync.Once
 	fn   func()
+	done chan struct{} // closed when fn has run
 }
 
 // fileJob starts fn once after (nil: nothing) is done.
 func (s *Server) fileJob(after *fileJob, fn func()) *fileJob {
-	j := &fileJob{fn: func() {
+	j := &fileJob{done: make(chan struct{})}
+	j.fn = func() {
 		after.wait()
 		fn()
-	}}
+		close(j.done)
+	}
 	s.jobsMu.Lock()
 	s.jobsLeft++
 	s.jobsMu.Unlock()
 	go func() {
 		j.wait()
 		s.jobsMu.Lock()
+		close(s.jobsTick)
+		s.jobsTick = make(chan struct{})
 		if s.jobsLeft--; s.jobsLeft == 0 {
 			s.jobsDone.Broadcast()
 		}
@@ -369,4 +374,24 @@ func (j *fileJob) wait() {
 	if j != nil {
 		j.once.Do(j.fn)
 	}
+}
+
+// finished reports whether the job is done. A nil job is.
+func (j *fileJob) finished() bool {
+	if j == nil {
+		return true
+	}
+	select {
+	case <-j.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// jobEnded returns a channel closed when the next file job ends.
+func (s *Server) jobEnded() <-chan struct{} {
+	s.jobsMu.Lock()
+	defer s.jobsMu.Unlock()
+	return s.jobsTick
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,5 +201,86 @@ func TestRunWaitsForClients(t *testing.T) {
 	}
 	if got := srv.Now(); got != 61*time.Second {
 		t.Errorf("clock at %v after the scenario", got)
+	}
+}
+
+// TestSlowFileHoldsOnlyItsCall stalls the file write of one call's
+// recording: the events of another call, and a bgapi's BACKGROUND_JOB,
+// reach the client meanwhile; the stalled call's RECORD_STOP and the
+// events after it follow once the file is written, in their order.
+func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
+	release := make(chan struct{})
+	var once sync.Once
+	srv, addr := startServer(t, Config{OnFile: func(fr FileRecord) {
+		if fr.CallID == "slow" {
+			<-release
+		}
+	}})
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	slow, err := srv.StartCall(twoLegCall("slow", 2000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := srv.StartCall(twoLegCall("fast", 3000))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Advance(1100 * time.Millisecond)
+	c := dialRaw(t, addr)
+	c.login(t, "")
+	for _, u := range []string{slow["a"], fast["a"]} {
+		if got := c.api(t, "uuid_record "+u+" start "+filepath.Join(srv.cfg.RecordingsDir, u+".wav")); got != "+OK Success\n" {
+			t.Fatalf("start: %q", got)
+		}
+	}
+	c.send(t, "event plain RECORD_STOP CHANNEL_HANGUP_COMPLETE BACKGROUND_JOB")
+	if got := c.frame(t).Get("Reply-Text"); !strings.HasPrefix(got, "+OK") {
+		t.Fatalf("event: %q", got)
+	}
+	srv.Advance(2 * time.Second) // both calls hang up; slow's file stalls
+	type seen struct{ Event, Leg string }
+	name := func(ev *Event) seen {
+		for k, u := range slow {
+			if ev.Get("Unique-ID") == u {
+				return seen{ev.Name(), "slow/" + k}
+			}
+		}
+		for k, u := range fast {
+			if ev.Get("Unique-ID") == u {
+				return seen{ev.Name(), "fast/" + k}
+			}
+		}
+		return seen{ev.Name(), ""}
+	}
+	var got []seen
+	for len(got) < 3 {
+		got = append(got, name(c.nextEvent(t)))
+	}
+	c.send(t, "bgapi status")
+	for len(got) < 5 {
+		f := c.frame(t)
+		if f.Get("Content-Type") == TypeCommandReply {
+			got = append(got, seen{"reply", f.Get("Reply-Text")[:len("+OK Job-UUID")]})
+			continue
+		}
+		ev, err := ParseEventPlain(f.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, name(ev))
+	}
+	want := []seen{{"RECORD_STOP", "fast/a"}, {"CHANNEL_HANGUP_COMPLETE", "fast/a"}, {"CHANNEL_HANGUP_COMPLETE", "fast/b1"},
+		{"reply", "+OK Job-UUID"}, {"BACKGROUND_JOB", ""}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("events while slow's file is written (-want +got):\n%s", diff)
+	}
+	once.Do(func() { close(release) })
+	got = nil
+	for len(got) < 3 {
+		got = append(got, name(c.nextEvent(t)))
+	}
+	want = []seen{{"RECORD_STOP", "slow/a"}, {"CHANNEL_HANGUP_COMPLETE", "slow/a"}, {"CHANNEL_HANGUP_COMPLETE", "slow/b1"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events once slow's file is written (-want +got):\n%s", diff)
 	}
 }

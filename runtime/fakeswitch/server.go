@@ -53,8 +53,10 @@ type Config struct {
 	// instead of keeping it for Files: for long runs, whose history would
 	// grow without bound.
 	NoHistory bool
-	// OnFile, when set, is called (under the server's lock: do not call
-	// the server from it) with each recording as it stops.
+	// OnFile, when set, is called with each recording once its file is
+	// written (or deleted), off the server's lock and before the
+	// recording's RECORD_STOP is written to any client: a slow OnFile
+	// holds that call's events back, as a slow disk does.
 	OnFile func(FileRecord)
 }
 
@@ -90,6 +92,7 @@ type Server struct {
 	jobsMu    sync.Mutex
 	jobsLeft  int        // file jobs not yet done, guarded by jobsMu
 	jobsDone  *sync.Cond // on jobsMu, signalled when jobsLeft drops to 0
+	jobsTick  chan struct{} // guarded by jobsMu, closed and replaced when a job ends
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -126,6 +129,7 @@ func New(cfg Config) *Server {
 		lastBusy: time.Now(),
 	}
 	s.jobsDone = sync.NewCond(&s.jobsMu)
+	s.jobsTick = make(chan struct{})
 	if cfg.Heartbeat > 0 {
 		s.nextBeat = cfg.Heartbeat.Milliseconds()
 	} else {
@@ -252,23 +256,26 @@ func (s *Server) startClient(conn net.Conn) {
 
 // enqueue queues a frame for the client's writer. Callers hold s.mu, so
 // frames are queued in the server's global order.
-// queued is a frame waiting for the writer, and the file job that must be
-// done before it is written (a RECORD_STOP follows its file).
+// queued is a frame waiting for the writer, the file job that must be
+// done before it is written (a RECORD_STOP follows its file), and the call
+// it belongs to ("": none).
 type queued struct {
 	f   Frame
 	job *fileJob
+	key string
 }
 
-func (c *client) enqueue(f Frame) { c.enqueueAfter(f, nil) }
+func (c *client) enqueue(f Frame) { c.enqueueAfter(f, nil, "") }
 
-// enqueueAfter queues f to be written once job (nil: none) is done.
-func (c *client) enqueueAfter(f Frame, job *fileJob) {
+// enqueueAfter queues f to be written once job (nil: none) is done and
+// every earlier frame of the same call (key) is written.
+func (c *client) enqueueAfter(f Frame, job *fileJob, key string) {
 	c.qmu.Lock()
 	if c.done {
 		c.qmu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, queued{f, job})
+	c.queue = append(c.queue, queued{f, job, key})
 	c.qmu.Unlock()
 	c.s.unwritten++
 	select {
@@ -288,30 +295,76 @@ func (c *client) shutdown() {
 	}
 }
 
+// writeLoop writes the queued frames in order, except that a frame whose
+// file job is not done yet is held, with the later frames of its call,
+// while the frames of other calls go on: as on FreeSWITCH, where each
+// channel's media thread closes its own files, a slow disk delays the
+// events of the calls whose files it writes, not every call's.
 func (c *client) writeLoop() {
 	defer c.s.wg.Done()
 	var buf []byte
+	var held []queued // waiting for a file job, or behind a frame that is
 	for {
 		c.qmu.Lock()
 		frames := c.queue
 		c.queue = nil
 		done := c.done
 		c.qmu.Unlock()
-		if len(frames) > 0 {
-			buf = buf[:0]
-			for _, q := range frames {
-				q.job.wait()
-				buf = AppendFrame(buf, q.f)
+		if len(held) > 0 {
+			frames = append(held, frames...)
+			held = nil
+		}
+		buf = buf[:0]
+		n := 0
+		var blocked map[string]bool
+		tick := c.s.jobEnded()
+		waiting := false // a held frame waits for a job
+		for _, q := range frames {
+			if (q.key != "" && blocked[q.key]) || blocked[""] {
+				held = append(held, q)
+				continue
 			}
+			if len(held) > 0 && q.f.Get("Content-Type") == TypeDisconnectNotice {
+				// The connection's last frame: after every held one.
+				blocked[""] = true
+				held = append(held, q)
+				continue
+			}
+			if !q.job.finished() {
+				if q.key == "" {
+					q.job.wait()
+				} else {
+					if blocked == nil {
+						blocked = map[string]bool{}
+					}
+					blocked[q.key] = true
+					held = append(held, q)
+					waiting = true
+					continue
+				}
+			}
+			buf = AppendFrame(buf, q.f)
+			n++
+		}
+		if n > 0 {
 			_, err := c.conn.Write(buf)
 			c.s.mu.Lock()
-			c.s.unwritten -= len(frames)
+			c.s.unwritten -= n
 			c.s.markBusy()
 			c.s.mu.Unlock()
 			if err != nil {
 				c.conn.Close()
-				c.drain()
+				c.drain(len(held))
 				return
+			}
+			continue
+		}
+		if waiting {
+			// Whatever is held is written once its job is done, even
+			// after shutdown.
+			select {
+			case <-c.wake:
+			case <-tick:
 			}
 			continue
 		}
@@ -323,10 +376,11 @@ func (c *client) writeLoop() {
 	}
 }
 
-// drain drops whatever is queued after a write error.
-func (c *client) drain() {
+// drain drops whatever is queued after a write error, and the held
+// frames the writer had taken from the queue.
+func (c *client) drain(held int) {
 	c.qmu.Lock()
-	n := len(c.queue)
+	n := len(c.queue) + held
 	c.queue = nil
 	c.done = true
 	c.qmu.Unlock()
@@ -598,6 +652,12 @@ func (s *Server) publish(ev *Event) { s.publishAfter(ev, nil) }
 // publishAfter publishes ev to each subscriber once job (nil: none) is
 // done. Callers hold s.mu.
 func (s *Server) publishAfter(ev *Event, job *fileJob) {
+	// A channel event belongs to its call: both legs of a bridged call
+	// carry the originating leg's uuid.
+	key := ev.Get("Channel-Call-UUID")
+	if key == "" {
+		key = ev.Get("Unique-ID")
+	}
 	for _, c := range s.sortedClients() {
 		if !c.wants(ev) {
 			continue
@@ -608,7 +668,7 @@ func (s *Server) publishAfter(ev *Event, job *fileJob) {
 		} else {
 			f = ev.PlainFrame()
 		}
-		c.enqueueAfter(f, job)
+		c.enqueueAfter(f, job, key)
 		if !s.cfg.NoHistory {
 			s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
 		}
