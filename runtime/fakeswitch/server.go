@@ -90,8 +90,8 @@ type Server struct {
 	unwritten int           // frames queued and not yet written
 	wg        sync.WaitGroup
 	jobsMu    sync.Mutex
-	jobsLeft  int        // file jobs not yet done, guarded by jobsMu
-	jobsDone  *sync.Cond // on jobsMu, signalled when jobsLeft drops to 0
+	jobsLeft  int           // file jobs not yet done, guarded by jobsMu
+	jobsDone  *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
 	jobsTick  chan struct{} // guarded by jobsMu, closed and replaced when a job ends
 }
 
