@@ -55,6 +55,7 @@ FUZZ_TARGETS := \
 	./compiler:FuzzCompile \
 	./compiler:FuzzCheckURL \
 	./runtime:FuzzEngineEvents \
+	./runtime:FuzzIntentLog \
 	./table:FuzzDecode \
 	./table:FuzzCollector \
 	./scenario:FuzzParse \

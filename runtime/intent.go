@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -18,25 +20,36 @@ import (
 )
 
 // Recording intents make running recordings survive the runtime's death.
-// When the engine sends a recording's start it writes the recording's
-// metadata so far to <spool>/active/<recording id>.json (write to a
-// temporary file, then rename). The intent is removed only once the store's
-// Finish (itself journaled and idempotent) has taken the stopped recording.
+// When the engine sends a recording's start it first appends the
+// recording's metadata so far to the intent log, <spool>/active/intents.log.
+// The intent is done with (a "done" record) only once the store's Finish
+// (itself journaled and idempotent) has taken the stopped recording.
 // After a restart, and after every reconnection, an intent the engine does
-// not follow is finished from its file when its leg no longer exists on the
+// not follow is finished from the log when its leg no longer exists on the
 // switch or the switch restarted (a new Core-UUID); while its leg still
 // exists the engine adopts it and finishes it at its RECORD_STOP. So a
 // kill -9 at any moment loses no recording: the store's journal turns a
 // second Finish of the same recording into a no-op.
 //
-// A mask or unmask rewrites the intent before its command goes out, with
-// the masked ranges so far and where a mask still in force began
+// A mask or unmask appends the intent again before its command goes out,
+// with the masked ranges so far and where a mask still in force began
 // (write-ahead: the intent says what the switch is asked to do). A
 // recording finished from its intent gets that mask as a range to its end;
 // an adopted recording the engine continues is masked again (the command
 // may not have reached the switch before the crash) and its ranges go on.
 //
-// The intent is written without fsync: it survives the runtime's crash,
+// The log is one file opened for appending: each record is one line of
+// JSON written with one write, on the command path, without a file to
+// create or rename. The last record of a recording is its intent. When
+// the log holds more than twice the records it needs, it is rewritten with
+// the live intents only (a temporary file renamed over it); it is also
+// rewritten when the runtime starts. A line that cannot be read is moved
+// to the spool's quarantine; an unfinished last line (a write the process
+// did not complete) is dropped: its command was never sent. Intent files
+// of earlier versions (<id>.json in the same directory) are taken into the
+// log when the runtime starts.
+//
+// The log is written without fsync: it survives the runtime's crash,
 // which is what it guards against; the store's own journal is fsynced.
 
 // intent is one recording the engine asked the switch to start.
@@ -54,7 +67,24 @@ type intent struct {
 	MaskedFromMS *int64 `json:"masked_from_ms,omitempty"`
 }
 
-// intents is the directory of recording intents of one runtime.
+// logRecord is one line of the intent log: an intent, or the recording
+// id of one done with.
+type logRecord struct {
+	Put  json.RawMessage `json:"put,omitempty"`
+	Done string          `json:"done,omitempty"`
+}
+
+// intentLogName is the intent log's name in <spool>/active.
+const intentLogName = "intents.log"
+
+// compactSlack is how many records beyond twice the live intents the log
+// may hold before it is rewritten.
+const compactSlack = 4096
+
+// maxIntentLine bounds one record of the log.
+const maxIntentLine = 1 << 20
+
+// intents is the intent log of one runtime, shared by its switches.
 type intents struct {
 	dir        string
 	quarantine string
@@ -62,11 +92,13 @@ type intents struct {
 	onQuar     func()
 
 	mu       sync.Mutex
-	inflight map[string]bool // recording ids handed to the store, not yet removed
-	writing  map[string]bool // recording ids whose intent is being written
-	written  *sync.Cond      // signalled when a write ends
+	f        *os.File          // the log, open for appending; nil after a failed rewrite
+	closed   bool              // the runtime stopped: the log is not written again
+	live     map[string][]byte // by recording id: the intent (JSON) of each recording not done with
+	records  int               // records in the log
+	inflight map[string]bool   // recording ids handed to the store, not yet done with
 	// finished holds the ids of the last recordingsRemembered intents
-	// removed, so that a write the sender built before the recording
+	// done with, so that a write the sender built before the recording
 	// ended does not bring its intent back.
 	finished map[string]bool
 	ring     []string // finished ids, a ring of recordingsRemembered
@@ -77,54 +109,285 @@ type intents struct {
 // recordings at hundreds of call setups per second.
 const recordingsRemembered = 1 << 16
 
+// openIntents opens the intent log of a spool: it reads the log, takes in
+// the intent files of earlier versions, quarantines what cannot be read,
+// and rewrites the log with the live intents.
 func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents, error) {
 	in := &intents{dir: filepath.Join(spool, "active"), quarantine: filepath.Join(spool, "quarantine"),
-		log: log, onQuar: onQuarantine, inflight: map[string]bool{}, writing: map[string]bool{}, finished: map[string]bool{}}
-	in.written = sync.NewCond(&in.mu)
+		log: log, onQuar: onQuarantine, inflight: map[string]bool{}, finished: map[string]bool{}}
 	for _, d := range []string{in.dir, in.quarantine} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("recording intents: %w", err)
 		}
 	}
+	live, bad, err := readIntentLog(in.dir)
+	if err != nil {
+		return nil, fmt.Errorf("recording intents: %w", err)
+	}
+	in.live = live
+	for i, b := range bad {
+		in.quarantineData(fmt.Sprintf("%s-%d", intentLogName, i), b.data, b.err)
+	}
+	legacy, err := in.takeLegacy()
+	if err != nil {
+		return nil, fmt.Errorf("recording intents: %w", err)
+	}
+	if err := in.rewrite(); err != nil {
+		return nil, fmt.Errorf("recording intents: %w", err)
+	}
+	for _, p := range legacy {
+		os.Remove(p) // in the log now
+	}
 	return in, nil
 }
 
-func (in *intents) path(id string) string { return filepath.Join(in.dir, id+".json") }
+// badRecord is a line of the log that could not be read.
+type badRecord struct {
+	data []byte
+	err  error
+}
 
-// write stores an intent atomically (0600).
+// readIntentLog reads the intent log in dir: the live intents by
+// recording id, and the lines that cannot be read. A missing log is
+// empty; a log that is not a regular file is an error.
+func readIntentLog(dir string) (map[string][]byte, []badRecord, error) {
+	live := map[string][]byte{}
+	p := filepath.Join(dir, intentLogName)
+	fi, err := os.Lstat(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return live, nil, nil
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, nil, fmt.Errorf("%s is not a regular file", p)
+	}
+	data, err := os.ReadFile(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	var bad []badRecord
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			// The last write did not complete: its command was never
+			// sent.
+			break
+		}
+		line := data[:i]
+		data = data[i+1:]
+		if len(line) == 0 {
+			continue
+		}
+		id, put, err := parseLogRecord(line)
+		if err != nil {
+			bad = append(bad, badRecord{append([]byte(nil), line...), err})
+			continue
+		}
+		if put == nil {
+			delete(live, id)
+		} else {
+			live[id] = put
+		}
+	}
+	return live, bad, nil
+}
+
+// parseLogRecord reads one line of the log: the recording id, and its
+// intent (nil: done with).
+func parseLogRecord(line []byte) (string, []byte, error) {
+	if len(line) > maxIntentLine {
+		return "", nil, fmt.Errorf("%d bytes: too large", len(line))
+	}
+	var rec logRecord
+	dec := json.NewDecoder(bytes.NewReader(line))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&rec); err != nil {
+		return "", nil, fmt.Errorf("corrupt: %w", err)
+	}
+	switch {
+	case rec.Done != "" && rec.Put == nil:
+		if !store.ValidName(rec.Done) {
+			return "", nil, fmt.Errorf("invalid recording id %q", rec.Done)
+		}
+		return rec.Done, nil, nil
+	case rec.Done == "" && rec.Put != nil:
+		var it struct {
+			Meta struct {
+				RecordingID string `json:"recording_id"`
+			} `json:"meta"`
+		}
+		if err := json.Unmarshal(rec.Put, &it); err != nil {
+			return "", nil, fmt.Errorf("corrupt: %w", err)
+		}
+		if !store.ValidName(it.Meta.RecordingID) {
+			return "", nil, fmt.Errorf("invalid recording id %q", it.Meta.RecordingID)
+		}
+		return it.Meta.RecordingID, []byte(rec.Put), nil
+	}
+	return "", nil, errors.New("neither an intent nor a recording done with")
+}
+
+// takeLegacy takes the intent files of earlier versions (<id>.json) into
+// the live intents and returns their paths; files that cannot be read are
+// quarantined, unfinished writes (.tmp) removed.
+func (in *intents) takeLegacy() ([]string, error) {
+	ents, err := os.ReadDir(in.dir)
+	if err != nil {
+		return nil, err
+	}
+	var taken []string
+	for _, e := range ents {
+		name := e.Name()
+		p := filepath.Join(in.dir, name)
+		switch {
+		case strings.HasSuffix(name, ".tmp"):
+			os.Remove(p) // a write the process did not finish
+		case strings.HasSuffix(name, ".json"):
+			b, err := readLegacy(p, strings.TrimSuffix(name, ".json"))
+			if err != nil {
+				in.quarantineFile(p, err)
+				continue
+			}
+			in.live[strings.TrimSuffix(name, ".json")] = b
+			taken = append(taken, p)
+		}
+	}
+	return taken, nil
+}
+
+// readLegacy reads an intent file of an earlier version.
+func readLegacy(p, id string) ([]byte, error) {
+	fi, err := os.Lstat(p)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, errors.New("not a regular file")
+	}
+	if fi.Size() > maxIntentLine {
+		return nil, fmt.Errorf("%d bytes: too large", fi.Size())
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	it, err := decodeIntent(b)
+	if err != nil {
+		return nil, err
+	}
+	if it.Meta.RecordingID != id || !store.ValidName(id) {
+		return nil, fmt.Errorf("recording id %q in a file named %q", it.Meta.RecordingID, id)
+	}
+	var c bytes.Buffer // one line in the log
+	if err := json.Compact(&c, b); err != nil {
+		return nil, fmt.Errorf("corrupt: %w", err)
+	}
+	return c.Bytes(), nil
+}
+
+// rewrite writes the log anew with the live intents only and opens it
+// for appending. in.mu is held, or in is not shared yet.
+func (in *intents) rewrite() error {
+	p := filepath.Join(in.dir, intentLogName)
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 256<<10)
+	for _, b := range in.live {
+		w.Write(logLine(b))
+	}
+	err = w.Flush()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, p)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("rewriting the intent log: %w", err)
+	}
+	nf, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("opening the intent log: %w", err)
+	}
+	if in.f != nil {
+		in.f.Close()
+	}
+	in.f, in.records = nf, len(in.live)
+	return nil
+}
+
+// logLine is the log's record of an intent (JSON).
+func logLine(put []byte) []byte {
+	b := make([]byte, 0, len(put)+10)
+	b = append(b, `{"put":`...)
+	b = append(b, put...)
+	return append(b, "}\n"...)
+}
+
+// appendLocked appends one record to the log, and rewrites the log when
+// it holds too many records it no longer needs. in.mu is held.
+func (in *intents) appendLocked(line []byte) error {
+	if in.closed {
+		return errIntentsClosed
+	}
+	if in.f == nil {
+		if err := in.rewrite(); err != nil {
+			return err
+		}
+	}
+	if _, err := in.f.Write(line); err != nil {
+		return fmt.Errorf("appending to the intent log: %w", err)
+	}
+	in.records++
+	if in.records > 2*len(in.live)+compactSlack {
+		if err := in.rewrite(); err != nil {
+			// The log stays as it is, read right after a crash; the
+			// next record tries again.
+			in.log.Error("rewriting the recording intent log failed", "error", err)
+		}
+	}
+	return nil
+}
+
+var errIntentsClosed = errors.New("the intent log is closed: the runtime stopped")
+
+// close closes the log; it is not written again.
+func (in *intents) close() {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.closed = true
+	if in.f != nil {
+		in.f.Close()
+		in.f = nil
+	}
+}
+
+// write appends an intent to the log (0600), unless its recording was
+// handed to the store already.
 func (in *intents) write(it *intent) error {
-	if !store.ValidName(it.Meta.RecordingID) {
-		return fmt.Errorf("recording intent: invalid recording id %q", it.Meta.RecordingID)
+	id := it.Meta.RecordingID
+	if !store.ValidName(id) {
+		return fmt.Errorf("recording intent: invalid recording id %q", id)
 	}
 	b, err := json.Marshal(it)
 	if err != nil {
 		return err
 	}
-	id := it.Meta.RecordingID
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	if in.inflight[id] || in.finished[id] {
-		// Handed to the store already: its intent is done with.
-		in.mu.Unlock()
-		return nil
+		return nil // its intent is done with
 	}
-	in.writing[id] = true // done waits for this write
-	in.mu.Unlock()
-	defer func() {
-		in.mu.Lock()
-		delete(in.writing, id)
-		in.mu.Unlock()
-		in.written.Broadcast()
-	}()
-	final := in.path(id)
-	tmp := final + ".tmp"
-	if err := os.WriteFile(tmp, b, 0o600); err != nil {
-		os.Remove(tmp)
+	if err := in.appendLocked(logLine(b)); err != nil {
 		return err
 	}
-	if err := os.Rename(tmp, final); err != nil {
-		os.Remove(tmp)
-		return err
-	}
+	in.live[id] = b
 	return nil
 }
 
@@ -140,20 +403,19 @@ func (in *intents) claim(id string) bool {
 	return true
 }
 
-// done removes the intent of a recording the store has taken, after a
-// write of it still under way (a write that began before the hand-over
-// would otherwise leave the intent behind).
+// done records that the store has taken a recording: its intent is done
+// with. A write of the intent that comes later is ignored.
 func (in *intents) done(id string) {
 	in.mu.Lock()
-	for in.writing[id] {
-		in.written.Wait()
+	defer in.mu.Unlock()
+	if _, ok := in.live[id]; ok {
+		line, _ := json.Marshal(logRecord{Done: id})
+		if err := in.appendLocked(append(line, '\n')); err != nil {
+			in.log.Error("recording an intent done with failed; it is finished again after a restart (without effect)",
+				"recording", id, "error", err)
+		}
+		delete(in.live, id)
 	}
-	in.mu.Unlock()
-	if err := os.Remove(in.path(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		in.log.Error("removing a recording intent failed; it is finished again after a restart (without effect)",
-			"recording", id, "error", err)
-	}
-	in.mu.Lock()
 	delete(in.inflight, id)
 	if !in.finished[id] {
 		if in.ring == nil {
@@ -166,7 +428,6 @@ func (in *intents) done(id string) {
 		in.next = (in.next + 1) % len(in.ring)
 		in.finished[id] = true
 	}
-	in.mu.Unlock()
 }
 
 // forget removes the intent of a recording that never started.
@@ -245,44 +506,29 @@ func (e *engine) adoptedLegGone(leg string) {
 	}
 }
 
-func (in *intents) isInflight(id string) bool {
+// list returns the live intents of switch sw, by recording id, except
+// those handed to the store. An intent whose content is not a recording
+// of this runtime is moved to <spool>/quarantine with a log line and done
+// with; recovery goes on.
+func (in *intents) list(sw SwitchConfig) []*intent {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	return in.inflight[id]
-}
-
-// list reads the intents of switch sw, oldest name first. An intent that
-// cannot be read, or whose content is not a recording of this runtime, is
-// moved to <spool>/quarantine with a log line; recovery goes on.
-func (in *intents) list(sw SwitchConfig) []*intent {
-	ents, err := os.ReadDir(in.dir)
-	if err != nil {
-		in.log.Error("reading recording intents failed", "dir", in.dir, "error", err)
-		return nil
-	}
 	var out []*intent
-	for _, e := range ents {
-		name := e.Name()
-		p := filepath.Join(in.dir, name)
-		if strings.HasSuffix(name, ".tmp") {
-			// A write the process did not finish: its recording's
-			// start was never sent.
-			os.Remove(p)
+	for id, b := range in.live {
+		if in.inflight[id] {
 			continue
 		}
-		if !strings.HasSuffix(name, ".json") {
-			continue
-		}
-		id := strings.TrimSuffix(name, ".json")
-		if in.isInflight(id) {
-			continue
-		}
-		it, err := readIntent(p, id, sw)
+		it, err := checkIntent(b, id, sw)
 		if errors.Is(err, errOtherSwitch) {
 			continue
 		}
 		if err != nil {
-			in.quarantineFile(p, err)
+			in.quarantineData(id, logLine(b), err)
+			line, _ := json.Marshal(logRecord{Done: id})
+			if err := in.appendLocked(append(line, '\n')); err != nil {
+				in.log.Error("recording a quarantined intent failed", "recording", id, "error", err)
+			}
+			delete(in.live, id)
 			continue
 		}
 		out = append(out, it)
@@ -293,29 +539,24 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 
 var errOtherSwitch = errors.New("intent of another switch")
 
-// readIntent reads and checks an intent: everything that reaches a path or
-// a command is validated, and the local file is rebuilt from the switch's
-// configuration rather than trusted.
-func readIntent(p, id string, sw SwitchConfig) (*intent, error) {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, errors.New("not a regular file")
-	}
-	if fi.Size() > 1<<20 {
-		return nil, fmt.Errorf("%d bytes: too large", fi.Size())
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return nil, err
-	}
+// decodeIntent decodes an intent strictly (no unknown field).
+func decodeIntent(b []byte) (*intent, error) {
 	var it intent
-	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&it); err != nil {
 		return nil, fmt.Errorf("corrupt: %w", err)
+	}
+	return &it, nil
+}
+
+// checkIntent decodes and checks the intent of recording id: everything
+// that reaches a path or a command is validated, and the local file is
+// rebuilt from the switch's configuration rather than trusted.
+func checkIntent(b []byte, id string, sw SwitchConfig) (*intent, error) {
+	it, err := decodeIntent(b)
+	if err != nil {
+		return nil, err
 	}
 	if it.Switch != sw.Name {
 		if it.Switch == "" {
@@ -328,7 +569,7 @@ func readIntent(p, id string, sw SwitchConfig) (*intent, error) {
 	case it.Version != 1:
 		return nil, fmt.Errorf("version %d", it.Version)
 	case m.RecordingID != id || !store.ValidName(id):
-		return nil, fmt.Errorf("recording id %q in a file named %q", m.RecordingID, id)
+		return nil, fmt.Errorf("recording id %q in the intent of %q", m.RecordingID, id)
 	case !uuidRE.MatchString(it.Leg) || m.CallID != it.Leg:
 		return nil, fmt.Errorf("invalid leg %q", it.Leg)
 	case !idRE.MatchString(m.Account) || !store.ValidName(m.Account):
@@ -342,7 +583,7 @@ func readIntent(p, id string, sw SwitchConfig) (*intent, error) {
 	if it.Path != want {
 		return nil, fmt.Errorf("path %q is not the recording's path %q", it.Path, want)
 	}
-	return &it, nil
+	return it, nil
 }
 
 // recordingPaths returns where the switch records a recording and where
@@ -359,6 +600,23 @@ func (in *intents) quarantineFile(p string, cause error) {
 		os.Remove(p)
 	}
 	in.log.Error("corrupt recording intent quarantined", "intent", p, "quarantined_as", dst, "error", cause)
+	if in.onQuar != nil {
+		in.onQuar()
+	}
+}
+
+// quarantineData moves a record of the log that cannot be used to
+// <spool>/quarantine (0600), named after what it is (a recording id, a
+// line of the log).
+func (in *intents) quarantineData(name string, data []byte, cause error) {
+	if !store.ValidName(name) {
+		name = "record"
+	}
+	dst := filepath.Join(in.quarantine, fmt.Sprintf("intent-%d-%s", time.Now().UnixNano(), name))
+	if err := os.WriteFile(dst, data, 0o600); err != nil {
+		in.log.Error("quarantining a recording intent failed; dropping it", "intent", name, "error", err)
+	}
+	in.log.Error("corrupt recording intent quarantined", "intent", name, "quarantined_as", dst, "error", cause)
 	if in.onQuar != nil {
 		in.onQuar()
 	}

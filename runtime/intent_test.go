@@ -78,17 +78,34 @@ func startsSent(srv *fakeswitch.Server) int {
 	return n
 }
 
-func intentFiles(t *testing.T, h *harness) []string {
+// liveIntents reads the live intents of the harness's spool from disk,
+// by recording id: the intent log's and any intent file.
+func liveIntents(t *testing.T, h *harness) map[string][]byte {
 	t.Helper()
-	files, _ := filepath.Glob(filepath.Join(h.dir, "spool", "active", "*"))
-	return files
+	dir := filepath.Join(h.dir, "spool", "active")
+	live, bad, err := readIntentLog(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(bad) > 0 {
+		t.Errorf("unreadable lines in the intent log: %+v", bad)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		live[filepath.Base(f)] = b
+	}
+	return live
 }
 
 // checkStoredOnce checks that the store holds exactly the recordings of
 // the given legs, each once, and that no intent is left.
 func checkStoredOnce(t *testing.T, h *harness, legs map[string]string) {
 	t.Helper()
-	waitFor(t, "the intents to be removed", func() bool { return len(intentFiles(t, h)) == 0 })
+	waitFor(t, "the intents to be removed", func() bool { return len(liveIntents(t, h)) == 0 })
 	stored, err := h.rt.Store.List(store.Filter{})
 	if err != nil {
 		t.Fatal(err)
@@ -121,9 +138,9 @@ func TestRestartWhileRecording(t *testing.T) {
 	}
 	h.srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
-	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	waitFor(t, "two intents", func() bool { return len(liveIntents(t, h)) == 2 })
 	// Intents hold call metadata: only the runtime's user reads them.
-	for _, f := range append(intentFiles(t, h), filepath.Join(h.dir, "spool", "active")) {
+	for _, f := range []string{filepath.Join(h.dir, "spool", "active", intentLogName), filepath.Join(h.dir, "spool", "active")} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			t.Fatal(err)
@@ -150,7 +167,7 @@ func TestRestartAfterHangup(t *testing.T) {
 	}
 	h.srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to start", func() bool { return startsSent(h.srv) == 2 })
-	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	waitFor(t, "two intents", func() bool { return len(liveIntents(t, h)) == 2 })
 	h.stop()
 	h.srv.Advance(30 * time.Second)
 	if len(h.srv.Channels()) != 0 {
@@ -181,7 +198,7 @@ func TestRestartedSwitchFinishesIntents(t *testing.T) {
 	}
 	srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to start", func() bool { return startsSent(srv) == 2 })
-	waitFor(t, "two intents", func() bool { return len(intentFiles(t, h)) == 2 })
+	waitFor(t, "two intents", func() bool { return len(liveIntents(t, h)) == 2 })
 	h.stop()
 	srv.Advance(30 * time.Second) // the old switch writes its files out
 	srv.Close()
@@ -225,7 +242,7 @@ func TestCorruptIntentQuarantined(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.restart(t)
-	waitFor(t, "the intents to be quarantined", func() bool { return len(intentFiles(t, h)) == 0 })
+	waitFor(t, "the intents to be quarantined", func() bool { return len(liveIntents(t, h)) == 0 })
 	q, _ := filepath.Glob(filepath.Join(h.dir, "spool", "quarantine", "intent-*"))
 	if len(q) != 6 {
 		t.Errorf("%d intents quarantined, want 6: %v", len(q), q)
@@ -355,13 +372,9 @@ func TestMaskSurvivesRestart(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 			h.srv.Advance(3990 * time.Millisecond) // the *72, at 5 s
 			waitFor(t, "two masks", func() bool { return countCommands(h.srv, " mask ") == 2 })
-			for _, f := range intentFiles(t, h) {
-				b, err := os.ReadFile(f)
-				if err != nil {
-					t.Fatal(err)
-				}
+			for id, b := range liveIntents(t, h) {
 				if !strings.Contains(string(b), `"masked_from_ms":3990`) {
-					t.Errorf("intent %s does not hold the mask: %s", filepath.Base(f), b)
+					t.Errorf("intent %s does not hold the mask: %s", id, b)
 				}
 			}
 			if legUp {
@@ -481,7 +494,8 @@ func TestReattachMasked(t *testing.T) {
 // ended, and that runs after the store took the recording, does not bring
 // the intent back; the memory of finished recordings is bounded.
 func TestIntentWriteAfterDone(t *testing.T) {
-	in, err := openIntents(t.TempDir(), quietLogger(), nil)
+	spool := t.TempDir()
+	in, err := openIntents(spool, quietLogger(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -499,8 +513,8 @@ func TestIntentWriteAfterDone(t *testing.T) {
 	if err := in.write(it("r1")); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(in.path("r1")); !os.IsNotExist(err) {
-		t.Errorf("the intent came back after its recording was stored: %v", err)
+	if live, _, err := readIntentLog(filepath.Join(spool, "active")); err != nil || live["r1"] != nil {
+		t.Errorf("the intent came back after its recording was stored: %s %v", live["r1"], err)
 	}
 	if in.claim("r1") {
 		t.Error("a stored recording was claimed again")
@@ -516,5 +530,167 @@ func TestIntentWriteAfterDone(t *testing.T) {
 	}
 	if !in.claim("r1") {
 		t.Error("the oldest finished recording is still remembered")
+	}
+}
+
+// TestIntentLogOpen opens intent logs as a crash or a bad disk leaves
+// them: the last record of each recording is its intent, a "done" ends
+// it, an unreadable line is quarantined (the others are kept), an
+// unfinished last line is dropped, intent files of earlier versions are
+// taken in; the log is rewritten with the live intents only.
+func TestIntentLogOpen(t *testing.T) {
+	put := func(id, path string) string {
+		return `{"put":{"version":1,"switch":"fs1","core_uuid":"","leg":"leg-1","path":"` + path + `","meta":{"recording_id":"` + id + `","call_id":"leg-1","account":"acme","format":"wav","start":"2026-11-21T09:00:00Z"}}}` + "\n"
+	}
+	done := func(id string) string { return `{"done":"` + id + `"}` + "\n" }
+	tests := []struct {
+		name   string
+		log    string
+		files  map[string]string // intent files of an earlier version
+		want   []string          // live recording ids
+		paths  map[string]string // recording id: path of its intent
+		quarts int               // quarantined
+	}{
+		{name: "empty"},
+		{name: "put, masked again, done",
+			log:  put("r1", "/rec/acme/r1.wav") + put("r2", "/rec/acme/r2.wav") + put("r1", "/rec/acme/r1.wav") + done("r2"),
+			want: []string{"r1"}},
+		{name: "the last put wins",
+			log:   put("r1", "/rec/acme/old.wav") + put("r1", "/rec/acme/r1.wav"),
+			want:  []string{"r1"},
+			paths: map[string]string{"r1": "/rec/acme/r1.wav"}},
+		{name: "unreadable lines quarantined",
+			log:    put("r1", "/rec/acme/r1.wav") + "{not json\n" + `{"put":{},"done":"x"}` + "\n" + `{"done":"../x"}` + "\n" + `{"extra":1}` + "\n" + put("r2", "/rec/acme/r2.wav"),
+			want:   []string{"r1", "r2"},
+			quarts: 4},
+		{name: "unfinished last line dropped",
+			log:  put("r1", "/rec/acme/r1.wav") + strings.TrimSuffix(put("r2", "/rec/acme/r2.wav"), "}\n"),
+			want: []string{"r1"}},
+		{name: "a done cut short keeps the intent",
+			log:  put("r1", "/rec/acme/r1.wav") + `{"done":"r`,
+			want: []string{"r1"}},
+		{name: "intent files taken in",
+			log: put("r1", "/rec/acme/r1.wav"),
+			files: map[string]string{
+				"r3.json":     strings.TrimSuffix(strings.TrimPrefix(put("r3", "/rec/acme/r3.wav"), `{"put":`), "}\n"),
+				"r4.json":     "{not json",
+				"r5.json.tmp": `{"version":1`,
+			},
+			want:   []string{"r1", "r3"},
+			quarts: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			spool := t.TempDir()
+			active := filepath.Join(spool, "active")
+			if err := os.MkdirAll(active, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(active, intentLogName), []byte(tt.log), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			for name, data := range tt.files {
+				if err := os.WriteFile(filepath.Join(active, name), []byte(data), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			quarantined := 0
+			in, err := openIntents(spool, quietLogger(), func() { quarantined++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.close()
+			var got []string
+			for _, it := range in.list(SwitchConfig{Name: "fs1", RecordDir: "/rec"}) {
+				got = append(got, it.Meta.RecordingID)
+				if p := tt.paths[it.Meta.RecordingID]; p != "" && it.Path != p {
+					t.Errorf("%s: path %s, want %s", it.Meta.RecordingID, it.Path, p)
+				}
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("live intents (-want +got):\n%s", diff)
+			}
+			if quarantined != tt.quarts {
+				t.Errorf("%d quarantined, want %d", quarantined, tt.quarts)
+			}
+			q, _ := filepath.Glob(filepath.Join(spool, "quarantine", "intent-*"))
+			if len(q) != tt.quarts {
+				t.Errorf("%d files in quarantine, want %d", len(q), tt.quarts)
+			}
+			// Rewritten: one line per live intent, nothing else in the
+			// directory.
+			b, err := os.ReadFile(filepath.Join(active, intentLogName))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := strings.Count(string(b), "\n"); n != len(tt.want) || (len(b) > 0 && b[len(b)-1] != '\n') {
+				t.Errorf("rewritten log holds %d lines, want %d:\n%s", n, len(tt.want), b)
+			}
+			ents, _ := os.ReadDir(active)
+			if len(ents) != 1 {
+				t.Errorf("%d entries in %s, want the log only", len(ents), active)
+			}
+		})
+	}
+}
+
+// TestIntentLogCompacts: recordings come and go; the log is rewritten
+// whenever it holds more than twice the records it needs (plus a margin),
+// and a new run finds exactly the live intents.
+func TestIntentLogCompacts(t *testing.T) {
+	spool := t.TempDir()
+	in, err := openIntents(spool, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := func(id string) *intent {
+		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
+			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
+	}
+	const live = 100
+	maxRecords := 0
+	for i := range 5 * compactSlack {
+		id := fmt.Sprintf("r%d", i)
+		if err := in.write(it(id)); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.write(it(id)); err != nil { // masked
+			t.Fatal(err)
+		}
+		if i >= live {
+			old := fmt.Sprintf("r%d", i-live)
+			in.claim(old)
+			in.done(old)
+		}
+		in.mu.Lock()
+		maxRecords = max(maxRecords, in.records)
+		in.mu.Unlock()
+	}
+	if limit := 2*(live+1) + compactSlack + 1; maxRecords > limit {
+		t.Errorf("the log held up to %d records, more than %d", maxRecords, limit)
+	}
+	b, err := os.ReadFile(filepath.Join(spool, "active", intentLogName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := strings.Count(string(b), "\n"); n > 2*(live+1)+compactSlack+1 {
+		t.Errorf("the log holds %d lines", n)
+	}
+	in.close()
+	next, err := openIntents(spool, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer next.close()
+	got := next.list(SwitchConfig{Name: "fs1", RecordDir: "/rec"})
+	if len(got) != live {
+		t.Fatalf("%d live intents after a restart, want %d", len(got), live)
+	}
+	for _, it := range got {
+		var n int
+		fmt.Sscanf(it.Meta.RecordingID, "r%d", &n)
+		if n < 5*compactSlack-live {
+			t.Errorf("intent %s is done with, yet found again", it.Meta.RecordingID)
+		}
 	}
 }

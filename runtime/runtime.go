@@ -37,6 +37,7 @@ type Runtime struct {
 	Policy   *Policy
 	Store    *store.Store
 	switches []*switchRun
+	intents  *intents
 	reload   chan struct{}
 	addr     chan string // the HTTP listener's address, once listening
 }
@@ -78,6 +79,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.intents = in
 	for _, s := range cfg.Switches {
 		if !cfg.Serves(s) {
 			log.Info("switch owned by another runtime: not served", "switch", s.Name, "owner", s.Owner)
@@ -214,6 +216,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	r.log.Info("runtime running", "policy", r.Policy.Table().Version, "switches", len(r.switches))
 	<-ctx.Done()
 	wg.Wait()
+	// A recording the store takes from now on keeps its intent: the next
+	// run finishes it again, without effect.
+	r.intents.close()
 	select {
 	case err := <-errs:
 		return err
