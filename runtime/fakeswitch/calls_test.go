@@ -125,6 +125,30 @@ func TestRealtime(t *testing.T) {
 	}
 }
 
+// TestRealtimeIgnoresClients: in Realtime mode the clock does not wait
+// for the clients to be quiet (Quiet of an hour, a client that just sent
+// a command and reads nothing): the call plays on the wall clock.
+func TestRealtimeIgnoresClients(t *testing.T) {
+	srv, addr := startServer(t, Config{Realtime: true, Quiet: time.Hour, Heartbeat: -1})
+	c := dialRaw(t, addr)
+	c.login(t, "all")
+	done := make(chan error, 1)
+	go func() {
+		done <- srv.Play(context.Background(), &scenario.Scenario{Calls: []scenario.Call{twoLegCall("rt", 1600)}})
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(guard):
+		t.Fatal("the realtime clock waited for a quiet client")
+	}
+	if got := srv.Now(); got != 1600*time.Millisecond {
+		t.Errorf("virtual time %v after the call", got)
+	}
+}
+
 // TestRunStopsOnCancel checks Run returns when its context ends.
 func TestRunStopsOnCancel(t *testing.T) {
 	srv, _ := startServer(t, Config{Realtime: true})

@@ -35,12 +35,13 @@ type Config struct {
 	// Event-Date-* and the *-Time headers; default the time New is called.
 	Epoch time.Time
 	// Realtime makes Run follow the wall clock: a step at 60 s happens 60 s
-	// after Run started. Otherwise Run plays as fast as the clients allow.
+	// after Run started, whatever the clients do. Otherwise Run plays as
+	// fast as the clients allow.
 	Realtime bool
 	// Quiet is how long Run waits, in real time, with no command arriving
 	// and every event written, before it advances the virtual clock; it is
 	// what lets a client react to an event (send uuid_record) at the
-	// virtual time of that event. Default 20ms.
+	// virtual time of that event. Default 20ms. Not used in Realtime mode.
 	Quiet time.Duration
 	// Heartbeat is the virtual-time interval of HEARTBEAT events; default
 	// 20s, as FreeSWITCH. Negative disables them.
@@ -882,15 +883,19 @@ func (s *Server) Pending() int {
 // clients are idle: every queued event written and no command received
 // for Config.Quiet of real time, so that a client reacting to an event
 // (uuid_record on CHANNEL_ANSWER) acts at that event's virtual time. In
-// Realtime mode it also waits until the wall clock reaches the action.
+// Realtime mode it waits for the wall clock instead, never for the
+// clients, as FreeSWITCH does: a client that reacts late acts late, and
+// one that reads slowly finds its events queued.
 func (s *Server) Run(ctx context.Context) error {
 	realStart := time.Now()
 	s.mu.Lock()
 	virtStart := s.now
 	s.mu.Unlock()
 	for {
-		if err := s.waitQuiet(ctx); err != nil {
-			return err
+		if !s.cfg.Realtime {
+			if err := s.waitQuiet(ctx); err != nil {
+				return err
+			}
 		}
 		s.mu.Lock()
 		if s.pending == 0 {

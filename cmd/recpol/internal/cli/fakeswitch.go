@@ -41,7 +41,9 @@ The scenario starts once --wait-clients clients have logged in and sent a
 command (their subscription). Without --realtime the virtual clock runs as
 fast as the clients allow: it advances only after --quiet of real time with
 no command arriving and every event written, so a ten-minute call plays in
-well under a second. With --realtime it follows the wall clock.
+well under a second. With --realtime it follows the wall clock and, like
+FreeSWITCH, never waits for the clients: a start sent after the hangup is
+refused.
 
 It exits when the scenario is over, unless --stay, and on SIGINT/SIGTERM.`,
 		Example: `  recpol fakeswitch --recordings /tmp/rec --scenario testdata/scenarios/basic.json
@@ -121,6 +123,6 @@ It exits when the scenario is over, unless --stay, and on SIGINT/SIGTERM.`,
 	f.BoolVar(&realtime, "realtime", false, "follow the wall clock instead of playing as fast as the clients allow")
 	f.BoolVar(&stay, "stay", false, "keep serving after the scenario is over, until SIGINT/SIGTERM")
 	f.IntVar(&waitClients, "wait-clients", 1, "clients to wait for before playing the scenario (0: start at once)")
-	f.DurationVar(&quiet, "quiet", 20*time.Millisecond, "real time with no client activity before the virtual clock advances")
+	f.DurationVar(&quiet, "quiet", 20*time.Millisecond, "real time with no client activity before the virtual clock advances (not with --realtime)")
 	return cmd
 }
