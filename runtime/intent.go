@@ -659,3 +659,23 @@ func (e *engine) reattach(r *recording) {
 		return
 	}
 }
+
+// PendingIntents reports how many recordings of a spool still have an
+// intent: started on a switch and not yet taken by the store. A runtime
+// may be appending to the log meanwhile (a record it is writing is not
+// counted yet).
+func PendingIntents(spool string) (int, error) {
+	dir := filepath.Join(spool, "active")
+	live, _, err := readIntentLog(dir)
+	if err != nil {
+		return 0, err
+	}
+	files, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return 0, err
+	}
+	for _, f := range files {
+		live[strings.TrimSuffix(filepath.Base(f), ".json")] = nil
+	}
+	return len(live), nil
+}

@@ -626,6 +626,9 @@ func TestIntentLogOpen(t *testing.T) {
 			if n := strings.Count(string(b), "\n"); n != len(tt.want) || (len(b) > 0 && b[len(b)-1] != '\n') {
 				t.Errorf("rewritten log holds %d lines, want %d:\n%s", n, len(tt.want), b)
 			}
+			if n, err := PendingIntents(spool); err != nil || n != len(tt.want) {
+				t.Errorf("PendingIntents: %d %v, want %d", n, err, len(tt.want))
+			}
 			ents, _ := os.ReadDir(active)
 			if len(ents) != 1 {
 				t.Errorf("%d entries in %s, want the log only", len(ents), active)

@@ -45,6 +45,7 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	recpolruntime "github.com/recpol/recpol/runtime"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -294,7 +295,7 @@ func runPhase(p phase) (*result, error) {
 	var filesMu sync.Mutex
 	files := map[string]fakeswitch.FileRecord{}
 	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Realtime: true,
-		Quiet: time.Microsecond, NoHistory: os.Getenv("SOAK_DEBUG") == "", OnFile: func(f fakeswitch.FileRecord) {
+		NoHistory: os.Getenv("SOAK_DEBUG") == "", OnFile: func(f fakeswitch.FileRecord) {
 			if f.Deleted || f.Error != "" {
 				return
 			}
@@ -412,7 +413,11 @@ log: level: "warn"
 		up.mu.Lock()
 		n := len(up.ok)
 		up.mu.Unlock()
-		pending := countFiles(filepath.Join(spool, "store", "pending")) + countFiles(filepath.Join(spool, "active"))
+		intents, err := recpolruntime.PendingIntents(spool)
+		if err != nil {
+			log.Printf("%s: reading the recording intents: %v", p.name, err)
+		}
+		pending := countFiles(filepath.Join(spool, "store", "pending")) + intents
 		if stored >= res.produced && n >= stored && pending == 0 || time.Now().After(deadline) {
 			break
 		}
