@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -84,6 +85,13 @@ const compactSlack = 4096
 // maxIntentLine bounds one record of the log.
 const maxIntentLine = 1 << 20
 
+// logFile is the open intent log (an *os.File).
+type logFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Close() error
+}
+
 // intents is the intent log of one runtime, shared by its switches.
 type intents struct {
 	dir        string
@@ -92,10 +100,11 @@ type intents struct {
 	onQuar     func()
 
 	mu       sync.Mutex
-	f        *os.File          // the log, open for appending; nil after a failed rewrite
+	f        logFile           // the log, open for appending; nil after a failed rewrite
 	closed   bool              // the runtime stopped: the log is not written again
 	live     map[string][]byte // by recording id: the intent (JSON) of each recording not done with
 	records  int               // records in the log
+	size     int64             // bytes in the log
 	inflight map[string]bool   // recording ids handed to the store, not yet done with
 	// finished holds the ids of the last recordingsRemembered intents
 	// done with, so that a write the sender built before the recording
@@ -133,7 +142,20 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 		return nil, fmt.Errorf("recording intents: %w", err)
 	}
 	if err := in.rewrite(); err != nil {
-		return nil, fmt.Errorf("recording intents: %w", err)
+		// A full disk must not keep the runtime from recording: the
+		// log stays as it is, appended to, and is rewritten later.
+		log.Error("rewriting the recording intent log failed; appending to it as it is", "error", err)
+		f, oerr := os.OpenFile(filepath.Join(in.dir, intentLogName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if oerr != nil {
+			return nil, fmt.Errorf("recording intents: %w", oerr)
+		}
+		fi, serr := f.Stat()
+		if serr != nil {
+			f.Close()
+			return nil, fmt.Errorf("recording intents: %w", serr)
+		}
+		in.f, in.size, in.records = f, fi.Size(), compactSlack
+		return in, nil
 	}
 	for _, p := range legacy {
 		os.Remove(p) // in the log now
@@ -297,8 +319,10 @@ func (in *intents) rewrite() error {
 		return err
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
+	var size int64
 	for _, b := range in.live {
-		w.Write(logLine(b))
+		n, _ := w.Write(logLine(b))
+		size += int64(n)
 	}
 	err = w.Flush()
 	if cerr := f.Close(); err == nil {
@@ -318,7 +342,7 @@ func (in *intents) rewrite() error {
 	if in.f != nil {
 		in.f.Close()
 	}
-	in.f, in.records = nf, len(in.live)
+	in.f, in.size, in.records = nf, size, len(in.live)
 	return nil
 }
 
@@ -341,9 +365,19 @@ func (in *intents) appendLocked(line []byte) error {
 			return err
 		}
 	}
-	if _, err := in.f.Write(line); err != nil {
+	n, err := in.f.Write(line)
+	if err != nil {
+		// A part written (a full disk) would run into the next record:
+		// cut it off, or rewrite the log before the next one.
+		if n > 0 {
+			if terr := in.f.Truncate(in.size); terr != nil {
+				in.f.Close()
+				in.f = nil
+			}
+		}
 		return fmt.Errorf("appending to the intent log: %w", err)
 	}
+	in.size += int64(n)
 	in.records++
 	if in.records > 2*len(in.live)+compactSlack {
 		if err := in.rewrite(); err != nil {

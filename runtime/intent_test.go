@@ -2,11 +2,14 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -695,5 +698,59 @@ func TestIntentLogCompacts(t *testing.T) {
 		if n < 5*compactSlack-live {
 			t.Errorf("intent %s is done with, yet found again", it.Meta.RecordingID)
 		}
+	}
+}
+
+// fullDisk writes half of what it is given, then fails as a full disk.
+type fullDisk struct {
+	logFile
+	full bool
+}
+
+func (f *fullDisk) Write(b []byte) (int, error) {
+	if !f.full {
+		return f.logFile.Write(b)
+	}
+	n, _ := f.logFile.Write(b[:len(b)/2])
+	return n, syscall.ENOSPC
+}
+
+// TestIntentLogDiskFull: a record the disk had room for only a part of
+// is cut off, so that it does not run into the next record: after the
+// disk has room again, the log reads back whole.
+func TestIntentLogDiskFull(t *testing.T) {
+	spool := t.TempDir()
+	in, err := openIntents(spool, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	it := func(id string) *intent {
+		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
+			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
+	}
+	if err := in.write(it("r1")); err != nil {
+		t.Fatal(err)
+	}
+	disk := &fullDisk{logFile: in.f, full: true}
+	in.f = disk
+	if err := in.write(it("r2")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write on a full disk: %v", err)
+	}
+	disk.full = false
+	if err := in.write(it("r3")); err != nil {
+		t.Fatal(err)
+	}
+	in.close()
+	live, bad, err := readIntentLog(filepath.Join(spool, "active"))
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("log after a full disk: %v %+v", err, bad)
+	}
+	var got []string
+	for id := range live {
+		got = append(got, id)
+	}
+	sort.Strings(got)
+	if diff := cmp.Diff([]string{"r1", "r3"}, got); diff != "" {
+		t.Errorf("live intents (-want +got):\n%s", diff)
 	}
 }
