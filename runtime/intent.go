@@ -354,8 +354,7 @@ func logLine(put []byte) []byte {
 	return append(b, "}\n"...)
 }
 
-// appendLocked appends one record to the log, and rewrites the log when
-// it holds too many records it no longer needs. in.mu is held.
+// appendLocked appends one record to the log. in.mu is held.
 func (in *intents) appendLocked(line []byte) error {
 	if in.closed {
 		return errIntentsClosed
@@ -379,14 +378,21 @@ func (in *intents) appendLocked(line []byte) error {
 	}
 	in.size += int64(n)
 	in.records++
-	if in.records > 2*len(in.live)+compactSlack {
-		if err := in.rewrite(); err != nil {
-			// The log stays as it is, read right after a crash; the
-			// next record tries again.
-			in.log.Error("rewriting the recording intent log failed", "error", err)
-		}
-	}
 	return nil
+}
+
+// compactLocked rewrites the log when it holds more than twice the
+// records it needs; in.live must hold every record appended. in.mu is
+// held.
+func (in *intents) compactLocked() {
+	if in.closed || in.records <= 2*len(in.live)+compactSlack {
+		return
+	}
+	if err := in.rewrite(); err != nil {
+		// The log stays as it is, read right after a crash; the next
+		// record tries again.
+		in.log.Error("rewriting the recording intent log failed", "error", err)
+	}
 }
 
 var errIntentsClosed = errors.New("the intent log is closed: the runtime stopped")
@@ -422,6 +428,7 @@ func (in *intents) write(it *intent) error {
 		return err
 	}
 	in.live[id] = b
+	in.compactLocked()
 	return nil
 }
 
@@ -449,6 +456,7 @@ func (in *intents) done(id string) {
 				"recording", id, "error", err)
 		}
 		delete(in.live, id)
+		in.compactLocked()
 	}
 	delete(in.inflight, id)
 	if !in.finished[id] {
@@ -563,6 +571,7 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 				in.log.Error("recording a quarantined intent failed", "recording", id, "error", err)
 			}
 			delete(in.live, id)
+			in.compactLocked()
 			continue
 		}
 		out = append(out, it)

@@ -654,23 +654,58 @@ func TestIntentLogCompacts(t *testing.T) {
 			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
 	}
 	const live = 100
-	maxRecords := 0
+	want := map[string]bool{}
+	maxRecords, compactions := 0, 0
+	// check compares the log on disk with the intents expected, right
+	// after each rewrite (the record that triggered it included).
+	check := func(records int) {
+		t.Helper()
+		in.mu.Lock()
+		n := in.records
+		in.mu.Unlock()
+		maxRecords = max(maxRecords, n)
+		if n >= records {
+			return
+		}
+		compactions++
+		onDisk, bad, err := readIntentLog(filepath.Join(spool, "active"))
+		if err != nil || len(bad) > 0 {
+			t.Fatalf("log after a rewrite: %v %+v", err, bad)
+		}
+		got := map[string]bool{}
+		for id := range onDisk {
+			got[id] = true
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("intents on disk after a rewrite (-want +got):\n%s", diff)
+		}
+	}
+	records := func() int {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.records
+	}
 	for i := range 5 * compactSlack {
 		id := fmt.Sprintf("r%d", i)
-		if err := in.write(it(id)); err != nil {
-			t.Fatal(err)
-		}
-		if err := in.write(it(id)); err != nil { // masked
-			t.Fatal(err)
+		for range 2 { // started, then masked
+			n := records()
+			if err := in.write(it(id)); err != nil {
+				t.Fatal(err)
+			}
+			want[id] = true
+			check(n)
 		}
 		if i >= live {
 			old := fmt.Sprintf("r%d", i-live)
+			n := records()
 			in.claim(old)
 			in.done(old)
+			delete(want, old)
+			check(n)
 		}
-		in.mu.Lock()
-		maxRecords = max(maxRecords, in.records)
-		in.mu.Unlock()
+	}
+	if compactions < 5 {
+		t.Errorf("%d rewrites of the log", compactions)
 	}
 	if limit := 2*(live+1) + compactSlack + 1; maxRecords > limit {
 		t.Errorf("the log held up to %d records, more than %d", maxRecords, limit)
