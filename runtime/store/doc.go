@@ -28,7 +28,12 @@
 //
 // A stored recording costs six fsyncs: the journal and its directory, both
 // directories of the move, the sidecar and its directory (and one more to
-// remove the journal of a recording without an upload). The hand-over to
+// remove the journal of a recording without an upload). The four of
+// directories are shared between recordings finished at the same time: a
+// caller waits for the next fsync of the directory to begin and end, and
+// every caller that arrived meanwhile is served by it, so at hundreds of
+// recordings a second the journal, recordings and storage directories are
+// each fsynced a few dozen times a second, not hundreds. The hand-over to
 // pending/ and the removal of a pending entry after its 2xx are not
 // fsynced: a power failure that undoes either brings back the journal or
 // the pending entry, and resuming it repeats the hand-over or sends the

@@ -169,7 +169,7 @@ func (s *Store) writeJournal(path string, j *journal) error {
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(path, b)
+	return s.dirs.writeFileAtomic(path, b)
 }
 
 // readJournal reads and checks a journal or pending entry. A journal is
@@ -219,8 +219,8 @@ func (s *Store) quarantineFile(path string, cause error) {
 	dst := s.quarantineName(fmt.Sprintf("%s.%d", filepath.Base(path), s.cfg.Now().UnixNano()), ".corrupt")
 	err := os.Rename(path, dst)
 	if err == nil {
-		syncDir(filepath.Dir(path))
-		syncDir(filepath.Dir(dst))
+		s.dirs.sync(filepath.Dir(path))
+		s.dirs.sync(filepath.Dir(dst))
 	}
 	s.log.Error("journal quarantined", "journal", path, "quarantine", dst, "cause", cause.Error(), "move_error", errString(err))
 	s.emit(Event{Kind: EventJournalQuarantined, RecordingID: strings.TrimSuffix(filepath.Base(path), ".json"), Reason: cause.Error()})
@@ -322,7 +322,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		if err := checkNoLinks(s.storage, sidecar); err != nil {
 			return Result{}, err
 		}
-		if err := writeFileAtomic(sidecar, b); err != nil {
+		if err := s.dirs.writeFileAtomic(sidecar, b); err != nil {
 			return Result{}, s.storageErr(j, "sidecar", err)
 		}
 		s.mu.Lock()
@@ -332,7 +332,7 @@ func (s *Store) step(j *journal) (Result, error) {
 			return Result{}, errCrash
 		}
 		if j.Meta.URL == "" {
-			if err := removeDurable(jpath); err != nil {
+			if err := s.dirs.removeDurable(jpath); err != nil {
 				return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
 			}
 			s.stored(j, false)
@@ -437,10 +437,10 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 // discard removes the recording and then its journal.
 func (s *Store) discard(j *journal, reason string) (Result, error) {
 	id := j.Meta.RecordingID
-	if err := removeDurable(j.Src); err != nil {
+	if err := s.dirs.removeDurable(j.Src); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
-	if err := removeDurable(s.journalPath(id)); err != nil {
+	if err := s.dirs.removeDurable(s.journalPath(id)); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
 	s.log.Info("recording discarded", "recording_id", id, "account", j.Meta.Account, "reason", reason)
@@ -472,7 +472,7 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 	if err := s.writeJournal(j.Dst+".json", j); err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 	}
-	if err := removeDurable(jpath); err != nil {
+	if err := s.dirs.removeDurable(jpath); err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 	}
 	s.log.Warn("recording quarantined", "recording_id", id, "account", j.Meta.Account, "reason", reason, "path", j.Dst)
@@ -485,27 +485,27 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 func (s *Store) moveFile(src, dst string) error {
 	err := s.rename(src, dst)
 	if errors.Is(err, syscall.EXDEV) {
-		if err := copyFile(src, dst); err != nil {
+		if err := s.dirs.copyFile(src, dst); err != nil {
 			return err
 		}
 		if s.hook("copied") {
 			return errCrash
 		}
-		return removeDurable(src)
+		return s.dirs.removeDurable(src)
 	}
 	if err != nil {
 		return err
 	}
-	if err := syncDir(filepath.Dir(dst)); err != nil {
+	if err := s.dirs.sync(filepath.Dir(dst)); err != nil {
 		return err
 	}
-	return syncDir(filepath.Dir(src))
+	return s.dirs.sync(filepath.Dir(src))
 }
 
 // moveIn applies step 2's move: the recording goes from the spool to its
 // place in storage, once, mode 0600.
 func (s *Store) moveIn(j *journal) error {
-	if err := mkdirSafe(s.storage, filepath.Dir(j.Dst)); err != nil {
+	if err := s.dirs.mkdirSafe(s.storage, filepath.Dir(j.Dst)); err != nil {
 		return err
 	}
 	if err := checkNoLinks(s.storage, j.Dst); err != nil {
@@ -524,7 +524,7 @@ func (s *Store) moveIn(j *journal) error {
 		if sum != j.Meta.SHA256 {
 			return fmt.Errorf("%s: %w", j.Dst, ErrConflict)
 		}
-		if err := removeDurable(j.Src); err != nil {
+		if err := s.dirs.removeDurable(j.Src); err != nil {
 			return err
 		}
 	case serr == nil:

@@ -12,22 +12,6 @@ import (
 	"syscall"
 )
 
-// syncDir fsyncs a directory so that a rename or removal in it is durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
-}
-
 // createExcl creates path for writing with mode 0600, removing a stale file
 // of that name first; O_EXCL refuses to follow a symbolic link planted
 // there.
@@ -40,7 +24,7 @@ func createExcl(path string) (*os.File, error) {
 
 // writeFileAtomic writes data to path with mode 0600: a temporary file in
 // the same directory, fsync, rename, fsync of the directory.
-func writeFileAtomic(path string, data []byte) error {
+func (ds *dirSyncer) writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := createExcl(tmp)
 	if err != nil {
@@ -60,15 +44,15 @@ func writeFileAtomic(path string, data []byte) error {
 		os.Remove(tmp)
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return syncDir(filepath.Dir(path))
+	return ds.sync(filepath.Dir(path))
 }
 
 // removeDurable removes path (absent is fine) and fsyncs its directory.
-func removeDurable(path string) error {
+func (ds *dirSyncer) removeDurable(path string) error {
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove: %w", err)
 	}
-	return syncDir(filepath.Dir(path))
+	return ds.sync(filepath.Dir(path))
 }
 
 // fileSHA256 returns the hex sha256 of a file's bytes.
@@ -94,7 +78,7 @@ func inside(root, path string) bool {
 // mkdirSafe creates dir below root one component at a time with mode 0700.
 // It refuses a component that is a symbolic link or not a directory, so a
 // link planted in storage cannot redirect a recording elsewhere.
-func mkdirSafe(root, dir string) error {
+func (ds *dirSyncer) mkdirSafe(root, dir string) error {
 	if !inside(root, dir) {
 		return fmt.Errorf("%s is outside storage: %w", dir, ErrUnsafePath)
 	}
@@ -114,7 +98,7 @@ func mkdirSafe(root, dir string) error {
 			if errors.Is(err, os.ErrExist) {
 				fi, err = os.Lstat(cur)
 			} else if err == nil {
-				if err := syncDir(filepath.Dir(cur)); err != nil {
+				if err := ds.sync(filepath.Dir(cur)); err != nil {
 					return err
 				}
 				continue
@@ -156,7 +140,7 @@ func checkNoLinks(root, path string) error {
 
 // copyFile copies src to dst through dst+".tmp": write, fsync, rename,
 // fsync of the directory.
-func copyFile(src, dst string) error {
+func (ds *dirSyncer) copyFile(src, dst string) error {
 	in, err := os.Open(src)
 	if err != nil {
 		return err
@@ -181,7 +165,7 @@ func copyFile(src, dst string) error {
 		os.Remove(tmp)
 		return fmt.Errorf("copy to %s: %w", dst, err)
 	}
-	return syncDir(filepath.Dir(dst))
+	return ds.sync(filepath.Dir(dst))
 }
 
 // isNoSpace reports whether err is ENOSPC (or a disk quota exceeded).

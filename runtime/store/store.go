@@ -197,6 +197,8 @@ type Store struct {
 	lockMu sync.Mutex
 	locks  map[string]*idLock // by recording id, while held or awaited
 
+	dirs *dirSyncer // directory fsyncs, shared by concurrent finishes
+
 	mu      sync.Mutex
 	index   map[string]string // recording id -> sidecar path
 	pending map[string]*entry // recording id -> pending upload
@@ -266,6 +268,7 @@ func Open(cfg Config) (*Store, error) {
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
 		rename:  os.Rename,
+		dirs:    newDirSyncer(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
