@@ -129,7 +129,14 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 			return nil, fmt.Errorf("recording intents: %w", err)
 		}
 	}
+	logPath := filepath.Join(in.dir, intentLogName)
 	live, bad, err := readIntentLog(in.dir)
+	if errors.Is(err, errNotRegular) {
+		// A link or a directory in the log's place: set aside, not
+		// followed, and the runtime starts with an empty log.
+		in.quarantineFile(logPath, err)
+		live, bad, err = map[string][]byte{}, nil, nil
+	}
 	if err != nil {
 		return nil, fmt.Errorf("recording intents: %w", err)
 	}
@@ -145,16 +152,11 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 		// A full disk must not keep the runtime from recording: the
 		// log stays as it is, appended to, and is rewritten later.
 		log.Error("rewriting the recording intent log failed; appending to it as it is", "error", err)
-		f, oerr := os.OpenFile(filepath.Join(in.dir, intentLogName), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		f, size, oerr := openForAppend(logPath)
 		if oerr != nil {
 			return nil, fmt.Errorf("recording intents: %w", oerr)
 		}
-		fi, serr := f.Stat()
-		if serr != nil {
-			f.Close()
-			return nil, fmt.Errorf("recording intents: %w", serr)
-		}
-		in.f, in.size, in.records = f, fi.Size(), compactSlack
+		in.f, in.size, in.records = f, size, compactSlack
 		return in, nil
 	}
 	for _, p := range legacy {
@@ -162,6 +164,30 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 	}
 	return in, nil
 }
+
+// openForAppend opens the log as it is for appending, without the
+// unfinished last line a crash may have left (the next record would run
+// into it), and returns its size.
+func openForAppend(p string) (*os.File, int64, error) {
+	data, err := os.ReadFile(p)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, 0, err
+	}
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, err
+	}
+	size := int64(bytes.LastIndexByte(data, '\n') + 1)
+	if size < int64(len(data)) {
+		if err := f.Truncate(size); err != nil {
+			f.Close()
+			return nil, 0, err
+		}
+	}
+	return f, size, nil
+}
+
+var errNotRegular = errors.New("not a regular file")
 
 // badRecord is a line of the log that could not be read.
 type badRecord struct {
@@ -183,7 +209,7 @@ func readIntentLog(dir string) (map[string][]byte, []badRecord, error) {
 		return nil, nil, err
 	}
 	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s is not a regular file", p)
+		return nil, nil, fmt.Errorf("%s: %w", p, errNotRegular)
 	}
 	data, err := os.ReadFile(p)
 	if err != nil {
@@ -314,9 +340,14 @@ func readLegacy(p, id string) ([]byte, error) {
 func (in *intents) rewrite() error {
 	p := filepath.Join(in.dir, intentLogName)
 	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	// A stale temporary file is removed, not truncated: O_EXCL does not
+	// follow a link planted in its place.
+	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("rewriting the intent log: %w", err)
+	}
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("rewriting the intent log: %w", err)
 	}
 	w := bufio.NewWriterSize(f, 256<<10)
 	var size int64

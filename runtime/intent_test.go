@@ -789,3 +789,58 @@ func TestIntentLogDiskFull(t *testing.T) {
 		t.Errorf("live intents (-want +got):\n%s", diff)
 	}
 }
+
+// TestIntentLogNotAFile: a link or a directory in the place of the intent
+// log (or of its temporary file) is set aside in the quarantine, never
+// followed; the runtime starts with an empty log and records on.
+func TestIntentLogNotAFile(t *testing.T) {
+	for _, kind := range []string{"link", "dir", "tmp link"} {
+		t.Run(kind, func(t *testing.T) {
+			spool := t.TempDir()
+			active := filepath.Join(spool, "active")
+			if err := os.MkdirAll(active, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			victim := filepath.Join(t.TempDir(), "victim")
+			if err := os.WriteFile(victim, []byte("keep me\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			switch kind {
+			case "link":
+				err = os.Symlink(victim, filepath.Join(active, intentLogName))
+			case "dir":
+				err = os.Mkdir(filepath.Join(active, intentLogName), 0o700)
+			case "tmp link":
+				err = os.Symlink(victim, filepath.Join(active, intentLogName+".tmp"))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			quarantined := 0
+			in, err := openIntents(spool, quietLogger(), func() { quarantined++ })
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer in.close()
+			if want := map[bool]int{true: 0, false: 1}[kind == "tmp link"]; quarantined != want {
+				t.Errorf("%d quarantined, want %d", quarantined, want)
+			}
+			if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me\n" {
+				t.Errorf("the link's target was written: %q %v", b, err)
+			}
+			it := &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/r1.wav",
+				Meta: store.Metadata{RecordingID: "r1", CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
+			if err := in.write(it); err != nil {
+				t.Fatal(err)
+			}
+			fi, err := os.Lstat(filepath.Join(active, intentLogName))
+			if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("the new log: %v %v", fi, err)
+			}
+			if n, err := PendingIntents(spool); err != nil || n != 1 {
+				t.Errorf("PendingIntents %d %v, want 1", n, err)
+			}
+		})
+	}
+}
