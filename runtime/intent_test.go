@@ -497,23 +497,15 @@ func TestReattachMasked(t *testing.T) {
 // ended, and that runs after the store took the recording, does not bring
 // the intent back; the memory of finished recordings is bounded.
 func TestIntentWriteAfterDone(t *testing.T) {
-	spool := t.TempDir()
-	in, err := openIntents(spool, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := func(id string) *intent {
-		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
-			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
-	}
-	if err := in.write(it("r1")); err != nil {
+	spool, in := openTestIntents(t)
+	if err := in.write(testIntent("r1")); err != nil {
 		t.Fatal(err)
 	}
 	if !in.claim("r1") {
 		t.Fatal("claim of a new recording refused")
 	}
 	in.done("r1")
-	if err := in.write(it("r1")); err != nil {
+	if err := in.write(testIntent("r1")); err != nil {
 		t.Fatal(err)
 	}
 	if live, _, err := readIntentLog(filepath.Join(spool, "active")); err != nil || live["r1"] != nil {
@@ -644,15 +636,7 @@ func TestIntentLogOpen(t *testing.T) {
 // whenever it holds more than twice the records it needs (plus a margin),
 // and a new run finds exactly the live intents.
 func TestIntentLogCompacts(t *testing.T) {
-	spool := t.TempDir()
-	in, err := openIntents(spool, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := func(id string) *intent {
-		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
-			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
-	}
+	spool, in := openTestIntents(t)
 	const live = 100
 	want := map[string]bool{}
 	maxRecords, compactions := 0, 0
@@ -689,7 +673,7 @@ func TestIntentLogCompacts(t *testing.T) {
 		id := fmt.Sprintf("r%d", i)
 		for range 2 { // started, then masked
 			n := records()
-			if err := in.write(it(id)); err != nil {
+			if err := in.write(testIntent(id)); err != nil {
 				t.Fatal(err)
 			}
 			want[id] = true
@@ -754,25 +738,17 @@ func (f *fullDisk) Write(b []byte) (int, error) {
 // is cut off, so that it does not run into the next record: after the
 // disk has room again, the log reads back whole.
 func TestIntentLogDiskFull(t *testing.T) {
-	spool := t.TempDir()
-	in, err := openIntents(spool, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	it := func(id string) *intent {
-		return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
-			Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
-	}
-	if err := in.write(it("r1")); err != nil {
+	spool, in := openTestIntents(t)
+	if err := in.write(testIntent("r1")); err != nil {
 		t.Fatal(err)
 	}
 	disk := &fullDisk{logFile: in.f, full: true}
 	in.f = disk
-	if err := in.write(it("r2")); !errors.Is(err, syscall.ENOSPC) {
+	if err := in.write(testIntent("r2")); !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("write on a full disk: %v", err)
 	}
 	disk.full = false
-	if err := in.write(it("r3")); err != nil {
+	if err := in.write(testIntent("r3")); err != nil {
 		t.Fatal(err)
 	}
 	in.close()
@@ -829,9 +805,7 @@ func TestIntentLogNotAFile(t *testing.T) {
 			if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me\n" {
 				t.Errorf("the link's target was written: %q %v", b, err)
 			}
-			it := &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/r1.wav",
-				Meta: store.Metadata{RecordingID: "r1", CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
-			if err := in.write(it); err != nil {
+			if err := in.write(testIntent("r1")); err != nil {
 				t.Fatal(err)
 			}
 			fi, err := os.Lstat(filepath.Join(active, intentLogName))
@@ -843,4 +817,21 @@ func TestIntentLogNotAFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// testIntent is the intent of recording id on switch fs1.
+func testIntent(id string) *intent {
+	return &intent{Version: 1, Switch: "fs1", Leg: "leg-1", Path: "/rec/acme/" + id + ".wav",
+		Meta: store.Metadata{RecordingID: id, CallID: "leg-1", Account: "acme", Format: "wav", Start: time.Now()}}
+}
+
+// openTestIntents opens the intent log of a new spool.
+func openTestIntents(t *testing.T) (string, *intents) {
+	t.Helper()
+	spool := t.TempDir()
+	in, err := openIntents(spool, quietLogger(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return spool, in
 }
