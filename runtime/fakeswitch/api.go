@@ -55,7 +55,7 @@ func (s *Server) api(name, args string, rec *CommandRecord) (string, func()) {
 		if len(f) < 1 {
 			return "-USAGE: <uuid>\n", nil
 		}
-		return strconv.FormatBool(s.channels[f[0]] != nil), nil
+		return strconv.FormatBool(s.channels[f[0]] != nil || s.closing[f[0]] > 0), nil
 	case "uuid_answer":
 		f := strings.Fields(args)
 		if len(f) < 1 {

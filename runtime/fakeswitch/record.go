@@ -203,7 +203,19 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		fr.Size = wavHeader + 2*int64(samples)
 	}
 	log, onFile, out := s.log, s.cfg.OnFile, fr
+	// Until its file is closed the leg still exists for uuid_exists, as
+	// FreeSWITCH destroys a session only once its media bugs closed
+	// their files: a client that finds a leg gone may read its files.
+	s.closing[ch.uuid]++
+	uuid := ch.uuid
 	job := s.fileJob(r.created, func() {
+		defer func() {
+			s.mu.Lock()
+			if s.closing[uuid]--; s.closing[uuid] <= 0 {
+				delete(s.closing, uuid)
+			}
+			s.mu.Unlock()
+		}()
 		fr := out // what the job learns stays in its copy
 		if fr.Deleted {
 			os.Remove(r.path)

@@ -207,7 +207,9 @@ func TestRunWaitsForClients(t *testing.T) {
 // TestSlowFileHoldsOnlyItsCall stalls the file write of one call's
 // recording: the events of another call, and a bgapi's BACKGROUND_JOB,
 // reach the client meanwhile; the stalled call's RECORD_STOP and the
-// events after it follow once the file is written, in their order.
+// events after it follow once the file is written, in their order. Until
+// then the hung-up leg still exists for uuid_exists, as a FreeSWITCH
+// session lives until its media bugs closed their files.
 func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
 	release := make(chan struct{})
 	var once sync.Once
@@ -274,6 +276,14 @@ func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("events while slow's file is written (-want +got):\n%s", diff)
 	}
+	// A leg whose file is still being closed exists; one whose file is
+	// closed does not.
+	if got := c.api(t, "uuid_exists "+slow["a"]); got != "true" {
+		t.Errorf("uuid_exists of a hung-up leg whose file is being written: %q", got)
+	}
+	if got := c.api(t, "uuid_exists "+fast["a"]); got != "false" {
+		t.Errorf("uuid_exists of a hung-up leg whose file is closed: %q", got)
+	}
 	once.Do(func() { close(release) })
 	got = nil
 	for len(got) < 3 {
@@ -282,5 +292,8 @@ func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
 	want = []seen{{"RECORD_STOP", "slow/a"}, {"CHANNEL_HANGUP_COMPLETE", "slow/a"}, {"CHANNEL_HANGUP_COMPLETE", "slow/b1"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("events once slow's file is written (-want +got):\n%s", diff)
+	}
+	if got := c.api(t, "uuid_exists "+slow["a"]); got != "false" {
+		t.Errorf("uuid_exists once the file is closed: %q", got)
 	}
 }

@@ -79,6 +79,7 @@ type Server struct {
 	sessions  int
 	jobs      int
 	channels  map[string]*channel
+	closing   map[string]int // by leg uuid: recording files still being closed
 	clients   map[*client]struct{}
 	clientSeq int
 	listeners []net.Listener
@@ -125,6 +126,7 @@ func New(cfg Config) *Server {
 		coreUUID: newUUID(),
 		log:      log,
 		channels: map[string]*channel{},
+		closing:  map[string]int{},
 		clients:  map[*client]struct{}{},
 		activity: make(chan struct{}, 1),
 		lastBusy: time.Now(),
