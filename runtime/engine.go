@@ -140,6 +140,11 @@ type recording struct {
 	paused         int64 // µs paused so far
 	masks          []Range
 	started        time.Time
+	// recheck: the recording was running across a reconnection and its
+	// leg then still existed; the leg may have ended in between (a
+	// hangup whose events were lost), so it is checked again until the
+	// recording stops.
+	recheck bool
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
@@ -924,25 +929,98 @@ func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string,
 			}
 			gone = strings.TrimSpace(res) == "false"
 		}
+		e.mu.Lock()
 		if !gone {
+			r.recheck = true
+		} else if cur := e.byPath[r.path]; cur == r {
+			e.finishLost(r)
+		}
+		e.mu.Unlock()
+	}
+}
+
+// finishLost finishes from its file a running recording whose leg is
+// gone and whose RECORD_STOP was lost. e.mu is held.
+func (e *engine) finishLost(r *recording) {
+	delete(e.byPath, r.path)
+	now := time.Now().UnixMicro()
+	if r.state == recRequested {
+		r.startTS = now
+	}
+	if r.maskFrom >= 0 {
+		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(now)})
+		r.maskFrom = -1
+	}
+	r.state = recStopped
+	r.leg.hungup = true
+	e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.id, "leg", r.leg.uuid)
+	e.finish(r, 0, "reconciled")
+	e.reap(r.call)
+}
+
+// recheckEvery is how often the legs of recordings that were running
+// across a reconnection, and of adopted recordings of an earlier run, are
+// asked about again.
+const recheckEvery = 5 * time.Second
+
+// recheckLoop asks the switch, every recheckEvery while connected,
+// whether the legs of recordings that straddled a reconnection and of
+// adopted recordings still exist: a leg can end between the question at
+// the reconnection and the subscription taking effect (FreeSWITCH keeps a
+// session until its recording files are closed), and its hangup is then
+// never seen. A leg that is gone has its recording finished from its file.
+func (e *engine) recheckLoop(ctx context.Context, c APICommander, connected func() bool) {
+	t := time.NewTicker(recheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if connected() {
+			e.recheck(ctx, c)
+		}
+	}
+}
+
+// recheck is one round of recheckLoop.
+func (e *engine) recheck(ctx context.Context, c APICommander) {
+	e.mu.Lock()
+	var recs []*recording
+	for _, r := range e.byPath {
+		if r.recheck {
+			recs = append(recs, r)
+		}
+	}
+	var its []*intent
+	for _, it := range e.adopted {
+		its = append(its, it)
+	}
+	e.mu.Unlock()
+	gone := func(leg string) bool {
+		res, err := c.API(ctx, "uuid_exists "+leg)
+		return err == nil && strings.TrimSpace(res) == "false"
+	}
+	for _, r := range recs {
+		if !gone(r.leg.uuid) {
 			continue
 		}
 		e.mu.Lock()
 		if cur := e.byPath[r.path]; cur == r {
-			delete(e.byPath, r.path)
-			now := time.Now().UnixMicro()
-			if r.state == recRequested {
-				r.startTS = now
-			}
-			if r.maskFrom >= 0 {
-				r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(now)})
-				r.maskFrom = -1
-			}
-			r.state = recStopped
-			r.leg.hungup = true
-			e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.id, "leg", r.leg.uuid)
-			e.finish(r, 0, "reconciled")
-			e.reap(r.call)
+			e.finishLost(r)
+		}
+		e.mu.Unlock()
+	}
+	for _, it := range its {
+		if !gone(it.Leg) {
+			continue
+		}
+		e.mu.Lock()
+		if e.adopted[it.Path] == it {
+			delete(e.adopted, it.Path)
+			e.log.Warn("finishing the recording of an earlier run from its file: its leg is gone", "recording", it.Meta.RecordingID, "leg", it.Leg)
+			e.finishIntent(it, 0, "recovered")
 		}
 		e.mu.Unlock()
 	}

@@ -835,3 +835,76 @@ func openTestIntents(t *testing.T) (string, *intents) {
 	}
 	return spool, in
 }
+
+// existsAPI answers uuid_exists for every leg with exists.
+type existsAPI struct{ exists bool }
+
+func (a existsAPI) API(ctx context.Context, cmd string) (string, error) {
+	if !strings.HasPrefix(cmd, "uuid_exists ") {
+		return "", fmt.Errorf("unexpected command %q", cmd)
+	}
+	return fmt.Sprintf("%t", a.exists), nil
+}
+
+// TestRecheckFinishesLostLegs: a leg that still existed when the engine
+// asked at a reconnection (FreeSWITCH keeps a session until its files are
+// closed) and whose hangup was then never seen is asked about again; once
+// it is gone its recording is finished from its file, once. So are adopted
+// recordings of an earlier run.
+func TestRecheckFinishesLostLegs(t *testing.T) {
+	spool := t.TempDir()
+	tb := exampleTable(t)
+	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
+	a := "aaaa-1"
+	fin1 := &finishes{}
+	e1 := runOn(t, spool, sw, tb, fin1)
+	e1.Handle(ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
+	drain(e1)
+	for p := range e1.byPath {
+		e1.writeIntent("uuid_record " + a + " start " + p + " 10800 {}")
+	}
+	if len(e1.byPath) != 1 {
+		t.Fatalf("%d recordings started, want 1", len(e1.byPath))
+	}
+	ctx := context.Background()
+	count := func(f *finishes) int {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return len(f.got)
+	}
+
+	// A run that follows the recording: the leg exists at the
+	// reconnection, then is gone.
+	e1.reconcile(ctx, existsAPI{true}, "core-1", false)
+	e1.recheck(ctx, existsAPI{true})
+	if n := count(fin1); n != 0 {
+		t.Fatalf("%d recordings finished while their leg exists", n)
+	}
+	e1.recheck(ctx, existsAPI{false})
+	e1.recheck(ctx, existsAPI{false})
+	if n := count(fin1); n != 1 || fin1.got[0].Cause != "reconciled" {
+		t.Fatalf("finished %+v, want the recording once", fin1.got)
+	}
+
+	// A new run adopts the intent (the first run's Finish never
+	// completed): the same.
+	fin2 := &finishes{}
+	e2 := runOn(t, spool, sw, tb, fin2)
+	if len(e2.adopted) != 1 {
+		t.Fatalf("%d intents adopted, want 1", len(e2.adopted))
+	}
+	e2.recheck(ctx, existsAPI{true})
+	if n := count(fin2); n != 0 {
+		t.Fatalf("%d adopted recordings finished while their leg exists", n)
+	}
+	e2.recheck(ctx, existsAPI{false})
+	e2.recheck(ctx, existsAPI{false})
+	if n := count(fin2); n != 1 || fin2.got[0].Cause != "recovered" {
+		t.Errorf("finished %+v, want the adopted recording once", fin2.got)
+	}
+	if len(e2.adopted) != 0 {
+		t.Errorf("%d still adopted", len(e2.adopted))
+	}
+}

@@ -193,6 +193,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	for _, sr := range r.switches {
 		sr := sr
 		goRun("sender "+sr.cfg.Name, func() error { sr.engine.sender(ctx, sr.client); return nil })
+		goRun("recheck "+sr.cfg.Name, func() error { sr.engine.recheckLoop(ctx, sr.client, sr.client.Connected); return nil })
 		goRun("switch "+sr.cfg.Name, func() error { return sr.client.Run(ctx, sr) })
 	}
 	if h := r.cfg.HTTP; h != nil {
