@@ -756,16 +756,7 @@ func (e *engine) recordStop(ev *Event) {
 		}
 		return
 	}
-	delete(e.byPath, p)
-	ts := eventTS(ev)
-	if r.state == recRequested {
-		r.startTS = ts
-	}
-	if r.maskFrom >= 0 {
-		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
-		r.maskFrom = -1
-	}
-	r.state = recStopped
+	e.stopAt(r, eventTS(ev))
 	durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
 	e.finish(r, durMS, ev.Get("Record-Completion-Cause"))
 	e.reap(r.call)
@@ -939,19 +930,24 @@ func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string,
 	}
 }
 
-// finishLost finishes from its file a running recording whose leg is
-// gone and whose RECORD_STOP was lost. e.mu is held.
-func (e *engine) finishLost(r *recording) {
+// stopAt marks a recording stopped at ts (µs), closing a mask in force.
+// e.mu is held.
+func (e *engine) stopAt(r *recording, ts int64) {
 	delete(e.byPath, r.path)
-	now := time.Now().UnixMicro()
 	if r.state == recRequested {
-		r.startTS = now
+		r.startTS = ts
 	}
 	if r.maskFrom >= 0 {
-		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(now)})
+		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
 		r.maskFrom = -1
 	}
 	r.state = recStopped
+}
+
+// finishLost finishes from its file a running recording whose leg is
+// gone and whose RECORD_STOP was lost. e.mu is held.
+func (e *engine) finishLost(r *recording) {
+	e.stopAt(r, time.Now().UnixMicro())
 	r.leg.hungup = true
 	e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.id, "leg", r.leg.uuid)
 	e.finish(r, 0, "reconciled")
