@@ -589,12 +589,7 @@ func TestIntentLogOpen(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			quarantined := 0
-			in, err := openIntents(spool, quietLogger(), func() { quarantined++ })
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.close()
+			in, quarantined := openCounting(t, spool)
 			var got []string
 			for _, it := range in.list(SwitchConfig{Name: "fs1", RecordDir: "/rec"}) {
 				got = append(got, it.Meta.RecordingID)
@@ -605,8 +600,8 @@ func TestIntentLogOpen(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("live intents (-want +got):\n%s", diff)
 			}
-			if quarantined != tt.quarts {
-				t.Errorf("%d quarantined, want %d", quarantined, tt.quarts)
+			if *quarantined != tt.quarts {
+				t.Errorf("%d quarantined, want %d", *quarantined, tt.quarts)
 			}
 			q, _ := filepath.Glob(filepath.Join(spool, "quarantine", "intent-*"))
 			if len(q) != tt.quarts {
@@ -793,14 +788,9 @@ func TestIntentLogNotAFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			quarantined := 0
-			in, err := openIntents(spool, quietLogger(), func() { quarantined++ })
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer in.close()
-			if want := map[bool]int{true: 0, false: 1}[kind == "tmp link"]; quarantined != want {
-				t.Errorf("%d quarantined, want %d", quarantined, want)
+			in, quarantined := openCounting(t, spool)
+			if want := map[bool]int{true: 0, false: 1}[kind == "tmp link"]; *quarantined != want {
+				t.Errorf("%d quarantined, want %d", *quarantined, want)
 			}
 			if b, err := os.ReadFile(victim); err != nil || string(b) != "keep me\n" {
 				t.Errorf("the link's target was written: %q %v", b, err)
@@ -907,4 +897,17 @@ func TestRecheckFinishesLostLegs(t *testing.T) {
 	if len(e2.adopted) != 0 {
 		t.Errorf("%d still adopted", len(e2.adopted))
 	}
+}
+
+// openCounting opens the intent log of spool, closed at the test's end,
+// and counts what it quarantines.
+func openCounting(t *testing.T, spool string) (*intents, *int) {
+	t.Helper()
+	n := new(int)
+	in, err := openIntents(spool, quietLogger(), func() { *n++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(in.close)
+	return in, n
 }
