@@ -156,6 +156,8 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 		if oerr != nil {
 			return nil, fmt.Errorf("recording intents: %w", oerr)
 		}
+		// Counted as compactSlack records, so that a rewrite is tried
+		// again once twice the live intents have been appended.
 		in.f, in.size, in.records = f, size, compactSlack
 		return in, nil
 	}
@@ -480,14 +482,9 @@ func (in *intents) claim(id string) bool {
 func (in *intents) done(id string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if _, ok := in.live[id]; ok {
-		line, _ := json.Marshal(logRecord{Done: id})
-		if err := in.appendLocked(append(line, '\n')); err != nil {
-			in.log.Error("recording an intent done with failed; it is finished again after a restart (without effect)",
-				"recording", id, "error", err)
-		}
-		delete(in.live, id)
-		in.compactLocked()
+	if err := in.dropLocked(id); err != nil {
+		in.log.Error("recording an intent done with failed; it is finished again after a restart (without effect)",
+			"recording", id, "error", err)
 	}
 	delete(in.inflight, id)
 	if !in.finished[id] {
@@ -501,6 +498,19 @@ func (in *intents) done(id string) {
 		in.next = (in.next + 1) % len(in.ring)
 		in.finished[id] = true
 	}
+}
+
+// dropLocked appends that a recording's intent is done with and forgets
+// it; an id without a live intent writes nothing. in.mu is held.
+func (in *intents) dropLocked(id string) error {
+	if _, ok := in.live[id]; !ok {
+		return nil
+	}
+	line, _ := json.Marshal(logRecord{Done: id})
+	err := in.appendLocked(append(line, '\n'))
+	delete(in.live, id)
+	in.compactLocked()
+	return err
 }
 
 // forget removes the intent of a recording that never started.
@@ -597,12 +607,9 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 		}
 		if err != nil {
 			in.quarantineData(id, logLine(b), err)
-			line, _ := json.Marshal(logRecord{Done: id})
-			if err := in.appendLocked(append(line, '\n')); err != nil {
+			if err := in.dropLocked(id); err != nil {
 				in.log.Error("recording a quarantined intent failed", "recording", id, "error", err)
 			}
-			delete(in.live, id)
-			in.compactLocked()
 			continue
 		}
 		out = append(out, it)

@@ -819,10 +819,7 @@ func testIntent(id string) *intent {
 func openTestIntents(t *testing.T) (string, *intents) {
 	t.Helper()
 	spool := t.TempDir()
-	in, err := openIntents(spool, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	in, _ := openCounting(t, spool)
 	return spool, in
 }
 
