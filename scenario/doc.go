@@ -1,7 +1,10 @@
 // Package scenario describes scripted calls on a virtual clock: the legs of
 // each call with their channel variables, and the steps that happen to
-// them (create, set, execute, ring, answer, bridge, dtmf, transfer,
-// hangup). The fake FreeSWITCH (runtime/fakeswitch) plays scenarios as
+// them (create, set, execute, ring, media, answer, bridge, dtmf, transfer,
+// hangup, uuid_bridge, park, intercept, bowout). Call.Effects expands the
+// steps into primitive effects (effects.go); the fake switch renders them
+// as events and the simulator follows them, so both read one expansion of
+// every call shape. The fake FreeSWITCH (runtime/fakeswitch) plays scenarios as
 // event-socket events; the simulator reads the same files to predict the
 // recordings a policy makes. The package is pure data: no networking, no
 // clock.
@@ -26,7 +29,8 @@
 //	      "context": "default",                    // optional
 //	      "variables": {"k": "v"}},   // on the leg from its CHANNEL_CREATE on
 //	     {"name": "b1", "parent": "a",  // originated by a: Other-Leg-Unique-ID
-//	      "variables": {"recpol_account": "acme"}}],
+//	      "variables": {"recpol_account": "acme"}},
+//	     {"name": "lb", "loopback_of": "la"}],  // -b half of the loopback whose -a half is la
 //	   "steps": [                        // in time order
 //	     {"at_ms": 0,     "do": "create",   "leg": "a"},
 //	     {"at_ms": 10,    "do": "set",      "leg": "a", "variables": {"recpol_device": "d1"}},
@@ -55,6 +59,8 @@
 //   - execute: a dialplan application starts (CHANNEL_EXECUTE with
 //     Application and Application-Data).
 //   - ring: the leg rings (CHANNEL_PROGRESS).
+//   - media: the leg has early media (CHANNEL_PROGRESS_MEDIA), before it
+//     is answered.
 //   - answer: CHANNEL_ANSWER.
 //   - bridge: leg and other are bridged; CHANNEL_BRIDGE fires on leg only
 //     (the caller's side) with Bridge-A-Unique-ID = leg, Bridge-B-Unique-ID
@@ -62,12 +68,38 @@
 //   - dtmf: one DTMF event per digit on that leg, with DTMF-Digit,
 //     DTMF-Duration (duration, FreeSWITCH's unit, default 2000) and
 //     DTMF-Source (source, default RTP), and no channel variables.
-//   - transfer: the leg's destination number changes (CHANNEL_EXECUTE of
-//     "transfer"; the channel and its recordings carry on).
+//   - transfer: the leg is transferred to destination_number and runs the
+//     dialplan again; the channel and its recordings carry on. via is
+//     "application" (default: the transfer application runs on the leg,
+//     CHANNEL_EXECUTE transfer) or "api" (uuid_transfer, as for a SIP
+//     REFER: no CHANNEL_EXECUTE). A leg bridged to it hangs up first, with
+//     what it originated, then the bridge ends (CHANNEL_UNBRIDGE). Later
+//     set/execute/create steps play the new dialplan run.
 //   - hangup: the leg hangs up with cause (default NORMAL_CLEARING), and
-//     with it every leg bridged to it and every leg it originated that is
-//     still up (HangupSet gives the order). Each leg fires CHANNEL_HANGUP,
-//     one RECORD_STOP per running recording, CHANNEL_HANGUP_COMPLETE.
+//     with it every leg bridged to it, the other half of a loopback, and
+//     every leg they originated that is still up (HangupSet gives the
+//     order; a follower never answered nor bridged gets
+//     ORIGINATOR_CANCEL). Each leg fires CHANNEL_HANGUP, CHANNEL_UNBRIDGE
+//     for a bridge it made, one RECORD_STOP per running recording,
+//     CHANNEL_HANGUP_COMPLETE.
+//   - uuid_bridge: leg and other (both answered) are bridged as the
+//     uuid_bridge api does (an attended transfer, a parked call picked
+//     up): a third leg bridged to either hangs up and its bridge ends,
+//     then CHANNEL_EXECUTE uuid_bridge on both and CHANNEL_BRIDGE on leg.
+//   - park: the park application runs on the leg (CHANNEL_EXECUTE park,
+//     CHANNEL_PARK); the leg must not be bridged.
+//   - intercept: leg (up, not bridged) picks up other, a ringing leg that
+//     another leg (its parent, the caller) originated: leg and the caller
+//     are answered if they were not, other hangs up with PICKED_OFF (the
+//     caller's other ringing legs are cancelled), and leg and the caller
+//     are uuid_bridged.
+//   - bowout: the loopback pair whose -a half is leg bows out: both halves
+//     (answered, each bridged to an outer leg) hang up with
+//     NORMAL_CLEARING and the two outer legs are uuid_bridged.
+//
+// A leg hung up by a transfer, uuid_bridge, intercept or bowout is gone
+// like any hung-up leg: a later step on it is an error. Call.Effects
+// lists the exact effects of each step.
 //
 // Steps on a leg before its create or after its hangup are errors. Legs
 // still up after the last step stay up.

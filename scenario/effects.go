@@ -40,13 +40,24 @@ const (
 	// (CHANNEL_EXECUTE transfer first), empty for uuid_transfer, which
 	// sends no CHANNEL_EXECUTE.
 	EffTransfer
-	// EffHangup: Leg hangs up with Cause (CHANNEL_HANGUP, then one
-	// RECORD_STOP per running recording, then CHANNEL_HANGUP_COMPLETE).
+	// EffHangup: Leg hangs up with Cause (CHANNEL_HANGUP); Vars, when
+	// set, are variables the leg gets as it hangs up (a loopback bow-out's
+	// loopback_hangup_cause and loopback_bowout_other_uuid). The leg is
+	// gone from here on: its recordings end now.
 	EffHangup
+	// EffHangupComplete: Leg's hangup completes (one RECORD_STOP per
+	// running recording, then CHANNEL_HANGUP_COMPLETE). It follows the
+	// leg's EffHangup, at the same time, maybe after other legs' effects
+	// (FreeSWITCH's order in the captures: the UNBRIDGE of a bridge the
+	// leg made comes between its HANGUP and its HANGUP_COMPLETE, and a
+	// loopback bow-out interleaves both halves). A consumer that only
+	// follows which legs are up can ignore it.
+	EffHangupComplete
 )
 
-var effectNames = [...]string{"create", "set", "execute", "ring", "media", "answer", "bridge", "unbridge", "park", "dtmf", "transfer", "hangup"}
+var effectNames = [...]string{"create", "set", "execute", "ring", "media", "answer", "bridge", "unbridge", "park", "dtmf", "transfer", "hangup", "hangup_complete"}
 
+// String is the kind's name, e.g. "hangup_complete".
 func (k EffectKind) String() string {
 	if int(k) < len(effectNames) {
 		return effectNames[k]
@@ -61,17 +72,23 @@ type Effect struct {
 	AtMS int64
 	// Step is the index of the step that caused the effect.
 	Step int
+	// Kind is what happens.
 	Kind EffectKind
-	// Leg is the name of the leg the effect happens to; Other the other
-	// leg of a bridge or unbridge.
-	Leg, Other string
-	// Vars are the variables of EffSet.
+	// Leg is the name of the leg the effect happens to.
+	Leg string
+	// Other is the other leg of a bridge or unbridge (Bridge-B-Unique-ID).
+	Other string
+	// Vars are the variables of EffSet (and of an EffHangup, see there).
 	Vars map[string]string
-	// App and Data are the application of EffExecute and EffTransfer.
+	// App and Data are the application of EffExecute and EffTransfer
+	// (EffTransfer: App "transfer" and Data the destination when the
+	// transfer application ran, both empty for uuid_transfer).
 	App, Data string
-	// Digit, Source and Duration describe EffDTMF.
-	Digit    string
-	Source   string
+	// Digit is the DTMF-Digit of EffDTMF.
+	Digit string
+	// Source is the DTMF-Source of EffDTMF.
+	Source string
+	// Duration is the DTMF-Duration of EffDTMF.
 	Duration int
 	// Dest is the new destination number of EffTransfer.
 	Dest string

@@ -29,6 +29,12 @@ const (
 	DoDTMF     = "dtmf"     // digits arrive on the leg: one DTMF event per digit
 	DoTransfer = "transfer" // the leg is transferred to a new destination number
 	DoHangup   = "hangup"   // the leg hangs up, and with it every leg bridged to it
+
+	DoMedia      = "media"       // the leg has early media: CHANNEL_PROGRESS_MEDIA
+	DoUUIDBridge = "uuid_bridge" // uuid_bridge Leg Other: their third legs hang up, then they are bridged
+	DoPark       = "park"        // the park application runs on the leg: CHANNEL_PARK
+	DoIntercept  = "intercept"   // Leg picks up the ringing leg Other (intercept -bleg)
+	DoBowout     = "bowout"      // the loopback whose -a half is Leg bows out
 )
 
 // Defaults applied by Normalize.
@@ -87,6 +93,13 @@ type Leg struct {
 	// CHANNEL_CREATE on (as a callee's dial-string variables do). Set
 	// variables later with a "set" step.
 	Variables map[string]string `json:"variables,omitempty"`
+	// LoopbackOf, on the -b half of a loopback pair (mod_loopback), names
+	// its -a half: the -a half is the outbound leg its caller's bridge
+	// originated (loopback/<x>-a), the -b half the inbound leg that runs
+	// the dialplan for <x> (loopback/<x>-b). The -b half has no parent,
+	// carries a copy of the -a half's variables from its CHANNEL_CREATE
+	// on, and must be created after the -a half.
+	LoopbackOf string `json:"loopback_of,omitempty"`
 }
 
 // Step is one thing that happens to a leg at a time on the virtual clock.
@@ -97,7 +110,8 @@ type Step struct {
 	Do string `json:"do"`
 	// Leg names the leg the step happens to.
 	Leg string `json:"leg"`
-	// Other names the other leg of a "bridge".
+	// Other names the other leg of a "bridge" or "uuid_bridge", the
+	// ringing leg an "intercept" picks up.
 	Other string `json:"other,omitempty"`
 	// Variables are the variables a "set" step sets.
 	Variables map[string]string `json:"variables,omitempty"`
@@ -114,6 +128,10 @@ type Step struct {
 	Duration int `json:"duration,omitempty"`
 	// DestinationNumber is the new destination of a "transfer" step.
 	DestinationNumber string `json:"destination_number,omitempty"`
+	// Via is how a "transfer" step transfers: ViaApplication (default,
+	// the transfer application runs on the leg) or ViaAPI (uuid_transfer,
+	// e.g. a SIP REFER: no CHANNEL_EXECUTE).
+	Via string `json:"via,omitempty"`
 	// Cause is the Hangup-Cause of a "hangup" step; default NORMAL_CLEARING.
 	Cause string `json:"cause,omitempty"`
 }
@@ -286,12 +304,6 @@ var (
 	varRe   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 )
 
-// legState is a leg's state while a call's steps are checked.
-type legState struct {
-	created, answered, hungup bool
-	bridged                   map[string]bool
-}
-
 // check validates sc; pos maps a field path to a position.
 func (sc *Scenario) check(pos func(string) string) Errors {
 	var errs Errors
@@ -356,90 +368,43 @@ func (sc *Scenario) check(pos func(string) string) Errors {
 				add(fmt.Sprintf("%s.legs[%d].parent", cp, li), "unknown leg %q", l.Parent)
 			}
 		}
-		state := map[string]*legState{}
-		for name := range legs {
-			state[name] = &legState{bridged: map[string]bool{}}
+		halves := map[string]string{} // -a half: its -b half
+		for li, l := range c.Legs {
+			if l.LoopbackOf == "" {
+				continue
+			}
+			lp := fmt.Sprintf("%s.legs[%d].loopback_of", cp, li)
+			a := legs[l.LoopbackOf]
+			switch {
+			case l.LoopbackOf == l.Name:
+				add(lp, "a leg cannot be its own loopback half")
+			case a == nil:
+				add(lp, "unknown leg %q", l.LoopbackOf)
+			case a.LoopbackOf != "":
+				add(lp, "leg %q is itself a -b half", l.LoopbackOf)
+			case halves[l.LoopbackOf] != "":
+				add(lp, "leg %q already has the -b half %q", l.LoopbackOf, halves[l.LoopbackOf])
+			case l.Parent != "":
+				add(lp, "the -b half of a loopback is inbound: it has no parent (its -a half is)")
+			}
+			halves[l.LoopbackOf] = l.Name
 		}
+		var sp string
+		x := newExpander(c, func(field, format string, args ...any) { add(sp+"."+field, format, args...) })
 		var last int64
 		for si := range c.Steps {
 			s := &c.Steps[si]
-			sp := fmt.Sprintf("%s.steps[%d]", cp, si)
+			sp = fmt.Sprintf("%s.steps[%d]", cp, si)
 			if s.AtMS < last {
 				add(sp+".at_ms", "at_ms %d is before the previous step's %d: steps must be in time order", s.AtMS, last)
 			}
 			if s.AtMS > last {
 				last = s.AtMS
 			}
-			st := state[s.Leg]
-			if st == nil {
-				add(sp+".leg", "unknown leg %q", s.Leg)
-				continue
-			}
-			if s.Do != DoCreate && !st.created {
-				add(sp+".do", "%s on leg %q before it is created", s.Do, s.Leg)
-				continue
-			}
-			if st.hungup {
-				add(sp+".do", "%s on leg %q after it hung up", s.Do, s.Leg)
-				continue
-			}
-			switch s.Do {
-			case DoCreate:
-				if st.created {
-					add(sp+".do", "leg %q created twice", s.Leg)
-				}
-				if p := legs[s.Leg].Parent; p != "" && state[p] != nil && !state[p].created {
-					add(sp+".do", "leg %q created before its parent %q", s.Leg, p)
-				}
-				st.created = true
-			case DoSet:
-				if len(s.Variables) == 0 {
-					add(sp+".variables", "a set step needs variables")
-				}
+			if s.Do == DoSet {
 				checkVars(sp+".variables", s.Variables, add)
-			case DoExecute:
-				if s.Application == "" || !varRe.MatchString(s.Application) {
-					add(sp+".application", "an execute step needs an application name")
-				}
-			case DoRing:
-				if st.answered {
-					add(sp+".do", "leg %q rings after it was answered", s.Leg)
-				}
-			case DoAnswer:
-				if st.answered {
-					add(sp+".do", "leg %q answered twice", s.Leg)
-				}
-				st.answered = true
-			case DoBridge:
-				o := state[s.Other]
-				switch {
-				case s.Other == "":
-					add(sp+".other", "a bridge step needs the other leg")
-				case o == nil:
-					add(sp+".other", "unknown leg %q", s.Other)
-				case s.Other == s.Leg:
-					add(sp+".other", "a leg cannot be bridged to itself")
-				case !o.created || o.hungup:
-					add(sp+".other", "leg %q is not up", s.Other)
-				default:
-					st.bridged[s.Other] = true
-					o.bridged[s.Leg] = true
-				}
-			case DoDTMF:
-				if !digitsRe.MatchString(s.Digits) {
-					add(sp+".digits", "digits %q must be 0-9, *, # or A-D", s.Digits)
-				}
-			case DoTransfer:
-				if s.DestinationNumber == "" || !tokenRe.MatchString(s.DestinationNumber) {
-					add(sp+".destination_number", "a transfer step needs a destination number without spaces")
-				}
-			case DoHangup:
-				for _, name := range HangupSet(c, s.Leg, func(n string) bool { return state[n].created && !state[n].hungup }, func(n string) []string { return keys(state[n].bridged) }) {
-					state[name].hungup = true
-				}
-			default:
-				add(sp+".do", "unknown action %q", s.Do)
 			}
+			x.step(si)
 		}
 	}
 	return errs
@@ -457,26 +422,42 @@ func checkVars(path string, vars map[string]string, add func(path, format string
 }
 
 // HangupSet returns the legs that hang up when leg does, in the order their
-// hangups happen: leg itself, the legs bridged to it (transitively), then
-// the legs it originated that are still up and not bridged (cancelled
-// originates). up says whether a leg is up; bridged lists a leg's bridge
-// partners. Both the fake switch and the simulator use it so they agree.
+// hangups happen: leg itself, the legs bridged to it and the other half of
+// a loopback pair (transitively), then the legs they originated that are
+// still up (cancelled originates). up says whether a leg is up; bridged
+// lists a leg's bridge partners. Call.Effects uses it, so the fake switch
+// and the simulator agree.
 func HangupSet(c *Call, leg string, up func(string) bool, bridged func(string) []string) []string {
 	seen := map[string]bool{leg: true}
 	out := []string{leg}
-	for i := 0; i < len(out); i++ {
-		for _, o := range bridged(out[i]) {
-			if !seen[o] && up(o) {
-				seen[o] = true
-				out = append(out, o)
+	// link adds, after the legs listed, those linked to out[from:]
+	// (bridged, or the other half of a loopback), transitively.
+	link := func(from int) {
+		for i := from; i < len(out); i++ {
+			linked := bridged(out[i])
+			for _, l := range c.Legs {
+				if l.LoopbackOf != "" && l.LoopbackOf == out[i] {
+					linked = append(linked, l.Name)
+				}
+				if l.Name == out[i] && l.LoopbackOf != "" {
+					linked = append(linked, l.LoopbackOf)
+				}
+			}
+			for _, o := range linked {
+				if !seen[o] && up(o) {
+					seen[o] = true
+					out = append(out, o)
+				}
 			}
 		}
 	}
+	link(0)
 	for i := 0; i < len(out); i++ {
 		for _, l := range c.Legs {
 			if l.Parent == out[i] && !seen[l.Name] && up(l.Name) {
 				seen[l.Name] = true
 				out = append(out, l.Name)
+				link(len(out) - 1)
 			}
 		}
 	}
@@ -496,11 +477,36 @@ func keys[V any](m map[string]V) []string {
 // them on the wire (sorted; a CUE or JSON object has no order).
 func SortedKeys(vars map[string]string) []string { return keys(vars) }
 
-// Normalize fills in defaults: leg uuids, directions, channel names,
-// contexts, DTMF sources and durations, hangup causes. Parse calls it.
+// Normalize fills in defaults: leg uuids, directions, channel names
+// (loopback/<x>-a and loopback/<x>-b for a loopback pair, x the -a half's
+// destination number, as mod_loopback names them), contexts, DTMF sources
+// and durations, hangup causes, transfer modes. Parse calls it.
 func (sc *Scenario) Normalize() {
 	for ci := range sc.Calls {
 		c := &sc.Calls[ci]
+		for li := range c.Legs {
+			b := &c.Legs[li]
+			if b.LoopbackOf == "" {
+				continue
+			}
+			a := c.Leg(b.LoopbackOf)
+			if a == nil {
+				continue
+			}
+			x := a.DestinationNumber
+			if x == "" {
+				x = b.DestinationNumber
+			}
+			if x == "" {
+				x = a.Name
+			}
+			if a.ChannelName == "" {
+				a.ChannelName = "loopback/" + x + "-a"
+			}
+			if b.ChannelName == "" {
+				b.ChannelName = "loopback/" + x + "-b"
+			}
+		}
 		for li := range c.Legs {
 			l := &c.Legs[li]
 			if l.UUID == "" {
@@ -539,6 +545,10 @@ func (sc *Scenario) Normalize() {
 			case DoHangup:
 				if s.Cause == "" {
 					s.Cause = DefaultCause
+				}
+			case DoTransfer:
+				if s.Via == "" {
+					s.Via = ViaApplication
 				}
 			}
 		}
