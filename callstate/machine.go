@@ -1,0 +1,865 @@
+// Package callstate is recpol's call state machine: the one place where the
+// timing of a call's recordings is decided. It takes the events of a switch
+// (legs created, answered, bridged, transferred, hung up, DTMF, recordings
+// started and stopped) and returns the commands to send (start, stop, mask,
+// unmask, pause, resume a recording; tag a leg with its recordings' ids).
+// It does no I/O, reads no clock and starts no goroutine: the runtime drives
+// it over the event socket, the simulator over a scenario's effects, and
+// both see the same decisions (SPEC 2.3, 2.5, 2.7).
+//
+// The rules it keeps (SPEC 2.7):
+//   - A recording belongs to its leg: it ends when the leg hangs up, its
+//     limit is reached, or a stop names it; never at a transfer, at the
+//     other party's hangup or at a re-bridge.
+//   - A call is the set of legs bridged together, followed over time: a leg
+//     joins the call of the leg that originated it, and a bridge between
+//     legs of two calls merges them (the older call absorbs the newer).
+//     Its identity is the interaction (the first A-leg's uuid, or the
+//     preset's interaction id).
+//   - The caller's account takes its account decision once per call, the
+//     account inbound cell when the A-leg's facts are final (the first event
+//     beyond the variable-setting applications of the dialplan), the
+//     outbound cell when `to` is fixed; `to` is fixed once per call by the
+//     first B-leg that is classified, by a loopback half (another account of
+//     the platform: onnet), or by the platform answering the call itself.
+//   - Every other account with a leg in the call takes its own decisions on
+//     its own legs, with `from` onnet: its account decision on its first
+//     lasting leg, its devices' callee decisions on theirs.
+//   - A callee decision is taken when its leg answers (or joins a call
+//     already answered), for every leg that joins, with `from` of the call.
+//   - A recording starts only once its leg has media (answer or early
+//     media): starting one pre-answers a ringing leg on FreeSWITCH
+//     (switch_ivr_async.c), and a recording must not change the call.
+//   - Nothing is ever recorded on a loopback half: loopbacks bow out.
+package callstate
+
+import (
+	"sort"
+	"strings"
+
+	"github.com/recpol/recpol/callstate/classify"
+	"github.com/recpol/recpol/table"
+)
+
+// Config configures a Machine.
+type Config struct {
+	// Classifier says what a leg is.
+	Classifier classify.Classifier
+	// Table returns the table a new call is decided with; calls keep the
+	// table they started with. Nil, or a nil table: calls are not recorded.
+	Table func() *table.Table
+	// NewID returns a new recording id (letters, digits, '.', '_', '-').
+	NewID func() string
+	// Continue, when set, is asked before a recording starts whether an
+	// earlier run of the driver started it (same leg, scope and origin)
+	// and the switch still records it: it is then continued.
+	Continue func(leg, scope, origin string) (Continued, bool)
+}
+
+// Machine holds the state of every leg and call of one switch. It is not
+// safe for concurrent use: its driver serializes events.
+type Machine struct {
+	cfg   Config
+	legs  map[string]*Leg
+	recs  map[string]*Recording // requested or running, by id
+	calls int                   // calls created, for their order
+	out   []Command
+}
+
+// New returns a Machine.
+func New(cfg Config) *Machine {
+	return &Machine{cfg: cfg, legs: map[string]*Leg{}, recs: map[string]*Recording{}}
+}
+
+// Leg is one channel the machine follows.
+type Leg struct {
+	UUID      string
+	Channel   string
+	Direction string
+	Dest      string
+	CallerNum string
+	// Vars are the latest channel variables seen on the leg, by
+	// lower-case name.
+	Vars map[string]string
+
+	class      classify.Class
+	classified bool
+	call       *Call
+	isA        bool // the A-leg of the call it started
+	loopback   bool // a loopback half: never recorded
+	answered   bool
+	media      bool // answered or early media
+	bridged    bool
+	hungup     bool
+	// calleeIn is the call whose callee decision this leg has had.
+	calleeIn *Call
+	recIDs   []string
+	dtmf     map[string]*table.Collector // by the listening device
+}
+
+// IsA reports whether the leg is the A-leg of the call it started.
+func (l *Leg) IsA() bool { return l.isA }
+
+// Class returns the leg's classification and whether it has one.
+func (l *Leg) Class() (classify.Class, bool) { return l.class, l.classified }
+
+// Call is a set of legs bridged together, followed over time.
+type Call struct {
+	// ID is the call's interaction id: the preset's interaction id of the
+	// A-leg, else the A-leg's uuid.
+	ID string
+	// A is the call's first A-leg; its numbers are the call's from/to.
+	A *Leg
+	// Table is the table the call is decided with.
+	Table *table.Table
+
+	seq      int
+	legs     []*Leg
+	ignored  bool
+	acct     *table.Account // the caller's account
+	from     table.Network
+	aFinal   bool // the A-leg's facts are final: the inbound decision is taken
+	to       table.Network
+	toKnown  bool
+	answered bool // a leg of the call answered before any B-leg: the platform answered
+	accounts map[string]*acctState
+	recs     []*Recording
+	masked   bool
+}
+
+// acctState is what one account has decided in a call.
+type acctState struct {
+	acct     *table.Account
+	decided  bool // the account decision was taken
+	recorded bool
+}
+
+// Account returns the caller's account, nil until it is known.
+func (c *Call) Account() *table.Account { return c.acct }
+
+// Recordings returns the call's recordings, in the order they were decided.
+func (c *Call) Recordings() []*Recording { return c.recs }
+
+// RecState is where a recording stands.
+type RecState uint8
+
+// The states of a recording.
+const (
+	Waiting   RecState = iota // decided; waits for its leg's media, answer or bridge
+	Requested                 // start sent
+	Running                   // RECORD_START seen
+	Stopped                   // RECORD_STOP seen, or never started
+	Failed                    // the switch refused the start
+)
+
+// Range is a span of a recording file, in milliseconds from its start.
+type Range struct{ StartMS, EndMS int64 }
+
+// Recording is one recording the machine decided. Its fields are read-only
+// for the driver.
+type Recording struct {
+	ID   string
+	Call *Call
+	Leg  *Leg
+	// Account is the account that decided it (its storage and metadata).
+	Account *table.Account
+	// Scope is account, caller, callee, callflow or metaflow.
+	Scope string
+	// Endpoint is the device of an endpoint or metaflow recording.
+	Endpoint           string
+	Origin             string
+	Direction, Network string // the cell that decided it; empty for actions
+	Settings           table.Settings
+	Provenance         table.Provenance
+	// ReadOnly records the caller's audio only (record_caller).
+	ReadOnly       bool
+	FollowTransfer bool
+	// Trigger is what started it: media, answer, bridge, callflow, dtmf.
+	Trigger string
+	State   RecState
+	// StartTS is RECORD_START's time (µs); the start command's event
+	// time while requested.
+	StartTS int64
+
+	waitFor   string // "", "answer", "bridge"
+	maskFrom  int64  // µs while masked, else -1
+	pauseFrom int64  // µs while paused, else -1
+	paused    int64  // µs paused so far
+	masks     []Range
+}
+
+// Masks returns the masked spans closed so far.
+func (r *Recording) Masks() []Range { return r.masks }
+
+// MaskedFromMS returns where in the file a mask still in force began, and
+// whether one is.
+func (r *Recording) MaskedFromMS() (int64, bool) {
+	if r.maskFrom < 0 {
+		return 0, false
+	}
+	if r.State != Running {
+		return 0, true
+	}
+	return r.fileMS(r.maskFrom), true
+}
+
+// Paused reports whether the recording is paused.
+func (r *Recording) Paused() bool { return r.pauseFrom >= 0 }
+
+// Owner returns the owner user of the recording's endpoint, if any.
+func (r *Recording) Owner() string {
+	if r.Endpoint == "" || r.Account == nil {
+		return ""
+	}
+	if d, ok := r.Account.Devices[r.Endpoint]; ok {
+		return d.Owner
+	}
+	return ""
+}
+
+// SameLeg reports whether other recordings of the call were started on the
+// recording's leg.
+func (r *Recording) SameLeg() bool {
+	for _, o := range r.Call.recs {
+		if o != r && o.Leg == r.Leg && o.State != Failed && o.State != Waiting && !(o.State == Stopped && o.StartTS == 0) {
+			return true
+		}
+	}
+	return false
+}
+
+// FileMS converts a time on the switch's clock (µs) to a position in the
+// recording's file (ms): paused time is not in the file.
+func (r *Recording) FileMS(ts int64) int64 { return r.fileMS(ts) }
+
+func (r *Recording) fileMS(ts int64) int64 {
+	paused := r.paused
+	if r.pauseFrom >= 0 {
+		paused += ts - r.pauseFrom
+	}
+	ms := (ts - r.StartTS - paused) / 1000
+	if ms < 0 {
+		return 0
+	}
+	return ms
+}
+
+// CommandKind is what a command asks of the switch.
+type CommandKind uint8
+
+// The commands.
+const (
+	// Start starts Rec on its leg.
+	Start CommandKind = iota
+	// Stop, Mask, Unmask, Pause and Resume act on Rec.
+	Stop
+	Mask
+	Unmask
+	Pause
+	Resume
+	// TagLeg sets the leg's recording-ids variable to Value.
+	TagLeg
+	// Settle: Rec's leg is gone and its RECORD_STOP never came: finish
+	// it from its file.
+	Settle
+)
+
+var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle"}
+
+func (k CommandKind) String() string { return commandNames[k] }
+
+// Command is one thing for the driver to do.
+type Command struct {
+	Kind CommandKind
+	Rec  *Recording
+	// Leg and Value are TagLeg's.
+	Leg, Value string
+}
+
+// Leg returns the leg uuid, or nil.
+func (m *Machine) Leg(uuid string) *Leg { return m.legs[uuid] }
+
+// Recording returns a requested or running recording by id.
+func (m *Machine) Recording(id string) *Recording { return m.recs[id] }
+
+// Running returns the requested and running recordings, by id.
+func (m *Machine) Running() []*Recording {
+	out := make([]*Recording, 0, len(m.recs))
+	for _, r := range m.recs {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Legs returns how many legs the machine follows.
+func (m *Machine) Legs() int { return len(m.legs) }
+
+// Handle takes one event and returns the commands it causes, in order. The
+// returned slice is valid until the next call.
+func (m *Machine) Handle(ev *Event) []Command {
+	m.out = m.out[:0]
+	switch ev.Kind {
+	case RecordStarted:
+		if r := m.recs[ev.Rec]; r != nil && r.State == Requested {
+			r.State = Running
+			r.StartTS = ev.TS
+			if r.maskFrom >= 0 {
+				r.maskFrom = ev.TS
+			}
+		}
+		return m.out
+	case RecordStopped:
+		if r := m.recs[ev.Rec]; r != nil {
+			m.stopAt(r, ev.TS)
+			m.reap(r.Call)
+		}
+		return m.out
+	case StartRefused:
+		if r := m.recs[ev.Rec]; r != nil && r.State == Requested {
+			r.State = Failed
+			delete(m.recs, r.ID)
+			m.reap(r.Call)
+		}
+		return m.out
+	}
+	if ev.Leg == "" {
+		return m.out
+	}
+	l := m.legs[ev.Leg]
+	if l == nil {
+		if ev.Kind == Hangup || ev.Kind == HangupComplete || ev.Kind == DTMF {
+			return m.out
+		}
+		l = m.newLeg(ev)
+	}
+	if ev.Vars != nil {
+		ev.Vars.CopyVars(l.Vars)
+	}
+	if ev.ChannelName != "" {
+		l.Channel = ev.ChannelName
+	}
+	if ev.Dest != "" {
+		l.Dest = ev.Dest
+	}
+	if ev.CallerNum != "" {
+		l.CallerNum = ev.CallerNum
+	}
+	if !l.hungup {
+		l.classify(m.cfg.Classifier)
+	}
+	c := l.call
+	switch ev.Kind {
+	case Media:
+		l.media = true
+	case Answer:
+		l.answered, l.media = true, true
+		if c != nil && l == c.A && !c.hasB() {
+			c.answered = true
+		}
+	case Execute:
+		if c != nil && l == c.A && !c.hasB() && platformApps[strings.ToLower(ev.App)] {
+			c.answered = true
+		}
+	case Bridge:
+		m.bridge(ev.BridgeA, ev.BridgeB)
+		c = l.call
+	case Unbridge:
+		if o := m.legs[ev.BridgeB]; o != nil && ev.BridgeA == l.UUID {
+			o.bridged = false
+		}
+		l.bridged = false
+	case DTMF:
+		if c != nil && !c.ignored && c.acct != nil && len(ev.Digit) == 1 {
+			m.dtmf(l, ev.Digit, ev.TS)
+		}
+		return m.out
+	case Hangup, HangupComplete:
+		l.hungup = true
+		if c != nil {
+			for _, r := range c.recs {
+				if r.Leg == l && r.State == Waiting {
+					r.State = Stopped
+				}
+			}
+		}
+		if ev.Kind == HangupComplete {
+			// A recording still open (a start whose RECORD_START was
+			// lost, or a recording continued from an earlier run) is
+			// settled from its file: the switch sends RECORD_STOP before
+			// CHANNEL_HANGUP_COMPLETE.
+			if c != nil {
+				for _, r := range c.recs {
+					if r.Leg == l && (r.State == Requested || r.State == Running) {
+						if r.State == Requested {
+							r.StartTS = ev.TS
+						}
+						m.stopAt(r, ev.TS)
+						m.emit(Command{Kind: Settle, Rec: r})
+					}
+				}
+			}
+			if c == nil {
+				delete(m.legs, l.UUID)
+			}
+			m.reap(c)
+		}
+		return m.out
+	}
+	if c != nil && !c.ignored {
+		m.progress(c, ev)
+	}
+	return m.out
+}
+
+// platformApps are applications that answer a call on the platform itself
+// (voicemail, IVR, queue, conference, park): run on the A-leg before any
+// B-leg, they fix the call's `to` as onnet (SPEC 2.3).
+var platformApps = map[string]bool{
+	"answer": true, "voicemail": true, "conference": true, "ivr": true, "callcenter": true,
+	"fifo": true, "valet_park": true, "playback": true, "play_and_get_digits": true,
+}
+
+// varApps are dialplan applications that only set variables: the A-leg's
+// facts are not final while only they have run.
+var varApps = map[string]bool{
+	"set": true, "export": true, "unset": true, "multiset": true, "multiunset": true, "push": true,
+	"unshift": true, "set_global": true, "set_profile_var": true, "set_user": true, "log": true,
+	"kz_multiset": true, "kz_export": true, "kz_set": true, "kz_uuid_multiset": true, "kz_multiunset": true,
+}
+
+func (l *Leg) classify(cl classify.Classifier) {
+	if cls, ok := cl.Classify(l.Vars, l.Channel); ok {
+		l.class, l.classified = cls, true
+	}
+}
+
+func (c *Call) hasB() bool {
+	for _, l := range c.legs {
+		if l != c.A {
+			return true
+		}
+	}
+	return false
+}
+
+// newLeg registers a leg: a leg that names a known leg as its originator
+// joins that leg's call; the -b half of a loopback joins its -a half's
+// call; an inbound leg that nothing originated starts a call.
+func (m *Machine) newLeg(ev *Event) *Leg {
+	l := &Leg{UUID: ev.Leg, Channel: ev.ChannelName, Direction: ev.Direction, Dest: ev.Dest, CallerNum: ev.CallerNum,
+		Vars: map[string]string{}, dtmf: map[string]*table.Collector{}}
+	m.legs[l.UUID] = l
+	if ev.Vars != nil {
+		ev.Vars.CopyVars(l.Vars)
+	}
+	l.loopback = strings.HasPrefix(l.Channel, "loopback/")
+	if p := m.legs[ev.OtherLeg]; ev.OtherLeg != "" && p != nil {
+		if p.call != nil {
+			p.call.add(l)
+		}
+		return l
+	}
+	if l.loopback {
+		if o := m.loopbackPeer(l); o != nil && o.call != nil {
+			o.call.add(l)
+			return l
+		}
+	}
+	if ev.OtherLeg == "" && strings.EqualFold(ev.Direction, "inbound") && !(l.loopback && strings.HasSuffix(l.Channel, "-b")) {
+		l.isA = true
+		m.calls++
+		c := &Call{ID: l.UUID, A: l, seq: m.calls, accounts: map[string]*acctState{}}
+		if m.cfg.Table != nil {
+			c.Table = m.cfg.Table()
+		}
+		c.ignored = c.Table == nil
+		c.add(l)
+	}
+	return l
+}
+
+// loopbackPeer finds the other half of a loopback leg: by
+// other_loopback_leg_uuid (FreeSWITCH's mod_loopback sets it on both
+// halves: esl-captures/freeswitch-1.10.12/call-shapes/loopback_between_accounts_rx_raw.txt),
+// else by the channel name (loopback/x-a and loopback/x-b).
+func (m *Machine) loopbackPeer(l *Leg) *Leg {
+	if o := m.legs[l.Vars["other_loopback_leg_uuid"]]; o != nil {
+		return o
+	}
+	var peer string
+	switch {
+	case strings.HasSuffix(l.Channel, "-b"):
+		peer = strings.TrimSuffix(l.Channel, "-b") + "-a"
+	case strings.HasSuffix(l.Channel, "-a"):
+		peer = strings.TrimSuffix(l.Channel, "-a") + "-b"
+	default:
+		return nil
+	}
+	for _, o := range m.legs {
+		if o.Channel == peer && !o.hungup {
+			return o
+		}
+	}
+	return nil
+}
+
+func (c *Call) add(l *Leg) {
+	l.call = c
+	c.legs = append(c.legs, l)
+}
+
+// bridge marks two legs bridged; legs of two calls merge the calls (the
+// older absorbs the newer), and a leg of no call joins the other's call.
+func (m *Machine) bridge(a, b string) {
+	la, lb := m.legs[a], m.legs[b]
+	if la == nil || lb == nil {
+		if la != nil {
+			la.bridged = true
+		}
+		return
+	}
+	la.bridged, lb.bridged = true, true
+	ca, cb := la.call, lb.call
+	switch {
+	case ca == cb:
+	case ca == nil:
+		cb.add(la)
+	case cb == nil:
+		ca.add(lb)
+	default:
+		keep, gone := ca, cb
+		if cb.seq < ca.seq {
+			keep, gone = cb, ca
+		}
+		for _, l := range gone.legs {
+			keep.add(l)
+		}
+		keep.recs = append(keep.recs, gone.recs...)
+		for _, r := range gone.recs {
+			r.Call = keep
+		}
+		for id, st := range gone.accounts {
+			if keep.accounts[id] == nil {
+				keep.accounts[id] = st
+			}
+		}
+		gone.legs, gone.recs = nil, nil
+		if keep.masked && !gone.masked {
+			for _, r := range keep.recs {
+				if r.Call == keep && r.maskFrom < 0 && (r.State == Requested || r.State == Running) {
+					// A leg that joins a masked call is masked too.
+					m.mask(r, 0)
+				}
+			}
+		}
+	}
+}
+
+// progress takes every decision whose facts are known, and starts the
+// recordings whose leg is ready.
+func (m *Machine) progress(c *Call, ev *Event) {
+	ts := ev.TS
+	a := c.A
+	if c.acct == nil {
+		if a == nil || !a.classified {
+			return
+		}
+		acct, ok := c.Table.Account(a.class.Account)
+		if !ok {
+			c.ignored = true
+			return
+		}
+		c.acct, c.from = acct, a.class.Network
+		if id := m.cfg.Classifier.InteractionID(a.Vars); id != "" {
+			c.ID = id
+		}
+		c.accounts[acct.ID] = &acctState{acct: acct}
+	}
+	if !c.aFinal && m.aFinal(c, ev) {
+		// The A-leg's facts are final: the account inbound decision and
+		// the callflows of its destination number.
+		a.classify(m.cfg.Classifier)
+		if a.class.Account == c.acct.ID {
+			c.from = a.class.Network
+		}
+		c.aFinal = true
+		st := c.accounts[c.acct.ID]
+		if r, ok := c.acct.AccountInbound(c.from); ok {
+			st.decided, st.recorded = true, true
+			m.addPolicy(c, a, c.acct, r, "media")
+		}
+		m.callflows(c)
+	}
+	if c.aFinal && !c.toKnown {
+		for _, b := range c.legs {
+			if b == a || b.hungup && !b.classified {
+				continue
+			}
+			switch {
+			case b.loopback:
+				// A call routed to another account of the platform.
+				c.to, c.toKnown = table.Onnet, true
+			case b.classified:
+				c.to, c.toKnown = b.class.Network, true
+				if b.class.Account != c.acct.ID {
+					c.to = table.Onnet
+				}
+			}
+			if c.toKnown {
+				break
+			}
+		}
+		if !c.toKnown && c.answered {
+			c.to, c.toKnown = table.Onnet, true
+		}
+		if c.toKnown {
+			st := c.accounts[c.acct.ID]
+			if !st.decided {
+				st.decided = true
+				if r, ok := c.acct.AccountOutbound(c.to); ok {
+					st.recorded = true
+					m.addPolicy(c, a, c.acct, r, "media")
+				}
+			}
+			if a.class.Account == c.acct.ID && a.class.Network == table.Onnet && a.class.Device != "" {
+				if r, ok := c.acct.CallerDecision(a.class.Device, c.to); ok {
+					m.addPolicy(c, a, c.acct, r, "media")
+				}
+			}
+		}
+	}
+	if c.aFinal {
+		for _, b := range c.legs {
+			if b == a || b.loopback || !b.classified || b.hungup {
+				continue
+			}
+			acct, from := c.acct, c.from
+			if b.class.Account != c.acct.ID {
+				// Another account of the platform: its own decisions on
+				// its own legs, the call coming from onnet.
+				x, ok := c.Table.Account(b.class.Account)
+				if !ok {
+					continue
+				}
+				acct, from = x, table.Onnet
+				st := c.accounts[x.ID]
+				if st == nil {
+					st = &acctState{acct: x}
+					c.accounts[x.ID] = st
+				}
+				if !st.decided {
+					st.decided = true
+					r, ok := x.AccountInbound(from)
+					if !ok {
+						r, ok = x.AccountOutbound(b.class.Network)
+					}
+					if ok {
+						st.recorded = true
+						m.addPolicy(c, b, x, r, "media")
+					}
+				}
+			}
+			if b.calleeIn == c || b.class.Device == "" || !b.answered {
+				continue
+			}
+			if b.isA && b.call == c && b == c.A {
+				continue
+			}
+			b.calleeIn = c
+			if m.hasRunning(b, "callee") {
+				continue
+			}
+			if r, ok := acct.CalleeDecision(b.class.Device, from); ok {
+				m.addPolicy(c, b, acct, r, "answer")
+			}
+		}
+	}
+	for _, r := range c.recs {
+		if r.State != Waiting || r.Leg.hungup || r.Call != c {
+			continue
+		}
+		if !r.Leg.media || (r.waitFor == "answer" && !r.Leg.answered) || (r.waitFor == "bridge" && !r.Leg.bridged) {
+			continue
+		}
+		if r.waitFor != "" {
+			r.Trigger = r.waitFor
+		} else if r.Trigger == "media" && r.Leg.answered {
+			r.Trigger = "answer"
+		}
+		m.start(r, ts)
+	}
+}
+
+// aFinal reports whether the A-leg's facts are final at ev: at anything
+// but the leg's creation or a variable-setting application of its
+// dialplan (variables a "set" sets show on the leg's next event), and at
+// any event once a B-leg exists or the leg has media.
+func (m *Machine) aFinal(c *Call, ev *Event) bool {
+	if !c.A.classified {
+		return false
+	}
+	if c.hasB() || c.A.media {
+		return true
+	}
+	switch ev.Kind {
+	case Create, Other, Ring:
+		return false
+	case Execute:
+		return ev.Leg != c.A.UUID || !varApps[strings.ToLower(ev.App)]
+	}
+	return true
+}
+
+func (m *Machine) hasRunning(l *Leg, scope string) bool {
+	for _, r := range m.recs {
+		if r.Leg == l && r.Scope == scope {
+			return true
+		}
+	}
+	return false
+}
+
+// addPolicy adds a recording decided by a table cell.
+func (m *Machine) addPolicy(c *Call, l *Leg, acct *table.Account, r table.Recording, trigger string) {
+	rec := &Recording{Call: c, Leg: l, Account: acct, Scope: r.Scope.String(), Origin: r.Origin,
+		Direction: r.Direction.String(), Network: r.Network.String(), Trigger: trigger,
+		Settings: *r.Cell.Settings, Provenance: *r.Cell.Provenance}
+	if r.Scope != table.ScopeAccount {
+		rec.Endpoint = r.Endpoint
+	}
+	m.add(rec)
+}
+
+func (m *Machine) add(r *Recording) {
+	r.maskFrom, r.pauseFrom = -1, -1
+	switch {
+	case r.Settings.RecordOnBridge:
+		r.waitFor = "bridge"
+	case r.Settings.RecordOnAnswer:
+		r.waitFor = "answer"
+	}
+	if r.Scope == "callee" {
+		r.waitFor = "" // a callee decision is taken at its answer already
+		if r.Settings.RecordOnBridge && !r.Leg.bridged {
+			r.waitFor = "bridge"
+		}
+	}
+	r.Call.recs = append(r.Call.recs, r)
+}
+
+// callflows runs the actions of the callflow matching the A-leg's
+// destination number, in order: a stop cancels what an earlier action of
+// the list decided.
+func (m *Machine) callflows(c *Call) {
+	cf, ok := c.acct.MatchCallflow(c.A.Dest)
+	if !ok {
+		return
+	}
+	for i := range cf.Actions {
+		act := &cf.Actions[i]
+		label := act.Label
+		if label == "" {
+			label = cf.ID
+		}
+		switch {
+		case act.Module == "record_call" && act.Action == "stop":
+			for _, r := range c.recs {
+				if r.Leg == c.A && r.Scope == "callflow" {
+					m.stop(r)
+				}
+			}
+		case act.Module == "record_call" || act.Module == "record_caller":
+			m.add(&Recording{Call: c, Leg: c.A, Account: c.acct, Scope: "callflow", Origin: "callflow : " + label,
+				Trigger: "callflow", Settings: *act.Settings, Provenance: *act.Provenance,
+				ReadOnly: act.Module == "record_caller", FollowTransfer: act.FollowTransfer})
+		}
+	}
+}
+
+// start starts a recording; one that starts while the call is masked
+// starts masked. An adopted recording of an earlier run is continued
+// instead.
+func (m *Machine) start(r *Recording, ts int64) {
+	if a := m.takeAdopted(r); a != nil {
+		m.continueAdopted(r, a)
+		return
+	}
+	r.ID = m.cfg.NewID()
+	r.State = Requested
+	r.StartTS = ts
+	m.recs[r.ID] = r
+	m.emit(Command{Kind: Start, Rec: r})
+	if r.Call.masked {
+		r.maskFrom = ts
+		m.emit(Command{Kind: Mask, Rec: r})
+	}
+	m.tag(r)
+}
+
+func (m *Machine) tag(r *Recording) {
+	r.Leg.recIDs = append(r.Leg.recIDs, r.ID)
+	m.emit(Command{Kind: TagLeg, Rec: r, Leg: r.Leg.UUID, Value: strings.Join(r.Leg.recIDs, ",")})
+}
+
+func (m *Machine) emit(c Command) { m.out = append(m.out, c) }
+
+func (m *Machine) stop(r *Recording) {
+	switch r.State {
+	case Waiting:
+		r.State = Stopped
+	case Requested, Running:
+		m.emit(Command{Kind: Stop, Rec: r})
+	}
+}
+
+// stopAt marks a recording stopped at ts, closing a mask in force.
+func (m *Machine) stopAt(r *Recording, ts int64) {
+	delete(m.recs, r.ID)
+	if r.State == Requested {
+		r.StartTS = ts
+	}
+	if r.maskFrom >= 0 {
+		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
+		r.maskFrom = -1
+	}
+	if r.pauseFrom >= 0 {
+		r.paused += ts - r.pauseFrom
+		r.pauseFrom = -1
+	}
+	r.State = Stopped
+}
+
+// StopLost marks a recording stopped at ts whose leg is gone and whose
+// RECORD_STOP was lost (the driver found out by asking the switch).
+func (m *Machine) StopLost(r *Recording, ts int64) {
+	if m.recs[r.ID] != r {
+		return
+	}
+	m.stopAt(r, ts)
+	r.Leg.hungup = true
+	m.reap(r.Call)
+}
+
+// reap forgets a call once every leg has hung up and no recording is
+// still requested or running.
+func (m *Machine) reap(c *Call) {
+	if c == nil {
+		return
+	}
+	for _, l := range c.legs {
+		if !l.hungup {
+			return
+		}
+	}
+	for _, r := range c.recs {
+		if r.State == Requested || r.State == Running {
+			return
+		}
+	}
+	for _, l := range c.legs {
+		if m.legs[l.UUID] == l {
+			delete(m.legs, l.UUID)
+		}
+	}
+}

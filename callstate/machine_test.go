@@ -1,0 +1,347 @@
+package callstate_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/callstate"
+	"github.com/recpol/recpol/callstate/classify"
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/table"
+)
+
+// policy is the policy of the rule tests: acme records every call from
+// offnet on the A-leg, d1 records the calls it places, d2 and d3 the calls
+// they receive, and *72/*73 mask and unmask; beta records every call from
+// another account and e1 the calls it receives.
+const policy = `package recpol
+accounts: acme: {
+	call_recording: account: inbound: offnet: enabled: true
+	devices: d1: call_recording: outbound: any: enabled: true
+	devices: d2: call_recording: inbound: any: enabled: true
+	devices: d3: call_recording: inbound: any: enabled: true
+	metaflows: {listen_on: "both", numbers: {
+		"72": {module: "record_call", data: action: "mask"}
+		"73": {module: "record_call", data: action: "unmask"}}}
+	callflows: startstop: {numbers: ["8000"], actions: [
+		{module: "record_call", data: action: "start"},
+		{module: "record_call", data: action: "stop"}]}
+}
+accounts: beta: {
+	call_recording: account: inbound: onnet: enabled: true
+	devices: e1: call_recording: inbound: onnet: enabled: true
+}
+`
+
+func compile(t *testing.T) *table.Table {
+	t.Helper()
+	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(policy)}})
+	if res.Table == nil {
+		t.Fatal(res.Diagnostics)
+	}
+	return res.Table
+}
+
+// run plays events on a machine, answering every start with a
+// RECORD_START, and returns the commands as "<command> <leg> <scope>
+// <origin>" lines.
+type run struct {
+	t    *testing.T
+	m    *callstate.Machine
+	ts   int64
+	got  []string
+	recs map[string]*callstate.Recording
+}
+
+func newRun(t *testing.T, tb *table.Table) *run {
+	n := 0
+	r := &run{t: t, recs: map[string]*callstate.Recording{}}
+	r.m = callstate.New(callstate.Config{Classifier: classify.Must(classify.Config{}),
+		Table: func() *table.Table { return tb }, NewID: func() string { n++; return "r" + strconv.Itoa(n) }})
+	return r
+}
+
+// ev feeds one event. vars are "name=value" strings.
+func (r *run) ev(kind callstate.EventKind, leg string, f func(*callstate.Event), vars ...string) {
+	r.ts += 1000_000
+	ev := callstate.Event{Kind: kind, TS: r.ts, Leg: leg}
+	if len(vars) > 0 {
+		m := callstate.VarMap{}
+		for _, v := range vars {
+			k, val, _ := strings.Cut(v, "=")
+			m[k] = val
+		}
+		ev.Vars = m
+	}
+	if f != nil {
+		f(&ev)
+	}
+	r.do(r.m.Handle(&ev))
+}
+
+func (r *run) do(cmds []callstate.Command) {
+	var started []string
+	for _, c := range cmds {
+		if c.Kind == callstate.TagLeg {
+			continue
+		}
+		r.got = append(r.got, fmt.Sprintf("%s %s %s %s", c.Kind, c.Rec.Leg.UUID, c.Rec.Scope, c.Rec.Origin))
+		if c.Kind == callstate.Start {
+			r.recs[c.Rec.ID] = c.Rec
+			started = append(started, c.Rec.ID)
+		}
+	}
+	for _, id := range started {
+		r.m.Handle(&callstate.Event{Kind: callstate.RecordStarted, TS: r.ts, Rec: id})
+	}
+}
+
+func (r *run) create(leg, dir, other string, vars ...string) {
+	r.ev(callstate.Create, leg, func(e *callstate.Event) {
+		e.Direction, e.OtherLeg, e.ChannelName = dir, other, "sofia/internal/"+leg
+		if strings.HasPrefix(leg, "loopback") {
+			e.ChannelName = leg
+		}
+	}, vars...)
+}
+
+func (r *run) exec(leg, app string, vars ...string) {
+	r.ev(callstate.Execute, leg, func(e *callstate.Event) { e.App = app }, vars...)
+}
+
+func (r *run) bridge(a, b string) {
+	r.ev(callstate.Bridge, a, func(e *callstate.Event) { e.BridgeA, e.BridgeB = a, b })
+}
+
+func (r *run) dtmf(leg, digits string) {
+	for _, d := range digits {
+		r.ev(callstate.DTMF, leg, func(e *callstate.Event) { e.Digit = string(d) })
+	}
+}
+
+func (r *run) hangup(leg string) {
+	r.ev(callstate.Hangup, leg, nil)
+	for id, rec := range r.recs {
+		if rec.Leg.UUID == leg && rec.State == callstate.Running {
+			r.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: r.ts, Rec: id})
+		}
+	}
+	r.ev(callstate.HangupComplete, leg, nil)
+}
+
+var (
+	offnetCaller = []string{"recpol_account=acme", "recpol_network=offnet"}
+	d1Caller     = []string{"recpol_account=acme", "recpol_device=d1", "recpol_network=onnet"}
+)
+
+func dev(acct, id string) []string {
+	return []string{"recpol_account=" + acct, "recpol_device=" + id, "recpol_network=onnet"}
+}
+
+// TestRules states the rules of SPEC 2.3, 2.7 and section 5 case by case:
+// the commands the machine gives for each call shape.
+func TestRules(t *testing.T) {
+	tb := compile(t)
+	tests := []struct {
+		name string
+		play func(r *run)
+		want []string
+	}{
+		{
+			"a recording waits for its leg's media: nothing starts on a ringing A-leg",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "set")
+				r.exec("A", "bridge", offnetCaller...)
+				r.create("B", "outbound", "A", dev("acme", "d2")...)
+				r.ev(callstate.Ring, "B", nil)
+				r.hangup("A")
+				r.hangup("B")
+			},
+			nil,
+		},
+		{
+			"blind transfer of the A-leg (uuid_transfer: no CHANNEL_EXECUTE) never stops its recording; the new callee decides at its answer",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", offnetCaller...)
+				r.create("B", "outbound", "A", dev("acme", "d2")...)
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.bridge("A", "B")
+				r.hangup("B")
+				r.ev(callstate.Unbridge, "A", func(e *callstate.Event) { e.BridgeA, e.BridgeB = "A", "B" })
+				r.exec("A", "bridge")
+				r.create("C", "outbound", "A", dev("acme", "d3")...)
+				r.ev(callstate.Answer, "C", nil)
+				r.bridge("A", "C")
+				r.hangup("A")
+				r.hangup("C")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"start C callee inbound from offnet to endpoint",
+			},
+		},
+		{
+			"the transfer application on the A-leg stops nothing either",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", offnetCaller...)
+				r.ev(callstate.Answer, "A", nil)
+				r.exec("A", "transfer")
+				r.exec("A", "bridge")
+				r.hangup("A")
+			},
+			[]string{"start A account inbound from offnet to account"},
+		},
+		{
+			"the platform answers (voicemail): to is onnet from the answer, the caller's outbound onnet cell records",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "set", d1Caller...)
+				r.exec("A", "answer")
+				r.ev(callstate.Answer, "A", nil)
+				r.exec("A", "voicemail")
+				r.hangup("A")
+			},
+			[]string{"start A caller outbound to onnet from endpoint"},
+		},
+		{
+			"a call to another account: beta decides on its own leg with from onnet, its device at answer",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", d1Caller...)
+				r.create("B", "outbound", "A", dev("beta", "e1")...)
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.bridge("A", "B")
+				r.hangup("A")
+				r.hangup("B")
+			},
+			[]string{
+				"start B account inbound from onnet to account",
+				"start B callee inbound from onnet to endpoint",
+				"start A caller outbound to onnet from endpoint",
+			},
+		},
+		{
+			"through a loopback: nothing on the halves, beta decides on e1, the bow-out stops nothing",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", d1Caller...)
+				r.create("loopback/beta-a", "outbound", "A")
+				r.create("loopback/beta-b", "inbound", "", "other_loopback_leg_uuid=loopback/beta-a")
+				r.exec("loopback/beta-b", "bridge", "recpol_account=beta", "recpol_network=onnet")
+				r.create("E", "outbound", "loopback/beta-b", dev("beta", "e1")...)
+				r.ev(callstate.Answer, "E", nil)
+				r.ev(callstate.Answer, "loopback/beta-b", nil)
+				r.ev(callstate.Answer, "loopback/beta-a", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.hangup("loopback/beta-a")
+				r.hangup("loopback/beta-b")
+				r.bridge("A", "E")
+				r.dtmf("A", "*72")
+				r.hangup("A")
+				r.hangup("E")
+			},
+			[]string{
+				"start E account inbound from onnet to account",
+				"start E callee inbound from onnet to endpoint",
+				"start A caller outbound to onnet from endpoint",
+				// A mask acts on every recording of the call, beta's too.
+				"mask A caller outbound to onnet from endpoint",
+				"mask E account inbound from onnet to account",
+				"mask E callee inbound from onnet to endpoint",
+			},
+		},
+		{
+			"an attended transfer merges the consultation call: its target is a new callee of the customer's call, and *72 masks it",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", offnetCaller...)
+				r.create("B", "outbound", "A", dev("acme", "d2")...)
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.bridge("A", "B")
+				// d2's phone calls d3 (the consultation, a call of its own).
+				r.create("C2", "inbound", "")
+				r.exec("C2", "bridge", dev("acme", "d2")...)
+				r.create("D", "outbound", "C2", dev("acme", "d3")...)
+				r.ev(callstate.Answer, "D", nil)
+				r.ev(callstate.Answer, "C2", nil)
+				r.bridge("C2", "D")
+				// REFER with Replaces: uuid_bridge A D.
+				r.hangup("B")
+				r.hangup("C2")
+				r.bridge("A", "D")
+				r.dtmf("A", "*72")
+				r.hangup("A")
+				r.hangup("D")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"start D callee inbound from onnet to endpoint",
+				"mask A account inbound from offnet to account",
+				"mask D callee inbound from onnet to endpoint",
+			},
+		},
+		{
+			"a callflow's start then stop records nothing",
+			func(r *run) {
+				r.ev(callstate.Create, "A", func(e *callstate.Event) { e.Direction, e.Dest = "inbound", "8000" })
+				r.exec("A", "answer", dev("acme", "d9")...)
+				r.ev(callstate.Answer, "A", nil)
+				r.hangup("A")
+			},
+			nil,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := newRun(t, tb)
+			tc.play(r)
+			if diff := cmp.Diff(tc.want, r.got); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+			if n := r.m.Legs(); n != 0 {
+				t.Errorf("%d legs left after every leg hung up", n)
+			}
+		})
+	}
+}
+
+// TestOrderFree sets the caller's three variables one "set" at a time in
+// every order: the recordings are the same.
+func TestOrderFree(t *testing.T) {
+	tb := compile(t)
+	perms := [][]int{{0, 1, 2}, {0, 2, 1}, {1, 0, 2}, {1, 2, 0}, {2, 0, 1}, {2, 1, 0}}
+	want := []string{"start B callee inbound from onnet to endpoint", "start A caller outbound to onnet from endpoint"}
+	for _, p := range perms {
+		t.Run(fmt.Sprint(p), func(t *testing.T) {
+			r := newRun(t, tb)
+			r.create("A", "inbound", "")
+			seen := []string{}
+			for _, i := range p {
+				// A set's variable shows on the leg's next event.
+				r.exec("A", "set", seen...)
+				seen = append(seen, d1Caller[i])
+			}
+			r.exec("A", "bridge", seen...)
+			r.create("B", "outbound", "A", dev("acme", "d2")...)
+			r.ev(callstate.Answer, "B", nil)
+			r.ev(callstate.Answer, "A", nil)
+			r.hangup("A")
+			r.hangup("B")
+			if diff := cmp.Diff(want, r.got); diff != "" {
+				t.Errorf("commands (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
