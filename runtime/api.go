@@ -13,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/recpol/recpol/runtime/store"
-	"github.com/recpol/recpol/table"
 )
 
 // Handler returns the HTTP API:
@@ -208,40 +207,18 @@ func (e *engine) apiAction(uuid, action string, ts int64) (bool, error) {
 		// events' times are: estimate it from the latest event.
 		ts = e.lastTS + time.Since(e.lastSeen).Microseconds()
 	}
-	l := e.legs[uuid]
-	if l == nil || l.call == nil || l.hungup {
-		return false, nil
-	}
-	c := l.call
-	if c.ignored || c.acct == nil {
-		return true, errors.New("the call's account is not in the policy")
-	}
-	switch action {
-	case "start":
-		for _, r := range c.recsOf(l) {
-			if r.scope == "api" && (r.state == recRequested || r.state == recRunning) {
-				return true, errors.New("an API recording of this leg is already running")
-			}
-		}
-		cell := c.acct.Cells.Get(table.Inbound, c.from)
-		r := &recording{call: c, leg: l, scope: "api", origin: "api", settings: *cell.Settings, provenance: *cell.Provenance}
-		r.provenance.Enabled = ""
-		r.settings.RecordOnAnswer, r.settings.RecordOnBridge = false, false
-		e.add(r)
-		e.start(r, ts)
-	case "stop":
-		n := 0
-		for _, r := range c.recsOf(l) {
-			if r.state == recRequested || r.state == recRunning {
-				e.stop(r)
-				n++
-			}
-		}
-		if n == 0 {
-			return true, errors.New("no recording of this leg is running")
-		}
-	default:
-		e.callWide(c, action, ts)
-	}
-	return true, nil
+	return e.actLocked(uuid, action, ts)
+}
+
+// act runs an action on the call of a leg at ts (µs on the switch's clock).
+func (e *engine) act(uuid, action string, ts int64) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.actLocked(uuid, action, ts)
+}
+
+func (e *engine) actLocked(uuid, action string, ts int64) (bool, error) {
+	cmds, found, err := e.m.Act(uuid, action, ts)
+	e.do(cmds)
+	return found, err
 }

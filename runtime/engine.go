@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/callstate"
+	"github.com/recpol/recpol/callstate/classify"
 	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
@@ -44,25 +46,31 @@ type Finisher interface {
 	Finish(Finished)
 }
 
-// engine applies the policy to the events of one switch. Its state is
-// guarded by mu; commands go out in order through one sender goroutine, so
-// the event goroutine never waits on the switch.
+// engine drives the call state machine (package callstate) over one
+// switch's event socket: it turns events into the machine's events and the
+// machine's commands into event-socket commands, intents and finished
+// recordings. Every decision about what is recorded and when is the
+// machine's. Its state is guarded by mu; commands go out in order through
+// one sender goroutine, so the event goroutine never waits on the switch.
 type engine struct {
-	sw     SwitchConfig
-	cl     classifier
-	preset string
-	table  func() *table.Table
-	fin    Finisher
-	log    *slog.Logger
-	obs    func(string) // metric observations: "started", "failed", ...
+	sw    SwitchConfig
+	cl    classify.Classifier
+	table func() *table.Table
+	fin   Finisher
+	log   *slog.Logger
+	obs   func(string) // metric observations: "started", "failed", ...
 
 	intents *intents // nil: running recordings are kept in memory only
 
 	mu       sync.Mutex
+	m        *callstate.Machine
 	coreUUID string
-	legs     map[string]*leg
 	byPath   map[string]*recording
+	byID     map[string]*recording
 	adopted  map[string]*intent // by path: recordings of an earlier run still running
+	// continuing holds, by recording id, the intents of adopted
+	// recordings the machine continues: their start goes to their path.
+	continuing map[string]*intent
 	// unwritten holds, by path, the intents of starts still queued.
 	unwritten map[string]*intent
 	lastTS    int64       // the latest event time seen, µs on the switch's clock
@@ -70,76 +78,12 @@ type engine struct {
 	out       chan string // commands, in order
 }
 
-// leg is one channel.
-type leg struct {
-	uuid       string
-	call       *call // nil: not part of a call the engine follows
-	isA        bool
-	vars       map[string]string
-	channel    string
-	dest       string
-	callerNum  string
-	class      legClass
-	classified bool
-	answered   bool
-	bridged    bool
-	hungup     bool
-	calleeDone bool
-	recIDs     []string
-	dtmf       map[string]*table.Collector // by the endpoint device whose metaflows listen
-}
-
-// call is the set of legs of one A-leg.
-type call struct {
-	a        *leg
-	bs       []*leg
-	tbl      *table.Table
-	acct     *table.Account
-	ignored  bool
-	from     table.Network
-	to       table.Network
-	toKnown  bool
-	inbound  bool // the account inbound decision was taken
-	outbound bool // the account outbound and caller decisions were taken
-	recorded bool // the account records the call
-	recs     []*recording
-	masked   bool
-	paused   bool
-}
-
-type recState uint8
-
-const (
-	recWaiting   recState = iota // waits for answer or bridge
-	recRequested                 // start sent
-	recRunning                   // RECORD_START seen
-	recStopped
-	recFailed
-)
-
-// recording is one recording the engine started or will start.
+// recording is what the engine keeps of a recording the machine started:
+// where the switch writes it and where this runtime reads it.
 type recording struct {
-	id             string
-	call           *call
-	leg            *leg
-	scope          string // account, caller, callee, callflow, metaflow
-	endpoint       string // device id, for endpoint recordings
-	origin         string
-	direction      string
-	network        string
-	settings       table.Settings
-	provenance     table.Provenance
-	readOnly       bool
-	followTransfer bool
-	waitFor        string // "", "answer", "bridge"
-	path, local    string
-	state          recState
-	startTS        int64 // µs, RECORD_START's event time
-	maskFrom       int64 // µs while masked, else -1
-	pauseFrom      int64 // µs while paused, else -1
-	paused         int64 // µs paused so far
-	masks          []Range
-	started        time.Time
+	*callstate.Recording
+	path, local string
+	started     time.Time
 	// recheck: the recording was running across a reconnection and its
 	// leg then still existed; the leg may have ended in between (a
 	// hangup whose events were lost), so it is checked again until the
@@ -154,8 +98,16 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 	if obs == nil {
 		obs = func(string) {}
 	}
-	return &engine{sw: sw, cl: newClassifier(cls), preset: cls.Preset, table: tbl, fin: fin, log: log, obs: obs,
-		legs: map[string]*leg{}, byPath: map[string]*recording{}, adopted: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
+	cl, err := classify.New(classify.Config{Preset: cls.Preset, Account: cls.Account, Device: cls.Device, Owner: cls.Owner, Network: cls.Network})
+	if err != nil {
+		log.Error("invalid classification: the recpol preset is used", "error", err)
+		cl = classify.Must(classify.Config{})
+	}
+	e := &engine{sw: sw, cl: cl, table: tbl, fin: fin, log: log, obs: obs,
+		byPath: map[string]*recording{}, byID: map[string]*recording{}, adopted: map[string]*intent{},
+		continuing: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
+	e.m = callstate.New(callstate.Config{Classifier: cl, Table: tbl, NewID: newID, Continue: e.continueAdopted})
+	return e
 }
 
 // senderInFlight bounds how many commands may wait for their
@@ -287,7 +239,7 @@ func (e *engine) writeIntent(cmd string) {
 		it = e.unwritten[f[3]]
 		delete(e.unwritten, f[3])
 	case "mask", "unmask":
-		if r := e.byPath[f[3]]; r != nil && (r.state == recRequested || r.state == recRunning) {
+		if r := e.byPath[f[3]]; r != nil && (r.State == callstate.Requested || r.State == callstate.Running) {
 			it = e.intentOf(r)
 		}
 	}
@@ -327,14 +279,13 @@ func (e *engine) commandFailed(cmd, res string, err error) {
 		// Only a refusal says the recording did not start; after a
 		// timeout it may have, and the reconciliation settles it.
 		e.mu.Lock()
-		if r := e.byPath[f[3]]; r != nil && r.state == recRequested {
-			r.state = recFailed
-			delete(e.byPath, r.path)
+		if r := e.byPath[f[3]]; r != nil && r.State == callstate.Requested {
+			e.forget(r)
 			if e.intents != nil {
-				e.intents.forget(r.id)
+				e.intents.forget(r.ID)
 			}
 			e.obs("failed")
-			e.reap(r.call)
+			e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: r.ID}))
 		}
 		e.mu.Unlock()
 	}
@@ -346,19 +297,31 @@ func eventTS(ev *Event) int64 {
 	return ts
 }
 
+// eventKinds maps the subscribed channel events onto the machine's.
+var eventKinds = map[string]callstate.EventKind{
+	"CHANNEL_CREATE": callstate.Create, "CHANNEL_EXECUTE": callstate.Execute,
+	"CHANNEL_PROGRESS": callstate.Ring, "CHANNEL_PROGRESS_MEDIA": callstate.Media,
+	"CHANNEL_ANSWER": callstate.Answer, "CHANNEL_BRIDGE": callstate.Bridge, "CHANNEL_UNBRIDGE": callstate.Unbridge,
+	"CHANNEL_PARK": callstate.Park, "DTMF": callstate.DTMF, "CHANNEL_HANGUP": callstate.Hangup,
+	"CHANNEL_HANGUP_COMPLETE": callstate.HangupComplete,
+}
+
 // Handle processes one event. It is called from one goroutine per switch.
 func (e *engine) Handle(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if ts := eventTS(ev); ts > e.lastTS {
+	ts := eventTS(ev)
+	if ts > e.lastTS {
 		e.lastTS, e.lastSeen = ts, time.Now()
 	}
 	switch ev.Name {
 	case "RECORD_START":
-		e.recordStart(ev)
+		if r := e.byPath[ev.Get("Record-File-Path")]; r != nil {
+			e.do(e.m.Handle(&callstate.Event{Kind: callstate.RecordStarted, TS: ts, Rec: r.ID}))
+		}
 		return
 	case "RECORD_STOP":
-		e.recordStop(ev)
+		e.recordStop(ev, ts)
 		return
 	case "HEARTBEAT", "BACKGROUND_JOB":
 		return
@@ -367,306 +330,129 @@ func (e *engine) Handle(ev *Event) {
 	if id == "" {
 		return
 	}
-	l := e.legs[id]
-	if l == nil && ev.Name == "CHANNEL_HANGUP_COMPLETE" && len(e.adopted) > 0 {
-		e.adoptedLegGone(id)
-	}
-	if l == nil {
-		if ev.Name != "CHANNEL_CREATE" && ev.Name != "CHANNEL_EXECUTE" && ev.Name != "CHANNEL_ANSWER" {
-			return
-		}
-		l = e.newLeg(ev)
-		if l == nil {
-			return
-		}
-	}
-	ev.vars(l.vars)
-	if n := ev.Get("Channel-Name"); n != "" {
-		l.channel = n
-	}
-	if d := ev.Get("Caller-Destination-Number"); d != "" {
-		l.dest = d
-	}
-	if n := ev.Get("Caller-Caller-ID-Number"); n != "" {
-		l.callerNum = n
-	}
-	c := l.call
-	switch ev.Name {
-	case "CHANNEL_ANSWER":
-		l.answered = true
-	case "CHANNEL_BRIDGE":
-		l.bridged = true
-		if b := e.legs[ev.Get("Bridge-B-Unique-ID")]; b != nil && b.call == c {
-			b.bridged = true
-		}
-	case "CHANNEL_EXECUTE":
-		if strings.EqualFold(ev.Get("Application"), "transfer") && c != nil {
-			e.transfer(l)
-		}
-	case "DTMF":
-		if c != nil && !c.ignored {
-			e.dtmf(l, ev.Get("DTMF-Digit"), eventTS(ev))
-		}
-	case "CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE":
-		l.hungup = true
-		for _, r := range c.recsOf(l) {
-			if r.state == recWaiting {
-				r.state = recStopped
-			}
-		}
-		if ev.Name == "CHANNEL_HANGUP_COMPLETE" {
-			// The switch sends a recording's RECORD_STOP before its
-			// leg's CHANNEL_HANGUP_COMPLETE: a recording still open
-			// (a start whose reply was lost, a recording continued
-			// from an earlier run) is settled from its file.
-			for _, r := range c.recsOf(l) {
-				if r.state == recRequested || r.state == recRunning {
-					delete(e.byPath, r.path)
-					if r.state == recRequested {
-						r.startTS = eventTS(ev)
-					}
-					r.state = recStopped
-					e.finish(r, 0, "no RECORD_STOP")
-				}
-			}
-			e.reap(c)
-		}
-		return
-	}
-	if c != nil && !c.ignored {
-		e.progress(c, eventTS(ev))
-	}
-}
-
-func (c *call) recsOf(l *leg) []*recording {
-	if c == nil {
-		return nil
-	}
-	var out []*recording
-	for _, r := range c.recs {
-		if r.leg == l {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// newLeg registers a leg: an A-leg starts a call; a leg that names a known
-// leg as its other leg or originator is a B-leg of that leg's call. The
-// far side of a loopback is not a new call.
-func (e *engine) newLeg(ev *Event) *leg {
-	id := ev.Get("Unique-ID")
 	if !uuidRE.MatchString(id) {
 		e.log.Warn("ignoring a channel with an invalid uuid", "switch", e.sw.Name)
-		return nil
-	}
-	l := &leg{uuid: id, vars: map[string]string{}, dtmf: map[string]*table.Collector{}}
-	e.legs[id] = l
-	other := ev.Get("Other-Leg-Unique-ID")
-	if other == "" {
-		other = ev.Var("originator")
-	}
-	if p := e.legs[other]; other != "" && p != nil && p.call != nil {
-		l.call = p.call
-		p.call.bs = append(p.call.bs, l)
-		return l
-	}
-	name := ev.Get("Channel-Name")
-	l.channel = name
-	if strings.HasPrefix(name, "loopback/") && strings.HasSuffix(name, "-b") {
-		// The far side of a loopback carries a copy of the variables of
-		// its -a side: when that side is a leg of a call the engine
-		// follows, the -b side is not a new call.
-		a := strings.TrimSuffix(name, "-b") + "-a"
-		for _, o := range e.legs {
-			if o.channel == a && o.call != nil {
-				return l
-			}
-		}
-	}
-	if other == "" && strings.EqualFold(ev.Get("Call-Direction"), "inbound") {
-		l.isA = true
-		l.call = &call{a: l, tbl: e.table()}
-		if l.call.tbl == nil {
-			l.call.ignored = true
-		}
-	}
-	return l
-}
-
-// progress takes every decision whose facts are known (SPEC 2.3 and the
-// runtime's timing): the account inbound decision and the callflows once
-// the A-leg is classified; the account outbound and caller decisions once
-// the first B-leg is; a callee decision when its leg answers (or bridges);
-// and it starts recordings whose answer or bridge has come.
-func (e *engine) progress(c *call, ts int64) {
-	a := c.a
-	if !a.classified {
-		cls, ok := e.cl.classify(a.vars, a.channel)
-		if !ok {
-			return
-		}
-		a.class, a.classified = cls, true
-		acct, ok := c.tbl.Account(cls.account)
-		if !ok {
-			e.log.Info("call of an account the policy does not know: not recorded", "switch", e.sw.Name, "account", cls.account, "call", a.uuid)
-			c.ignored = true
-			return
-		}
-		c.acct, c.from = acct, cls.network
-	}
-	if !c.inbound {
-		c.inbound = true
-		if r, ok := c.acct.AccountInbound(c.from); ok {
-			c.recorded = true
-			e.addPolicy(c, a, r)
-		}
-		e.callflows(c)
-	}
-	for _, b := range c.bs {
-		if !b.classified {
-			if cls, ok := e.cl.classify(b.vars, b.channel); ok {
-				b.class, b.classified = cls, true
-			}
-		}
-	}
-	if !c.outbound {
-		for _, b := range c.bs {
-			if b.classified {
-				c.to, c.toKnown, c.outbound = b.class.network, true, true
-				break
-			}
-		}
-		if c.outbound {
-			if !c.recorded {
-				if r, ok := c.acct.AccountOutbound(c.to); ok {
-					c.recorded = true
-					e.addPolicy(c, a, r)
-				}
-			}
-			if a.class.network == table.Onnet && a.class.device != "" {
-				if r, ok := c.acct.CallerDecision(a.class.device, c.to); ok {
-					e.addPolicy(c, a, r)
-				}
-			}
-		}
-	}
-	for _, b := range c.bs {
-		if b.calleeDone || !b.classified || b.class.device == "" || b.class.account != c.acct.ID || !b.answered {
-			continue
-		}
-		b.calleeDone = true
-		if r, ok := c.acct.CalleeDecision(b.class.device, c.from); ok {
-			e.addPolicy(c, b, r)
-		}
-	}
-	for _, r := range c.recs {
-		if r.state != recWaiting || r.leg.hungup {
-			continue
-		}
-		if (r.waitFor == "answer" && !r.leg.answered) || (r.waitFor == "bridge" && !r.leg.bridged) {
-			continue
-		}
-		e.start(r, ts)
-	}
-}
-
-// addPolicy adds a recording decided by a table cell.
-func (e *engine) addPolicy(c *call, l *leg, r table.Recording) {
-	rec := &recording{call: c, leg: l, scope: r.Scope.String(), origin: r.Origin,
-		direction: r.Direction.String(), network: r.Network.String(),
-		settings: *r.Cell.Settings, provenance: *r.Cell.Provenance}
-	if r.Scope != table.ScopeAccount {
-		rec.endpoint = r.Endpoint
-	}
-	e.add(rec)
-}
-
-func (e *engine) add(r *recording) {
-	r.id = newID()
-	r.maskFrom, r.pauseFrom = -1, -1
-	switch {
-	case r.settings.RecordOnBridge:
-		r.waitFor = "bridge"
-	case r.settings.RecordOnAnswer:
-		r.waitFor = "answer"
-	}
-	if r.scope == "callee" {
-		r.waitFor = "" // a callee decision is taken at its answer already
-		if r.settings.RecordOnBridge && !r.leg.bridged {
-			r.waitFor = "bridge"
-		}
-	}
-	r.call.recs = append(r.call.recs, r)
-	if len(e.adopted) > 0 {
-		e.reattach(r)
-	}
-}
-
-// callflows runs the actions of the callflow matching the A-leg's
-// destination number.
-func (e *engine) callflows(c *call) {
-	cf, ok := c.acct.MatchCallflow(c.a.dest)
-	if !ok {
 		return
 	}
-	for i := range cf.Actions {
-		act := &cf.Actions[i]
-		label := act.Label
-		if label == "" {
-			label = cf.ID
-		}
-		switch {
-		case act.Module == "record_call" && act.Action == "stop":
-			for _, r := range c.recsOf(c.a) {
-				if r.scope == "callflow" {
-					e.stop(r)
-				}
+	kind, ok := eventKinds[ev.Name]
+	if !ok {
+		kind = callstate.Other
+	}
+	if kind == callstate.HangupComplete && len(e.adopted) > 0 {
+		e.adoptedLegGone(id)
+	}
+	cev := callstate.Event{Kind: kind, TS: ts, Leg: id, Vars: ev,
+		ChannelName: ev.Get("Channel-Name"), Direction: ev.Get("Call-Direction"),
+		Dest: ev.Get("Caller-Destination-Number"), CallerNum: ev.Get("Caller-Caller-ID-Number")}
+	switch kind {
+	case callstate.Create, callstate.Execute, callstate.Answer, callstate.Media, callstate.Other:
+		if e.m.Leg(id) == nil {
+			cev.OtherLeg = ev.Get("Other-Leg-Unique-ID")
+			if cev.OtherLeg == "" {
+				cev.OtherLeg = ev.Var("originator")
 			}
-		case act.Module == "record_call" || act.Module == "record_caller":
-			e.add(&recording{call: c, leg: c.a, scope: "callflow", origin: "callflow : " + label,
-				settings: *act.Settings, provenance: *act.Provenance,
-				readOnly: act.Module == "record_caller", followTransfer: act.FollowTransfer})
+		}
+		cev.App, cev.AppData = ev.Get("Application"), ev.Get("Application-Data")
+	case callstate.Bridge, callstate.Unbridge:
+		cev.BridgeA, cev.BridgeB = ev.Get("Bridge-A-Unique-ID"), ev.Get("Bridge-B-Unique-ID")
+		if cev.BridgeA == "" {
+			cev.BridgeA = id
+		}
+	case callstate.DTMF:
+		cev.Vars = nil
+		cev.Digit = ev.Get("DTMF-Digit")
+	}
+	e.do(e.m.Handle(&cev))
+}
+
+// CopyVars copies the event's channel variables into dst, keyed by
+// lower-case name (callstate.Vars).
+func (ev *Event) CopyVars(dst map[string]string) { ev.vars(dst) }
+
+// do carries out the machine's commands. e.mu is held.
+func (e *engine) do(cmds []callstate.Command) {
+	for _, c := range cmds {
+		switch c.Kind {
+		case callstate.Start:
+			e.start(c.Rec)
+		case callstate.TagLeg:
+			e.send(fmt.Sprintf("uuid_setvar %s %s %s", c.Leg, e.cl.RecordingIDsVar(), c.Value))
+		case callstate.Settle:
+			if r := e.byID[c.Rec.ID]; r != nil {
+				e.forget(r)
+				e.finish(r, 0, "no RECORD_STOP")
+			}
+		default:
+			if r := e.byID[c.Rec.ID]; r != nil {
+				e.send(fmt.Sprintf("uuid_record %s %s %s", r.Leg.UUID, c.Kind, r.path))
+			}
 		}
 	}
 }
 
-// start sends the start command of a recording. A recording that starts
-// while the call is masked starts masked.
-func (e *engine) start(r *recording, ts int64) {
-	acct := r.call.acct.ID
+// start sends the start command of a recording the machine started, or
+// of an earlier run's recording it continues (to the same path).
+func (e *engine) start(rec *callstate.Recording) {
+	acct := rec.Account.ID
 	ext := "mp3"
-	if r.settings.Format == "wav" {
+	if rec.Settings.Format == "wav" {
 		ext = "wav"
 	}
-	if !idRE.MatchString(acct) || !uuidRE.MatchString(r.leg.uuid) {
-		e.log.Error("refusing to record: unsafe account or uuid", "switch", e.sw.Name)
-		r.state = recFailed
+	if !idRE.MatchString(acct) || !uuidRE.MatchString(rec.Leg.UUID) || !idRE.MatchString(rec.ID) {
+		e.log.Error("refusing to record: unsafe account, uuid or id", "switch", e.sw.Name)
+		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
 		return
 	}
-	r.path, r.local = recordingPaths(e.sw, acct, r.id, ext)
-	r.state = recRequested
-	r.started = time.Now()
+	r := &recording{Recording: rec, started: time.Now()}
+	if it := e.continuing[rec.ID]; it != nil {
+		delete(e.continuing, rec.ID)
+		r.path = it.Path
+		_, r.local = recordingPaths(e.sw, it.Meta.Account, rec.ID, it.Meta.Format)
+		r.started = it.Meta.Start
+		e.log.Info("continuing a recording of an earlier run", "recording", rec.ID, "leg", it.Leg, "scope", rec.Scope)
+	} else {
+		r.path, r.local = recordingPaths(e.sw, acct, rec.ID, ext)
+		if e.intents != nil {
+			// The sender writes the intent just before it sends the
+			// start, off the event path and in parallel with other legs'
+			// commands.
+			e.unwritten[r.path] = e.intentOf(r)
+		}
+		e.obs("started")
+	}
 	e.byPath[r.path] = r
-	if r.call.masked {
-		r.maskFrom = ts
-	}
-	if e.intents != nil {
-		// The sender writes the intent just before it sends the start,
-		// off the event path and in parallel with other legs' commands.
-		e.unwritten[r.path] = e.intentOf(r)
-	}
+	e.byID[rec.ID] = r
 	e.send(startCommand(r))
-	if r.maskFrom >= 0 {
-		e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
+}
+
+// forget drops a recording the engine no longer follows. e.mu is held.
+func (e *engine) forget(r *recording) {
+	delete(e.byPath, r.path)
+	delete(e.byID, r.ID)
+}
+
+// continueAdopted is the machine's question whether a recording it
+// decides is one an earlier run started: an adopted intent of the same
+// leg, scope and origin. e.mu is held.
+func (e *engine) continueAdopted(leg, scope, origin string) (callstate.Continued, bool) {
+	for p, it := range e.adopted {
+		m := it.Meta
+		if it.Leg != leg || m.Scope != scope || m.Origin != origin {
+			continue
+		}
+		delete(e.adopted, p)
+		e.continuing[m.RecordingID] = it
+		c := callstate.Continued{ID: m.RecordingID, StartTS: m.Start.UnixMicro(), Format: m.Format,
+			MaskedFromMS: it.MaskedFromMS}
+		if it.StartTS > 0 {
+			c.StartTS = it.StartTS
+		}
+		for _, rg := range m.MaskedRanges {
+			c.Masks = append(c.Masks, callstate.Range{StartMS: rg.StartMS, EndMS: rg.EndMS})
+		}
+		return c, true
 	}
-	r.leg.recIDs = append(r.leg.recIDs, r.id)
-	idVar := "recpol_recording_ids"
-	if e.preset == "kazoo" {
-		idVar = "media_recording_id"
-	}
-	e.send(fmt.Sprintf("uuid_setvar %s %s %s", r.leg.uuid, idVar, strings.Join(r.leg.recIDs, ",")))
-	e.obs("started")
+	return callstate.Continued{}, false
 }
 
 // intentOf is the intent of a requested or running recording as the
@@ -674,16 +460,11 @@ func (e *engine) start(r *recording, ts int64) {
 func (e *engine) intentOf(r *recording) *intent {
 	m := e.metadata(r, 0)
 	m.Start = r.started.UTC()
-	m.MaskedRanges = append([]Range{}, r.masks...)
-	it := &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.leg.uuid, Path: r.path, Meta: m}
-	if r.state == recRunning {
-		it.StartTS = r.startTS
+	it := &intent{Version: 1, Switch: e.sw.Name, CoreUUID: e.coreUUID, Leg: r.Leg.UUID, Path: r.path, Meta: m}
+	if r.State == callstate.Running {
+		it.StartTS = r.StartTS
 	}
-	if r.maskFrom >= 0 {
-		var from int64 // masked from the start while the start is pending
-		if r.state == recRunning {
-			from = r.fileMS(r.maskFrom)
-		}
+	if from, ok := r.MaskedFromMS(); ok {
 		it.MaskedFromMS = &from
 	}
 	return it
@@ -692,74 +473,27 @@ func (e *engine) intentOf(r *recording) *intent {
 // startCommand is a recording's start command, its settings in its own
 // recording variables.
 func startCommand(r *recording) string {
-	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.settings.RecordMinSec, r.settings.RecordSampleRate)
-	if r.readOnly {
+	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.Settings.RecordMinSec, r.Settings.RecordSampleRate)
+	if r.ReadOnly {
 		vars += ",RECORD_READ_ONLY=true"
 	}
-	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.leg.uuid, r.path, r.settings.TimeLimit, vars)
+	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.Leg.UUID, r.path, r.Settings.TimeLimit, vars)
 }
 
-func (e *engine) stop(r *recording) {
-	switch r.state {
-	case recWaiting:
-		r.state = recStopped
-	case recRequested, recRunning:
-		e.send(fmt.Sprintf("uuid_record %s stop %s", r.leg.uuid, r.path))
-	}
-}
-
-// transfer stops the recordings of a transferred leg that do not follow a
-// transfer (those the policy started, as KAZOO's
-// recording_follow_transfer=false).
-func (e *engine) transfer(l *leg) {
-	for _, r := range l.call.recsOf(l) {
-		if !r.followTransfer {
-			e.stop(r)
-		}
-	}
-}
-
-func (e *engine) recordStart(ev *Event) {
-	r := e.byPath[ev.Get("Record-File-Path")]
-	if r == nil || r.state != recRequested {
-		return
-	}
-	r.state = recRunning
-	r.startTS = eventTS(ev)
-	if r.maskFrom >= 0 {
-		r.maskFrom = r.startTS
-	}
-}
-
-// fileMS converts an event time to a position in the recording's file:
-// paused time is not in the file.
-func (r *recording) fileMS(ts int64) int64 {
-	paused := r.paused
-	if r.pauseFrom >= 0 {
-		paused += ts - r.pauseFrom
-	}
-	ms := (ts - r.startTS - paused) / 1000
-	if ms < 0 {
-		return 0
-	}
-	return ms
-}
-
-func (e *engine) recordStop(ev *Event) {
+func (e *engine) recordStop(ev *Event, ts int64) {
 	p := ev.Get("Record-File-Path")
+	durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
 	r := e.byPath[p]
 	if r == nil {
 		if it := e.adopted[p]; it != nil {
 			delete(e.adopted, p)
-			durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
 			e.finishIntent(it, durMS, ev.Get("Record-Completion-Cause"))
 		}
 		return
 	}
-	e.stopAt(r, eventTS(ev))
-	durMS, _ := strconv.ParseInt(ev.Var("record_ms"), 10, 64)
+	e.forget(r)
+	e.do(e.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: ts, Rec: r.ID}))
 	e.finish(r, durMS, ev.Get("Record-Completion-Cause"))
-	e.reap(r.call)
 }
 
 // finish hands a stopped recording to the store.
@@ -769,10 +503,10 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 	e.obs("stopped")
 	f := Finished{Meta: m, LocalPath: r.local, Cause: cause}
 	if e.intents != nil {
-		if !e.intents.claim(r.id) {
+		if !e.intents.claim(r.ID) {
 			return // recovery has handed it to the store already
 		}
-		in, id := e.intents, r.id
+		in, id := e.intents, r.ID
 		f.Done = func() { in.done(id) }
 	}
 	e.fin.Finish(f)
@@ -780,39 +514,26 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 
 // metadata is a recording's metadata as far as the engine knows it.
 func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
-	c := r.call
+	c := r.Call
 	m := store.Metadata{
-		RecordingID: r.id, CallID: r.leg.uuid, InteractionID: c.a.uuid, Account: c.acct.ID,
-		Scope: r.scope, Leg: "a", Origin: r.origin, Direction: r.direction,
-		From: c.a.callerNum, To: c.a.dest, Start: time.UnixMicro(r.startTS).UTC(), DurationMS: durMS,
-		Format: r.settings.Format, SampleRate: r.settings.RecordSampleRate, MaskedRanges: r.masks,
-		PolicyVersion: c.tbl.Version, Provenance: provenanceMap(&r.provenance), Switch: e.sw.Name,
-		URL: r.settings.URL, Method: r.settings.Method, RecordMinSec: r.settings.RecordMinSec,
+		RecordingID: r.ID, CallID: r.Leg.UUID, InteractionID: c.ID, Account: r.Account.ID,
+		Scope: r.Scope, Leg: "b", Origin: r.Origin, Direction: r.Direction,
+		From: c.A.CallerNum, To: c.A.Dest, Start: time.UnixMicro(r.StartTS).UTC(), DurationMS: durMS,
+		Format: r.Settings.Format, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
+		PolicyVersion: c.Table.Version, Provenance: provenanceMap(&r.Provenance), Switch: e.sw.Name,
+		URL: r.Settings.URL, Method: r.Settings.Method, RecordMinSec: r.Settings.RecordMinSec,
+		SameLegRecordings: r.SameLeg(),
 	}
-	if m.MaskedRanges == nil {
-		m.MaskedRanges = []Range{}
+	if r.Leg == c.A {
+		m.Leg = "a"
 	}
-	if !r.leg.isA {
-		m.Leg = "b"
+	for _, rg := range r.Masks() {
+		m.MaskedRanges = append(m.MaskedRanges, Range{StartMS: rg.StartMS, EndMS: rg.EndMS})
 	}
-	if e.preset == "kazoo" {
-		if id := c.a.vars["call-interaction-id"]; id != "" {
-			m.InteractionID = id
-		}
+	if r.Endpoint != "" {
+		m.Endpoint = "device:" + r.Endpoint
+		m.Owner = r.Owner()
 	}
-	if r.endpoint != "" {
-		m.Endpoint = "device:" + r.endpoint
-		if d, ok := c.acct.Devices[r.endpoint]; ok {
-			m.Owner = d.Owner
-		}
-	}
-	n := 0
-	for _, o := range c.recs {
-		if o.leg == r.leg && o.state != recFailed && o.state != recWaiting {
-			n++
-		}
-	}
-	m.SameLegRecordings = n > 1
 	return m
 }
 
@@ -831,28 +552,6 @@ func provenanceMap(p *table.Provenance) map[string]string {
 	return m
 }
 
-// reap forgets a call once every leg has hung up and no recording is
-// still running.
-func (e *engine) reap(c *call) {
-	if c == nil {
-		return
-	}
-	legs := append([]*leg{c.a}, c.bs...)
-	for _, l := range legs {
-		if !l.hungup {
-			return
-		}
-	}
-	for _, r := range c.recs {
-		if r.state == recRequested || r.state == recRunning {
-			return
-		}
-	}
-	for _, l := range legs {
-		delete(e.legs, l.uuid)
-	}
-}
-
 // Running returns the recordings the engine believes are running, for
 // reconciliation after a reconnect.
 func (e *engine) running() []*recording {
@@ -862,7 +561,7 @@ func (e *engine) running() []*recording {
 	for _, r := range e.byPath {
 		out = append(out, r)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].id < out[j].id })
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
 }
 
@@ -914,7 +613,7 @@ func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string,
 	for _, r := range e.running() {
 		gone := restarted
 		if !gone {
-			res, err := c.API(ctx, "uuid_exists "+r.leg.uuid)
+			res, err := c.API(ctx, "uuid_exists "+r.Leg.UUID)
 			if err != nil {
 				continue // try again on the next connection
 			}
@@ -930,28 +629,13 @@ func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string,
 	}
 }
 
-// stopAt marks a recording stopped at ts (µs), closing a mask in force.
-// e.mu is held.
-func (e *engine) stopAt(r *recording, ts int64) {
-	delete(e.byPath, r.path)
-	if r.state == recRequested {
-		r.startTS = ts
-	}
-	if r.maskFrom >= 0 {
-		r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
-		r.maskFrom = -1
-	}
-	r.state = recStopped
-}
-
 // finishLost finishes from its file a running recording whose leg is
 // gone and whose RECORD_STOP was lost. e.mu is held.
 func (e *engine) finishLost(r *recording) {
-	e.stopAt(r, time.Now().UnixMicro())
-	r.leg.hungup = true
-	e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.id, "leg", r.leg.uuid)
+	e.forget(r)
+	e.m.StopLost(r.Recording, time.Now().UnixMicro())
+	e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.ID, "leg", r.Leg.UUID)
 	e.finish(r, 0, "reconciled")
-	e.reap(r.call)
 }
 
 // recheckEvery is how often the legs of recordings that were running
@@ -999,7 +683,7 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 		return err == nil && strings.TrimSpace(res) == "false"
 	}
 	for _, r := range recs {
-		if !gone(r.leg.uuid) {
+		if !gone(r.Leg.UUID) {
 			continue
 		}
 		e.mu.Lock()

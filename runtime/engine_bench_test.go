@@ -179,7 +179,7 @@ func BenchmarkEngineCallSetup(b *testing.B) {
 	if starts < 2*b.N {
 		b.Fatalf("%d recordings started in %d setups, want 2 each", starts, b.N)
 	}
-	if len(e.legs) != 0 {
-		b.Fatalf("%d legs left after the calls", len(e.legs))
+	if e.m.Legs() != 0 {
+		b.Fatalf("%d legs left after the calls", e.m.Legs())
 	}
 }

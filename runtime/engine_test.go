@@ -73,8 +73,10 @@ func drain(e *engine) []string {
 }
 
 // TestEngineDecisions plays an offnet customer calling the PCI call
-// centre's supervisor: the account records the A-leg from the start (the
-// caller's variables arrive late, on the bridge's CHANNEL_EXECUTE), the
+// centre's supervisor: the account decides on the A-leg once its
+// variables are known (they arrive late, on the bridge's CHANNEL_EXECUTE)
+// and starts recording it once the leg has media (its early media: a
+// start never pre-answers a ringing leg), the
 // supervisor's phone records its B-leg at answer, and *72 pressed by the
 // supervisor masks both recordings.
 func TestEngineDecisions(t *testing.T) {
@@ -90,6 +92,10 @@ func TestEngineDecisions(t *testing.T) {
 	}
 	e.Handle(ev("CHANNEL_EXECUTE", a, 10, "Application", "bridge",
 		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
+	if got := drain(e); len(got) != 0 {
+		t.Fatalf("commands before the caller's leg has media: %v", got)
+	}
+	e.Handle(ev("CHANNEL_PROGRESS_MEDIA", a, 15))
 	want := []string{
 		"uuid_record aaaa-1 start /var/spool/rec/pci-callcentre/<id>.mp3 10800 {RECORD_MIN_SEC=5,record_sample_rate=16000}",
 		"uuid_setvar aaaa-1 recpol_recording_ids <id>",
@@ -114,8 +120,8 @@ func TestEngineDecisions(t *testing.T) {
 	e.Handle(ev("CHANNEL_BRIDGE", a, 3010, "Bridge-A-Unique-ID", a, "Bridge-B-Unique-ID", b))
 	paths := map[string]string{}
 	for p, r := range e.byPath {
-		paths[r.leg.uuid] = p
-		e.Handle(&Event{Name: "RECORD_START", Headers: map[string]string{"Unique-ID": r.leg.uuid,
+		paths[r.Leg.UUID] = p
+		e.Handle(&Event{Name: "RECORD_START", Headers: map[string]string{"Unique-ID": r.Leg.UUID,
 			"Record-File-Path": p, "Event-Date-Timestamp": fmt.Sprint(int64(3020) * 1000)}})
 	}
 	for i, d := range "*72" {
@@ -161,8 +167,8 @@ func TestEngineDecisions(t *testing.T) {
 	if diff := cmp.Diff(wantSums, sums); diff != "" {
 		t.Errorf("finished recordings (-want +got):\n%s", diff)
 	}
-	if len(e.legs) != 0 {
-		t.Errorf("%d legs left after the call", len(e.legs))
+	if e.m.Legs() != 0 {
+		t.Errorf("%d legs left after the call", e.m.Legs())
 	}
 }
 

@@ -703,44 +703,6 @@ func (in *intents) quarantineData(name string, data []byte, cause error) {
 	}
 }
 
-// reattach continues an adopted recording when the engine, seeing its
-// call again after a restart, decides the same recording (same leg, scope
-// and origin): the recording takes the intent's id and path and counts as
-// running, so no second start is sent, and masks, stops and its
-// RECORD_STOP apply to the file the switch is writing. e.mu is held.
-func (e *engine) reattach(r *recording) {
-	for p, it := range e.adopted {
-		m := it.Meta
-		if it.Leg != r.leg.uuid || m.Scope != r.scope || m.Origin != r.origin {
-			continue
-		}
-		delete(e.adopted, p)
-		r.id, r.path = m.RecordingID, it.Path
-		_, r.local = recordingPaths(e.sw, m.Account, m.RecordingID, m.Format)
-		r.state, r.startTS, r.started = recRunning, m.Start.UnixMicro(), m.Start
-		if it.StartTS > 0 {
-			r.startTS = it.StartTS
-		}
-		r.settings.Format = m.Format
-		r.masks = append([]Range(nil), m.MaskedRanges...)
-		e.byPath[r.path] = r
-		r.leg.recIDs = append(r.leg.recIDs, r.id)
-		// The earlier run may have died between the intent and the
-		// start: send the start again. A path the switch records
-		// already answers +OK and starts nothing.
-		e.send(startCommand(r))
-		if it.MaskedFromMS != nil {
-			// The earlier run masked the call; its mask may not have
-			// reached the switch. Masking again is harmless.
-			r.maskFrom = r.startTS + *it.MaskedFromMS*1000
-			r.call.masked = true
-			e.send(fmt.Sprintf("uuid_record %s mask %s", r.leg.uuid, r.path))
-		}
-		e.log.Info("continuing a recording of an earlier run", "recording", r.id, "leg", it.Leg, "scope", r.scope)
-		return
-	}
-}
-
 // PendingIntents reports how many recordings of a spool still have an
 // intent: started on a switch and not yet taken by the store. A runtime
 // may be appending to the log meanwhile (a record it is writing is not

@@ -298,7 +298,9 @@ func TestReattachAfterRestart(t *testing.T) {
 	sw := SwitchConfig{Name: "fs1", RecordDir: "/rec", LocalDir: filepath.Join(spool, "rec")}
 	newRun := func(fin Finisher) *engine { return runOn(t, spool, sw, tb, fin) }
 	a := "aaaa-1"
-	create := ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+	// A recording starts once its leg has media: the call is seen first
+	// at its answer.
+	create := ev("CHANNEL_ANSWER", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
 		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
 		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet")
 	e1 := newRun(&finishes{})
@@ -341,8 +343,8 @@ func TestReattachAfterRestart(t *testing.T) {
 	if len(fin.got) != 1 || !strings.Contains(first, fin.got[0].Meta.RecordingID) {
 		t.Fatalf("finished %+v, want the recording of %s once", fin.got, first)
 	}
-	if len(e2.legs) != 0 {
-		t.Errorf("%d legs left", len(e2.legs))
+	if n := e2.m.Legs(); n != 0 {
+		t.Errorf("%d legs left", n)
 	}
 }
 
@@ -452,7 +454,7 @@ func TestReattachMasked(t *testing.T) {
 		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
 		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"}
 	e1 := newRun(&finishes{})
-	e1.Handle(ev("CHANNEL_CREATE", a, 0, vars...))
+	e1.Handle(ev("CHANNEL_ANSWER", a, 0, vars...))
 	send(e1)
 	var path string
 	for p := range e1.byPath {
@@ -462,9 +464,7 @@ func TestReattachMasked(t *testing.T) {
 		t.Fatal("the first run started no recording")
 	}
 	e1.Handle(ev("RECORD_START", a, 1000, "Record-File-Path", path))
-	e1.mu.Lock()
-	e1.callWide(e1.legs[a].call, "mask", 3000*1000)
-	e1.mu.Unlock()
+	e1.act(a, "mask", 3000*1000)
 	if cmds := send(e1); len(cmds) != 1 || !strings.HasPrefix(cmds[0], "uuid_record "+a+" mask ") {
 		t.Fatalf("the first run sent %q, want its mask", cmds)
 	}
@@ -481,9 +481,7 @@ func TestReattachMasked(t *testing.T) {
 	if masks != 1 {
 		t.Errorf("the second run masked %s %d times, want once", path, masks)
 	}
-	e2.mu.Lock()
-	e2.callWide(e2.legs[a].call, "unmask", 5000*1000)
-	e2.mu.Unlock()
+	e2.act(a, "unmask", 5000*1000)
 	e2.Handle(ev("RECORD_STOP", a, 9000, "Record-File-Path", path, "Record-Completion-Cause", "success-silence", "variable_record_ms", "8000"))
 	if len(fin.got) != 1 {
 		t.Fatalf("finished %d recordings, want 1", len(fin.got))
@@ -845,7 +843,7 @@ func TestRecheckFinishesLostLegs(t *testing.T) {
 	a := "aaaa-1"
 	fin1 := &finishes{}
 	e1 := runOn(t, spool, sw, tb, fin1)
-	e1.Handle(ev("CHANNEL_CREATE", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+	e1.Handle(ev("CHANNEL_ANSWER", a, 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
 		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
 		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
 	drain(e1)

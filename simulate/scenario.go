@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
+	"strings"
 
+	"github.com/recpol/recpol/callstate"
+	"github.com/recpol/recpol/callstate/classify"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/table"
 )
@@ -18,11 +22,12 @@ type Predicted struct {
 	Call     string `json:"call"`
 	Leg      string `json:"leg"` // the scenario leg's name
 	LegUUID  string `json:"leg_uuid"`
-	Scope    string `json:"scope"` // account, caller, callee, callflow, metaflow
+	Account  string `json:"account"` // the account that decided it
+	Scope    string `json:"scope"`   // account, caller, callee, callflow, metaflow
 	Endpoint string `json:"endpoint,omitempty"`
 	Origin   string `json:"origin"`
-	// Trigger is what started it: create (the leg's facts became known),
-	// answer, bridge, callflow or dtmf.
+	// Trigger is what started it: media (the leg's early media), answer,
+	// bridge, callflow or dtmf.
 	Trigger    string            `json:"trigger"`
 	Settings   *table.Settings   `json:"-"`
 	Provenance *table.Provenance `json:"-"`
@@ -41,37 +46,32 @@ type Span struct {
 	EndMS   int64 `json:"end_ms"`
 }
 
-// PredictScenario plays a scenario against a table with the runtime's
-// timing rules, for the recpol classification preset (recpol_account,
-// recpol_device, recpol_network on every leg):
-//
-//   - a leg is classified from the latest variables its events carried (a
-//     variable set by the dialplan shows on the leg's next event, not on
-//     the CHANNEL_EXECUTE of the set itself); the A-leg is the leg with no
-//     parent and direction inbound;
-//   - the account inbound decision and the callflow of the A-leg's
-//     destination number are taken when the A-leg is classified; the
-//     account outbound and caller decisions when the first B-leg is (its
-//     network is the call's "to"); a callee decision when its leg answers;
-//   - a recording with record_on_answer / record_on_bridge waits for its
-//     leg's answer / bridge (a bridge marks both legs);
-//   - metaflows act on DTMF: mask, unmask, pause and resume on every
-//     running recording of the call, start, stop and toggle on the
-//     pressing endpoint's leg; a recording that starts while the call is
-//     masked starts masked;
-//   - a transfer stops the leg's recordings that do not follow transfers
-//     (those started by policy); a hangup stops its legs' recordings; the
-//     time limit stops a recording.
+// PredictScenario plays a scenario against a table for the recpol
+// classification preset (recpol_account, recpol_device, recpol_network).
+// See PredictScenarioWith.
 func PredictScenario(t *table.Table, sc *scenario.Scenario) ([]Predicted, error) {
+	return PredictScenarioWith(t, sc, classify.Must(classify.Config{}))
+}
+
+// PredictScenarioWith plays a scenario against a table on a virtual
+// switch: every call's steps expand into the effects the fake switch
+// plays (scenario.Call.Effects), their events go to the call state machine
+// (package callstate) that the runtime drives over the event socket, and
+// the machine's commands act on the virtual switch's recordings as on
+// FreeSWITCH (a start records from the time it is sent, the time limit
+// stops a recording, a hangup stops its leg's recordings, a recording
+// shorter than record_min_sec is deleted). The timing rules are the
+// machine's: nothing here decides what is recorded.
+func PredictScenarioWith(t *table.Table, sc *scenario.Scenario, cl classify.Classifier) ([]Predicted, error) {
 	cp := sc.Clone()
 	cp.Normalize()
 	var out []Predicted
 	for i := range cp.Calls {
-		p := &predictor{t: t, c: &cp.Calls[i], legs: map[string]*pLeg{}}
-		if err := p.run(); err != nil {
+		v := newVirtualSwitch(t, &cp.Calls[i], cl)
+		if err := v.run(); err != nil {
 			return nil, fmt.Errorf("call %s: %w", cp.Calls[i].ID, err)
 		}
-		out = append(out, p.result()...)
+		out = append(out, v.result()...)
 	}
 	return out, nil
 }
@@ -99,469 +99,222 @@ func WritePredictionJSON(w io.Writer, version string, ps []Predicted) error {
 	return enc.Encode(out)
 }
 
-type pLeg struct {
-	def               *scenario.Leg
-	vars              map[string]string
-	pending           map[string]string // set, not yet on an event
-	up, hungup        bool
-	answered, bridged bool
-	classified        bool
-	account, device   string
-	network           table.Network
-	calleeDone        bool
-	collector         table.Collector
+// vLeg is a leg of the virtual switch.
+type vLeg struct {
+	def     *scenario.Leg
+	vars    callstate.VarMap // visible on the leg's events
+	pending map[string]string
+	dest    string
+	up      bool
+	hungup  bool
 }
 
-type pRec struct {
+// vRec is a recording file of the virtual switch.
+type vRec struct {
 	Predicted
-	leg            *pLeg
-	waitFor        string
-	state          int // 0 waiting, 1 running, 2 stopped
-	limitAt        int64
-	followTransfer bool
-	maskFrom       int64
-	pauseFrom      int64
-	paused         int64
-	masks          []Span
+	rec     *callstate.Recording
+	leg     *vLeg
+	limitAt int64 // µs
+	stopped bool
 }
 
-type predictor struct {
-	t                 *table.Table
-	c                 *scenario.Call
-	legs              map[string]*pLeg
-	a                 *pLeg
-	acct              *table.Account
-	ignored           bool
-	from, to          table.Network
-	inbound, outbound bool
-	recorded          bool
-	masked            bool
-	recs              []*pRec
-	end               int64
+type virtualSwitch struct {
+	t      *table.Table
+	c      *scenario.Call
+	m      *callstate.Machine
+	legs   map[string]*vLeg
+	byUUID map[string]*vLeg
+	recs   []*vRec
+	byID   map[string]*vRec
+	ids    int
+	err    error
 }
 
-func (p *predictor) run() error {
-	for i := range p.c.Legs {
-		l := &p.c.Legs[i]
-		p.legs[l.Name] = &pLeg{def: l, vars: map[string]string{}, pending: map[string]string{}}
+func newVirtualSwitch(t *table.Table, c *scenario.Call, cl classify.Classifier) *virtualSwitch {
+	v := &virtualSwitch{t: t, c: c, legs: map[string]*vLeg{}, byUUID: map[string]*vLeg{}, byID: map[string]*vRec{}}
+	v.m = callstate.New(callstate.Config{Classifier: cl, Table: func() *table.Table { return t },
+		NewID: func() string { v.ids++; return c.ID + "-" + strconv.Itoa(v.ids) }})
+	for i := range c.Legs {
+		l := &c.Legs[i]
+		vl := &vLeg{def: l, vars: callstate.VarMap{}, pending: map[string]string{}, dest: l.DestinationNumber}
+		v.legs[l.Name] = vl
+		v.byUUID[l.UUID] = vl
 	}
-	for _, st := range p.c.Steps {
-		now := p.c.StartMS + st.AtMS
-		p.expire(now)
-		l := p.legs[st.Leg]
+	return v
+}
+
+// run plays the call's effects.
+func (v *virtualSwitch) run() error {
+	for _, e := range v.c.Effects() {
+		ts := e.AtMS * 1000
+		v.expire(ts)
+		l := v.legs[e.Leg]
 		if l == nil {
-			return fmt.Errorf("step %s: no leg %q", st, st.Leg)
+			return fmt.Errorf("effect %s: no leg %q", e.Kind, e.Leg)
 		}
-		if st.Do != scenario.DoCreate && (!l.up || l.hungup) {
+		if e.Kind != scenario.EffCreate && (!l.up || l.hungup) {
 			continue
 		}
-		// Variables a set step sets reach the event socket only on the
-		// leg's next event that carries variables (as on FreeSWITCH, the
-		// CHANNEL_EXECUTE of "set" fires before it runs).
-		switch st.Do {
-		case scenario.DoSet, scenario.DoExecute, scenario.DoAnswer, scenario.DoBridge, scenario.DoTransfer, scenario.DoHangup:
-			for k, v := range l.pending {
-				l.vars[k] = v
-			}
-			clear(l.pending)
-		}
-		switch st.Do {
-		case scenario.DoCreate:
+		ev := callstate.Event{TS: ts, Leg: l.def.UUID, Vars: l.vars, ChannelName: l.def.ChannelName,
+			Direction: l.def.Direction, Dest: l.dest, CallerNum: l.def.CallerIDNumber}
+		switch e.Kind {
+		case scenario.EffCreate:
 			l.up = true
-			for k, v := range l.def.Variables {
-				l.vars[k] = v
+			v.createVars(l)
+			ev.Kind = callstate.Create
+			if p := v.legs[l.def.Parent]; p != nil {
+				ev.OtherLeg = p.def.UUID
 			}
-			if l.def.Parent == "" && l.def.Direction == "inbound" && p.a == nil {
-				p.a = l
+		case scenario.EffSet:
+			// The CHANNEL_EXECUTE of "set" fires before the variables
+			// apply: they show on the leg's next event.
+			ev.Kind, ev.App = callstate.Execute, "set"
+			v.handle(&ev)
+			for k, val := range e.Vars {
+				l.vars[strings.ToLower(k)] = val
 			}
-		case scenario.DoSet:
-			for _, k := range scenario.SortedKeys(st.Variables) {
-				l.pending[k] = st.Variables[k]
+			continue
+		case scenario.EffExecute:
+			ev.Kind, ev.App, ev.AppData = callstate.Execute, e.App, e.Data
+		case scenario.EffRing:
+			continue // CHANNEL_PROGRESS: not in the runtime's subscription
+		case scenario.EffMedia:
+			ev.Kind = callstate.Media
+		case scenario.EffAnswer:
+			ev.Kind = callstate.Answer
+		case scenario.EffBridge, scenario.EffUnbridge:
+			o := v.legs[e.Other]
+			if o == nil {
+				return fmt.Errorf("effect %s: no leg %q", e.Kind, e.Other)
 			}
-		case scenario.DoAnswer:
-			l.answered = true
-		case scenario.DoBridge:
-			l.bridged = true
-			if o := p.legs[st.Other]; o != nil {
-				o.bridged = true
+			ev.Kind, ev.BridgeA, ev.BridgeB = callstate.Bridge, l.def.UUID, o.def.UUID
+			if e.Kind == scenario.EffUnbridge {
+				ev.Kind = callstate.Unbridge
 			}
-		case scenario.DoDTMF:
-			if p.acct != nil && !p.ignored {
-				for _, d := range st.Digits {
-					p.dtmf(l, string(d), now)
+		case scenario.EffPark:
+			ev.Kind = callstate.Park
+		case scenario.EffDTMF:
+			ev.Kind, ev.Digit, ev.Vars = callstate.DTMF, e.Digit, nil
+		case scenario.EffTransfer:
+			if e.App != "" {
+				tr := ev
+				tr.Kind, tr.App, tr.AppData = callstate.Execute, e.App, e.Dest
+				v.handle(&tr)
+			}
+			l.dest = e.Dest
+			continue
+		case scenario.EffHangup:
+			ev.Kind = callstate.Hangup
+			v.handle(&ev)
+			l.hungup = true
+			for _, r := range v.recs {
+				if r.leg == l && !r.stopped {
+					v.stop(r, ts)
 				}
 			}
-		case scenario.DoTransfer:
-			for _, r := range p.recs {
-				if r.leg == l && !r.followTransfer {
-					p.stop(r, now)
-				}
-			}
-		case scenario.DoHangup:
-			up := func(n string) bool { x := p.legs[n]; return x.up && !x.hungup }
-			bridged := func(n string) []string { return p.bridgedWith(n) }
-			for _, n := range scenario.HangupSet(p.c, st.Leg, up, bridged) {
-				h := p.legs[n]
-				h.hungup = true
-				for _, r := range p.recs {
-					if r.leg == h {
-						p.stop(r, now)
-					}
-				}
-			}
+			ev.Kind = callstate.HangupComplete
+		default:
 			continue
 		}
-		p.progress(now, st.Do)
+		v.handle(&ev)
+		if v.err != nil {
+			return v.err
+		}
 	}
-	return nil
+	return v.err
 }
 
-// bridgedWith lists the legs bridged to leg n: the scenario's bridge steps
-// up to now, both ways.
-func (p *predictor) bridgedWith(n string) []string {
-	var out []string
-	for _, st := range p.c.Steps {
-		if st.Do != scenario.DoBridge {
-			continue
+// createVars gives a new leg its variables: its definition's, and for the
+// -b half of a loopback a copy of its -a half's first, with the variables
+// mod_loopback links the halves by.
+func (v *virtualSwitch) createVars(l *vLeg) {
+	if a := v.legs[l.def.LoopbackOf]; l.def.LoopbackOf != "" && a != nil {
+		for k, val := range a.vars {
+			l.vars[k] = val
 		}
-		if st.Leg == n && p.legs[st.Other].bridged {
-			out = append(out, st.Other)
-		}
-		if st.Other == n && p.legs[st.Leg].bridged {
-			out = append(out, st.Leg)
-		}
+		l.vars["other_loopback_leg_uuid"] = a.def.UUID
+		a.vars["other_loopback_leg_uuid"] = l.def.UUID
 	}
-	return out
+	for k, val := range l.def.Variables {
+		l.vars[strings.ToLower(k)] = val
+	}
 }
 
-func (p *predictor) classify(l *pLeg) bool {
-	if l.classified {
-		return true
-	}
-	acct := l.vars["recpol_account"]
-	switch {
-	case acct == "":
-		return false
-	case l.vars["recpol_network"] == "onnet":
-		l.network = table.Onnet
-	case l.vars["recpol_network"] == "offnet":
-		l.network = table.Offnet
-	default:
-		return false
-	}
-	l.account, l.device, l.classified = acct, l.vars["recpol_device"], true
-	return true
+// handle feeds one event to the machine and carries out its commands.
+func (v *virtualSwitch) handle(ev *callstate.Event) {
+	cmds := append([]callstate.Command(nil), v.m.Handle(ev)...)
+	v.do(cmds, ev.TS)
 }
 
-func (p *predictor) progress(now int64, do string) {
-	a := p.a
-	if a == nil || p.ignored || !a.up {
-		return
-	}
-	if p.acct == nil {
-		if !p.classify(a) {
-			return
-		}
-		acct, ok := p.t.Account(a.account)
-		if !ok {
-			p.ignored = true
-			return
-		}
-		p.acct, p.from = acct, a.network
-	}
-	if !p.inbound {
-		p.inbound = true
-		if r, ok := p.acct.AccountInbound(p.from); ok {
-			p.recorded = true
-			p.addCell(a, r, "create")
-		}
-		p.callflows()
-	}
-	var bs []*pLeg
-	for i := range p.c.Legs {
-		if l := p.legs[p.c.Legs[i].Name]; l != a && l.up && l.def.Parent != "" {
-			bs = append(bs, l)
-			p.classify(l)
-		}
-	}
-	if !p.outbound {
-		for _, b := range bs {
-			if b.classified {
-				p.to, p.outbound = b.network, true
-				break
+func (v *virtualSwitch) do(cmds []callstate.Command, ts int64) {
+	for _, c := range cmds {
+		switch c.Kind {
+		case callstate.Start:
+			l := v.byUUID[c.Rec.Leg.UUID]
+			if l == nil || !l.up || l.hungup {
+				v.v(callstate.Event{Kind: callstate.StartRefused, TS: ts, Rec: c.Rec.ID})
+				continue
 			}
-		}
-		if p.outbound {
-			if !p.recorded {
-				if r, ok := p.acct.AccountOutbound(p.to); ok {
-					p.recorded = true
-					p.addCell(a, r, "create")
-				}
+			if v.byID[c.Rec.ID] != nil {
+				continue // a path already recording starts nothing
 			}
-			if a.network == table.Onnet && a.device != "" {
-				if r, ok := p.acct.CallerDecision(a.device, p.to); ok {
-					p.addCell(a, r, "create")
-				}
+			r := &vRec{rec: c.Rec, leg: l, limitAt: ts + int64(c.Rec.Settings.TimeLimit)*1_000_000}
+			r.Predicted = Predicted{Call: v.c.ID, Leg: l.def.Name, LegUUID: l.def.UUID, Account: c.Rec.Account.ID,
+				Scope: c.Rec.Scope, Origin: c.Rec.Origin, Trigger: c.Rec.Trigger,
+				Settings: &c.Rec.Settings, Provenance: &c.Rec.Provenance, StartMS: ts / 1000, StopMS: -1}
+			if c.Rec.Endpoint != "" {
+				r.Endpoint = "device:" + c.Rec.Endpoint
+			}
+			v.recs = append(v.recs, r)
+			v.byID[c.Rec.ID] = r
+			v.v(callstate.Event{Kind: callstate.RecordStarted, TS: ts, Rec: c.Rec.ID})
+		case callstate.Stop:
+			if r := v.byID[c.Rec.ID]; r != nil && !r.stopped {
+				v.stop(r, ts)
 			}
 		}
 	}
-	for _, b := range bs {
-		if b.calleeDone || !b.classified || b.device == "" || b.account != p.acct.ID || !b.answered || b.hungup {
-			continue
-		}
-		b.calleeDone = true
-		if r, ok := p.acct.CalleeDecision(b.device, p.from); ok {
-			p.addCell(b, r, "answer")
-		}
-	}
-	for _, r := range p.recs {
-		if r.state != 0 || r.leg.hungup {
-			continue
-		}
-		if (r.waitFor == "answer" && !r.leg.answered) || (r.waitFor == "bridge" && !r.leg.bridged) {
-			continue
-		}
-		if r.waitFor != "" {
-			r.Trigger = r.waitFor
-		}
-		p.start(r, now)
+}
+
+// v feeds a recording event to the machine and carries out what follows.
+func (v *virtualSwitch) v(ev callstate.Event) {
+	cmds := append([]callstate.Command(nil), v.m.Handle(&ev)...)
+	v.do(cmds, ev.TS)
+}
+
+// stop stops a recording file at ts, as the switch's RECORD_STOP.
+func (v *virtualSwitch) stop(r *vRec, ts int64) {
+	r.stopped = true
+	v.v(callstate.Event{Kind: callstate.RecordStopped, TS: ts, Rec: r.rec.ID})
+	r.StopMS = ts / 1000
+	r.DurationMS = r.rec.FileMS(ts)
+	r.Kept = r.DurationMS > 0 && r.DurationMS >= int64(r.Settings.RecordMinSec)*1000
+	r.Masked = []Span{}
+	for _, m := range r.rec.Masks() {
+		r.Masked = append(r.Masked, Span{StartMS: m.StartMS, EndMS: m.EndMS})
 	}
 }
 
-func (p *predictor) addCell(l *pLeg, r table.Recording, trigger string) {
-	rec := &pRec{leg: l, Predicted: Predicted{Scope: r.Scope.String(), Origin: r.Origin, Trigger: trigger,
-		Settings: r.Cell.Settings, Provenance: r.Cell.Provenance}}
-	if r.Scope != table.ScopeAccount {
-		rec.Endpoint = "device:" + r.Endpoint
-	}
-	p.add(rec)
-}
-
-func (p *predictor) add(r *pRec) {
-	r.Call, r.Leg, r.LegUUID = p.c.ID, r.leg.def.Name, r.leg.def.UUID
-	r.maskFrom, r.pauseFrom = -1, -1
-	switch {
-	case r.Settings.RecordOnBridge:
-		r.waitFor = "bridge"
-	case r.Settings.RecordOnAnswer:
-		r.waitFor = "answer"
-	}
-	if r.Scope == "callee" {
-		r.waitFor = ""
-		if r.Settings.RecordOnBridge && !r.leg.bridged {
-			r.waitFor = "bridge"
-		}
-	}
-	p.recs = append(p.recs, r)
-}
-
-func (p *predictor) callflows() {
-	cf, ok := p.acct.MatchCallflow(p.a.def.DestinationNumber)
-	if !ok {
-		return
-	}
-	for i := range cf.Actions {
-		act := &cf.Actions[i]
-		label := act.Label
-		if label == "" {
-			label = cf.ID
-		}
-		if act.Module == "record_call" && act.Action == "stop" {
-			continue // stops what the same callflow would start: nothing yet
-		}
-		p.add(&pRec{leg: p.a, followTransfer: act.FollowTransfer, Predicted: Predicted{Scope: "callflow",
-			Origin: "callflow : " + label, Trigger: "callflow", Settings: act.Settings, Provenance: act.Provenance}})
-	}
-}
-
-func (p *predictor) start(r *pRec, now int64) {
-	r.state = 1
-	r.StartMS = now
-	r.limitAt = now + int64(r.Settings.TimeLimit)*1000
-	if p.masked {
-		r.maskFrom = now
-	}
-}
-
-// fileMS is a time's position in the recording's file.
-func (r *pRec) fileMS(now int64) int64 {
-	paused := r.paused
-	if r.pauseFrom >= 0 {
-		paused += now - r.pauseFrom
-	}
-	return now - r.StartMS - paused
-}
-
-func (p *predictor) stop(r *pRec, now int64) {
-	switch r.state {
-	case 0:
-		r.state = 2
-		r.StartMS, r.StopMS = -1, -1
-	case 1:
-		if r.limitAt < now {
-			now = r.limitAt
-		}
-		if r.maskFrom >= 0 {
-			r.masks = append(r.masks, Span{r.fileMS(r.maskFrom), r.fileMS(now)})
-			r.maskFrom = -1
-		}
-		if r.pauseFrom >= 0 {
-			r.paused += now - r.pauseFrom
-			r.pauseFrom = -1
-		}
-		r.state = 2
-		r.StopMS = now
-		r.DurationMS = now - r.StartMS - r.paused
-		r.Kept = r.DurationMS > 0 && r.DurationMS >= int64(r.Settings.RecordMinSec)*1000
-	}
-}
-
-// expire stops the recordings whose time limit has passed before now.
-func (p *predictor) expire(now int64) {
-	for _, r := range p.recs {
-		if r.state == 1 && r.limitAt <= now {
-			p.stop(r, r.limitAt)
+// expire stops the recordings whose time limit has passed at ts.
+func (v *virtualSwitch) expire(ts int64) {
+	for _, r := range v.recs {
+		if !r.stopped && r.limitAt <= ts {
+			v.stop(r, r.limitAt)
 		}
 	}
 }
 
-func (p *predictor) result() []Predicted {
-	var out []Predicted
-	for _, r := range p.recs {
-		if r.state == 0 || r.StartMS < 0 {
-			continue
-		}
-		if r.state == 1 { // never hung up: still running at the end
-			r.StopMS = -1
-		}
-		r.Masked = r.masks
-		if r.Masked == nil {
+func (v *virtualSwitch) result() []Predicted {
+	out := make([]Predicted, 0, len(v.recs))
+	for _, r := range v.recs {
+		if !r.stopped { // never hung up: still running at the end
 			r.Masked = []Span{}
+			for _, m := range r.rec.Masks() {
+				r.Masked = append(r.Masked, Span{StartMS: m.StartMS, EndMS: m.EndMS})
+			}
 		}
 		out = append(out, r.Predicted)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].StartMS < out[j].StartMS })
 	return out
-}
-
-func (p *predictor) metaflowsOf(l *pLeg) *table.Metaflows {
-	if !l.classified || l.device == "" || l.account != p.acct.ID {
-		return nil
-	}
-	d, ok := p.acct.Devices[l.device]
-	if !ok {
-		return nil
-	}
-	return d.Metaflows
-}
-
-func (p *predictor) dtmf(pressed *pLeg, digit string, now int64) {
-	for i := range p.c.Legs {
-		l := p.legs[p.c.Legs[i].Name]
-		if !l.up || l.hungup {
-			continue
-		}
-		m := p.metaflowsOf(l)
-		if m == nil {
-			continue
-		}
-		own := l == pressed
-		if (m.ListenOn == "self" && !own) || (m.ListenOn == "peer" && own) {
-			continue
-		}
-		if b, ok := l.collector.Feed(m, digit, now); ok {
-			p.metaflow(l, m, b, now)
-		}
-	}
-}
-
-func (p *predictor) metaflow(l *pLeg, m *table.Metaflows, b *table.MetaflowBinding, now int64) {
-	own := func() []*pRec {
-		var out []*pRec
-		for _, r := range p.recs {
-			if r.leg == l && r.Scope == "metaflow" && r.state == 1 {
-				out = append(out, r)
-			}
-		}
-		return out
-	}
-	start := func() {
-		r := &pRec{leg: l, followTransfer: b.Action.FollowTransfer, Predicted: Predicted{Scope: "metaflow",
-			Endpoint: "device:" + l.device, Origin: "metaflow : " + m.BindingDigit + b.Code, Trigger: "dtmf",
-			Settings: b.Action.Settings, Provenance: b.Action.Provenance}}
-		p.add(r)
-		r.waitFor = ""
-		p.start(r, now)
-	}
-	switch b.Action.Action {
-	case "start":
-		if len(own()) == 0 {
-			start()
-		}
-	case "stop":
-		for _, r := range own() {
-			p.stop(r, now)
-		}
-	case "toggle":
-		rs := own()
-		if len(rs) == 0 {
-			start()
-		}
-		for _, r := range rs {
-			if r.pauseFrom >= 0 {
-				p.resume(r, now)
-			} else {
-				p.pause(r, now)
-			}
-		}
-	case "mask", "unmask", "pause", "resume":
-		switch b.Action.Action {
-		case "mask":
-			p.masked = true
-		case "unmask":
-			p.masked = false
-		}
-		for _, r := range p.recs {
-			if r.state != 1 {
-				continue
-			}
-			switch b.Action.Action {
-			case "mask":
-				if r.maskFrom < 0 {
-					r.maskFrom = now
-				}
-			case "unmask":
-				if r.maskFrom >= 0 {
-					r.masks = append(r.masks, Span{r.fileMS(r.maskFrom), r.fileMS(now)})
-					r.maskFrom = -1
-				}
-			case "pause":
-				p.pause(r, now)
-			case "resume":
-				p.resume(r, now)
-			}
-		}
-	}
-}
-
-func (p *predictor) pause(r *pRec, now int64) {
-	if r.pauseFrom >= 0 {
-		return
-	}
-	if r.maskFrom >= 0 {
-		r.masks = append(r.masks, Span{r.fileMS(r.maskFrom), r.fileMS(now)})
-		r.maskFrom = now
-	}
-	r.pauseFrom = now
-}
-
-func (p *predictor) resume(r *pRec, now int64) {
-	if r.pauseFrom < 0 {
-		return
-	}
-	r.paused += now - r.pauseFrom
-	r.pauseFrom = -1
-	if r.maskFrom >= 0 {
-		r.maskFrom = now
-	}
 }

@@ -28,7 +28,7 @@ func TestPredictScenario(t *testing.T) {
 	}{
 		{"nothing recorded", `accounts: acme: devices: {d1: {}, d2: {}}`, nil},
 		{
-			"account inbound at classification, callee at answer, masked by the callee's metaflow listening to both",
+			"account inbound once the A-leg has media (a start never pre-answers), callee at answer, masked by the callee's metaflow listening to both",
 			`accounts: acme: {
 				call_recording: account: inbound: onnet: enabled: true
 				users: u2: {call_recording: inbound: onnet: enabled: true, metaflows: {listen_on: "both", numbers: {
@@ -36,8 +36,8 @@ func TestPredictScenario(t *testing.T) {
 				devices: {d1: {}, d2: owner: "u2"}
 			}`,
 			[]p{
-				{"a", "account", "create", 20, 60000, 59980, []Span{{19980, 34980}}, true},
 				{"b1", "callee", "answer", 3000, 60000, 57000, []Span{{17000, 32000}}, true},
+				{"a", "account", "answer", 3000, 60000, 57000, []Span{{17000, 32000}}, true},
 			},
 		},
 		{
@@ -56,8 +56,8 @@ func TestPredictScenario(t *testing.T) {
 				devices: d1: {}
 			}`,
 			[]p{
-				{"a", "account", "create", 30, 5030, 5000, []Span{}, true},
 				{"b1", "callee", "answer", 3000, 60000, 57000, []Span{}, false},
+				{"a", "account", "answer", 3000, 8000, 5000, []Span{}, true},
 			},
 		},
 		{

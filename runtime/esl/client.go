@@ -18,6 +18,9 @@ var DefaultEvents = []string{
 	"CHANNEL_CREATE", "CHANNEL_EXECUTE", "CHANNEL_ANSWER", "CHANNEL_BRIDGE",
 	"CHANNEL_HANGUP", "CHANNEL_HANGUP_COMPLETE", "DTMF", "RECORD_START",
 	"RECORD_STOP", "BACKGROUND_JOB", "HEARTBEAT",
+	// Call shapes (SPEC 2.7): a transfer or a bow-out unbridges, a park
+	// answers on the platform, early media lets a recording start.
+	"CHANNEL_UNBRIDGE", "CHANNEL_PARK", "CHANNEL_PROGRESS_MEDIA",
 }
 
 // Defaults of Config's durations.
