@@ -292,9 +292,9 @@ func loopbackSide(vars map[string]string, channelName string) string {
 //     carrier, offnet.
 //   - Authorizing-Type resource: a carrier's inbound leg, offnet.
 //   - Inception "on-net" (IP-authenticated devices) or Authorizing-Type
-//     set: a device's leg, onnet; the device is Authorizing-ID unless
-//     Authorizing-Type names something else than a device (device, mobile
-//     and anonymous do, as does an unset type).
+//     set: a device's leg, onnet; the device is Authorizing-ID once
+//     Authorizing-Type says it is one (device, mobile, or the default
+//     anonymous; not sys_info, a trunkstore PBX).
 //   - None of Resource-Type, Inception, Inception-Account-ID and
 //     Authorizing-Type yet: not yet (ok false), because a missing Inception
 //     only means onnet once the leg's CCVs are there.
@@ -411,8 +411,12 @@ func (cl Classifier) kazoo(vars map[string]string, channelName string) (Class, b
 		c.Network = table.Offnet
 	case inception != "" || authType != "":
 		c.Network = table.Onnet
+		// Every source that sets Authorizing-ID sets Authorizing-Type with it
+		// (registrar, kz_endpoint, kapps_util IP auth with its default
+		// "anonymous"), so the device waits for the type: a trunkstore PBX
+		// (sys_info) must not read as a device meanwhile.
 		switch authType {
-		case "", "device", "mobile", "anonymous":
+		case "device", "mobile", "anonymous":
 			c = cl.withDevice(c, vars, authID)
 		}
 	default:
