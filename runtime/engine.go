@@ -609,6 +609,7 @@ type APICommander interface {
 // Core-UUID), stopped while the connection was down and its RECORD_STOP
 // was lost: it is finished from the file on disk.
 func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string, restarted bool) {
+	defer e.rebuild(ctx, c)
 	defer e.recoverIntents(ctx, c, coreUUID)
 	for _, r := range e.running() {
 		gone := restarted

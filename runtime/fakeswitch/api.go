@@ -13,12 +13,35 @@ const recordUsage = "-USAGE: <uuid> [start|stop|mask|unmask] <path> [<limit>] [<
 
 func durMS(ms int64) time.Duration { return time.Duration(ms) * time.Millisecond }
 
+// apiCall is one api or bgapi command being run: what it records, and
+// the events it fires while it runs (before a bgapi's BACKGROUND_JOB).
+type apiCall struct {
+	rec *CommandRecord
+	// during fire the events that happen while the command runs: a
+	// pre-answer's CHANNEL_PROGRESS_MEDIA, a start's RECORD_START.
+	during []func()
+	// holdJob and holdKey: a bgapi's BACKGROUND_JOB is written after
+	// this file job, behind the events of this call (a RECORD_START
+	// waits for its file).
+	holdJob *fileJob
+	holdKey string
+}
+
+// fire runs the events of the command's run.
+func (x *apiCall) fire() {
+	for _, f := range x.during {
+		f()
+	}
+}
+
 // api runs an api command and returns its output and a function firing
-// the events it causes (run after the reply is queued). Callers hold s.mu.
-func (s *Server) api(name, args string, rec *CommandRecord) (string, func()) {
+// the events that follow it (run after the reply, or the BACKGROUND_JOB,
+// is queued); events that happen while it runs go to x.during. Callers
+// hold s.mu.
+func (s *Server) api(name, args string, x *apiCall) (string, func()) {
 	switch name {
 	case "uuid_record":
-		return s.uuidRecord(args, rec)
+		return s.uuidRecord(args, x)
 	case "uuid_setvar":
 		f := strings.SplitN(args, " ", 3)
 		if len(f) < 2 || f[0] == "" {
@@ -98,7 +121,8 @@ func (s *Server) api(name, args string, rec *CommandRecord) (string, func()) {
 }
 
 // uuidRecord implements uuid_record with FreeSWITCH's replies.
-func (s *Server) uuidRecord(args string, rec *CommandRecord) (string, func()) {
+func (s *Server) uuidRecord(args string, x *apiCall) (string, func()) {
+	rec := x.rec
 	f := strings.SplitN(args, " ", 5)
 	if args == "" || len(f) < 3 {
 		return recordUsage, nil
@@ -113,6 +137,11 @@ func (s *Server) uuidRecord(args string, rec *CommandRecord) (string, func()) {
 	}
 	switch action {
 	case "start":
+		// switch_ivr_record_session_event (src/switch_ivr_async.c,
+		// signalwire/freeswitch) calls switch_channel_pre_answer before
+		// it opens the file: a start pre-answers a leg with no media
+		// yet, even when it then fails (SPEC 5, verified on 1.10.12).
+		s.preAnswer(ch, x)
 		limit := 0
 		var vars []Header
 		rest := f[3:]
@@ -127,7 +156,7 @@ func (s *Server) uuidRecord(args string, rec *CommandRecord) (string, func()) {
 				return "-ERR Cannot record session!\n", nil
 			}
 		}
-		return s.startRecording(ch, path, limit, vars, rec)
+		return s.startRecording(ch, path, limit, vars, x)
 	case "stop":
 		var stop []*recording
 		if path == "all" {

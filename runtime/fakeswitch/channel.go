@@ -28,11 +28,11 @@ type channel struct {
 	session   int
 	profile   int
 
-	ringing, answered, hungup bool
+	ringing, early, answered, hungup bool
 	cause                     string
 	transferSource            string
 
-	createdUS, answeredUS, progressUS, bridgedUS, hangupUS, transferUS int64
+	createdUS, answeredUS, progressUS, progressMediaUS, bridgedUS, hangupUS, transferUS int64
 
 	recordings []*recording // running, in start order
 }
@@ -99,6 +99,11 @@ func (s *Server) runStep(call *scenario.Call, legs map[string]*channel, st scena
 			ch.ringing = true
 			ch.progressUS = s.usec()
 			s.publish(s.channelEvent("CHANNEL_PROGRESS", ch, "switch_channel.c", "switch_channel_perform_mark_ring_ready_value", 3691, nil, nil))
+		}
+	case scenario.DoMedia:
+		if !ch.early && !ch.answered {
+			s.markEarly(ch)
+			s.publishProgressMedia(ch)
 		}
 	case scenario.DoAnswer:
 		s.answer(ch)
@@ -192,6 +197,18 @@ func (s *Server) execute(ch *channel, app, data string, apply func()) {
 	done := append([]Header{}, trailer[:len(trailer)-1]...)
 	done = append(done, Header{Name: "Application-Response", Value: "_none_"}, Header{Name: "Application-UUID", Value: appUUID})
 	s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
+}
+
+// markEarly puts ch into early media. Callers hold s.mu.
+func (s *Server) markEarly(ch *channel) {
+	ch.early = true
+	ch.progressMediaUS = s.usec()
+}
+
+// publishProgressMedia fires CHANNEL_PROGRESS_MEDIA for ch, as
+// switch_channel_perform_mark_pre_answered (src/switch_channel.c) does.
+func (s *Server) publishProgressMedia(ch *channel) {
+	s.publish(s.channelEvent("CHANNEL_PROGRESS_MEDIA", ch, "switch_channel.c", "switch_channel_perform_mark_pre_answered", 3741, nil, nil))
 }
 
 func (s *Server) answer(ch *channel) {
@@ -312,12 +329,12 @@ func (s *Server) channelEvent(name string, ch *channel, file, fn string, line in
 	if ch.ringing {
 		callState = "RINGING"
 	}
-	if ch.answered {
-		callState = "ACTIVE"
-	}
 	answerState := "ringing"
+	if ch.early {
+		callState, answerState = "EARLY", "early"
+	}
 	if ch.answered {
-		answerState = "answered"
+		callState, answerState = "ACTIVE", "answered"
 	}
 	switch {
 	case name == "CHANNEL_CREATE":
@@ -390,7 +407,7 @@ func (s *Server) addProfile(ev *Event, p string, ch *channel, self bool) {
 	ev.Add(p+"Channel-Created-Time", strconv.FormatInt(ch.createdUS, 10))
 	ev.Add(p+"Channel-Answered-Time", strconv.FormatInt(ch.answeredUS, 10))
 	ev.Add(p+"Channel-Progress-Time", strconv.FormatInt(ch.progressUS, 10))
-	ev.Add(p+"Channel-Progress-Media-Time", "0")
+	ev.Add(p+"Channel-Progress-Media-Time", strconv.FormatInt(ch.progressMediaUS, 10))
 	ev.Add(p+"Channel-Hangup-Time", strconv.FormatInt(ch.hangupUS, 10))
 	ev.Add(p+"Channel-Transfer-Time", strconv.FormatInt(ch.transferUS, 10))
 	ev.Add(p+"Channel-Resurrect-Time", "0")

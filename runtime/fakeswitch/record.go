@@ -103,7 +103,8 @@ func (s *Server) recordPathOK(p string) error {
 
 // startRecording starts recording ch to path. It returns the reply body and
 // the events to fire after the reply. Callers hold s.mu.
-func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []Header, rec *CommandRecord) (string, func()) {
+func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []Header, x *apiCall) (string, func()) {
+	rec := x.rec
 	for _, r := range ch.recordings {
 		if r.path == path {
 			return "+OK Success\n", nil
@@ -154,13 +155,42 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 		})
 	}
 	s.log.Info("recording started", "uuid", ch.uuid, "path", path, "rate", r.rate, "limit", limitSec)
-	return "+OK Success\n", func() {
+	// RECORD_START fires while the start runs: before a bgapi's
+	// BACKGROUND_JOB (SPEC 5: 21 of 21 starts on the real 1.10.12), after
+	// an api's reply. It waits for the file, and so does the job.
+	x.holdJob, x.holdKey = r.created, callKey(ch)
+	x.during = append(x.during, func() {
 		trailer := []Header{{Name: "Record-File-Path", Value: path}}
 		for _, v := range vars {
 			trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 		}
 		s.publishAfter(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer), r.created)
+	})
+	return "+OK Success\n", nil
+}
+
+// preAnswer puts ch into early media, as switch_channel_pre_answer does,
+// unless it is answered or has early media already: CHANNEL_PROGRESS_MEDIA
+// fires while the command runs. The leg is listed by PreAnswered. Callers
+// hold s.mu.
+func (s *Server) preAnswer(ch *channel, x *apiCall) {
+	if ch.answered || ch.early || ch.hungup {
+		return
 	}
+	s.markEarly(ch)
+	s.preAnswered[ch.uuid] = true
+	s.log.Info("a recording pre-answered a leg", "uuid", ch.uuid)
+	x.during = append(x.during, func() { s.publishProgressMedia(ch) })
+}
+
+// PreAnswered returns the uuids of the legs a uuid_record start put into
+// early media (the leg had neither answered nor early media), sorted. A
+// client that starts recordings only on legs with media never causes
+// one: tests assert it is empty.
+func (s *Server) PreAnswered() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sortedKeys(s.preAnswered)
 }
 
 // findRecording returns ch's running recording of path.

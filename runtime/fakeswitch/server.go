@@ -80,6 +80,8 @@ type Server struct {
 	jobs      int
 	channels  map[string]*channel
 	closing   map[string]int // by leg uuid: recording files still being closed
+	// preAnswered: uuids of the legs a recording start pre-answered.
+	preAnswered map[string]bool
 	clients   map[*client]struct{}
 	clientSeq int
 	listeners []net.Listener
@@ -127,6 +129,8 @@ func New(cfg Config) *Server {
 		log:      log,
 		channels: map[string]*channel{},
 		closing:  map[string]int{},
+
+		preAnswered: map[string]bool{},
 		clients:  map[*client]struct{}{},
 		activity: make(chan struct{}, 1),
 		lastBusy: time.Now(),
@@ -490,17 +494,24 @@ func (s *Server) handle(c *client, cmd Command) bool {
 	switch verb {
 	case "api":
 		name, a, _ := strings.Cut(args, " ")
-		body, post := s.api(name, strings.TrimSpace(a), &rec)
+		x := &apiCall{rec: &rec}
+		body, post := s.api(name, strings.TrimSpace(a), x)
 		out = body
 		c.enqueue(apiResponse(body))
-		after = post
+		after = func() {
+			x.fire()
+			if post != nil {
+				post()
+			}
+		}
 	case "bgapi":
 		name, a, _ := strings.Cut(args, " ")
 		a = strings.TrimSpace(a)
 		job := s.jobUUID(cmd)
 		out = "+OK Job-UUID: " + job
 		c.enqueue(Frame{Headers: []Header{{Name: "Content-Type", Value: TypeCommandReply}, {Name: "Reply-Text", Value: out}, {Name: "Job-UUID", Value: job}}})
-		body, post := s.api(name, a, &rec)
+		x := &apiCall{rec: &rec}
+		body, post := s.api(name, a, x)
 		rec.Job = job
 		rec.JobResult = body
 		ev := s.newEvent("BACKGROUND_JOB", "mod_event_socket.c", "api_exec", 1572)
@@ -511,7 +522,10 @@ func (s *Server) handle(c *client, cmd Command) bool {
 		}
 		ev.Body = body
 		after = func() {
-			s.publish(ev)
+			// What the command fires while it runs comes before its
+			// BACKGROUND_JOB, which waits for the same file work.
+			x.fire()
+			s.publishKeyed(ev, x.holdJob, x.holdKey)
 			if post != nil {
 				post()
 			}
@@ -661,6 +675,16 @@ func (s *Server) publishAfter(ev *Event, job *fileJob) {
 	if key == "" {
 		key = ev.Get("Unique-ID")
 	}
+	s.publishKeyed(ev, job, key)
+}
+
+// callKey is the key of ch's events for the writers (publishAfter).
+func callKey(ch *channel) string { return ch.callUUID }
+
+// publishKeyed publishes ev to each subscriber once job (nil: none) is
+// done and the earlier frames of key ("": none) are written. Callers hold
+// s.mu.
+func (s *Server) publishKeyed(ev *Event, job *fileJob, key string) {
 	for _, c := range s.sortedClients() {
 		if !c.wants(ev) {
 			continue
