@@ -42,4 +42,3 @@ func (e *Event) vars(dst map[string]string) bool {
 	}
 	return changed
 }
-
