@@ -29,8 +29,8 @@ type channel struct {
 	profile   int
 
 	ringing, early, answered, hungup bool
-	cause                     string
-	transferSource            string
+	cause                            string
+	transferSource                   string
 
 	createdUS, answeredUS, progressUS, progressMediaUS, bridgedUS, hangupUS, transferUS int64
 

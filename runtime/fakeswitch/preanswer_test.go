@@ -2,6 +2,7 @@ package fakeswitch
 
 import (
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -90,7 +91,7 @@ func TestRecordStartOrder(t *testing.T) {
 	tests := []struct {
 		name    string
 		answer  bool
-		cmds    []string // %s: the uuid; %p: a path
+		cmds    []string // %u: the uuid; %p: a path
 		want    []string // frame Content-Types, or event names
 		wantJob string   // the BACKGROUND_JOB body
 	}{
@@ -121,7 +122,7 @@ func TestRecordStartOrder(t *testing.T) {
 			srv.Advance(20 * time.Millisecond)
 			path := filepath.Join(srv.cfg.RecordingsDir, "o.wav")
 			for _, cmd := range tt.cmds {
-				c.send(t, replaceAll(cmd, "%u", uuids["a"], "%p", path))
+				c.send(t, strings.NewReplacer("%u", uuids["a"], "%p", path).Replace(cmd))
 			}
 			var got []string
 			job := ""
@@ -149,26 +150,4 @@ func TestRecordStartOrder(t *testing.T) {
 			}
 		})
 	}
-}
-
-func replaceAll(s string, oldNew ...string) string {
-	for i := 0; i+1 < len(oldNew); i += 2 {
-		for {
-			j := indexOf(s, oldNew[i])
-			if j < 0 {
-				break
-			}
-			s = s[:j] + oldNew[i+1] + s[j+len(oldNew[i]):]
-		}
-	}
-	return s
-}
-
-func indexOf(s, sub string) int {
-	for i := 0; i+len(sub) <= len(s); i++ {
-		if s[i:i+len(sub)] == sub {
-			return i
-		}
-	}
-	return -1
 }

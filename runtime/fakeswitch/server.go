@@ -82,21 +82,21 @@ type Server struct {
 	closing   map[string]int // by leg uuid: recording files still being closed
 	// preAnswered: uuids of the legs a recording start pre-answered.
 	preAnswered map[string]bool
-	clients   map[*client]struct{}
-	clientSeq int
-	listeners []net.Listener
-	closed    bool
-	commands  []CommandRecord
-	sent      []SentEvent
-	files     []FileRecord
-	activity  chan struct{} // signalled on every command and write
-	lastBusy  time.Time     // real time of the last command or write
-	unwritten int           // frames queued and not yet written
-	wg        sync.WaitGroup
-	jobsMu    sync.Mutex
-	jobsLeft  int           // file jobs not yet done, guarded by jobsMu
-	jobsDone  *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
-	jobsTick  chan struct{} // guarded by jobsMu, closed and replaced when a job ends
+	clients     map[*client]struct{}
+	clientSeq   int
+	listeners   []net.Listener
+	closed      bool
+	commands    []CommandRecord
+	sent        []SentEvent
+	files       []FileRecord
+	activity    chan struct{} // signalled on every command and write
+	lastBusy    time.Time     // real time of the last command or write
+	unwritten   int           // frames queued and not yet written
+	wg          sync.WaitGroup
+	jobsMu      sync.Mutex
+	jobsLeft    int           // file jobs not yet done, guarded by jobsMu
+	jobsDone    *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
+	jobsTick    chan struct{} // guarded by jobsMu, closed and replaced when a job ends
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -131,9 +131,9 @@ func New(cfg Config) *Server {
 		closing:  map[string]int{},
 
 		preAnswered: map[string]bool{},
-		clients:  map[*client]struct{}{},
-		activity: make(chan struct{}, 1),
-		lastBusy: time.Now(),
+		clients:     map[*client]struct{}{},
+		activity:    make(chan struct{}, 1),
+		lastBusy:    time.Now(),
 	}
 	s.jobsDone = sync.NewCond(&s.jobsMu)
 	s.jobsTick = make(chan struct{})
