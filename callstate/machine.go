@@ -571,9 +571,6 @@ func (m *Machine) progress(c *Call, ev *Event) {
 			return
 		}
 		c.acct, c.from = acct, a.class.Network
-		if id := m.cfg.Classifier.InteractionID(a.Vars); id != "" {
-			c.ID = id
-		}
 		c.accounts[acct.ID] = &acctState{acct: acct}
 	}
 	if !c.aFinal && m.aFinal(c, ev) {
@@ -582,6 +579,9 @@ func (m *Machine) progress(c *Call, ev *Event) {
 		a.classify(m.cfg.Classifier)
 		if a.class.Account == c.acct.ID {
 			c.from = a.class.Network
+		}
+		if id := m.cfg.Classifier.InteractionID(a.Vars); id != "" {
+			c.ID = id
 		}
 		c.aFinal = true
 		st := c.accounts[c.acct.ID]
