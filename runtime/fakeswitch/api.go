@@ -227,8 +227,13 @@ func (s *Server) show(f []string) string {
 		app, _ := ch.getVar("current_application")
 		data, _ := ch.getVar("current_application_data")
 		callState := "RINGING"
-		if ch.answered {
+		switch {
+		case ch.hungup:
+			callState = "HANGUP"
+		case ch.answered:
 			callState = "ACTIVE"
+		case ch.early:
+			callState = "EARLY"
 		}
 		state := "CS_EXECUTE"
 		if ch.parent != nil {

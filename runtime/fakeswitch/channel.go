@@ -23,14 +23,17 @@ type channel struct {
 	parent    *channel // the leg that originated this one
 	other     *channel // Other-Leg: the originator, or the bridged leg
 	otherType string   // "originator" or "originatee"
-	bridged   map[string]*channel
+	bridged   map[string]*channel // legs bridged to this one
+	made      map[string]*channel // of those, the bridges this leg made (it got the CHANNEL_BRIDGE)
+	source    string              // Caller-Source: mod_sofia, mod_loopback
 	vars      []Header // channel variables in the order they were set
 	session   int
 	profile   int
 
-	ringing, early, answered, hungup bool
-	cause                            string
-	transferSource                   string
+	ringing, early, answered, hungup, completed bool
+	cause                                       string
+	transferSource                              string
+	rdnis                                       string // Caller-RDNIS: the destination before a blind transfer
 
 	createdUS, answeredUS, progressUS, progressMediaUS, bridgedUS, hangupUS, transferUS int64
 
@@ -63,115 +66,6 @@ func (ch *channel) unsetVar(name string) {
 			return
 		}
 	}
-}
-
-// startCall schedules the steps of c. Callers hold s.mu.
-func (s *Server) startCall(c scenario.Call) {
-	call := &c
-	legs := map[string]*channel{}
-	base := s.now + c.StartMS
-	for i := range call.Steps {
-		st := call.Steps[i]
-		s.schedule(base+st.AtMS, true, func() { s.runStep(call, legs, st) })
-	}
-}
-
-// runStep applies one scenario step. Callers hold s.mu.
-func (s *Server) runStep(call *scenario.Call, legs map[string]*channel, st scenario.Step) {
-	if st.Do == scenario.DoCreate {
-		s.createLeg(call, legs, call.Leg(st.Leg))
-		return
-	}
-	ch := legs[st.Leg]
-	if ch == nil || ch.hungup {
-		s.log.Debug("step skipped: leg not up", "call", call.ID, "step", st.String())
-		return
-	}
-	switch st.Do {
-	case scenario.DoSet:
-		for _, k := range scenario.SortedKeys(st.Variables) {
-			s.execute(ch, "set", k+"="+st.Variables[k], func() { ch.setVar(k, st.Variables[k]) })
-		}
-	case scenario.DoExecute:
-		s.execute(ch, st.Application, st.Data, nil)
-	case scenario.DoRing:
-		if !ch.ringing {
-			ch.ringing = true
-			ch.progressUS = s.usec()
-			s.publish(s.channelEvent("CHANNEL_PROGRESS", ch, "switch_channel.c", "switch_channel_perform_mark_ring_ready_value", 3691, nil, nil))
-		}
-	case scenario.DoMedia:
-		if !ch.early && !ch.answered {
-			s.markEarly(ch)
-			s.publishProgressMedia(ch)
-		}
-	case scenario.DoAnswer:
-		s.answer(ch)
-	case scenario.DoBridge:
-		if o := legs[st.Other]; o != nil && !o.hungup {
-			s.bridge(ch, o)
-		}
-	case scenario.DoDTMF:
-		for _, d := range st.Digits {
-			ev := s.channelEvent("DTMF", ch, "switch_channel.c", "switch_channel_dequeue_dtmf", 677, nil, nil, noVars)
-			ev.Add("DTMF-Digit", string(d))
-			ev.Add("DTMF-Duration", strconv.Itoa(st.Duration))
-			ev.Add("DTMF-Source", st.Source)
-			s.publish(ev)
-		}
-	case scenario.DoTransfer:
-		s.execute(ch, "transfer", st.DestinationNumber, func() {
-			ch.transferSource = strconv.FormatInt(s.wall().Unix(), 10) + ":" + newUUID() + ":uuid_br:" + st.DestinationNumber
-			ch.setVar("transfer_source", ch.transferSource)
-			ch.dest = st.DestinationNumber
-			ch.transferUS = s.usec()
-			ch.profile++
-		})
-	case scenario.DoHangup:
-		s.hangup(ch, st.Cause)
-	}
-}
-
-func (s *Server) createLeg(call *scenario.Call, legs map[string]*channel, l *scenario.Leg) {
-	s.sessions++
-	ch := &channel{
-		uuid: l.UUID, callID: call.ID, call: call, leg: l.Name, name: l.ChannelName, direction: l.Direction,
-		cidName: l.CallerIDName, cidNumber: l.CallerIDNumber, dest: l.DestinationNumber, context: l.Context,
-		callUUID: l.UUID, bridged: map[string]*channel{}, session: s.sessions, profile: 1, createdUS: s.usec(),
-	}
-	if l.Parent != "" {
-		if p := legs[l.Parent]; p != nil {
-			ch.parent = p
-			ch.other = p
-			ch.otherType = "originator"
-			ch.callUUID = p.uuid
-		}
-	}
-	ch.setVar("direction", ch.direction)
-	if ch.direction == "outbound" {
-		ch.setVar("is_outbound", "true")
-	}
-	ch.setVar("uuid", ch.uuid)
-	ch.setVar("session_id", strconv.Itoa(ch.session))
-	ch.setVar("channel_name", ch.name)
-	ch.setVar("read_codec", "PCMU")
-	ch.setVar("read_rate", "8000")
-	ch.setVar("write_codec", "PCMU")
-	ch.setVar("write_rate", "8000")
-	if ch.parent != nil {
-		ch.setVar("originator_codec", "PCMU@8000h@20i")
-		ch.setVar("originator", ch.parent.uuid)
-		ch.setVar("signal_bond", ch.parent.uuid)
-		ch.setVar("originating_leg_uuid", ch.parent.uuid)
-	}
-	ch.setVar("call_uuid", ch.callUUID)
-	for _, k := range scenario.SortedKeys(l.Variables) {
-		ch.setVar(k, l.Variables[k])
-	}
-	legs[l.Name] = ch
-	s.channels[ch.uuid] = ch
-	ev := s.channelEvent("CHANNEL_CREATE", ch, "switch_core_state_machine.c", "switch_core_session_run", 626, nil, nil)
-	s.publish(ev)
 }
 
 // execute fires CHANNEL_EXECUTE for app, runs apply (the application's
@@ -225,6 +119,7 @@ func (s *Server) answer(ch *channel) {
 func (s *Server) bridge(a, b *channel) {
 	a.bridged[b.uuid] = b
 	b.bridged[a.uuid] = a
+	a.made[b.uuid] = b
 	a.other, a.otherType = b, "originatee"
 	if b.other == nil {
 		b.other, b.otherType = a, "originator"
@@ -241,67 +136,6 @@ func (s *Server) bridge(a, b *channel) {
 	b.setVar("bridge_uuid", a.uuid)
 	pre := []Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
 	s.publish(s.channelEvent("CHANNEL_BRIDGE", a, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689, pre, nil))
-}
-
-// hangup hangs up ch and the legs that go with it (scenario.HangupSet):
-// per leg CHANNEL_HANGUP, a RECORD_STOP per running recording,
-// CHANNEL_HANGUP_COMPLETE.
-func (s *Server) hangup(ch *channel, cause string) {
-	if ch.hungup {
-		return
-	}
-	byName := map[string]*channel{}
-	for _, c := range s.channels {
-		if c.callID == ch.callID {
-			byName[c.leg] = c
-		}
-	}
-	up := func(n string) bool { c := byName[n]; return c != nil && !c.hungup }
-	bridged := func(n string) []string {
-		var out []string
-		if c := byName[n]; c != nil {
-			for _, o := range c.bridged {
-				if o.callID == ch.callID {
-					out = append(out, o.leg)
-				}
-			}
-		}
-		sortStrings(out)
-		return out
-	}
-	names := []string{ch.leg}
-	if ch.call != nil {
-		names = scenario.HangupSet(ch.call, ch.leg, up, bridged)
-	}
-	for i, n := range names {
-		c := byName[n]
-		if c == nil {
-			continue
-		}
-		cs := cause
-		if i > 0 && !c.answered && len(c.bridged) == 0 {
-			cs = "ORIGINATOR_CANCEL"
-		}
-		s.hangupOne(c, cs)
-	}
-}
-
-func (s *Server) hangupOne(ch *channel, cause string) {
-	ch.hungup = true
-	ch.cause = cause
-	ch.hangupUS = s.usec()
-	ch.setVar("hangup_cause", cause)
-	s.publish(s.channelEvent("CHANNEL_HANGUP", ch, "switch_channel.c", "switch_channel_perform_hangup", 3445, nil, nil))
-	for len(ch.recordings) > 0 {
-		s.stopRecording(ch.recordings[0], causeHangup)
-	}
-	if ch.otherType == "originatee" && len(ch.bridged) > 0 {
-		pre := []Header{{Name: "Bridge-A-Unique-ID", Value: ch.uuid}, {Name: "Bridge-B-Unique-ID", Value: ch.other.uuid}}
-		s.publish(s.channelEvent("CHANNEL_UNBRIDGE", ch, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1822, pre, nil))
-	}
-	pre := []Header{{Name: "Hangup-Cause", Value: cause}}
-	s.publish(s.channelEvent("CHANNEL_HANGUP_COMPLETE", ch, "switch_core_state_machine.c", "switch_core_session_reporting_state", 943, pre, nil))
-	delete(s.channels, ch.uuid)
 }
 
 func sortStrings(a []string) {
@@ -394,11 +228,14 @@ func (s *Server) addProfile(ev *Event, p string, ch *channel, self bool) {
 	ev.Add(p+"ANI", ch.cidNumber)
 	ev.Add(p+"Destination-Number", ch.dest)
 	ev.Add(p+"Unique-ID", ch.uuid)
-	ev.Add(p+"Source", "mod_sofia")
+	ev.Add(p+"Source", ch.source)
 	if ch.transferSource != "" {
 		ev.Add(p+"Transfer-Source", ch.transferSource)
 	}
 	ev.Add(p+"Context", ch.context)
+	if ch.rdnis != "" {
+		ev.Add(p+"RDNIS", ch.rdnis)
+	}
 	ev.Add(p+"Channel-Name", ch.name)
 	if self {
 		ev.Add(p+"Profile-Index", strconv.Itoa(ch.profile))
