@@ -20,13 +20,13 @@ type channel struct {
 	dest      string
 	context   string
 	callUUID  string
-	parent    *channel // the leg that originated this one
-	other     *channel // Other-Leg: the originator, or the bridged leg
-	otherType string   // "originator" or "originatee"
+	parent    *channel            // the leg that originated this one
+	other     *channel            // Other-Leg: the originator, or the bridged leg
+	otherType string              // "originator" or "originatee"
 	bridged   map[string]*channel // legs bridged to this one
 	made      map[string]*channel // of those, the bridges this leg made (it got the CHANNEL_BRIDGE)
 	source    string              // Caller-Source: mod_sofia, mod_loopback
-	vars      []Header // channel variables in the order they were set
+	vars      []Header            // channel variables in the order they were set
 	session   int
 	profile   int
 
