@@ -450,10 +450,12 @@ func (m *Machine) newLeg(ev *Event) *Leg {
 	l := &Leg{UUID: ev.Leg, Channel: ev.ChannelName, Direction: ev.Direction, Dest: ev.Dest, CallerNum: ev.CallerNum,
 		Vars: map[string]string{}, dtmf: map[string]*table.Collector{}}
 	m.legs[l.UUID] = l
-	if ev.Vars != nil {
+	l.loopback = strings.HasPrefix(l.Channel, "loopback/")
+	if l.loopback && ev.Vars != nil {
+		// The halves name each other in their variables (Handle copies
+		// every leg's variables once it is registered).
 		ev.Vars.CopyVars(l.Vars)
 	}
-	l.loopback = strings.HasPrefix(l.Channel, "loopback/")
 	if p := m.legs[ev.OtherLeg]; ev.OtherLeg != "" && p != nil {
 		if p.call != nil {
 			p.call.add(l)

@@ -8,12 +8,14 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/recpol/recpol/callstate/classify"
 	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
@@ -158,8 +160,33 @@ func (h *harness) waitFinished(t *testing.T, n int) {
 // produced (leg, scope, origin, settings, WAV duration and masked spans)
 // are exactly those the simulator predicts.
 func TestAgreement(t *testing.T) {
-	policyDir := "../testdata/policies/agreement"
-	sc, err := scenario.ParseFile("../testdata/scenarios/agreement.json")
+	agree(t, "../testdata/policies/agreement", "../testdata/scenarios/agreement.json", "", classify.Config{})
+}
+
+// TestAgreementShapes plays every call shape of SPEC 2.7 (transfers,
+// pickup, park, calls the platform answers, calls between accounts
+// directly and through a loopback, variables set in any order) through
+// the runtime and the simulator: the recordings agree, and no recording
+// pre-answers a ringing leg.
+func TestAgreementShapes(t *testing.T) {
+	files, err := filepath.Glob("../testdata/scenarios/shapes/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shape scenarios: %v", err)
+	}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+			t.Parallel()
+			agree(t, "../testdata/policies/shapes", f, "", classify.Config{})
+		})
+	}
+}
+
+// agree plays a scenario through the runtime against the fake switch and
+// compares what is stored with the simulator's prediction. It returns the
+// prediction and the stored metadata.
+func agree(t *testing.T, policyDir, scenarioFile, extraConfig string, cl classify.Config) ([]simulate.Predicted, []store.Metadata) {
+	t.Helper()
+	sc, err := scenario.ParseFile(scenarioFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +194,11 @@ func TestAgreement(t *testing.T) {
 	if err != nil || res.Table == nil {
 		t.Fatalf("policy: %v %v", err, res.Diagnostics)
 	}
-	predicted, err := simulate.PredictScenario(res.Table, sc)
+	predicted, err := simulate.PredictScenarioWith(res.Table, sc, classify.Must(cl))
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := startHarness(t, policyDir, "")
+	h := startHarness(t, policyDir, extraConfig)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	if err := h.srv.Play(ctx, sc); err != nil {
@@ -180,17 +207,17 @@ func TestAgreement(t *testing.T) {
 	h.waitFinished(t, len(predicted))
 
 	type outcome struct {
-		Leg, Scope, Endpoint, Origin string
-		Format                       string
-		SampleRate                   int
-		DurationMS                   int64
-		Masked                       []store.Range
-		Kept                         bool
+		Leg, Account, Scope, Endpoint, Origin string
+		Format                                string
+		SampleRate                            int
+		DurationMS                            int64
+		Masked                                []store.Range
+		Kept                                  bool
 	}
 	key := func(o outcome) string { return o.Leg + "|" + o.Scope + "|" + o.Origin }
 	var want []outcome
 	for _, p := range predicted {
-		o := outcome{Leg: p.LegUUID, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin, Kept: p.Kept,
+		o := outcome{Leg: p.LegUUID, Account: p.Account, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin, Kept: p.Kept,
 			Format: p.Settings.Format, SampleRate: p.Settings.RecordSampleRate, Masked: []store.Range{}}
 		if p.Kept {
 			o.DurationMS = p.DurationMS
@@ -229,7 +256,7 @@ func TestAgreement(t *testing.T) {
 		if m.PolicyVersion != res.Table.Version {
 			t.Errorf("recording %s: policy version %s, want %s", m.RecordingID, m.PolicyVersion, res.Table.Version)
 		}
-		got = append(got, outcome{Leg: m.CallID, Scope: m.Scope, Endpoint: m.Endpoint, Origin: m.Origin, Kept: true,
+		got = append(got, outcome{Leg: m.CallID, Account: m.Account, Scope: m.Scope, Endpoint: m.Endpoint, Origin: m.Origin, Kept: true,
 			Format: m.Format, SampleRate: f.SampleRate, DurationMS: f.DurationMS, Masked: masked})
 	}
 	// Recordings the switch deleted as too short.
@@ -239,7 +266,7 @@ func TestAgreement(t *testing.T) {
 		}
 		for _, p := range predicted {
 			if p.LegUUID == f.UUID && !p.Kept {
-				got = append(got, outcome{Leg: p.LegUUID, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin,
+				got = append(got, outcome{Leg: p.LegUUID, Account: p.Account, Scope: p.Scope, Endpoint: p.Endpoint, Origin: p.Origin,
 					Format: p.Settings.Format, SampleRate: f.SampleRate, Masked: []store.Range{}})
 			}
 		}
@@ -249,6 +276,10 @@ func TestAgreement(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("recordings (-predicted +produced):\n%s", diff)
 	}
+	if pa := h.srv.PreAnswered(); len(pa) != 0 {
+		t.Errorf("recordings pre-answered ringing legs %v: a recording must not change the call", pa)
+	}
+	return predicted, stored
 }
 
 func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
@@ -257,4 +288,38 @@ func counterValue(c interface{ Write(*dto.Metric) error }) float64 {
 		return 0
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestAgreementKazoo plays calls with the variables KAZOO's ecallmgr sets,
+// one "set" at a time: an IP-authenticated device (ecallmgr_Inception
+// "on-net": onnet, not the PSTN) calling a colleague, and a carrier call.
+// The recordings are the policy's, their interaction id is
+// ecallmgr_Call-Interaction-ID, and each recorded leg is tagged with its
+// recording ids in ecallmgr_Media-Recording-ID (KAZOO's CDR shows it as
+// custom_channel_vars.media_recording_id).
+func TestAgreementKazoo(t *testing.T) {
+	predicted, stored := agree(t, "../testdata/policies/kazoo", "../testdata/scenarios/kazoo.json",
+		`classify: {preset: "kazoo"}`, classify.Config{Preset: classify.PresetKazoo})
+	type rec struct{ Call, Scope, Origin, Interaction string }
+	want := []rec{
+		{"kazoo-carrier", "account", "inbound from offnet to account", "63890799999-0c0ffee0"},
+		{"kazoo-carrier", "callee", "inbound from offnet to endpoint", "63890799999-0c0ffee0"},
+		{"kazoo-ip-auth-device", "callee", "inbound from onnet to endpoint", "63890712345-5f2a9c1e"},
+		{"kazoo-ip-auth-device", "caller", "outbound to onnet from endpoint", "63890712345-5f2a9c1e"},
+	}
+	if len(predicted) != len(want) {
+		t.Fatalf("predicted %d recordings, want %d: %+v", len(predicted), len(want), predicted)
+	}
+	calls := map[string]string{}
+	for _, p := range predicted {
+		calls[p.LegUUID] = p.Call
+	}
+	var got []rec
+	for _, m := range stored {
+		got = append(got, rec{calls[m.CallID], m.Scope, m.Origin, m.InteractionID})
+	}
+	sort.Slice(got, func(i, j int) bool { return got[i].Call+got[i].Scope < got[j].Call+got[j].Scope })
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("stored recordings (-want +got):\n%s", diff)
+	}
 }

@@ -330,7 +330,8 @@ func (e *engine) Handle(ev *Event) {
 	if id == "" {
 		return
 	}
-	if !uuidRE.MatchString(id) {
+	known := e.m.Leg(id) != nil
+	if !known && !uuidRE.MatchString(id) {
 		e.log.Warn("ignoring a channel with an invalid uuid", "switch", e.sw.Name)
 		return
 	}
@@ -344,14 +345,14 @@ func (e *engine) Handle(ev *Event) {
 	cev := callstate.Event{Kind: kind, TS: ts, Leg: id, Vars: ev,
 		ChannelName: ev.Get("Channel-Name"), Direction: ev.Get("Call-Direction"),
 		Dest: ev.Get("Caller-Destination-Number"), CallerNum: ev.Get("Caller-Caller-ID-Number")}
-	switch kind {
-	case callstate.Create, callstate.Execute, callstate.Answer, callstate.Media, callstate.Other:
-		if e.m.Leg(id) == nil {
-			cev.OtherLeg = ev.Get("Other-Leg-Unique-ID")
-			if cev.OtherLeg == "" {
-				cev.OtherLeg = ev.Var("originator")
-			}
+	if !known {
+		cev.OtherLeg = ev.Get("Other-Leg-Unique-ID")
+		if cev.OtherLeg == "" {
+			cev.OtherLeg = ev.Var("originator")
 		}
+	}
+	switch kind {
+	case callstate.Execute:
 		cev.App, cev.AppData = ev.Get("Application"), ev.Get("Application-Data")
 	case callstate.Bridge, callstate.Unbridge:
 		cev.BridgeA, cev.BridgeB = ev.Get("Bridge-A-Unique-ID"), ev.Get("Bridge-B-Unique-ID")

@@ -7,12 +7,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/recpol/recpol/callstate/classify"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"
 )
 
 func newSimulateCmd(s *streams) *cobra.Command {
-	var format, out, expect, scen string
+	var format, out, expect, scen, preset string
 	var matrix bool
 	cmd := &cobra.Command{
 		Use:   "simulate DIR | --matrix",
@@ -44,11 +45,14 @@ and json. It exits with status 1 when any cell or check does not hold.
 
 With --scenario FILE simulate predicts, for the timed calls of a scenario
 (the format the fake switch plays), every recording the runtime makes: leg,
-scope, origin, settings, what starts it (create, answer, bridge, callflow,
-dtmf), start and stop on the scenario's clock, duration_ms and masked spans,
-and whether it is kept (not shorter than record_min_sec). Legs are
-classified by the recpol preset (recpol_account, recpol_device,
-recpol_network). Only --format json.
+account, scope, origin, settings, what starts it (media, answer, bridge,
+callflow, dtmf), start and stop on the scenario's clock, duration_ms and
+masked spans, and whether it is kept (not shorter than record_min_sec). The
+calls run through the same call state machine as the runtime: transfers,
+pickups, parks, loopbacks and calls between accounts included. Legs are
+classified by --preset as the runtime's classify.preset does (default
+recpol: recpol_account, recpol_device, recpol_network; kazoo: ecallmgr_*
+variables; freeswitch: directory users). Only --format json.
 
 With --expect FILE.cue simulate checks assertions written by the operator
 against the simulation instead of printing the tables. Each expectation
@@ -92,7 +96,7 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 				return usageErr(fmt.Errorf("simulate takes a policy directory (got %d arguments); see 'recpol simulate --help'", len(args)))
 			}
 			if scen != "" {
-				return runScenario(s, args[0], scen, format, out)
+				return runScenario(s, args[0], scen, preset, format, out)
 			}
 			var write func(*simulate.Result, io.Writer) error
 			switch format {
@@ -135,6 +139,7 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of stdout")
 	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
 	cmd.Flags().StringVar(&scen, "scenario", "", "predict the recordings of the timed calls of scenario `FILE` (json output)")
+	cmd.Flags().StringVar(&preset, "preset", "recpol", "with --scenario: classify legs by the runtime's `PRESET` (recpol, kazoo or freeswitch)")
 	cmd.Flags().BoolVar(&matrix, "matrix", false, "reproduce KAZOO's documented recording matrix and the precedence checks")
 	return cmd
 }
@@ -189,9 +194,13 @@ func runMatrix(s *streams, format, out string) error {
 }
 
 // runScenario predicts the recordings of a scenario's calls.
-func runScenario(s *streams, dir, file, format, out string) error {
+func runScenario(s *streams, dir, file, preset, format, out string) error {
 	if format != "json" {
 		return usageErr(fmt.Errorf("--scenario writes json: use --format json"))
+	}
+	cl, err := classify.New(classify.Config{Preset: preset})
+	if err != nil {
+		return usageErr(err)
 	}
 	sc, err := scenario.ParseFile(file)
 	if err != nil {
@@ -201,7 +210,7 @@ func runScenario(s *streams, dir, file, format, out string) error {
 	if err != nil {
 		return err
 	}
-	ps, err := simulate.PredictScenario(t, sc)
+	ps, err := simulate.PredictScenarioWith(t, sc, cl)
 	if err != nil {
 		return usageErr(fmt.Errorf("simulating %s: %w", file, err))
 	}

@@ -1,0 +1,66 @@
+package simulate
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/scenario"
+)
+
+// TestCallShapesReadme predicts every call shape of
+// testdata/scenarios/shapes under the shapes policy and renders one line
+// per shape saying which recordings it makes. The table is a golden
+// (testdata/golden/call-shapes.md, rewritten with -update) and the
+// README's "Call shapes" section must hold it verbatim, so the README
+// says what the simulator (and, by the agreement test, the runtime) does.
+func TestCallShapesReadme(t *testing.T) {
+	res, err := compiler.Compile("../testdata/policies/shapes")
+	if err != nil || res.Table == nil {
+		t.Fatalf("policy: %v %v", err, res.Diagnostics)
+	}
+	files, err := filepath.Glob("../testdata/scenarios/shapes/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no shape scenarios: %v", err)
+	}
+	var b bytes.Buffer
+	b.WriteString("| shape | recordings (leg: scope, origin, seconds on the call's clock) |\n|---|---|\n")
+	for _, f := range files {
+		sc, err := scenario.ParseFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, err := PredictScenario(res.Table, sc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var recs []string
+		for _, p := range ps {
+			stop := "running"
+			if p.StopMS >= 0 {
+				stop = fmt.Sprintf("%.1f", float64(p.StopMS)/1000)
+			}
+			who := p.Account
+			if p.Endpoint != "" {
+				who = p.Endpoint
+			}
+			recs = append(recs, fmt.Sprintf("`%s`: %s %s (%s) %.1f-%s", p.Leg, p.Scope, who, p.Origin, float64(p.StartMS)/1000, stop))
+		}
+		if len(recs) == 0 {
+			recs = []string{"nothing"}
+		}
+		fmt.Fprintf(&b, "| %s | %s |\n", strings.TrimSuffix(filepath.Base(f), ".json"), strings.Join(recs, "; "))
+	}
+	golden(t, "call-shapes.md", b.Bytes())
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, b.Bytes()) {
+		t.Errorf("README.md's \"Call shapes\" section does not hold simulate/testdata/golden/call-shapes.md: copy it there")
+	}
+}
