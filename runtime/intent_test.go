@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -44,15 +45,28 @@ func (h *harness) restart(t *testing.T) {
 // twoLegCall is an offnet call to agent-1: the account records the A-leg
 // and the agent's user records the B-leg, both from the bridge.
 // waitAdopted waits until the runtime has adopted n recordings of an
-// earlier run.
+// earlier run: waiting for their leg, or continued in the call state it
+// rebuilt from the switch.
 func (h *harness) waitAdopted(t *testing.T, n int) {
 	t.Helper()
 	waitFor(t, "the recordings to be adopted", func() bool {
 		e := h.rt.switches[0].engine
 		e.mu.Lock()
 		defer e.mu.Unlock()
-		return len(e.adopted) == n
+		return len(e.adopted)+e.restored() == n
 	})
+}
+
+// restored counts the recordings the engine continues in a call state
+// rebuilt after a restart. e.mu is held.
+func (e *engine) restored() int {
+	n := 0
+	for _, r := range e.byID {
+		if r.Trigger == "restored" {
+			n++
+		}
+	}
+	return n
 }
 
 func twoLegCall(id string, hangupMS int64) scenario.Call {
@@ -423,6 +437,89 @@ func TestMaskSurvivesRestart(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestUnmaskAfterRestart: the agent masks the call with *72, the runtime
+// dies while the mask is in force and starts again while the call goes on;
+// it rebuilds the call from the switch (show channels, uuid_dump), so the
+// agent's *73 afterwards unmasks both recordings: the files are silent from
+// the *72 to the *73 only, and the metadata says so.
+func TestUnmaskAfterRestart(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	call := twoLegCall("unmaskkill", 30000)
+	hangup := call.Steps[len(call.Steps)-1]
+	call.Steps = append(call.Steps[:len(call.Steps)-1],
+		scenario.Step{AtMS: 5000, Do: "dtmf", Leg: "b", Digits: "*72"},
+		scenario.Step{AtMS: 15000, Do: "dtmf", Leg: "b", Digits: "*73"}, hangup)
+	legs, err := h.srv.StartCall(call)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := func() int {
+		e := h.rt.switches[0].engine
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		n := 0
+		for _, r := range e.byID {
+			if r.State == callstate.Running {
+				n++
+			}
+		}
+		return n
+	}
+	h.srv.Advance(1010 * time.Millisecond)
+	waitFor(t, "two recordings to run", func() bool { return running() == 2 })
+	h.srv.Advance(3990 * time.Millisecond) // the *72, at 5 s
+	waitFor(t, "two masks", func() bool { return countCommands(h.srv, " mask ") == 2 })
+	waitFor(t, "the masks in the intents", func() bool {
+		n := 0
+		for _, b := range liveIntents(t, h) {
+			if strings.Contains(string(b), `"masked_from_ms":3990`) {
+				n++
+			}
+		}
+		return n == 2
+	})
+	h.restart(t)
+	waitFor(t, "the call rebuilt with both recordings", func() bool { return running() == 2 })
+	h.srv.Advance(10 * time.Second) // the *73, at 15 s
+	waitFor(t, "two unmasks", func() bool { return countCommands(h.srv, " unmask ") == 2 })
+	h.srv.Advance(15 * time.Second)
+	h.waitFinished(t, 2)
+	checkStoredOnce(t, h, legs)
+	stored, err := h.rt.Store.List(store.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]fakeswitch.FileRecord{}
+	for _, f := range h.srv.Files() {
+		files[f.UUID] = f
+	}
+	want := []store.Range{{StartMS: 3990, EndMS: 13990}}
+	for _, m := range stored {
+		f := files[m.CallID]
+		var masked []store.Range
+		for _, sp := range f.Masked {
+			masked = append(masked, store.Range{StartMS: sp.FromMS, EndMS: sp.ToMS})
+		}
+		if diff := cmp.Diff(want, masked); diff != "" {
+			t.Errorf("recording %s: the switch masked (-want +got):\n%s", m.RecordingID, diff)
+		}
+		if diff := cmp.Diff(want, m.MaskedRanges); diff != "" {
+			t.Errorf("recording %s: metadata masked ranges (-want +got):\n%s", m.RecordingID, diff)
+		}
+		_, path, err := h.rt.Store.Get(m.RecordingID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		samples := wavSamples(t, path)
+		if all, _ := silent(samples, f.SampleRate, 3990, 13990); !all {
+			t.Errorf("recording %s: the masked span holds audio", m.RecordingID)
+		}
+		if all, _ := silent(samples, f.SampleRate, 14000, f.DurationMS); all {
+			t.Errorf("recording %s: still silent after the *73", m.RecordingID)
+		}
 	}
 }
 
