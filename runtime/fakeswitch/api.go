@@ -103,6 +103,8 @@ func (s *Server) api(name, args string, x *apiCall) (string, func()) {
 			cause = f[1]
 		}
 		return "+OK\n", func() { s.hangup(ch, cause) }
+	case "uuid_dump":
+		return s.uuidDump(strings.Fields(args)), nil
 	case "show":
 		return s.show(strings.Fields(args)), nil
 	case "status":
@@ -192,6 +194,58 @@ func (s *Server) uuidRecord(args string, x *apiCall) (string, func()) {
 		return "+OK Success\n", nil
 	}
 	return recordUsage, nil
+}
+
+// uuidDump implements "uuid_dump <uuid> [format]" as mod_commands'
+// uuid_dump_function does (src/mod/applications/mod_commands/
+// mod_commands.c, signalwire/freeswitch): a CHANNEL_DATA event filled by
+// switch_channel_event_set_data (the channel's state, Unique-ID,
+// Call-Direction, Answer-State, caller profile, Other-Leg-* when it has
+// an other leg, every variable_*), never fired, written with
+// switch_event_serialize_json for "json" (one object of string values),
+// switch_event_serialize otherwise: "Name: value" lines, values
+// URL-encoded except for the "plain" format. An unknown uuid answers
+// "-ERR No such channel!". "xml" is not supported here: it gets the text
+// form.
+func (s *Server) uuidDump(f []string) string {
+	if len(f) == 0 {
+		return "-USAGE: <uuid> [format]\n"
+	}
+	ch := s.channels[f[0]]
+	if ch == nil {
+		return "-ERR No such channel!\n"
+	}
+	ev := s.channelEvent("CHANNEL_DATA", ch, "mod_commands.c", "uuid_dump_function", 2871, nil, nil)
+	// Never fired: it takes no Event-Sequence.
+	s.evSeq--
+	kept := ev.Headers[:0]
+	for _, h := range ev.Headers {
+		if h.Name != "Event-Sequence" {
+			kept = append(kept, h)
+		}
+	}
+	ev.Headers = kept
+	format := "txt"
+	if len(f) > 1 {
+		format = strings.ToLower(f[1])
+	}
+	switch format {
+	case "json":
+		b, _ := ev.MarshalJSON()
+		return string(b)
+	case "plain":
+		var b strings.Builder
+		for _, h := range ev.Headers {
+			v := h.Value
+			if v == "" {
+				v = undef
+			}
+			b.WriteString(h.Name + ": " + v + "\n")
+		}
+		b.WriteString("\n")
+		return b.String()
+	}
+	return string(ev.MarshalPlain())
 }
 
 // parseVars parses "{k=v,k2=v2}".
