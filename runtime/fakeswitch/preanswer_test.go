@@ -91,7 +91,7 @@ func TestRecordStartOrder(t *testing.T) {
 	tests := []struct {
 		name    string
 		answer  bool
-		cmds    []string // %u: the uuid; %p: a path
+		cmds    []string // %u: the uuid; %p: a path; "": read a frame first
 		want    []string // frame Content-Types, or event names
 		wantJob string   // the BACKGROUND_JOB body
 	}{
@@ -103,7 +103,7 @@ func TestRecordStartOrder(t *testing.T) {
 			[]string{"command/reply", "CHANNEL_PROGRESS_MEDIA", "BACKGROUND_JOB"}, "-ERR Cannot record session!\n"},
 		{"api start", true, []string{"api uuid_record %u start %p"},
 			[]string{"api/response", "RECORD_START"}, ""},
-		{"bgapi stop", true, []string{"api uuid_record %u start %p", "bgapi uuid_record %u stop %p"},
+		{"bgapi stop", true, []string{"api uuid_record %u start %p", "", "", "bgapi uuid_record %u stop %p"},
 			[]string{"api/response", "RECORD_START", "command/reply", "BACKGROUND_JOB", "RECORD_STOP"}, "+OK Success\n"},
 	}
 	for _, tt := range tests {
@@ -121,13 +121,22 @@ func TestRecordStartOrder(t *testing.T) {
 			}
 			srv.Advance(20 * time.Millisecond)
 			path := filepath.Join(srv.cfg.RecordingsDir, "o.wav")
+			var frames []Frame
 			for _, cmd := range tt.cmds {
+				if cmd == "" {
+					// A RECORD_START waits for its file, a later reply
+					// does not: read it before the next command.
+					frames = append(frames, c.frame(t))
+					continue
+				}
 				c.send(t, strings.NewReplacer("%u", uuids["a"], "%p", path).Replace(cmd))
+			}
+			for len(frames) < len(tt.want) {
+				frames = append(frames, c.frame(t))
 			}
 			var got []string
 			job := ""
-			for range tt.want {
-				f := c.frame(t)
+			for _, f := range frames {
 				ct := f.Get("Content-Type")
 				if ct != TypeEventPlain {
 					got = append(got, ct)
