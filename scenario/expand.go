@@ -68,8 +68,12 @@ const (
 
 // Causes of the hangups an expansion makes.
 const (
+	// CauseOriginatorCancel: a leg being originated whose caller went
+	// away (a cancelled originate).
 	CauseOriginatorCancel = "ORIGINATOR_CANCEL"
-	CausePickedOff        = "PICKED_OFF"
+	// CausePickedOff: the ringing leg an intercept picked up
+	// (SWITCH_CAUSE_PICKED_OFF in switch_ivr_intercept_session).
+	CausePickedOff = "PICKED_OFF"
 )
 
 // legStatus is a leg's state while a call's steps are expanded.
