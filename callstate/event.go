@@ -53,18 +53,24 @@ func (k EventKind) String() string {
 
 // Vars gives the channel variables an event carries.
 type Vars interface {
-	// CopyVars copies the variables into dst, keyed by lower-case name.
-	CopyVars(dst map[string]string)
+	// CopyVars copies the variables into dst, keyed by lower-case name,
+	// and reports whether any value changed.
+	CopyVars(dst map[string]string) bool
 }
 
 // VarMap is a Vars of variables already keyed by lower-case name.
 type VarMap map[string]string
 
-// CopyVars copies m into dst.
-func (m VarMap) CopyVars(dst map[string]string) {
+// CopyVars copies m into dst and reports whether any value changed.
+func (m VarMap) CopyVars(dst map[string]string) bool {
+	changed := false
 	for k, v := range m {
-		dst[k] = v
+		if old, ok := dst[k]; !ok || old != v {
+			dst[k] = v
+			changed = true
+		}
 	}
+	return changed
 }
 
 // Event is one thing that happened on the switch.

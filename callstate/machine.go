@@ -34,7 +34,6 @@
 package callstate
 
 import (
-	"sort"
 	"strings"
 
 	"github.com/recpol/recpol/callstate/classify"
@@ -279,19 +278,6 @@ type Command struct {
 // Leg returns the leg uuid, or nil.
 func (m *Machine) Leg(uuid string) *Leg { return m.legs[uuid] }
 
-// Recording returns a requested or running recording by id.
-func (m *Machine) Recording(id string) *Recording { return m.recs[id] }
-
-// Running returns the requested and running recordings, by id.
-func (m *Machine) Running() []*Recording {
-	out := make([]*Recording, 0, len(m.recs))
-	for _, r := range m.recs {
-		out = append(out, r)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
 // Legs returns how many legs the machine follows.
 func (m *Machine) Legs() int { return len(m.legs) }
 
@@ -333,11 +319,14 @@ func (m *Machine) Handle(ev *Event) []Command {
 		}
 		l = m.newLeg(ev)
 	}
-	if ev.Vars != nil {
-		ev.Vars.CopyVars(l.Vars)
+	// A leg's class is a function of its latest variables and channel
+	// name: it is worked out again only when one of them changed.
+	changed := !l.classified
+	if ev.Vars != nil && ev.Vars.CopyVars(l.Vars) {
+		changed = true
 	}
-	if ev.ChannelName != "" {
-		l.Channel = ev.ChannelName
+	if ev.ChannelName != "" && ev.ChannelName != l.Channel {
+		l.Channel, changed = ev.ChannelName, true
 	}
 	if ev.Dest != "" {
 		l.Dest = ev.Dest
@@ -345,7 +334,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 	if ev.CallerNum != "" {
 		l.CallerNum = ev.CallerNum
 	}
-	if !l.hungup {
+	if changed && !l.hungup {
 		l.classify(m.cfg.Classifier)
 	}
 	c := l.call
@@ -578,7 +567,6 @@ func (m *Machine) progress(c *Call, ev *Event) {
 	if !c.aFinal && m.aFinal(c, ev) {
 		// The A-leg's facts are final: the account inbound decision and
 		// the callflows of its destination number.
-		a.classify(m.cfg.Classifier)
 		if a.class.Account == c.acct.ID {
 			c.from = a.class.Network
 		}

@@ -367,8 +367,8 @@ func (e *engine) Handle(ev *Event) {
 }
 
 // CopyVars copies the event's channel variables into dst, keyed by
-// lower-case name (callstate.Vars).
-func (ev *Event) CopyVars(dst map[string]string) { ev.vars(dst) }
+// lower-case name, and reports whether any changed (callstate.Vars).
+func (ev *Event) CopyVars(dst map[string]string) bool { return ev.vars(dst) }
 
 // do carries out the machine's commands. e.mu is held.
 func (e *engine) do(cmds []callstate.Command) {
