@@ -22,15 +22,11 @@ type Continued struct {
 // takeAdopted asks the driver whether a recording it decides now is one an
 // earlier run started (same leg, scope and origin): it is then continued,
 // not started a second time.
-func (m *Machine) takeAdopted(r *Recording) *Continued {
+func (m *Machine) takeAdopted(r *Recording) (Continued, bool) {
 	if m.cfg.Continue == nil {
-		return nil
+		return Continued{}, false
 	}
-	c, ok := m.cfg.Continue(r.Leg.UUID, r.Scope, r.Origin)
-	if !ok {
-		return nil
-	}
-	return &c
+	return m.cfg.Continue(r.Leg.UUID, r.Scope, r.Origin)
 }
 
 // continueAdopted makes r the continuation of an earlier run's recording:
@@ -85,7 +81,7 @@ func (m *Machine) Restore(snaps []Snapshot) {
 			continue
 		}
 		l := &Leg{UUID: s.Leg, Channel: s.ChannelName, Direction: s.Direction, Dest: s.Dest, CallerNum: s.CallerNum,
-			Vars: map[string]string{}, dtmf: map[string]*table.Collector{}, answered: s.Answered,
+			Vars: map[string]string{}, answered: s.Answered,
 			media: s.Media || s.Answered, bridged: s.Bridged}
 		if s.Vars != nil {
 			s.Vars.CopyVars(l.Vars)

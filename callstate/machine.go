@@ -437,7 +437,7 @@ func (c *Call) hasB() bool {
 // call; an inbound leg that nothing originated starts a call.
 func (m *Machine) newLeg(ev *Event) *Leg {
 	l := &Leg{UUID: ev.Leg, Channel: ev.ChannelName, Direction: ev.Direction, Dest: ev.Dest, CallerNum: ev.CallerNum,
-		Vars: map[string]string{}, dtmf: map[string]*table.Collector{}}
+		Vars: map[string]string{}}
 	m.legs[l.UUID] = l
 	l.loopback = strings.HasPrefix(l.Channel, "loopback/")
 	if l.loopback && ev.Vars != nil {
@@ -771,8 +771,8 @@ func (m *Machine) callflows(c *Call) {
 // starts masked. An adopted recording of an earlier run is continued
 // instead.
 func (m *Machine) start(r *Recording, ts int64) {
-	if a := m.takeAdopted(r); a != nil {
-		m.continueAdopted(r, a)
+	if a, ok := m.takeAdopted(r); ok {
+		m.continueAdopted(r, &a)
 		return
 	}
 	r.ID = m.cfg.NewID()

@@ -49,6 +49,9 @@ func (m *Machine) dtmf(l *Leg, digit string, ts int64) {
 		col := el.leg.dtmf[el.device]
 		if col == nil {
 			col = &table.Collector{}
+			if el.leg.dtmf == nil {
+				el.leg.dtmf = map[string]*table.Collector{}
+			}
 			el.leg.dtmf[el.device] = col
 		}
 		if b, ok := col.Feed(el.mf, digit, ts/1000); ok {

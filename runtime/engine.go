@@ -377,7 +377,7 @@ func (e *engine) do(cmds []callstate.Command) {
 		case callstate.Start:
 			e.start(c.Rec)
 		case callstate.TagLeg:
-			e.send(fmt.Sprintf("uuid_setvar %s %s %s", c.Leg, e.cl.RecordingIDsVar(), c.Value))
+			e.send("uuid_setvar " + c.Leg + " " + e.cl.RecordingIDsVar() + " " + c.Value)
 		case callstate.Settle:
 			if r := e.byID[c.Rec.ID]; r != nil {
 				e.forget(r)
@@ -385,7 +385,7 @@ func (e *engine) do(cmds []callstate.Command) {
 			}
 		default:
 			if r := e.byID[c.Rec.ID]; r != nil {
-				e.send(fmt.Sprintf("uuid_record %s %s %s", r.Leg.UUID, c.Kind, r.path))
+				e.send("uuid_record " + r.Leg.UUID + " " + c.Kind.String() + " " + r.path)
 			}
 		}
 	}
