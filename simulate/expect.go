@@ -23,9 +23,9 @@ const expectSchema = `
 #Expectation: {
 	// The account(s), e.g. "sales" or "*".
 	account: *"*" | string
-	// The caller: "offnet", "device:<id>", "device:*", "*".
+	// The caller: "offnet", "other-account", "device:<id>", "device:*", "*".
 	from: string
-	// The callee: "offnet", "device:<id>", "user:<id>", "device:*", "user:*", "*".
+	// The callee: "offnet", "other-account", "device:<id>", "user:<id>", "device:*", "user:*", "*".
 	to: string
 	// Whether the account records the call.
 	account_recording?: bool

@@ -26,19 +26,24 @@ func Explain(w io.Writer, a *table.Account, c table.Call) error {
 
 	b.WriteString("\n1. account (at most one recording; inbound before outbound)\n")
 	in, ok := a.AccountInbound(from)
+	in.Leg = c.AccountLeg()
 	explainCell(&b, "account:"+a.ID, in, ok)
 	if !ok {
 		out, ok := a.AccountOutbound(to)
+		out.Leg = c.AccountLeg()
 		explainCell(&b, "account:"+a.ID, out, ok)
 	} else {
 		fmt.Fprintf(&b, "   account cell outbound.%s not consulted: the inbound cell recorded\n", to)
 	}
 
 	b.WriteString("\n2. caller endpoint\n")
-	if c.From.Kind == table.DeviceParty {
+	switch c.From.Kind {
+	case table.DeviceParty:
 		r, ok := a.CallerDecision(c.From.ID, to)
 		explainCell(&b, c.From.String(), r, ok)
-	} else {
+	case table.OtherAccountParty:
+		b.WriteString("   the caller is on another account of the platform: its account decides on its leg\n")
+	default:
 		b.WriteString("   the caller is offnet: no caller recording\n")
 	}
 
@@ -47,6 +52,8 @@ func Explain(w io.Writer, a *table.Account, c table.Call) error {
 	switch {
 	case c.To.Kind == table.OffnetParty:
 		b.WriteString("   the callee is offnet: no device rings\n")
+	case c.To.Kind == table.OtherAccountParty:
+		b.WriteString("   the callee is on another account of the platform: no device of this account rings\n")
 	case len(ringing) == 0 && c.To.Kind == table.UserParty:
 		fmt.Fprintf(&b, "   %s has no device that rings (the caller's own device never rings)\n", c.To)
 	case len(ringing) == 0:

@@ -16,8 +16,8 @@ const FormatVersion = 1
 //
 //	{"format_version": 1, "policy_version": "sha256:<hex>",
 //	 "accounts": [{"account": "<id>",
-//	   "calls": [{"from": "device:<id>" | "offnet",
-//	              "to": "device:<id>" | "user:<id>" | "offnet",
+//	   "calls": [{"from": "device:<id>" | "offnet" | "other-account",
+//	              "to": "device:<id>" | "user:<id>" | "offnet" | "other-account",
 //	              "recordings": [{"scope": "account" | "caller" | "callee",
 //	                              "endpoint": "device:<id>" (absent for the account),
 //	                              "leg": "a" | "b",

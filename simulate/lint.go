@@ -27,7 +27,7 @@ func Lint(t *table.Table) []Finding {
 	var out []Finding
 	for _, id := range t.AccountIDs() {
 		a, _ := t.Account(id)
-		out = append(out, lintAccount(a)...)
+		out = append(out, lintAccount(a, len(t.AccountIDs()) > 1)...)
 	}
 	return out
 }
@@ -38,7 +38,7 @@ type cellKey struct {
 	n     table.Network
 }
 
-func lintAccount(a *table.Account) []Finding {
+func lintAccount(a *table.Account, between bool) []Finding {
 	var out []Finding
 	consulted := map[cellKey]bool{}
 	type double struct {
@@ -47,7 +47,7 @@ func lintAccount(a *table.Account) []Finding {
 	}
 	doubles := map[double][]string{} // -> caller devices
 	var order []double
-	for _, c := range Calls(a) {
+	for _, c := range Calls(a, between) {
 		from, to := c.From.Network(), c.To.Network()
 		consulted[cellKey{"account", table.Inbound, from}] = true
 		acct, acctOK := a.AccountInbound(from)

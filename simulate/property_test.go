@@ -264,6 +264,12 @@ func naiveCalls(p *rawPolicy, a *rawAccount) []JSONCall {
 		tos = append(tos, "user:"+u)
 	}
 	tos = append(tos, "offnet")
+	if len(p.accounts) > 1 {
+		// SPEC 2.7: a call from or to another account of the platform is
+		// onnet for this account, which decides on its own legs only.
+		froms = append(froms, "other-account")
+		tos = append(tos, "other-account")
+	}
 	netOf := func(party string) string {
 		if party == "offnet" {
 			return "offnet"
@@ -273,12 +279,21 @@ func naiveCalls(p *rawPolicy, a *rawAccount) []JSONCall {
 	var calls []JSONCall
 	for _, f := range froms {
 		for _, t := range tos {
+			if f == "other-account" && t == "other-account" {
+				continue // transit: neither end is this account's
+			}
 			from, to := netOf(f), netOf(t)
 			recs := []JSONRecording{}
+			// The account records the A-leg; a call from another account
+			// reaches this account on a B-leg, its first leg of the call.
+			acctLeg := "a"
+			if f == "other-account" {
+				acctLeg = "b"
+			}
 			if v, pr := naiveResolve(accChain, p.defaults, "inbound", from); v["enabled"] == "true" {
-				recs = append(recs, naiveRecording("account", "", "a", "inbound from "+from+" to account", v, pr))
+				recs = append(recs, naiveRecording("account", "", acctLeg, "inbound from "+from+" to account", v, pr))
 			} else if v, pr := naiveResolve(accChain, p.defaults, "outbound", to); v["enabled"] == "true" {
-				recs = append(recs, naiveRecording("account", "", "a", "outbound to "+to+" from account", v, pr))
+				recs = append(recs, naiveRecording("account", "", acctLeg, "outbound to "+to+" from account", v, pr))
 			}
 			if dev, ok := strings.CutPrefix(f, "device:"); ok {
 				if v, pr := naiveResolve(endpointChain(dev), p.defaults, "outbound", to); v["enabled"] == "true" {

@@ -13,7 +13,8 @@ import (
 
 // Legend explains the letters of a truth table cell.
 const Legend = `A = account recording (A-leg), C = caller device (A-leg), ` +
-	`E = callee device (B-leg; En = n ringing devices recorded), - = nothing recorded`
+	`E = callee device (B-leg; En = n ringing devices recorded), - = nothing recorded; ` +
+	`other-account = a party on another account of the platform (it decides on its own legs)`
 
 // Code returns the truth-table code of a call's recordings: "A", "C" and
 // "E" (or "E<n>" when n callee devices record) joined by spaces, "-" when
@@ -50,21 +51,26 @@ func Code(recs []table.Recording) string {
 	return strings.Join(parts, " ")
 }
 
-// grid is an account's truth table: header row, then one row per caller.
+// grid is an account's truth table: header row, then one row per caller;
+// a call the simulation leaves out (another account to another account)
+// is an empty cell.
 func (a *Account) grid() [][]string {
-	callees := Callees(a.Account)
-	head := make([]string, 0, len(callees)+1)
+	head := make([]string, 0, len(a.Callees)+1)
 	head = append(head, `from \ to`)
-	for _, p := range callees {
+	col := make(map[table.Party]int, len(a.Callees))
+	for i, p := range a.Callees {
 		head = append(head, p.String())
+		col[p] = i + 1
 	}
 	rows := [][]string{head}
+	var from table.Party
 	for i, c := range a.Calls {
-		if i%len(callees) == 0 {
-			rows = append(rows, []string{c.From.String()})
+		if i == 0 || c.From != from {
+			from = c.From
+			rows = append(rows, make([]string, len(head)))
+			rows[len(rows)-1][0] = c.From.String()
 		}
-		last := len(rows) - 1
-		rows[last] = append(rows[last], Code(c.Recordings))
+		rows[len(rows)-1][col[c.To]] = Code(c.Recordings)
 	}
 	return rows
 }

@@ -37,6 +37,8 @@ type Call struct {
 type Account struct {
 	ID      string
 	Account *table.Account
+	// Callees are the columns of the account's truth table.
+	Callees []table.Party
 	Calls   []Call
 }
 
@@ -48,60 +50,71 @@ type Result struct {
 }
 
 // Callers returns the parties that can place a call in an account: each
-// device by id, then offnet.
-func Callers(a *table.Account) []table.Party {
+// device by id, offnet, then, with between (a table of several accounts),
+// another account of the platform (SPEC 2.7: its call arrives onnet and
+// this account decides on its own legs).
+func Callers(a *table.Account, between bool) []table.Party {
 	ids := a.DeviceIDs()
-	ps := make([]table.Party, 0, len(ids)+1)
+	ps := make([]table.Party, 0, len(ids)+2)
 	for _, id := range ids {
 		ps = append(ps, table.DeviceRef(id))
 	}
-	return append(ps, table.OffnetRef())
+	ps = append(ps, table.OffnetRef())
+	if between {
+		ps = append(ps, table.OtherAccountRef())
+	}
+	return ps
 }
 
 // Callees returns the parties a call can be placed to: each device by id,
-// each user by id, then offnet.
-func Callees(a *table.Account) []table.Party {
+// each user by id, offnet, then, with between, another account.
+func Callees(a *table.Account, between bool) []table.Party {
 	dids, uids := a.DeviceIDs(), a.UserIDs()
-	ps := make([]table.Party, 0, len(dids)+len(uids)+1)
+	ps := make([]table.Party, 0, len(dids)+len(uids)+2)
 	for _, id := range dids {
 		ps = append(ps, table.DeviceRef(id))
 	}
 	for _, id := range uids {
 		ps = append(ps, table.UserRef(id))
 	}
-	return append(ps, table.OffnetRef())
+	ps = append(ps, table.OffnetRef())
+	if between {
+		ps = append(ps, table.OtherAccountRef())
+	}
+	return ps
 }
 
 // Calls returns every call of an account in simulation order: callers as
 // in Callers, and for each caller the callees as in Callees (a device
-// calling itself included).
-func Calls(a *table.Account) []table.Call {
-	from, to := Callers(a), Callees(a)
+// calling itself included). A call from another account to another
+// account (transit) is left out: neither end is this account's.
+func Calls(a *table.Account, between bool) []table.Call {
+	from, to := Callers(a, between), Callees(a, between)
 	calls := make([]table.Call, 0, len(from)*len(to))
 	for _, f := range from {
 		for _, t := range to {
+			if f.Kind == table.OtherAccountParty && t.Kind == table.OtherAccountParty {
+				continue
+			}
 			calls = append(calls, table.Call{From: f, To: t})
 		}
 	}
 	return calls
 }
 
-// SimulateAccount runs every call of one account through decide.
-func SimulateAccount(a *table.Account, decide DecideFunc) (Account, error) {
+// SimulateAccount runs every call of one account (Calls) through decide.
+func SimulateAccount(a *table.Account, between bool, decide DecideFunc) (Account, error) {
 	if decide == nil {
 		decide = Decide
 	}
-	from, to := Callers(a), Callees(a)
-	out := Account{ID: a.ID, Account: a, Calls: make([]Call, 0, len(from)*len(to))}
-	for _, f := range from {
-		for _, t := range to {
-			c := table.Call{From: f, To: t}
-			recs, err := decide(a, c)
-			if err != nil {
-				return Account{}, fmt.Errorf("account %s: call %s -> %s: %w", a.ID, f, t, err)
-			}
-			out.Calls = append(out.Calls, Call{From: f, To: t, Recordings: recs})
+	calls := Calls(a, between)
+	out := Account{ID: a.ID, Account: a, Callees: Callees(a, between), Calls: make([]Call, 0, len(calls))}
+	for _, c := range calls {
+		recs, err := decide(a, c)
+		if err != nil {
+			return Account{}, fmt.Errorf("account %s: call %s -> %s: %w", a.ID, c.From, c.To, err)
 		}
+		out.Calls = append(out.Calls, Call{From: c.From, To: c.To, Recordings: recs})
 	}
 	return out, nil
 }
@@ -109,13 +122,18 @@ func SimulateAccount(a *table.Account, decide DecideFunc) (Account, error) {
 // Run simulates every account of a table with the table's own decisions.
 func Run(t *table.Table) (*Result, error) { return RunWith(t, Decide) }
 
-// RunWith simulates every account of a table with decide.
+// RunWith simulates every account of a table with decide. A table of
+// several accounts also has calls between them (Callers, Callees).
 func RunWith(t *table.Table, decide DecideFunc) (*Result, error) {
+	return run(t, decide, len(t.AccountIDs()) > 1)
+}
+
+func run(t *table.Table, decide DecideFunc, between bool) (*Result, error) {
 	ids := t.AccountIDs()
 	r := &Result{PolicyVersion: t.Version, Accounts: make([]Account, 0, len(ids))}
 	for _, id := range ids {
 		a, _ := t.Account(id)
-		sa, err := SimulateAccount(a, decide)
+		sa, err := SimulateAccount(a, between, decide)
 		if err != nil {
 			return nil, err
 		}

@@ -8,12 +8,17 @@ import (
 // PartyKind says what is at one end of a call.
 type PartyKind uint8
 
-// The kinds of party: the PSTN, a device of the account, or a user of the
-// account (whose devices all ring).
+// The kinds of party: the PSTN, a device of the account, a user of the
+// account (whose devices all ring), or another account of the platform.
 const (
 	OffnetParty PartyKind = iota
 	DeviceParty
 	UserParty
+	// OtherAccountParty is a party on another account of the platform
+	// (SPEC 2.7): a call from it arrives onnet and starts no caller
+	// recording in this account; a call to it is routed onnet and rings
+	// no device of this account. That account takes its own decisions.
+	OtherAccountParty
 )
 
 // Party is the caller or the callee of a call.
@@ -31,13 +36,21 @@ func DeviceRef(id string) Party { return Party{Kind: DeviceParty, ID: id} }
 // UserRef returns the party user:id.
 func UserRef(id string) Party { return Party{Kind: UserParty, ID: id} }
 
-// String returns "offnet", "device:<id>" or "user:<id>".
+// OtherAccountRef returns the party on another account of the platform.
+func OtherAccountRef() Party { return Party{Kind: OtherAccountParty} }
+
+// OtherAccount is how a party on another account is written.
+const OtherAccount = "other-account"
+
+// String returns "offnet", "device:<id>", "user:<id>" or "other-account".
 func (p Party) String() string {
 	switch p.Kind {
 	case DeviceParty:
 		return "device:" + p.ID
 	case UserParty:
 		return "user:" + p.ID
+	case OtherAccountParty:
+		return OtherAccount
 	}
 	return "offnet"
 }
@@ -50,10 +63,14 @@ func (p Party) Network() Network {
 	return Onnet
 }
 
-// ParseParty parses "offnet", "device:<id>" or "user:<id>".
+// ParseParty parses "offnet", "device:<id>", "user:<id>" or
+// "other-account".
 func ParseParty(s string) (Party, error) {
-	if s == "offnet" {
+	switch s {
+	case "offnet":
 		return Party{Kind: OffnetParty}, nil
+	case OtherAccount:
+		return OtherAccountRef(), nil
 	}
 	kind, id, ok := strings.Cut(s, ":")
 	if ok && id != "" {
@@ -64,13 +81,23 @@ func ParseParty(s string) (Party, error) {
 			return UserRef(id), nil
 		}
 	}
-	return Party{}, fmt.Errorf("invalid party %q (want offnet, device:<id> or user:<id>)", s)
+	return Party{}, fmt.Errorf("invalid party %q (want offnet, device:<id>, user:<id> or %s)", s, OtherAccount)
 }
 
-// Call is a call within one account.
+// Call is a call as one account sees it.
 type Call struct {
-	From Party // an onnet device, or offnet
-	To   Party // an onnet device, a user, or offnet
+	From Party // an onnet device, offnet, or another account
+	To   Party // an onnet device, a user, offnet, or another account
+}
+
+// AccountLeg is the leg the account's recording records: the A-leg, but
+// for a call from another account the account's first leg of the call, a
+// B-leg (SPEC 2.7).
+func (c Call) AccountLeg() Leg {
+	if c.From.Kind == OtherAccountParty {
+		return LegB
+	}
+	return LegA
 }
 
 // Scope says which of the three decisions of a call started a recording.
@@ -214,9 +241,9 @@ func (a *Account) Decide(c Call) ([]Recording, error) {
 		if a.Devices[c.From.ID] == nil {
 			return nil, fmt.Errorf("account %s has no device %q", a.ID, c.From.ID)
 		}
-	case OffnetParty:
+	case OffnetParty, OtherAccountParty:
 	default:
-		return nil, fmt.Errorf("a call is placed by a device or from offnet, not by %s", c.From)
+		return nil, fmt.Errorf("a call is placed by a device, from offnet or from another account, not by %s", c.From)
 	}
 	switch c.To.Kind {
 	case DeviceParty:
@@ -231,6 +258,7 @@ func (a *Account) Decide(c Call) ([]Recording, error) {
 	from, to := c.From.Network(), c.To.Network()
 	var recs []Recording
 	if r, ok := a.AccountDecision(from, to); ok {
+		r.Leg = c.AccountLeg()
 		recs = append(recs, r)
 	}
 	if c.From.Kind == DeviceParty {

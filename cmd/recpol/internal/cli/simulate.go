@@ -20,7 +20,10 @@ func newSimulateCmd(s *streams) *cobra.Command {
 		Short: "Show which recordings every call of a policy starts",
 		Long: `simulate compiles the policy in DIR and places every call an account can
 see: each device (by id) and offnet calling each device (a device calling
-itself included), each user (all of whose other devices ring) and offnet.
+itself included), each user (all of whose other devices ring) and offnet;
+in a policy of several accounts also other-account (a party on another
+account of the platform, onnet: each account decides on its own legs)
+calling and called.
 For every call it shows the recordings it starts: the account's
 (at most one), the caller device's and one per ringing callee device.
 
