@@ -701,9 +701,12 @@ func (m *Machine) aFinal(c *Call, ev *Event) bool {
 	return true
 }
 
+// hasRunning reports whether a recording of scope is requested or
+// running on l (the recordings of l's call: a merge brings a leg's
+// recordings along).
 func (m *Machine) hasRunning(l *Leg, scope string) bool {
-	for _, r := range m.recs {
-		if r.Leg == l && r.Scope == scope {
+	for _, r := range l.call.recs {
+		if r.Leg == l && r.Scope == scope && (r.State == Requested || r.State == Running) {
 			return true
 		}
 	}
