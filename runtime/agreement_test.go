@@ -176,7 +176,40 @@ func TestAgreementShapes(t *testing.T) {
 	for _, f := range files {
 		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
 			t.Parallel()
-			agree(t, "../testdata/policies/shapes", f, "", classify.Config{})
+			predicted, stored := agree(t, "../testdata/policies/shapes", f, "", classify.Config{})
+			// A recording belongs to its leg (SPEC 2.7): whatever
+			// transfer, pickup, park or bow-out happened, each one the
+			// runtime stored runs from its start to its own leg's hangup
+			// (the shapes' policy sets no limit a call reaches).
+			sc, err := scenario.ParseFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			hangup := map[string]int64{}
+			for i := range sc.Calls {
+				c := &sc.Calls[i]
+				for _, e := range c.Effects() {
+					if e.Kind == scenario.EffHangup {
+						hangup[c.Leg(e.Leg).UUID] = e.AtMS
+					}
+				}
+			}
+			start := map[string]int64{}
+			for _, p := range predicted {
+				start[p.LegUUID+"|"+p.Scope+"|"+p.Origin] = p.StartMS
+			}
+			for _, m := range stored {
+				s, ok := start[m.CallID+"|"+m.Scope+"|"+m.Origin]
+				h, hung := hangup[m.CallID]
+				if !ok || !hung {
+					t.Errorf("recording %s (%s on %s): no predicted start or no hangup of its leg", m.RecordingID, m.Scope, m.CallID)
+					continue
+				}
+				if m.DurationMS != h-s {
+					t.Errorf("recording %s (%s %q): %d ms stored, want %d ms: from its start at %d ms to its leg's hangup at %d ms",
+						m.RecordingID, m.Scope, m.Origin, m.DurationMS, h-s, s, h)
+				}
+			}
 		})
 	}
 }
