@@ -150,7 +150,7 @@ func (m *Machine) Restore(snaps []Snapshot) {
 	for _, l := range fresh {
 		if s := byUUID[l.UUID]; s.OtherLeg != "" && s.Bridged {
 			if o := m.legs[s.OtherLeg]; o != nil && o.call != nil && l.call != nil && o.call != l.call {
-				m.bridge(l.UUID, o.UUID)
+				m.bridge(l.UUID, o.UUID, 0) // no recording yet: Adopt follows
 			}
 		}
 	}

@@ -351,7 +351,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 			c.answered = true
 		}
 	case Bridge:
-		m.bridge(ev.BridgeA, ev.BridgeB)
+		m.bridge(ev.BridgeA, ev.BridgeB, ev.TS)
 		c = l.call
 	case Unbridge:
 		if o := m.legs[ev.BridgeB]; o != nil && ev.BridgeA == l.UUID {
@@ -500,9 +500,10 @@ func (c *Call) add(l *Leg) {
 	c.legs = append(c.legs, l)
 }
 
-// bridge marks two legs bridged; legs of two calls merge the calls (the
-// older absorbs the newer), and a leg of no call joins the other's call.
-func (m *Machine) bridge(a, b string) {
+// bridge marks two legs bridged at ts; legs of two calls merge the calls
+// (the older absorbs the newer; when it is masked, the recordings that join
+// it are masked from ts on), and a leg of no call joins the other's call.
+func (m *Machine) bridge(a, b string, ts int64) {
 	la, lb := m.legs[a], m.legs[b]
 	if la == nil || lb == nil {
 		if la != nil {
@@ -540,7 +541,7 @@ func (m *Machine) bridge(a, b string) {
 			for _, r := range keep.recs {
 				if r.Call == keep && r.maskFrom < 0 && (r.State == Requested || r.State == Running) {
 					// A leg that joins a masked call is masked too.
-					m.mask(r, 0)
+					m.mask(r, ts)
 				}
 			}
 		}

@@ -293,6 +293,37 @@ func TestRules(t *testing.T) {
 			},
 		},
 		{
+			"a leg that joins a masked call is masked from the join: *72 before the attended transfer completes",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "bridge", offnetCaller...)
+				r.create("B", "outbound", "A", dev("acme", "d2")...)
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.bridge("A", "B")
+				r.dtmf("B", "*72")
+				r.create("C2", "inbound", "")
+				r.exec("C2", "bridge", dev("acme", "d2")...)
+				r.create("D", "outbound", "C2", dev("acme", "d3")...)
+				r.ev(callstate.Answer, "D", nil)
+				r.ev(callstate.Answer, "C2", nil)
+				r.bridge("C2", "D")
+				r.hangup("B")
+				r.hangup("C2")
+				r.bridge("A", "D")
+				r.hangup("A")
+				r.hangup("D")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"mask A account inbound from offnet to account",
+				"mask B callee inbound from offnet to endpoint",
+				"start D callee inbound from onnet to endpoint",
+				"mask D callee inbound from onnet to endpoint",
+			},
+		},
+		{
 			"a callflow's start then stop records nothing",
 			func(r *run) {
 				r.ev(callstate.Create, "A", func(e *callstate.Event) { e.Direction, e.Dest = "inbound", "8000" })

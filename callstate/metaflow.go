@@ -192,9 +192,6 @@ func (m *Machine) mask(r *Recording, ts int64) {
 	if r.maskFrom >= 0 {
 		return
 	}
-	if ts == 0 {
-		ts = r.StartTS
-	}
 	r.maskFrom = ts
 	m.emit(Command{Kind: Mask, Rec: r})
 }
