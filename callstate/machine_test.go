@@ -117,6 +117,18 @@ func (r *run) bridge(a, b string) {
 	r.ev(callstate.Bridge, a, func(e *callstate.Event) { e.BridgeA, e.BridgeB = a, b })
 }
 
+// call places a two-leg call: leg a (variables set by its dialplan, seen
+// on the bridge's CHANNEL_EXECUTE) originates leg b (its dial-string
+// variables), b answers, a is answered and the two are bridged.
+func (r *run) call(a, b string, aVars, bVars []string) {
+	r.create(a, "inbound", "")
+	r.exec(a, "bridge", aVars...)
+	r.create(b, "outbound", a, bVars...)
+	r.ev(callstate.Answer, b, nil)
+	r.ev(callstate.Answer, a, nil)
+	r.bridge(a, b)
+}
+
 func (r *run) dtmf(leg, digits string) {
 	for _, d := range digits {
 		r.ev(callstate.DTMF, leg, func(e *callstate.Event) { e.Digit = string(d) })
@@ -167,12 +179,7 @@ func TestRules(t *testing.T) {
 		{
 			"blind transfer of the A-leg (uuid_transfer: no CHANNEL_EXECUTE) never stops its recording; the new callee decides at its answer",
 			func(r *run) {
-				r.create("A", "inbound", "")
-				r.exec("A", "bridge", offnetCaller...)
-				r.create("B", "outbound", "A", dev("acme", "d2")...)
-				r.ev(callstate.Answer, "B", nil)
-				r.ev(callstate.Answer, "A", nil)
-				r.bridge("A", "B")
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
 				r.hangup("B")
 				r.ev(callstate.Unbridge, "A", func(e *callstate.Event) { e.BridgeA, e.BridgeB = "A", "B" })
 				r.exec("A", "bridge")
@@ -215,12 +222,7 @@ func TestRules(t *testing.T) {
 		{
 			"a call to another account: beta decides on its own leg with from onnet, its device at answer",
 			func(r *run) {
-				r.create("A", "inbound", "")
-				r.exec("A", "bridge", d1Caller...)
-				r.create("B", "outbound", "A", dev("beta", "e1")...)
-				r.ev(callstate.Answer, "B", nil)
-				r.ev(callstate.Answer, "A", nil)
-				r.bridge("A", "B")
+				r.call("A", "B", d1Caller, dev("beta", "e1"))
 				r.hangup("A")
 				r.hangup("B")
 			},
@@ -263,19 +265,9 @@ func TestRules(t *testing.T) {
 		{
 			"an attended transfer merges the consultation call: its target is a new callee of the customer's call, and *72 masks it",
 			func(r *run) {
-				r.create("A", "inbound", "")
-				r.exec("A", "bridge", offnetCaller...)
-				r.create("B", "outbound", "A", dev("acme", "d2")...)
-				r.ev(callstate.Answer, "B", nil)
-				r.ev(callstate.Answer, "A", nil)
-				r.bridge("A", "B")
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
 				// d2's phone calls d3 (the consultation, a call of its own).
-				r.create("C2", "inbound", "")
-				r.exec("C2", "bridge", dev("acme", "d2")...)
-				r.create("D", "outbound", "C2", dev("acme", "d3")...)
-				r.ev(callstate.Answer, "D", nil)
-				r.ev(callstate.Answer, "C2", nil)
-				r.bridge("C2", "D")
+				r.call("C2", "D", dev("acme", "d2"), dev("acme", "d3"))
 				// REFER with Replaces: uuid_bridge A D.
 				r.hangup("B")
 				r.hangup("C2")
@@ -295,19 +287,9 @@ func TestRules(t *testing.T) {
 		{
 			"a leg that joins a masked call is masked from the join: *72 before the attended transfer completes",
 			func(r *run) {
-				r.create("A", "inbound", "")
-				r.exec("A", "bridge", offnetCaller...)
-				r.create("B", "outbound", "A", dev("acme", "d2")...)
-				r.ev(callstate.Answer, "B", nil)
-				r.ev(callstate.Answer, "A", nil)
-				r.bridge("A", "B")
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
 				r.dtmf("B", "*72")
-				r.create("C2", "inbound", "")
-				r.exec("C2", "bridge", dev("acme", "d2")...)
-				r.create("D", "outbound", "C2", dev("acme", "d3")...)
-				r.ev(callstate.Answer, "D", nil)
-				r.ev(callstate.Answer, "C2", nil)
-				r.bridge("C2", "D")
+				r.call("C2", "D", dev("acme", "d2"), dev("acme", "d3"))
 				r.hangup("B")
 				r.hangup("C2")
 				r.bridge("A", "D")
