@@ -84,7 +84,7 @@ func (m *Machine) Restore(snaps []Snapshot) {
 			Vars: map[string]string{}, answered: s.Answered,
 			media: s.Media || s.Answered, bridged: s.Bridged}
 		if s.Vars != nil {
-			s.Vars.CopyVars(l.Vars)
+			s.Vars.CopyVars(l.Vars, m.want)
 		}
 		l.loopback = strings.HasPrefix(l.Channel, "loopback/")
 		l.classify(m.cfg.Classifier)

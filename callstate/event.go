@@ -53,18 +53,24 @@ func (k EventKind) String() string {
 
 // Vars gives the channel variables an event carries.
 type Vars interface {
-	// CopyVars copies the variables into dst, keyed by lower-case name,
-	// and reports whether any value changed.
-	CopyVars(dst map[string]string) bool
+	// CopyVars copies the variables named in want (lower-case names) into
+	// dst, keyed by lower-case name, and reports whether any value
+	// changed. The machine keeps only the variables it reads: copying
+	// every variable of every event would be most of its cost.
+	CopyVars(dst map[string]string, want map[string]bool) bool
 }
 
 // VarMap is a Vars of variables already keyed by lower-case name.
 type VarMap map[string]string
 
-// CopyVars copies m into dst and reports whether any value changed.
-func (m VarMap) CopyVars(dst map[string]string) bool {
+// CopyVars copies the variables of m named in want into dst and reports
+// whether any value changed.
+func (m VarMap) CopyVars(dst map[string]string, want map[string]bool) bool {
 	changed := false
 	for k, v := range m {
+		if !want[k] {
+			continue
+		}
 		if old, ok := dst[k]; !ok || old != v {
 			dst[k] = v
 			changed = true

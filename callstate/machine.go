@@ -59,6 +59,7 @@ type Config struct {
 // safe for concurrent use: its driver serializes events.
 type Machine struct {
 	cfg   Config
+	want  map[string]bool // the variables the machine reads
 	legs  map[string]*Leg
 	recs  map[string]*Recording // requested or running, by id
 	calls int                   // calls created, for their order
@@ -67,8 +68,20 @@ type Machine struct {
 
 // New returns a Machine.
 func New(cfg Config) *Machine {
-	return &Machine{cfg: cfg, legs: map[string]*Leg{}, recs: map[string]*Recording{}}
+	want := map[string]bool{}
+	for _, n := range cfg.Classifier.Reads() {
+		want[n] = true
+	}
+	for _, n := range machineVars {
+		want[n] = true
+	}
+	return &Machine{cfg: cfg, want: want, legs: map[string]*Leg{}, recs: map[string]*Recording{}}
 }
+
+// machineVars are the variables the machine reads besides the
+// classifier's: how legs name the leg that originated them and the other
+// half of their loopback (mod_loopback, switch_ivr_originate.c).
+var machineVars = []string{"other_loopback_leg_uuid", "originator", "originating_leg_uuid"}
 
 // Leg is one channel the machine follows.
 type Leg struct {
@@ -77,8 +90,8 @@ type Leg struct {
 	Direction string
 	Dest      string
 	CallerNum string
-	// Vars are the latest channel variables seen on the leg, by
-	// lower-case name.
+	// Vars are the latest values of the channel variables the machine
+	// reads (the classifier's and machineVars), by lower-case name.
 	Vars map[string]string
 
 	class      classify.Class
@@ -322,7 +335,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 	// A leg's class is a function of its latest variables and channel
 	// name: it is worked out again only when one of them changed.
 	changed := !l.classified
-	if ev.Vars != nil && ev.Vars.CopyVars(l.Vars) {
+	if ev.Vars != nil && ev.Vars.CopyVars(l.Vars, m.want) {
 		changed = true
 	}
 	if ev.ChannelName != "" && ev.ChannelName != l.Channel {
@@ -443,7 +456,7 @@ func (m *Machine) newLeg(ev *Event) *Leg {
 	if l.loopback && ev.Vars != nil {
 		// The halves name each other in their variables (Handle copies
 		// every leg's variables once it is registered).
-		ev.Vars.CopyVars(l.Vars)
+		ev.Vars.CopyVars(l.Vars, m.want)
 	}
 	if p := m.legs[ev.OtherLeg]; ev.OtherLeg != "" && p != nil {
 		if p.call != nil {

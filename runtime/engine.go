@@ -366,10 +366,6 @@ func (e *engine) Handle(ev *Event) {
 	e.do(e.m.Handle(&cev))
 }
 
-// CopyVars copies the event's channel variables into dst, keyed by
-// lower-case name, and reports whether any changed (callstate.Vars).
-func (ev *Event) CopyVars(dst map[string]string) bool { return ev.vars(dst) }
-
 // do carries out the machine's commands. e.mu is held.
 func (e *engine) do(cmds []callstate.Command) {
 	for _, c := range cmds {

@@ -215,6 +215,28 @@ func Must(c Config) Classifier {
 	return cl
 }
 
+// Reads returns the channel variables (lower-case names) that Classify and
+// InteractionID read: a leg's class is a function of these alone, so a
+// caller may keep only them.
+func (cl Classifier) Reads() []string {
+	names := []string{cl.account, cl.device, cl.owner, cl.network, fsLoopbackLeg}
+	switch cl.preset {
+	case PresetKazoo:
+		names = append(names, kzAuthorizingType, kzInception, kzInceptionAccountID, kzResourceType,
+			kzInteractionCCV, kzInteractionPlain, fsLoopbackLeg)
+	case PresetFreeSWITCH:
+		names = append(names, fsUserName, fsDomainName, fsDialedUser, fsDialedDomain, fsGatewayName,
+			fsIsOutbound, fsDirection)
+	}
+	out := names[:0]
+	for _, n := range names {
+		if n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Preset returns the classifier's preset.
 func (cl Classifier) Preset() string { return cl.preset }
 

@@ -25,6 +25,11 @@ type Event struct {
 	// Body is the event's body, if any (BACKGROUND_JOB carries the
 	// command's output there).
 	Body string
+	// List holds the same headers in the order the switch sent them
+	// (duplicates included): walking it is several times cheaper than
+	// walking Headers, for a caller that looks at every variable. Nil for
+	// an Event built from a map.
+	List []eslwire.Header
 }
 
 // Get returns the value of header name, or "". The exact spelling is
@@ -54,7 +59,7 @@ func (e *Event) Var(name string) string {
 
 // fromWire converts an event parsed by the strict reader.
 func fromWire(w *eslwire.Event) *Event {
-	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body}
+	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body, List: w.Headers}
 	for _, h := range w.Headers {
 		if _, dup := ev.Headers[h.Name]; !dup {
 			ev.Headers[h.Name] = h.Value
