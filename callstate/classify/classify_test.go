@@ -527,3 +527,28 @@ func TestLoopbackHalf(t *testing.T) {
 		}
 	}
 }
+
+// TestReads: a leg's class and interaction id are functions of the
+// variables Reads names: keeping only those (as the call state machine
+// does) changes nothing, for every real leg.
+func TestReads(t *testing.T) {
+	for _, tc := range realLegs {
+		t.Run(tc.name, func(t *testing.T) {
+			cl := Must(Config{Preset: tc.preset})
+			kept := map[string]string{}
+			for _, n := range cl.Reads() {
+				if v, ok := tc.vars[n]; ok {
+					kept[n] = v
+				}
+			}
+			want, wantOK := cl.Classify(tc.vars, tc.channel)
+			got, gotOK := cl.Classify(kept, tc.channel)
+			if gotOK != wantOK || got != want {
+				t.Errorf("Classify on the read variables = %+v, %v; on all = %+v, %v (Reads %v)", got, gotOK, want, wantOK, cl.Reads())
+			}
+			if a, b := cl.InteractionID(kept), cl.InteractionID(tc.vars); a != b {
+				t.Errorf("InteractionID on the read variables = %q, on all = %q", a, b)
+			}
+		})
+	}
+}
