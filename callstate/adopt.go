@@ -50,6 +50,7 @@ func (m *Machine) continueAdopted(r *Recording, a *Continued) {
 		m.mask(r, r.StartTS)
 	}
 	m.tag(r)
+	m.setFollow(r.Leg)
 }
 
 // Snapshot is what the switch says of a live leg when the driver

@@ -34,6 +34,7 @@
 package callstate
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/recpol/recpol/callstate/classify"
@@ -103,6 +104,10 @@ type Leg struct {
 	media      bool // answered or early media
 	bridged    bool
 	hungup     bool
+	// partner is the leg this one was last bridged to.
+	partner *Leg
+	// follow is the value the leg's recording_follow_transfer was set to.
+	follow bool
 	// calleeIn is the call whose callee decision this leg has had.
 	calleeIn *Call
 	recIDs   []string
@@ -172,7 +177,9 @@ type Range struct{ StartMS, EndMS int64 }
 type Recording struct {
 	ID   string
 	Call *Call
-	Leg  *Leg
+	// Leg is the leg recorded now; First the leg the recording started on
+	// (they differ once it moved with an attended transfer).
+	Leg, First *Leg
 	// Account is the account that decided it (its storage and metadata).
 	Account *table.Account
 	// Scope is account, caller, callee, callflow or metaflow.
@@ -274,9 +281,19 @@ const (
 	// Settle: Rec's leg is gone and its RECORD_STOP never came: finish
 	// it from its file.
 	Settle
+	// Follow sets the leg's channel variable recording_follow_transfer to
+	// Value ("true" or "false"): whether the switch moves the leg's
+	// recordings to the leg that replaces it in an attended transfer. It
+	// is a channel variable, read for all of the leg's recordings at once
+	// (mod_sofia, sofia.c): "true" only while every recording of the leg
+	// follows transfers (SPEC 2.5: policy recordings stay with their leg).
+	Follow
+	// Moved: Rec moved with an attended transfer to the leg that replaced
+	// its own (Rec.Leg is now that leg).
+	Moved
 )
 
-var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle"}
+var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle", "follow", "moved"}
 
 func (k CommandKind) String() string { return commandNames[k] }
 
@@ -311,6 +328,9 @@ func (m *Machine) Handle(ev *Event) []Command {
 	case RecordStopped:
 		if r := m.recs[ev.Rec]; r != nil {
 			m.stopAt(r, ev.TS)
+			if !r.Leg.hungup {
+				m.setFollow(r.Leg)
+			}
 			m.reap(r.Call)
 		}
 		return m.out
@@ -392,6 +412,14 @@ func (m *Machine) Handle(ev *Event) []Command {
 			// CHANNEL_HANGUP_COMPLETE.
 			if c != nil {
 				for _, r := range c.recs {
+					if r.Leg == l && r.State == Running && l.follow && r.FollowTransfer && l.partner != nil && !l.partner.hungup {
+						// The switch moved it to the leg that replaced this
+						// one (an attended transfer): it goes on there.
+						r.Leg = l.partner
+						m.emit(Command{Kind: Moved, Rec: r})
+						m.setFollow(r.Leg)
+						continue
+					}
 					if r.Leg == l && (r.State == Requested || r.State == Running) {
 						if r.State == Requested {
 							r.StartTS = ev.TS
@@ -525,6 +553,7 @@ func (m *Machine) bridge(a, b string, ts int64) {
 		return
 	}
 	la.bridged, lb.bridged = true, true
+	la.partner, lb.partner = lb, la
 	ca, cb := la.call, lb.call
 	switch {
 	case ca == cb:
@@ -739,6 +768,7 @@ func (m *Machine) addPolicy(c *Call, l *Leg, acct *table.Account, r table.Record
 }
 
 func (m *Machine) add(r *Recording) {
+	r.First = r.Leg
 	r.maskFrom, r.pauseFrom = -1, -1
 	switch {
 	case r.Settings.RecordOnBridge:
@@ -802,6 +832,28 @@ func (m *Machine) start(r *Recording, ts int64) {
 		m.emit(Command{Kind: Mask, Rec: r})
 	}
 	m.tag(r)
+	m.setFollow(r.Leg)
+}
+
+// setFollow sets the leg's recording_follow_transfer to whether every
+// recording it carries follows transfers, when that changed: the switch
+// moves all of a leg's recordings or none, and a policy recording stays
+// with its leg (SPEC 2.5).
+func (m *Machine) setFollow(l *Leg) {
+	want, any := true, false
+	if l.call != nil {
+		for _, r := range l.call.recs {
+			if r.Leg == l && (r.State == Requested || r.State == Running) {
+				any = true
+				want = want && r.FollowTransfer
+			}
+		}
+	}
+	want = want && any
+	if want != l.follow {
+		l.follow = want
+		m.emit(Command{Kind: Follow, Leg: l.UUID, Value: strconv.FormatBool(want)})
+	}
 }
 
 func (m *Machine) tag(r *Recording) {

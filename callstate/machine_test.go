@@ -27,6 +27,7 @@ accounts: acme: {
 	metaflows: {listen_on: "both", numbers: {
 		"72": {module: "record_call", data: action: "mask"}
 		"73": {module: "record_call", data: action: "unmask"}}}
+	callflows: consult: {numbers: ["7200"], actions: [{module: "record_call", data: action: "start"}]}
 	callflows: startstop: {numbers: ["8000"], actions: [
 		{module: "record_call", data: action: "start"},
 		{module: "record_call", data: action: "stop"}]}
@@ -50,16 +51,18 @@ func compile(t *testing.T) *table.Table {
 // RECORD_START, and returns the commands as "<command> <leg> <scope>
 // <origin>" lines.
 type run struct {
-	t    *testing.T
-	m    *callstate.Machine
-	ts   int64
-	got  []string
-	recs map[string]*callstate.Recording
+	t      *testing.T
+	m      *callstate.Machine
+	ts     int64
+	got    []string
+	recs   map[string]*callstate.Recording
+	follow map[string]bool   // recording_follow_transfer per leg
+	moved  map[string]string // recordings the switch moved with a transfer, from leg
 }
 
 func newRun(t *testing.T, tb *table.Table) *run {
 	n := 0
-	r := &run{t: t, recs: map[string]*callstate.Recording{}}
+	r := &run{t: t, recs: map[string]*callstate.Recording{}, follow: map[string]bool{}, moved: map[string]string{}}
 	r.m = callstate.New(callstate.Config{Classifier: classify.Must(classify.Config{}),
 		Table: func() *table.Table { return tb }, NewID: func() string { n++; return "r" + strconv.Itoa(n) }})
 	return r
@@ -86,7 +89,12 @@ func (r *run) ev(kind callstate.EventKind, leg string, f func(*callstate.Event),
 func (r *run) do(cmds []callstate.Command) {
 	var started []string
 	for _, c := range cmds {
-		if c.Kind == callstate.TagLeg {
+		switch c.Kind {
+		case callstate.TagLeg:
+			continue
+		case callstate.Follow:
+			r.follow[c.Leg] = c.Value == "true"
+			r.got = append(r.got, fmt.Sprintf("follow %s %s", c.Leg, c.Value))
 			continue
 		}
 		r.got = append(r.got, fmt.Sprintf("%s %s %s %s", c.Kind, c.Rec.Leg.UUID, c.Rec.Scope, c.Rec.Origin))
@@ -135,10 +143,24 @@ func (r *run) dtmf(leg, digits string) {
 	}
 }
 
+// replace plays the switch's side of an attended transfer that replaces
+// leg: when its recording_follow_transfer is true, its recordings move
+// (and do not stop when it hangs up).
+func (r *run) replace(leg string) {
+	if !r.follow[leg] {
+		return
+	}
+	for id, rec := range r.recs {
+		if rec.Leg.UUID == leg && rec.State == callstate.Running {
+			r.moved[id] = leg
+		}
+	}
+}
+
 func (r *run) hangup(leg string) {
 	r.ev(callstate.Hangup, leg, nil)
 	for id, rec := range r.recs {
-		if rec.Leg.UUID == leg && rec.State == callstate.Running {
+		if rec.Leg.UUID == leg && rec.State == callstate.Running && r.moved[id] != leg {
 			r.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: r.ts, Rec: id})
 		}
 	}
@@ -302,6 +324,37 @@ func TestRules(t *testing.T) {
 				"mask A account inbound from offnet to account",
 				"mask B callee inbound from offnet to endpoint",
 				"start D callee inbound from onnet to endpoint",
+				"mask D callee inbound from onnet to endpoint",
+			},
+		},
+		{
+			"an attended transfer by REFER: the consultation's callflow recording follows to the target, the callee's policy recording stays and ends with its leg",
+			func(r *run) {
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
+				r.ev(callstate.Create, "C2", func(e *callstate.Event) { e.Direction, e.Dest = "inbound", "7200" })
+				r.exec("C2", "bridge", dev("acme", "d2")...)
+				r.create("D", "outbound", "C2", dev("acme", "d3")...)
+				r.ev(callstate.Answer, "D", nil)
+				r.ev(callstate.Answer, "C2", nil)
+				r.bridge("C2", "D")
+				r.replace("B")
+				r.replace("C2")
+				r.hangup("B")
+				r.hangup("C2")
+				r.bridge("A", "D")
+				r.dtmf("A", "*72")
+				r.hangup("A")
+				r.hangup("D")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"start D callee inbound from onnet to endpoint",
+				"start C2 callflow callflow : consult",
+				"follow C2 true",
+				"moved D callflow callflow : consult",
+				"mask A account inbound from offnet to account",
+				"mask D callflow callflow : consult",
 				"mask D callee inbound from onnet to endpoint",
 			},
 		},

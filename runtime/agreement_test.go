@@ -180,14 +180,20 @@ func TestAgreementShapes(t *testing.T) {
 			// A recording belongs to its leg (SPEC 2.7): whatever
 			// transfer, pickup, park or bow-out happened, each one the
 			// runtime stored runs from its start to its own leg's hangup
-			// (the shapes' policy sets no limit a call reaches).
+			// (the shapes' policy sets no limit a call reaches); one that
+			// moved with an attended transfer (SPEC 2.5) to the hangup of
+			// the leg it moved to.
 			sc, err := scenario.ParseFile(f)
 			if err != nil {
 				t.Fatal(err)
 			}
-			hangup := map[string]int64{}
+			hangup := map[string]int64{} // by leg uuid
+			uuids := map[string]string{} // by call and leg name
 			for i := range sc.Calls {
 				c := &sc.Calls[i]
+				for _, l := range c.Legs {
+					uuids[c.ID+"/"+l.Name] = l.UUID
+				}
 				for _, e := range c.Effects() {
 					if e.Kind == scenario.EffHangup {
 						hangup[c.Leg(e.Leg).UUID] = e.AtMS
@@ -195,12 +201,18 @@ func TestAgreementShapes(t *testing.T) {
 				}
 			}
 			start := map[string]int64{}
+			endLeg := map[string]string{}
 			for _, p := range predicted {
-				start[p.LegUUID+"|"+p.Scope+"|"+p.Origin] = p.StartMS
+				k := p.LegUUID + "|" + p.Scope + "|" + p.Origin
+				start[k], endLeg[k] = p.StartMS, p.LegUUID
+				if p.MovedTo != "" {
+					endLeg[k] = uuids[p.Call+"/"+p.MovedTo]
+				}
 			}
 			for _, m := range stored {
-				s, ok := start[m.CallID+"|"+m.Scope+"|"+m.Origin]
-				h, hung := hangup[m.CallID]
+				k := m.CallID + "|" + m.Scope + "|" + m.Origin
+				s, ok := start[k]
+				h, hung := hangup[endLeg[k]]
 				if !ok || !hung {
 					t.Errorf("recording %s (%s on %s): no predicted start or no hangup of its leg", m.RecordingID, m.Scope, m.CallID)
 					continue

@@ -374,6 +374,17 @@ func (e *engine) do(cmds []callstate.Command) {
 			e.start(c.Rec)
 		case callstate.TagLeg:
 			e.send("uuid_setvar " + c.Leg + " " + e.cl.RecordingIDsVar() + " " + c.Value)
+		case callstate.Follow:
+			e.send("uuid_setvar " + c.Leg + " recording_follow_transfer " + c.Value)
+		case callstate.Moved:
+			if r := e.byID[c.Rec.ID]; r != nil && e.intents != nil {
+				// The recording goes on on another leg: its intent says
+				// so, for a recovery that asks whether its leg exists.
+				if err := e.intents.write(e.intentOf(r)); err != nil {
+					e.log.Error("writing a recording intent failed", "recording", r.ID, "error", err)
+					e.obs("intent_failed")
+				}
+			}
 		case callstate.Settle:
 			if r := e.byID[c.Rec.ID]; r != nil {
 				e.forget(r)
@@ -513,7 +524,7 @@ func (e *engine) finish(r *recording, durMS int64, cause string) {
 func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	c := r.Call
 	m := store.Metadata{
-		RecordingID: r.ID, CallID: r.Leg.UUID, InteractionID: c.ID, Account: r.Account.ID,
+		RecordingID: r.ID, CallID: r.First.UUID, InteractionID: c.ID, Account: r.Account.ID,
 		Scope: r.Scope, Leg: "b", Origin: r.Origin, Direction: r.Direction,
 		From: c.A.CallerNum, To: c.A.Dest, Start: time.UnixMicro(r.StartTS).UTC(), DurationMS: durMS,
 		Format: r.Settings.Format, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
@@ -521,7 +532,7 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 		URL: r.Settings.URL, Method: r.Settings.Method, RecordMinSec: r.Settings.RecordMinSec,
 		SameLegRecordings: r.SameLeg(),
 	}
-	if r.Leg == c.A {
+	if r.First == c.A {
 		m.Leg = "a"
 	}
 	for _, rg := range r.Masks() {

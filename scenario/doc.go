@@ -96,8 +96,14 @@
 //   - bowout: the loopback pair whose -a half is leg bows out: both halves
 //     (answered, each bridged to an outer leg) hang up with
 //     NORMAL_CLEARING and the two outer legs are uuid_bridged.
+//   - refer: an attended transfer by a SIP REFER with Replaces, as
+//     mod_sofia does it: leg is the transferor's leg of the first call and
+//     other its leg of the consultation, each bridged to one party; the
+//     recordings of each move to its party when the leg's
+//     recording_follow_transfer variable is true (EffReplace), then the two
+//     parties are uuid_bridged (leg and other hang up).
 //
-// A leg hung up by a transfer, uuid_bridge, intercept or bowout is gone
+// A leg hung up by a transfer, uuid_bridge, intercept, bowout or refer is gone
 // like any hung-up leg: a later step on it is an error. Call.Effects
 // lists the exact effects of each step.
 //

@@ -53,9 +53,16 @@ const (
 	// loopback bow-out interleaves both halves). A consumer that only
 	// follows which legs are up can ignore it.
 	EffHangupComplete
+	// EffReplace: Leg is replaced by Other in an attended transfer (a SIP
+	// REFER with Replaces): when Leg's channel variable
+	// recording_follow_transfer is true, its running recordings move to
+	// Other and go on there (mod_sofia's attended transfer calls
+	// switch_core_media_bug_transfer_recordings: src/mod/endpoints/
+	// mod_sofia/sofia.c, signalwire/freeswitch). No event shows it.
+	EffReplace
 )
 
-var effectNames = [...]string{"create", "set", "execute", "ring", "media", "answer", "bridge", "unbridge", "park", "dtmf", "transfer", "hangup", "hangup_complete"}
+var effectNames = [...]string{"create", "set", "execute", "ring", "media", "answer", "bridge", "unbridge", "park", "dtmf", "transfer", "hangup", "hangup_complete", "replace"}
 
 // String is the kind's name, e.g. "hangup_complete".
 func (k EffectKind) String() string {

@@ -48,6 +48,10 @@ import "sort"
 //     of the -b half's bridges, EffHangupComplete of the -b half, then
 //     EffExecute "uuid_bridge" on the outer legs and EffBridge(outer A,
 //     outer B).
+//   - refer leg other (mod_sofia's attended transfer, sofia.c): leg and
+//     other must each be bridged to exactly one party, A and D:
+//     EffReplace(leg, A), EffReplace(other, D), then uuid_bridge A D as
+//     above (leg and other hang up as the third legs).
 func (c *Call) Effects() []Effect {
 	x := newExpander(c, nil)
 	for i := range c.Steps {
@@ -382,6 +386,8 @@ func (x *expander) step(i int) {
 		x.intercept(s)
 	case DoBowout:
 		x.bowout(s)
+	case DoRefer:
+		x.refer(s)
 	default:
 		x.fail("do", "unknown action %q", s.Do)
 	}
@@ -527,4 +533,47 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// refer expands an attended transfer by a SIP REFER with Replaces as
+// mod_sofia does it (src/mod/endpoints/mod_sofia/sofia.c, signalwire/
+// freeswitch): br_a is the partner of the leg that got the REFER, br_b
+// the partner of the replaced leg; when a leg's recording_follow_transfer
+// is true its recordings move to its partner
+// (switch_core_media_bug_transfer_recordings); then switch_ivr_uuid_bridge
+// br_a br_b, which drops the two transferor legs.
+func (x *expander) refer(s *Step) {
+	o := x.legs[s.Other]
+	switch {
+	case s.Other == "":
+		x.fail("other", "a refer step needs the consultation leg")
+		return
+	case o == nil:
+		x.fail("other", "unknown leg %q", s.Other)
+		return
+	case s.Other == s.Leg:
+		x.fail("other", "a leg cannot replace itself")
+		return
+	case !o.created || o.hungup:
+		x.fail("other", "leg %q is not up", s.Other)
+		return
+	}
+	var party [2]string
+	for i, n := range []string{s.Leg, s.Other} {
+		p := x.partners(n)
+		if len(p) != 1 {
+			x.fail("do", "refer: leg %q must be bridged to one party, not %d", n, len(p))
+			return
+		}
+		party[i] = p[0]
+	}
+	if party[0] == party[1] || party[0] == s.Other || party[1] == s.Leg {
+		x.fail("do", "refer: legs %q and %q are in one call", s.Leg, s.Other)
+		return
+	}
+	x.emit(Effect{Kind: EffReplace, Leg: s.Leg, Other: party[0]})
+	x.emit(Effect{Kind: EffReplace, Leg: s.Other, Other: party[1]})
+	x.dropPartners(party[0], party[1])
+	x.dropPartners(party[1], party[0])
+	x.uuidBridge(party[0], party[1])
 }

@@ -35,6 +35,7 @@ const (
 	DoPark       = "park"        // the park application runs on the leg: CHANNEL_PARK
 	DoIntercept  = "intercept"   // Leg picks up the ringing leg Other (intercept -bleg)
 	DoBowout     = "bowout"      // the loopback whose -a half is Leg bows out
+	DoRefer      = "refer"       // attended transfer: Leg (the transferor's first leg) REFERs with Replaces of Other (its consultation leg)
 )
 
 // Defaults applied by Normalize.

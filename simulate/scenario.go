@@ -38,6 +38,10 @@ type Predicted struct {
 	// Kept is false for a recording shorter than its record_min_sec (or
 	// empty): the switch deletes it.
 	Kept bool `json:"kept"`
+	// MovedTo names the leg the recording moved to with an attended
+	// transfer (SPEC 2.5: a callflow recording follows the leg that
+	// replaces its own), and where it stopped.
+	MovedTo string `json:"moved_to,omitempty"`
 }
 
 // Span is a part of a recording file, in milliseconds from its start.
@@ -107,6 +111,7 @@ type vLeg struct {
 	dest    string
 	up      bool
 	hungup  bool
+	follow  bool // recording_follow_transfer, as the machine set it
 }
 
 // vRec is a recording file of the virtual switch.
@@ -203,6 +208,20 @@ func (v *virtualSwitch) run() error {
 			}
 			l.dest = e.Dest
 			continue
+		case scenario.EffReplace:
+			// An attended transfer moves the replaced leg's recordings
+			// to the leg replacing it when the leg's
+			// recording_follow_transfer is true, as mod_sofia does.
+			o := v.legs[e.Other]
+			if o == nil || !l.follow || !o.up || o.hungup {
+				continue
+			}
+			for _, r := range v.recs {
+				if r.leg == l && !r.stopped {
+					r.leg, r.MovedTo = o, o.def.Name
+				}
+			}
+			continue
 		case scenario.EffHangup:
 			ev.Kind = callstate.Hangup
 			v.handle(&ev)
@@ -271,6 +290,10 @@ func (v *virtualSwitch) do(cmds []callstate.Command, ts int64) {
 		case callstate.Stop:
 			if r := v.byID[c.Rec.ID]; r != nil && !r.stopped {
 				v.stop(r, ts)
+			}
+		case callstate.Follow:
+			if l := v.byUUID[c.Leg]; l != nil {
+				l.follow = c.Value == "true"
 			}
 		}
 	}

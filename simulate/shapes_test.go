@@ -51,7 +51,11 @@ func TestCallShapesReadme(t *testing.T) {
 			if p.Endpoint != "" {
 				who = p.Endpoint
 			}
-			recs = append(recs, fmt.Sprintf("`%s`: %s %s (%s) %.1f-%s", p.Leg, p.Scope, who, p.Origin, float64(p.StartMS)/1000, stop))
+			moved := ""
+			if p.MovedTo != "" {
+				moved = fmt.Sprintf(" moved to `%s`", p.MovedTo)
+			}
+			recs = append(recs, fmt.Sprintf("`%s`: %s %s (%s) %.1f-%s%s", p.Leg, p.Scope, who, p.Origin, float64(p.StartMS)/1000, stop, moved))
 		}
 		if len(recs) == 0 {
 			recs = []string{"nothing"}

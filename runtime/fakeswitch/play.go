@@ -2,6 +2,7 @@ package fakeswitch
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/recpol/recpol/scenario"
 )
@@ -147,6 +148,21 @@ func (s *Server) render(p *stepPlay, e scenario.Effect) {
 		if ch.hungup {
 			s.hangupComplete(ch)
 		}
+	case scenario.EffReplace:
+		// mod_sofia's attended transfer (src/mod/endpoints/mod_sofia/
+		// sofia.c): when the replaced leg's recording_follow_transfer is
+		// true, switch_core_media_bug_transfer_recordings moves its
+		// recordings to the leg that replaces it, where they go on (same
+		// file; no event says so).
+		o := p.legs[e.Other]
+		if v, _ := ch.getVar("recording_follow_transfer"); o == nil || o.hungup || !strings.EqualFold(v, "true") {
+			return
+		}
+		for _, r := range ch.recordings {
+			r.ch = o
+			o.recordings = append(o.recordings, r)
+		}
+		ch.recordings = nil
 	}
 }
 
