@@ -83,6 +83,7 @@ var (
 			` [0-9]{1,6} \{RECORD_MIN_SEC=[0-9]{1,6},record_sample_rate=[0-9]{4,5}(?:,RECORD_READ_ONLY=true)?\}$`),
 		regexp.MustCompile(`^uuid_record ` + fuzzUUID + ` (?:stop|mask|unmask|pause|resume) ` + fuzzPath + `$`),
 		regexp.MustCompile(`^uuid_setvar ` + fuzzUUID + ` (?:recpol_recording_ids|ecallmgr_Media-Recording-ID) [0-9a-f]{32}(?:,[0-9a-f]{32})*$`),
+		regexp.MustCompile(`^uuid_setvar ` + fuzzUUID + ` recording_follow_transfer (?:true|false)$`),
 	}
 	startRE = regexp.MustCompile(`^uuid_record (\S+) start (\S+) `)
 )
