@@ -442,12 +442,14 @@ func (m *Machine) Handle(ev *Event) []Command {
 	return m.out
 }
 
-// platformApps are applications that answer a call on the platform itself
-// (voicemail, IVR, queue, conference, park): run on the A-leg before any
-// B-leg, they fix the call's `to` as onnet (SPEC 2.3).
+// platformApps are applications that serve a call on the platform itself
+// (voicemail, IVR, queue, conference, valet park): run on the A-leg
+// before any B-leg, they fix the call's `to` as onnet (SPEC 2.3), as an
+// answer of the A-leg does. Not park: KAZOO parks every inbound channel
+// while it routes it (a call it then serves itself is answered), and not
+// playback: an announcement before a bridge to the PSTN serves nothing.
 var platformApps = map[string]bool{
-	"answer": true, "voicemail": true, "conference": true, "ivr": true, "callcenter": true,
-	"fifo": true, "valet_park": true, "playback": true, "play_and_get_digits": true,
+	"voicemail": true, "conference": true, "ivr": true, "callcenter": true, "fifo": true, "valet_park": true,
 }
 
 // varApps are dialplan applications that only set variables: the A-leg's

@@ -242,6 +242,21 @@ func TestRules(t *testing.T) {
 			[]string{"start A caller outbound to onnet from endpoint"},
 		},
 		{
+			"an announcement or a park before the bridge to the PSTN is not the platform answering: to is offnet",
+			func(r *run) {
+				r.create("A", "inbound", "")
+				r.exec("A", "park", d1Caller...)
+				r.exec("A", "playback")
+				r.exec("A", "bridge")
+				r.create("B", "outbound", "A", "recpol_account=acme", "recpol_network=offnet")
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.hangup("A")
+				r.hangup("B")
+			},
+			[]string{"start A caller outbound to offnet from endpoint"},
+		},
+		{
 			"a call to another account: beta decides on its own leg with from onnet, its device at answer",
 			func(r *run) {
 				r.call("A", "B", d1Caller, dev("beta", "e1"))
