@@ -110,7 +110,7 @@ func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...stri
 			patterns[pat] = numberClaim{cid, p}
 		}
 		for i := range cf.Actions {
-			c.checkActionData(cf.Actions[i].Data, at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]", "data"))
+			c.checkActionData(cf.Actions[i].Data, at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]", "data"), false)
 		}
 	}
 }
@@ -126,18 +126,20 @@ func (c *compilation) checkMetaflows(m *rawMetaflows, path []string) {
 			c.errorf(CodeMetaflowNumber, c.posOf(p...), cuePath(p),
 				"metaflow number %q must be digits only (the binding digit comes first, then these digits)", code)
 		}
-		c.checkActionData(m.Numbers[code].Data, at("numbers", code, "data"))
+		c.checkActionData(m.Numbers[code].Data, at("numbers", code, "data"), true)
 	}
 	for _, pat := range sortedKeys(m.Patterns) {
 		p := at("patterns", pat)
 		if _, err := regexp.Compile(pat); err != nil {
 			c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "invalid metaflow pattern: %v", err)
 		}
-		c.checkActionData(m.Patterns[pat].Data, at("patterns", pat, "data"))
+		c.checkActionData(m.Patterns[pat].Data, at("patterns", pat, "data"), true)
 	}
 }
 
-func (c *compilation) checkActionData(d *rawActionData, path []string) {
+// checkActionData checks the data of a callflow action (metaflow false)
+// or of a metaflow code (metaflow true).
+func (c *compilation) checkActionData(d *rawActionData, path []string, metaflow bool) {
 	if d == nil {
 		return
 	}
@@ -147,6 +149,22 @@ func (c *compilation) checkActionData(d *rawActionData, path []string) {
 			p := at("label")
 			c.errorf(CodeLabel, c.posOf(p...), cuePath(p), "label %q %s", *d.Label, msg)
 		}
+	}
+	if d.Origin != nil {
+		if msg := checkLabel(*d.Origin); msg != "" {
+			p := at("origin")
+			c.errorf(CodeLabel, c.posOf(p...), cuePath(p), "origin %q %s", *d.Origin, msg)
+		}
+	}
+	if d.DTMFLeg != nil && !metaflow {
+		p := at("dtmf_leg")
+		c.add(Diagnostic{Code: CodeNoEffect, Severity: Warning, Position: c.posOf(p...), Path: cuePath(p),
+			Message: "dtmf_leg has no effect in a callflow: it says whose DTMF fires a metaflow code"})
+	}
+	if d.Scope != nil && (d.Action == nil || *d.Action != "stop") {
+		p := at("scope")
+		c.errorf(CodeScope, c.posOf(p...), cuePath(p),
+			"scope %q applies to a stop only (mask, unmask, pause and resume already act on the whole call)", *d.Scope)
 	}
 	if d.MediaName != nil {
 		if msg := checkMediaName(*d.MediaName); msg != "" {

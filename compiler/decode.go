@@ -223,6 +223,9 @@ func (d *decoder) action(v cue.Value) *rawAction {
 			TimeLimit:            d.intp(dv, "time_limit"),
 			URL:                  d.strp(dv, "url"),
 			ShouldFollowTransfer: d.boolp(dv, "should_follow_transfer"),
+			Origin:               d.strp(dv, "origin"),
+			DTMFLeg:              d.strp(dv, "dtmf_leg"),
+			Scope:                d.strp(dv, "scope"),
 		}
 	}
 	return a

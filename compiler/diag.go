@@ -32,6 +32,8 @@ const (
 	CodeURL            = "url"              // a URL that is not plain http(s)
 	CodeMetaflowNumber = "metaflow-number"  // a metaflow number that is not digits
 	CodeDefaults       = "defaults-enabled" // warning: enabled set in defaults
+	CodeScope          = "action-scope"     // a metaflow scope on an action other than stop
+	CodeNoEffect       = "no-effect"        // warning: a setting that cannot apply where it is
 )
 
 // Position is a place in a policy file. Line and Column start at 1; a zero

@@ -80,6 +80,9 @@ type rawActionData struct {
 	TimeLimit            *int    `json:"time_limit"`
 	URL                  *string `json:"url"`
 	ShouldFollowTransfer *bool   `json:"should_follow_transfer"`
+	Origin               *string `json:"origin"`
+	DTMFLeg              *string `json:"dtmf_leg"`
+	Scope                *string `json:"scope"`
 }
 
 type rawMetaflows struct {

@@ -324,6 +324,15 @@ func (r *resolver) action(a *rawAction, defaultAction, prov string, path []strin
 		if d.ShouldFollowTransfer != nil {
 			out.FollowTransfer = *d.ShouldFollowTransfer
 		}
+		if d.Origin != nil {
+			out.Origin = *d.Origin
+		}
+		if d.DTMFLeg != nil {
+			out.DTMFLeg = *d.DTMFLeg
+		}
+		if d.Scope != nil {
+			out.Scope = *d.Scope
+		}
 	}
 	return out
 }

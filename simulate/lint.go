@@ -12,6 +12,10 @@ type Finding struct {
 	Code    string // "double-recording" or "unreachable"
 	Account string
 	Message string
+	// Setting is the provenance of the setting that causes the finding
+	// ("device:d1 call_recording.outbound.any.enabled"), for a caller to
+	// turn into a file position; empty when none does.
+	Setting string
 }
 
 // Codes of the findings.
@@ -75,14 +79,14 @@ func lintAccount(a *table.Account, between bool) []Finding {
 		devs := doubles[k]
 		out = append(out, Finding{Code: FindingDouble, Account: a.ID, Message: fmt.Sprintf(
 			"calls placed by %s record the caller's leg twice: by the account (%s, set by %s) and by the caller device (set by %s)",
-			plural(devs, "device"), k.origin, k.account, k.caller)})
+			plural(devs, "device"), k.origin, k.account, k.caller), Setting: k.caller})
 	}
 	for _, d := range table.Directions {
 		for _, n := range table.Networks {
 			if a.Cells.Get(d, n).Record && !consulted[cellKey{"account", d, n}] {
 				out = append(out, Finding{Code: FindingUnreachable, Account: a.ID, Message: fmt.Sprintf(
 					"the account cell %s.%s records (set by %s) but no call of the account reaches it%s",
-					d, n, a.Cells.Get(d, n).Provenance.Enabled, accountReason(a, d, n))})
+					d, n, a.Cells.Get(d, n).Provenance.Enabled, accountReason(a, d, n)), Setting: a.Cells.Get(d, n).Provenance.Enabled})
 			}
 		}
 	}
@@ -93,7 +97,7 @@ func lintAccount(a *table.Account, between bool) []Finding {
 				if e.Cells.Get(d, n).Record && !consulted[cellKey{"device:" + id, d, n}] {
 					out = append(out, Finding{Code: FindingUnreachable, Account: a.ID, Message: fmt.Sprintf(
 						"device:%s cell %s.%s records (set by %s) but no call of the account reaches it",
-						id, d, n, e.Cells.Get(d, n).Provenance.Enabled)})
+						id, d, n, e.Cells.Get(d, n).Provenance.Enabled), Setting: e.Cells.Get(d, n).Provenance.Enabled})
 				}
 			}
 		}
@@ -109,7 +113,7 @@ func lintAccount(a *table.Account, between bool) []Finding {
 				if c := e.Cells.Get(d, n); c.Record {
 					out = append(out, Finding{Code: FindingUnreachable, Account: a.ID, Message: fmt.Sprintf(
 						"user:%s records %s.%s calls (set by %s) but owns no device: calls ring devices, so no call records through it",
-						id, d, n, c.Provenance.Enabled)})
+						id, d, n, c.Provenance.Enabled), Setting: c.Provenance.Enabled})
 					break cells
 				}
 			}

@@ -72,6 +72,9 @@ type (
 		Label          string          `json:"label"`
 		MediaName      string          `json:"media_name"`
 		FollowTransfer bool            `json:"should_follow_transfer"`
+		Origin         string          `json:"origin"`
+		DTMFLeg        string          `json:"dtmf_leg"`
+		Scope          string          `json:"scope"`
 		Settings       *jsonSettings   `json:"settings"`
 		Provenance     *jsonProvenance `json:"provenance"`
 	}
@@ -226,7 +229,7 @@ func decodeAction(in *Interner, ja *jsonAction) (Action, error) {
 	}
 	p := Provenance(*ja.Provenance)
 	return Action{Module: ja.Module, Action: ja.Action, Label: ja.Label, MediaName: ja.MediaName,
-		FollowTransfer: ja.FollowTransfer, Settings: in.Settings(s), Provenance: in.Provenance(p)}, nil
+		FollowTransfer: ja.FollowTransfer, Origin: ja.Origin, DTMFLeg: ja.DTMFLeg, Scope: ja.Scope, Settings: in.Settings(s), Provenance: in.Provenance(p)}, nil
 }
 
 func decodeCells(in *Interner, dst *Cells, jc *jsonCells) error {

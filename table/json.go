@@ -329,6 +329,10 @@ func (e *enc) settings(s *Settings) {
 func (e *enc) action(a *Action) {
 	e.raw(`{"action":`)
 	e.str(a.Action)
+	if a.DTMFLeg != "" {
+		e.raw(`,"dtmf_leg":`)
+		e.str(a.DTMFLeg)
+	}
 	if a.Label != "" {
 		e.raw(`,"label":`)
 		e.str(a.Label)
@@ -339,8 +343,16 @@ func (e *enc) action(a *Action) {
 	}
 	e.raw(`,"module":`)
 	e.str(a.Module)
+	if a.Origin != "" {
+		e.raw(`,"origin":`)
+		e.str(a.Origin)
+	}
 	e.raw(`,"provenance":`)
 	e.provenance(a.Provenance, false)
+	if a.Scope != "" {
+		e.raw(`,"scope":`)
+		e.str(a.Scope)
+	}
 	e.raw(`,"settings":`)
 	e.settings(a.Settings)
 	e.raw(`,"should_follow_transfer":`)

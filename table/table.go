@@ -161,6 +161,9 @@ type Action struct {
 	Label          string // optional; shown in the origin of a recording
 	MediaName      string // optional; names the recorded file
 	FollowTransfer bool   // the recording follows a transfer
+	Origin         string // optional; replaces the recording's origin in its metadata
+	DTMFLeg        string // metaflows only, optional: self, peer or both (whose DTMF fires the code)
+	Scope          string // metaflow stop only, optional: "call" stops the call's policy recordings too
 	Settings       *Settings
 	Provenance     *Provenance
 }
