@@ -110,6 +110,10 @@ type Leg struct {
 	follow bool
 	// calleeIn is the call whose callee decision this leg has had.
 	calleeIn *Call
+	// redial is set when the leg's destination number changed after the
+	// call's facts were final (a blind transfer of the leg): the callflow
+	// of the new number runs on it.
+	redial bool
 	recIDs   []string
 	dtmf     map[string]*table.Collector // by the listening device
 }
@@ -190,6 +194,9 @@ type Recording struct {
 	Direction, Network string // the cell that decided it; empty for actions
 	Settings           table.Settings
 	Provenance         table.Provenance
+	// MediaName names the stored file and the uploaded object (a
+	// callflow's or metaflow's media_name); empty for the default name.
+	MediaName string
 	// ReadOnly records the caller's audio only (record_caller).
 	ReadOnly       bool
 	FollowTransfer bool
@@ -362,6 +369,14 @@ func (m *Machine) Handle(ev *Event) []Command {
 		l.Channel, changed = ev.ChannelName, true
 	}
 	if ev.Dest != "" {
+		if l.Dest != "" && ev.Dest != l.Dest && l.isA && !l.loopback && l.call != nil && l.call.aFinal {
+			// The leg runs the dialplan again with a new number: a
+			// blind transfer (uuid_transfer or the transfer application
+			// give the channel a new caller profile, switch_ivr.c
+			// switch_ivr_session_transfer); KAZOO runs the callflow of
+			// the number a call is transferred to.
+			l.redial = true
+		}
 		l.Dest = ev.Dest
 	}
 	if ev.CallerNum != "" {
@@ -624,7 +639,13 @@ func (m *Machine) progress(c *Call, ev *Event) {
 			st.decided, st.recorded = true, true
 			m.addPolicy(c, a, c.acct, r, "media")
 		}
-		m.callflows(c)
+		m.callflows(c, a)
+	}
+	for _, l := range c.legs {
+		if l.redial && !l.hungup {
+			l.redial = false
+			m.callflows(c, l)
+		}
 	}
 	if c.aFinal && !c.toKnown {
 		for _, b := range c.legs {
@@ -787,33 +808,63 @@ func (m *Machine) add(r *Recording) {
 	r.Call.recs = append(r.Call.recs, r)
 }
 
-// callflows runs the actions of the callflow matching the A-leg's
-// destination number, in order: a stop cancels what an earlier action of
-// the list decided.
-func (m *Machine) callflows(c *Call) {
-	cf, ok := c.acct.MatchCallflow(c.A.Dest)
+// callflows runs the actions of the callflow matching the destination
+// number of l (the A-leg when the call's facts are final, or a leg
+// transferred to a new number), in order. A start adds a recording of l,
+// unless a callflow recording of the same origin already runs on it (a
+// call transferred back to the number it came in on); a stop stops every
+// callflow recording of the call: those of earlier actions of the list
+// (which never start) and those already running.
+func (m *Machine) callflows(c *Call, l *Leg) {
+	acct := c.acct
+	if l.classified && l.class.Account != acct.ID {
+		x, ok := c.Table.Account(l.class.Account)
+		if !ok {
+			return
+		}
+		acct = x
+	}
+	cf, ok := acct.MatchCallflow(l.Dest)
 	if !ok {
 		return
 	}
 	for i := range cf.Actions {
 		act := &cf.Actions[i]
-		label := act.Label
-		if label == "" {
-			label = cf.ID
+		origin := act.Origin
+		if origin == "" {
+			label := act.Label
+			if label == "" {
+				label = cf.ID
+			}
+			origin = "callflow : " + label
 		}
 		switch {
 		case act.Module == "record_call" && act.Action == "stop":
 			for _, r := range c.recs {
-				if r.Leg == c.A && r.Scope == "callflow" {
+				if r.Scope == "callflow" && r.Account == acct {
 					m.stop(r)
 				}
 			}
 		case act.Module == "record_call" || act.Module == "record_caller":
-			m.add(&Recording{Call: c, Leg: c.A, Account: c.acct, Scope: "callflow", Origin: "callflow : " + label,
-				Trigger: "callflow", Settings: *act.Settings, Provenance: *act.Provenance,
+			if m.running(c, l, "callflow", origin) {
+				continue
+			}
+			m.add(&Recording{Call: c, Leg: l, Account: acct, Scope: "callflow", Origin: origin,
+				Trigger: "callflow", Settings: *act.Settings, Provenance: *act.Provenance, MediaName: act.MediaName,
 				ReadOnly: act.Module == "record_caller", FollowTransfer: act.FollowTransfer})
 		}
 	}
+}
+
+// running reports whether a recording of scope and origin is waiting,
+// requested or running on l.
+func (m *Machine) running(c *Call, l *Leg, scope, origin string) bool {
+	for _, r := range c.recs {
+		if r.Leg == l && r.Scope == scope && r.Origin == origin && (r.State == Waiting || r.State == Requested || r.State == Running) {
+			return true
+		}
+	}
+	return false
 }
 
 // start starts a recording; one that starts while the call is masked

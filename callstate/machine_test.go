@@ -25,12 +25,17 @@ accounts: acme: {
 	devices: d2: call_recording: inbound: any: enabled: true
 	devices: d3: call_recording: inbound: any: enabled: true
 	metaflows: {listen_on: "both", numbers: {
+		"3": {module: "record_call", data: action: "toggle"}
+		"71": {module: "record_call", data: {action: "start", dtmf_leg: "self", origin: "agent asked"}}
 		"72": {module: "record_call", data: action: "mask"}
-		"73": {module: "record_call", data: action: "unmask"}}}
+		"73": {module: "record_call", data: action: "unmask"}
+		"74": {module: "record_call", data: action: "stop"}
+		"75": {module: "record_call", data: {action: "stop", scope: "call"}}}}
 	callflows: consult: {numbers: ["7200"], actions: [{module: "record_call", data: action: "start"}]}
 	callflows: startstop: {numbers: ["8000"], actions: [
 		{module: "record_call", data: action: "start"},
 		{module: "record_call", data: action: "stop"}]}
+	callflows: stoponly: {numbers: ["8100"], actions: [{module: "record_call", data: action: "stop"}]}
 }
 accounts: beta: {
 	call_recording: account: inbound: onnet: enabled: true
@@ -87,7 +92,7 @@ func (r *run) ev(kind callstate.EventKind, leg string, f func(*callstate.Event),
 }
 
 func (r *run) do(cmds []callstate.Command) {
-	var started []string
+	var started, stopped []string
 	for _, c := range cmds {
 		switch c.Kind {
 		case callstate.TagLeg:
@@ -98,13 +103,19 @@ func (r *run) do(cmds []callstate.Command) {
 			continue
 		}
 		r.got = append(r.got, fmt.Sprintf("%s %s %s %s", c.Kind, c.Rec.Leg.UUID, c.Rec.Scope, c.Rec.Origin))
-		if c.Kind == callstate.Start {
+		switch c.Kind {
+		case callstate.Start:
 			r.recs[c.Rec.ID] = c.Rec
 			started = append(started, c.Rec.ID)
+		case callstate.Stop:
+			stopped = append(stopped, c.Rec.ID)
 		}
 	}
 	for _, id := range started {
 		r.m.Handle(&callstate.Event{Kind: callstate.RecordStarted, TS: r.ts, Rec: id})
+	}
+	for _, id := range stopped {
+		r.do(r.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: r.ts, Rec: id}))
 	}
 }
 
@@ -371,6 +382,92 @@ func TestRules(t *testing.T) {
 				"mask A account inbound from offnet to account",
 				"mask D callflow callflow : consult",
 				"mask D callee inbound from onnet to endpoint",
+			},
+		},
+		{
+			"a blind transfer to a callflow number runs that callflow on the transferred leg; a transfer to a stop-only callflow stops it",
+			func(r *run) {
+				r.ev(callstate.Create, "A", func(e *callstate.Event) { e.Direction, e.Dest = "inbound", "2002" })
+				r.exec("A", "bridge", offnetCaller...)
+				r.create("B", "outbound", "A", dev("acme", "d2")...)
+				r.ev(callstate.Answer, "B", nil)
+				r.ev(callstate.Answer, "A", nil)
+				r.bridge("A", "B")
+				r.hangup("B")
+				// uuid_transfer A 7200: A's events carry the new number.
+				r.ev(callstate.Unbridge, "A", func(e *callstate.Event) { e.BridgeA, e.BridgeB, e.Dest = "A", "B", "7200" })
+				r.exec("A", "bridge")
+				// Transferred back to 7200 again: the callflow recording
+				// already runs, no second one.
+				r.ev(callstate.Other, "A", func(e *callstate.Event) { e.Dest = "7201" })
+				r.ev(callstate.Other, "A", func(e *callstate.Event) { e.Dest = "7200" })
+				r.ev(callstate.Other, "A", func(e *callstate.Event) { e.Dest = "8100" })
+				r.hangup("A")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"start A callflow callflow : consult",
+				"stop A callflow callflow : consult",
+			},
+		},
+		{
+			"*74 stops the pressing endpoint's own metaflow recording only; *75 (scope call) stops the call's policy recordings too",
+			func(r *run) {
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
+				r.dtmf("B", "*74")
+				r.dtmf("B", "*71")
+				r.dtmf("B", "*74")
+				r.dtmf("B", "*75")
+				r.hangup("A")
+				r.hangup("B")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"start B metaflow agent asked",
+				"stop B metaflow agent asked",
+				"stop A account inbound from offnet to account",
+				"stop B callee inbound from offnet to endpoint",
+			},
+		},
+		{
+			"*71 has dtmf_leg self: the caller pressing it on the other leg starts nothing",
+			func(r *run) {
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
+				r.dtmf("A", "*71")
+				r.hangup("A")
+				r.hangup("B")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+			},
+		},
+		{
+			"*3 on a recorded call pauses and resumes the call's recordings (one file each); on an unrecorded call it starts one",
+			func(r *run) {
+				r.call("A", "B", offnetCaller, dev("acme", "d2"))
+				r.dtmf("B", "*3")
+				r.dtmf("B", "*3")
+				r.hangup("A")
+				r.hangup("B")
+				r.call("C", "D", dev("acme", "d2"), dev("acme", "d1"))
+				r.dtmf("C", "*3")
+				r.dtmf("C", "*3")
+				r.hangup("C")
+				r.hangup("D")
+			},
+			[]string{
+				"start B callee inbound from offnet to endpoint",
+				"start A account inbound from offnet to account",
+				"pause A account inbound from offnet to account",
+				"pause B callee inbound from offnet to endpoint",
+				"resume A account inbound from offnet to account",
+				"resume B callee inbound from offnet to endpoint",
+				"start C metaflow metaflow : *3",
+				"follow C true",
+				"pause C metaflow metaflow : *3",
 			},
 		},
 		{

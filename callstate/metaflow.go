@@ -31,38 +31,68 @@ func (c *Call) metaflowLegs() []endpointLeg {
 
 // dtmf feeds a digit pressed on leg l to every metaflow listening to it:
 // an endpoint's own leg with listen_on self or both, another leg of the
-// call with peer or both (SPEC 2.5).
+// call with peer or both (SPEC 2.5). A code whose action sets dtmf_leg
+// listens to that leg instead. Digits of the endpoint's own leg and of the
+// other legs are collected apart, so that two parties pressing keys at once
+// never make a code together. One key press runs one action: when the
+// metaflows of several endpoints complete a code with it, the pressing
+// leg's own endpoint wins, else the first endpoint of the call (a toggle
+// heard by both parties must not start and then pause).
 func (m *Machine) dtmf(l *Leg, digit string, ts int64) {
 	c := l.call
+	var run *endpointLeg
+	var runB *table.MetaflowBinding
 	for _, el := range c.metaflowLegs() {
-		own := el.leg == l
-		switch el.mf.ListenOn {
-		case "self":
-			if !own {
-				continue
-			}
-		case "peer":
-			if own {
-				continue
-			}
+		source := "peer"
+		if el.leg == l {
+			source = "self"
 		}
-		col := el.leg.dtmf[el.device]
+		if !listens(el.mf.ListenOn, source) && !el.mf.AnyDTMFLeg(source) {
+			continue
+		}
+		key := el.device + "/" + source
+		col := el.leg.dtmf[key]
 		if col == nil {
 			col = &table.Collector{}
 			if el.leg.dtmf == nil {
 				el.leg.dtmf = map[string]*table.Collector{}
 			}
-			el.leg.dtmf[el.device] = col
+			el.leg.dtmf[key] = col
 		}
-		if b, ok := col.Feed(el.mf, digit, ts/1000); ok {
-			m.metaflow(c, el, b, ts)
+		b, ok := col.Feed(el.mf, digit, ts/1000)
+		if !ok {
+			continue
 		}
+		want := el.mf.ListenOn
+		if b.Action.DTMFLeg != "" {
+			want = b.Action.DTMFLeg
+		}
+		if listens(want, source) && (run == nil || source == "self" && run.leg != l) {
+			run, runB = &el, b
+		}
+	}
+	if run != nil {
+		m.metaflow(c, *run, runB, ts)
 	}
 }
 
-// metaflow runs a metaflow action: start, stop and toggle act on the
-// endpoint's own leg; mask, unmask, pause and resume on every recording of
-// the call, on all legs.
+// listens reports whether a listen_on or dtmf_leg value (self, peer,
+// both) takes the digits of source (self or peer).
+func listens(on, source string) bool {
+	return on == "both" || on == source
+}
+
+// metaflow runs a metaflow action (SPEC 2.5):
+//   - start records the endpoint's own leg (once: a second start while its
+//     metaflow recording runs does nothing);
+//   - stop stops the endpoint's own metaflow recordings; with scope "call"
+//     it stops every recording of the call its account decided, policy
+//     and callflow recordings included;
+//   - toggle starts a metaflow recording when nothing records the call,
+//     else pauses every recording of the call, or resumes them when all
+//     are paused: one file, as Wazo's *3;
+//   - mask, unmask, pause and resume act on every recording of the call,
+//     on all legs.
 func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts int64) {
 	own := func() []*Recording {
 		var out []*Recording
@@ -79,17 +109,32 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 			m.startMetaflow(c, el, b, ts)
 		}
 	case "stop":
+		if b.Action.Scope == "call" {
+			for _, r := range c.recs {
+				if r.Account == c.acct {
+					m.stop(r)
+				}
+			}
+			return
+		}
 		for _, r := range own() {
 			m.stop(r)
 		}
 	case "toggle":
-		rs := own()
+		var rs []*Recording
+		paused := true
+		for _, r := range c.recs {
+			if r.State == Requested || r.State == Running {
+				rs = append(rs, r)
+				paused = paused && r.pauseFrom >= 0
+			}
+		}
 		if len(rs) == 0 {
 			m.startMetaflow(c, el, b, ts)
 			return
 		}
 		for _, r := range rs {
-			if r.pauseFrom >= 0 {
+			if paused {
 				m.resume(r, ts)
 			} else {
 				m.pause(r, ts)
@@ -198,8 +243,12 @@ func (m *Machine) mask(r *Recording, ts int64) {
 
 func (m *Machine) startMetaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts int64) {
 	act := b.Action
+	origin := act.Origin
+	if origin == "" {
+		origin = "metaflow : " + el.mf.BindingDigit + b.Code
+	}
 	r := &Recording{Call: c, Leg: el.leg, Account: c.acct, Scope: "metaflow", Endpoint: el.device,
-		Origin: "metaflow : " + el.mf.BindingDigit + b.Code, Trigger: "dtmf",
+		Origin: origin, Trigger: "dtmf", MediaName: act.MediaName,
 		Settings: *act.Settings, Provenance: *act.Provenance, FollowTransfer: act.FollowTransfer}
 	m.add(r)
 	r.waitFor = ""

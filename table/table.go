@@ -454,3 +454,17 @@ func (m *Metaflows) MayMatch(digits string) bool {
 	}
 	return len(m.Patterns) > 0
 }
+
+// AnyDTMFLeg reports whether a code's dtmf_leg makes the metaflows take
+// the digits of source ("self": the endpoint's own leg, "peer": another
+// leg of the call) even where listen_on does not.
+func (m *Metaflows) AnyDTMFLeg(source string) bool {
+	for _, list := range [][]MetaflowBinding{m.Numbers, m.Patterns} {
+		for i := range list {
+			if on := list[i].Action.DTMFLeg; on == "both" || on == source {
+				return true
+			}
+		}
+	}
+	return false
+}
