@@ -114,8 +114,8 @@ type Leg struct {
 	// call's facts were final (a blind transfer of the leg): the callflow
 	// of the new number runs on it.
 	redial bool
-	recIDs   []string
-	dtmf     map[string]*table.Collector // by the listening device
+	recIDs []string
+	dtmf   map[string]*table.Collector // by the listening device
 }
 
 // IsA reports whether the leg is the A-leg of the call it started.
