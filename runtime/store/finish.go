@@ -52,8 +52,28 @@ func (s *Store) pendingPath(id string) string {
 // mediaPath is where a recording is stored; sidecarPath its metadata.
 func (s *Store) mediaPath(m Metadata) string {
 	d := m.Start.UTC()
+	name := m.RecordingID
+	if m.MediaName != "" {
+		name = m.MediaName + "_" + m.RecordingID
+	}
 	return filepath.Join(s.storage, m.Account, fmt.Sprintf("%04d", d.Year()),
-		fmt.Sprintf("%02d", int(d.Month())), fmt.Sprintf("%02d", d.Day()), m.RecordingID+"."+m.Format)
+		fmt.Sprintf("%02d", int(d.Month())), fmt.Sprintf("%02d", d.Day()), name+"."+m.Format)
+}
+
+// mediaNameStem returns a media_name fit for a file name: without a
+// trailing ".mp3" or ".wav", and "" when what is left is not a valid path
+// component (the default names are used then).
+func mediaNameStem(name string) string {
+	for _, ext := range []string{".mp3", ".wav"} {
+		if len(name) > len(ext) && strings.EqualFold(name[len(name)-len(ext):], ext) {
+			name = name[:len(name)-len(ext)]
+			break
+		}
+	}
+	if !ValidName(name) || len(name) > 64 {
+		return ""
+	}
+	return name
 }
 
 func sidecarOf(media string) string {
@@ -76,6 +96,7 @@ func checkMeta(m Metadata) (Metadata, error) {
 	if m.Start.IsZero() {
 		return m, fmt.Errorf("recording %s has no start time: %w", m.RecordingID, ErrInvalid)
 	}
+	m.MediaName = mediaNameStem(m.MediaName)
 	switch strings.ToLower(m.Method) {
 	case "", "put":
 		m.Method = "put"

@@ -120,6 +120,15 @@ type Metadata struct {
 	// several recordings of the call; the upload name then includes the
 	// recording id.
 	SameLegRecordings bool `json:"same_leg_recordings,omitempty"`
+	// MediaName is the policy's media_name of a callflow or metaflow
+	// recording (KAZOO's "Name of the recording file"): it replaces the
+	// default prefixes of the stored file's name (<media_name>_<recording
+	// id>) and of the uploaded object's (<media_name>_<call id>), which
+	// stay unique per recording and per call. A trailing ".mp3" or ".wav"
+	// is dropped (the format gives the extension). A name the store cannot
+	// use as a path component is dropped with the default names kept: a
+	// recording is never held back for its name.
+	MediaName string `json:"media_name,omitempty"`
 }
 
 // Outcome is what Finish did with a recording.

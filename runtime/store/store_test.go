@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -252,5 +253,53 @@ func TestFinishConcurrentSameID(t *testing.T) {
 	}
 	if dups != 3 || e.count(EventStored) != 1 {
 		t.Fatalf("%d duplicates, %d stored events", dups, e.count(EventStored))
+	}
+}
+
+// TestMediaName: a callflow's media_name names the stored file, with the
+// recording id appended so that every recording keeps its own file; a
+// name the store cannot use as a path component falls back to the default
+// name and the recording is stored all the same.
+func TestMediaName(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		media    string
+		want     string // file name in the day's directory
+		wantMeta string // media_name in the sidecar
+	}{
+		{"", "r1.wav", ""},
+		{"support", "support_r2.wav", "support"},
+		{"support.WAV", "support_r3.wav", "support"},
+		{"../../etc/passwd", "r4.wav", ""},
+		{"a b", "r5.wav", ""},
+		{".hidden", "r6.wav", ""},
+	}
+	e := newEnv(t)
+	s := e.open(t)
+	for i, tc := range tests {
+		t.Run(tc.media, func(t *testing.T) {
+			m := meta(fmt.Sprintf("r%d", i+1))
+			m.MediaName = tc.media
+			src := filepath.Join(e.spool, m.RecordingID+".wav")
+			writeWAV(t, src, 8000, 1000)
+			res, err := s.Finish(m, src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Outcome != Stored {
+				t.Fatalf("outcome %s (%s), want stored", res.Outcome, res.Reason)
+			}
+			want := filepath.Join(e.storage, "acme", "2026", "03", "05", tc.want)
+			if res.Path != want {
+				t.Errorf("stored at %s, want %s", res.Path, want)
+			}
+			got, path, err := s.Get(m.RecordingID)
+			if err != nil || path != want {
+				t.Errorf("Get: %s, %v; want %s", path, err, want)
+			}
+			if got.MediaName != tc.wantMeta {
+				t.Errorf("metadata media_name %q, want %q", got.MediaName, tc.wantMeta)
+			}
+		})
 	}
 }

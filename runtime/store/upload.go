@@ -65,6 +65,9 @@ func parseTarget(raw string) (*url.URL, error) {
 // uploadName is the object name of a recording at its upload URL.
 func uploadName(m Metadata) string {
 	name := "call_recording_" + m.CallID
+	if m.MediaName != "" {
+		name = m.MediaName + "_" + m.CallID
+	}
 	if m.SameLegRecordings {
 		name += "_" + m.RecordingID
 	}

@@ -243,6 +243,17 @@ func TestUploadRequest(t *testing.T) {
 			m.CallID = "call-2"
 			m.SameLegRecordings = true
 		}, "call_recording_call-2_r2.mp3", "POST", "audio/mpeg", "", "k-root-secret"},
+		{"media_name replaces the prefix, its extension dropped", func(m *Metadata) {
+			m.URL = srv.URL + "/acme/rec"
+			m.CallID = "call-3"
+			m.MediaName = "support.wav"
+		}, "support_call-3.wav", "PUT", "audio/wav", "Basic " + base64.StdEncoding.EncodeToString([]byte("acme:"+password)), ""},
+		{"media_name, same leg: the recording id keeps it unique", func(m *Metadata) {
+			m.URL = srv.URL + "/acme/rec"
+			m.CallID = "call-4"
+			m.MediaName = "support"
+			m.SameLegRecordings = true
+		}, "support_call-4_r4.wav", "PUT", "audio/wav", "Basic " + base64.StdEncoding.EncodeToString([]byte("acme:"+password)), ""},
 	}
 	for i, tc := range tests {
 		m := meta(fmt.Sprintf("r%d", i+1))
