@@ -226,6 +226,31 @@ func TestAgreementShapes(t *testing.T) {
 	}
 }
 
+// TestAgreementActions plays the callflow and metaflow actions of issue 13
+// (testdata/scenarios/actions) on calls a policy records too: a stop-only
+// callflow a call is transferred to, *74 (own recordings) and *75 (scope
+// call) while a policy recording runs, Wazo's *3 on a recorded call. The
+// runtime stores what the simulator predicts, and a recording whose
+// action sets media_name is stored under that name.
+func TestAgreementActions(t *testing.T) {
+	files, err := filepath.Glob("../testdata/scenarios/actions/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no action scenarios: %v", err)
+	}
+	mediaNames := map[string]string{"callflow : Sales": "sales", "metaflow : *71": "agent"}
+	for _, f := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(f), ".json"), func(t *testing.T) {
+			t.Parallel()
+			_, stored := agree(t, "../testdata/policies/actions", f, "", classify.Config{})
+			for _, m := range stored {
+				if m.MediaName != mediaNames[m.Origin] {
+					t.Errorf("recording %s (%s): media_name %q, want %q", m.RecordingID, m.Origin, m.MediaName, mediaNames[m.Origin])
+				}
+			}
+		})
+	}
+}
+
 // agree plays a scenario through the runtime against the fake switch and
 // compares what is stored with the simulator's prediction. It returns the
 // prediction and the stored metadata.

@@ -148,9 +148,25 @@ func newVirtualSwitch(t *table.Table, c *scenario.Call, cl classify.Classifier) 
 	return v
 }
 
+// transferOf returns the destination of the blind transfer that unbridge
+// belongs to: an EffTransfer of the same leg at the same time among the
+// effects that follow it.
+func transferOf(rest []scenario.Effect, unbridge scenario.Effect) (string, bool) {
+	for _, e := range rest {
+		if e.AtMS != unbridge.AtMS {
+			break
+		}
+		if e.Kind == scenario.EffTransfer && e.Leg == unbridge.Leg {
+			return e.Dest, true
+		}
+	}
+	return "", false
+}
+
 // run plays the call's effects.
 func (v *virtualSwitch) run() error {
-	for _, e := range v.c.Effects() {
+	effs := v.c.Effects()
+	for i, e := range effs {
 		ts := e.AtMS * 1000
 		v.expire(ts)
 		l := v.legs[e.Leg]
@@ -195,6 +211,12 @@ func (v *virtualSwitch) run() error {
 			ev.Kind, ev.BridgeA, ev.BridgeB = callstate.Bridge, l.def.UUID, o.def.UUID
 			if e.Kind == scenario.EffUnbridge {
 				ev.Kind = callstate.Unbridge
+				// A leg unbridged by its blind transfer carries its new
+				// caller profile on CHANNEL_UNBRIDGE already
+				// (esl-captures/freeswitch-1.10.12/call-shapes/blind_transfer_rx_raw.txt).
+				if d, ok := transferOf(effs[i+1:], e); ok {
+					l.dest, ev.Dest = d, d
+				}
 			}
 		case scenario.EffPark:
 			ev.Kind = callstate.Park
