@@ -1,8 +1,9 @@
 // Package store is the runtime's durable recording store. When FreeSWITCH
 // reports RECORD_STOP, the engine hands the finished file to
 // (*Store).Finish, which checks it, moves it into
-// <Storage>/<account>/<yyyy>/<mm>/<dd>/<recording id>.<ext> with a JSON
-// metadata sidecar beside it, and queues an upload when the policy names a
+// <Storage>/<account>/<yyyy>/<mm>/<dd>/<recording id>.<ext> (or
+// <media_name>_<recording id>.<ext> when the policy's action names the
+// media) with a JSON metadata sidecar <recording id>.json beside it, and queues an upload when the policy names a
 // URL. (*Store).Run uploads queued recordings with capped, jittered backoff.
 //
 // # Durability

@@ -76,8 +76,11 @@ func mediaNameStem(name string) string {
 	return name
 }
 
-func sidecarOf(media string) string {
-	return strings.TrimSuffix(media, filepath.Ext(media)) + ".json"
+// sidecarOf is the metadata sidecar of a recording stored at media:
+// <recording id>.json beside it, whatever the media file is named (a
+// media_name prefixes the media file's name only).
+func sidecarOf(media, id string) string {
+	return filepath.Join(filepath.Dir(media), id+".json")
 }
 
 // checkMeta validates the fields of m that reach a path or a URL and
@@ -179,7 +182,7 @@ func (s *Store) finished(id string) (Result, bool) {
 	if stored {
 		m, err := readSidecar(sidecar)
 		if err == nil {
-			return Result{Outcome: Stored, Path: strings.TrimSuffix(sidecar, ".json") + "." + m.Format, Metadata: m, Duplicate: true}, true
+			return Result{Outcome: Stored, Path: s.mediaPath(m), Metadata: m, Duplicate: true}, true
 		}
 	}
 	return Result{}, false
@@ -335,7 +338,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		if s.hook("moved") {
 			return Result{}, errCrash
 		}
-		sidecar := sidecarOf(j.Dst)
+		sidecar := sidecarOf(j.Dst, id)
 		b, err := json.MarshalIndent(j.Meta, "", "  ")
 		if err != nil {
 			return Result{}, fmt.Errorf("recording %s: %w", id, err)

@@ -80,7 +80,10 @@ func (s *Store) Get(id string) (Metadata, string, error) {
 	if m.RecordingID != id || !ValidName(m.Format) {
 		return Metadata{}, "", fmt.Errorf("recording %s: sidecar does not match its name", id)
 	}
-	media := strings.TrimSuffix(sidecar, ".json") + "." + m.Format
+	media := s.mediaPath(m)
+	if filepath.Dir(media) != filepath.Dir(sidecar) {
+		return Metadata{}, "", fmt.Errorf("recording %s: sidecar is not where its metadata says the recording is stored", id)
+	}
 	if err := checkNoLinks(s.storage, media); err != nil {
 		return Metadata{}, "", err
 	}

@@ -302,4 +302,12 @@ func TestMediaName(t *testing.T) {
 			}
 		})
 	}
+	// A restart indexes storage from the sidecars, named by recording id.
+	s2 := e.open(t)
+	for i, tc := range tests {
+		id := fmt.Sprintf("r%d", i+1)
+		if _, path, err := s2.Get(id); err != nil || filepath.Base(path) != tc.want {
+			t.Errorf("after a restart, Get(%s): %s, %v; want %s", id, path, err, tc.want)
+		}
+	}
 }
