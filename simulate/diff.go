@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/recpol/recpol/table"
 )
@@ -32,24 +33,67 @@ type CallChange struct {
 	NewCode  string
 }
 
-// DiffResult is every change between two tables: scopes added or removed,
-// changed cells and changed calls.
+// DiffResult is every change between two tables, each kind of change as
+// values: scopes added or removed, changed defaults, cells, callflows and
+// metaflows, and the simulated calls whose recordings change (the calls of
+// the truth tables and the calls to callflow numbers). What a DTMF code
+// does is part of its MetaflowChange. Changes that changed defaults alone
+// explain are counted in ByDefaults instead of listed.
 type DiffResult struct {
 	OldVersion, NewVersion string
 	Added, Removed         []string // "account:<id>" or "account:<id> device:<id>" / "user:<id>"
+	Defaults               []DefaultChange
+	ByDefaults             ByDefaults
 	Cells                  []CellChange
+	Callflows              []CallflowChange
+	Metaflows              []MetaflowChange
 	Calls                  []CallChange
+	NumberCalls            []NumberCallChange
 }
 
 // Changed reports whether the two tables differ in anything that the
 // diff shows.
 func (d *DiffResult) Changed() bool {
-	return len(d.Added)+len(d.Removed)+len(d.Cells)+len(d.Calls) > 0
+	return len(d.Added)+len(d.Removed)+len(d.Defaults)+len(d.Cells)+len(d.Callflows)+
+		len(d.Metaflows)+len(d.Calls)+len(d.NumberCalls) > 0
+}
+
+// Summary counts the changes by kind in one line, e.g. "1 callflow,
+// 1 metaflow code, 8 calls to callflow numbers"; "" when nothing changed.
+func (d *DiffResult) Summary() string {
+	var parts []string
+	count := func(n int, one, many string) {
+		switch {
+		case n == 1:
+			parts = append(parts, "1 "+one)
+		case n > 1:
+			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+		}
+	}
+	count(len(d.Removed), "removal", "removals")
+	count(len(d.Added), "addition", "additions")
+	count(len(d.Defaults), "default", "defaults")
+	count(len(d.Cells), "cell", "cells")
+	count(len(d.Callflows), "callflow", "callflows")
+	codes, settings := 0, 0
+	for _, m := range d.Metaflows {
+		if m.Field == "code" {
+			codes++
+		} else {
+			settings++
+		}
+	}
+	count(codes, "metaflow code", "metaflow codes")
+	count(settings, "metaflow setting", "metaflow settings")
+	count(len(d.Calls), "call", "calls")
+	count(len(d.NumberCalls), "call to a callflow number", "calls to callflow numbers")
+	return strings.Join(parts, ", ")
 }
 
 // Diff compares two tables cell by cell and call by call.
 func Diff(old, new *table.Table) (*DiffResult, error) {
 	d := &DiffResult{OldVersion: old.Version, NewVersion: new.Version}
+	d.diffDefaults(old, new)
 	// Both sides list the calls between accounts when either has several
 	// accounts: adding or removing an account changes the calls of the
 	// others only where their outcome changes.
@@ -72,6 +116,9 @@ func Diff(old, new *table.Table) (*DiffResult, error) {
 			d.Removed = append(d.Removed, "account:"+id)
 		default:
 			d.diffCells(id, "account", &oa.Cells, &na.Cells)
+			d.diffCallflows(id, oa, na)
+			d.diffMetaflows(id, oa, na)
+			d.diffNumberCalls(id, oa, na)
 			for _, kind := range []table.EndpointKind{table.Device, table.User} {
 				oids, nids := oa.DeviceIDs(), na.DeviceIDs()
 				if kind == table.User {
@@ -106,6 +153,11 @@ func (d *DiffResult) diffCells(account, scope string, o, n *table.Cells) {
 		for _, net := range table.Networks {
 			oc, nc := o.Get(dir, net), n.Get(dir, net)
 			if oc.Record != nc.Record || *oc.Settings != *nc.Settings || *oc.Provenance != *nc.Provenance {
+				if oc.Record == nc.Record && oc.Provenance.Enabled == nc.Provenance.Enabled &&
+					d.byDefaults(fieldsOf(oc.Settings, oc.Provenance), fieldsOf(nc.Settings, nc.Provenance)) {
+					d.ByDefaults.Cells++
+					continue
+				}
 				d.Cells = append(d.Cells, CellChange{Account: account, Scope: scope, Direction: dir, Network: net, Old: oc, New: nc})
 			}
 		}
@@ -145,6 +197,10 @@ func (d *DiffResult) diffCalls(o, n *Result) {
 		if inOld && inNew && reflect.DeepEqual(ojs, njs) {
 			continue
 		}
+		if inOld && inNew && d.recordingsByDefaults(ojs, njs) {
+			d.ByDefaults.Calls++
+			continue
+		}
 		c := CallChange{Account: k.account, From: k.from, To: k.to, Old: ojs, New: njs}
 		if inOld {
 			c.OldCode = Code(orecs)
@@ -179,32 +235,10 @@ func cellChangeLines(c CellChange) []string {
 	var out []string
 	if c.Old.Record != c.New.Record {
 		out = append(out, fmt.Sprintf("records: %t -> %t (enabled <- %s)", c.Old.Record, c.New.Record, c.New.Provenance.Enabled))
+	} else if c.Old.Provenance.Enabled != c.New.Provenance.Enabled {
+		out = append(out, fmt.Sprintf("enabled provenance: %s -> %s", orNone(c.Old.Provenance.Enabled), orNone(c.New.Provenance.Enabled)))
 	}
-	os, ns := reflect.ValueOf(*c.Old.Settings), reflect.ValueOf(*c.New.Settings)
-	op, np := reflect.ValueOf(*c.Old.Provenance), reflect.ValueOf(*c.New.Provenance)
-	names := map[string]string{"Format": "format", "TimeLimit": "time_limit", "RecordMinSec": "record_min_sec",
-		"RecordSampleRate": "record_sample_rate", "RecordOnAnswer": "record_on_answer",
-		"RecordOnBridge": "record_on_bridge", "Method": "method", "URL": "url", "Enabled": "enabled"}
-	for i := 0; i < os.NumField(); i++ {
-		f := os.Type().Field(i).Name
-		if ov, nv := os.Field(i).Interface(), ns.Field(i).Interface(); ov != nv {
-			out = append(out, fmt.Sprintf("%s: %v -> %v (<- %s)", names[f], ov, nv, np.FieldByName(f).String()))
-		}
-	}
-	for i := 0; i < op.NumField(); i++ {
-		f := op.Type().Field(i).Name
-		if f == "Enabled" && c.Old.Record != c.New.Record {
-			continue
-		}
-		sf := os.FieldByName(f)
-		if sf.IsValid() && sf.Interface() != ns.FieldByName(f).Interface() {
-			continue // reported with the value
-		}
-		if ov, nv := op.Field(i).String(), np.Field(i).String(); ov != nv {
-			out = append(out, fmt.Sprintf("%s provenance: %s -> %s", names[f], orNone(ov), orNone(nv)))
-		}
-	}
-	return out
+	return append(out, settingsChangeLines(fieldsOf(c.Old.Settings, c.Old.Provenance), fieldsOf(c.New.Settings, c.New.Provenance))...)
 }
 
 func orNone(s string) string {
@@ -214,38 +248,10 @@ func orNone(s string) string {
 	return s
 }
 
-// callChangeLines lists the recordings only the old side starts ("- ")
-// and those only the new side starts ("+ ").
-func callChangeLines(c CallChange) []string {
-	var out []string
-	describe := func(r JSONRecording) string {
-		who := r.Scope
-		if r.Endpoint != "" {
-			who += " " + r.Endpoint
-		}
-		s := r.Settings
-		set := fmt.Sprintf("format %s, method %s, record_min_sec %d, record_on_answer %t, record_on_bridge %t, record_sample_rate %d, time_limit %d",
-			s.Format, s.Method, s.RecordMinSec, s.RecordOnAnswer, s.RecordOnBridge, s.RecordSampleRate, s.TimeLimit)
-		if s.URL != "" {
-			set += ", url " + s.URL
-		}
-		return fmt.Sprintf("%s %s-leg: %s (%s)", who, r.Leg, r.Origin, set)
-	}
-	has := func(list []JSONRecording, r JSONRecording) bool {
-		return slices.ContainsFunc(list, func(x JSONRecording) bool { return reflect.DeepEqual(x, r) })
-	}
-	for _, r := range c.Old {
-		if !has(c.New, r) {
-			out = append(out, "- "+describe(r))
-		}
-	}
-	for _, r := range c.New {
-		if !has(c.Old, r) {
-			out = append(out, "+ "+describe(r))
-		}
-	}
-	return out
-}
+// callChangeLines lists the recordings only the old side starts ("- "),
+// those whose settings changed ("~ ") and those only the new side starts
+// ("+ ").
+func callChangeLines(c CallChange) []string { return recordingChangeLines(c.Old, c.New) }
 
 func codeOrAbsent(code string) string {
 	if code == "" {
@@ -254,7 +260,92 @@ func codeOrAbsent(code string) string {
 	return code
 }
 
-// WriteText writes the diff as a review summary for a terminal.
+// section is one kind of change of a diff: a heading and its entries,
+// each a title and its lines. Both renderings are written from sections.
+type section struct {
+	heading string
+	entries []entry
+}
+
+type entry struct {
+	title string
+	lines []string
+}
+
+// sections returns the diff's changes, kind by kind, in reading order.
+func (d *DiffResult) sections() []section {
+	var out []section
+	if len(d.Defaults) > 0 {
+		s := section{heading: fmt.Sprintf("defaults (%d changed)", len(d.Defaults))}
+		for _, c := range d.Defaults {
+			s.entries = append(s.entries, entry{title: fmt.Sprintf("%s: %s -> %s", c.Field, orBuiltin(c.Old), orBuiltin(c.New))})
+		}
+		if b := d.ByDefaults; b.Cells+b.Actions+b.Calls > 0 {
+			s.entries = append(s.entries, entry{title: fmt.Sprintf(
+				"changed by these defaults alone, not listed below: %d cells, %d callflow or metaflow actions, %d calls",
+				b.Cells, b.Actions, b.Calls)})
+		}
+		out = append(out, s)
+	}
+	if len(d.Cells) > 0 {
+		s := section{heading: fmt.Sprintf("cells (%d changed)", len(d.Cells))}
+		for _, c := range d.Cells {
+			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s %s.%s", c.Account, c.Scope, c.Direction, c.Network), cellChangeLines(c)})
+		}
+		out = append(out, s)
+	}
+	if len(d.Callflows) > 0 {
+		s := section{heading: fmt.Sprintf("callflows (%d changed)", len(d.Callflows))}
+		for _, c := range d.Callflows {
+			title := fmt.Sprintf("account %s, callflow %s", c.Account, c.ID)
+			switch {
+			case c.Old == nil:
+				title += " added"
+			case c.New == nil:
+				title += " removed"
+			default:
+				title += " (" + dialledList(c.New) + ")"
+			}
+			s.entries = append(s.entries, entry{title, callflowChangeLines(c)})
+		}
+		out = append(out, s)
+	}
+	if len(d.Metaflows) > 0 {
+		s := section{heading: fmt.Sprintf("metaflows (%d changed)", len(d.Metaflows))}
+		for i := range d.Metaflows {
+			c := &d.Metaflows[i]
+			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, metaflows of %s", c.Account, c.endpointsPhrase()), metaflowLines(c)})
+		}
+		out = append(out, s)
+	}
+	if len(d.Calls) > 0 {
+		s := section{heading: fmt.Sprintf("calls (%d changed; A account, C caller, E callee)", len(d.Calls))}
+		for _, c := range d.Calls {
+			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s -> %s: %s -> %s",
+				c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode)), callChangeLines(c)})
+		}
+		out = append(out, s)
+	}
+	if len(d.NumberCalls) > 0 {
+		s := section{heading: fmt.Sprintf("calls to callflow numbers (%d changed)", len(d.NumberCalls))}
+		for _, g := range groupNumberCalls(d.NumberCalls) {
+			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s", g.account, g.title()), g.lines})
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func orBuiltin(s string) string {
+	if s == "" {
+		return "(unset: built-in)"
+	}
+	return s
+}
+
+// WriteText writes the diff as a review summary for a terminal: a line
+// counting the changes by kind, then each kind of change, each change as
+// what changed, for whom, before -> after.
 func (d *DiffResult) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "policy %s -> %s\n", d.OldVersion, d.NewVersion)
@@ -262,26 +353,18 @@ func (d *DiffResult) WriteText(w io.Writer) error {
 		fmt.Fprintln(bw, "no changes")
 		return flush(bw)
 	}
+	fmt.Fprintf(bw, "changed: %s\n", d.Summary())
 	for _, s := range d.Removed {
 		fmt.Fprintf(bw, "removed %s\n", s)
 	}
 	for _, s := range d.Added {
 		fmt.Fprintf(bw, "added %s\n", s)
 	}
-	if len(d.Cells) > 0 {
-		fmt.Fprintf(bw, "\ncells (%d changed)\n", len(d.Cells))
-		for _, c := range d.Cells {
-			fmt.Fprintf(bw, "  account %s, %s %s.%s\n", c.Account, c.Scope, c.Direction, c.Network)
-			for _, l := range cellChangeLines(c) {
-				fmt.Fprintf(bw, "    %s\n", l)
-			}
-		}
-	}
-	if len(d.Calls) > 0 {
-		fmt.Fprintf(bw, "\ncalls (%d changed; A account, C caller, E callee)\n", len(d.Calls))
-		for _, c := range d.Calls {
-			fmt.Fprintf(bw, "  account %s, %s -> %s: %s -> %s\n", c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode))
-			for _, l := range callChangeLines(c) {
+	for _, s := range d.sections() {
+		fmt.Fprintf(bw, "\n%s\n", s.heading)
+		for _, e := range s.entries {
+			fmt.Fprintf(bw, "  %s\n", e.title)
+			for _, l := range e.lines {
 				fmt.Fprintf(bw, "    %s\n", l)
 			}
 		}
@@ -289,7 +372,9 @@ func (d *DiffResult) WriteText(w io.Writer) error {
 	return flush(bw)
 }
 
-// WriteMarkdown writes the diff as Markdown for a pull-request comment.
+// WriteMarkdown writes the diff as Markdown for a pull-request comment:
+// the same sections as WriteText, the calls of the truth tables also as a
+// table of their codes.
 func (d *DiffResult) WriteMarkdown(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "## Recording policy diff\n\n`%s` → `%s`\n", d.OldVersion, d.NewVersion)
@@ -297,6 +382,7 @@ func (d *DiffResult) WriteMarkdown(w io.Writer) error {
 		fmt.Fprintln(bw, "\nNo changes.")
 		return flush(bw)
 	}
+	fmt.Fprintf(bw, "\n**Changed:** %s\n", d.Summary())
 	if len(d.Removed)+len(d.Added) > 0 {
 		fmt.Fprintln(bw)
 		for _, s := range d.Removed {
@@ -306,30 +392,36 @@ func (d *DiffResult) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(bw, "- added `%s`\n", s)
 		}
 	}
-	if len(d.Cells) > 0 {
-		fmt.Fprintf(bw, "\n### Cells (%d changed)\n\n", len(d.Cells))
-		for _, c := range d.Cells {
-			fmt.Fprintf(bw, "- account `%s`, `%s` %s.%s\n", c.Account, c.Scope, c.Direction, c.Network)
-			for _, l := range cellChangeLines(c) {
-				fmt.Fprintf(bw, "  - %s\n", l)
+	for _, s := range d.sections() {
+		heading := s.heading
+		if h, _, cut := strings.Cut(heading, ";"); cut {
+			heading = h + ")"
+		}
+		fmt.Fprintf(bw, "\n### %s%s\n\n", strings.ToUpper(heading[:1]), heading[1:])
+		calls := strings.HasPrefix(s.heading, "calls (")
+		if calls {
+			fmt.Fprintf(bw, "| account | from | to | before | after |\n|---|---|---|---|---|\n")
+			for _, c := range d.Calls {
+				fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode))
+			}
+			fmt.Fprintf(bw, "\nA = account recording, C = caller device, E = callee device\n\n")
+		}
+		for _, e := range s.entries {
+			if calls && len(e.lines) == 0 {
+				continue // the table says it all
+			}
+			fmt.Fprintf(bw, "- %s\n", mdEscape(e.title))
+			for _, l := range e.lines {
+				fmt.Fprintf(bw, "  - `%s`\n", strings.ReplaceAll(l, "`", "'"))
 			}
 		}
-	}
-	if len(d.Calls) > 0 {
-		fmt.Fprintf(bw, "\n### Calls (%d changed)\n\n| account | from | to | before | after |\n|---|---|---|---|---|\n", len(d.Calls))
-		for _, c := range d.Calls {
-			fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode))
-		}
-		fmt.Fprintf(bw, "\nA = account recording, C = caller device, E = callee device\n\n```diff\n")
-		for _, c := range d.Calls {
-			fmt.Fprintf(bw, "# account %s, %s -> %s\n", c.Account, c.From, c.To)
-			for _, l := range callChangeLines(c) {
-				fmt.Fprintln(bw, l)
-			}
-		}
-		fmt.Fprintln(bw, "```")
 	}
 	return flush(bw)
+}
+
+// mdEscape keeps a title's * and | from turning into Markdown.
+func mdEscape(s string) string {
+	return strings.NewReplacer("*", `\*`, "|", `\|`, "_", `\_`).Replace(s)
 }
 
 func flush(bw *bufio.Writer) error {

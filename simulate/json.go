@@ -46,10 +46,13 @@ type (
 	}
 	// JSONRecording is one recording a call starts.
 	JSONRecording struct {
-		Scope      string         `json:"scope"`
-		Endpoint   string         `json:"endpoint,omitempty"`
-		Leg        string         `json:"leg"`
-		Origin     string         `json:"origin"`
+		Scope    string `json:"scope"`
+		Endpoint string `json:"endpoint,omitempty"`
+		Leg      string `json:"leg"`
+		Origin   string `json:"origin"`
+		// CallerOnly is set on a record_caller recording (the caller's
+		// audio only).
+		CallerOnly bool           `json:"caller_only,omitempty"`
 		Settings   JSONSettings   `json:"settings"`
 		Provenance JSONProvenance `json:"provenance"`
 	}

@@ -21,11 +21,28 @@ func newDiffCmd(s *streams) *cobra.Command {
 	var exitCode bool
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
-		Short: "Show every cell and every call whose recording changes between two policies",
-		Long: `diff compares two policies and prints, as a review summary, every cell whose
-decision, settings or provenance changed and every simulated call (see
-'recpol simulate') whose recordings changed, with the recordings that stop
-("- ") and start ("+ ").
+		Short: "Show everything a change to a policy changes: cells, callflows, metaflows, defaults, calls",
+		Long: `diff compares two compiled policies and prints, as a review summary, what
+changed, for whom, before -> after:
+
+  defaults    a platform default whose value changed (cells, actions and
+              calls that change through it alone are counted, not listed)
+  cells       every cell whose decision, settings or provenance changed
+  callflows   callflows added, removed or changed: numbers, patterns and
+              each action with its resolved settings, label, media_name,
+              origin and should_follow_transfer
+  metaflows   per endpoint (resolved device > owner > account, endpoints
+              with the same change grouped): binding_digit, digit_timeout,
+              listen_on, and each code added, removed or changed, with what
+              it does in words ("*73 does: unmasks every recording of the
+              call -> stops the metaflow recordings of the endpoint's own leg")
+  calls       every simulated call (see 'recpol simulate') whose recordings
+              changed: "- " stops, "+ " starts, "~ " changes settings
+  calls to callflow numbers
+              every call from a device or offnet to a callflow's number or
+              pattern whose recordings changed (account, caller, callflow)
+
+The first line after the versions counts the changes by kind.
 
 OLD and NEW are each one of:
   DIR       a policy directory, compiled
