@@ -3,6 +3,8 @@ package runtime
 import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/recpol/recpol/runtime/store"
 )
 
 // Metrics are the runtime's Prometheus metrics, in a registry of their own
@@ -21,6 +23,7 @@ type Metrics struct {
 	TableAccounts       prometheus.Gauge
 	SwitchUp            *prometheus.GaugeVec // by switch: 1 connected, 0 not
 	Reconnects          *prometheus.CounterVec
+	Flagged             *prometheus.CounterVec // by flag
 }
 
 // NewMetrics creates the metrics and their registry.
@@ -49,9 +52,14 @@ func NewMetrics() *Metrics {
 			Help: "Whether the event-socket connection to a switch is up."}, []string{"switch"}),
 		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_switch_disconnects_total",
 			Help: "Event-socket disconnections by switch."}, []string{"switch"}),
+		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
+			Help: "Recordings stored with a discrepancy between the file and what was asked for, by flag (sample-rate-mismatch, duration-mismatch)."}, []string{"flag"}),
+	}
+	for _, f := range []string{store.FlagSampleRate, store.FlagDuration} {
+		m.Flagged.WithLabelValues(f) // present from the start, at 0
 	}
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
-		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects,
+		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

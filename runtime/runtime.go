@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -117,6 +118,10 @@ func (r *Runtime) storeEvent(e store.Event) {
 		r.Metrics.Uploads.WithLabelValues("ok").Inc()
 	case store.EventUploadFailed:
 		r.Metrics.Uploads.WithLabelValues("failed").Inc()
+	case store.EventFlagged:
+		for _, f := range strings.Split(e.Reason, ",") {
+			r.Metrics.Flagged.WithLabelValues(f).Inc()
+		}
 	}
 	r.Metrics.UploadsPending.Set(float64(e.Pending))
 }

@@ -57,11 +57,13 @@
 //
 // A missing or empty file, a WAV without samples, or a recording shorter
 // than RecordMinSec is discarded: the file is removed, as FreeSWITCH itself
-// does. A file that is not a readable PCM WAV, whose sample rate differs
-// from the one asked for, or that is not a regular file is evidence of a
-// fault, not of a short call: it is quarantined (moved to
+// does. A file that is not a readable PCM WAV or not a regular file is
+// evidence of a fault, not of a short call: it is quarantined (moved to
 // <Spool>/quarantine/ with the journal beside it, reason included), never
-// deleted.
+// deleted. A readable file that differs from what was asked for (another
+// sample rate, a duration far from the one its events gave) is stored,
+// listed and uploaded like any other, with Metadata.Flags saying what
+// differs: a recording that exists is never withheld.
 //
 // # Upload names
 //

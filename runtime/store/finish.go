@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -389,6 +390,12 @@ func (s *Store) stored(j *journal, queued bool) {
 	s.log.Info("recording stored", "recording_id", j.Meta.RecordingID, "account", j.Meta.Account,
 		"path", j.Dst, "duration_ms", j.Meta.DurationMS, "sha256", j.Meta.SHA256, "upload_queued", queued)
 	s.emit(Event{Kind: EventStored, RecordingID: j.Meta.RecordingID, Account: j.Meta.Account})
+	if m := &j.Meta; len(m.Flags) > 0 {
+		s.log.Warn("recording stored with a discrepancy", "recording_id", m.RecordingID, "account", m.Account,
+			"flags", strings.Join(m.Flags, ","), "sample_rate", m.SampleRate, "requested_sample_rate", m.RequestedSampleRate,
+			"duration_ms", m.DurationMS, "reported_duration_ms", m.ReportedDurationMS)
+		s.emit(Event{Kind: EventFlagged, RecordingID: m.RecordingID, Account: m.Account, Reason: strings.Join(m.Flags, ",")})
+	}
 }
 
 // storageErr wraps a failure to write into storage, marking ENOSPC.
@@ -431,16 +438,23 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 		if err != nil {
 			return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
 		}
-		if m.SampleRate != 0 && info.rate != m.SampleRate {
-			r, err := s.quarantine(j, fmt.Sprintf("sample rate %d Hz, expected %d Hz", info.rate, m.SampleRate))
-			return true, r, err
+		if m.SampleRate != 0 && info.rate != m.SampleRate && !slices.Contains(m.Flags, FlagSampleRate) {
+			// Stored and flagged, never withheld (SPEC 5).
+			m.Flags = append(m.Flags, FlagSampleRate)
+			m.RequestedSampleRate = m.SampleRate
 		}
 		m.SampleRate = info.rate
 		if info.samples == 0 {
 			r, err := s.discard(j, "empty file: no samples")
 			return true, r, err
 		}
-		m.DurationMS = info.samples * 1000 / int64(info.rate)
+		fileMS := info.samples * 1000 / int64(info.rate)
+		if d := fileMS - m.DurationMS; m.DurationMS > 0 && (d > DurationTolerance.Milliseconds() || -d > DurationTolerance.Milliseconds()) &&
+			!slices.Contains(m.Flags, FlagDuration) {
+			m.Flags = append(m.Flags, FlagDuration)
+			m.ReportedDurationMS = m.DurationMS
+		}
+		m.DurationMS = fileMS
 	}
 	if m.DurationMS > 0 {
 		// Ranges end with the recording; an open one (EndMS -1, a mask

@@ -129,7 +129,34 @@ type Metadata struct {
 	// use as a path component is dropped with the default names kept: a
 	// recording is never held back for its name.
 	MediaName string `json:"media_name,omitempty"`
+	// Flags are the discrepancies the store found between the file and
+	// what was asked for (FlagSampleRate, FlagDuration). A flagged
+	// recording is stored, listed and uploaded like any other: a
+	// recording that exists is never withheld (SPEC 5).
+	Flags []string `json:"flags,omitempty"`
+	// RequestedSampleRate is the sample rate the policy asked for, set when
+	// the file's differs (FlagSampleRate); SampleRate is the file's.
+	RequestedSampleRate int `json:"requested_sample_rate,omitempty"`
+	// ReportedDurationMS is the duration the switch's events gave, set
+	// when the file's differs by more than DurationTolerance
+	// (FlagDuration); DurationMS is the file's.
+	ReportedDurationMS int64 `json:"reported_duration_ms,omitempty"`
 }
+
+// The flags of a stored recording.
+const (
+	// FlagSampleRate: the file's sample rate is not the one the policy
+	// asked for (a switch or module that ignores record_sample_rate).
+	FlagSampleRate = "sample-rate-mismatch"
+	// FlagDuration: the file is longer or shorter than the recording's
+	// events say, by more than DurationTolerance.
+	FlagDuration = "duration-mismatch"
+)
+
+// DurationTolerance is how far a file's duration may be from the one its
+// events report before it is flagged: a real switch writes the first
+// frames up to a few hundred milliseconds after RECORD_START.
+const DurationTolerance = 1500 * time.Millisecond
 
 // Outcome is what Finish did with a recording.
 type Outcome string
@@ -173,6 +200,9 @@ const (
 	EventUploadFailed       EventKind = "upload_failed"
 	EventStorageFull        EventKind = "storage_full"
 	EventJournalQuarantined EventKind = "journal_quarantined"
+	// EventFlagged comes with EventStored for a recording stored with
+	// Metadata.Flags; Reason lists them.
+	EventFlagged EventKind = "flagged"
 )
 
 // Event reports one outcome to Config.Events.

@@ -28,6 +28,7 @@ func TestFinish(t *testing.T) {
 		dur     int64
 		rate    int
 		ranges  []Range // masked ranges stored, when the case sets some
+		flags   []string
 	}{
 		{name: "wav stored", file: "r1.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
 			outcome: Stored, dur: 2500, rate: 8000},
@@ -49,8 +50,12 @@ func TestFinish(t *testing.T) {
 		{name: "wav without samples", file: "r7.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 0) },
 			outcome: Discarded, reason: "no samples"},
 		{name: "missing file", file: "r8.wav", outcome: Discarded, reason: "missing"},
-		{name: "wrong sample rate", file: "r9.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 16000, 1000) },
-			outcome: Quarantined, reason: "sample rate 16000"},
+		{name: "another sample rate: stored and flagged, never withheld", file: "r9.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 16000, 1000) },
+			outcome: Stored, dur: 1000, rate: 16000, flags: []string{FlagSampleRate}},
+		{name: "a file longer than its events say: stored and flagged", file: "r14.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 5000) },
+			edit: func(m *Metadata) { m.DurationMS = 2000 }, outcome: Stored, dur: 5000, rate: 8000, flags: []string{FlagDuration}},
+		{name: "within the duration tolerance: not flagged", file: "r15.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 5000) },
+			edit: func(m *Metadata) { m.DurationMS = 5400 }, outcome: Stored, dur: 5000, rate: 8000},
 		{name: "corrupt wav", file: "r10.wav", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("RIFF\x10\x00\x00\x00garbage-garbage"), 0o644) },
 			outcome: Quarantined, reason: "not a readable PCM WAV"},
 		{name: "truncated wav", file: "r11.wav", write: func(t *testing.T, p string) {
@@ -108,6 +113,9 @@ func TestFinish(t *testing.T) {
 				}
 				if diff := cmp.Diff(tc.ranges, r.Metadata.MaskedRanges); tc.ranges != nil && diff != "" {
 					t.Errorf("masked ranges (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tc.flags, r.Metadata.Flags); diff != "" {
+					t.Errorf("flags (-want +got):\n%s", diff)
 				}
 				for _, p := range []string{wantPath, strings.TrimSuffix(wantPath, ext) + ".json"} {
 					fi, err := os.Stat(p)
@@ -213,7 +221,7 @@ func TestQuarantineKeepsEarlierEvidence(t *testing.T) {
 	s := e.open(t, func(c *Config) { c.Now = func() time.Time { return fixed } })
 	for i := range 2 {
 		src := filepath.Join(e.spool, "q.wav")
-		writeWAV(t, src, 16000, 100*(i+1))
+		os.WriteFile(src, fmt.Appendf(nil, "RIFF\x10\x00\x00\x00garbage-garbage %d", i), 0o600)
 		r, err := s.Finish(meta("q"), src)
 		if err != nil || r.Outcome != Quarantined {
 			t.Fatalf("%+v %v", r, err)
