@@ -16,43 +16,190 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// expectSchema is the shape of an expectations file. account, from and to
-// select calls of the simulation with glob patterns (path.Match: "*"
-// matches any id); every other field set must hold for each selected call.
+// expectSchema is the shape of an expectations file. Each expectation is
+// about calls (from and to), calls to a callflow number (number) or a DTMF
+// code (dtmf); account, from, to and endpoint select with glob patterns
+// (path.Match: "*" matches any id); every other field set must hold for
+// each selected call, number call or device.
 const expectSchema = `
+// Settings a recording must have (only those given are checked).
+#Settings: {
+	format?:             "mp3" | "wav"
+	method?:             "put" | "post"
+	url?:                string
+	time_limit?:         int
+	record_min_sec?:     int
+	record_sample_rate?: int
+	record_on_answer?:   bool
+	record_on_bridge?:   bool
+}
 #Expectation: {
 	// The account(s), e.g. "sales" or "*".
 	account: *"*" | string
+
+	// What it is about: a call (from and to), a call to a callflow
+	// number (number, from optional), or a DTMF code (dtmf, endpoint
+	// optional).
 	// The caller: "offnet", "other-account", "device:<id>", "device:*", "*".
-	from: string
+	from?: string
 	// The callee: "offnet", "other-account", "device:<id>", "user:<id>", "device:*", "user:*", "*".
-	to: string
-	// Whether the account records the call.
+	to?: string
+	// A number dialled, e.g. "+442071234567": the callflow matching it answers.
+	number?: string
+	// Keys pressed during a call, e.g. "*72".
+	dtmf?: string
+	// With dtmf: the device(s) whose metaflows hear it (default "device:*").
+	endpoint?: string
+
+	// Calls and calls to numbers: whether the account records the call.
 	account_recording?: bool
 	// The account recording's origin, e.g. "inbound from offnet to account".
 	account_origin?: string
 	// Whether the caller device records the call.
 	caller_recording?: bool
-	// Whether at least one callee device records the call.
+	// Calls: whether at least one callee device records the call.
 	callee_recording?: bool
 	// How many recordings the call starts.
 	recordings?: int & >=0
+	// Calls: every recording the call starts has these settings; numbers:
+	// every recording the callflow starts; dtmf: the recording the code
+	// starts. Something must record.
+	settings?: #Settings
+
+	// Numbers: the callflow that answers ("" for none).
+	callflow?: string
+	// Numbers: how many recordings the callflow starts.
+	callflow_recordings?: int & >=0
+	// Numbers: the label of the callflow's recordings (their origin is
+	// "callflow : <label>").
+	label?: string
+
+	// DTMF: the action the code runs ("none": no code answers).
+	action?: "start" | "stop" | "mask" | "unmask" | "pause" | "resume" | "toggle" | "none"
+	// DTMF: the scope the binding comes from, e.g. "account:*", "device:*".
+	binding_from?: string
+	// DTMF: whose key presses fire it.
+	listen?: "self" | "peer" | "both"
+	// DTMF: on every recorded call the device takes part in, the code acts
+	// on every recording of the call (mask, unmask, pause, resume, a stop
+	// with scope "call").
+	every_recording?: bool
+	// DTMF: on every call the device takes part in, the code starts a
+	// recording of the device's leg.
+	starts_recording?: bool
 }
 expect: [string]: #Expectation
 `
 
-// Expectation is one assertion about the calls of a simulation, read from
-// an expectations file.
+// ExpectSettings are the settings an expectation requires of recordings.
+type ExpectSettings struct {
+	Format           *string `json:"format,omitempty"`
+	Method           *string `json:"method,omitempty"`
+	URL              *string `json:"url,omitempty"`
+	TimeLimit        *int    `json:"time_limit,omitempty"`
+	RecordMinSec     *int    `json:"record_min_sec,omitempty"`
+	RecordSampleRate *int    `json:"record_sample_rate,omitempty"`
+	RecordOnAnswer   *bool   `json:"record_on_answer,omitempty"`
+	RecordOnBridge   *bool   `json:"record_on_bridge,omitempty"`
+}
+
+// Expectation is one assertion about the calls of a simulation, the calls
+// to a callflow number or a DTMF code, read from an expectations file.
 type Expectation struct {
-	Name             string  `json:"-"`
-	Account          string  `json:"account"`
-	From             string  `json:"from"`
-	To               string  `json:"to"`
-	AccountRecording *bool   `json:"account_recording,omitempty"`
-	AccountOrigin    *string `json:"account_origin,omitempty"`
-	CallerRecording  *bool   `json:"caller_recording,omitempty"`
-	CalleeRecording  *bool   `json:"callee_recording,omitempty"`
-	Recordings       *int    `json:"recordings,omitempty"`
+	Name             string          `json:"-"`
+	Account          string          `json:"account"`
+	From             string          `json:"from,omitempty"`
+	To               string          `json:"to,omitempty"`
+	Number           string          `json:"number,omitempty"`
+	DTMF             string          `json:"dtmf,omitempty"`
+	Endpoint         string          `json:"endpoint,omitempty"`
+	AccountRecording *bool           `json:"account_recording,omitempty"`
+	AccountOrigin    *string         `json:"account_origin,omitempty"`
+	CallerRecording  *bool           `json:"caller_recording,omitempty"`
+	CalleeRecording  *bool           `json:"callee_recording,omitempty"`
+	Recordings       *int            `json:"recordings,omitempty"`
+	Settings         *ExpectSettings `json:"settings,omitempty"`
+	Callflow         *string         `json:"callflow,omitempty"`
+	CallflowRecs     *int            `json:"callflow_recordings,omitempty"`
+	Label            *string         `json:"label,omitempty"`
+	Action           *string         `json:"action,omitempty"`
+	BindingFrom      *string         `json:"binding_from,omitempty"`
+	Listen           *string         `json:"listen,omitempty"`
+	EveryRecording   *bool           `json:"every_recording,omitempty"`
+	StartsRecording  *bool           `json:"starts_recording,omitempty"`
+}
+
+// kind says what an expectation is about: "call", "number" or "dtmf".
+func (e *Expectation) kind() string {
+	switch {
+	case e.Number != "":
+		return "number"
+	case e.DTMF != "":
+		return "dtmf"
+	}
+	return "call"
+}
+
+// validate checks that an expectation names one thing to select and only
+// asserts what applies to it.
+func (e *Expectation) validate() error {
+	set := 0
+	for _, s := range []string{e.To, e.Number, e.DTMF} {
+		if s != "" {
+			set++
+		}
+	}
+	if set != 1 {
+		return fmt.Errorf("give exactly one of to (with from: calls), number (calls to a callflow number) or dtmf (a DTMF code)")
+	}
+	k := e.kind()
+	type field struct {
+		name  string
+		set   bool
+		kinds string
+	}
+	fields := []field{
+		{"from", e.From != "", "call number"},
+		{"endpoint", e.Endpoint != "", "dtmf"},
+		{"account_recording", e.AccountRecording != nil, "call number"},
+		{"account_origin", e.AccountOrigin != nil, "call number"},
+		{"caller_recording", e.CallerRecording != nil, "call number"},
+		{"callee_recording", e.CalleeRecording != nil, "call"},
+		{"recordings", e.Recordings != nil, "call number"},
+		{"callflow", e.Callflow != nil, "number"},
+		{"callflow_recordings", e.CallflowRecs != nil, "number"},
+		{"label", e.Label != nil, "number"},
+		{"action", e.Action != nil, "dtmf"},
+		{"binding_from", e.BindingFrom != nil, "dtmf"},
+		{"listen", e.Listen != nil, "dtmf"},
+		{"every_recording", e.EveryRecording != nil, "dtmf"},
+		{"starts_recording", e.StartsRecording != nil, "dtmf"},
+	}
+	words := map[string]string{"call": "calls (from/to)", "number": "calls to a number", "dtmf": "DTMF codes"}
+	for _, f := range fields {
+		if f.set && !strings.Contains(f.kinds, k) {
+			var about []string
+			for _, x := range strings.Fields(f.kinds) {
+				about = append(about, words[x])
+			}
+			return fmt.Errorf("%s is about %s, not %s", f.name, strings.Join(about, " and "), words[k])
+		}
+	}
+	if k == "call" && e.From == "" {
+		return fmt.Errorf("a call expectation needs from and to")
+	}
+	if k == "number" && e.From == "" {
+		e.From = "*"
+	}
+	if k == "dtmf" && e.Endpoint == "" {
+		e.Endpoint = "device:*"
+	}
+	for _, p := range []string{e.Account, e.From, e.To, e.Endpoint} {
+		if _, err := path.Match(p, ""); err != nil {
+			return fmt.Errorf("pattern %q: %w", p, err)
+		}
+	}
+	return nil
 }
 
 // ParseExpectations reads an expectations file (CUE, with or without a
@@ -106,10 +253,8 @@ func ParseExpectations(name string, data []byte) ([]Expectation, error) {
 			return nil, fmt.Errorf("%s: expect %s: %w", name, fields.Selector(), err)
 		}
 		e.Name = fields.Selector().Unquoted()
-		for _, p := range []string{e.Account, e.From, e.To} {
-			if _, err := path.Match(p, ""); err != nil {
-				return nil, fmt.Errorf("%s: expect %q: pattern %q: %w", name, e.Name, p, err)
-			}
+		if err := e.validate(); err != nil {
+			return nil, fmt.Errorf("%s: expect %q: %w", name, e.Name, err)
 		}
 		out = append(out, e)
 	}
@@ -151,42 +296,35 @@ type ExpectReport struct {
 const maxListed = 5
 
 // Check runs expectations against a simulation. An expectation that
-// selects no call fails, so that a misspelt id does not pass silently.
+// selects nothing fails, so that a misspelt id does not pass silently.
 func (r *Result) Check(file string, exps []Expectation) *ExpectReport {
 	rep := &ExpectReport{FormatVersion: FormatVersion, PolicyVersion: r.PolicyVersion, File: file, OK: true}
 	for _, e := range exps {
 		res := ExpectResult{Name: e.Name}
 		var failures []string
-		for _, a := range r.Accounts {
-			if ok, _ := path.Match(e.Account, a.ID); !ok {
-				continue
-			}
-			for _, c := range a.Calls {
-				if ok, _ := path.Match(e.From, c.From.String()); !ok {
-					continue
-				}
-				if ok, _ := path.Match(e.To, c.To.String()); !ok {
-					continue
-				}
-				res.Calls++
-				if why := e.violation(c.Recordings); why != "" {
-					failures = append(failures, fmt.Sprintf("account %s, %s -> %s records %s: %s",
-						a.ID, c.From, c.To, Code(c.Recordings), why))
-				}
-			}
+		unit, sel := "calls", fmt.Sprintf("selects no call (account %q, from %q, to %q)", e.Account, e.From, e.To)
+		switch e.kind() {
+		case "number":
+			res.Calls, failures = r.checkNumber(&e)
+			sel = fmt.Sprintf("selects no call (account %q, from %q, number %q)", e.Account, e.From, e.Number)
+		case "dtmf":
+			res.Calls, failures = r.checkDTMF(&e)
+			unit, sel = "devices", fmt.Sprintf("selects no device (account %q, endpoint %q)", e.Account, e.Endpoint)
+		default:
+			res.Calls, failures = r.checkCalls(&e)
 		}
 		switch {
 		case res.Calls == 0:
-			res.Detail = fmt.Sprintf("selects no call (account %q, from %q, to %q)", e.Account, e.From, e.To)
+			res.Detail = sel
 		case len(failures) > 0:
-			res.Detail = fmt.Sprintf("%d of %d calls fail: ", len(failures), res.Calls)
+			res.Detail = fmt.Sprintf("%d of %d %s fail: ", len(failures), res.Calls, unit)
 			if len(failures) > maxListed {
 				failures = append(failures[:maxListed], "...")
 			}
 			res.Detail += strings.Join(failures, "; ")
 		default:
 			res.OK = true
-			res.Detail = fmt.Sprintf("holds for %d calls", res.Calls)
+			res.Detail = fmt.Sprintf("holds for %d %s", res.Calls, unit)
 		}
 		rep.OK = rep.OK && res.OK
 		rep.Expectations = append(rep.Expectations, res)
@@ -194,10 +332,219 @@ func (r *Result) Check(file string, exps []Expectation) *ExpectReport {
 	return rep
 }
 
-// violation says why a call's recordings break an expectation, or "".
-func (e *Expectation) violation(recs []table.Recording) string {
-	has := func(s table.Scope) bool {
-		return slices.ContainsFunc(recs, func(r table.Recording) bool { return r.Scope == s })
+// accounts returns the simulated accounts an expectation selects.
+func (r *Result) accounts(e *Expectation) []*Account {
+	var out []*Account
+	for i := range r.Accounts {
+		if ok, _ := path.Match(e.Account, r.Accounts[i].ID); ok {
+			out = append(out, &r.Accounts[i])
+		}
+	}
+	return out
+}
+
+func (r *Result) checkCalls(e *Expectation) (int, []string) {
+	n := 0
+	var failures []string
+	for _, a := range r.accounts(e) {
+		for _, c := range a.Calls {
+			if ok, _ := path.Match(e.From, c.From.String()); !ok {
+				continue
+			}
+			if ok, _ := path.Match(e.To, c.To.String()); !ok {
+				continue
+			}
+			n++
+			recs := make([]JSONRecording, 0, len(c.Recordings))
+			for _, rec := range c.Recordings {
+				recs = append(recs, RecordingJSON(rec))
+			}
+			if why := e.violation(recs); why != "" {
+				failures = append(failures, fmt.Sprintf("account %s, %s -> %s records %s: %s",
+					a.ID, c.From, c.To, Code(c.Recordings), why))
+			}
+		}
+	}
+	return n, failures
+}
+
+func (r *Result) checkNumber(e *Expectation) (int, []string) {
+	n := 0
+	var failures []string
+	for _, a := range r.accounts(e) {
+		cf, _ := a.Account.MatchCallflow(e.Number)
+		for _, from := range Callers(a.Account, false) {
+			if ok, _ := path.Match(e.From, from.String()); !ok {
+				continue
+			}
+			n++
+			nc := NumberCallOf(a.Account, from, Dialled{Number: e.Number}, cf)
+			var why []string
+			if v := e.violation(nc.Recordings); v != "" {
+				why = append(why, v)
+			}
+			var flows []JSONRecording
+			for _, rec := range nc.Recordings {
+				if rec.Scope == ScopeCallflow {
+					flows = append(flows, rec)
+				}
+			}
+			if e.Callflow != nil && *e.Callflow != nc.Callflow {
+				why = append(why, fmt.Sprintf("callflow is %q, want %q", nc.Callflow, *e.Callflow))
+			}
+			if e.CallflowRecs != nil && *e.CallflowRecs != len(flows) {
+				why = append(why, fmt.Sprintf("callflow_recordings is %d, want %d", len(flows), *e.CallflowRecs))
+			}
+			if e.Label != nil {
+				if len(flows) == 0 {
+					why = append(why, "label: the callflow records nothing")
+				}
+				for _, f := range flows {
+					if got := strings.TrimPrefix(f.Origin, "callflow : "); got != *e.Label {
+						why = append(why, fmt.Sprintf("label is %q, want %q", got, *e.Label))
+					}
+				}
+			}
+			if e.Settings != nil {
+				why = append(why, settingsViolations(e.Settings, flows)...)
+			}
+			if len(why) > 0 {
+				failures = append(failures, fmt.Sprintf("account %s, %s -> %s (callflow %s): %s",
+					a.ID, from, e.Number, orNoCallflow(nc.Callflow), strings.Join(why, ", ")))
+			}
+		}
+	}
+	return n, failures
+}
+
+func (r *Result) checkDTMF(e *Expectation) (int, []string) {
+	n := 0
+	var failures []string
+	for _, a := range r.accounts(e) {
+		for _, id := range a.Account.DeviceIDs() {
+			if ok, _ := path.Match(e.Endpoint, "device:"+id); !ok {
+				continue
+			}
+			n++
+			mf := a.Account.Devices[id].Metaflows
+			b, ok := MatchKeys(mf, e.DTMF)
+			var why []string
+			action, from, listen := "none", "", ""
+			if ok {
+				action, from, listen = b.Action.Action, b.From, ListenOn(mf, b)
+			}
+			if e.Action != nil && *e.Action != action {
+				why = append(why, fmt.Sprintf("action is %s, want %s", action, *e.Action))
+			}
+			if e.BindingFrom != nil {
+				if ok, _ := path.Match(*e.BindingFrom, from); !ok {
+					why = append(why, fmt.Sprintf("binding_from is %q, want %q", from, *e.BindingFrom))
+				}
+			}
+			if e.Listen != nil && *e.Listen != listen {
+				why = append(why, fmt.Sprintf("listen is %q, want %q", listen, *e.Listen))
+			}
+			if e.Settings != nil {
+				if !ok || !usesSettings(&b.Action) {
+					why = append(why, "settings: the code starts no recording")
+				} else {
+					why = append(why, settingsViolations(e.Settings, []JSONRecording{actionRecording(ScopeMetaflow, "", table.LegA, "", &b.Action)})...)
+				}
+			}
+			if e.EveryRecording != nil || e.StartsRecording != nil {
+				why = append(why, a.dtmfCallViolations(e, id)...)
+			}
+			if len(why) > 0 {
+				failures = append(failures, fmt.Sprintf("account %s, device:%s %s: %s", a.ID, id, e.DTMF, strings.Join(why, ", ")))
+			}
+		}
+	}
+	return n, failures
+}
+
+// dtmfCallViolations presses an expectation's keys in every call of the
+// account that the device takes part in (as the caller or ringing) and
+// says where every_recording or starts_recording does not hold (the first
+// call that breaks each).
+func (a *Account) dtmfCallViolations(e *Expectation, device string) []string {
+	var why []string
+	var everyBroken, startsBroken bool
+	for _, c := range a.Calls {
+		call := table.Call{From: c.From, To: c.To}
+		takesPart := c.From == table.DeviceRef(device)
+		for _, id := range a.Account.Ringing(call) {
+			takesPart = takesPart || id == device
+		}
+		if !takesPart {
+			continue
+		}
+		o, err := PressDTMF(a.Account, call, device, e.DTMF)
+		if err != nil {
+			return append(why, err.Error())
+		}
+		total := len(o.Affected) + len(o.Untouched)
+		if e.EveryRecording != nil && !everyBroken && total > 0 && (len(o.Affected) == total) != *e.EveryRecording {
+			everyBroken = true
+			why = append(why, fmt.Sprintf("in %s -> %s it acts on %d of %d recordings (every_recording want %t)",
+				c.From, c.To, len(o.Affected), total, *e.EveryRecording))
+		}
+		if e.StartsRecording != nil && !startsBroken && (o.Started != nil) != *e.StartsRecording {
+			startsBroken = true
+			why = append(why, fmt.Sprintf("in %s -> %s starts_recording is %t, want %t", c.From, c.To, o.Started != nil, *e.StartsRecording))
+		}
+	}
+	return why
+}
+
+// settingsViolations says which recordings lack the wanted settings; no
+// recording at all is a violation too.
+func settingsViolations(want *ExpectSettings, recs []JSONRecording) []string {
+	if len(recs) == 0 {
+		return []string{"settings: nothing is recorded"}
+	}
+	var why []string
+	for _, r := range recs {
+		s := r.Settings
+		var bad []string
+		str := func(name string, w *string, got string) {
+			if w != nil && *w != got {
+				bad = append(bad, fmt.Sprintf("%s %q, want %q", name, got, *w))
+			}
+		}
+		num := func(name string, w *int, got int) {
+			if w != nil && *w != got {
+				bad = append(bad, fmt.Sprintf("%s %d, want %d", name, got, *w))
+			}
+		}
+		flag := func(name string, w *bool, got bool) {
+			if w != nil && *w != got {
+				bad = append(bad, fmt.Sprintf("%s %t, want %t", name, got, *w))
+			}
+		}
+		str("format", want.Format, s.Format)
+		str("method", want.Method, s.Method)
+		str("url", want.URL, s.URL)
+		num("time_limit", want.TimeLimit, s.TimeLimit)
+		num("record_min_sec", want.RecordMinSec, s.RecordMinSec)
+		num("record_sample_rate", want.RecordSampleRate, s.RecordSampleRate)
+		flag("record_on_answer", want.RecordOnAnswer, s.RecordOnAnswer)
+		flag("record_on_bridge", want.RecordOnBridge, s.RecordOnBridge)
+		if len(bad) > 0 {
+			who := r.Scope
+			if r.Endpoint != "" {
+				who += " " + r.Endpoint
+			}
+			why = append(why, who+" recording has "+strings.Join(bad, ", "))
+		}
+	}
+	return why
+}
+
+// violation says why the recordings of a call (or a call to a number)
+// break an expectation, or "".
+func (e *Expectation) violation(recs []JSONRecording) string {
+	has := func(s string) bool {
+		return slices.ContainsFunc(recs, func(r JSONRecording) bool { return r.Scope == s })
 	}
 	var why []string
 	want := func(name string, want *bool, got bool) {
@@ -205,13 +552,13 @@ func (e *Expectation) violation(recs []table.Recording) string {
 			why = append(why, fmt.Sprintf("%s is %t, want %t", name, got, *want))
 		}
 	}
-	want("account_recording", e.AccountRecording, has(table.ScopeAccount))
-	want("caller_recording", e.CallerRecording, has(table.ScopeCaller))
-	want("callee_recording", e.CalleeRecording, has(table.ScopeCallee))
+	want("account_recording", e.AccountRecording, has("account"))
+	want("caller_recording", e.CallerRecording, has("caller"))
+	want("callee_recording", e.CalleeRecording, has("callee"))
 	if e.AccountOrigin != nil {
 		origin := ""
 		for _, r := range recs {
-			if r.Scope == table.ScopeAccount {
+			if r.Scope == "account" {
 				origin = r.Origin
 			}
 		}
@@ -221,6 +568,9 @@ func (e *Expectation) violation(recs []table.Recording) string {
 	}
 	if e.Recordings != nil && *e.Recordings != len(recs) {
 		why = append(why, fmt.Sprintf("recordings is %d, want %d", len(recs), *e.Recordings))
+	}
+	if e.Settings != nil && e.kind() == "call" {
+		why = append(why, settingsViolations(e.Settings, recs)...)
 	}
 	return strings.Join(why, ", ")
 }

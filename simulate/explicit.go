@@ -165,15 +165,14 @@ func ActionEffect(act *table.Action) string {
 	case "resume":
 		return "resumes every paused recording of the call"
 	case "start":
-		return "starts a recording of the endpoint's own leg (" + SettingsString(act.Settings) + ")"
+		return "starts a recording of the endpoint's own leg"
 	case "stop":
 		if act.Scope == "call" {
 			return "stops the metaflow recordings of the endpoint's own leg and every policy recording of the call (scope call)"
 		}
 		return "stops the metaflow recordings of the endpoint's own leg"
 	case "toggle":
-		return "starts a recording of the endpoint's own leg when none runs on the call (" + SettingsString(act.Settings) +
-			"), else pauses or resumes the call's recordings"
+		return "starts a recording of the endpoint's own leg when none runs on the call, else pauses or resumes the call's recordings"
 	}
 	return act.Module + " " + act.Action
 }

@@ -37,6 +37,10 @@ type (
 	JSONAccount struct {
 		Account string     `json:"account"`
 		Calls   []JSONCall `json:"calls"`
+		// Callflows and Metaflows list the account's callflows and its
+		// devices' DTMF codes (devices with the same metaflows grouped).
+		Callflows []JSONCallflow  `json:"callflows,omitempty"`
+		Metaflows []JSONMetaflows `json:"metaflows,omitempty"`
 	}
 	// JSONCall is one simulated call.
 	JSONCall struct {
@@ -88,6 +92,9 @@ func (r *Result) JSON() *JSONResult {
 		Accounts: make([]JSONAccount, 0, len(r.Accounts))}
 	for _, a := range r.Accounts {
 		ja := JSONAccount{Account: a.ID, Calls: make([]JSONCall, 0, len(a.Calls))}
+		if a.Account != nil {
+			ja.Callflows, ja.Metaflows = explicitJSON(a.Account)
+		}
 		for _, c := range a.Calls {
 			jc := JSONCall{From: c.From.String(), To: c.To.String(),
 				Recordings: make([]JSONRecording, 0, len(c.Recordings))}

@@ -102,6 +102,9 @@ func (r *Result) WriteText(w io.Writer) error {
 			}
 			fmt.Fprintln(bw, b.String())
 		}
+		for _, l := range explicitText(a.Account) {
+			fmt.Fprintf(bw, "  %s\n", l)
+		}
 	}
 	fmt.Fprintf(bw, "\n%s\n", Legend)
 	if err := bw.Flush(); err != nil {
@@ -123,6 +126,13 @@ func (r *Result) WriteMarkdown(w io.Writer) error {
 			fmt.Fprintf(bw, "| %s |\n", strings.Join(row, " | "))
 			if k == 0 {
 				fmt.Fprintf(bw, "|%s\n", strings.Repeat("---|", len(row)))
+			}
+		}
+		if lines := explicitText(a.Account); len(lines) > 0 {
+			fmt.Fprintln(bw)
+			for _, l := range lines {
+				indent := len(l) - len(strings.TrimLeft(l, " "))
+				fmt.Fprintf(bw, "%s- `%s`\n", strings.Repeat(" ", indent), strings.TrimLeft(l, " "))
 			}
 		}
 	}

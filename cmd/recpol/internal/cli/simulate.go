@@ -57,9 +57,17 @@ classified by --preset as the runtime's classify.preset does (default
 recpol: recpol_account, recpol_device, recpol_network; kazoo: ecallmgr_*
 variables; freeswitch: directory users). Only --format json.
 
+In the text and md tables each account also lists its callflows (numbers,
+patterns, each action with its settings, what a call to them records) and
+its devices' DTMF codes (grouped by identical metaflows: the scope each code
+comes from, whose DTMF fires it and what it does); json has them as
+"callflows" and "metaflows" of each account.
+
 With --expect FILE.cue simulate checks assertions written by the operator
-against the simulation instead of printing the tables. Each expectation
-selects calls with glob patterns and states what must hold for every one:
+against the simulation instead of printing the tables. Each expectation is
+about calls (from/to), calls to a callflow number (number) or a DTMF code
+(dtmf); it selects with glob patterns and states what must hold for every
+call or device selected (the schema: README, "Expectations"):
 
   expect: "offnet calls to sales are recorded by the account": {
       account: "sales"            // default "*"
@@ -70,9 +78,22 @@ selects calls with glob patterns and states what must hold for every one:
       caller_recording:  false    // optional: bool
       callee_recording:  true     // optional: at least one ringing device records
       recordings: 2               // optional: exact number of recordings
+      settings: {format: "mp3", url: "https://rec.example.com/sales"}
+                                  // optional: every recording has these settings
+  }
+  expect: "card payments are recorded for 30 minutes": {
+      account: "pci", number: "+442071234567", from: "offnet"   // from: default "*"
+      callflow: "payments", label: "Card payments", callflow_recordings: 1
+      settings: {time_limit: 1800}   // of the callflow's recordings
+  }
+  expect: "*72 masks every recording of any call of account pci": {
+      account: "pci", dtmf: "*72"    // endpoint: default "device:*"
+      action: "mask", binding_from: "account:*", listen: "self"
+      every_recording: true          // or starts_recording: true (+ settings)
   }
 
-An expectation that selects no call fails. The report is text, md, json
+An assertion that does not apply to its kind or an unknown field is an
+error. An expectation that selects no call fails. The report is text, md, json
 ({"format_version", "policy_version", "file", "ok", "expectations":
 [{"name", "ok", "calls", "detail"}]}) or junit (one testcase per
 expectation, failing with its detail).
