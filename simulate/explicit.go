@@ -2,6 +2,7 @@ package simulate
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/recpol/recpol/table"
@@ -295,4 +296,18 @@ func DTMFDevices(a *table.Account, c table.Call) []string {
 		}
 	}
 	return out
+}
+
+// matchPattern returns the leftmost match of a callflow pattern in a
+// number, as table.Account.MatchCallflow measures it.
+func matchPattern(pattern, number string) (string, bool) {
+	re, err := regexp.Compile(pattern)
+	if err != nil {
+		return "", false
+	}
+	loc := re.FindStringIndex(number)
+	if loc == nil {
+		return "", false
+	}
+	return number[loc[0]:loc[1]], true
 }

@@ -11,9 +11,9 @@ import (
 )
 
 func newExplainCmd(s *streams) *cobra.Command {
-	var account, from, to string
+	var account, from, to, number, dtmf, endpoint string
 	cmd := &cobra.Command{
-		Use:   "explain DIR [--account A] --from PARTY --to PARTY",
+		Use:   "explain DIR [--account A] --from PARTY --to PARTY | --number N [--from PARTY] | --dtmf KEYS (--from --to | --endpoint E)",
 		Short: "Explain which recordings one call starts, and why",
 		Long: `explain compiles the policy in DIR and traces the decision of one call of
 account A, step by step:
@@ -37,15 +37,42 @@ per account: each account decides on its own legs (SPEC 2.7), A as the
 caller's account with the callee on another account, B as the callee's
 account with the caller on another account.
 
+With --number N explain traces a call to a dialled number instead (from
+--from, default offnet): which callflow answers it and why it wins (an
+exact number beats every pattern, the longest pattern match wins; the
+losers are listed with the reason), what each of its actions starts or
+stops with the provenance of every setting, and the account's and the
+caller's own decisions for the call (the platform answers it: to onnet).
+
+With --dtmf KEYS ("*72": the binding digit, then the code) explain says
+what the keys do in the call --from --to: for the caller device and each
+ringing device with metaflows (only --endpoint device:<id> when given), the
+binding that answers and the scope it comes from (device > owner >
+account), whose key presses fire it (listen_on, or the action's dtmf_leg),
+and what it does to which recordings of the call (mask, unmask, pause and
+resume act on every recording of the call; start and stop on the device's
+own leg; a stop with scope "call" stops the call's policy recordings too;
+toggle starts one when nothing records, else pauses or resumes). With
+--endpoint alone it explains that device's binding without a call.
+
 Exit status: 0 ok, 1 invalid policy, 2 usage or I/O error (unknown account,
 device or user included).`,
 		Example: `  recpol explain policies --account acme --from offnet --to user:bob
   recpol explain policies --account acme --from device:desk-1 --to offnet
-  recpol explain policies --from account:acme/device:desk-1 --to account:beta/user:ann`,
+  recpol explain policies --from account:acme/device:desk-1 --to account:beta/user:ann
+  recpol explain policies --account pci --number +442071234567
+  recpol explain policies --account pci --dtmf '*72' --from offnet --to user:bob
+  recpol explain policies --account pci --dtmf '*74' --endpoint device:bob-phone`,
 		Args: exactArgs(1, "a policy directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if number != "" || dtmf != "" {
+				return explainExplicit(s, args[0], account, from, to, number, dtmf, endpoint)
+			}
+			if endpoint != "" {
+				return usageErr(fmt.Errorf("--endpoint goes with --dtmf"))
+			}
 			if from == "" || to == "" {
-				return usageErr(fmt.Errorf("explain needs --from and --to; see 'recpol explain --help'"))
+				return usageErr(fmt.Errorf("explain needs --from and --to, --number or --dtmf; see 'recpol explain --help'"))
 			}
 			fa, f, err := parseAccountParty(from, account)
 			if err != nil {
@@ -97,7 +124,82 @@ device or user included).`,
 	cmd.Flags().StringVar(&account, "account", "", "the `ACCOUNT` id the call belongs to (unless the parties name theirs)")
 	cmd.Flags().StringVar(&from, "from", "", "the caller: device:<id>, offnet or other-account, optionally as account:<id>/<party>")
 	cmd.Flags().StringVar(&to, "to", "", "the callee: device:<id>, user:<id>, offnet or other-account, optionally as account:<id>/<party>")
+	cmd.Flags().StringVar(&number, "number", "", "explain a call to the dialled `NUMBER`: the callflow that answers it and why")
+	cmd.Flags().StringVar(&dtmf, "dtmf", "", "explain what the `KEYS` (\"*72\") pressed during the call --from --to (or on --endpoint) do")
+	cmd.Flags().StringVar(&endpoint, "endpoint", "", "with --dtmf: the `DEVICE` (device:<id>) whose metaflows to explain")
 	return cmd
+}
+
+// explainExplicit runs explain --number or --dtmf.
+func explainExplicit(s *streams, dir, account, from, to, number, dtmf, endpoint string) error {
+	if number != "" && dtmf != "" {
+		return usageErr(fmt.Errorf("--number and --dtmf explain different things: give one"))
+	}
+	var fa, ta string
+	var fp, tp table.Party
+	var err error
+	if from != "" {
+		if fa, fp, err = parseAccountParty(from, account); err != nil {
+			return usageErr(fmt.Errorf("--from: %w", err))
+		}
+	}
+	if to != "" {
+		if ta, tp, err = parseAccountParty(to, account); err != nil {
+			return usageErr(fmt.Errorf("--to: %w", err))
+		}
+	}
+	acct := account
+	for _, x := range []string{fa, ta} {
+		if x != "" {
+			if acct != "" && acct != x {
+				return usageErr(fmt.Errorf("--dtmf and --number explain one account's call: %s and %s differ", acct, x))
+			}
+			acct = x
+		}
+	}
+	if acct == "" {
+		return usageErr(fmt.Errorf("explain needs --account, or a party written account:<id>/<party>"))
+	}
+	var dev string
+	if endpoint != "" {
+		id, ok := strings.CutPrefix(endpoint, "device:")
+		if !ok || id == "" {
+			return usageErr(fmt.Errorf("--endpoint %q: want device:<id> (DTMF is heard on a device's leg)", endpoint))
+		}
+		dev = id
+	}
+	if number != "" {
+		if to != "" || endpoint != "" {
+			return usageErr(fmt.Errorf("--number is the callee: it takes --from only"))
+		}
+		if from == "" {
+			fp = table.OffnetRef()
+		}
+	} else if (from == "") != (to == "") || (from == "" && dev == "") {
+		return usageErr(fmt.Errorf("--dtmf needs a call (--from and --to) or --endpoint device:<id>"))
+	}
+	t, err := compileDir(s, dir)
+	if err != nil {
+		return err
+	}
+	a, ok := t.Account(acct)
+	if !ok {
+		return usageErr(fmt.Errorf("account %s: no such account in %s", acct, dir))
+	}
+	if number != "" {
+		if err := simulate.ExplainNumber(s.stdout, a, fp, number); err != nil {
+			return usageErr(err)
+		}
+		return nil
+	}
+	var call *table.Call
+	if from != "" {
+		call = &table.Call{From: fp, To: tp}
+	}
+	if err := simulate.ExplainDTMF(s.stdout, a, call, dev, dtmf); err != nil {
+		return usageErr(err)
+	}
+	return nil
 }
 
 // parseAccountParty parses "[account:<id>/]<party>"; an account the party
