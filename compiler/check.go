@@ -82,6 +82,9 @@ func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...stri
 		cf := a.Callflows[cid]
 		for i, n := range cf.Numbers {
 			p := at("callflows", cid, "numbers", "["+strconv.Itoa(i)+"]")
+			if c.isLost(p) {
+				continue // CUE rejected it
+			}
 			if n == "" || strings.IndexFunc(n, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0 {
 				c.errorf(CodeNumber, c.posOf(p...), cuePath(p),
 					"number %q must be non-empty, without spaces or control characters", n)
@@ -97,6 +100,9 @@ func (c *compilation) checkCallflows(acct string, a *rawAccount, at func(...stri
 		}
 		for i, pat := range cf.Patterns {
 			p := at("callflows", cid, "patterns", "["+strconv.Itoa(i)+"]")
+			if c.isLost(p) {
+				continue // CUE rejected it
+			}
 			if _, err := regexp.Compile(pat); err != nil {
 				c.errorf(CodeRegex, c.posOf(p...), cuePath(p), "invalid pattern: %v", err)
 				continue

@@ -2,9 +2,20 @@
 // table.
 //
 // Compilation is an ordered list of named stages (parse, evaluate, decode,
-// check, resolve, build). Each stage collects every diagnostic it can find;
-// compilation stops after the first stage that reported an error, so that
-// later stages never see a policy they cannot trust.
+// check, resolve, build). Each stage collects every diagnostic it can find,
+// and one run reports every error of every kind:
+//
+//   - parse errors (syntax, package clause) stop the compilation, since
+//     nothing can be evaluated without the files;
+//   - evaluation keeps the evaluated value even when CUE reports errors;
+//     decode then takes every value that evaluated cleanly and skips those
+//     that did not, remembering their paths as lost;
+//   - check and resolve run on what was decoded, so the rule checks and the
+//     record_min_sec check see every part of the policy that evaluated. A
+//     record_min_sec that would be compared with a lost value (a time_limit
+//     CUE rejected, say, whose fallback would be another scope's) is not
+//     checked, and a rule error on a value CUE already rejected is dropped;
+//   - build never runs on a policy with errors: Result.Table stays nil.
 package compiler
 
 import (
@@ -129,12 +140,13 @@ func newCompilation(files []File) *compilation {
 	return c
 }
 
-// run runs stages until one reports an error.
+// run runs stages in order. Only an error of the parse stage stops it:
+// the later stages work on whatever evaluated (see the package
+// documentation), and build skips a policy with errors itself.
 func (c *compilation) run(sts []stage) {
 	for _, st := range sts {
-		c.stage = st.index
 		st.run(c)
-		if c.diags.HasErrors() {
+		if st.name == "parse" && c.diags.HasErrors() {
 			return
 		}
 	}
@@ -142,12 +154,38 @@ func (c *compilation) run(sts []stage) {
 
 // result sorts the diagnostics and returns the outcome.
 func (c *compilation) result() *Result {
+	c.diags = dropShadowed(c.diags)
 	c.diags.Sort()
 	res := &Result{Diagnostics: c.diags}
 	if !c.diags.HasErrors() {
 		res.Table = c.table
 	}
 	return res
+}
+
+// dropShadowed drops the errors of the later checks (owner, number, url...)
+// on a value that CUE itself already rejected at the same path: the schema
+// error says what is wrong with the value, and a second report of the same
+// value would only repeat it. Decoding skips rejected values, so this is a
+// safety net.
+func dropShadowed(ds Diagnostics) Diagnostics {
+	rejected := map[string]bool{}
+	for _, d := range ds {
+		if d.Severity == Error && d.Path != "" && (d.Code == CodeSchema || d.Code == CodeIncomplete) {
+			rejected[d.Path] = true
+		}
+	}
+	if len(rejected) == 0 {
+		return ds
+	}
+	out := ds[:0]
+	for _, d := range ds {
+		if d.Severity == Error && d.Code != CodeSchema && d.Code != CodeIncomplete && rejected[d.Path] {
+			continue
+		}
+		out = append(out, d)
+	}
+	return out
 }
 
 // A stage is one step of a compilation.
@@ -179,8 +217,10 @@ type compilation struct {
 	accounts  []*table.Account
 	table     *table.Table
 	diags     Diagnostics
-	stage     int   // the stage running
-	stageOf   []int // the stage that reported each diagnostic
+	// lost are the paths of values that CUE rejected or that could not be
+	// decoded: decode leaves them unset, so resolve must not trust a
+	// fallback that replaced them.
+	lost [][]string
 }
 
 // add records a diagnostic; its message starts with the CUE path of the
@@ -190,7 +230,6 @@ func (c *compilation) add(d Diagnostic) {
 		d.Message = d.Path + ": " + d.Message
 	}
 	c.diags = append(c.diags, d)
-	c.stageOf = append(c.stageOf, c.stage)
 }
 
 func (c *compilation) errorf(code string, pos Position, path string, format string, args ...any) {
@@ -250,31 +289,29 @@ func (c *compilation) evaluate() {
 	}
 	ctx := cuecontext.New()
 	v := ctx.BuildInstance(inst)
+	// The value is kept even when it has errors: decode takes what
+	// evaluated cleanly. CUE reports incomplete values only when nothing
+	// else is wrong; decode reports those it meets otherwise.
 	if err := v.Validate(); err != nil {
 		c.cueErrors(CodeSchema, err)
 		c.hiddenUnknownFields(ctx, v)
-		return
-	}
-	if err := v.Validate(cue.Concrete(true)); err != nil {
+	} else if err := v.Validate(cue.Concrete(true)); err != nil {
 		c.cueErrors(CodeSchema, err)
-		return
-	}
-	if err := v.Err(); err != nil {
+	} else if err := v.Err(); err != nil {
 		c.cueErrors(CodeSchema, err)
-		return
 	}
 	c.value = v
 }
 
-// decode decodes the evaluated policy into Go values.
+// decode decodes the evaluated policy into Go values, skipping the values
+// that have errors (see decoder.fail).
 func (c *compilation) decode() {
-	p, err := decodePolicy(c.value)
-	if err != nil {
-		c.cueErrors(CodeSchema, err)
+	c.loadBuiltin()
+	if !c.value.Exists() {
 		return
 	}
-	c.policy = p
-	c.loadBuiltin()
+	d := decoder{c: c}
+	c.policy = d.policy(c.value)
 }
 
 // loadBuiltin reads the built-in defaults the resolver falls back to.
@@ -286,8 +323,12 @@ func (c *compilation) loadBuiltin() {
 	c.defaults = d
 }
 
-// build indexes the resolved accounts into a table.
+// build indexes the resolved accounts into a table, unless an earlier
+// stage reported an error.
 func (c *compilation) build() {
+	if c.diags.HasErrors() {
+		return
+	}
 	t, err := table.New(c.accounts)
 	if err != nil {
 		c.errorf(CodeSchema, Position{}, "", "%v", err)

@@ -44,7 +44,15 @@ func (c *compilation) cueErrors(code string, err error) {
 	}
 	for _, g := range groups {
 		if n := len(g.path); n >= 2 && rejectedModules[cuePath(g.path[:n-2])] && g.path[n-2] == "data" {
+			c.lost = append(c.lost, g.path)
 			continue
+		}
+		for _, e := range g.errs {
+			// An unknown field loses no value the policy defines.
+			if format, _ := e.Msg(); format != "field not allowed" {
+				c.lost = append(c.lost, g.path)
+				break
+			}
 		}
 		if alts, bad, ok := disjunction(g.errs); ok {
 			// An alternative's error points at the value itself.

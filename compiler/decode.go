@@ -1,8 +1,6 @@
 package compiler
 
 import (
-	"fmt"
-
 	"cuelang.org/go/cue"
 )
 
@@ -12,13 +10,56 @@ import (
 // policy's settings itself. Maps (accounts, users, devices, callflows,
 // metaflow codes) are iterated; every other field is looked up by name.
 
-// decoder decodes one evaluated policy; err keeps the first error.
-type decoder struct{ err error }
+// decoder decodes one evaluated policy, which may hold errors: a value
+// that does not decode is left unset and its path recorded as lost.
+type decoder struct {
+	c        *compilation
+	reported map[string]bool // paths of the errors reported so far
+}
 
+// fail records that v could not be decoded. Its error was reported by
+// evaluate already, or follows from one that was (the fields of a struct
+// CUE rejected), except for an incomplete value (enabled: bool): CUE
+// reports those only when nothing else is wrong, so one that was not is
+// reported here.
 func (d *decoder) fail(v cue.Value, err error) {
-	if d.err == nil {
-		d.err = fmt.Errorf("%s: %w", v.Path(), err)
+	path := selectorPath(v.Path())
+	d.c.lost = append(d.c.lost, path)
+	if v.Validate() != nil {
+		return // not merely incomplete
 	}
+	if d.reported == nil {
+		d.reported = map[string]bool{}
+		for _, dg := range d.c.diags {
+			if dg.Severity == Error {
+				d.reported[dg.Path] = true
+			}
+		}
+	}
+	p := cuePath(path)
+	if d.reported[p] {
+		return
+	}
+	d.reported[p] = true
+	if verr := v.Validate(cue.Concrete(true)); verr != nil {
+		err = verr
+	}
+	d.c.cueErrors(CodeSchema, err)
+}
+
+// selectorPath turns a CUE path into the labels cuePath formats, with list
+// indices as "[i]".
+func selectorPath(p cue.Path) []string {
+	sels := p.Selectors()
+	out := make([]string, len(sels))
+	for i, s := range sels {
+		if s.Type() == cue.IndexLabel {
+			out[i] = "[" + s.String() + "]"
+		} else {
+			out[i] = s.Unquoted()
+		}
+	}
+	return out
 }
 
 func lookup(v cue.Value, name string) (cue.Value, bool) {
@@ -66,26 +107,53 @@ func (d *decoder) strp(v cue.Value, name string) *string {
 	return &s
 }
 
+// strs decodes a list of strings; an element that does not decode becomes
+// "" and its path is lost (see compilation.isLost), so that the others keep
+// their indices.
 func (d *decoder) strs(v cue.Value, name string) []string {
 	f, ok := lookup(v, name)
 	if !ok {
 		return nil
 	}
-	it, err := f.List()
-	if err != nil {
-		d.fail(f, err)
-		return nil
-	}
 	out := []string{}
-	for it.Next() {
-		s, err := it.Value().String()
+	if !d.elems(f, func(e cue.Value) {
+		s, err := e.String()
 		if err != nil {
-			d.fail(it.Value(), err)
-			return nil
+			d.fail(e, err)
 		}
 		out = append(out, s)
+	}) {
+		return nil
 	}
 	return out
+}
+
+// elems calls f for every element of the list l. CUE does not iterate a
+// list that holds an erroneous element, so such a list is walked by index:
+// the other elements are still decoded, and f decodes the erroneous one
+// (and fails on it). It reports false, having recorded the failure, when l
+// is not a list.
+func (d *decoder) elems(l cue.Value, f func(cue.Value)) bool {
+	it, err := l.List()
+	if err == nil {
+		for it.Next() {
+			f(it.Value())
+		}
+		return true
+	}
+	n := 0
+	for ; ; n++ {
+		e := l.LookupPath(cue.MakePath(cue.Index(n)))
+		if !e.Exists() {
+			break
+		}
+		f(e)
+	}
+	if n == 0 {
+		d.fail(l, err)
+		return false
+	}
+	return true
 }
 
 // each calls f for every regular field of the struct at name.
@@ -105,9 +173,8 @@ func (d *decoder) each(v cue.Value, name string, f func(label string, v cue.Valu
 	return true
 }
 
-// decodePolicy decodes an evaluated, validated policy.
-func decodePolicy(v cue.Value) (rawPolicy, error) {
-	var d decoder
+// policy decodes an evaluated policy.
+func (d *decoder) policy(v cue.Value) rawPolicy {
 	var p rawPolicy
 	if s, ok := lookup(v, "defaults"); ok {
 		p.Defaults = d.settings(s)
@@ -118,7 +185,7 @@ func decodePolicy(v cue.Value) (rawPolicy, error) {
 		}
 		p.Accounts[id] = d.account(a)
 	})
-	return p, d.err
+	return p
 }
 
 func (d *decoder) account(v cue.Value) *rawAccount {
@@ -148,13 +215,7 @@ func (d *decoder) account(v cue.Value) *rawAccount {
 		}
 		c := &rawCallflow{Numbers: d.strs(cf, "numbers"), Patterns: d.strs(cf, "patterns")}
 		if acts, ok := lookup(cf, "actions"); ok {
-			it, err := acts.List()
-			if err != nil {
-				d.fail(acts, err)
-			}
-			for err == nil && it.Next() {
-				c.Actions = append(c.Actions, *d.action(it.Value()))
-			}
+			d.elems(acts, func(e cue.Value) { c.Actions = append(c.Actions, *d.action(e)) })
 		}
 		if c.Actions == nil {
 			c.Actions = []rawAction{}
@@ -206,8 +267,15 @@ func (d *decoder) settings(v cue.Value) *rawSettings {
 
 func (d *decoder) action(v cue.Value) *rawAction {
 	a := &rawAction{}
-	if m := d.strp(v, "module"); m != nil {
-		a.Module = *m
+	if mv, ok := lookup(v, "module"); ok {
+		m, err := mv.String()
+		if err != nil {
+			// The data of a rejected module is not checked either: which
+			// fields it may hold depends on the module.
+			d.fail(mv, err)
+			return a
+		}
+		a.Module = m
 	}
 	if dv, ok := lookup(v, "data"); ok {
 		a.Data = &rawActionData{
@@ -251,4 +319,39 @@ func (d *decoder) metaflows(v cue.Value) *rawMetaflows {
 		out.Patterns[p] = d.action(a)
 	})
 	return out
+}
+
+// isLost reports whether the value at path, or a value above it, was lost
+// (see compilation.lost).
+func (c *compilation) isLost(path []string) bool {
+	return c.mayHaveLost(path, 0, "")
+}
+
+// mayHaveLost reports whether field f of the object at obj may have been
+// lost to an error: a value at or above obj was lost, a value between obj
+// and its fields (depth levels below obj: 3 for a call_recording object,
+// direction, network and field; 1 for action data), or field f itself
+// below obj. The policy's resolution then cannot be trusted for f.
+func (c *compilation) mayHaveLost(obj []string, depth int, f string) bool {
+	for _, e := range c.lost {
+		if hasPrefix(obj, e) {
+			return true
+		}
+		if hasPrefix(e, obj) && (len(e) < len(obj)+depth || len(e) == len(obj)+depth && e[len(e)-1] == f) {
+			return true
+		}
+	}
+	return false
+}
+
+func hasPrefix(path, prefix []string) bool {
+	if len(prefix) > len(path) {
+		return false
+	}
+	for i := range prefix {
+		if path[i] != prefix[i] {
+			return false
+		}
+	}
+	return true
 }

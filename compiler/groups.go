@@ -25,7 +25,6 @@ var groupStages = stages[1:5] // evaluate, decode, check, resolve
 type groupResult struct {
 	accounts []*table.Account
 	diags    Diagnostics
-	stageOf  []int
 	err      string // the group produced other accounts than its files define
 }
 
@@ -132,10 +131,9 @@ func fileSum(f File) [32]byte {
 // groups' accounts. Should a group not produce exactly the accounts its
 // files define, the policy is compiled as one whole instance instead.
 //
-// The diagnostics are those of a whole evaluation: compilation stops after
-// the first stage that reports an error, so when any group fails, every
-// group's diagnostics of later stages are dropped (a warning of the check
-// stage, say, when another group has a CUE error).
+// The diagnostics are those of a whole evaluation: every group runs every
+// stage up to resolve whatever errors it has (see the package
+// documentation), and the table is built only when no group has an error.
 func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part partitioning) *Result {
 	sharedFiles := pick(top.files, part.shared)
 	workers := cm.opts.Parallel
@@ -156,10 +154,7 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 			if e, ok := readCache(cm.opts.CacheDir, keys[gi]); ok {
 				c := newCompilation(files)
 				c.policy = e.Policy
-				for _, d := range e.Diagnostics {
-					c.diags = append(c.diags, d)
-					c.stageOf = append(c.stageOf, stages[3].index) // warnings come from check
-				}
+				c.diags = append(c.diags, e.Diagnostics...)
 				c.loadBuiltin()
 				c.resolve()
 				r := c.groupResult(cm.wanted(top, asts, idx))
@@ -205,7 +200,6 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	close(jobs)
 	wg.Wait()
 
-	failed := len(stages) // the first stage that failed in any group
 	for _, r := range results {
 		if r.err != "" {
 			whole := newCompilation(top.files)
@@ -213,20 +207,11 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 			whole.run(stages[1:])
 			return whole.result()
 		}
-		for i, d := range r.diags {
-			if d.Severity == Error && r.stageOf[i] < failed {
-				failed = r.stageOf[i]
-			}
-		}
 	}
 	keep := make(map[string]*groupResult, len(results))
 	out := newCompilation(top.files)
 	for gi, r := range results {
-		for i, d := range r.diags {
-			if r.stageOf[i] <= failed {
-				out.diags = append(out.diags, d)
-			}
-		}
+		out.diags = append(out.diags, r.diags...)
 		out.accounts = append(out.accounts, r.accounts...)
 		if !r.diags.HasErrors() {
 			keep[keys[gi]] = r
@@ -235,7 +220,6 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	cm.groups = keep
 	if !out.diags.HasErrors() {
 		sort.Slice(out.accounts, func(i, j int) bool { return out.accounts[i].ID < out.accounts[j].ID })
-		out.stage = stages[5].index
 		out.build()
 	}
 	return out.result()
@@ -311,7 +295,7 @@ func (cm *Compiler) evaluateBatch(top *compilation, asts []*ast.File, sharedFile
 		byID[a.ID] = a
 	}
 	for bi, gi := range batch {
-		g := &groupResult{diags: r.diags, stageOf: r.stageOf}
+		g := &groupResult{diags: r.diags}
 		pol := rawPolicy{Defaults: c.policy.Defaults, Accounts: map[string]*rawAccount{}}
 		for _, id := range sortedKeys(wants[bi]) {
 			g.accounts = append(g.accounts, byID[id])
@@ -326,7 +310,7 @@ func (cm *Compiler) evaluateBatch(top *compilation, asts []*ast.File, sharedFile
 
 func (c *compilation) groupResult(want map[string]bool) groupResult {
 	if c.diags.HasErrors() {
-		return groupResult{diags: c.diags, stageOf: c.stageOf}
+		return groupResult{diags: c.diags}
 	}
 	var got []string
 	for id := range c.policy.Accounts {
@@ -340,7 +324,7 @@ func (c *compilation) groupResult(want map[string]bool) groupResult {
 			return groupResult{err: fmt.Sprintf("group defines %s", strings.Join(got, ", "))}
 		}
 	}
-	return groupResult{accounts: c.accounts, diags: c.diags, stageOf: c.stageOf}
+	return groupResult{accounts: c.accounts, diags: c.diags}
 }
 
 func pick(files []File, idx []int) []File {

@@ -37,6 +37,10 @@ type resolver struct {
 	in      *table.Interner
 	strs    map[string]string // interned provenance strings
 	minSecs map[string]bool   // reported record_min_sec conflicts
+	// ownerLost is set while the cells of a device whose owner was lost
+	// (see compilation.lost) are resolved: their chain lacks the owner, so
+	// record_min_sec is not checked.
+	ownerLost bool
 }
 
 func (c *compilation) resolve() {
@@ -93,7 +97,9 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 			}
 		}
 		chain = append(chain, endpointScope)
+		r.ownerLost = len(r.c.lost) > 0 && r.c.isLost(at("devices", did, "owner"))
 		r.cells(&e.Cells, chain)
+		r.ownerLost = false
 		e.Metaflows = r.metaflows(append(metaChain, acctMeta))
 		out.Devices[did] = e
 	}
@@ -147,7 +153,9 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 		prov[f] = r.provenance(chain, srcs[f], f, "")
 	}
 	s, p := r.settings(vals, prov, false)
-	r.checkMinSec(vals, prov, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
+	if !r.cellUnsure(chain, srcs) {
+		r.checkMinSec(vals, prov, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
+	}
 	return table.Cell{Record: vals[fEnabled].b, Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
 }
 
@@ -215,6 +223,50 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 		return "builtin action.time_limit"
 	}
 	return r.intern("builtin " + name)
+}
+
+// cellUnsure reports whether a cell's record_min_sec or time_limit may
+// differ from what the policy means because a value was lost to an error:
+// a lost value in a scope tried before the winning one (or in defaults,
+// when defaults or the built-in values won) might have won instead.
+func (r *resolver) cellUnsure(chain []scopeObj, srcs [numFields]source) bool {
+	if len(r.c.lost) == 0 {
+		return false
+	}
+	if r.ownerLost {
+		return true
+	}
+	for _, f := range []field{fTimeLimit, fRecordMinSec} {
+		src := srcs[f]
+		last := len(chain) - 1
+		if src.kind == srcScope {
+			last = src.scope
+		} else if r.c.mayHaveLost([]string{"defaults"}, 1, fieldNames[f]) {
+			return true
+		}
+		for _, s := range chain[:last+1] {
+			if r.c.mayHaveLost(s.path, 3, fieldNames[f]) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// actionUnsure is cellUnsure for an action at path.
+func (r *resolver) actionUnsure(path []string, srcs [numFields]source) bool {
+	if len(r.c.lost) == 0 {
+		return false
+	}
+	for _, f := range []field{fTimeLimit, fRecordMinSec} {
+		if r.c.mayHaveLost(path, 2, fieldNames[f]) {
+			return true // the action, its module, its data or the field
+		}
+		if srcs[f].kind != srcScope && r.c.mayHaveLost([]string{"defaults"}, 1, fieldNames[f]) {
+			return true
+		}
+	}
+	return false
 }
 
 // scopePath is the CUE path of a resolved field, for positions.
@@ -300,15 +352,17 @@ func (r *resolver) action(a *rawAction, defaultAction, prov string, path []strin
 		provs[f] = r.provenance(nil, srcs[f], f, prov)
 	}
 	s, p := r.settings(vals, provs, true)
-	r.checkMinSec(vals, provs, func(f field) []string {
-		switch srcs[f].kind {
-		case srcScope:
-			return append(append([]string(nil), path...), "data", fieldNames[f])
-		case srcDefaults:
-			return []string{"defaults", fieldNames[f]}
-		}
-		return nil
-	})
+	if !r.actionUnsure(path, srcs) {
+		r.checkMinSec(vals, provs, func(f field) []string {
+			switch srcs[f].kind {
+			case srcScope:
+				return append(append([]string(nil), path...), "data", fieldNames[f])
+			case srcDefaults:
+				return []string{"defaults", fieldNames[f]}
+			}
+			return nil
+		})
+	}
 	out := table.Action{Module: a.Module, Action: defaultAction, FollowTransfer: r.c.defaults.Action.ShouldFollowTransfer,
 		Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
 	if d := a.Data; d != nil {
