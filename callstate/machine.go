@@ -202,7 +202,10 @@ type Recording struct {
 	FollowTransfer bool
 	// Trigger is what started it: media, answer, bridge, callflow, dtmf.
 	Trigger string
-	State   RecState
+	// StoppedBy says who stopped it before its leg hung up: an API
+	// token, a metaflow code or a callflow; empty otherwise.
+	StoppedBy string
+	State     RecState
 	// StartTS is RECORD_START's time (µs); the start command's event
 	// time while requested.
 	StartTS int64
@@ -841,7 +844,8 @@ func (m *Machine) callflows(c *Call, l *Leg) {
 		switch {
 		case act.Module == "record_call" && act.Action == "stop":
 			for _, r := range c.recs {
-				if r.Scope == "callflow" && r.Account == acct {
+				if r.Scope == "callflow" && r.Account == acct && (r.State == Waiting || r.State == Requested || r.State == Running) {
+					r.StoppedBy = "callflow " + cf.ID
 					m.stop(r)
 				}
 			}

@@ -109,15 +109,18 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 			m.startMetaflow(c, el, b, ts)
 		}
 	case "stop":
+		by := "metaflow " + el.mf.BindingDigit + b.Code + " of device:" + el.device
 		if b.Action.Scope == "call" {
 			for _, r := range c.recs {
-				if r.Account == c.acct {
+				if r.Account == c.acct && (r.State == Waiting || r.State == Requested || r.State == Running) {
+					r.StoppedBy = by
 					m.stop(r)
 				}
 			}
 			return
 		}
 		for _, r := range own() {
+			r.StoppedBy = by
 			m.stop(r)
 		}
 	case "toggle":
@@ -178,21 +181,42 @@ func (m *Machine) callWide(c *Call, action string, ts int64) []Command {
 	return m.out
 }
 
-// ErrNoAccount, ErrAlreadyRunning and ErrNothingRunning are the refusals
-// of Act.
+// The refusals of Act.
 var (
 	ErrNoAccount      = errors.New("the call's account is not in the policy")
 	ErrAlreadyRunning = errors.New("an API recording of this leg is already running")
 	ErrNothingRunning = errors.New("no recording of this leg is running")
+	// ErrOutOfScope: the leg's call is not of the actor's account, or the
+	// leg not of the actor's device.
+	ErrOutOfScope = errors.New("the call is outside the token's scope")
+	// ErrPolicyRecording: the actor may stop API recordings only, and
+	// only policy recordings run on the leg.
+	ErrPolicyRecording = errors.New("only policy recordings run on this leg: stopping them needs the control right on the account")
 )
+
+// Actor says who acts through Act and what they may touch.
+type Actor struct {
+	// Name is who acts ("api token ops"); a recording Act stops keeps it
+	// in StoppedBy.
+	Name string
+	// Account, when set, limits the actor to calls of that account.
+	Account string
+	// Device, when set, limits the actor to legs of that device.
+	Device string
+	// PolicyStop lets a stop end every recording of the leg, policy
+	// recordings included; without it a stop ends the leg's API
+	// recordings only.
+	PolicyStop bool
+}
 
 // Act runs an operator's action on leg (the operator API, as Wazo's
 // calld): start records the leg with the settings of its account's cell for
-// the call and origin "api"; stop stops the leg's recordings; mask,
+// the call and origin "api"; stop stops the leg's recordings (its API
+// recordings only, unless the actor may stop policy recordings); mask,
 // unmask, pause and resume act on every recording of the call. found is
 // false when the machine follows no call of that leg. The commands are
 // valid until the next call.
-func (m *Machine) Act(leg, action string, ts int64) (cmds []Command, found bool, err error) {
+func (m *Machine) Act(leg, action string, who Actor, ts int64) (cmds []Command, found bool, err error) {
 	m.out = m.out[:0]
 	l := m.legs[leg]
 	if l == nil || l.call == nil || l.hungup {
@@ -201,6 +225,13 @@ func (m *Machine) Act(leg, action string, ts int64) (cmds []Command, found bool,
 	c := l.call
 	if c.ignored || c.acct == nil {
 		return nil, true, ErrNoAccount
+	}
+	acct := c.acct.ID
+	if l.classified && l.class.Account != "" {
+		acct = l.class.Account
+	}
+	if who.Account != "" && who.Account != acct || who.Device != "" && (!l.classified || l.class.Device != who.Device) {
+		return nil, true, ErrOutOfScope
 	}
 	switch action {
 	case "start":
@@ -212,17 +243,29 @@ func (m *Machine) Act(leg, action string, ts int64) (cmds []Command, found bool,
 		cell := c.acct.Cells.Get(table.Inbound, c.from)
 		r := &Recording{Call: c, Leg: l, Account: c.acct, Scope: "api", Origin: "api", Trigger: "api",
 			Settings: *cell.Settings, Provenance: *cell.Provenance}
+		if l.classified && l.class.Account == c.acct.ID {
+			r.Endpoint = l.class.Device // the leg's device, if any
+		}
 		r.Provenance.Enabled = ""
 		r.Settings.RecordOnAnswer, r.Settings.RecordOnBridge = false, false
 		m.add(r)
 		m.start(r, ts)
 	case "stop":
-		n := 0
+		n, policy := 0, 0
 		for _, r := range c.recs {
-			if r.Leg == l && (r.State == Requested || r.State == Running) {
-				m.stop(r)
-				n++
+			if r.Leg != l || (r.State != Requested && r.State != Running) {
+				continue
 			}
+			if r.Scope != "api" && !who.PolicyStop {
+				policy++
+				continue
+			}
+			r.StoppedBy = who.Name
+			m.stop(r)
+			n++
+		}
+		if n == 0 && policy > 0 {
+			return nil, true, ErrPolicyRecording
 		}
 		if n == 0 {
 			return nil, true, ErrNothingRunning

@@ -1,17 +1,17 @@
 package runtime
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
-	"strings"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/runtime/store"
 )
 
@@ -19,23 +19,31 @@ import (
 //
 //	GET  /healthz                                  liveness and the live policy version (no token)
 //	GET  /metrics                                  Prometheus metrics (no token)
-//	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume
-//	GET  /v1/recordings?account=&from=&until=      stored recordings' metadata (RFC 3339 times)
-//	GET  /v1/recordings/{id}                       one recording's metadata
-//	GET  /v1/recordings/{id}/media                 its file
-//	POST /v1/reload                                reload the policy
+//	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control)
+//	GET  /v1/recordings?account=&from=&until=      stored recordings' metadata, RFC 3339 times (read)
+//	GET  /v1/recordings/{id}                       one recording's metadata (read)
+//	GET  /v1/recordings/{id}/media                 its file (media)
+//	POST /v1/reload                                reload the policy (control, every account)
 //
-// /v1 needs "Authorization: Bearer <token>" (http.token in the config);
-// without a configured token the /v1 API is disabled.
+// /v1 needs "Authorization: Bearer <token>" of a token in the runtime
+// config (http.token, or http.tokens with a scope and rights); without a
+// configured token the /v1 API is disabled. A token limited to an account
+// or a device sees only its recordings (others answer 404) and acts only
+// on its calls; a stop of a policy recording needs a token of the account
+// or of every account. Every call action is audited.
 func (r *Runtime) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.healthz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics.Registry, promhttp.HandlerOpts{}))
-	mux.Handle("POST /v1/calls/{uuid}/recording/{action}", r.auth(r.callAction))
-	mux.Handle("GET /v1/recordings", r.auth(r.listRecordings))
-	mux.Handle("GET /v1/recordings/{id}", r.auth(r.getRecording))
-	mux.Handle("GET /v1/recordings/{id}/media", r.auth(r.getMedia))
-	mux.Handle("POST /v1/reload", r.auth(func(w http.ResponseWriter, req *http.Request) {
+	mux.Handle("POST /v1/calls/{uuid}/recording/{action}", r.authorize(RightControl, r.callAction))
+	mux.Handle("GET /v1/recordings", r.authorize(RightRead, r.listRecordings))
+	mux.Handle("GET /v1/recordings/{id}", r.authorize(RightRead, r.getRecording))
+	mux.Handle("GET /v1/recordings/{id}/media", r.authorize(RightMedia, r.getMedia))
+	mux.Handle("POST /v1/reload", r.authorize(RightControl, func(w http.ResponseWriter, req *http.Request) {
+		if !tokenOf(req).everyAccount() {
+			writeError(w, http.StatusForbidden, "reloading the policy needs a token of every account")
+			return
+		}
 		r.TriggerReload()
 		writeJSON(w, http.StatusAccepted, map[string]string{"status": "reload requested"})
 	}))
@@ -54,25 +62,23 @@ func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, map[string]string{"error": msg})
 }
 
-// auth checks the bearer token in constant time.
-func (r *Runtime) auth(next http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		token := ""
-		if r.cfg.HTTP != nil {
-			token = r.cfg.HTTP.Token.Reveal()
-		}
-		if token == "" {
-			writeError(w, http.StatusForbidden, "the API is disabled: set http.token in the runtime config")
-			return
-		}
-		got, ok := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), []byte(token)) != 1 {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="recpol"`)
-			writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
-			return
-		}
-		next(w, req)
-	})
+// AuditEntry is one action taken through the API: who (the token's name),
+// what, on which call or recording, and how it ended.
+type AuditEntry struct {
+	At        time.Time `json:"at"`
+	Who       string    `json:"who"`
+	Action    string    `json:"action"`
+	Account   string    `json:"account,omitempty"`
+	Call      string    `json:"call,omitempty"`
+	Recording string    `json:"recording_id,omitempty"`
+	Result    string    `json:"result"`
+}
+
+// audit records an action taken through the API.
+func (r *Runtime) audit(e AuditEntry) {
+	e.At = time.Now().UTC()
+	r.log.Info("audit", "who", e.Who, "action", e.Action, "account", e.Account, "call", e.Call,
+		"recording_id", e.Recording, "result", e.Result)
 }
 
 func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
@@ -103,15 +109,34 @@ func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "action must be start, stop, mask, unmask, pause or resume")
 		return
 	}
+	t := tokenOf(req)
+	who := callstate.Actor{Name: "api token " + t.Name, Account: t.Account, Device: t.Device, PolicyStop: t.Device == ""}
 	for _, s := range r.switches {
-		found, err := s.engine.apiAction(uuid, action, time.Now().UnixMicro())
+		found, err := s.engine.apiAction(uuid, action, who, time.Now().UnixMicro())
 		if !found {
 			continue
 		}
-		if err != nil {
+		entry := AuditEntry{Who: t.Name, Action: action, Account: t.Account, Call: uuid, Result: "accepted"}
+		switch {
+		case errors.Is(err, callstate.ErrOutOfScope):
+			// As if the call did not exist: a token does not learn of
+			// calls outside its scope.
+			entry.Result = "refused: out of scope"
+			r.audit(entry)
+			writeError(w, http.StatusNotFound, "no call in progress has this uuid")
+			return
+		case errors.Is(err, callstate.ErrPolicyRecording):
+			entry.Result = "refused: " + err.Error()
+			r.audit(entry)
+			writeError(w, http.StatusForbidden, err.Error())
+			return
+		case err != nil:
+			entry.Result = "refused: " + err.Error()
+			r.audit(entry)
 			writeError(w, http.StatusConflict, err.Error())
 			return
 		}
+		r.audit(entry)
 		writeJSON(w, http.StatusAccepted, map[string]string{"call": uuid, "action": action, "switch": s.cfg.Name})
 		return
 	}
@@ -138,12 +163,21 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid account")
 		return
 	}
+	t := tokenOf(req)
+	if !t.seesAccount(f.Account) && f.Account != "" {
+		writeError(w, http.StatusForbidden, "token "+t.Name+" is limited to account "+t.Account)
+		return
+	}
+	if f.Account == "" {
+		f.Account = t.Account
+	}
 	ms, err := r.Store.List(f)
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "listing recordings failed")
 		r.log.Error("listing recordings", "error", err)
 		return
 	}
+	ms = slices.DeleteFunc(ms, func(m store.Metadata) bool { return !t.seesRecording(m.Account, m.Endpoint) })
 	if ms == nil {
 		ms = []store.Metadata{}
 	}
@@ -157,6 +191,9 @@ func (r *Runtime) lookup(w http.ResponseWriter, req *http.Request) (store.Metada
 		return store.Metadata{}, "", false
 	}
 	m, media, err := r.Store.Get(id)
+	if err == nil && !tokenOf(req).seesRecording(m.Account, m.Endpoint) {
+		err = store.ErrNotFound // a token does not learn of recordings outside its scope
+	}
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) || errors.Is(err, store.ErrNotFound) {
 			writeError(w, http.StatusNotFound, "no such recording")
@@ -199,7 +236,7 @@ func (r *Runtime) getMedia(w http.ResponseWriter, req *http.Request) {
 // stop act on that leg (start uses the settings of the account's cell for
 // the call, with an "api" origin); mask, unmask, pause and resume on every
 // recording of the call.
-func (e *engine) apiAction(uuid, action string, ts int64) (bool, error) {
+func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.lastTS > 0 {
@@ -207,18 +244,19 @@ func (e *engine) apiAction(uuid, action string, ts int64) (bool, error) {
 		// events' times are: estimate it from the latest event.
 		ts = e.lastTS + time.Since(e.lastSeen).Microseconds()
 	}
-	return e.actLocked(uuid, action, ts)
+	return e.actLocked(uuid, action, who, ts)
 }
 
-// act runs an action on the call of a leg at ts (µs on the switch's clock).
+// act runs an action on the call of a leg at ts (µs on the switch's clock)
+// with every right.
 func (e *engine) act(uuid, action string, ts int64) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.actLocked(uuid, action, ts)
+	return e.actLocked(uuid, action, callstate.Actor{Name: "runtime", PolicyStop: true}, ts)
 }
 
-func (e *engine) actLocked(uuid, action string, ts int64) (bool, error) {
-	cmds, found, err := e.m.Act(uuid, action, ts)
+func (e *engine) actLocked(uuid, action string, who callstate.Actor, ts int64) (bool, error) {
+	cmds, found, err := e.m.Act(uuid, action, who, ts)
 	e.do(cmds)
 	return found, err
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/go-audio/wav"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/recpol/recpol/scenario"
 )
@@ -109,5 +110,118 @@ func TestAPI(t *testing.T) {
 	d := wav.NewDecoder(strings.NewReader(string(media)))
 	if !d.IsValidFile() {
 		t.Errorf("the media is not a WAV file (%d bytes)", len(media))
+	}
+}
+
+// TestTokens: each API token sees and acts only within its scope and
+// rights; a device's token cannot stop a policy recording, an account's
+// can, and the recording's metadata says who stopped it.
+func TestTokens(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", `http: tokens: {
+	"acme-read": {secret: "s-acme-read", account: "acme", rights: ["read"]}
+	"acme-ops": {secret: "s-acme-ops", account: "acme", rights: ["read", "control", "media"]}
+	"agent-2": {secret: "s-agent-2", account: "acme", device: "agent-2", rights: ["read", "control"]}
+	"beta": {secret: "s-beta", account: "beta", rights: ["read", "media", "control", "delete"]}
+}`)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, err := h.rt.HTTPAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path, token string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// A customer calls agent-2: the account records the A-leg, the
+	// agent's user records agent-2's leg.
+	legs, err := h.srv.StartCall(scenario.Call{ID: "tokens", Legs: []scenario.Leg{
+		{Name: "a", CallerIDNumber: "+15550001111", DestinationNumber: "2002",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}},
+		{Name: "b", Parent: "a", DestinationNumber: "agent-2",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_device": "agent-2", "recpol_network": "onnet"}},
+	}, Steps: []scenario.Step{
+		{AtMS: 0, Do: "create", Leg: "a"}, {AtMS: 10, Do: "create", Leg: "b"},
+		{AtMS: 100, Do: "answer", Leg: "b"}, {AtMS: 100, Do: "answer", Leg: "a"}, {AtMS: 100, Do: "bridge", Leg: "a", Other: "b"},
+		{AtMS: 20000, Do: "hangup", Leg: "a"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.srv.Advance(100 * time.Millisecond)
+	waitFor(t, "both policy recordings", func() bool { return len(h.rt.switches[0].engine.running()) == 2 })
+	a, b := legs["a"], legs["b"]
+	for _, tc := range []struct {
+		name, method, path, token string
+		want                      int
+	}{
+		{"a read-only token cannot act", "POST", "/v1/calls/" + a + "/recording/stop", "s-acme-read", 403},
+		{"another account's token does not see the call", "POST", "/v1/calls/" + a + "/recording/stop", "s-beta", 404},
+		{"a device's token does not see another leg", "POST", "/v1/calls/" + a + "/recording/mask", "s-agent-2", 404},
+		{"a device's token cannot stop its leg's policy recording", "POST", "/v1/calls/" + b + "/recording/stop", "s-agent-2", 403},
+		{"a device's token starts an API recording of its leg", "POST", "/v1/calls/" + b + "/recording/start", "s-agent-2", 202},
+		{"a token of one account cannot reload the policy", "POST", "/v1/reload", "s-acme-ops", 403},
+		{"another account's token cannot list acme", "GET", "/v1/recordings?account=acme", "s-beta", 403},
+		{"a read-only token cannot download media", "GET", "/v1/recordings/x/media", "s-acme-read", 403},
+	} {
+		if got, body := do(tc.method, tc.path, tc.token); got != tc.want {
+			t.Errorf("%s: %s %s: %d %s, want %d", tc.name, tc.method, tc.path, got, body, tc.want)
+		}
+	}
+	waitFor(t, "the API recording", func() bool { return len(h.rt.switches[0].engine.running()) == 3 })
+	h.srv.Advance(2 * time.Second)
+	// The device's stop ends its API recording only.
+	if code, body := do("POST", "/v1/calls/"+b+"/recording/stop", "s-agent-2"); code != 202 {
+		t.Fatalf("device stop: %d %s", code, body)
+	}
+	waitFor(t, "the API recording to stop", func() bool { return len(h.rt.switches[0].engine.running()) == 2 })
+	h.srv.Advance(5 * time.Second)
+	// The account's token stops the compliance recording of the A-leg.
+	if code, body := do("POST", "/v1/calls/"+a+"/recording/stop", "s-acme-ops"); code != 202 {
+		t.Fatalf("account stop: %d %s", code, body)
+	}
+	h.srv.Advance(15 * time.Second)
+	h.waitFinished(t, 3)
+
+	list := func(token string) map[string]string { // origin -> stopped_by
+		t.Helper()
+		code, body := do("GET", "/v1/recordings", token)
+		var out struct {
+			Recordings []struct {
+				Origin    string `json:"origin"`
+				StoppedBy string `json:"stopped_by"`
+			} `json:"recordings"`
+		}
+		if code != 200 || json.Unmarshal([]byte(body), &out) != nil {
+			t.Fatalf("list: %d %s", code, body)
+		}
+		m := map[string]string{}
+		for _, r := range out.Recordings {
+			m[r.Origin] = r.StoppedBy
+		}
+		return m
+	}
+	if diff := cmp.Diff(map[string]string{
+		"inbound from offnet to account":  "api token acme-ops",
+		"inbound from offnet to endpoint": "",
+		"api":                             "api token agent-2",
+	}, list("s-acme-read")); diff != "" {
+		t.Errorf("acme's recordings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{
+		"inbound from offnet to endpoint": "",
+		"api":                             "api token agent-2",
+	}, list("s-agent-2")); diff != "" {
+		t.Errorf("agent-2's recordings (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]string{}, list("s-beta")); diff != "" {
+		t.Errorf("beta's recordings (-want +got):\n%s", diff)
 	}
 }

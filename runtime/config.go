@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,7 +55,53 @@ type SwitchConfig struct {
 // HTTPConfig is the API and metrics listener.
 type HTTPConfig struct {
 	Listen string
-	Token  Secret // empty: the API is disabled, /healthz and /metrics stay
+	// Tokens are the API's bearer tokens; none: the /v1 API is disabled,
+	// /healthz and /metrics stay. http.token is the token named "token",
+	// with every right on every account.
+	Tokens []Token
+}
+
+// Token is a named bearer token of the API, limited to a scope and to
+// rights.
+type Token struct {
+	Name   string
+	Secret Secret
+	// Account limits the token to one account; empty: every account.
+	Account string
+	// Device limits it further to one device of Account.
+	Device string
+	Rights Rights
+}
+
+// Rights are what a token may do.
+type Rights uint8
+
+// The rights of a token.
+const (
+	// RightRead: list recordings and read their metadata and the audit.
+	RightRead Rights = 1 << iota
+	// RightMedia: download recordings' files.
+	RightMedia
+	// RightControl: act on calls (start, stop, mask, unmask, pause,
+	// resume); with every account, reload the policy.
+	RightControl
+	// RightDelete: delete recordings, put and lift legal holds.
+	RightDelete
+	// AllRights is every right.
+	AllRights = RightRead | RightMedia | RightControl | RightDelete
+)
+
+var rightNames = map[string]Rights{"read": RightRead, "media": RightMedia, "control": RightControl, "delete": RightDelete}
+
+// String lists the rights, as in the config.
+func (r Rights) String() string {
+	var out []string
+	for _, n := range []string{"read", "media", "control", "delete"} {
+		if r&rightNames[n] != 0 {
+			out = append(out, n)
+		}
+	}
+	return strings.Join(out, ",")
 }
 
 // UploadConfig holds the credentials for upload URLs under a prefix.
@@ -111,6 +159,12 @@ type rawConfig struct {
 	HTTP *struct {
 		Listen string `json:"listen"`
 		Token  string `json:"token"`
+		Tokens map[string]struct {
+			Secret  string   `json:"secret"`
+			Account string   `json:"account"`
+			Device  string   `json:"device"`
+			Rights  []string `json:"rights"`
+		} `json:"tokens"`
 	} `json:"http"`
 	Uploads []struct {
 		Prefix   string            `json:"prefix"`
@@ -276,7 +330,35 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 			if err != nil {
 				return nil, fmt.Errorf("runtime config: %w", err)
 			}
-			h.Token = t
+			h.Tokens = append(h.Tokens, Token{Name: "token", Secret: t, Rights: AllRights})
+		}
+		if _, dup := raw.HTTP.Tokens["token"]; dup && raw.HTTP.Token != "" {
+			return nil, fmt.Errorf(`runtime config: http.tokens.token: the name is taken by http.token`)
+		}
+		for _, name := range slices.Sorted(maps.Keys(raw.HTTP.Tokens)) {
+			rt := raw.HTTP.Tokens[name]
+			if rt.Device != "" && rt.Account == "" {
+				return nil, fmt.Errorf("runtime config: http.tokens.%s: a device needs its account", name)
+			}
+			t, err := secret("http.tokens."+name+".secret", rt.Secret)
+			if err != nil {
+				return nil, fmt.Errorf("runtime config: %w", err)
+			}
+			if t.IsZero() {
+				return nil, fmt.Errorf("runtime config: http.tokens.%s.secret is empty", name)
+			}
+			tok := Token{Name: name, Secret: t, Account: rt.Account, Device: rt.Device}
+			for _, r := range rt.Rights {
+				tok.Rights |= rightNames[r]
+			}
+			h.Tokens = append(h.Tokens, tok)
+		}
+		for i, a := range h.Tokens {
+			for _, b := range h.Tokens[i+1:] {
+				if a.Secret.Reveal() == b.Secret.Reveal() {
+					return nil, fmt.Errorf("runtime config: http tokens %s and %s have the same secret: the audit could not tell them apart", a.Name, b.Name)
+				}
+			}
 		}
 		c.HTTP = h
 	}

@@ -43,7 +43,7 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 		Policies, Storage, Spool, Preset, Listen, Token, Password, LocalDir, RecordDir, Upload string
 		Debounce                                                                               time.Duration
 		UploadWorkers                                                                          int
-	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Token.Reveal(),
+	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Tokens[0].Secret.Reveal(),
 		c.Switches[0].Password.Reveal(), c.Switches[0].LocalDir, c.Switches[0].RecordDir,
 		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce, c.UploadWorkers}
 	want := got
@@ -61,6 +61,7 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 }
 
 func TestLoadConfigErrors(t *testing.T) {
+	const base = `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q"`
 	tests := []struct{ name, src, want string }{
 		{"unknown field", `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q", colour: 1`, "runtime.cue:1:"},
 		{"no switch", `switches: [], policies: "p", storage: "s", spool: "q"`, "switches"},
@@ -68,6 +69,12 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"missing env", `switches: [{address: "127.0.0.1:8021", password: "env:RECPOL_NOT_SET_ANYWHERE"}], policies: "p", storage: "s", spool: "q"`, "RECPOL_NOT_SET_ANYWHERE is not set"},
 		{"remote without shared dir", `switches: [{address: "10.1.2.3:8021", password: "x"}], policies: "p", storage: "s", spool: "q"`, "is remote"},
 		{"address with a space", `switches: [{address: "127.0.0.1 8021", password: "x"}], policies: "p", storage: "s", spool: "q"`, "address"},
+		{"token device without account", base + `, http: tokens: t: {secret: "s", device: "d1", rights: ["read"]}`, "http.tokens.t: a device needs its account"},
+		{"token without rights", base + `, http: tokens: t: {secret: "s", rights: []}`, "rights"},
+		{"token with an unknown right", base + `, http: tokens: t: {secret: "s", rights: ["admin"]}`, "rights"},
+		{"two tokens, one secret", base + `, http: {token: "s", tokens: t: {secret: "s", rights: ["read"]}}`, "tokens token and t have the same secret"},
+		{"a token named token beside http.token", base + `, http: {token: "s", tokens: token: {secret: "u", rights: ["read"]}}`, "the name is taken by http.token"},
+		{"a token with an empty secret", base + `, http: tokens: t: {secret: "", rights: ["read"]}`, "http.tokens.t.secret is empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -530,7 +530,7 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 		Format: r.Settings.Format, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
 		PolicyVersion: c.Table.Version, Provenance: provenanceMap(&r.Provenance), Switch: e.sw.Name,
 		URL: r.Settings.URL, Method: r.Settings.Method, RecordMinSec: r.Settings.RecordMinSec,
-		SameLegRecordings: r.SameLeg(), MediaName: r.MediaName,
+		SameLegRecordings: r.SameLeg(), MediaName: r.MediaName, StoppedBy: r.StoppedBy,
 	}
 	if r.First == c.A {
 		m.Leg = "a"

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -107,7 +108,7 @@ func TestMaskAcrossReconnect(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 
 	down()
-	if found, err := sw.engine.apiAction(legs["a"], "mask", 0); !found || err != nil {
+	if found, err := sw.engine.apiAction(legs["a"], "mask", callstate.Actor{Name: "test", PolicyStop: true}, 0); !found || err != nil {
 		t.Fatalf("API mask while disconnected: found %v, %v", found, err)
 	}
 	time.Sleep(100 * time.Millisecond)

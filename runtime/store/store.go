@@ -129,6 +129,9 @@ type Metadata struct {
 	// use as a path component is dropped with the default names kept: a
 	// recording is never held back for its name.
 	MediaName string `json:"media_name,omitempty"`
+	// StoppedBy says who stopped the recording before its leg hung up:
+	// an API token ("api token ops"), a metaflow code or a callflow.
+	StoppedBy string `json:"stopped_by,omitempty"`
 	// Flags are the discrepancies the store found between the file and
 	// what was asked for (FlagSampleRate, FlagDuration). A flagged
 	// recording is stored, listed and uploaded like any other: a
