@@ -51,6 +51,8 @@ type Result struct {
 	Table *table.Table
 	// Diagnostics are sorted by position.
 	Diagnostics Diagnostics
+
+	settings *settingIndex // see SettingPosition
 }
 
 // ErrNoFiles is returned by ReadDir for a directory without policy files.
@@ -156,7 +158,7 @@ func (c *compilation) run(sts []stage) {
 func (c *compilation) result() *Result {
 	c.diags = dropShadowed(c.diags)
 	c.diags.Sort()
-	res := &Result{Diagnostics: c.diags}
+	res := &Result{Diagnostics: c.diags, settings: newSettingIndex(c.files)}
 	if !c.diags.HasErrors() {
 		res.Table = c.table
 	}

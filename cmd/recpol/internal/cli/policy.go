@@ -14,15 +14,20 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// lintDiagnostics are the warnings only a simulation of every call can
-// give: a leg one call records twice, recording settings no call reaches.
-// They concern the policy as a whole, so they carry the directory, not a
-// line.
-func lintDiagnostics(dir string, t *table.Table) compiler.Diagnostics {
+// lintDiagnostics are the warnings only a simulation of every call of a
+// compiled policy can give: a leg one call records twice, recording
+// settings no call reaches. Each is positioned at the setting that causes
+// it (see compiler.Result.SettingPosition); one without such a setting
+// carries the directory.
+func lintDiagnostics(dir string, res *compiler.Result) compiler.Diagnostics {
 	var ds compiler.Diagnostics
-	for _, f := range simulate.Lint(t) {
+	for _, f := range simulate.Lint(res.Table) {
+		pos, ok := res.SettingPosition(f.Account, f.Setting)
+		if !ok {
+			pos = compiler.Position{File: dir}
+		}
 		ds = append(ds, compiler.Diagnostic{Code: f.Code, Severity: compiler.Warning,
-			Position: compiler.Position{File: dir}, Path: "accounts." + f.Account,
+			Position: pos, Path: "accounts." + f.Account,
 			Message: "account " + f.Account + ": " + f.Message})
 	}
 	return ds
@@ -62,17 +67,34 @@ func compileDir(s *streams, dir string) (*table.Table, error) {
 
 // compileDirWith is compileDir with compiler options.
 func compileDirWith(s *streams, dir string, o compiler.Options) (*table.Table, error) {
+	res, err := compileResult(s, dir, o, nil)
+	if err != nil {
+		return nil, err
+	}
+	return res.Table, nil
+}
+
+// compileResult compiles a policy directory and prints its diagnostics,
+// with those more(res) adds to a valid policy, to stderr as text, sorted
+// by position. It returns invalid() when the policy has errors and a usage
+// error when the directory cannot be read.
+func compileResult(s *streams, dir string, o compiler.Options, more func(*compiler.Result) compiler.Diagnostics) (*compiler.Result, error) {
 	res, err := o.Compile(dir)
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	for _, d := range res.Diagnostics {
+	ds := res.Diagnostics
+	if res.Table != nil && more != nil {
+		ds = append(append(compiler.Diagnostics(nil), ds...), more(res)...)
+		ds.Sort()
+	}
+	for _, d := range ds {
 		fmt.Fprintln(s.stderr, d.String())
 	}
 	if res.Table == nil {
 		return nil, invalid()
 	}
-	return res.Table, nil
+	return res, nil
 }
 
 func newVetCmd(s *streams) *cobra.Command {
@@ -102,21 +124,18 @@ for editors and CI:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "text":
-				t, err := compileDirWith(s, args[0], cf.options())
-				if err != nil {
-					return err
-				}
-				for _, d := range lintDiagnostics(args[0], t) {
-					fmt.Fprintln(s.stderr, d.String())
-				}
-				return nil
+				_, err := compileResult(s, args[0], cf.options(), func(res *compiler.Result) compiler.Diagnostics {
+					return lintDiagnostics(args[0], res)
+				})
+				return err
 			case "json":
 				res, err := cf.options().Compile(args[0])
 				if err != nil {
 					return usageErr(err)
 				}
 				if res.Table != nil {
-					res.Diagnostics = append(res.Diagnostics, lintDiagnostics(args[0], res.Table)...)
+					res.Diagnostics = append(res.Diagnostics, lintDiagnostics(args[0], res)...)
+					res.Diagnostics.Sort()
 				}
 				out := struct {
 					OK          bool                 `json:"ok"`
