@@ -1,0 +1,274 @@
+// Package catalog is the recordings catalog on a database: every
+// recording's filterable columns and the metadata document the store owns,
+// the upload queue, the audit trail and the per-switch leases.
+//
+// One schema and one set of queries serve both databases through
+// database/sql: SQLite (the default, embedded, through a pure-Go driver)
+// and PostgreSQL (when several runtimes share one catalog). The few
+// differences (placeholders, column types, the database's clock, row
+// locks) are kept in one dialect value. The schema is a list of versioned
+// migrations embedded in the binary; Open applies the missing ones, each
+// once and in its own transaction, recorded in schema_migrations.
+//
+// # Writes
+//
+// Every write goes through [Catalog.Apply], which hands its operations to
+// one writer goroutine. The writer gathers the Apply calls that arrive
+// while it is busy and commits them together in one transaction (group
+// commit: one commit and one fsync for many callers). Each caller's
+// operations run inside a savepoint of their own, so an operation that
+// fails (a missing recording, a held recording being deleted, a constraint)
+// fails its own Apply call and no other. Apply returns only once the
+// transaction is committed: a nil error means the rows are durable.
+//
+// With SQLite the database runs in WAL mode with synchronous=FULL (a commit
+// is on disk when it returns), foreign keys on and a busy timeout, with one
+// writer connection and a small pool of read-only connections. Several
+// processes may open the same file; SQLite serializes their writers.
+//
+// # Times
+//
+// Times are stored as unix microseconds and come back in UTC, truncated to
+// the microsecond.
+package catalog
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+// Drivers accepted in Config.Driver.
+const (
+	// DriverSQLite is an embedded SQLite file (the default).
+	DriverSQLite = "sqlite"
+	// DriverPostgres is a PostgreSQL server, shared by several runtimes.
+	DriverPostgres = "postgres"
+)
+
+// Errors returned by the catalog, wrapped with context; test with
+// errors.Is.
+var (
+	// ErrNotFound: no recording (or upload) has the id.
+	ErrNotFound = errors.New("not found")
+	// ErrBadCursor: a cursor that this catalog did not hand out for this
+	// listing.
+	ErrBadCursor = errors.New("bad cursor")
+	// ErrHeld: the recording is on legal hold and cannot be deleted.
+	ErrHeld = errors.New("recording on hold")
+	// ErrInvalid: an operation or a filter with a missing or invalid field.
+	ErrInvalid = errors.New("invalid")
+	// ErrClosed: the catalog was closed.
+	ErrClosed = errors.New("catalog closed")
+	// ErrSchemaTooNew: the database was migrated by a newer recpol.
+	ErrSchemaTooNew = errors.New("catalog schema newer than this binary")
+)
+
+// Config says which database holds the catalog.
+type Config struct {
+	// Driver is DriverSQLite (the default when empty) or DriverPostgres.
+	Driver string
+	// DSN is, for SQLite, the path of the database file (created when
+	// missing; its directory must exist); for PostgreSQL, a pgx connection
+	// string or URL.
+	DSN string
+}
+
+// Catalog is an open catalog. Its methods are safe for concurrent use.
+type Catalog struct {
+	d   *dialect
+	rdb *sql.DB // reads
+	wdb *sql.DB // writes: the group-commit writer, migrations and leases
+
+	reqs       chan *request
+	quit       chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	commits atomic.Int64
+	applies atomic.Int64
+}
+
+// Stats counts the work of the group-commit writer since Open.
+type Stats struct {
+	// Applies is the number of Apply calls that reached the writer.
+	Applies int64
+	// Commits is the number of transactions the writer committed (or
+	// tried to): Applies/Commits is the mean group size.
+	Commits int64
+}
+
+// Open opens the catalog, applies the migrations it lacks and starts the
+// writer. Close releases it.
+func Open(ctx context.Context, cfg Config) (*Catalog, error) {
+	c := &Catalog{
+		reqs:       make(chan *request),
+		quit:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+	}
+	switch cfg.Driver {
+	case "", DriverSQLite:
+		if cfg.DSN == "" || strings.ContainsRune(cfg.DSN, '?') {
+			return nil, fmt.Errorf("catalog: sqlite path %q: %w (empty or containing '?')", cfg.DSN, ErrInvalid)
+		}
+		c.d = sqliteDialect
+		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		if err != nil {
+			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxLifetime(0)
+		w.SetConnMaxIdleTime(0)
+		c.wdb = w
+		// The read pool opens its connections after the migrations, once
+		// the file is in WAL mode (a persistent setting).
+		r, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=query_only(1)")
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
+		}
+		r.SetMaxOpenConns(4)
+		r.SetMaxIdleConns(4)
+		r.SetConnMaxIdleTime(0)
+		c.rdb = r
+	case DriverPostgres:
+		db, err := sql.Open("pgx", cfg.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("catalog: open postgres: %w", err)
+		}
+		db.SetMaxOpenConns(16)
+		db.SetMaxIdleConns(8)
+		db.SetConnMaxIdleTime(5 * time.Minute)
+		c.d = postgresDialect
+		c.rdb, c.wdb = db, db
+	default:
+		return nil, fmt.Errorf("catalog: driver %q: %w (want %q or %q)", cfg.Driver, ErrInvalid, DriverSQLite, DriverPostgres)
+	}
+	if err := c.migrate(ctx); err != nil {
+		c.closeDBs()
+		return nil, err
+	}
+	go c.writer()
+	return c, nil
+}
+
+// Driver reports the driver in use: DriverSQLite or DriverPostgres.
+func (c *Catalog) Driver() string { return c.d.name }
+
+// Stats reports the writer's counters.
+func (c *Catalog) Stats() Stats {
+	return Stats{Applies: c.applies.Load(), Commits: c.commits.Load()}
+}
+
+// Close stops the writer, once the transaction in progress is committed,
+// and closes the database. Apply calls after Close fail with ErrClosed.
+func (c *Catalog) Close() error {
+	var err error
+	c.closeOnce.Do(func() {
+		close(c.quit)
+		<-c.writerDone
+		err = c.closeDBs()
+	})
+	return err
+}
+
+func (c *Catalog) closeDBs() error {
+	err := c.wdb.Close()
+	if c.rdb != c.wdb {
+		err = errors.Join(err, c.rdb.Close())
+	}
+	if err != nil {
+		return fmt.Errorf("catalog: close: %w", err)
+	}
+	return nil
+}
+
+// dialect holds what differs between the two databases.
+type dialect struct {
+	name string
+	// dollar: placeholders are $1, $2... instead of ?.
+	dollar bool
+	// types replaces the {{name}} markers of the migrations.
+	types map[string]string
+	// migrationLock is run first in every migration transaction so that
+	// concurrent Opens take turns ("" when BEGIN already serializes).
+	migrationLock string
+	// nowUS is an expression for the database's clock in unix
+	// microseconds.
+	nowUS string
+	// forUpdate locks the rows a SELECT reads inside a transaction.
+	forUpdate string
+}
+
+var sqliteDialect = &dialect{
+	name: DriverSQLite,
+	types: map[string]string{
+		"text":   "TEXT",
+		"bigint": "INTEGER",
+		"blob":   "BLOB",
+		"serial": "INTEGER PRIMARY KEY",
+	},
+	nowUS: "CAST(unixepoch('now', 'subsec') * 1000000 AS INTEGER)",
+}
+
+var postgresDialect = &dialect{
+	name:   DriverPostgres,
+	dollar: true,
+	types: map[string]string{
+		// Byte order, as SQLite's, so that ids sort the same on both
+		// and the indexes compare bytes.
+		"text":   `TEXT COLLATE "C"`,
+		"bigint": "BIGINT",
+		"blob":   "BYTEA",
+		"serial": "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+	},
+	migrationLock: "SELECT pg_advisory_xact_lock(7349163012)",
+	nowUS:         "CAST(EXTRACT(EPOCH FROM clock_timestamp()) * 1000000 AS BIGINT)",
+	forUpdate:     " FOR UPDATE",
+}
+
+// q rewrites a query written with ? placeholders for the dialect. No query
+// of the package has a ? inside a string literal.
+func (d *dialect) q(query string) string {
+	if !d.dollar {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// us converts a time to the stored unix microseconds; the zero time is 0.
+func us(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMicro()
+}
+
+// fromUS converts stored unix microseconds back; 0 is the zero time.
+func fromUS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMicro(v).UTC()
+}
