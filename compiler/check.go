@@ -252,9 +252,15 @@ func checkMediaName(s string) string {
 		return "must not contain whitespace or control characters"
 	case strings.ContainsAny(s, eslUnsafe):
 		return "must not contain any of " + spaced(eslUnsafe) + " (they would break an event-socket command)"
+	case !mediaName.MatchString(s):
+		return "must start with a letter or a digit and hold only letters, digits, '.', '_' and '-', at most 64 of them (it names the stored file and the uploaded object)"
 	}
 	return ""
 }
+
+// mediaName is what a media_name may be: one file-name component, which
+// the store prefixes to the recording id (runtime/store ValidName).
+var mediaName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func spaced(chars string) string {
 	return strings.Join(strings.Split(chars, ""), " ")
