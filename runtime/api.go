@@ -17,12 +17,14 @@ import (
 
 // Handler returns the HTTP API:
 //
-//	GET  /healthz                                  liveness and the live policy version (no token)
+//	GET  /healthz                                  the live policy version, switches; 503 "degraded" with reasons (no token)
 //	GET  /metrics                                  Prometheus metrics (no token)
 //	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control)
 //	GET  /v1/recordings?account=&from=&until=      stored recordings' metadata, RFC 3339 times (read)
 //	GET  /v1/recordings/{id}                       one recording's metadata (read)
 //	GET  /v1/recordings/{id}/media                 its file (media)
+//	GET  /v1/uploads?state=dead                    dead-lettered uploads (read)
+//	POST /v1/recordings/{id}/upload                retry a dead-lettered upload (control)
 //	POST /v1/reload                                reload the policy (control, every account)
 //
 // /v1 needs "Authorization: Bearer <token>" of a token in the runtime
@@ -39,6 +41,8 @@ func (r *Runtime) Handler() http.Handler {
 	mux.Handle("GET /v1/recordings", r.authorize(RightRead, r.listRecordings))
 	mux.Handle("GET /v1/recordings/{id}", r.authorize(RightRead, r.getRecording))
 	mux.Handle("GET /v1/recordings/{id}/media", r.authorize(RightMedia, r.getMedia))
+	mux.Handle("GET /v1/uploads", r.authorize(RightRead, r.listUploads))
+	mux.Handle("POST /v1/recordings/{id}/upload", r.authorize(RightControl, r.retryUpload))
 	mux.Handle("POST /v1/reload", r.authorize(RightControl, func(w http.ResponseWriter, req *http.Request) {
 		if !tokenOf(req).everyAccount() {
 			writeError(w, http.StatusForbidden, "reloading the policy needs a token of every account")
@@ -81,20 +85,64 @@ func (r *Runtime) audit(e AuditEntry) {
 		"recording_id", e.Recording, "result", e.Result)
 }
 
+// healthz answers 200 "ok", or 503 "degraded" with the reasons while an
+// upload is dead-lettered or has waited longer than upload_alert_after_s.
 func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 	type sw struct {
 		Name      string `json:"name"`
 		Connected bool   `json:"connected"`
 	}
 	out := struct {
-		Status        string `json:"status"`
-		PolicyVersion string `json:"policy_version"`
-		Switches      []sw   `json:"switches"`
+		Status        string   `json:"status"`
+		Reasons       []string `json:"reasons,omitempty"`
+		PolicyVersion string   `json:"policy_version"`
+		Switches      []sw     `json:"switches"`
 	}{Status: "ok", PolicyVersion: r.Policy.Table().Version}
 	for _, s := range r.switches {
 		out.Switches = append(out.Switches, sw{s.cfg.Name, s.client.Connected()})
 	}
-	writeJSON(w, http.StatusOK, out)
+	h := r.Store.Health()
+	if h.Dead > 0 {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("%d uploads dead-lettered: GET /v1/uploads?state=dead", h.Dead))
+	}
+	if alert := r.cfg.UploadAlertAfter; alert > 0 && h.Oldest > alert {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("an upload has been pending for %s (alert after %s)", h.Oldest.Round(time.Second), alert))
+	}
+	code := http.StatusOK
+	if len(out.Reasons) > 0 {
+		out.Status, code = "degraded", http.StatusServiceUnavailable
+	}
+	writeJSON(w, code, out)
+}
+
+// listUploads lists the dead-lettered uploads the token may see
+// (?state=dead, the only state listed).
+func (r *Runtime) listUploads(w http.ResponseWriter, req *http.Request) {
+	if st := req.URL.Query().Get("state"); st != "dead" {
+		writeError(w, http.StatusBadRequest, "state must be dead (pending uploads are counted in /healthz and /metrics)")
+		return
+	}
+	t := tokenOf(req)
+	items := slices.DeleteFunc(r.Store.DeadUploads(), func(d store.DeadUpload) bool { return !t.seesAccount(d.Account) })
+	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+}
+
+// retryUpload puts a dead-lettered upload back in the queue.
+func (r *Runtime) retryUpload(w http.ResponseWriter, req *http.Request) {
+	m, _, ok := r.lookup(w, req)
+	if !ok {
+		return
+	}
+	t := tokenOf(req)
+	entry := AuditEntry{Who: t.Name, Action: "retry upload", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "accepted"}
+	if err := r.Store.Retry(m.RecordingID); err != nil {
+		entry.Result = "refused: not dead-lettered"
+		r.audit(entry)
+		writeError(w, http.StatusConflict, "the recording's upload is not dead-lettered")
+		return
+	}
+	r.audit(entry)
+	writeJSON(w, http.StatusAccepted, map[string]string{"recording_id": m.RecordingID, "upload": "queued"})
 }
 
 func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {

@@ -3,15 +3,21 @@ package runtime
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-audio/wav"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -223,5 +229,96 @@ func TestTokens(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]string{}, list("s-beta")); diff != "" {
 		t.Errorf("beta's recordings (-want +got):\n%s", diff)
+	}
+}
+
+// TestUploadDeadLetter: an upload answered 404 is dead-lettered on its
+// first answer, /healthz says degraded and names it, the metrics count it,
+// and once the target is fixed a retry through the API uploads it once.
+func TestUploadDeadLetter(t *testing.T) {
+	var mu sync.Mutex
+	fixed, got := false, map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !fixed {
+			http.Error(w, "no such bucket", http.StatusNotFound)
+			return
+		}
+		io.Copy(io.Discard, req.Body)
+		got[req.URL.Path]++
+	}))
+	defer srv.Close()
+	policy := t.TempDir()
+	if err := os.WriteFile(filepath.Join(policy, "p.cue"), fmt.Appendf(nil, `package recpol
+accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format: "wav", url: %q}
+`, srv.URL+"/rec"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := startHarness(t, policy, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, err := h.rt.HTTPAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer test-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := do("GET", "/healthz"); code != 200 {
+		t.Fatalf("healthz before: %d %s", code, body)
+	}
+	if err := h.srv.Play(ctx, &scenario.Scenario{Calls: []scenario.Call{{ID: "dl", Legs: []scenario.Leg{
+		{Name: "a", CallerIDNumber: "+15550001111", DestinationNumber: "2002",
+			Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}}},
+		Steps: []scenario.Step{{AtMS: 0, Do: "create", Leg: "a"}, {AtMS: 100, Do: "answer", Leg: "a"}, {AtMS: 3000, Do: "hangup", Leg: "a"}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the dead letter", func() bool { return h.rt.Store.Health().Dead == 1 })
+	code, body := do("GET", "/healthz")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"degraded"`) || !strings.Contains(body, "1 uploads dead-lettered") {
+		t.Errorf("healthz with a dead letter: %d %s", code, body)
+	}
+	if n := counterValue(h.rt.Metrics.Uploads.WithLabelValues("dead")); n != 1 {
+		t.Errorf("recpol_uploads_total{outcome=dead} = %v", n)
+	}
+	code, body = do("GET", "/v1/uploads?state=dead")
+	var dead struct {
+		Items []struct {
+			RecordingID string `json:"recording_id"`
+			Attempts    int    `json:"attempts"`
+			LastError   string `json:"last_error"`
+		} `json:"items"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &dead) != nil || len(dead.Items) != 1 || dead.Items[0].Attempts != 1 ||
+		!strings.Contains(dead.Items[0].LastError, "404") {
+		t.Fatalf("dead uploads: %d %s", code, body)
+	}
+	mu.Lock()
+	fixed = true
+	mu.Unlock()
+	if code, body := do("POST", "/v1/recordings/"+dead.Items[0].RecordingID+"/upload"); code != http.StatusAccepted {
+		t.Fatalf("retry: %d %s", code, body)
+	}
+	waitFor(t, "the retried upload", func() bool { return h.rt.Store.Health() == store.UploadHealth{} })
+	mu.Lock()
+	if len(got) != 1 {
+		t.Errorf("uploads received %v, want one", got)
+	}
+	mu.Unlock()
+	if code, body := do("GET", "/healthz"); code != 200 {
+		t.Errorf("healthz after the retry: %d %s", code, body)
+	}
+	if code, _ := do("POST", "/v1/recordings/"+dead.Items[0].RecordingID+"/upload"); code != http.StatusConflict {
+		t.Errorf("a second retry: %d, want 409", code)
 	}
 }

@@ -33,6 +33,10 @@ type Config struct {
 	Uploads  []UploadConfig
 	// UploadWorkers is how many uploads run at once.
 	UploadWorkers int
+	// UploadMaxAge is how long a failing upload is retried before it is
+	// dead-lettered; UploadAlertAfter how old a pending upload may get
+	// before /healthz says degraded.
+	UploadMaxAge, UploadAlertAfter time.Duration
 	// ReloadDebounce is how long the policy directory must be quiet
 	// before a reload.
 	ReloadDebounce time.Duration
@@ -174,6 +178,8 @@ type rawConfig struct {
 	} `json:"uploads"`
 	ReloadDebounceMS int `json:"reload_debounce_ms"`
 	UploadWorkers    int `json:"upload_workers"`
+	UploadMaxAgeS    int `json:"upload_max_age_s"`
+	UploadAlertS     int `json:"upload_alert_after_s"`
 	Log              struct {
 		Level  string `json:"level"`
 		Format string `json:"format"`
@@ -272,8 +278,10 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		Spool:          rel(raw.Spool),
 		ReloadDebounce: time.Duration(raw.ReloadDebounceMS) * time.Millisecond,
 		UploadWorkers:  raw.UploadWorkers,
+		UploadMaxAge:   time.Duration(raw.UploadMaxAgeS) * time.Second,
 		LogJSON:        raw.Log.Format == "json",
 	}
+	c.UploadAlertAfter = time.Duration(raw.UploadAlertS) * time.Second
 	if err := c.LogLevel.UnmarshalText([]byte(raw.Log.Level)); err != nil {
 		return nil, fmt.Errorf("runtime config: log.level: %w", err)
 	}

@@ -41,17 +41,18 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 	}
 	got := struct {
 		Policies, Storage, Spool, Preset, Listen, Token, Password, LocalDir, RecordDir, Upload string
-		Debounce                                                                               time.Duration
+		Debounce, UploadMaxAge, UploadAlertAfter                                               time.Duration
 		UploadWorkers                                                                          int
 	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Tokens[0].Secret.Reveal(),
 		c.Switches[0].Password.Reveal(), c.Switches[0].LocalDir, c.Switches[0].RecordDir,
-		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce, c.UploadWorkers}
+		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce, c.UploadMaxAge, c.UploadAlertAfter, c.UploadWorkers}
 	want := got
 	want.Policies, want.Storage, want.Spool = filepath.Join(dir, "policies"), filepath.Join(dir, "recordings"), filepath.Join(dir, "spool")
 	want.Preset, want.Listen, want.Token, want.Password = "recpol", "127.0.0.1:8089", "tok-123", "s3cret-pw"
 	want.LocalDir = filepath.Join(dir, "spool", "recordings", "127.0.0.1-8021")
 	want.RecordDir, want.Upload, want.Debounce = want.LocalDir, "Bearer xyz", 20*time.Millisecond
 	want.UploadWorkers = 16
+	want.UploadMaxAge, want.UploadAlertAfter = 24*time.Hour, time.Hour
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
 	}

@@ -1,6 +1,8 @@
 package runtime
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -24,6 +26,19 @@ type Metrics struct {
 	SwitchUp            *prometheus.GaugeVec // by switch: 1 connected, 0 not
 	Reconnects          *prometheus.CounterVec
 	Flagged             *prometheus.CounterVec // by flag
+	// uploadHealth reads the store's upload queue at each scrape; set once
+	// the store is open (SetUploadHealth).
+	uploadHealth atomic.Pointer[func() store.UploadHealth]
+}
+
+// SetUploadHealth gives the upload gauges their source.
+func (m *Metrics) SetUploadHealth(f func() store.UploadHealth) { m.uploadHealth.Store(&f) }
+
+func (m *Metrics) readUploadHealth() store.UploadHealth {
+	if f := m.uploadHealth.Load(); f != nil {
+		return (*f)()
+	}
+	return store.UploadHealth{}
 }
 
 // NewMetrics creates the metrics and their registry.
@@ -35,7 +50,7 @@ func NewMetrics() *Metrics {
 		Finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_finished_total",
 			Help: "Stopped recordings by outcome: stored, discarded (too short or empty), error (kept in the spool)."}, []string{"outcome"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_uploads_total",
-			Help: "Upload attempts by outcome (ok, failed)."}, []string{"outcome"}),
+			Help: "Upload attempts by outcome (ok, failed, dead: dead-lettered)."}, []string{"outcome"}),
 		UploadsPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_uploads_pending",
 			Help: "Recordings waiting in the spool to be uploaded."}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_policy_reloads_total",
@@ -58,8 +73,17 @@ func NewMetrics() *Metrics {
 	for _, f := range []string{store.FlagSampleRate, store.FlagDuration} {
 		m.Flagged.WithLabelValues(f) // present from the start, at 0
 	}
+	for _, o := range []string{"ok", "failed", "dead"} {
+		m.Uploads.WithLabelValues(o)
+	}
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged,
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
+			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},
+			func() float64 { return float64(m.readUploadHealth().Dead) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_upload_oldest_pending_seconds",
+			Help: "Age of the oldest pending upload, from the end of its recording (0: none pending)."},
+			func() float64 { return m.readUploadHealth().Oldest.Seconds() }),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

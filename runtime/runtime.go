@@ -70,12 +70,13 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		uploads = append(uploads, store.Upload{Prefix: u.Prefix, Headers: h, Username: u.Username, Password: u.Password.Reveal()})
 	}
 	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Workers: cfg.UploadWorkers, Logger: log,
-		Events: r.storeEvent}
+		MaxUploadAge: cfg.UploadMaxAge, Events: r.storeEvent}
 	st, err := store.Open(sc)
 	if err != nil {
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 	r.Store = st
+	m.SetUploadHealth(st.Health)
 	in, err := openIntents(cfg.Spool, log, func() { m.Finished.WithLabelValues("quarantined").Inc() })
 	if err != nil {
 		return nil, err
@@ -118,6 +119,8 @@ func (r *Runtime) storeEvent(e store.Event) {
 		r.Metrics.Uploads.WithLabelValues("ok").Inc()
 	case store.EventUploadFailed:
 		r.Metrics.Uploads.WithLabelValues("failed").Inc()
+	case store.EventUploadDead:
+		r.Metrics.Uploads.WithLabelValues("dead").Inc()
 	case store.EventFlagged:
 		for _, f := range strings.Split(e.Reason, ",") {
 			r.Metrics.Flagged.WithLabelValues(f).Inc()

@@ -29,6 +29,9 @@ type journal struct {
 	Dst     string   `json:"dst,omitempty"`
 	Reason  string   `json:"reason,omitempty"`
 	Meta    Metadata `json:"metadata"`
+	// Checked is when the store checked the recording, on the runtime's
+	// clock: a failing upload's age counts from it (MaxUploadAge).
+	Checked time.Time `json:"checked,omitzero"`
 }
 
 // entry is a pending upload, or a journal whose finish failed, scheduled
@@ -38,8 +41,13 @@ type entry struct {
 	upload   bool // a pending upload, else a journal to resume
 	attempts int
 	next     time.Time
-	busy     bool // an attempt is running
-	queued   bool // in the scheduler's queue
+	// since is when the upload's retries began counting towards
+	// MaxUploadAge: when its recording was checked, or a manual Retry.
+	since time.Time
+	// lastErr is the last attempt's failure.
+	lastErr string
+	busy    bool // an attempt is running
+	queued  bool // in the scheduler's queue
 }
 
 func (s *Store) journalPath(id string) string {
@@ -48,6 +56,10 @@ func (s *Store) journalPath(id string) string {
 
 func (s *Store) pendingPath(id string) string {
 	return filepath.Join(s.spool, dirPending, id+".json")
+}
+
+func (s *Store) deadPath(id string) string {
+	return filepath.Join(s.spool, dirDead, id+".json")
 }
 
 // mediaPath is where a recording is stored; sidecarPath its metadata.
@@ -325,6 +337,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		}
 		j.Dst = s.mediaPath(j.Meta)
 		j.State = stChecked
+		j.Checked = s.cfg.Now().UTC()
 		if err := s.writeJournal(jpath, j); err != nil {
 			return Result{}, s.storageErr(j, "journal", err)
 		}

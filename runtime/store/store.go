@@ -58,6 +58,12 @@ type Config struct {
 	// Workers is the number of concurrent uploads; zero means
 	// DefaultWorkers.
 	Workers int
+	// MaxUploadAge is how long a failing upload is retried, counted from
+	// the end of its recording (or from a manual Retry): past it, the
+	// next failure dead-letters it. Zero means DefaultMaxUploadAge. A
+	// permanent failure (a 4xx other than 408 and 429, an unusable URL)
+	// dead-letters an upload at once.
+	MaxUploadAge time.Duration
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Events, when set, observes outcomes for metrics. It is called
@@ -206,6 +212,9 @@ const (
 	// EventFlagged comes with EventStored for a recording stored with
 	// Metadata.Flags; Reason lists them.
 	EventFlagged EventKind = "flagged"
+	// EventUploadDead: an upload failed permanently, or for longer than
+	// MaxUploadAge; it waits for Retry.
+	EventUploadDead EventKind = "upload_dead"
 )
 
 // Event reports one outcome to Config.Events.
@@ -244,6 +253,7 @@ type Store struct {
 	mu      sync.Mutex
 	index   map[string]string // recording id -> sidecar path
 	pending map[string]*entry // recording id -> pending upload
+	dead    map[string]*entry // recording id -> dead-lettered upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
 	sched   sched             // when the entries of pending and stuck are due
 	wake    chan struct{}
@@ -256,9 +266,13 @@ type Store struct {
 // DefaultWorkers is the default number of concurrent uploads.
 const DefaultWorkers = 16
 
+// DefaultMaxUploadAge is how long a failing upload is retried by default.
+const DefaultMaxUploadAge = 24 * time.Hour
+
 const (
 	dirJournal    = "journal"
 	dirPending    = "pending"
+	dirDead       = "dead"
 	dirQuarantine = "quarantine"
 )
 
@@ -295,6 +309,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.MaxUploadAge <= 0 {
+		cfg.MaxUploadAge = DefaultMaxUploadAge
+	}
 	for _, u := range cfg.Uploads {
 		if _, err := parseTarget(u.Prefix); err != nil {
 			return nil, fmt.Errorf("store: upload prefix: %w", err)
@@ -306,6 +323,7 @@ func Open(cfg Config) (*Store, error) {
 		client:  cfg.Client,
 		index:   map[string]string{},
 		pending: map[string]*entry{},
+		dead:    map[string]*entry{},
 		stuck:   map[string]*entry{},
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
@@ -333,7 +351,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.spool, err = filepath.Abs(cfg.Spool); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	for _, d := range []string{dirJournal, dirPending, dirQuarantine} {
+	for _, d := range []string{dirJournal, dirPending, dirDead, dirQuarantine} {
 		if err := os.MkdirAll(filepath.Join(s.spool, d), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -342,6 +360,7 @@ func Open(cfg Config) (*Store, error) {
 		return nil, err
 	}
 	s.loadPending()
+	s.loadDead()
 	s.replayJournals()
 	return s, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -121,6 +122,26 @@ func (s *Store) credentials(target *url.URL) *Upload {
 // errGone marks an upload whose stored file has disappeared.
 var errGone = errors.New("stored recording is missing")
 
+// statusError is a non-2xx answer of an upload target.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
+
+// permanent reports whether an upload failure can never succeed by
+// retrying the same request: a 4xx other than 408 (request timeout) and
+// 429 (too many requests), or a URL or request the store refuses. 5xx,
+// timeouts and network errors are worth retrying.
+func permanent(err error) bool {
+	var se *statusError
+	if errors.As(err, &se) {
+		return se.code >= 400 && se.code < 500 && se.code != http.StatusRequestTimeout && se.code != http.StatusTooManyRequests
+	}
+	return errors.Is(err, ErrInvalid)
+}
+
 // upload sends one stored recording to its URL; nil means a 2xx.
 func (s *Store) upload(ctx context.Context, j *journal) error {
 	target, err := uploadURL(j.Meta)
@@ -175,7 +196,7 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("%s %s: %s", method, redact(target), resp.Status)
+		return &statusError{code: resp.StatusCode, msg: fmt.Sprintf("%s %s: %s", method, redact(target), resp.Status)}
 	}
 	return nil
 }
@@ -289,10 +310,16 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		s.mu.Unlock()
 		return
 	}
+	now := s.cfg.Now()
 	s.mu.Lock()
 	e.attempts++
+	e.lastErr = err.Error()
+	if permanent(err) || now.Sub(e.retriesSince()) >= s.cfg.MaxUploadAge {
+		s.mu.Unlock()
+		s.deadLetter(e, err, permanent(err))
+		return
+	}
 	delay := s.backoff(e.attempts)
-	now := s.cfg.Now()
 	e.next = now.Add(delay)
 	e.busy = false
 	s.schedule(e, now)
@@ -300,6 +327,121 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 	s.log.Warn("upload failed; will retry", "recording_id", id, "account", j.Meta.Account,
 		"attempt", e.attempts, "retry_in", delay.String(), "error", err.Error())
 	s.emit(Event{Kind: EventUploadFailed, RecordingID: id, Account: j.Meta.Account, Reason: err.Error()})
+}
+
+// retriesSince is when e's retries began counting towards MaxUploadAge,
+// on the runtime's clock (the recording's own times are the switch's).
+func (e *entry) retriesSince() time.Time {
+	if !e.since.IsZero() {
+		return e.since
+	}
+	return e.j.Checked
+}
+
+// deadLetter moves a failing upload out of the queue into the spool's
+// dead/ directory: it is retried only by Retry. The recording stays
+// stored; the entry keeps everything the upload needs.
+func (s *Store) deadLetter(e *entry, cause error, perm bool) {
+	j := e.j
+	id := j.Meta.RecordingID
+	unlock := s.lock(id)
+	err := s.rename(s.pendingPath(id), s.deadPath(id))
+	if err == nil {
+		err = s.dirs.sync(filepath.Join(s.spool, dirDead))
+	}
+	unlock()
+	s.mu.Lock()
+	e.busy = false
+	if err != nil {
+		// Keep retrying rather than lose track of it.
+		e.next = s.cfg.Now().Add(s.backoff(e.attempts))
+		s.schedule(e, s.cfg.Now())
+		s.mu.Unlock()
+		s.log.Error("upload failed and could not be dead-lettered; will retry", "recording_id", id, "error", err.Error())
+		return
+	}
+	delete(s.pending, id)
+	s.dead[id] = e
+	attempts := e.attempts // e is Retry's once in dead
+	s.mu.Unlock()
+	why := "failing for longer than the maximum upload age " + s.cfg.MaxUploadAge.String()
+	if perm {
+		why = "a permanent failure"
+	}
+	s.log.Error("upload dead-lettered: it will not be retried until an operator retries it", "recording_id", id,
+		"account", j.Meta.Account, "attempts", attempts, "why", why, "error", cause.Error())
+	s.emit(Event{Kind: EventUploadDead, RecordingID: id, Account: j.Meta.Account, Reason: cause.Error()})
+}
+
+// DeadUpload is an upload that will not be retried until Retry.
+type DeadUpload struct {
+	RecordingID string `json:"recording_id"`
+	Account     string `json:"account"`
+	Attempts    int    `json:"attempts"`
+	LastError   string `json:"last_error"`
+}
+
+// DeadUploads returns the dead-lettered uploads, by recording id.
+func (s *Store) DeadUploads() []DeadUpload {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]DeadUpload, 0, len(s.dead))
+	for id, e := range s.dead {
+		out = append(out, DeadUpload{RecordingID: id, Account: e.j.Meta.Account, Attempts: e.attempts, LastError: e.lastErr})
+	}
+	sort.Slice(out, func(i, k int) bool { return out[i].RecordingID < out[k].RecordingID })
+	return out
+}
+
+// UploadHealth is what the upload queue says about the store's health.
+type UploadHealth struct {
+	Pending, Dead int
+	// Oldest is the age of the oldest pending upload (zero: none).
+	Oldest time.Duration
+}
+
+// Health returns the upload queue's size, dead letters and the age of its
+// oldest pending upload.
+func (s *Store) Health() UploadHealth {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := UploadHealth{Pending: len(s.pending), Dead: len(s.dead)}
+	for _, e := range s.pending {
+		if age := now.Sub(e.retriesSince()); age > h.Oldest {
+			h.Oldest = age
+		}
+	}
+	return h
+}
+
+// Retry puts a dead-lettered upload back in the queue, due now, its age
+// counted from now. It returns ErrNotFound when id is not dead-lettered.
+func (s *Store) Retry(id string) error {
+	if !ValidName(id) {
+		return fmt.Errorf("recording id %q: %w", id, ErrInvalid)
+	}
+	unlock := s.lock(id)
+	defer unlock()
+	s.mu.Lock()
+	e, ok := s.dead[id]
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("no dead-lettered upload of recording %s: %w", id, ErrNotFound)
+	}
+	if err := s.rename(s.deadPath(id), s.pendingPath(id)); err != nil {
+		return fmt.Errorf("recording %s: retry: %w", id, err)
+	}
+	now := s.cfg.Now()
+	s.mu.Lock()
+	delete(s.dead, id)
+	e.attempts, e.since, e.next = 0, now, now
+	s.pending[id] = e
+	s.schedule(e, now)
+	s.mu.Unlock()
+	s.kick()
+	s.log.Info("dead-lettered upload retried", "recording_id", id, "account", e.j.Meta.Account)
+	return nil
 }
 
 // retryJournal resumes a journal whose finish failed earlier.
@@ -325,8 +467,18 @@ func (s *Store) retryJournal(e *entry) {
 func (s *Store) loadPending() {
 	s.eachJournal(dirPending, "pending uploads", func(j *journal) {
 		e := &entry{j: j, upload: true}
+		if j.Checked.IsZero() {
+			e.since = s.cfg.Now() // a journal of an earlier release
+		}
 		s.pending[j.Meta.RecordingID] = e
 		s.schedule(e, s.cfg.Now())
+	})
+}
+
+// loadDead reads the dead-lettered uploads a previous process left.
+func (s *Store) loadDead() {
+	s.eachJournal(dirDead, "dead-lettered uploads", func(j *journal) {
+		s.dead[j.Meta.RecordingID] = &entry{j: j, upload: true, lastErr: "dead-lettered before the restart"}
 	})
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -14,6 +15,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,7 +27,7 @@ import (
 type receiver struct {
 	mu       sync.Mutex
 	fail     int
-	mode     string // "500", "403", "hang", "close"
+	mode     string // "500", "403", "404", "429", "hang", "close"
 	release  chan struct{}
 	attempts map[string]int
 	got      map[string][]request // accepted uploads by name
@@ -54,6 +56,10 @@ func (rc *receiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "try later", http.StatusInternalServerError)
 		case "403":
 			http.Error(w, "no", http.StatusForbidden)
+		case "404":
+			http.Error(w, "no such bucket", http.StatusNotFound)
+		case "429":
+			http.Error(w, "slow down", http.StatusTooManyRequests)
 		case "hang":
 			// Read the request so the server notices the client
 			// giving up, then answer nothing.
@@ -148,7 +154,7 @@ func TestUploadRetries(t *testing.T) {
 		timeout time.Duration // the client's; a hung attempt costs this much
 	}{
 		{"500", 3, 5 * time.Second},
-		{"403", 2, 5 * time.Second},
+		{"429", 2, 5 * time.Second},
 		{"hang", 1, time.Second},
 		{"close", 2, 5 * time.Second},
 	}
@@ -206,6 +212,79 @@ func TestUploadRetries(t *testing.T) {
 			}
 			if n := e.count(EventUploadOK); n != nrec {
 				t.Errorf("%d upload_ok events", n)
+			}
+		})
+	}
+}
+
+// TestUploadDeadLetter: a permanent failure (a 4xx but 408 and 429)
+// dead-letters an upload on its first answer, a transient one once it
+// has failed for longer than MaxUploadAge; dead letters survive a
+// restart, show in Health and DeadUploads, and Retry uploads them once
+// the target is fixed.
+func TestUploadDeadLetter(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		mode     string
+		maxAge   time.Duration
+		attempts int // before the dead letter
+	}{
+		{"404", time.Hour, 1},
+		{"403", time.Hour, 1},
+		// The clock moves two hours between the finish and the first
+		// attempt: its failure is past the maximum age already.
+		{"500", time.Hour, 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.mode, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(tc.attempts, tc.mode)
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			e := newEnv(t)
+			var late atomic.Bool
+			clock := func() time.Time {
+				if late.Load() {
+					return time.Now().Add(2 * time.Hour)
+				}
+				return time.Now()
+			}
+			s := e.open(t, func(c *Config) { c.MaxUploadAge, c.Now = tc.maxAge, clock })
+			m := meta("dl-1")
+			m.URL = srv.URL + "/recordings/"
+			finishWAV(t, s, e.spool, m)
+			late.Store(tc.mode == "500")
+			stop := run(t, s)
+			waitFor(t, "the dead letter", func() bool { return e.count(EventUploadDead) == 1 })
+			stop()
+			if got := rc.totalAttempts(); got != tc.attempts {
+				t.Errorf("%d attempts, want %d", got, tc.attempts)
+			}
+			// A restart keeps it dead, and does not retry it.
+			s2 := e.open(t, func(c *Config) { c.MaxUploadAge = tc.maxAge })
+			if h := s2.Health(); h.Dead != 1 || h.Pending != 0 {
+				t.Errorf("health after restart %+v, want one dead, none pending", h)
+			}
+			if d := s2.DeadUploads(); len(d) != 1 || d[0].RecordingID != "dl-1" || d[0].Account != "acme" {
+				t.Errorf("dead uploads %+v", d)
+			}
+			if _, _, err := s2.Get("dl-1"); err != nil {
+				t.Errorf("the dead-lettered recording is not listed: %v", err)
+			}
+			run(t, s2)
+			if err := s2.Retry("dl-2"); !errors.Is(err, ErrNotFound) {
+				t.Errorf("Retry of an unknown id: %v", err)
+			}
+			// The target is fixed (the receiver accepts from now on).
+			if err := s2.Retry("dl-1"); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, "the retried upload", func() bool { return s2.Pending() == 0 && len(rc.accepted()) == 1 })
+			if diff := cmp.Diff(map[string]int{"call_recording_call-1.wav": 1}, rc.accepted()); diff != "" {
+				t.Errorf("accepted (-want +got):\n%s", diff)
+			}
+			if h := s2.Health(); h.Dead != 0 {
+				t.Errorf("health after the retry %+v", h)
 			}
 		})
 	}
