@@ -25,6 +25,8 @@ type AuditEntry struct {
 	Result string
 }
 
+const qAudit = "INSERT INTO audit (at_us, who, action, account, call_id, recording_id, result) VALUES (?, ?, ?, ?, ?, ?, ?)"
+
 // Audit appends the entry to the audit trail; Who and Action are required.
 func Audit(e AuditEntry) Op { return audit{e} }
 
@@ -39,8 +41,7 @@ func (o audit) apply(ctx context.Context, w *writeTx) error {
 	if !e.At.IsZero() {
 		at = e.At.UnixMicro()
 	}
-	if _, err := w.exec(ctx, "INSERT INTO audit (at_us, who, action, account, call_id, recording_id, result) VALUES (?, ?, ?, ?, ?, ?, ?)",
-		at, e.Who, e.Action, e.Account, e.CallID, e.RecordingID, e.Result); err != nil {
+	if _, err := w.exec(ctx, qAudit, at, e.Who, e.Action, e.Account, e.CallID, e.RecordingID, e.Result); err != nil {
 		return fmt.Errorf("catalog: audit: %w", err)
 	}
 	return nil

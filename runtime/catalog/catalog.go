@@ -93,6 +93,8 @@ type Catalog struct {
 	writerDone chan struct{}
 	closeOnce  sync.Once
 
+	stmts map[string]*sql.Stmt // the writer's prepared statements
+
 	commits atomic.Int64
 	applies atomic.Int64
 }
@@ -113,6 +115,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		reqs:       make(chan *request),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		stmts:      map[string]*sql.Stmt{},
 	}
 	switch cfg.Driver {
 	case "", DriverSQLite:
@@ -121,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		}
 		c.d = sqliteDialect
 		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
@@ -158,6 +161,10 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.closeDBs()
 		return nil, err
 	}
+	if err := c.prepare(ctx); err != nil {
+		c.closeDBs()
+		return nil, err
+	}
 	go c.writer()
 	return c, nil
 }
@@ -183,7 +190,11 @@ func (c *Catalog) Close() error {
 }
 
 func (c *Catalog) closeDBs() error {
-	err := c.wdb.Close()
+	var err error
+	for _, st := range c.stmts {
+		err = errors.Join(err, st.Close())
+	}
+	err = errors.Join(err, c.wdb.Close())
 	if c.rdb != c.wdb {
 		err = errors.Join(err, c.rdb.Close())
 	}

@@ -15,17 +15,49 @@ type Op interface {
 
 // writeTx is the writer's transaction, shared by the ops of one group.
 type writeTx struct {
+	c   *Catalog
 	tx  *sql.Tx
 	d   *dialect
 	now int64 // unix microseconds of the group
 }
 
 func (w *writeTx) exec(ctx context.Context, query string, args ...any) (int64, error) {
-	res, err := w.tx.ExecContext(ctx, w.d.q(query), args...)
+	var res sql.Result
+	var err error
+	if st, ok := w.c.stmts[query]; ok {
+		res, err = w.tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	} else {
+		res, err = w.tx.ExecContext(ctx, w.d.q(query), args...)
+	}
 	if err != nil {
 		return 0, err
 	}
 	return res.RowsAffected()
+}
+
+func (w *writeTx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	if st, ok := w.c.stmts[query]; ok {
+		return w.tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return w.tx.QueryRowContext(ctx, w.d.q(query), args...)
+}
+
+// prepare prepares the writes' statements on SQLite's one writer
+// connection, where a transaction's statement reuses them; the SQLite
+// driver would otherwise compile each statement anew. pgx caches its
+// statements itself, per connection.
+func (c *Catalog) prepare(ctx context.Context) error {
+	if c.d != sqliteDialect {
+		return nil
+	}
+	for _, q := range []string{qPutRecording, qSetStateRead, qSetState, qSetHold, qEnqueueUpload, qUploadResult, qAudit} {
+		st, err := c.wdb.PrepareContext(ctx, q)
+		if err != nil {
+			return fmt.Errorf("catalog: prepare %q: %w", q, err)
+		}
+		c.stmts[q] = st
+	}
+	return nil
 }
 
 // maxGroup bounds the Apply calls committed in one transaction.
@@ -84,79 +116,91 @@ func (c *Catalog) writer() {
 	}
 }
 
-// commitGroup runs every request's ops in a savepoint of its own and
-// commits once, then answers each request.
+// commitGroup runs the group's requests in one transaction and commits
+// once, then answers each request. It first runs them one after the other
+// as they are; should one fail, it rolls back and runs them again, each in
+// a savepoint of its own, so that the failure undoes only its own writes.
+// Failures are rare, and savepoints cost a statement or two each (and, in
+// SQLite, a journal of the pages they change).
 func (c *Catalog) commitGroup(group []*request) {
-	ctx := context.Background() // one caller's end must not end the others' transaction
 	c.applies.Add(int64(len(group)))
 	c.commits.Add(1)
 	errs := make([]error, len(group))
-	failAll := func(err error) {
-		for i := range group {
+	for i, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			errs[i] = fmt.Errorf("catalog: apply: %w", err)
+		}
+	}
+	ok, err := c.tryGroup(group, errs, false)
+	if err == nil && !ok && len(group) > 1 {
+		for i := range errs {
+			if !errors.Is(errs[i], context.Canceled) && !errors.Is(errs[i], context.DeadlineExceeded) {
+				errs[i] = nil
+			}
+		}
+		_, err = c.tryGroup(group, errs, true)
+	}
+	if err != nil {
+		for i := range errs {
 			if errs[i] == nil {
 				errs[i] = err
 			}
 		}
 	}
+	c.answer(group, errs)
+}
+
+// tryGroup runs the requests that have no error yet in one transaction,
+// with a savepoint per request or without, and commits. Without
+// savepoints, it stops and rolls back at the first failure and reports
+// false. An error of the transaction itself is returned for every request.
+func (c *Catalog) tryGroup(group []*request, errs []error, savepoints bool) (bool, error) {
+	ctx := context.Background() // one caller's end must not end the others' transaction
 	tx, err := c.wdb.BeginTx(ctx, nil)
 	if err != nil {
-		failAll(fmt.Errorf("catalog: apply: begin: %w", err))
-		c.answer(group, errs)
-		return
+		return false, fmt.Errorf("catalog: apply: begin: %w", err)
 	}
-	w := &writeTx{tx: tx, d: c.d, now: time.Now().UnixMicro()}
-	single := len(group) == 1
-	ok := 0
+	w := &writeTx{c: c, tx: tx, d: c.d, now: time.Now().UnixMicro()}
+	ran := 0
 	for i, r := range group {
-		if err := r.ctx.Err(); err != nil {
-			errs[i] = fmt.Errorf("catalog: apply: %w", err)
+		if errs[i] != nil {
 			continue
 		}
-		if !single {
+		if savepoints {
 			if _, err := tx.ExecContext(ctx, "SAVEPOINT apply"); err != nil {
-				failAll(fmt.Errorf("catalog: apply: savepoint: %w", err))
 				tx.Rollback()
-				c.answer(group, errs)
-				return
+				return false, fmt.Errorf("catalog: apply: savepoint: %w", err)
 			}
 		}
 		err := runOps(ctx, w, r.ops)
-		if err == nil {
-			ok++
-			if !single {
-				_, err = tx.ExecContext(ctx, "RELEASE SAVEPOINT apply")
-			}
-			if err != nil {
-				failAll(fmt.Errorf("catalog: apply: release savepoint: %w", err))
+		if err != nil {
+			errs[i] = err
+			if !savepoints {
 				tx.Rollback()
-				c.answer(group, errs)
-				return
+				return false, nil
 			}
-			continue
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT apply"); err != nil {
+				tx.Rollback()
+				return false, fmt.Errorf("catalog: apply: rollback to savepoint: %w", err)
+			}
+		} else {
+			ran++
 		}
-		errs[i] = err
-		if single {
-			break
-		}
-		if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT apply"); err != nil {
-			failAll(fmt.Errorf("catalog: apply: rollback to savepoint: %w", err))
-			tx.Rollback()
-			c.answer(group, errs)
-			return
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT apply"); err != nil {
-			failAll(fmt.Errorf("catalog: apply: release savepoint: %w", err))
-			tx.Rollback()
-			c.answer(group, errs)
-			return
+		if savepoints {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT apply"); err != nil {
+				tx.Rollback()
+				return false, fmt.Errorf("catalog: apply: release savepoint: %w", err)
+			}
 		}
 	}
-	if ok == 0 {
+	if ran == 0 {
 		tx.Rollback()
-	} else if err := tx.Commit(); err != nil {
-		failAll(fmt.Errorf("catalog: apply: commit: %w", err))
+		return true, nil
 	}
-	c.answer(group, errs)
+	if err := tx.Commit(); err != nil {
+		return false, fmt.Errorf("catalog: apply: commit: %w", err)
+	}
+	return true, nil
 }
 
 func (c *Catalog) answer(group []*request, errs []error) {
@@ -175,6 +219,13 @@ func runOps(ctx context.Context, w *writeTx, ops []Op) error {
 	return nil
 }
 
+const qPutRecording = `INSERT INTO recordings (` + recordingCols + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, interaction_id = excluded.interaction_id,
+	account = excluded.account, endpoint = excluded.endpoint, owner = excluded.owner, origin = excluded.origin,
+	scope = excluded.scope, start_us = excluded.start_us, state = excluded.state, flags = excluded.flags,
+	path = excluded.path, doc = excluded.doc, updated_us = excluded.updated_us`
+
 // PutRecording inserts the recording or replaces the row with its id. A
 // replaced row keeps its CreatedAt and its Hold (SetHold changes a hold).
 func PutRecording(r Recording) Op { return putRecording{r} }
@@ -190,12 +241,7 @@ func (o putRecording) apply(ctx context.Context, w *writeTx) error {
 	if r.Hold {
 		hold = 1
 	}
-	_, err := w.exec(ctx, `INSERT INTO recordings (`+recordingCols+`)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, interaction_id = excluded.interaction_id,
-	account = excluded.account, endpoint = excluded.endpoint, owner = excluded.owner, origin = excluded.origin,
-	scope = excluded.scope, start_us = excluded.start_us, state = excluded.state, flags = excluded.flags,
-	path = excluded.path, doc = excluded.doc, updated_us = excluded.updated_us`,
+	_, err := w.exec(ctx, qPutRecording,
 		r.ID, r.CallID, r.InteractionID, r.Account, r.Endpoint, r.Owner, r.Origin, r.Scope,
 		r.Start.UnixMicro(), string(r.State), encodeFlags(normFlags(r.Flags)), hold, r.Path, r.Doc, w.now, w.now)
 	if err != nil {
@@ -203,6 +249,12 @@ ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, interaction_id = excl
 	}
 	return nil
 }
+
+const (
+	qSetStateRead = "SELECT flags, hold FROM recordings WHERE id = ?"
+	qSetState     = "UPDATE recordings SET state = ?, flags = ?, updated_us = ? WHERE id = ?"
+	qSetHold      = "UPDATE recordings SET hold = ?, updated_us = ? WHERE id = ?"
+)
 
 // SetState sets a recording's state and adds the flags to its own. Setting
 // StateDeleted on a recording on hold fails with ErrHeld; a missing
@@ -221,7 +273,7 @@ func (o setState) apply(ctx context.Context, w *writeTx) error {
 	}
 	var flags string
 	var hold int64
-	err := w.tx.QueryRowContext(ctx, w.d.q("SELECT flags, hold FROM recordings WHERE id = ?"+w.d.forUpdate), o.id).Scan(&flags, &hold)
+	err := w.queryRow(ctx, qSetStateRead+w.d.forUpdate, o.id).Scan(&flags, &hold)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("catalog: set state of %q: %w", o.id, ErrNotFound)
 	}
@@ -238,7 +290,7 @@ func (o setState) apply(ctx context.Context, w *writeTx) error {
 		}
 		flags = encodeFlags(normFlags(append(have, o.flags...)))
 	}
-	if _, err := w.exec(ctx, "UPDATE recordings SET state = ?, flags = ?, updated_us = ? WHERE id = ?", string(o.s), flags, w.now, o.id); err != nil {
+	if _, err := w.exec(ctx, qSetState, string(o.s), flags, w.now, o.id); err != nil {
 		return fmt.Errorf("catalog: set state of %q: %w", o.id, err)
 	}
 	return nil
@@ -258,7 +310,7 @@ func (o setHold) apply(ctx context.Context, w *writeTx) error {
 	if o.hold {
 		h = 1
 	}
-	n, err := w.exec(ctx, "UPDATE recordings SET hold = ?, updated_us = ? WHERE id = ?", h, w.now, o.id)
+	n, err := w.exec(ctx, qSetHold, h, w.now, o.id)
 	if err != nil {
 		return fmt.Errorf("catalog: set hold of %q: %w", o.id, err)
 	}

@@ -57,6 +57,17 @@ func scanUploads(rows *sql.Rows) ([]Upload, error) {
 	return out, rows.Err()
 }
 
+const (
+	qEnqueueUpload = `INSERT INTO uploads (` + uploadCols + `) VALUES (?, ?, 'pending', 0, 0, ?, '', ?, ?)
+ON CONFLICT (recording_id) DO UPDATE SET target = excluded.target, state = 'pending', attempts = 0,
+	first_attempt_us = 0, next_us = excluded.next_us, last_error = '', enqueued_us = excluded.enqueued_us,
+	updated_us = excluded.updated_us`
+	qUploadResult = `UPDATE uploads SET state = ?, attempts = attempts + 1,
+	first_attempt_us = CASE WHEN first_attempt_us = 0 THEN ? ELSE first_attempt_us END,
+	next_us = CASE WHEN CAST(? AS BIGINT) = 0 THEN next_us ELSE CAST(? AS BIGINT) END, last_error = ?, updated_us = ?
+WHERE recording_id = ?`
+)
+
 // EnqueueUpload queues the recording's upload to target, due at the time
 // (enqueued then too). An upload already queued, dead or done is queued
 // again from scratch: this is also how a dead letter is retried. The
@@ -70,10 +81,7 @@ type enqueueUpload struct {
 
 func (o enqueueUpload) apply(ctx context.Context, w *writeTx) error {
 	at := o.at.UnixMicro()
-	_, err := w.exec(ctx, `INSERT INTO uploads (`+uploadCols+`) VALUES (?, ?, 'pending', 0, 0, ?, '', ?, ?)
-ON CONFLICT (recording_id) DO UPDATE SET target = excluded.target, state = 'pending', attempts = 0,
-	first_attempt_us = 0, next_us = excluded.next_us, last_error = '', enqueued_us = excluded.enqueued_us,
-	updated_us = excluded.updated_us`, o.id, o.target, at, at, w.now)
+	_, err := w.exec(ctx, qEnqueueUpload, o.id, o.target, at, at, w.now)
 	if err != nil {
 		return fmt.Errorf("catalog: enqueue upload of %q: %w", o.id, err)
 	}
@@ -101,10 +109,7 @@ type uploadResult struct {
 }
 
 func (o uploadResult) apply(ctx context.Context, w *writeTx) error {
-	n, err := w.exec(ctx, `UPDATE uploads SET state = ?, attempts = attempts + 1,
-	first_attempt_us = CASE WHEN first_attempt_us = 0 THEN ? ELSE first_attempt_us END,
-	next_us = CASE WHEN CAST(? AS BIGINT) = 0 THEN next_us ELSE CAST(? AS BIGINT) END, last_error = ?, updated_us = ?
-WHERE recording_id = ?`, string(o.state), w.now, us(o.next), us(o.next), o.msg, w.now, o.id)
+	n, err := w.exec(ctx, qUploadResult, string(o.state), w.now, us(o.next), us(o.next), o.msg, w.now, o.id)
 	if err != nil {
 		return fmt.Errorf("catalog: upload of %q: %w", o.id, err)
 	}
