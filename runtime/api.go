@@ -1,17 +1,20 @@
 package runtime
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/recpol/recpol/callstate"
+	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/store"
 )
 
@@ -20,11 +23,16 @@ import (
 //	GET  /healthz                                  the live policy version, switches; 503 "degraded" with reasons (no token)
 //	GET  /metrics                                  Prometheus metrics (no token)
 //	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control)
-//	GET  /v1/recordings?account=&from=&until=      stored recordings' metadata, RFC 3339 times (read)
+//	GET  /v1/recordings?account=&endpoint=&owner=&call_id=&interaction_id=&origin=&scope=&state=&from=&until=&limit=&cursor=
+//	                                               search the catalog, a page at a time (read)
+//	GET  /v1/interactions/{id}                     every recording of one call (read)
 //	GET  /v1/recordings/{id}                       one recording's metadata (read)
 //	GET  /v1/recordings/{id}/media                 its file (media)
 //	GET  /v1/uploads?state=dead                    dead-lettered uploads (read)
 //	POST /v1/recordings/{id}/upload                retry a dead-lettered upload (control)
+//	DELETE /v1/recordings/{id}                     delete a recording's media; the row stays, deleted (delete)
+//	POST|DELETE /v1/recordings/{id}/hold           put or lift a legal hold (delete)
+//	GET  /v1/audit?who=&action=&account=&call_id=&recording_id=&limit=&cursor=   the audit trail (read)
 //	POST /v1/reload                                reload the policy (control, every account)
 //
 // /v1 needs "Authorization: Bearer <token>" of a token in the runtime
@@ -43,6 +51,11 @@ func (r *Runtime) Handler() http.Handler {
 	mux.Handle("GET /v1/recordings/{id}/media", r.authorize(RightMedia, r.getMedia))
 	mux.Handle("GET /v1/uploads", r.authorize(RightRead, r.listUploads))
 	mux.Handle("POST /v1/recordings/{id}/upload", r.authorize(RightControl, r.retryUpload))
+	mux.Handle("GET /v1/interactions/{id}", r.authorize(RightRead, r.getInteraction))
+	mux.Handle("DELETE /v1/recordings/{id}", r.authorize(RightDelete, r.deleteRecording))
+	mux.Handle("POST /v1/recordings/{id}/hold", r.authorize(RightDelete, r.hold))
+	mux.Handle("DELETE /v1/recordings/{id}/hold", r.authorize(RightDelete, r.hold))
+	mux.Handle("GET /v1/audit", r.authorize(RightRead, r.listAudit))
 	mux.Handle("POST /v1/reload", r.authorize(RightControl, func(w http.ResponseWriter, req *http.Request) {
 		if !tokenOf(req).everyAccount() {
 			writeError(w, http.StatusForbidden, "reloading the policy needs a token of every account")
@@ -78,11 +91,17 @@ type AuditEntry struct {
 	Result    string    `json:"result"`
 }
 
-// audit records an action taken through the API.
+// audit records an action taken through the API in the catalog's audit
+// trail (and the log).
 func (r *Runtime) audit(e AuditEntry) {
 	e.At = time.Now().UTC()
 	r.log.Info("audit", "who", e.Who, "action", e.Action, "account", e.Account, "call", e.Call,
 		"recording_id", e.Recording, "result", e.Result)
+	err := r.catalog.Apply(context.Background(), catalog.Audit(catalog.AuditEntry{At: e.At, Who: e.Who, Action: e.Action,
+		Account: e.Account, CallID: e.Call, RecordingID: e.Recording, Result: e.Result}))
+	if err != nil {
+		r.log.Error("the audit trail could not be written", "error", err.Error())
+	}
 }
 
 // healthz answers 200 "ok", or 503 "degraded" with the reasons while an
@@ -116,15 +135,30 @@ func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 }
 
 // listUploads lists the dead-lettered uploads the token may see
-// (?state=dead, the only state listed).
+// (?state=dead, the only state listed), a page at a time.
 func (r *Runtime) listUploads(w http.ResponseWriter, req *http.Request) {
-	if st := req.URL.Query().Get("state"); st != "dead" {
+	q := req.URL.Query()
+	if st := q.Get("state"); st != "dead" {
 		writeError(w, http.StatusBadRequest, "state must be dead (pending uploads are counted in /healthz and /metrics)")
 		return
 	}
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
 	t := tokenOf(req)
-	items := slices.DeleteFunc(r.Store.DeadUploads(), func(d store.DeadUpload) bool { return !t.seesAccount(d.Account) })
-	writeJSON(w, http.StatusOK, map[string]any{"items": items})
+	items, next, err := r.Store.DeadUploads(req.Context(), limit, q.Get("cursor"))
+	if errors.Is(err, store.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, "invalid cursor")
+		return
+	}
+	if err != nil {
+		r.log.Error("listing dead uploads", "error", err)
+		writeError(w, http.StatusInternalServerError, "listing uploads failed")
+		return
+	}
+	items = slices.DeleteFunc(items, func(d store.DeadUpload) bool { return !t.seesAccount(d.Account) })
+	writeJSON(w, http.StatusOK, map[string]any{"items": items, "next_cursor": next})
 }
 
 // retryUpload puts a dead-lettered upload back in the queue.
@@ -134,7 +168,7 @@ func (r *Runtime) retryUpload(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	t := tokenOf(req)
-	entry := AuditEntry{Who: t.Name, Action: "retry upload", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "accepted"}
+	entry := AuditEntry{Who: t.Name, Action: "retry upload", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "ok"}
 	if err := r.Store.Retry(m.RecordingID); err != nil {
 		entry.Result = "refused: not dead-lettered"
 		r.audit(entry)
@@ -143,6 +177,110 @@ func (r *Runtime) retryUpload(w http.ResponseWriter, req *http.Request) {
 	}
 	r.audit(entry)
 	writeJSON(w, http.StatusAccepted, map[string]string{"recording_id": m.RecordingID, "upload": "queued"})
+}
+
+// deleteRecording deletes a recording's media (the catalog keeps its row,
+// marked deleted).
+func (r *Runtime) deleteRecording(w http.ResponseWriter, req *http.Request) {
+	m, _, ok := r.lookup(w, req)
+	if !ok {
+		return
+	}
+	t := tokenOf(req)
+	entry := AuditEntry{Who: t.Name, Action: "delete", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "ok"}
+	err := r.Store.Delete(req.Context(), m.RecordingID, "api token "+t.Name)
+	switch {
+	case errors.Is(err, store.ErrHeld):
+		entry.Result = "refused: on legal hold"
+		r.audit(entry)
+		writeError(w, http.StatusConflict, "the recording is on legal hold")
+		return
+	case errors.Is(err, store.ErrConflict):
+		entry.Result = "refused: upload pending"
+		r.audit(entry)
+		writeError(w, http.StatusConflict, "the recording's upload is pending: delete it once uploaded or dead-lettered")
+		return
+	case err != nil:
+		entry.Result = "failed"
+		r.audit(entry)
+		r.log.Error("deleting a recording", "recording_id", m.RecordingID, "error", err)
+		writeError(w, http.StatusInternalServerError, "deleting the recording failed")
+		return
+	}
+	r.audit(entry)
+	writeJSON(w, http.StatusOK, map[string]string{"recording_id": m.RecordingID, "state": "deleted"})
+}
+
+// hold puts a recording on legal hold (POST) or lifts it (DELETE).
+func (r *Runtime) hold(w http.ResponseWriter, req *http.Request) {
+	m, _, ok := r.lookup(w, req)
+	if !ok {
+		return
+	}
+	on := req.Method == http.MethodPost
+	t := tokenOf(req)
+	entry := AuditEntry{Who: t.Name, Action: "hold", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "ok"}
+	if !on {
+		entry.Action = "release hold"
+	}
+	if err := r.Store.SetHold(req.Context(), m.RecordingID, on); err != nil {
+		entry.Result = "failed"
+		r.audit(entry)
+		r.log.Error("legal hold", "recording_id", m.RecordingID, "error", err)
+		writeError(w, http.StatusInternalServerError, "the hold failed")
+		return
+	}
+	r.audit(entry)
+	writeJSON(w, http.StatusOK, map[string]any{"recording_id": m.RecordingID, "hold": on})
+}
+
+// listAudit lists the audit trail, a page at a time; a token of one
+// account sees that account's entries.
+func (r *Runtime) listAudit(w http.ResponseWriter, req *http.Request) {
+	q := req.URL.Query()
+	limit, ok := pageLimit(w, q.Get("limit"))
+	if !ok {
+		return
+	}
+	f := catalog.AuditFilter{Who: q.Get("who"), Action: q.Get("action"), Account: q.Get("account"), CallID: q.Get("call_id"),
+		RecordingID: q.Get("recording_id")}
+	t := tokenOf(req)
+	if !t.everyAccount() {
+		if f.Account != "" && f.Account != t.Account {
+			writeError(w, http.StatusForbidden, "token "+t.Name+" is limited to account "+t.Account)
+			return
+		}
+		f.Account = t.Account
+	}
+	items, next, err := r.catalog.ListAudit(req.Context(), f, limit, q.Get("cursor"))
+	if errors.Is(err, catalog.ErrBadCursor) {
+		writeError(w, http.StatusBadRequest, "invalid cursor")
+		return
+	}
+	if err != nil {
+		r.log.Error("listing the audit trail", "error", err)
+		writeError(w, http.StatusInternalServerError, "listing the audit trail failed")
+		return
+	}
+	out := make([]AuditEntry, 0, len(items))
+	for _, a := range items {
+		out = append(out, AuditEntry{At: a.At, Who: a.Who, Action: a.Action, Account: a.Account, Call: a.CallID,
+			Recording: a.RecordingID, Result: a.Result})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"items": out, "next_cursor": next})
+}
+
+// pageLimit reads ?limit= (default 100, at most 1000).
+func pageLimit(w http.ResponseWriter, v string) (int, bool) {
+	if v == "" {
+		return catalog.DefaultLimit, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > catalog.MaxLimit {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit must be a number from 1 to %d", catalog.MaxLimit))
+		return 0, false
+	}
+	return n, true
 }
 
 func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
@@ -191,9 +329,15 @@ func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 	writeError(w, http.StatusNotFound, "no call in progress has this uuid")
 }
 
+// listRecordings searches the catalog: filters account, endpoint, owner,
+// call_id, interaction_id, origin, scope, state, from and until (RFC 3339),
+// limit (default 100, at most 1000) and cursor; the reply is
+// {"items": [...], "next_cursor": "..."} in the order of start then id.
 func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 	q := req.URL.Query()
-	f := store.Filter{Account: q.Get("account")}
+	f := catalog.Filter{Account: q.Get("account"), Endpoint: q.Get("endpoint"), Owner: q.Get("owner"), CallID: q.Get("call_id"),
+		InteractionID: q.Get("interaction_id"), Origin: q.Get("origin"), Scope: q.Get("scope"),
+		State: catalog.State(q.Get("state")), Cursor: q.Get("cursor")}
 	for _, p := range []struct {
 		name string
 		dst  *time.Time
@@ -211,6 +355,16 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 		writeError(w, http.StatusBadRequest, "invalid account")
 		return
 	}
+	switch f.State {
+	case "", catalog.StateActive, catalog.StateStored, catalog.StateUploaded, catalog.StateDead, catalog.StateQuarantined, catalog.StateDeleted:
+	default:
+		writeError(w, http.StatusBadRequest, "state must be active, stored, uploaded, dead, quarantined or deleted")
+		return
+	}
+	var ok bool
+	if f.Limit, ok = pageLimit(w, q.Get("limit")); !ok {
+		return
+	}
 	t := tokenOf(req)
 	if !t.seesAccount(f.Account) && f.Account != "" {
 		writeError(w, http.StatusForbidden, "token "+t.Name+" is limited to account "+t.Account)
@@ -219,17 +373,47 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 	if f.Account == "" {
 		f.Account = t.Account
 	}
-	ms, err := r.Store.List(f)
+	if t.Device != "" {
+		if f.Endpoint != "" && f.Endpoint != "device:"+t.Device {
+			writeError(w, http.StatusForbidden, "token "+t.Name+" is limited to device "+t.Device)
+			return
+		}
+		f.Endpoint = "device:" + t.Device
+	}
+	p, err := r.Store.Search(req.Context(), f)
+	if errors.Is(err, store.ErrInvalid) {
+		writeError(w, http.StatusBadRequest, "invalid cursor or filter")
+		return
+	}
 	if err != nil {
 		writeError(w, http.StatusInternalServerError, "listing recordings failed")
 		r.log.Error("listing recordings", "error", err)
 		return
 	}
-	ms = slices.DeleteFunc(ms, func(m store.Metadata) bool { return !t.seesRecording(m.Account, m.Endpoint) })
-	if ms == nil {
-		ms = []store.Metadata{}
+	writeJSON(w, http.StatusOK, map[string]any{"items": p.Items, "next_cursor": p.NextCursor})
+}
+
+// getInteraction lists every recording of one call (all legs and scopes)
+// that the token may see.
+func (r *Runtime) getInteraction(w http.ResponseWriter, req *http.Request) {
+	id := req.PathValue("id")
+	if !uuidRE.MatchString(id) {
+		writeError(w, http.StatusBadRequest, "invalid interaction id")
+		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"recordings": ms})
+	items, err := r.Store.Interaction(req.Context(), id)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "reading the interaction failed")
+		r.log.Error("reading an interaction", "error", err)
+		return
+	}
+	t := tokenOf(req)
+	items = slices.DeleteFunc(items, func(rec store.Recording) bool { return !t.seesRecording(rec.Account, rec.Endpoint) })
+	if len(items) == 0 {
+		writeError(w, http.StatusNotFound, "no recording of this interaction")
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"interaction_id": id, "items": items})
 }
 
 func (r *Runtime) lookup(w http.ResponseWriter, req *http.Request) (store.Metadata, string, bool) {

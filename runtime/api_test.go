@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -94,18 +96,18 @@ func TestAPI(t *testing.T) {
 
 	code, body := do("GET", "/v1/recordings?account=acme", "test-token")
 	var list struct {
-		Recordings []struct {
+		Items []struct {
 			RecordingID  string `json:"recording_id"`
 			Origin       string `json:"origin"`
 			MaskedRanges []struct {
 				StartMS int64 `json:"start_ms"`
 			} `json:"masked_ranges"`
-		} `json:"recordings"`
+		} `json:"items"`
 	}
-	if code != 200 || json.Unmarshal(body, &list) != nil || len(list.Recordings) != 1 {
+	if code != 200 || json.Unmarshal(body, &list) != nil || len(list.Items) != 1 {
 		t.Fatalf("list: %d %s", code, body)
 	}
-	r := list.Recordings[0]
+	r := list.Items[0]
 	if r.Origin != "api" || len(r.MaskedRanges) != 1 {
 		t.Errorf("recording: origin %q, masked %v; want api, one masked range", r.Origin, r.MaskedRanges)
 	}
@@ -200,16 +202,16 @@ func TestTokens(t *testing.T) {
 		t.Helper()
 		code, body := do("GET", "/v1/recordings", token)
 		var out struct {
-			Recordings []struct {
+			Items []struct {
 				Origin    string `json:"origin"`
 				StoppedBy string `json:"stopped_by"`
-			} `json:"recordings"`
+			} `json:"items"`
 		}
 		if code != 200 || json.Unmarshal([]byte(body), &out) != nil {
 			t.Fatalf("list: %d %s", code, body)
 		}
 		m := map[string]string{}
-		for _, r := range out.Recordings {
+		for _, r := range out.Items {
 			m[r.Origin] = r.StoppedBy
 		}
 		return m
@@ -320,5 +322,142 @@ accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format
 	}
 	if code, _ := do("POST", "/v1/recordings/"+dead.Items[0].RecordingID+"/upload"); code != http.StatusConflict {
 		t.Errorf("a second retry: %d, want 409", code)
+	}
+}
+
+// TestCatalogAPI: the recordings are searched a page at a time with an
+// opaque cursor, by call and by interaction; a held recording cannot be
+// deleted, a deleted one is gone from storage and listed only as deleted;
+// every hold and deletion is in the audit trail.
+func TestCatalogAPI(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	addr, err := h.rt.HTTPAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	do := func(method, path string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer test-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	// Five customer calls, one after the other: the account records each.
+	const n = 5
+	sc := &scenario.Scenario{}
+	for i := range n {
+		sc.Calls = append(sc.Calls, scenario.Call{ID: fmt.Sprintf("c%d", i), Legs: []scenario.Leg{
+			{Name: "a", CallerIDNumber: "+1555000111" + strconv.Itoa(i), DestinationNumber: "2002",
+				Variables: map[string]string{"recpol_account": "acme", "recpol_network": "offnet"}}},
+			Steps: []scenario.Step{{AtMS: int64(i) * 1000, Do: "create", Leg: "a"}, {AtMS: int64(i)*1000 + 100, Do: "answer", Leg: "a"},
+				{AtMS: int64(i)*1000 + 2100, Do: "hangup", Leg: "a"}}})
+	}
+	if err := h.srv.Play(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	h.waitFinished(t, n)
+
+	type item struct {
+		RecordingID   string `json:"recording_id"`
+		CallID        string `json:"call_id"`
+		InteractionID string `json:"interaction_id"`
+		State         string `json:"state"`
+		Hold          bool   `json:"hold"`
+		Start         time.Time
+	}
+	type page struct {
+		Items      []item `json:"items"`
+		NextCursor string `json:"next_cursor"`
+	}
+	get := func(path string) page {
+		t.Helper()
+		code, body := do("GET", path)
+		var p page
+		if code != 200 || json.Unmarshal(body, &p) != nil {
+			t.Fatalf("GET %s: %d %s", path, code, body)
+		}
+		return p
+	}
+	var all []item
+	pages := 0
+	for cursor := ""; ; {
+		p := get("/v1/recordings?account=acme&limit=2&cursor=" + url.QueryEscape(cursor))
+		pages++
+		all = append(all, p.Items...)
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	if len(all) != n || pages != 3 {
+		t.Fatalf("%d recordings in %d pages, want %d in 3", len(all), pages, n)
+	}
+	for i := 1; i < n; i++ {
+		if all[i].Start.Before(all[i-1].Start) || all[i].RecordingID == all[i-1].RecordingID {
+			t.Errorf("page order: %v then %v", all[i-1], all[i])
+		}
+	}
+	one := all[2]
+	if p := get("/v1/recordings?call_id=" + one.CallID); len(p.Items) != 1 || p.Items[0].RecordingID != one.RecordingID {
+		t.Errorf("by call id: %+v", p.Items)
+	}
+	code, body := do("GET", "/v1/interactions/"+one.InteractionID)
+	if code != 200 || !strings.Contains(string(body), one.RecordingID) {
+		t.Errorf("interaction: %d %s", code, body)
+	}
+	if code, _ := do("GET", "/v1/recordings?cursor=not-a-cursor"); code != 400 {
+		t.Errorf("a bad cursor: %d, want 400", code)
+	}
+	if code, _ := do("GET", "/v1/recordings?limit=5000"); code != 400 {
+		t.Errorf("limit 5000: %d, want 400", code)
+	}
+
+	_, media, err := h.rt.Store.Get(one.RecordingID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		method, path string
+		want         int
+	}{
+		{"POST", "/v1/recordings/" + one.RecordingID + "/hold", 200},
+		{"DELETE", "/v1/recordings/" + one.RecordingID, 409},
+		{"DELETE", "/v1/recordings/" + one.RecordingID + "/hold", 200},
+		{"DELETE", "/v1/recordings/" + one.RecordingID, 200},
+		{"GET", "/v1/recordings/" + one.RecordingID, 404},
+		{"DELETE", "/v1/recordings/" + one.RecordingID, 404},
+	} {
+		if code, body := do(step.method, step.path); code != step.want {
+			t.Errorf("%s %s: %d %s, want %d", step.method, step.path, code, body, step.want)
+		}
+	}
+	if _, err := os.Stat(media); !os.IsNotExist(err) {
+		t.Errorf("the deleted recording's media is still there: %v", err)
+	}
+	if p := get("/v1/recordings?state=deleted"); len(p.Items) != 1 || p.Items[0].RecordingID != one.RecordingID {
+		t.Errorf("deleted recordings: %+v", p.Items)
+	}
+	if p := get("/v1/recordings?account=acme"); len(p.Items) != n-1 {
+		t.Errorf("%d recordings listed after the deletion, want %d", len(p.Items), n-1)
+	}
+	code, body = do("GET", "/v1/audit?recording_id="+one.RecordingID)
+	var audit struct {
+		Items []struct{ Who, Action, Result string } `json:"items"`
+	}
+	if code != 200 || json.Unmarshal(body, &audit) != nil {
+		t.Fatalf("audit: %d %s", code, body)
+	}
+	want := []struct{ Who, Action, Result string }{
+		{"token", "hold", "ok"}, {"token", "delete", "refused: on legal hold"}, {"token", "release hold", "ok"}, {"token", "delete", "ok"},
+	}
+	if diff := cmp.Diff(want, audit.Items); diff != "" {
+		t.Errorf("audit (-want +got):\n%s", diff)
 	}
 }

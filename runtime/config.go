@@ -31,6 +31,11 @@ type Config struct {
 	Classify Classify
 	HTTP     *HTTPConfig
 	Uploads  []UploadConfig
+	// Catalog says which database holds the recordings catalog.
+	Catalog CatalogConfig
+	// Retention is the days recordings are kept, by account ("": every
+	// account without its own); absent or 0: forever.
+	Retention map[string]int
 	// UploadWorkers is how many uploads run at once.
 	UploadWorkers int
 	// UploadMaxAge is how long a failing upload is retried before it is
@@ -54,6 +59,14 @@ type SwitchConfig struct {
 	// sees it; LocalDir is the same directory as this runtime sees it.
 	RecordDir string
 	LocalDir  string
+}
+
+// CatalogConfig says which database holds the catalog.
+type CatalogConfig struct {
+	Driver string // "sqlite" or "postgres"
+	// DSN is the SQLite file (empty: <spool>/store/catalog.db) or the
+	// PostgreSQL connection string; a secret, never logged.
+	DSN Secret
 }
 
 // HTTPConfig is the API and metrics listener.
@@ -177,10 +190,18 @@ type rawConfig struct {
 		Password string            `json:"password"`
 	} `json:"uploads"`
 	ReloadDebounceMS int `json:"reload_debounce_ms"`
-	UploadWorkers    int `json:"upload_workers"`
-	UploadMaxAgeS    int `json:"upload_max_age_s"`
-	UploadAlertS     int `json:"upload_alert_after_s"`
-	Log              struct {
+	Catalog          struct {
+		Driver string `json:"driver"`
+		DSN    string `json:"dsn"`
+	} `json:"catalog"`
+	Retention *struct {
+		Default  *int           `json:"default"`
+		Accounts map[string]int `json:"accounts"`
+	} `json:"retention"`
+	UploadWorkers int `json:"upload_workers"`
+	UploadMaxAgeS int `json:"upload_max_age_s"`
+	UploadAlertS  int `json:"upload_alert_after_s"`
+	Log           struct {
 		Level  string `json:"level"`
 		Format string `json:"format"`
 	} `json:"log"`
@@ -282,6 +303,26 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		LogJSON:        raw.Log.Format == "json",
 	}
 	c.UploadAlertAfter = time.Duration(raw.UploadAlertS) * time.Second
+	c.Catalog.Driver = raw.Catalog.Driver
+	if raw.Catalog.DSN != "" {
+		d, err := secret("catalog.dsn", raw.Catalog.DSN)
+		if err != nil {
+			return nil, fmt.Errorf("runtime config: %w", err)
+		}
+		if c.Catalog.Driver == "sqlite" {
+			d = Secret{rel(d.Reveal())}
+		}
+		c.Catalog.DSN = d
+	}
+	if r := raw.Retention; r != nil {
+		c.Retention = map[string]int{}
+		if r.Default != nil {
+			c.Retention[""] = *r.Default
+		}
+		for a, d := range r.Accounts {
+			c.Retention[a] = d
+		}
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(raw.Log.Level)); err != nil {
 		return nil, fmt.Errorf("runtime config: log.level: %w", err)
 	}

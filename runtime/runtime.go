@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
@@ -37,6 +38,7 @@ type Runtime struct {
 	Metrics  *Metrics
 	Policy   *Policy
 	Store    *store.Store
+	catalog  *catalog.Catalog
 	switches []*switchRun
 	intents  *intents
 	reload   chan struct{}
@@ -69,10 +71,16 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		}
 		uploads = append(uploads, store.Upload{Prefix: u.Prefix, Headers: h, Username: u.Username, Password: u.Password.Reveal()})
 	}
+	cat, err := openCatalog(cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.catalog = cat
 	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Workers: cfg.UploadWorkers, Logger: log,
-		MaxUploadAge: cfg.UploadMaxAge, Events: r.storeEvent}
+		MaxUploadAge: cfg.UploadMaxAge, Events: r.storeEvent, Catalog: cat}
 	st, err := store.Open(sc)
 	if err != nil {
+		cat.Close()
 		return nil, fmt.Errorf("opening the store: %w", err)
 	}
 	r.Store = st
@@ -102,6 +110,29 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		return nil, errors.New("this runtime serves no switch: check the switches' owner and the runtime's name")
 	}
 	return r, nil
+}
+
+// openCatalog opens the configured catalog: SQLite in the spool by
+// default, or PostgreSQL.
+func openCatalog(cfg *Config) (*catalog.Catalog, error) {
+	cc := catalog.Config{Driver: catalog.DriverSQLite, DSN: cfg.Catalog.DSN.Reveal()}
+	if cfg.Catalog.Driver == "postgres" {
+		cc.Driver = catalog.DriverPostgres
+	} else if cc.DSN == "" {
+		dir := filepath.Join(cfg.Spool, "store")
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("opening the catalog: %w", err)
+		}
+		cc.DSN = filepath.Join(dir, "catalog.db")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := catalog.Open(ctx, cc)
+	if err != nil {
+		// The error never repeats the DSN: it may hold a password.
+		return nil, fmt.Errorf("opening the %s catalog: %w", cc.Driver, err)
+	}
+	return c, nil
 }
 
 // storeEvent turns the store's outcomes into metrics.
@@ -197,6 +228,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		}()
 	}
 	goRun("store", func() error { return r.Store.Run(ctx) })
+	if len(r.cfg.Retention) > 0 {
+		goRun("retention", func() error { r.retain(ctx); return nil })
+	}
 	goRun("policy watcher", func() error { return r.Policy.Watch(ctx, r.cfg.ReloadDebounce, r.reload) })
 	for _, sr := range r.switches {
 		sr := sr
@@ -228,11 +262,35 @@ func (r *Runtime) Run(ctx context.Context) error {
 	// A recording the store takes from now on keeps its intent: the next
 	// run finishes it again, without effect.
 	r.intents.close()
+	if err := r.catalog.Close(); err != nil {
+		r.log.Error("closing the catalog", "error", err)
+	}
 	select {
 	case err := <-errs:
 		return err
 	default:
 		return nil
+	}
+}
+
+// retain deletes the recordings past their account's retention, at start
+// and every ten minutes, until ctx is done.
+func (r *Runtime) retain(ctx context.Context) {
+	t := time.NewTicker(10 * time.Minute)
+	defer t.Stop()
+	for {
+		n, err := r.Store.Purge(ctx, r.cfg.Retention, time.Now(), 1000)
+		if err != nil && ctx.Err() == nil {
+			r.log.Error("retention", "error", err)
+		}
+		if n > 0 {
+			r.log.Info("recordings past their retention deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }
 

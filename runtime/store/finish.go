@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // Journal states.
@@ -187,16 +190,17 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 func (s *Store) finished(id string) (Result, bool) {
 	s.mu.Lock()
 	e, queued := s.pending[id]
-	sidecar, stored := s.index[id]
 	s.mu.Unlock()
 	if queued {
 		return Result{Outcome: Stored, Path: e.j.Dst, Metadata: e.j.Meta, Queued: true, Duplicate: true}, true
 	}
-	if stored {
-		m, err := readSidecar(sidecar)
-		if err == nil {
-			return Result{Outcome: Stored, Path: s.mediaPath(m), Metadata: m, Duplicate: true}, true
-		}
+	r, err := s.Lookup(context.Background(), id)
+	if err != nil {
+		return Result{}, false
+	}
+	switch catalog.State(r.State) {
+	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
+		return Result{Outcome: Stored, Path: r.Path, Metadata: r.Metadata, Duplicate: true}, true
 	}
 	return Result{}, false
 }
@@ -345,7 +349,7 @@ func (s *Store) step(j *journal) (Result, error) {
 			return Result{}, errCrash
 		}
 		fallthrough
-	case stChecked:
+	case stChecked, stUpload:
 		if err := s.moveIn(j); err != nil {
 			return Result{}, s.storageErr(j, "move", err)
 		}
@@ -363,30 +367,36 @@ func (s *Store) step(j *journal) (Result, error) {
 		if err := s.dirs.writeFileAtomic(sidecar, b); err != nil {
 			return Result{}, s.storageErr(j, "sidecar", err)
 		}
-		s.mu.Lock()
-		s.index[id] = sidecar
-		s.mu.Unlock()
 		if s.hook("sidecar") {
 			return Result{}, errCrash
 		}
+		// One catalog transaction (shared with the finishes of the same
+		// moment) enters the recording and, with a URL, its upload; then
+		// the journal goes. A crash between the two replays the journal,
+		// which enters the same rows again.
+		r, err := row(j.Meta, j.Dst, catalog.StateStored)
+		if err != nil {
+			return Result{}, err
+		}
+		ops := []catalog.Op{catalog.PutRecording(r)}
+		if j.Meta.URL != "" {
+			ops = append(ops, catalog.EnqueueUpload(id, j.Meta.URL, s.cfg.Now()))
+		}
+		if err := s.cat.Apply(context.Background(), ops...); err != nil {
+			return Result{}, fmt.Errorf("recording %s: catalog: %w", id, err)
+		}
+		if s.hook("cataloged") {
+			return Result{}, errCrash
+		}
+		if err := s.dirs.removeDurable(jpath); err != nil {
+			return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
+		}
 		if j.Meta.URL == "" {
-			if err := s.dirs.removeDurable(jpath); err != nil {
-				return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
-			}
 			s.stored(j, false)
 			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
 		}
-		// The checked journal names everything the upload needs; moved
-		// into pending/ as it is, it is the upload's entry.
-		fallthrough
-	case stUpload:
-		// Not fsynced: a power failure that undoes the rename brings
-		// the journal back, and resuming it repeats the hand-over.
-		if err := os.Rename(jpath, s.pendingPath(id)); err != nil {
-			return Result{}, fmt.Errorf("recording %s: queue upload: %w", id, err)
-		}
 		s.mu.Lock()
-		e := &entry{j: j, upload: true}
+		e := &entry{j: j, upload: true, since: j.Checked}
 		s.pending[id] = e
 		s.schedule(e, s.cfg.Now())
 		s.mu.Unlock()

@@ -161,6 +161,7 @@ func (e *env) open(t *testing.T, mod ...func(*Config)) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { s.Close() })
 	return s
 }
 

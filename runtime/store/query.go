@@ -1,20 +1,185 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"time"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
-// loadIndex walks Storage for sidecars (<account>/<yyyy>/<mm>/<dd>/<id>.json)
-// and indexes them by recording id. Symbolic links are not followed.
-func (s *Store) loadIndex() error {
-	err := filepath.WalkDir(s.storage, func(p string, d fs.DirEntry, err error) error {
+// row is a recording's catalog row: its filterable columns and its
+// metadata as the document.
+func row(m Metadata, path string, state catalog.State) (catalog.Recording, error) {
+	doc, err := json.Marshal(m)
+	if err != nil {
+		return catalog.Recording{}, fmt.Errorf("recording %s: metadata: %w", m.RecordingID, err)
+	}
+	return catalog.Recording{ID: m.RecordingID, CallID: m.CallID, InteractionID: m.InteractionID, Account: m.Account,
+		Endpoint: m.Endpoint, Owner: m.Owner, Origin: m.Origin, Scope: m.Scope, Start: m.Start, State: state,
+		Flags: m.Flags, Path: path, Doc: doc}, nil
+}
+
+// Recording is a recording as the catalog lists it: its metadata, where
+// its media is, and where it stands.
+type Recording struct {
+	Metadata
+	// State is active, stored, uploaded, dead (its upload dead-lettered),
+	// quarantined or deleted.
+	State string `json:"state"`
+	// Hold: on legal hold, never purged nor deleted.
+	Hold bool `json:"hold"`
+	// Path is the media file (in storage, or in the spool's quarantine).
+	Path string `json:"-"`
+}
+
+func fromRow(r catalog.Recording) (Recording, error) {
+	var m Metadata
+	if err := json.Unmarshal(r.Doc, &m); err != nil {
+		return Recording{}, fmt.Errorf("recording %s: catalog document: %w", r.ID, err)
+	}
+	if m.RecordingID != r.ID {
+		return Recording{}, fmt.Errorf("recording %s: catalog document names %q", r.ID, m.RecordingID)
+	}
+	return Recording{Metadata: m, State: string(r.State), Hold: r.Hold, Path: r.Path}, nil
+}
+
+// Get returns a stored recording's metadata and the path of its media
+// file: one in storage, whose upload may be pending, done or dead. id is
+// checked with ValidName first, as it usually comes from an HTTP request.
+func (s *Store) Get(id string) (Metadata, string, error) {
+	r, err := s.Lookup(context.Background(), id)
+	if err != nil {
+		return Metadata{}, "", err
+	}
+	switch catalog.State(r.State) {
+	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
+	default:
+		return Metadata{}, "", fmt.Errorf("recording %s is %s: %w", id, r.State, ErrNotFound)
+	}
+	if err := checkNoLinks(s.storage, r.Path); err != nil {
+		return Metadata{}, "", err
+	}
+	return r.Metadata, r.Path, nil
+}
+
+// Lookup returns a recording in any state (quarantined and deleted ones
+// included).
+func (s *Store) Lookup(ctx context.Context, id string) (Recording, error) {
+	if !ValidName(id) {
+		return Recording{}, fmt.Errorf("recording id %q: %w", id, ErrInvalid)
+	}
+	cr, err := s.cat.Get(ctx, id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return Recording{}, fmt.Errorf("recording %s: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Recording{}, fmt.Errorf("recording %s: %w", id, err)
+	}
+	return fromRow(cr)
+}
+
+// List returns the stored recordings that match f (their upload pending,
+// done or dead-lettered), ordered by Start then recording id.
+func (s *Store) List(f Filter) ([]Metadata, error) {
+	if f.Account != "" && !ValidName(f.Account) {
+		return nil, fmt.Errorf("account %q: %w", f.Account, ErrInvalid)
+	}
+	var out []Metadata
+	cf := catalog.Filter{Account: f.Account, From: f.From, Until: f.Until, Limit: catalog.MaxLimit}
+	for {
+		p, err := s.Search(context.Background(), cf)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range p.Items {
+			switch catalog.State(r.State) {
+			case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
+				out = append(out, r.Metadata)
+			}
+		}
+		if p.NextCursor == "" {
+			return out, nil
+		}
+		cf.Cursor = p.NextCursor
+	}
+}
+
+// Page is one page of a Search.
+type Page struct {
+	Items []Recording
+	// NextCursor continues the search; empty on the last page.
+	NextCursor string
+}
+
+// Search lists the catalog's recordings that match f, a page at a time, in
+// the stable order of start then id (catalog.Filter says which fields
+// filter; deleted recordings are listed only when f.State asks for them).
+// A cursor the catalog did not hand out is an error wrapping ErrInvalid.
+func (s *Store) Search(ctx context.Context, f catalog.Filter) (Page, error) {
+	p, err := s.cat.Search(ctx, f)
+	if errors.Is(err, catalog.ErrBadCursor) || errors.Is(err, catalog.ErrInvalid) {
+		return Page{}, fmt.Errorf("search: %v: %w", err, ErrInvalid)
+	}
+	if err != nil {
+		return Page{}, fmt.Errorf("search: %w", err)
+	}
+	out := Page{NextCursor: p.NextCursor, Items: make([]Recording, 0, len(p.Items))}
+	for _, cr := range p.Items {
+		r, err := fromRow(cr)
+		if err != nil {
+			// One unreadable row must not hide the others: it is
+			// listed with what the catalog's columns say.
+			s.log.Error("a catalog row's document cannot be read", "recording_id", cr.ID, "error", err.Error())
+			r = Recording{Metadata: Metadata{RecordingID: cr.ID, CallID: cr.CallID, InteractionID: cr.InteractionID,
+				Account: cr.Account, Endpoint: cr.Endpoint, Owner: cr.Owner, Origin: cr.Origin, Scope: cr.Scope,
+				Start: cr.Start, Flags: cr.Flags}, State: string(cr.State), Hold: cr.Hold, Path: cr.Path}
+		}
+		out.Items = append(out.Items, r)
+	}
+	return out, nil
+}
+
+// Interaction returns every recording of one call (all legs and scopes),
+// by start.
+func (s *Store) Interaction(ctx context.Context, id string) ([]Recording, error) {
+	rows, err := s.cat.Interaction(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("interaction %s: %w", id, err)
+	}
+	out := make([]Recording, 0, len(rows))
+	for _, cr := range rows {
+		r, err := fromRow(cr)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// Rebuild walks Storage for sidecars (<account>/<yyyy>/<mm>/<dd>/<id>.json,
+// symbolic links not followed) and puts every recording they describe in
+// the catalog: the migration from a store without a catalog, and the
+// repair of a lost one. A recording already in the catalog keeps its state
+// (uploaded, dead, on hold); one that is not is entered as stored. It
+// returns how many sidecars it read and how many recordings it entered.
+func (s *Store) Rebuild(ctx context.Context) (read, entered int, err error) {
+	var ops []catalog.Op
+	flush := func() error {
+		if len(ops) == 0 {
+			return nil
+		}
+		err := s.cat.Apply(ctx, ops...)
+		ops = ops[:0]
+		return err
+	}
+	err = filepath.WalkDir(s.storage, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			s.log.Warn("cannot read part of storage", "path", p, "error", err.Error())
 			if d != nil && d.IsDir() {
@@ -34,15 +199,38 @@ func (s *Store) loadIndex() error {
 			return nil
 		}
 		id := strings.TrimSuffix(d.Name(), ".json")
-		if ValidName(id) {
-			s.index[id] = p
+		m, err := readSidecar(p)
+		if err != nil || m.RecordingID != id || !ValidName(id) {
+			s.log.Warn("a sidecar cannot be read; skipped", "path", p, "error", fmt.Sprint(err))
+			return nil
+		}
+		read++
+		if _, err := s.cat.Get(ctx, id); err == nil {
+			return nil
+		}
+		media := s.mediaPath(m)
+		if filepath.Dir(media) != filepath.Dir(p) {
+			s.log.Warn("a sidecar is not where its metadata says the recording is stored; skipped", "path", p)
+			return nil
+		}
+		r, err := row(m, media, catalog.StateStored)
+		if err != nil {
+			return err
+		}
+		ops = append(ops, catalog.PutRecording(r))
+		entered++
+		if len(ops) >= 500 {
+			return flush()
 		}
 		return nil
 	})
-	if err != nil {
-		return fmt.Errorf("store: index %s: %w", s.storage, err)
+	if err == nil {
+		err = flush()
 	}
-	return nil
+	if err != nil {
+		return read, entered, fmt.Errorf("store: rebuild the catalog from %s: %w", s.storage, err)
+	}
+	return read, entered, nil
 }
 
 func readSidecar(path string) (Metadata, error) {
@@ -55,96 +243,4 @@ func readSidecar(path string) (Metadata, error) {
 		return m, fmt.Errorf("sidecar %s: %w", path, err)
 	}
 	return m, nil
-}
-
-// Get returns a stored recording's metadata and the path of its media
-// file. id is checked with ValidName first, as it usually comes from an
-// HTTP request.
-func (s *Store) Get(id string) (Metadata, string, error) {
-	if !ValidName(id) {
-		return Metadata{}, "", fmt.Errorf("recording id %q: %w", id, ErrInvalid)
-	}
-	s.mu.Lock()
-	sidecar, ok := s.index[id]
-	s.mu.Unlock()
-	if !ok {
-		return Metadata{}, "", fmt.Errorf("recording %s: %w", id, ErrNotFound)
-	}
-	m, err := readSidecar(sidecar)
-	if os.IsNotExist(err) {
-		return Metadata{}, "", fmt.Errorf("recording %s: %w", id, ErrNotFound)
-	}
-	if err != nil {
-		return Metadata{}, "", fmt.Errorf("recording %s: %w", id, err)
-	}
-	if m.RecordingID != id || !ValidName(m.Format) {
-		return Metadata{}, "", fmt.Errorf("recording %s: sidecar does not match its name", id)
-	}
-	media := s.mediaPath(m)
-	if filepath.Dir(media) != filepath.Dir(sidecar) {
-		return Metadata{}, "", fmt.Errorf("recording %s: sidecar is not where its metadata says the recording is stored", id)
-	}
-	if err := checkNoLinks(s.storage, media); err != nil {
-		return Metadata{}, "", err
-	}
-	return m, media, nil
-}
-
-// List returns the stored recordings that match f, ordered by Start then
-// recording id. Directories are pruned by account and date before any
-// sidecar is read.
-func (s *Store) List(f Filter) ([]Metadata, error) {
-	if f.Account != "" && !ValidName(f.Account) {
-		return nil, fmt.Errorf("account %q: %w", f.Account, ErrInvalid)
-	}
-	s.mu.Lock()
-	paths := make([]string, 0, len(s.index))
-	for _, p := range s.index {
-		paths = append(paths, p)
-	}
-	s.mu.Unlock()
-	var out []Metadata
-	for _, p := range paths {
-		rel, err := filepath.Rel(s.storage, p)
-		if err != nil {
-			continue
-		}
-		parts := strings.Split(rel, string(filepath.Separator))
-		if len(parts) != 5 {
-			continue
-		}
-		if f.Account != "" && parts[0] != f.Account {
-			continue
-		}
-		day, err := time.Parse("2006/01/02", parts[1]+"/"+parts[2]+"/"+parts[3])
-		if err == nil {
-			if !f.From.IsZero() && !day.Add(24*time.Hour).After(f.From) {
-				continue
-			}
-			if !f.Until.IsZero() && !day.Before(f.Until) {
-				continue
-			}
-		}
-		m, err := readSidecar(p)
-		if os.IsNotExist(err) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("list: %w", err)
-		}
-		if !f.From.IsZero() && m.Start.Before(f.From) {
-			continue
-		}
-		if !f.Until.IsZero() && !m.Start.Before(f.Until) {
-			continue
-		}
-		out = append(out, m)
-	}
-	sort.Slice(out, func(i, k int) bool {
-		if !out[i].Start.Equal(out[k].Start) {
-			return out[i].Start.Before(out[k].Start)
-		}
-		return out[i].RecordingID < out[k].RecordingID
-	})
-	return out, nil
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // Errors callers can test for with errors.Is.
@@ -30,6 +33,8 @@ var (
 	// ErrConflict reports a destination that already holds different
 	// bytes for the same recording id.
 	ErrConflict = errors.New("recording id already stored with different content")
+	// ErrHeld reports a recording on legal hold: it is never deleted.
+	ErrHeld = errors.New("recording on legal hold")
 )
 
 // Config configures a Store.
@@ -69,6 +74,10 @@ type Config struct {
 	// Events, when set, observes outcomes for metrics. It is called
 	// synchronously and must not block or call back into the Store.
 	Events func(Event)
+	// Catalog holds every recording's metadata and state and the upload
+	// queue. Nil: an SQLite catalog in <Spool>/catalog.db, opened and
+	// closed by the Store.
+	Catalog *catalog.Catalog
 }
 
 // Upload holds the credentials sent to upload URLs that start with Prefix.
@@ -250,10 +259,11 @@ type Store struct {
 
 	dirs *dirSyncer // directory fsyncs, shared by concurrent finishes
 
+	cat    *catalog.Catalog
+	ownCat bool // opened by Open, closed by Close
+
 	mu      sync.Mutex
-	index   map[string]string // recording id -> sidecar path
 	pending map[string]*entry // recording id -> pending upload
-	dead    map[string]*entry // recording id -> dead-lettered upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
 	sched   sched             // when the entries of pending and stuck are due
 	wake    chan struct{}
@@ -321,9 +331,7 @@ func Open(cfg Config) (*Store, error) {
 		cfg:     cfg,
 		log:     cfg.Logger,
 		client:  cfg.Client,
-		index:   map[string]string{},
 		pending: map[string]*entry{},
-		dead:    map[string]*entry{},
 		stuck:   map[string]*entry{},
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
@@ -356,13 +364,55 @@ func Open(cfg Config) (*Store, error) {
 			return nil, fmt.Errorf("store: %w", err)
 		}
 	}
-	if err := s.loadIndex(); err != nil {
+	if err := s.openCatalog(); err != nil {
 		return nil, err
 	}
-	s.loadPending()
-	s.loadDead()
+	if err := s.loadPending(); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.replayJournals()
 	return s, nil
+}
+
+// openCatalog opens the configured catalog, or the Store's own SQLite
+// catalog in the spool; a catalog that is new while storage holds
+// recordings (a store of an earlier release) is filled from the sidecars
+// once.
+func (s *Store) openCatalog() error {
+	s.cat = s.cfg.Catalog
+	fresh := false
+	if s.cat == nil {
+		path := filepath.Join(s.spool, "catalog.db")
+		_, err := os.Stat(path)
+		fresh = errors.Is(err, os.ErrNotExist)
+		if s.cat, err = catalog.Open(context.Background(), catalog.Config{Driver: catalog.DriverSQLite, DSN: path}); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+		s.ownCat = true
+	}
+	if !fresh {
+		return nil
+	}
+	if des, err := os.ReadDir(s.storage); err != nil || len(des) == 0 {
+		return nil
+	}
+	read, entered, err := s.Rebuild(context.Background())
+	if err != nil {
+		s.Close()
+		return err
+	}
+	s.log.Info("catalog created from the sidecars in storage", "sidecars", read, "recordings", entered)
+	return nil
+}
+
+// Close closes the catalog the Store opened itself. Run must have
+// returned.
+func (s *Store) Close() error {
+	if s.ownCat {
+		return s.cat.Close()
+	}
+	return nil
 }
 
 // lock locks the recording id and returns its unlock. Each id has a lock

@@ -12,9 +12,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"time"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // defaultClient is the upload client used when Config.Client is nil; it
@@ -275,17 +276,16 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		if s.hook("uploaded") {
 			return // as if the process died before removing the entry
 		}
-		// Not fsynced: a power failure that undoes the removal brings
-		// the entry back, and the upload is sent again to the same name,
-		// as after a crash between the 2xx and this removal.
-		unlock := s.lock(id)
-		rerr := os.Remove(s.pendingPath(id))
-		if errors.Is(rerr, os.ErrNotExist) {
-			rerr = nil
-		}
-		unlock()
-		if rerr != nil {
-			s.log.Error("upload done but its pending entry could not be removed", "recording_id", id, "error", rerr.Error())
+		// A crash before this commit sends the upload again after the
+		// restart, to the same name.
+		if cerr := s.cat.Apply(context.Background(), catalog.UploadDone(id), catalog.SetState(id, catalog.StateUploaded)); cerr != nil {
+			s.log.Error("upload done but the catalog could not record it; it will be sent again", "recording_id", id, "error", cerr.Error())
+			s.mu.Lock()
+			e.busy = false
+			e.next = s.cfg.Now().Add(s.backoff(e.attempts + 1))
+			s.schedule(e, s.cfg.Now())
+			s.mu.Unlock()
+			return
 		}
 		s.mu.Lock()
 		delete(s.pending, id)
@@ -301,13 +301,13 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		return
 	}
 	if errors.Is(err, errGone) {
-		// Nothing can ever succeed; keep the entry as evidence.
-		unlock := s.lock(id)
-		s.quarantineFile(s.pendingPath(id), err)
-		unlock()
+		// Nothing can ever succeed: the catalog keeps the row, dead,
+		// with the reason.
 		s.mu.Lock()
-		delete(s.pending, id)
+		e.attempts++
+		e.lastErr = err.Error()
 		s.mu.Unlock()
+		s.deadLetter(e, err, true)
 		return
 	}
 	now := s.cfg.Now()
@@ -319,13 +319,22 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		s.deadLetter(e, err, permanent(err))
 		return
 	}
-	delay := s.backoff(e.attempts)
-	e.next = now.Add(delay)
+	attempts := e.attempts
+	delay := s.backoff(attempts)
+	next := now.Add(delay)
+	s.mu.Unlock()
+	// Recorded before the entry is due again (it stays busy meanwhile),
+	// so that a later attempt's outcome is never overwritten by this one.
+	if cerr := s.cat.Apply(context.Background(), catalog.UploadFailed(id, err.Error(), next, false)); cerr != nil {
+		s.log.Error("the catalog could not record a failed upload", "recording_id", id, "error", cerr.Error())
+	}
+	s.mu.Lock()
+	e.next = next
 	e.busy = false
-	s.schedule(e, now)
+	s.schedule(e, s.cfg.Now())
 	s.mu.Unlock()
 	s.log.Warn("upload failed; will retry", "recording_id", id, "account", j.Meta.Account,
-		"attempt", e.attempts, "retry_in", delay.String(), "error", err.Error())
+		"attempt", attempts, "retry_in", delay.String(), "error", err.Error())
 	s.emit(Event{Kind: EventUploadFailed, RecordingID: id, Account: j.Meta.Account, Reason: err.Error()})
 }
 
@@ -338,18 +347,13 @@ func (e *entry) retriesSince() time.Time {
 	return e.j.Checked
 }
 
-// deadLetter moves a failing upload out of the queue into the spool's
-// dead/ directory: it is retried only by Retry. The recording stays
-// stored; the entry keeps everything the upload needs.
+// deadLetter takes a failing upload out of the queue: the catalog marks it
+// dead, and it is retried only by Retry. The recording stays stored.
 func (s *Store) deadLetter(e *entry, cause error, perm bool) {
 	j := e.j
 	id := j.Meta.RecordingID
-	unlock := s.lock(id)
-	err := s.rename(s.pendingPath(id), s.deadPath(id))
-	if err == nil {
-		err = s.dirs.sync(filepath.Join(s.spool, dirDead))
-	}
-	unlock()
+	err := s.cat.Apply(context.Background(), catalog.UploadFailed(id, cause.Error(), time.Time{}, true),
+		catalog.SetState(id, catalog.StateDead))
 	s.mu.Lock()
 	e.busy = false
 	if err != nil {
@@ -361,8 +365,7 @@ func (s *Store) deadLetter(e *entry, cause error, perm bool) {
 		return
 	}
 	delete(s.pending, id)
-	s.dead[id] = e
-	attempts := e.attempts // e is Retry's once in dead
+	attempts := e.attempts
 	s.mu.Unlock()
 	why := "failing for longer than the maximum upload age " + s.cfg.MaxUploadAge.String()
 	if perm {
@@ -375,22 +378,32 @@ func (s *Store) deadLetter(e *entry, cause error, perm bool) {
 
 // DeadUpload is an upload that will not be retried until Retry.
 type DeadUpload struct {
-	RecordingID string `json:"recording_id"`
-	Account     string `json:"account"`
-	Attempts    int    `json:"attempts"`
-	LastError   string `json:"last_error"`
+	RecordingID string    `json:"recording_id"`
+	Account     string    `json:"account"`
+	Attempts    int       `json:"attempts"`
+	LastError   string    `json:"last_error"`
+	Since       time.Time `json:"since"` // when it was (last) enqueued
 }
 
-// DeadUploads returns the dead-lettered uploads, by recording id.
-func (s *Store) DeadUploads() []DeadUpload {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]DeadUpload, 0, len(s.dead))
-	for id, e := range s.dead {
-		out = append(out, DeadUpload{RecordingID: id, Account: e.j.Meta.Account, Attempts: e.attempts, LastError: e.lastErr})
+// DeadUploads returns a page of the dead-lettered uploads, in the order
+// they were enqueued, and the cursor of the next page ("" on the last).
+func (s *Store) DeadUploads(ctx context.Context, limit int, cursor string) ([]DeadUpload, string, error) {
+	ups, next, err := s.cat.Uploads(ctx, catalog.UploadStateDead, limit, cursor)
+	if errors.Is(err, catalog.ErrBadCursor) {
+		return nil, "", fmt.Errorf("dead uploads: %v: %w", err, ErrInvalid)
 	}
-	sort.Slice(out, func(i, k int) bool { return out[i].RecordingID < out[k].RecordingID })
-	return out
+	if err != nil {
+		return nil, "", fmt.Errorf("dead uploads: %w", err)
+	}
+	out := make([]DeadUpload, 0, len(ups))
+	for _, u := range ups {
+		d := DeadUpload{RecordingID: u.RecordingID, Attempts: u.Attempts, LastError: u.LastError, Since: u.EnqueuedAt}
+		if r, err := s.cat.Get(ctx, u.RecordingID); err == nil {
+			d.Account = r.Account
+		}
+		out = append(out, d)
+	}
+	return out, next, nil
 }
 
 // UploadHealth is what the upload queue says about the store's health.
@@ -405,42 +418,46 @@ type UploadHealth struct {
 func (s *Store) Health() UploadHealth {
 	now := s.cfg.Now()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	h := UploadHealth{Pending: len(s.pending), Dead: len(s.dead)}
+	h := UploadHealth{Pending: len(s.pending)}
 	for _, e := range s.pending {
 		if age := now.Sub(e.retriesSince()); age > h.Oldest {
 			h.Oldest = age
 		}
 	}
+	s.mu.Unlock()
+	n, err := s.cat.CountDead(context.Background())
+	if err != nil {
+		s.log.Error("the catalog cannot count dead uploads", "error", err.Error())
+		n = -1 // unknown counts as degraded
+	}
+	h.Dead = n
 	return h
 }
 
 // Retry puts a dead-lettered upload back in the queue, due now, its age
-// counted from now. It returns ErrNotFound when id is not dead-lettered.
+// counted from now. It returns an error wrapping ErrNotFound when id is
+// not dead-lettered.
 func (s *Store) Retry(id string) error {
-	if !ValidName(id) {
-		return fmt.Errorf("recording id %q: %w", id, ErrInvalid)
+	r, err := s.Lookup(context.Background(), id)
+	if err != nil {
+		return err
+	}
+	if catalog.State(r.State) != catalog.StateDead {
+		return fmt.Errorf("no dead-lettered upload of recording %s: %w", id, ErrNotFound)
 	}
 	unlock := s.lock(id)
 	defer unlock()
-	s.mu.Lock()
-	e, ok := s.dead[id]
-	s.mu.Unlock()
-	if !ok {
-		return fmt.Errorf("no dead-lettered upload of recording %s: %w", id, ErrNotFound)
-	}
-	if err := s.rename(s.deadPath(id), s.pendingPath(id)); err != nil {
+	now := s.cfg.Now()
+	if err := s.cat.Apply(context.Background(), catalog.EnqueueUpload(id, r.URL, now), catalog.SetState(id, catalog.StateStored)); err != nil {
 		return fmt.Errorf("recording %s: retry: %w", id, err)
 	}
-	now := s.cfg.Now()
+	e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: now}, upload: true, since: now, next: now}
 	s.mu.Lock()
-	delete(s.dead, id)
-	e.attempts, e.since, e.next = 0, now, now
 	s.pending[id] = e
 	s.schedule(e, now)
 	s.mu.Unlock()
 	s.kick()
-	s.log.Info("dead-lettered upload retried", "recording_id", id, "account", e.j.Meta.Account)
+	s.log.Info("dead-lettered upload retried", "recording_id", id, "account", r.Account)
 	return nil
 }
 
@@ -463,23 +480,52 @@ func (s *Store) retryJournal(e *entry) {
 	s.advance(j) // reschedules itself on failure
 }
 
-// loadPending reads the pending uploads a previous process left.
-func (s *Store) loadPending() {
-	s.eachJournal(dirPending, "pending uploads", func(j *journal) {
-		e := &entry{j: j, upload: true}
-		if j.Checked.IsZero() {
-			e.since = s.cfg.Now() // a journal of an earlier release
+// loadPending queues the uploads the catalog holds as pending, and moves
+// the pending and dead-lettered entries of an earlier release's spool
+// (pending/, dead/) into the catalog.
+func (s *Store) loadPending() error {
+	ctx := context.Background()
+	for _, sub := range []string{dirPending, dirDead} {
+		s.eachJournal(sub, "upload entries of an earlier release", func(j *journal) {
+			id := j.Meta.RecordingID
+			r, err := row(j.Meta, j.Dst, catalog.StateStored)
+			if err == nil {
+				ops := []catalog.Op{catalog.PutRecording(r), catalog.EnqueueUpload(id, j.Meta.URL, s.cfg.Now())}
+				if sub == dirDead {
+					ops = append(ops, catalog.UploadFailed(id, "dead-lettered before the catalog", time.Time{}, true),
+						catalog.SetState(id, catalog.StateDead))
+				}
+				err = s.cat.Apply(ctx, ops...)
+			}
+			if err != nil {
+				s.log.Error("an upload entry could not be moved into the catalog; it stays in the spool", "recording_id", id, "error", err.Error())
+				return
+			}
+			os.Remove(filepath.Join(s.spool, sub, id+".json"))
+		})
+	}
+	cursor := ""
+	for {
+		ups, next, err := s.cat.Uploads(ctx, catalog.UploadStatePending, catalog.MaxLimit, cursor)
+		if err != nil {
+			return fmt.Errorf("store: pending uploads: %w", err)
 		}
-		s.pending[j.Meta.RecordingID] = e
-		s.schedule(e, s.cfg.Now())
-	})
-}
-
-// loadDead reads the dead-lettered uploads a previous process left.
-func (s *Store) loadDead() {
-	s.eachJournal(dirDead, "dead-lettered uploads", func(j *journal) {
-		s.dead[j.Meta.RecordingID] = &entry{j: j, upload: true, lastErr: "dead-lettered before the restart"}
-	})
+		for _, u := range ups {
+			r, err := s.Lookup(ctx, u.RecordingID)
+			if err != nil {
+				s.log.Error("a pending upload's recording cannot be read from the catalog", "recording_id", u.RecordingID, "error", err.Error())
+				continue
+			}
+			e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: u.EnqueuedAt},
+				upload: true, attempts: u.Attempts, since: u.EnqueuedAt, next: u.NextAt, lastErr: u.LastError}
+			s.pending[u.RecordingID] = e
+			s.schedule(e, s.cfg.Now())
+		}
+		if next == "" {
+			return nil
+		}
+		cursor = next
+	}
 }
 
 // replayJournals resumes every recording a previous process left half

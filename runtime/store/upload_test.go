@@ -265,8 +265,9 @@ func TestUploadDeadLetter(t *testing.T) {
 			if h := s2.Health(); h.Dead != 1 || h.Pending != 0 {
 				t.Errorf("health after restart %+v, want one dead, none pending", h)
 			}
-			if d := s2.DeadUploads(); len(d) != 1 || d[0].RecordingID != "dl-1" || d[0].Account != "acme" {
-				t.Errorf("dead uploads %+v", d)
+			if d, next, err := s2.DeadUploads(context.Background(), 10, ""); err != nil || next != "" || len(d) != 1 ||
+				d[0].RecordingID != "dl-1" || d[0].Account != "acme" || d[0].Attempts != 1 {
+				t.Errorf("dead uploads %+v %q %v", d, next, err)
 			}
 			if _, _, err := s2.Get("dl-1"); err != nil {
 				t.Errorf("the dead-lettered recording is not listed: %v", err)
@@ -469,7 +470,7 @@ func TestUploadRedirectNotFollowed(t *testing.T) {
 }
 
 // A pending upload whose stored file was removed by hand cannot succeed:
-// its entry is quarantined, not retried forever.
+// it is dead-lettered at once with the reason, not retried forever.
 func TestUploadStoredFileGone(t *testing.T) {
 	t.Parallel()
 	rc := newReceiver(0, "")
@@ -484,8 +485,12 @@ func TestUploadStoredFileGone(t *testing.T) {
 		t.Fatal(err)
 	}
 	run(t, s)
-	waitFor(t, "quarantine", func() bool { return s.Pending() == 0 })
-	if rc.totalAttempts() != 0 || e.count(EventJournalQuarantined) != 1 {
-		t.Fatalf("attempts %d, quarantined %d", rc.totalAttempts(), e.count(EventJournalQuarantined))
+	waitFor(t, "the dead letter", func() bool { return e.count(EventUploadDead) == 1 })
+	if rc.totalAttempts() != 0 || s.Pending() != 0 {
+		t.Fatalf("attempts %d, pending %d", rc.totalAttempts(), s.Pending())
+	}
+	d, _, err := s.DeadUploads(context.Background(), 10, "")
+	if err != nil || len(d) != 1 || !strings.Contains(d[0].LastError, "stored recording is missing") {
+		t.Errorf("dead uploads %+v %v", d, err)
 	}
 }
