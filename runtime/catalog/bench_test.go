@@ -98,8 +98,8 @@ func millionRec(i int) catalog.Recording {
 		Account:       acct,
 		Endpoint:      fmt.Sprintf("device:%s-%02d", acct, (i/millionAccounts)%50),
 		Owner:         fmt.Sprintf("user:%s-%02d", acct, (i/millionAccounts)%20),
-		Origin:        []string{"inbound", "outbound", "onnet", "callflow"}[i%4],
-		Scope:         []string{"callee", "caller", "account"}[i%3],
+		Origin:        []string{"inbound", "outbound", "onnet", "callflow"}[(i/7)%4],
+		Scope:         []string{"callee", "caller", "account"}[(i/11)%3],
 		// Starts every 2.592 s, two of every call at the same instant.
 		Start: millionStart.Add(time.Duration(i/2) * (2 * millionSpan / millionRows)),
 		State: state,
@@ -208,6 +208,13 @@ func TestMillion(t *testing.T) {
 			for _, q := range millionQueries {
 				for range 20 { // warm the caches
 					searchPage(t, c, q.filter(r))
+				}
+				if os.Getenv("RECPOL_BENCH_EXPLAIN") == "1" {
+					plan, err := c.ExplainSearch(context.Background(), q.filter(r))
+					if err != nil {
+						t.Fatal(err)
+					}
+					t.Logf("%s %s plan:\n%s", d.name, q.name, plan)
 				}
 				var ds []time.Duration
 				cpu0 := cpuTime(t)

@@ -42,8 +42,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 )
 
 // Drivers accepted in Config.Driver.
@@ -123,7 +124,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 			return nil, fmt.Errorf("catalog: sqlite path %q: %w (empty or containing '?')", cfg.DSN, ErrInvalid)
 		}
 		c.d = sqliteDialect
-		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
 		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
@@ -145,10 +146,17 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		r.SetConnMaxIdleTime(0)
 		c.rdb = r
 	case DriverPostgres:
-		db, err := sql.Open("pgx", cfg.DSN)
+		pc, err := pgx.ParseConfig(cfg.DSN)
 		if err != nil {
-			return nil, fmt.Errorf("catalog: open postgres: %w", err)
+			return nil, fmt.Errorf("catalog: postgres dsn: %w", err)
 		}
+		// Plan every search with its values: a generic plan of a cached
+		// statement cannot tell a range of one day from one of a year and
+		// picks the wrong index for one of them.
+		if _, set := pc.RuntimeParams["plan_cache_mode"]; !set {
+			pc.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+		}
+		db := stdlib.OpenDB(*pc)
 		db.SetMaxOpenConns(16)
 		db.SetMaxIdleConns(8)
 		db.SetConnMaxIdleTime(5 * time.Minute)

@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"strings"
 )
 
@@ -58,9 +59,45 @@ func (c *Catalog) BulkLoad(ctx context.Context, rs []Recording) error {
 	return tx.Commit()
 }
 
-// Analyze updates the planner's statistics, as a long-running catalog's
-// database has them.
+// Analyze updates the planner's statistics and, on PostgreSQL, vacuums
+// (setting the hint bits and the visibility map), as a long-running
+// catalog's database has them after autovacuum.
 func (c *Catalog) Analyze(ctx context.Context) error {
-	_, err := c.wdb.ExecContext(ctx, "ANALYZE")
+	q := "ANALYZE"
+	if c.d == postgresDialect {
+		q = "VACUUM ANALYZE"
+	}
+	_, err := c.wdb.ExecContext(ctx, q)
 	return err
+}
+
+// ExplainSearch returns the database's plan of the Search's page query.
+func (c *Catalog) ExplainSearch(ctx context.Context, f Filter) (string, error) {
+	sq, err := c.searchQuery(f)
+	if err != nil {
+		return "", err
+	}
+	prefix := "EXPLAIN QUERY PLAN "
+	if c.d == postgresDialect {
+		prefix = "EXPLAIN (ANALYZE, BUFFERS) "
+	}
+	rows, err := c.rdb.QueryContext(ctx, prefix+sq.page, sq.args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	cols, _ := rows.Columns()
+	var b strings.Builder
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return "", err
+		}
+		fmt.Fprintln(&b, vals...)
+	}
+	return b.String(), rows.Err()
 }

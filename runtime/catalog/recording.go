@@ -190,6 +190,43 @@ type Page struct {
 // in the stable order of (Start, ID). A cursor that was not handed out by
 // Search is an error wrapping ErrBadCursor.
 func (c *Catalog) Search(ctx context.Context, f Filter) (Page, error) {
+	sq, err := c.searchQuery(f)
+	if err != nil {
+		return Page{}, fmt.Errorf("catalog: search: %w", err)
+	}
+	page := Page{Total: -1}
+	if f.Total {
+		if err := c.rdb.QueryRowContext(ctx, sq.count, sq.countArgs...).Scan(&page.Total); err != nil {
+			return Page{}, fmt.Errorf("catalog: search: count: %w", err)
+		}
+	}
+	rows, err := c.rdb.QueryContext(ctx, sq.page, sq.args...)
+	if err != nil {
+		return Page{}, fmt.Errorf("catalog: search: %w", err)
+	}
+	items, err := scanRecordings(rows)
+	if err != nil {
+		return Page{}, fmt.Errorf("catalog: search: %w", err)
+	}
+	if len(items) > sq.limit {
+		items = items[:sq.limit]
+		last := items[sq.limit-1]
+		page.NextCursor = encodeCursor(cursorRecordings, last.Start.UnixMicro(), last.ID)
+	}
+	page.Items = items
+	return page, nil
+}
+
+// searchSQL is the SQL of one Search.
+type searchSQL struct {
+	page      string // the page, limit+1 rows
+	args      []any
+	count     string // the count of every match
+	countArgs []any
+	limit     int
+}
+
+func (c *Catalog) searchQuery(f Filter) (searchSQL, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = DefaultLimit
@@ -212,7 +249,7 @@ func (c *Catalog) Search(ctx context.Context, f Filter) (Page, error) {
 	eq("scope", f.Scope)
 	if f.State != "" {
 		if !f.State.Valid() {
-			return Page{}, fmt.Errorf("catalog: search: state %q: %w", f.State, ErrInvalid)
+			return searchSQL{}, fmt.Errorf("state %q: %w", f.State, ErrInvalid)
 		}
 		eq("state", string(f.State))
 	} else {
@@ -226,38 +263,21 @@ func (c *Catalog) Search(ctx context.Context, f Filter) (Page, error) {
 		where = append(where, "start_us < ?")
 		args = append(args, f.Until.UnixMicro())
 	}
-	page := Page{Total: -1}
-	if f.Total {
-		q := "SELECT COUNT(*) FROM recordings WHERE " + strings.Join(where, " AND ")
-		if err := c.rdb.QueryRowContext(ctx, c.d.q(q), args...).Scan(&page.Total); err != nil {
-			return Page{}, fmt.Errorf("catalog: search: count: %w", err)
-		}
-	}
+	sq := searchSQL{limit: limit}
+	sq.count = c.d.q("SELECT COUNT(*) FROM recordings WHERE " + strings.Join(where, " AND "))
+	sq.countArgs = slices.Clone(args)
 	if f.Cursor != "" {
 		start, id, err := decodeCursor(cursorRecordings, f.Cursor)
 		if err != nil {
-			return Page{}, fmt.Errorf("catalog: search: %w", err)
+			return searchSQL{}, err
 		}
 		where = append(where, "(start_us, id) > (?, ?)")
 		args = append(args, start, id)
 	}
-	q := "SELECT " + recordingCols + " FROM recordings WHERE " + strings.Join(where, " AND ") +
-		fmt.Sprintf(" ORDER BY start_us, id LIMIT %d", limit+1)
-	rows, err := c.rdb.QueryContext(ctx, c.d.q(q), args...)
-	if err != nil {
-		return Page{}, fmt.Errorf("catalog: search: %w", err)
-	}
-	items, err := scanRecordings(rows)
-	if err != nil {
-		return Page{}, fmt.Errorf("catalog: search: %w", err)
-	}
-	if len(items) > limit {
-		items = items[:limit]
-		last := items[limit-1]
-		page.NextCursor = encodeCursor(cursorRecordings, last.Start.UnixMicro(), last.ID)
-	}
-	page.Items = items
-	return page, nil
+	sq.page = c.d.q("SELECT " + recordingCols + " FROM recordings WHERE " + strings.Join(where, " AND ") +
+		fmt.Sprintf(" ORDER BY start_us, id LIMIT %d", limit+1))
+	sq.args = args
+	return sq, nil
 }
 
 // maxInteraction bounds the recordings Interaction returns.

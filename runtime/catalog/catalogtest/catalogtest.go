@@ -170,6 +170,26 @@ func runAs() (*syscall.Credential, error) {
 	return nil, errors.New("running as root and no unprivileged user (postgres, nobody) to run PostgreSQL as")
 }
 
+// reachable reports whether every directory from / to dir lets other users
+// through, so that the unprivileged server can reach a directory made in it.
+func reachable(dir string) bool {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return false
+	}
+	for {
+		fi, err := os.Stat(dir)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		up := filepath.Dir(dir)
+		if up == dir {
+			return true
+		}
+		dir = up
+	}
+}
+
 func start() (_ *server, err error) {
 	bin, err := findBin()
 	if err != nil {
@@ -179,7 +199,11 @@ func start() (_ *server, err error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "recpol-pg-")
+	parent := os.TempDir()
+	if cred != nil && !reachable(parent) {
+		parent = "/tmp" // $TMPDIR is closed to other users
+	}
+	dir, err := os.MkdirTemp(parent, "recpol-pg-")
 	if err != nil {
 		return nil, err
 	}
