@@ -41,6 +41,9 @@ type harnessOpts struct {
 	addr  string // where the runtime reaches the switch
 	extra string // more runtime config
 	log   *slog.Logger
+	// standby: another runtime holds the switch's lease; do not wait for
+	// this one to connect.
+	standby bool
 }
 
 // startHarness copies the policy directory, starts a fake switch and the
@@ -112,6 +115,9 @@ reload_debounce_ms: 20
 	h.cancel = cancel
 	go func() { h.done <- rt.Run(ctx) }()
 	t.Cleanup(h.stop)
+	if o.standby {
+		return h
+	}
 	wctx, wcancel := context.WithTimeout(ctx, 10*time.Second)
 	defer wcancel()
 	if err := h.srv.WaitClients(wctx, 1); err != nil {

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,8 @@ type Config struct {
 	// Retention is the days recordings are kept, by account ("": every
 	// account without its own); absent or 0: forever.
 	Retention map[string]int
+	// LeaseTTL is how long a switch's lease lasts unrenewed.
+	LeaseTTL time.Duration
 	// UploadWorkers is how many uploads run at once.
 	UploadWorkers int
 	// UploadMaxAge is how long a failing upload is retried before it is
@@ -199,6 +202,7 @@ type rawConfig struct {
 		Accounts map[string]int `json:"accounts"`
 	} `json:"retention"`
 	UploadWorkers int `json:"upload_workers"`
+	LeaseTTLS     int `json:"lease_ttl_s"`
 	UploadMaxAgeS int `json:"upload_max_age_s"`
 	UploadAlertS  int `json:"upload_alert_after_s"`
 	Log           struct {
@@ -303,6 +307,23 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		LogJSON:        raw.Log.Format == "json",
 	}
 	c.UploadAlertAfter = time.Duration(raw.UploadAlertS) * time.Second
+	c.LeaseTTL = time.Duration(raw.LeaseTTLS) * time.Second
+	if c.Name == "" {
+		// A name of its own for the leases: the host and the spool,
+		// which no two runtimes share.
+		host, _ := os.Hostname()
+		host = strings.Map(func(r rune) rune {
+			if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '-' || r == '_' {
+				return r
+			}
+			return '-'
+		}, host)
+		if host == "" || !strings.ContainsAny(host[:1], "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") {
+			host = "recpol" + host
+		}
+		sum := sha256.Sum256([]byte(c.Spool))
+		c.Name = fmt.Sprintf("%.40s-%x", host, sum[:4])
+	}
 	c.Catalog.Driver = raw.Catalog.Driver
 	if raw.Catalog.DSN != "" {
 		d, err := secret("catalog.dsn", raw.Catalog.DSN)

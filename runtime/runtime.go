@@ -43,6 +43,9 @@ type Runtime struct {
 	intents  *intents
 	reload   chan struct{}
 	addr     chan string // the HTTP listener's address, once listening
+	// releaseLeases: give the switches' leases up when Run ends (tests
+	// turn it off to play a runtime that died).
+	releaseLeases bool
 }
 
 // switchRun is one switch: its engine and its client.
@@ -51,6 +54,7 @@ type switchRun struct {
 	engine *engine
 	client *esl.Client
 	rt     *Runtime
+	lease  lease
 }
 
 // New loads the policy (which must compile) and opens the store. Nothing
@@ -62,7 +66,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1)}
+	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true}
 	var uploads []store.Upload
 	for _, u := range cfg.Uploads {
 		h := map[string]string{}
@@ -103,7 +107,17 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 			m.Recordings.WithLabelValues(what).Inc()
 		})
 		sr.engine.intents = in
-		sr.client = esl.New(esl.Config{Address: s.Address, Password: s.Password.Reveal(), Logger: log.With("switch", s.Name)})
+		if cfg.Catalog.Driver == "postgres" {
+			sr.lease = &catalogLease{cat: cat, key: "switch:" + s.Name, me: cfg.Name, ttl: cfg.LeaseTTL}
+		} else {
+			sr.lease = &switchLease{me: cfg.Name, ttl: cfg.LeaseTTL, now: time.Now}
+		}
+		ec := esl.Config{Address: s.Address, Password: s.Password.Reveal(), Logger: log.With("switch", s.Name), Gate: sr.gate}
+		if cfg.LeaseTTL > 0 && cfg.LeaseTTL/3 < esl.DefaultBackoffMax {
+			// A runtime waiting for the lease asks again well within it.
+			ec.BackoffMax = cfg.LeaseTTL / 3
+		}
+		sr.client = esl.New(ec)
 		r.switches = append(r.switches, sr)
 	}
 	if len(r.switches) == 0 {
@@ -237,6 +251,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		goRun("sender "+sr.cfg.Name, func() error { sr.engine.sender(ctx, sr.client); return nil })
 		goRun("recheck "+sr.cfg.Name, func() error { sr.engine.recheckLoop(ctx, sr.client, sr.client.Connected); return nil })
 		goRun("switch "+sr.cfg.Name, func() error { return sr.client.Run(ctx, sr) })
+		goRun("lease "+sr.cfg.Name, func() error { sr.keepLease(ctx); return nil })
 	}
 	if h := r.cfg.HTTP; h != nil {
 		ln, err := net.Listen("tcp", h.Listen)
@@ -312,6 +327,9 @@ func (sr *switchRun) Event(ev *esl.Event) {
 // Disconnected records a lost connection.
 func (sr *switchRun) Disconnected(err error) {
 	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(0)
+	if gated(err) {
+		return // another runtime serves it; gate logged who
+	}
 	sr.rt.Metrics.Reconnects.WithLabelValues(sr.cfg.Name).Inc()
 	sr.rt.log.Warn("switch disconnected", "switch", sr.cfg.Name, "error", err)
 }

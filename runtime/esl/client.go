@@ -64,6 +64,12 @@ type Config struct {
 	// BackoffMax (a switch that drops every connection soon after it is
 	// made is retried at the capped pace, not at BackoffMin).
 	BackoffMin, BackoffMax time.Duration
+	// Gate, when set, is asked on every connection, once authenticated and
+	// before the subscription, whether to serve the switch; api runs one
+	// api command on that connection. An error ends the connection, which
+	// is retried with backoff like any other: a runtime that does not own
+	// the switch (another holds its lease) keeps asking until it does.
+	Gate func(ctx context.Context, api func(ctx context.Context, cmd string) (string, error)) error
 	// Logger receives connection, protocol and command logs; nil discards.
 	Logger *slog.Logger
 }
@@ -106,6 +112,9 @@ var (
 	ErrJobTimeout = errors.New("esl: background job timed out")
 	// ErrAuth: the switch refused the password.
 	ErrAuth = errors.New("esl: authentication failed")
+	// ErrGated: Config.Gate declined to serve the switch on this
+	// connection; the cause is wrapped too.
+	ErrGated = errors.New("esl: not serving the switch")
 	// ErrProtocol: the switch sent something the event socket protocol
 	// does not allow (unknown Content-Type, malformed frame, a reply
 	// nothing asked for); the connection was closed.
@@ -255,9 +264,12 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 		}
 		delay := c.backoff(attempt)
 		attempt++
-		if errors.Is(err, ErrAuth) {
+		switch {
+		case errors.Is(err, ErrAuth):
 			c.log.Error("event socket: the switch refused the password; retrying", "err", err, "retry_in", delay)
-		} else {
+		case errors.Is(err, ErrGated):
+			c.log.Info("event socket: not serving the switch for now; asking again later", "reason", err, "retry_in", delay)
+		default:
 			c.log.Warn("event socket: disconnected; retrying", "err", err, "retry_in", delay)
 		}
 		q.push(item{kind: itemDisconnected, err: err})
@@ -327,6 +339,14 @@ func truncate(s string) string {
 // rejected reports whether a reply is a failure (-ERR, -USAGE).
 func rejected(reply string) bool {
 	return strings.HasPrefix(reply, "-")
+}
+
+// Drop ends the current connection with err (it is retried with backoff,
+// and Gate asked again); it does nothing without a connection.
+func (c *Client) Drop(err error) {
+	if s, e := c.current(); e == nil {
+		s.fail(err)
+	}
 }
 
 // API runs "api <cmd>" and returns the switch's output. Commands are

@@ -174,6 +174,26 @@ func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
 	}
 	go s.read()
 	go s.watchdog()
+	if c.cfg.Gate != nil {
+		api := func(ctx context.Context, cmd string) (string, error) {
+			if err := checkCommand(cmd); err != nil {
+				return "", err
+			}
+			r, err := s.command(ctx, "api "+cmd)
+			if err != nil {
+				return "", fmt.Errorf("api %s: %w", verb(cmd), err)
+			}
+			if rejected(r.text) {
+				return r.text, fmt.Errorf("api %s: %w: %s", verb(cmd), ErrRejected, strings.TrimSpace(r.text))
+			}
+			return r.text, nil
+		}
+		if err := c.cfg.Gate(ctx, api); err != nil {
+			s.fail(fmt.Errorf("%w: %w", ErrGated, err))
+			s.teardown()
+			return nil, s.reason()
+		}
+	}
 	sub := "event plain " + strings.Join(c.cfg.Events, " ")
 	if rep, err := s.command(ctx, sub); err != nil || !strings.HasPrefix(rep.text, "+OK") {
 		if err == nil {

@@ -42,6 +42,36 @@ func (s *Server) api(name, args string, x *apiCall) (string, func()) {
 	switch name {
 	case "uuid_record":
 		return s.uuidRecord(args, x)
+	case "global_setvar":
+		// mod_commands.c global_setvar_function: "<var>=<value>[=<value2>]";
+		// with value2, switch_core_set_var_conditional sets the variable
+		// only when it holds value2 (under the globals' write lock); an
+		// empty value unsets it. The reply is +OK either way.
+		f := strings.SplitN(args, "=", 3)
+		if f[0] == "" {
+			return "-USAGE: <var>=<value> [=<value2>]\n", nil
+		}
+		if s.globals == nil {
+			s.globals = map[string]string{}
+		}
+		val := ""
+		if len(f) > 1 {
+			val = f[1]
+		}
+		if len(f) == 3 && f[2] != "" {
+			if cur, ok := s.globals[f[0]]; !ok || cur != f[2] {
+				return "+OK", nil
+			}
+		}
+		if val == "" {
+			delete(s.globals, f[0])
+		} else {
+			s.globals[f[0]] = val
+		}
+		return "+OK", nil
+	case "global_getvar":
+		// global_getvar_function: the value, or nothing.
+		return s.globals[strings.TrimSpace(args)], nil
 	case "uuid_setvar":
 		f := strings.SplitN(args, " ", 3)
 		if len(f) < 2 || f[0] == "" {

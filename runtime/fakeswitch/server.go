@@ -79,7 +79,10 @@ type Server struct {
 	sessions  int
 	jobs      int
 	channels  map[string]*channel
-	closing   map[string]int // by leg uuid: recording files still being closed
+	// globals are the switch's global variables (global_setvar,
+	// global_getvar).
+	globals map[string]string
+	closing map[string]int // by leg uuid: recording files still being closed
 	// preAnswered: uuids of the legs a recording start pre-answered.
 	preAnswered map[string]bool
 	clients     map[*client]struct{}

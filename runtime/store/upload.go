@@ -516,6 +516,9 @@ func (s *Store) loadPending() error {
 				s.log.Error("a pending upload's recording cannot be read from the catalog", "recording_id", u.RecordingID, "error", err.Error())
 				continue
 			}
+			if !inside(s.storage, r.Path) {
+				continue // another runtime's, in a catalog they share: it uploads its own
+			}
 			e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: u.EnqueuedAt},
 				upload: true, attempts: u.Attempts, since: u.EnqueuedAt, next: u.NextAt, lastErr: u.LastError}
 			s.pending[u.RecordingID] = e
