@@ -336,3 +336,20 @@ func (sr *switchRun) Disconnected(err error) {
 
 // Tables returns the live table; calls in progress keep their own.
 func (r *Runtime) Table() *table.Table { return r.Policy.Table() }
+
+// CatalogTool opens the store of a runtime config for the catalog's
+// maintenance (recpol catalog): rebuild it from the sidecars, or the
+// sidecars from it. It must not run beside a runtime using the same spool.
+func CatalogTool(cfg *Config, log *slog.Logger, f func(*store.Store) error) error {
+	cat, err := openCatalog(cfg)
+	if err != nil {
+		return err
+	}
+	defer cat.Close()
+	st, err := store.Open(store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Logger: log, Catalog: cat})
+	if err != nil {
+		return fmt.Errorf("opening the store: %w", err)
+	}
+	defer st.Close()
+	return f(st)
+}

@@ -244,3 +244,40 @@ func readSidecar(path string) (Metadata, error) {
 	}
 	return m, nil
 }
+
+// WriteSidecars writes the sidecar of every stored recording again from
+// the catalog (the catalog is the record; the sidecars are a readable copy
+// beside the media) and returns how many it wrote.
+func (s *Store) WriteSidecars(ctx context.Context) (int, error) {
+	n := 0
+	f := catalog.Filter{Limit: catalog.MaxLimit}
+	for {
+		p, err := s.Search(ctx, f)
+		if err != nil {
+			return n, err
+		}
+		for _, r := range p.Items {
+			switch catalog.State(r.State) {
+			case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
+			default:
+				continue
+			}
+			sidecar := sidecarOf(r.Path, r.RecordingID)
+			if err := checkNoLinks(s.storage, sidecar); err != nil {
+				return n, err
+			}
+			b, err := json.MarshalIndent(r.Metadata, "", "  ")
+			if err != nil {
+				return n, fmt.Errorf("recording %s: %w", r.RecordingID, err)
+			}
+			if err := s.dirs.writeFileAtomic(sidecar, b); err != nil {
+				return n, fmt.Errorf("recording %s: sidecar: %w", r.RecordingID, err)
+			}
+			n++
+		}
+		if p.NextCursor == "" {
+			return n, nil
+		}
+		f.Cursor = p.NextCursor
+	}
+}

@@ -111,6 +111,7 @@ Exit status: 0 ok, 1 the policy is invalid, 2 usage or I/O error.`,
 		newRunCmd(s),
 		newDemoCmd(s),
 		newFakeswitchCmd(s),
+		newCatalogCmd(s),
 	)
 	return root
 }
