@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,7 +133,7 @@ switches: [{address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
 policies: "policies"
 storage:  "recordings"
 spool:    "spool"
-http: listen: "127.0.0.1:0"
+http: {listen: "127.0.0.1:0", token: "demo-token"} // a literal token, for the demo only
 reload_debounce_ms: 50
 `, ln.Addr().String(), rec, rec)
 	cfgPath := filepath.Join(dir, "runtime.cue")
@@ -226,9 +228,61 @@ reload_debounce_ms: 50
 		time.Sleep(50 * time.Millisecond)
 	}
 	ok := demoSummary(out, predicted, stored, uploads, dir)
+	if err := demoPages(ctx, out, rt, dir); err != nil {
+		fmt.Fprintf(out, "FAIL: the API: %v\n", err)
+		ok = false
+	}
 	if !ok {
 		return invalid()
 	}
+	return nil
+}
+
+// demoPages lists the recordings through the runtime's API, three a page,
+// following next_cursor, as an operator's client would.
+func demoPages(ctx context.Context, w io.Writer, rt *recpolruntime.Runtime, dir string) error {
+	addr, err := rt.HTTPAddr(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n== the catalog (%s), through the API: GET /v1/recordings?limit=3, following next_cursor\n",
+		filepath.Join(dir, "spool", "store", "catalog.db"))
+	cursor, total := "", 0
+	for page := 1; ; page++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet,
+			"http://"+addr+"/v1/recordings?limit=3&cursor="+url.QueryEscape(cursor), nil)
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer demo-token")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		var p struct {
+			Items []struct {
+				RecordingID string `json:"recording_id"`
+				State       string `json:"state"`
+			} `json:"items"`
+			NextCursor string `json:"next_cursor"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&p)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("page %d: status %d: %v", page, resp.StatusCode, err)
+		}
+		var ids []string
+		for _, it := range p.Items {
+			ids = append(ids, it.RecordingID+" ("+it.State+")")
+		}
+		total += len(p.Items)
+		fmt.Fprintf(w, "page %d: %s\n", page, strings.Join(ids, ", "))
+		if p.NextCursor == "" {
+			break
+		}
+		cursor = p.NextCursor
+	}
+	fmt.Fprintf(w, "%d recordings in the catalog\n", total)
 	return nil
 }
 
