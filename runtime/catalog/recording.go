@@ -47,14 +47,23 @@ func (s State) Valid() bool {
 // catalog does not read.
 type Recording struct {
 	// ID is the recording id, unique.
-	ID            string
-	CallID        string
+	ID string
+	// CallID is the recorded leg's call (channel) id.
+	CallID string
+	// InteractionID groups every recording of one call, all legs and
+	// scopes.
 	InteractionID string
-	Account       string
-	Endpoint      string
-	Owner         string
-	Origin        string
-	Scope         string
+	// Account is the tenant whose policy decided the recording.
+	Account string
+	// Endpoint is the recorded user or device ("" for an account's
+	// recording).
+	Endpoint string
+	// Owner is the endpoint's owner (a device's user).
+	Owner string
+	// Origin is why it was recorded (direction and network, callflow...).
+	Origin string
+	// Scope is whose decision it was: callee, caller, account...
+	Scope string
 	// Start is when the recording started (UTC, microseconds).
 	Start time.Time
 	State State
