@@ -7,6 +7,10 @@ import (
 	"time"
 )
 
+// HandMarker starts the part of BENCHMARKS.md measured by hand, each figure
+// with the command that measured it; make bench keeps it as it is.
+const HandMarker = "<!-- measured by hand below this line: make bench keeps it -->"
+
 // Markdown writes the report as BENCHMARKS.md.
 func (rep *Report) Markdown(w io.Writer, invocation string) error {
 	var b strings.Builder

@@ -66,5 +66,13 @@ func run(out, recpol, cue, work string, quick bool) error {
 		_, err = os.Stdout.Write(b.Bytes())
 		return err
 	}
+	// Figures measured by hand (each with its command) follow the marker
+	// in the report; a new run keeps them.
+	if old, err := os.ReadFile(out); err == nil {
+		if i := bytes.Index(old, []byte(bench.HandMarker)); i >= 0 {
+			b.WriteString("\n")
+			b.Write(old[i:])
+		}
+	}
 	return os.WriteFile(out, b.Bytes(), 0o644)
 }
