@@ -533,6 +533,17 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 	if err := s.writeJournal(j.Dst+".json", j); err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 	}
+	// The catalog lists it, quarantined, with the reason: a recording that
+	// exists is never out of sight.
+	m := j.Meta
+	m.QuarantineReason = reason
+	r, err := row(m, j.Dst, catalog.StateQuarantined)
+	if err == nil {
+		err = s.cat.Apply(context.Background(), catalog.PutRecording(r))
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("recording %s: quarantine: catalog: %w", id, err)
+	}
 	if err := s.dirs.removeDurable(jpath); err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 	}

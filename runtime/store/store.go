@@ -147,6 +147,9 @@ type Metadata struct {
 	// StoppedBy says who stopped the recording before its leg hung up:
 	// an API token ("api token ops"), a metaflow code or a callflow.
 	StoppedBy string `json:"stopped_by,omitempty"`
+	// QuarantineReason says why a recording is in the spool's quarantine
+	// (its file could not be read); empty otherwise.
+	QuarantineReason string `json:"quarantine_reason,omitempty"`
 	// Flags are the discrepancies the store found between the file and
 	// what was asked for (FlagSampleRate, FlagDuration). A flagged
 	// recording is stored, listed and uploaded like any other: a

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -145,6 +146,11 @@ func TestFinish(t *testing.T) {
 				}
 				if _, _, err := s.Get(m.RecordingID); !errors.Is(err, ErrNotFound) {
 					t.Errorf("Get of a quarantined recording: %v", err)
+				}
+				// The catalog lists it, with the reason.
+				q, err := s.Lookup(context.Background(), m.RecordingID)
+				if err != nil || q.State != "quarantined" || q.Path != r.Path || !strings.Contains(q.QuarantineReason, tc.reason) {
+					t.Errorf("the catalog's quarantined recording: %+v %v", q, err)
 				}
 			}
 			if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
