@@ -325,3 +325,55 @@ func TestMediaName(t *testing.T) {
 		}
 	}
 }
+
+// TestPurge: retention deletes the stored recordings older than their
+// account's days (or the default's), never one on hold, and keeps the
+// rows, deleted.
+func TestPurge(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	ctx := context.Background()
+	now := time.Date(2026, 12, 4, 12, 0, 0, 0, time.UTC)
+	recs := []struct {
+		id, account string
+		age         time.Duration
+		hold        bool
+		kept        bool
+	}{
+		{"old-acme", "acme", 40 * 24 * time.Hour, false, false},
+		{"held-acme", "acme", 40 * 24 * time.Hour, true, true},
+		{"new-acme", "acme", 10 * 24 * time.Hour, false, true},
+		{"old-pci", "pci", 40 * 24 * time.Hour, false, true}, // pci keeps 90 days
+		{"older-pci", "pci", 100 * 24 * time.Hour, false, false},
+	}
+	for _, r := range recs {
+		m := meta(r.id)
+		m.Account, m.Start = r.account, now.Add(-r.age)
+		finishWAV(t, s, e.spool, m)
+		if r.hold {
+			if err := s.SetHold(ctx, r.id, true); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	n, err := s.Purge(ctx, map[string]int{"": 30, "pci": 90}, now, 100)
+	if err != nil || n != 2 {
+		t.Fatalf("Purge: %d deleted, %v; want 2", n, err)
+	}
+	for _, r := range recs {
+		got, err := s.Lookup(ctx, r.id)
+		if err != nil {
+			t.Fatalf("%s: %v", r.id, err)
+		}
+		if kept := got.State != "deleted"; kept != r.kept {
+			t.Errorf("%s: state %s, want kept %t", r.id, got.State, r.kept)
+		}
+		if _, statErr := os.Stat(got.Path); (statErr == nil) != r.kept {
+			t.Errorf("%s: media present %t, want %t", r.id, statErr == nil, r.kept)
+		}
+	}
+	if err := s.Delete(ctx, "held-acme", "test"); !errors.Is(err, ErrHeld) {
+		t.Errorf("deleting a held recording: %v", err)
+	}
+}
