@@ -175,8 +175,12 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		s.quarantineFile(jpath, err)
 	}
-	if r, ok := s.finished(id); ok {
-		return r, nil
+	// A recording already finished has left the spool: only when its file
+	// is gone can this be a repeated Finish (the catalog says).
+	if _, err := os.Lstat(src); err != nil {
+		if r, ok := s.finished(id); ok {
+			return r, nil
+		}
 	}
 	// The first journal is written once the file is checked: checking
 	// and hashing only read it, so until then a crash leaves the file
