@@ -3,55 +3,54 @@
 // (*Store).Finish, which checks it, moves it into
 // <Storage>/<account>/<yyyy>/<mm>/<dd>/<recording id>.<ext> (or
 // <media_name>_<recording id>.<ext> when the policy's action names the
-// media) with a JSON metadata sidecar <recording id>.json beside it, and queues an upload when the policy names a
-// URL. (*Store).Run uploads queued recordings with capped, jittered backoff.
+// media) with a JSON metadata sidecar <recording id>.json beside it, enters
+// it in the catalog (runtime/catalog: every recording's metadata and state,
+// the upload queue, the audit trail) and queues its upload there when the
+// policy names a URL. (*Store).Run uploads queued recordings with capped,
+// jittered backoff, and dead-letters the ones that cannot succeed.
 //
 // # Durability
 //
-// Every step is journaled in the spool before it is taken, and every
-// journal write is atomic (temporary file, fsync, rename, fsync of the
-// directory). The spool holds:
+// Every step is journaled in the spool or committed to the catalog before
+// the next is taken, and every journal write is atomic (temporary file,
+// fsync, rename, fsync of the directory). The spool holds:
 //
 //	<Spool>/journal/<id>.json    a recording being finished, with its state
-//	<Spool>/pending/<id>.json    a stored recording waiting for its upload
 //	<Spool>/quarantine/          corrupt journals and recordings that failed their checks
+//	<Spool>/catalog.db           the catalog, unless the caller gives one (Config.Catalog)
 //
 // Finish checks and hashes the file first, which only reads it; the first
 // journal is written in state checked (the sha256 and the destination are
-// recorded) before anything is moved. The journal then either disappears
-// (stored locally) or is renamed into pending/ as it is (an upload is due).
-// That rename is the single atomic step that hands a recording to the
-// upload worker, so a crash at any moment (kill -9 included) leaves the
-// file untouched for the caller's next Finish (a crash during the checks),
-// a journal that Open resumes, or a pending entry that Run resumes, never
-// two of them. A file leaves the spool only once it is in storage; a
-// pending entry is removed only after a 2xx.
+// recorded) before anything is moved. The file is then moved and its
+// sidecar written; one catalog transaction enters the recording and, with a
+// URL, its upload (the catalog's group commit shares that commit with the
+// finishes of the same moment); then the journal is removed. So a crash at
+// any moment (kill -9 included) leaves the file untouched for the caller's
+// next Finish (a crash during the checks), a journal that Open resumes (it
+// enters the same rows again), or a recording in the catalog, never a
+// recording that is nowhere. A file leaves the spool only once it is in
+// storage; an upload leaves the queue only after a 2xx (UploadDone and the
+// state uploaded are one commit).
 //
-// A stored recording costs six fsyncs: the journal and its directory, both
-// directories of the move, the sidecar and its directory (and one more to
-// remove the journal of a recording without an upload). The four of
-// directories are shared between recordings finished at the same time: a
-// caller waits for the next fsync of the directory to begin and end, and
-// every caller that arrived meanwhile is served by it, so at hundreds of
-// recordings a second the journal, recordings and storage directories are
-// each fsynced a few dozen times a second, not hundreds. The hand-over to
-// pending/ and the removal of a pending entry after its 2xx are not
-// fsynced: a power failure that undoes either brings back the journal or
-// the pending entry, and resuming it repeats the hand-over or sends the
-// upload again to the same name, as after a crash between a 2xx and the
-// removal. A crash of the process alone (kill -9) undoes neither.
+// A stored recording costs five fsyncs and a share of a catalog commit: the
+// journal and its directory, both directories of the move, the sidecar and
+// its directory, the journal's removal. The fsyncs of directories are
+// shared between recordings finished at the same time: a caller waits for
+// the next fsync of the directory to begin and end, and every caller that
+// arrived meanwhile is served by it.
 //
 // The one window that cannot be closed without the server's help is a crash
-// after the server answered 2xx and before the pending entry was removed:
-// the upload is then sent again after the restart, to the same name, which
-// a PUT target overwrites with identical bytes.
+// after the server answered 2xx and before the catalog recorded it: the
+// upload is then sent again after the restart, to the same name, which a
+// PUT target overwrites with identical bytes.
 //
-// A journal whose finish failed (storage full, a symbolic link in the way)
-// stays in the spool with its recording; calling Finish again resumes it,
-// and so does Run, with the same backoff as uploads.
-//
-// Open indexes storage by walking it once (recording id to sidecar); Get
-// and List use that index, which Finish keeps current.
+// A journal whose finish failed (storage full, a symbolic link in the way,
+// the catalog unreachable) stays in the spool with its recording; calling
+// Finish again resumes it, and so does Run, with the same backoff as
+// uploads. Pending and dead-lettered entries of an earlier release's spool
+// (pending/, dead/) are moved into the catalog by Open; a new catalog beside
+// a storage that holds recordings is filled from their sidecars once
+// (Rebuild). Nothing else walks storage.
 //
 // # Checks and outcomes
 //
@@ -72,6 +71,15 @@
 // recordings of the call) it becomes call_recording_<call_id>_<recording
 // id>.<ext>. The caller decides because only the engine knows, at the time
 // of the first upload, that a second recording of the same leg will follow.
+// A media_name (Metadata.MediaName) replaces the "call_recording" prefix.
+//
+// # Uploads that fail
+//
+// A 4xx other than 408 and 429, an unusable URL or a stored file that is
+// gone can never succeed: the upload is dead-lettered at once. A 5xx, a
+// timeout or a network error is retried until Config.MaxUploadAge has
+// passed since the recording was checked (on the runtime's clock), then
+// dead-lettered. A dead letter stays in the catalog until Retry.
 //
 // # Safety
 //
