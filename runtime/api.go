@@ -356,9 +356,10 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	switch f.State {
-	case "", catalog.StateActive, catalog.StateStored, catalog.StateUploaded, catalog.StateDead, catalog.StateQuarantined, catalog.StateDeleted:
+	case "", catalog.StateActive, catalog.StateStored, catalog.StateUploaded, catalog.StateDead, catalog.StateQuarantined,
+		catalog.StateDeleted, catalog.StateDiscarded:
 	default:
-		writeError(w, http.StatusBadRequest, "state must be active, stored, uploaded, dead, quarantined or deleted")
+		writeError(w, http.StatusBadRequest, "state must be active, stored, uploaded, dead, quarantined, deleted or discarded")
 		return
 	}
 	var ok bool

@@ -98,6 +98,11 @@ type intents struct {
 	quarantine string
 	log        *slog.Logger
 	onQuar     func()
+	// started and refused, when set, tell the catalog of a recording's
+	// first intent and of a start the switch refused (Store.Started,
+	// Store.Refused); neither blocks.
+	started func(store.Metadata)
+	refused func(id string)
 
 	mu       sync.Mutex
 	f        logFile           // the log, open for appending; nil after a failed rewrite
@@ -460,8 +465,12 @@ func (in *intents) write(it *intent) error {
 	if err := in.appendLocked(logLine(b)); err != nil {
 		return err
 	}
+	_, known := in.live[id]
 	in.live[id] = b
 	in.compactLocked()
+	if !known && in.started != nil {
+		in.started(it.Meta) // the catalog lists it, active (never blocks)
+	}
 	return nil
 }
 
@@ -514,7 +523,12 @@ func (in *intents) dropLocked(id string) error {
 }
 
 // forget removes the intent of a recording that never started.
-func (in *intents) forget(id string) { in.done(id) }
+func (in *intents) forget(id string) {
+	in.done(id)
+	if in.refused != nil {
+		in.refused(id)
+	}
+}
 
 // recoverIntents runs after every (re)connection, once the recordings the
 // engine follows are reconciled: every intent the engine does not follow

@@ -94,6 +94,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		return nil, err
 	}
 	r.intents = in
+	in.started, in.refused = st.Started, st.Refused
 	for _, s := range cfg.Switches {
 		if !cfg.Serves(s) {
 			log.Info("switch owned by another runtime: not served", "switch", s.Name, "owner", s.Owner)
@@ -277,6 +278,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	// A recording the store takes from now on keeps its intent: the next
 	// run finishes it again, without effect.
 	r.intents.close()
+	if err := r.Store.Close(); err != nil {
+		r.log.Error("closing the store", "error", err)
+	}
 	if err := r.catalog.Close(); err != nil {
 		r.log.Error("closing the catalog", "error", err)
 	}

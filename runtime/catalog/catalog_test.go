@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -744,4 +745,38 @@ func TestOpenErrors(t *testing.T) {
 			t.Errorf("Open(%+v) = %v, want ErrInvalid", cfg, err)
 		}
 	}
+}
+
+// TestAddRecording: a recording entered as active at its start never
+// overwrites the row its finish wrote, whichever commits first; a
+// discarded one is listed only when asked for.
+func TestAddRecording(t *testing.T) {
+	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
+		c := open(t, cfg)
+		ctx := context.Background()
+		active := func(id string) catalog.Recording {
+			return rec(id, 1, func(r *catalog.Recording) { r.State = catalog.StateActive })
+		}
+		// The finish first, the late start's row after it.
+		put(t, c, rec("r1", 1))
+		if err := c.Apply(ctx, catalog.AddRecording(active("r1")), catalog.AddRecording(active("r2"))); err != nil {
+			t.Fatal(err)
+		}
+		for id, want := range map[string]catalog.State{"r1": catalog.StateStored, "r2": catalog.StateActive} {
+			if got, err := c.Get(ctx, id); err != nil || got.State != want {
+				t.Errorf("%s: %v %v, want %s", id, got.State, err, want)
+			}
+		}
+		if err := c.Apply(ctx, catalog.SetState("r2", catalog.StateDiscarded)); err != nil {
+			t.Fatal(err)
+		}
+		p, err := c.Search(ctx, catalog.Filter{})
+		if err != nil || !slices.Equal(ids(p.Items), []string{"r1"}) {
+			t.Errorf("default search %v %v, want r1 only", ids(p.Items), err)
+		}
+		p, err = c.Search(ctx, catalog.Filter{State: catalog.StateDiscarded})
+		if err != nil || !slices.Equal(ids(p.Items), []string{"r2"}) {
+			t.Errorf("discarded %v %v", ids(p.Items), err)
+		}
+	})
 }

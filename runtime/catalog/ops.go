@@ -226,6 +226,34 @@ ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, interaction_id = excl
 	scope = excluded.scope, start_us = excluded.start_us, state = excluded.state, flags = excluded.flags,
 	path = excluded.path, doc = excluded.doc, updated_us = excluded.updated_us`
 
+const qAddRecording = `INSERT INTO recordings (` + recordingCols + `)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (id) DO NOTHING`
+
+// AddRecording inserts the recording unless a row with its id exists: a
+// recording entered as active when it starts never overwrites what its
+// finish entered, whichever commits first.
+func AddRecording(r Recording) Op { return addRecording{r} }
+
+type addRecording struct{ r Recording }
+
+func (o addRecording) apply(ctx context.Context, w *writeTx) error {
+	r := o.r
+	if r.ID == "" || !r.State.Valid() {
+		return fmt.Errorf("catalog: add recording %q: %w: id and a valid state are required (state %q)", r.ID, ErrInvalid, r.State)
+	}
+	hold := 0
+	if r.Hold {
+		hold = 1
+	}
+	if _, err := w.exec(ctx, qAddRecording,
+		r.ID, r.CallID, r.InteractionID, r.Account, r.Endpoint, r.Owner, r.Origin, r.Scope,
+		r.Start.UnixMicro(), string(r.State), encodeFlags(normFlags(r.Flags)), hold, r.Path, r.Doc, w.now, w.now); err != nil {
+		return fmt.Errorf("catalog: add recording %q: %w", r.ID, err)
+	}
+	return nil
+}
+
 // PutRecording inserts the recording or replaces the row with its id. A
 // replaced row keeps its CreatedAt and its Hold (SetHold changes a hold).
 func PutRecording(r Recording) Op { return putRecording{r} }

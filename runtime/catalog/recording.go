@@ -31,12 +31,15 @@ const (
 	StateQuarantined State = "quarantined"
 	// StateDeleted: the media was deleted; the row is kept for audit.
 	StateDeleted State = "deleted"
+	// StateDiscarded: the recording ended too short or empty and its
+	// file was removed, as FreeSWITCH does; the row is kept for audit.
+	StateDiscarded State = "discarded"
 )
 
 // Valid reports whether s is one of the States.
 func (s State) Valid() bool {
 	switch s {
-	case StateActive, StateStored, StateUploaded, StateDead, StateQuarantined, StateDeleted:
+	case StateActive, StateStored, StateUploaded, StateDead, StateQuarantined, StateDeleted, StateDiscarded:
 		return true
 	}
 	return false
@@ -168,7 +171,8 @@ type Filter struct {
 	Origin        string
 	Scope         string
 	// State selects one state. Empty selects every state but
-	// StateDeleted: deleted recordings are listed only when asked for.
+	// StateDeleted: deleted (and discarded) recordings are listed only
+	// when asked for.
 	State State
 	// From and Until bound Start: From <= Start < Until. Zero is unbounded.
 	From, Until time.Time
@@ -262,7 +266,7 @@ func (c *Catalog) searchQuery(f Filter) (searchSQL, error) {
 		}
 		eq("state", string(f.State))
 	} else {
-		where = append(where, "state <> 'deleted'")
+		where = append(where, "state NOT IN ('deleted', 'discarded')")
 	}
 	if !f.From.IsZero() {
 		where = append(where, "start_us >= ?")
@@ -293,10 +297,11 @@ func (c *Catalog) searchQuery(f Filter) (searchSQL, error) {
 const maxInteraction = 10000
 
 // Interaction returns every recording of one interaction (all legs and
-// scopes of one call) in order of (Start, ID), deleted ones excepted.
+// scopes of one call) in order of (Start, ID), deleted and discarded ones
+// excepted.
 func (c *Catalog) Interaction(ctx context.Context, id string) ([]Recording, error) {
 	rows, err := c.rdb.QueryContext(ctx, c.d.q("SELECT "+recordingCols+
-		" FROM recordings WHERE interaction_id = ? AND state <> 'deleted' ORDER BY start_us, id LIMIT ?"), id, maxInteraction)
+		" FROM recordings WHERE interaction_id = ? AND state NOT IN ('deleted', 'discarded') ORDER BY start_us, id LIMIT ?"), id, maxInteraction)
 	if err != nil {
 		return nil, fmt.Errorf("catalog: interaction %q: %w", id, err)
 	}

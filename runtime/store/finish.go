@@ -508,6 +508,13 @@ func (s *Store) discard(j *journal, reason string) (Result, error) {
 	if err := s.dirs.removeDurable(s.journalPath(id)); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
+	// The catalog keeps the row, discarded (a later entry of its start
+	// does not overwrite it).
+	if r, err := row(j.Meta, "", catalog.StateDiscarded); err == nil {
+		if err := s.cat.Apply(context.Background(), catalog.PutRecording(r)); err != nil {
+			s.log.Warn("the catalog could not record a discarded recording", "recording_id", id, "error", err.Error())
+		}
+	}
 	s.log.Info("recording discarded", "recording_id", id, "account", j.Meta.Account, "reason", reason)
 	s.emit(Event{Kind: EventDiscarded, RecordingID: id, Account: j.Meta.Account, Reason: reason})
 	return Result{Outcome: Discarded, Reason: reason, Metadata: j.Meta}, nil

@@ -265,6 +265,10 @@ type Store struct {
 	cat    *catalog.Catalog
 	ownCat bool // opened by Open, closed by Close
 
+	activeMu   sync.Mutex
+	active     chan catalog.Op // Started's and Refused's entries; nil once closed
+	activeDone chan struct{}
+
 	mu      sync.Mutex
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
@@ -370,6 +374,8 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.openCatalog(); err != nil {
 		return nil, err
 	}
+	s.active, s.activeDone = make(chan catalog.Op, activeQueue), make(chan struct{})
+	go s.writeActive(s.active, s.activeDone)
 	if err := s.loadPending(); err != nil {
 		s.Close()
 		return nil, err
@@ -409,9 +415,17 @@ func (s *Store) openCatalog() error {
 	return nil
 }
 
-// Close closes the catalog the Store opened itself. Run must have
-// returned.
+// Close writes the entries of Started still queued and closes the catalog
+// the Store opened itself. Run must have returned.
 func (s *Store) Close() error {
+	s.activeMu.Lock()
+	q := s.active
+	s.active = nil
+	s.activeMu.Unlock()
+	if q != nil {
+		close(q)
+		<-s.activeDone
+	}
 	if s.ownCat {
 		return s.cat.Close()
 	}

@@ -377,3 +377,41 @@ func TestPurge(t *testing.T) {
 		t.Errorf("deleting a held recording: %v", err)
 	}
 }
+
+// TestActive: a recording is in the catalog from its start, active; its
+// finish replaces the row (stored, or discarded when too short), and an
+// entry of its start that comes late never brings it back to active; a
+// start the switch refused is discarded.
+func TestActive(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := e.open(t)
+	ctx := context.Background()
+	state := func(id string) string {
+		t.Helper()
+		r, err := s.Lookup(ctx, id)
+		if err != nil {
+			return err.Error()
+		}
+		return r.State
+	}
+	for _, id := range []string{"a1", "a2", "a3"} {
+		s.Started(meta(id))
+	}
+	s.Refused("a3")
+	waitFor(t, "the entries of the starts", func() bool { return state("a1") == "active" && state("a3") == "discarded" })
+	finishWAV(t, s, e.spool, meta("a1"))
+	short := meta("a2")
+	short.RecordMinSec = 5
+	finishWAV(t, s, e.spool, short)
+	// A late entry of a start changes nothing.
+	s.Started(meta("a1"))
+	s.Started(meta("a2"))
+	s.Started(meta("a4"))
+	waitFor(t, "the late entries", func() bool { return state("a4") == "active" })
+	for id, want := range map[string]string{"a1": "stored", "a2": "discarded", "a3": "discarded", "a4": "active"} {
+		if got := state(id); got != want {
+			t.Errorf("%s: %s, want %s", id, got, want)
+		}
+	}
+}

@@ -1,0 +1,57 @@
+package store
+
+import (
+	"context"
+	"errors"
+
+	"github.com/recpol/recpol/runtime/catalog"
+)
+
+// activeQueue bounds the catalog entries of starting recordings waiting to
+// be written; past it they are skipped (the recording is entered at its
+// finish all the same).
+const activeQueue = 4096
+
+// Started enters a recording the switch was asked to start in the catalog,
+// as active, with its metadata so far, so that searches and interactions
+// show it while it runs. It never blocks the caller (the engine's command
+// path): the entries are written in order by one goroutine, and an entry
+// never overwrites the row its recording's finish wrote. Crash recovery
+// does not rest on it: the engine's write-ahead intent log does that.
+func (s *Store) Started(m Metadata) {
+	r, err := row(m, "", catalog.StateActive)
+	if err != nil {
+		return
+	}
+	s.mirror(catalog.AddRecording(r))
+}
+
+// Refused marks a recording whose start the switch refused as discarded:
+// it never ran.
+func (s *Store) Refused(id string) {
+	s.mirror(catalog.SetState(id, catalog.StateDiscarded, "start-refused"))
+}
+
+func (s *Store) mirror(op catalog.Op) {
+	s.activeMu.Lock()
+	defer s.activeMu.Unlock()
+	if s.active == nil {
+		return // closed
+	}
+	select {
+	case s.active <- op:
+	default:
+		s.log.Debug("the catalog is behind: a starting recording is entered at its finish")
+	}
+}
+
+// writeActive writes the entries of Started and Refused in order until the
+// queue is closed.
+func (s *Store) writeActive(q <-chan catalog.Op, done chan<- struct{}) {
+	defer close(done)
+	for op := range q {
+		if err := s.cat.Apply(context.Background(), op); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			s.log.Warn("entering a starting recording in the catalog failed; it is entered at its finish", "error", err.Error())
+		}
+	}
+}
