@@ -165,6 +165,11 @@ func TestTokens(t *testing.T) {
 	}
 	h.srv.Advance(100 * time.Millisecond)
 	waitFor(t, "both policy recordings", func() bool { return len(h.rt.switches[0].engine.running()) == 2 })
+	// The catalog lists them while they run.
+	waitFor(t, "the running recordings in the catalog", func() bool {
+		code, body := do("GET", "/v1/recordings?state=active", "s-acme-read")
+		return code == 200 && strings.Count(body, `"state": "active"`) == 2
+	})
 	a, b := legs["a"], legs["b"]
 	for _, tc := range []struct {
 		name, method, path, token string
