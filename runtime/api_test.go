@@ -35,20 +35,9 @@ func TestAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := "http://" + addr
 	do := func(method, path, token string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, base+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return callAPI(t, ctx, addr, method, path, token)
 	}
 	for _, tc := range []struct {
 		method, path, token string
@@ -139,15 +128,8 @@ func TestTokens(t *testing.T) {
 	}
 	do := func(method, path, token string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, body := callAPI(t, ctx, addr, method, path, token)
+		return code, string(body)
 	}
 	// A customer calls agent-2: the account records the A-leg, the
 	// agent's user records agent-2's leg.
@@ -271,15 +253,8 @@ accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format
 	}
 	do := func(method, path string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, body := callAPI(t, ctx, addr, method, path, "test-token")
+		return code, string(body)
 	}
 	if code, body := do("GET", "/healthz"); code != 200 {
 		t.Fatalf("healthz before: %d %s", code, body)
@@ -344,15 +319,7 @@ func TestCatalogAPI(t *testing.T) {
 	}
 	do := func(method, path string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
-		req.Header.Set("Authorization", "Bearer test-token")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return callAPI(t, ctx, addr, method, path, "test-token")
 	}
 	// Five customer calls, one after the other: the account records each.
 	const n = 5
@@ -465,4 +432,24 @@ func TestCatalogAPI(t *testing.T) {
 	if diff := cmp.Diff(want, audit.Items); diff != "" {
 		t.Errorf("audit (-want +got):\n%s", diff)
 	}
+}
+
+// callAPI sends one request to the runtime's API at addr, with a bearer
+// token unless token is empty, and returns the status and the body.
+func callAPI(t *testing.T, ctx context.Context, addr, method, path, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
 }

@@ -1,13 +1,11 @@
 package runtime
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +14,6 @@ import (
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 )
-
-// lockedBuffer is a log sink safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestLease: two runtimes configured on one switch. The first holds the
 // switch's lease and records its calls; the second logs who owns the
@@ -70,7 +50,7 @@ func testLease(t *testing.T, shared bool) {
 	}
 	a := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, rec: rec, addr: ln.Addr().String(),
 		extra: conf + "\nname: \"rt-a\""})
-	var blog lockedBuffer
+	var blog syncBuffer
 	b := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, rec: rec, addr: ln.Addr().String(),
 		extra: conf + "\nname: \"rt-b\"", standby: true, log: slog.New(slog.NewTextHandler(&blog, nil))})
 	waitFor(t, "the second runtime to find the switch owned", func() bool {

@@ -238,18 +238,23 @@ func AddRecording(r Recording) Op { return addRecording{r} }
 type addRecording struct{ r Recording }
 
 func (o addRecording) apply(ctx context.Context, w *writeTx) error {
-	r := o.r
+	return writeRecording(ctx, w, qAddRecording, "add", o.r)
+}
+
+// writeRecording runs an insert of a recording's row (qAddRecording,
+// qPutRecording).
+func writeRecording(ctx context.Context, w *writeTx, query, what string, r Recording) error {
 	if r.ID == "" || !r.State.Valid() {
-		return fmt.Errorf("catalog: add recording %q: %w: id and a valid state are required (state %q)", r.ID, ErrInvalid, r.State)
+		return fmt.Errorf("catalog: %s recording %q: %w: id and a valid state are required (state %q)", what, r.ID, ErrInvalid, r.State)
 	}
 	hold := 0
 	if r.Hold {
 		hold = 1
 	}
-	if _, err := w.exec(ctx, qAddRecording,
+	if _, err := w.exec(ctx, query,
 		r.ID, r.CallID, r.InteractionID, r.Account, r.Endpoint, r.Owner, r.Origin, r.Scope,
 		r.Start.UnixMicro(), string(r.State), encodeFlags(normFlags(r.Flags)), hold, r.Path, r.Doc, w.now, w.now); err != nil {
-		return fmt.Errorf("catalog: add recording %q: %w", r.ID, err)
+		return fmt.Errorf("catalog: %s recording %q: %w", what, r.ID, err)
 	}
 	return nil
 }
@@ -261,21 +266,7 @@ func PutRecording(r Recording) Op { return putRecording{r} }
 type putRecording struct{ r Recording }
 
 func (o putRecording) apply(ctx context.Context, w *writeTx) error {
-	r := o.r
-	if r.ID == "" || !r.State.Valid() {
-		return fmt.Errorf("catalog: put recording %q: %w: id and a valid state are required (state %q)", r.ID, ErrInvalid, r.State)
-	}
-	hold := 0
-	if r.Hold {
-		hold = 1
-	}
-	_, err := w.exec(ctx, qPutRecording,
-		r.ID, r.CallID, r.InteractionID, r.Account, r.Endpoint, r.Owner, r.Origin, r.Scope,
-		r.Start.UnixMicro(), string(r.State), encodeFlags(normFlags(r.Flags)), hold, r.Path, r.Doc, w.now, w.now)
-	if err != nil {
-		return fmt.Errorf("catalog: put recording %q: %w", r.ID, err)
-	}
-	return nil
+	return writeRecording(ctx, w, qPutRecording, "put", o.r)
 }
 
 const (
