@@ -129,7 +129,11 @@ func (e *engine) sender(ctx context.Context, c Commander) {
 		wg     sync.WaitGroup
 		mu     sync.Mutex
 		queues = map[string][]string{} // by leg, while its worker runs
-		slots  = make(chan struct{}, senderInFlight)
+		// Recording commands (start, stop, mask, unmask, pause, resume)
+		// and the others (tags, recording_follow_transfer) have slots of
+		// their own: a burst of tags never holds up a start.
+		slots    = make(chan struct{}, senderInFlight)
+		slotsLow = make(chan struct{}, senderInFlight/4)
 	)
 	defer wg.Wait()
 	work := func(leg string) {
@@ -145,13 +149,17 @@ func (e *engine) sender(ctx context.Context, c Commander) {
 			cmd := q[0]
 			queues[leg] = q[1:]
 			mu.Unlock()
+			pool := slotsLow
+			if isRecordCommand(cmd) {
+				pool = slots
+			}
 			select {
-			case slots <- struct{}{}:
+			case pool <- struct{}{}:
 			case <-ctx.Done():
 				return
 			}
 			e.sendOne(ctx, c, cmd)
-			<-slots
+			<-pool
 		}
 	}
 	for {
@@ -260,13 +268,37 @@ func unreached(err error) bool {
 	return errors.Is(err, esl.ErrNotConnected) || errors.Is(err, esl.ErrConnectionLost) || errors.Is(err, esl.ErrCommandTimeout)
 }
 
+// isRecordCommand reports whether cmd starts, stops, masks, unmasks,
+// pauses or resumes a recording.
+func isRecordCommand(cmd string) bool { return strings.HasPrefix(cmd, "uuid_record ") }
+
+// recordCommandWait bounds how long the engine waits for room in a full
+// command queue before it gives a recording command up: the sender drains
+// the queue without the engine's lock, so only a sender that stopped
+// leaves it full that long.
+const recordCommandWait = 5 * time.Second
+
+// send queues a command for the sender. A full queue (the switch far
+// behind) sheds what can wait (tags, recording_follow_transfer), never a
+// recording command: for one the engine waits for room.
 func (e *engine) send(cmd string) {
 	select {
 	case e.out <- cmd:
+		return
 	default:
-		e.log.Error("command queue full: command dropped", "command", cmd)
-		e.obs("command_dropped")
 	}
+	if isRecordCommand(cmd) {
+		e.obs("command_waited")
+		t := time.NewTimer(recordCommandWait)
+		defer t.Stop()
+		select {
+		case e.out <- cmd:
+			return
+		case <-t.C:
+		}
+	}
+	e.log.Error("command queue full: command dropped", "command", cmd)
+	e.obs("command_dropped")
 }
 
 // commandFailed handles a refused command: a start that failed means no

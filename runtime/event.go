@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"strings"
+	"time"
 
 	"github.com/recpol/recpol/runtime/eslwire"
 )
@@ -16,6 +17,8 @@ type Event struct {
 	// List is the headers in the switch's order (esl.Event.List); nil
 	// for an event built from a map.
 	List []eslwire.Header
+	// Received is when the connection delivered it (esl.Event.Received).
+	Received time.Time
 }
 
 // Get returns a header, case-insensitively.

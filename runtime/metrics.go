@@ -26,6 +26,7 @@ type Metrics struct {
 	SwitchUp            *prometheus.GaugeVec // by switch: 1 connected, 0 not
 	Reconnects          *prometheus.CounterVec
 	Flagged             *prometheus.CounterVec // by flag
+	EventLag            *prometheus.GaugeVec   // by switch
 	// uploadHealth reads the store's upload queue at each scrape; set once
 	// the store is open (SetUploadHealth).
 	uploadHealth atomic.Pointer[func() store.UploadHealth]
@@ -46,7 +47,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Recordings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_total",
-			Help: "Recording commands and outcomes seen by the engine, by event (started, stopped, failed, command_dropped)."}, []string{"event"}),
+			Help: "Recording commands and outcomes seen by the engine, by event (started, stopped, failed, command_waited: a recording command waited for room in a full command queue, command_dropped: another command shed)."}, []string{"event"}),
 		Finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_finished_total",
 			Help: "Stopped recordings by outcome: stored, discarded (too short or empty), error (kept in the spool)."}, []string{"outcome"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_uploads_total",
@@ -67,6 +68,8 @@ func NewMetrics() *Metrics {
 			Help: "Whether the event-socket connection to a switch is up."}, []string{"switch"}),
 		Reconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_switch_disconnects_total",
 			Help: "Event-socket disconnections by switch."}, []string{"switch"}),
+		EventLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_event_lag_seconds",
+			Help: "How far behind the switch the runtime reads: the time the last event handled waited between the connection and the engine."}, []string{"switch"}),
 		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
 			Help: "Recordings stored with a discrepancy between the file and what was asked for, by flag (sample-rate-mismatch, duration-mismatch)."}, []string{"flag"}),
 	}
@@ -77,7 +80,7 @@ func NewMetrics() *Metrics {
 		m.Uploads.WithLabelValues(o)
 	}
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
-		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged,
+		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
 			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},
 			func() float64 { return float64(m.readUploadHealth().Dead) }),

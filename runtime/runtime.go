@@ -22,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/esl"
@@ -55,6 +57,7 @@ type switchRun struct {
 	client *esl.Client
 	rt     *Runtime
 	lease  lease
+	lag    prometheus.Gauge // recpol_event_lag_seconds of this switch
 }
 
 // New loads the policy (which must compile) and opens the store. Nothing
@@ -103,7 +106,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		if err := os.MkdirAll(s.LocalDir, 0o700); err != nil {
 			return nil, fmt.Errorf("switch %s: %w", s.Name, err)
 		}
-		sr := &switchRun{cfg: s, rt: r}
+		sr := &switchRun{cfg: s, rt: r, lag: m.EventLag.WithLabelValues(s.Name)}
 		sr.engine = newEngine(s, cfg.Classify, p.Table, r, log.With("switch", s.Name), func(what string) {
 			m.Recordings.WithLabelValues(what).Inc()
 		})
@@ -325,6 +328,9 @@ func (sr *switchRun) Connected(coreUUID string) {
 
 // Event hands an event to the engine.
 func (sr *switchRun) Event(ev *esl.Event) {
+	if !ev.Received.IsZero() {
+		sr.lag.Set(time.Since(ev.Received).Seconds())
+	}
 	sr.engine.Handle((*Event)(ev))
 }
 

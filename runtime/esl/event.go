@@ -2,6 +2,7 @@ package esl
 
 import (
 	"strings"
+	"time"
 
 	"github.com/recpol/recpol/runtime/eslwire"
 )
@@ -30,6 +31,10 @@ type Event struct {
 	// walking Headers, for a caller that looks at every variable. Nil for
 	// an Event built from a map.
 	List []eslwire.Header
+	// Received is when the client took the event off the connection
+	// (zero for an Event built by hand): a Handler tells from it how far
+	// behind the switch it reads.
+	Received time.Time
 }
 
 // Get returns the value of header name, or "". The exact spelling is
@@ -59,7 +64,7 @@ func (e *Event) Var(name string) string {
 
 // fromWire converts an event parsed by the strict reader.
 func fromWire(w *eslwire.Event) *Event {
-	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body, List: w.Headers}
+	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body, List: w.Headers, Received: time.Now()}
 	for _, h := range w.Headers {
 		if _, dup := ev.Headers[h.Name]; !dup {
 			ev.Headers[h.Name] = h.Value
