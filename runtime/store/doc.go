@@ -33,11 +33,13 @@
 // state uploaded are one commit).
 //
 // A stored recording costs five fsyncs and a share of a catalog commit: the
-// journal and its directory, both directories of the move, the sidecar and
-// its directory, the journal's removal. The fsyncs of directories are
-// shared between recordings finished at the same time: a caller waits for
-// the next fsync of the directory to begin and end, and every caller that
-// arrived meanwhile is served by it.
+// journal and its directory, both directories of the move, the journal's
+// removal. The sidecar is written through a temporary file and a rename but
+// not fsynced: it is a copy, the catalog committed right after it is the
+// record, and `recpol catalog sidecars` writes lost ones again. The fsyncs
+// of directories are shared between recordings finished at the same time:
+// a caller waits for the next fsync of the directory to begin and end, and
+// every caller that arrived meanwhile is served by it.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the catalog recorded it: the

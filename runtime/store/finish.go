@@ -368,7 +368,10 @@ func (s *Store) step(j *journal) (Result, error) {
 		if err := checkNoLinks(s.storage, sidecar); err != nil {
 			return Result{}, err
 		}
-		if err := s.dirs.writeFileAtomic(sidecar, b); err != nil {
+		// The sidecar is a readable copy: the catalog, committed next,
+		// is the record (recpol catalog sidecars writes them again), so
+		// it is not fsynced.
+		if err := writeFileReplace(sidecar, b); err != nil {
 			return Result{}, s.storageErr(j, "sidecar", err)
 		}
 		if s.hook("sidecar") {

@@ -24,6 +24,30 @@ func createExcl(path string) (*os.File, error) {
 
 // writeFileAtomic writes data to path with mode 0600: a temporary file in
 // the same directory, fsync, rename, fsync of the directory.
+// writeFileReplace writes data to path through a temporary file and a
+// rename, without fsync: readers never see a half-written file, but a
+// power failure may lose it. For copies that can be written again
+// (sidecars: the catalog is the record).
+func writeFileReplace(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := createExcl(tmp)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
 func (ds *dirSyncer) writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := createExcl(tmp)

@@ -270,7 +270,7 @@ func (s *Store) WriteSidecars(ctx context.Context) (int, error) {
 			if err != nil {
 				return n, fmt.Errorf("recording %s: %w", r.RecordingID, err)
 			}
-			if err := s.dirs.writeFileAtomic(sidecar, b); err != nil {
+			if err := writeFileReplace(sidecar, b); err != nil {
 				return n, fmt.Errorf("recording %s: sidecar: %w", r.RecordingID, err)
 			}
 			n++
