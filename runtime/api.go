@@ -439,9 +439,27 @@ func (r *Runtime) lookup(w http.ResponseWriter, req *http.Request) (store.Metada
 	return m, media, true
 }
 
+// getRecording answers one recording's metadata, its state and hold, in
+// any state but deleted or discarded (a running one included).
 func (r *Runtime) getRecording(w http.ResponseWriter, req *http.Request) {
-	if m, _, ok := r.lookup(w, req); ok {
-		writeJSON(w, http.StatusOK, m)
+	id := req.PathValue("id")
+	if !store.ValidName(id) {
+		writeError(w, http.StatusBadRequest, "invalid recording id")
+		return
+	}
+	rec, err := r.Store.Lookup(req.Context(), id)
+	if err == nil && (!tokenOf(req).seesRecording(rec.Account, rec.Endpoint) ||
+		rec.State == string(catalog.StateDeleted) || rec.State == string(catalog.StateDiscarded)) {
+		err = store.ErrNotFound // a token does not learn of recordings outside its scope
+	}
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		writeError(w, http.StatusNotFound, "no such recording")
+	case err != nil:
+		writeError(w, http.StatusInternalServerError, "reading the recording failed")
+		r.log.Error("reading a recording", "error", err)
+	default:
+		writeJSON(w, http.StatusOK, rec)
 	}
 }
 

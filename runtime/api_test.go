@@ -148,10 +148,18 @@ func TestTokens(t *testing.T) {
 	h.srv.Advance(100 * time.Millisecond)
 	waitFor(t, "both policy recordings", func() bool { return len(h.rt.switches[0].engine.running()) == 2 })
 	// The catalog lists them while they run.
+	var active struct {
+		Items []struct {
+			RecordingID string `json:"recording_id"`
+		} `json:"items"`
+	}
 	waitFor(t, "the running recordings in the catalog", func() bool {
 		code, body := do("GET", "/v1/recordings?state=active", "s-acme-read")
-		return code == 200 && strings.Count(body, `"state": "active"`) == 2
+		return code == 200 && strings.Count(body, `"state": "active"`) == 2 && json.Unmarshal([]byte(body), &active) == nil
 	})
+	if code, body := do("GET", "/v1/recordings/"+active.Items[0].RecordingID, "s-acme-read"); code != 200 || !strings.Contains(body, `"state": "active"`) {
+		t.Errorf("a running recording's metadata: %d %s", code, body)
+	}
 	a, b := legs["a"], legs["b"]
 	for _, tc := range []struct {
 		name, method, path, token string
