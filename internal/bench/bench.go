@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/gen"
+	"github.com/recpol/recpol/internal/bench/procstat"
 )
 
 // Config says what to measure and where.
@@ -52,6 +53,8 @@ type sizes struct {
 	setups            int           // calls placed for the runtime throughput figure
 	pacedSetups       int           // calls placed at the paced rate
 	pacedRate         int           // setups per second of the latency figure
+	cpuCalls          int           // calls of two 3 s recordings for the CPU per call figure
+	halfFor           time.Duration // how long calls are placed at half the sustained rate
 	benchtime         time.Duration // per run of a loop measured in-process
 	profileFor        time.Duration // how long a repeated operation is profiled
 	settle            time.Duration // how long a new policy watcher is left alone
@@ -61,10 +64,10 @@ type sizes struct {
 func (c *Config) sizes() sizes {
 	if c.Quick {
 		return sizes{accounts: 20, large: 40, users: 10, devices: 20, slowRuns: 1, fastRuns: 3, reloads: 2, settle: 100 * time.Millisecond,
-			setups: 100, pacedSetups: 50, pacedRate: 1000, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
+			setups: 100, pacedSetups: 50, pacedRate: 1000, cpuCalls: 50, halfFor: 2 * time.Second, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
 	}
 	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30, settle: 500 * time.Millisecond,
-		setups: 3000, pacedSetups: 3000, pacedRate: 1000, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 2 * time.Minute}
+		setups: 3000, pacedSetups: 3000, pacedRate: 1000, cpuCalls: 400, halfFor: 20 * time.Second, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 2 * time.Minute}
 }
 
 // Figure is one measured figure.
@@ -78,6 +81,12 @@ type Figure struct {
 	Met      *bool    // nil: not measured
 	Notes    []string // method details and anything missing
 	Profile  string   // top of a CPU profile when the goal is not met
+	// CPU is the CPU time (user + system) of the work measured, and
+	// whose it is (the child's rusage, or the harness's own).
+	CPU string
+	// LoadStart and LoadEnd are the machine's load averages (1, 5 and
+	// 15 min) when the figure's measurement started and ended.
+	LoadStart, LoadEnd string
 }
 
 // Report is everything a run measured.
@@ -98,6 +107,21 @@ type runner struct {
 	large  string // the large generated tree
 	schema []byte
 	load0  string // the load average when the run started
+	// launcher starts every child measured (internal/bench/procstat):
+	// its peak RSS and CPU are then its own.
+	launcher string
+}
+
+// figure starts a figure: the load average now is its LoadStart.
+func (r *runner) figure(name, goal string) *Figure {
+	return &Figure{Name: name, Goal: goal, LoadStart: loadavg()}
+}
+
+// add ends a figure's measurement (the load average now is its LoadEnd)
+// and adds it to the report.
+func (r *runner) add(f *Figure) {
+	f.LoadEnd = loadavg()
+	r.rep.Figures = append(r.rep.Figures, f)
 }
 
 // loadavg returns the 1, 5 and 15 minute load averages.
@@ -127,6 +151,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	r.rep.Machine = machine()
 	r.load0 = loadavg()
 	if err := os.MkdirAll(cfg.Work, 0o755); err != nil {
+		return nil, err
+	}
+	var err error
+	if r.launcher, err = procstat.Build(cfg.Root, cfg.Work); err != nil {
 		return nil, err
 	}
 	if err := r.setup(); err != nil {
@@ -188,15 +216,18 @@ func (r *runner) rel(p string) string {
 	return p
 }
 
-// proc is one child process run: wall time and peak resident set size.
+// proc is one child process run: wall time, CPU time and peak resident
+// set size, its own (see procstat).
 type proc struct {
 	wall   time.Duration
-	maxRSS int64 // bytes
+	cpu    time.Duration // user + system
+	maxRSS int64         // bytes
 }
 
-// runProc runs a command as a child process and measures it.
-func runProc(ctx context.Context, dir string, env []string, name string, args ...string) (proc, error) {
-	cmd := exec.CommandContext(ctx, name, args...)
+// runProc runs a command as a child process, through the launcher, and
+// measures it.
+func (r *runner) runProc(ctx context.Context, dir string, env []string, name string, args ...string) (proc, error) {
+	cmd := exec.Command(name, args...)
 	cmd.Dir = dir
 	if env != nil {
 		cmd.Env = append(os.Environ(), env...)
@@ -204,18 +235,21 @@ func runProc(ctx context.Context, dir string, env []string, name string, args ..
 	var stderr bytes.Buffer
 	cmd.Stdout = io.Discard
 	cmd.Stderr = &stderr
-	start := time.Now()
-	err := cmd.Run()
-	wall := time.Since(start)
+	p, err := procstat.Start(r.launcher, cmd)
+	if err != nil {
+		return proc{}, err
+	}
+	stop := context.AfterFunc(ctx, func() { p.Signal(syscall.SIGKILL) })
+	u, err := p.Wait()
+	stop()
 	if err != nil {
 		return proc{}, fmt.Errorf("%s %s: %w\n%s", filepath.Base(name), strings.Join(args, " "), err, tail(stderr.String(), 2000))
 	}
-	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = ru.Maxrss * 1024 // KB on Linux
-	}
-	return proc{wall: wall, maxRSS: rss}, nil
+	return proc{wall: u.Wall, cpu: u.CPU(), maxRSS: u.PeakRSS}, nil
 }
+
+// peakNote says how a child's peak RSS was measured.
+const peakNote = "peak RSS: wait4's ru_maxrss of the child, started by a launcher of a few MB (internal/bench/procstat) so that it is the child's own peak, not the harness's memory at the fork"
 
 func tail(s string, n int) string {
 	if len(s) > n {
@@ -271,6 +305,9 @@ func dur(d time.Duration) string {
 	return fmt.Sprintf("%d ns", d.Nanoseconds())
 }
 
+// cpuDur formats a CPU time.
+func cpuDur(d time.Duration) string { return dur(d) + " CPU" }
+
 func mb(b int64) string { return fmt.Sprintf("%.0f MB", float64(b)/(1<<20)) }
 
 func ratio(a, b float64) string {
@@ -287,7 +324,7 @@ func (r *runner) fail(f *Figure, err error) {
 	r.logf("%s: %v", f.Name, err)
 	f.Value = "not measured"
 	f.Notes = append(f.Notes, "not measured: "+firstLine(err.Error()))
-	r.rep.Figures = append(r.rep.Figures, f)
+	r.add(f)
 }
 
 func firstLine(s string) string {

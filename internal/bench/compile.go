@@ -23,12 +23,12 @@ func (r *runner) coldCompile(ctx context.Context, tree string, runs int) ([]proc
 		}
 		out := filepath.Join(r.cfg.Work, "table.json")
 		cmdline = fmt.Sprintf("recpol compile %s -o %s --cache %s  # a new empty cache dir each run", r.rel(tree), r.rel(out), r.rel(filepath.Join(r.cfg.Work, "cache-XXXX")))
-		p, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", tree, "-o", out, "--cache", cache)
+		p, err := r.runProc(ctx, "", nil, r.cfg.Recpol, "compile", tree, "-o", out, "--cache", cache)
 		os.RemoveAll(cache)
 		if err != nil {
 			return nil, cmdline, err
 		}
-		r.logf("cold compile %s: %s, %s", filepath.Base(tree), dur(p.wall), mb(p.maxRSS))
+		r.logf("cold compile %s: %s, %s, %s", filepath.Base(tree), dur(p.wall), cpuDur(p.cpu), mb(p.maxRSS))
 		ps = append(ps, p)
 	}
 	return ps, cmdline, nil
@@ -46,11 +46,11 @@ func (r *runner) cueVet(ctx context.Context, tree string, runs int, onceOver tim
 	cmdline := fmt.Sprintf("(cd %s && cue vet .)", r.rel(tree))
 	var ps []proc
 	for i := 0; i < runs; i++ {
-		p, err := runProc(ctx, tree, nil, r.cfg.Cue, "vet", ".")
+		p, err := r.runProc(ctx, tree, nil, r.cfg.Cue, "vet", ".")
 		if err != nil {
 			return nil, cmdline, err
 		}
-		r.logf("cue vet %s: %s, %s", filepath.Base(tree), dur(p.wall), mb(p.maxRSS))
+		r.logf("cue vet %s: %s, %s, %s", filepath.Base(tree), dur(p.wall), cpuDur(p.cpu), mb(p.maxRSS))
 		ps = append(ps, p)
 		if onceOver > 0 && p.wall > onceOver {
 			break
@@ -67,6 +67,19 @@ func walls(ps []proc) []time.Duration {
 	return out
 }
 
+func cpus(ps []proc) []time.Duration {
+	var out []time.Duration
+	for _, p := range ps {
+		out = append(out, p.cpu)
+	}
+	return out
+}
+
+// cpuOf says the median CPU time of child runs, and whose it is.
+func cpuOf(ps []proc) string {
+	return fmt.Sprintf("%s (user + system, the child's rusage; %s)", dur(median(cpus(ps))), spread(cpus(ps)))
+}
+
 func rsss(ps []proc) []int64 {
 	var out []int64
 	for _, p := range ps {
@@ -79,8 +92,8 @@ func rsss(ps []proc) []int64 {
 // and the warm compile against the cold one.
 func (r *runner) compileFigures(ctx context.Context) {
 	n, large := r.sz.accounts, r.sz.large
-	cold := &Figure{Name: fmt.Sprintf("cold compile, %d accounts x %d endpoints", n, r.sz.users+r.sz.devices),
-		Goal: "<= 0.35x cue vet's time, <= 0.1x its peak memory"}
+	cold := r.figure(fmt.Sprintf("cold compile, %d accounts x %d endpoints", n, r.sz.users+r.sz.devices),
+		"<= 0.35x cue vet's time, <= 0.1x its peak memory")
 	coldRuns, cmd, err := r.coldCompile(ctx, r.tree, r.sz.slowRuns)
 	if err != nil {
 		r.fail(cold, err)
@@ -89,6 +102,7 @@ func (r *runner) compileFigures(ctx context.Context) {
 	cold.Commands = []string{cmd}
 	cw, cm := median(walls(coldRuns)), median(rsss(coldRuns))
 	cold.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(cw), mb(cm), spread(walls(coldRuns)))
+	cold.CPU = cpuOf(coldRuns)
 	peer, pcmd, err := r.cueVet(ctx, r.tree, r.sz.slowRuns, 0)
 	if pcmd != "" {
 		cold.Commands = append(cold.Commands, pcmd)
@@ -98,18 +112,18 @@ func (r *runner) compileFigures(ctx context.Context) {
 		cold.Notes = append(cold.Notes, "cue vet: "+firstLine(err.Error()))
 	} else {
 		pw, pm := median(walls(peer)), median(rsss(peer))
-		cold.Peer = fmt.Sprintf("cue vet: %s, peak RSS %s (%s)", dur(pw), mb(pm), spread(walls(peer)))
+		cold.Peer = fmt.Sprintf("cue vet: %s, %s, peak RSS %s (%s)", dur(pw), cpuDur(median(cpus(peer))), mb(pm), spread(walls(peer)))
 		tr, mr := float64(cw)/float64(pw), float64(cm)/float64(pm)
-		cold.Ratio = fmt.Sprintf("time %.2fx, memory %.2fx", tr, mr)
+		cold.Ratio = fmt.Sprintf("time %.2fx, CPU %s, memory %.2fx", tr, ratio(float64(median(cpus(coldRuns))), float64(median(cpus(peer)))), mr)
 		cold.Met = met(tr <= 0.35 && mr <= 0.1)
 	}
-	cold.Notes = append(cold.Notes, "peak RSS is the child's rusage Maxrss")
-	r.rep.Figures = append(r.rep.Figures, cold)
+	cold.Notes = append(cold.Notes, peakNote)
+	r.add(cold)
 	if cold.Met != nil && !*cold.Met {
 		cold.Profile = r.compileProfile(cold.Name, r.tree)
 	}
 
-	lf := &Figure{Name: fmt.Sprintf("cold compile, %d accounts", large), Goal: "< 10 s and < 500 MB"}
+	lf := r.figure(fmt.Sprintf("cold compile, %d accounts", large), "< 10 s and < 500 MB")
 	lruns, lcmd, err := r.coldCompile(ctx, r.large, r.sz.slowRuns)
 	if err != nil {
 		r.fail(lf, err)
@@ -117,6 +131,8 @@ func (r *runner) compileFigures(ctx context.Context) {
 		lf.Commands = []string{lcmd}
 		lw, lm := median(walls(lruns)), median(rsss(lruns))
 		lf.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(lw), mb(lm), spread(walls(lruns)))
+		lf.CPU = cpuOf(lruns)
+		lf.Notes = append(lf.Notes, peakNote)
 		lf.Met = met(lw < 10*time.Second && lm < 500<<20)
 		peer, pcmd, err := r.cueVet(ctx, r.large, r.sz.slowRuns, r.sz.skipPeerLargeOver)
 		if pcmd != "" {
@@ -127,29 +143,29 @@ func (r *runner) compileFigures(ctx context.Context) {
 			lf.Notes = append(lf.Notes, "cue vet: "+firstLine(err.Error()))
 		} else {
 			pw, pm := median(walls(peer)), median(rsss(peer))
-			lf.Peer = fmt.Sprintf("cue vet: %s, peak RSS %s (%s)", dur(pw), mb(pm), spread(walls(peer)))
-			lf.Ratio = fmt.Sprintf("time %s, memory %s", ratio(float64(lw), float64(pw)), ratio(float64(lm), float64(pm)))
+			lf.Peer = fmt.Sprintf("cue vet: %s, %s, peak RSS %s (%s)", dur(pw), cpuDur(median(cpus(peer))), mb(pm), spread(walls(peer)))
+			lf.Ratio = fmt.Sprintf("time %s, CPU %s, memory %s", ratio(float64(lw), float64(pw)), ratio(float64(median(cpus(lruns))), float64(median(cpus(peer)))), ratio(float64(lm), float64(pm)))
 			if len(peer) < r.sz.slowRuns {
 				lf.Notes = append(lf.Notes, fmt.Sprintf("cue vet ran %d time(s): one run took longer than %s", len(peer), dur(r.sz.skipPeerLargeOver)))
 			}
 		}
-		r.rep.Figures = append(r.rep.Figures, lf)
+		r.add(lf)
 		if !*lf.Met {
 			lf.Profile = r.compileProfile(lf.Name, r.large)
 		}
 	}
 
-	wf := &Figure{Name: fmt.Sprintf("warm compile, nothing changed, %d accounts", n), Goal: "< 100 ms"}
+	wf := r.figure(fmt.Sprintf("warm compile, nothing changed, %d accounts", n), "< 100 ms")
 	cache := filepath.Join(r.cfg.Work, "warm-cache")
 	os.RemoveAll(cache)
 	out := filepath.Join(r.cfg.Work, "table.json")
-	if _, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache); err != nil {
+	if _, err := r.runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache); err != nil {
 		r.fail(wf, err)
 		return
 	}
 	var warm []proc
 	for i := 0; i < r.sz.fastRuns; i++ {
-		p, err := runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache)
+		p, err := r.runProc(ctx, "", nil, r.cfg.Recpol, "compile", r.tree, "-o", out, "--cache", cache)
 		if err != nil {
 			r.fail(wf, err)
 			return
@@ -159,11 +175,12 @@ func (r *runner) compileFigures(ctx context.Context) {
 	ww := median(walls(warm))
 	wf.Commands = []string{fmt.Sprintf("recpol compile %s -o %s --cache %s  # the cache filled by one compile before", r.rel(r.tree), r.rel(out), r.rel(cache))}
 	wf.Value = fmt.Sprintf("%s, peak RSS %s (%s)", dur(ww), mb(median(rsss(warm))), spread(walls(warm)))
+	wf.CPU = cpuOf(warm)
 	wf.Peer = "cold compile: " + dur(cw)
 	wf.Ratio = ratio(float64(ww), float64(cw))
 	wf.Met = met(ww < 100*time.Millisecond)
-	wf.Notes = append(wf.Notes, "a new process each run: start-up, reading and hashing the files, the cache reads and writing the table all count")
-	r.rep.Figures = append(r.rep.Figures, wf)
+	wf.Notes = append(wf.Notes, "a new process each run: start-up, reading and hashing the files, the cache reads and writing the table all count", peakNote)
+	r.add(wf)
 	if !*wf.Met {
 		wf.Profile = r.profile(wf.Name, func() error {
 			files, err := compiler.ReadDir(r.tree)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/gen"
+	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
 	"github.com/recpol/recpol/simulate"
 	"github.com/recpol/recpol/table"
@@ -67,8 +68,7 @@ spool: "spool"
 // first lookup of that user that succeeds on the live table, through the
 // runtime's policy watcher with its default debounce and an on-disk cache.
 func (r *runner) reloadFigure(ctx context.Context) {
-	f := &Figure{Name: fmt.Sprintf("hot reload, one account file changed in %d, write -> new table live", r.sz.accounts),
-		Goal: "p99 < 50 ms"}
+	f := r.figure(fmt.Sprintf("hot reload, one account file changed in %d, write -> new table live", r.sz.accounts), "p99 < 50 ms")
 	debounce, err := r.defaultDebounce()
 	if err != nil {
 		r.fail(f, err)
@@ -83,7 +83,9 @@ func (r *runner) reloadFigure(ctx context.Context) {
 	cache := filepath.Join(r.cfg.Work, "reload-cache")
 	os.RemoveAll(cache)
 	log := slog.New(slog.DiscardHandler)
+	cpu0 := procstat.Self()
 	lat, err := r.reloads(ctx, dir, cache, debounce, r.sz.reloads, log)
+	cpu := procstat.Self() - cpu0
 	if err != nil {
 		r.fail(f, err)
 		return
@@ -92,6 +94,7 @@ func (r *runner) reloadFigure(ctx context.Context) {
 	f.Commands = []string{fmt.Sprintf("in-process: runtime.LoadPolicy(%s, compiler.Options{CacheDir}) + Policy.Watch(debounce %s, the runtime default); %d times: rewrite %s.cue with one more user, poll Table().Lookup of that user until it is found",
 		r.rel(dir), dur(debounce), len(lat), gen.AccountID(r.sz.accounts/2))}
 	f.Value = fmt.Sprintf("p99 %s, p50 %s (%s)", dur(p99), dur(p50), spread(lat))
+	f.CPU = fmt.Sprintf("%s per reload (the harness process's rusage over the %d reloads, the polling lookups included)", dur(cpu/time.Duration(len(lat))), len(lat))
 	f.Peer = "cold compile (see above)"
 	for _, x := range r.rep.Figures {
 		if strings.HasPrefix(x.Name, "cold compile, "+fmt.Sprint(r.sz.accounts)+" ") {
@@ -101,7 +104,7 @@ func (r *runner) reloadFigure(ctx context.Context) {
 	f.Ratio = "-"
 	f.Met = met(p99 < 50*time.Millisecond)
 	f.Notes = append(f.Notes, fmt.Sprintf("the debounce (%s, the runtime's default reload_debounce_ms) is part of every measurement", dur(debounce)))
-	r.rep.Figures = append(r.rep.Figures, f)
+	r.add(f)
 	if !*f.Met {
 		f.Profile = r.profile(f.Name, func() error {
 			_, err := r.reloads(ctx, dir, cache, debounce, max(1, r.sz.reloads/10), log)
@@ -176,7 +179,7 @@ func (r *runner) mainTable() (*table.Table, error) {
 // lookupFigure measures Table.Lookup on the main table against a read of
 // a plain Go map keyed by account id, with testing.Benchmark.
 func (r *runner) lookupFigure(ctx context.Context) {
-	f := &Figure{Name: "decision lookup", Goal: "< 50 ns/op, 0 allocs/op"}
+	f := r.figure("decision lookup", "< 50 ns/op, 0 allocs/op")
 	t, err := r.mainTable()
 	if err != nil {
 		r.fail(f, err)
@@ -190,6 +193,7 @@ func (r *runner) lookupFigure(ctx context.Context) {
 	}
 	var lns, mns []float64
 	var allocs float64
+	cpu0, wall0 := procstat.Self(), time.Now()
 	for i := 0; i < r.sz.fastRuns; i++ {
 		lr, la := opLoop(r.sz.benchtime, func() { t.Lookup(acct, table.Device, "d010", table.Inbound, table.Offnet) })
 		mr, _ := opLoop(r.sz.benchtime, func() { _ = m[acct] })
@@ -197,13 +201,15 @@ func (r *runner) lookupFigure(ctx context.Context) {
 		allocs = max(allocs, la)
 	}
 	l, mm := median(lns), median(mns)
+	cpu, wall := procstat.Self()-cpu0, time.Since(wall0)
+	f.CPU = fmt.Sprintf("%s over %s of lookups and map reads (the harness process's rusage: one goroutine, so CPU ~ wall, %.2fx)", dur(cpu), dur(wall), float64(cpu)/float64(wall))
 	f.Commands = []string{fmt.Sprintf("in-process, %s of calls x %d runs: table.Lookup(%q, Device, \"d010\", Inbound, Offnet) on the %d-account table; peer: m[%q] on a map[string]*table.Account of the same accounts (the same loop, through a func value in both)",
 		r.sz.benchtime, r.sz.fastRuns, acct, r.sz.accounts, acct)}
 	f.Value = fmt.Sprintf("%.1f ns/op, %g allocs/op", l, allocs)
 	f.Peer = fmt.Sprintf("map read: %.1f ns/op", mm)
 	f.Ratio = ratio(l, mm)
 	f.Met = met(l < 50 && allocs == 0)
-	r.rep.Figures = append(r.rep.Figures, f)
+	r.add(f)
 	if !*f.Met {
 		f.Profile = r.profile(f.Name, func() error {
 			for start := time.Now(); time.Since(start) < r.sz.profileFor; {
@@ -218,18 +224,19 @@ func (r *runner) lookupFigure(ctx context.Context) {
 
 // simulateFigure times simulate.Run over the in-memory main table.
 func (r *runner) simulateFigure(ctx context.Context) {
-	f := &Figure{Name: fmt.Sprintf("simulate every call of every account, %d accounts", r.sz.accounts), Goal: "< 2 s"}
+	f := r.figure(fmt.Sprintf("simulate every call of every account, %d accounts", r.sz.accounts), "< 2 s")
 	t, err := r.mainTable()
 	if err != nil {
 		r.fail(f, err)
 		return
 	}
-	var ds []time.Duration
+	var ds, cs []time.Duration
 	calls := 0
 	for i := 0; i < r.sz.fastRuns; i++ {
-		start := time.Now()
+		start, cpu0 := time.Now(), procstat.Self()
 		res, err := simulate.Run(t)
 		d := time.Since(start)
+		cs = append(cs, procstat.Self()-cpu0)
 		if err != nil {
 			r.fail(f, err)
 			return
@@ -240,9 +247,10 @@ func (r *runner) simulateFigure(ctx context.Context) {
 	md := median(ds)
 	f.Commands = []string{fmt.Sprintf("in-process: simulate.Run(table) on the %d-account table compiled in memory, not rendered, x %d", r.sz.accounts, len(ds))}
 	f.Value = fmt.Sprintf("%s (%s), %d calls", dur(md), spread(ds), calls)
+	f.CPU = fmt.Sprintf("%s (the harness process's rusage around each run; %s)", dur(median(cs)), spread(cs))
 	f.Peer, f.Ratio = "-", "-"
 	f.Met = met(md < 2*time.Second)
-	r.rep.Figures = append(r.rep.Figures, f)
+	r.add(f)
 	if !*f.Met {
 		f.Profile = r.profile(f.Name, func() error { _, err := simulate.Run(t); return err })
 	}

@@ -17,7 +17,9 @@ func (rep *Report) Markdown(w io.Writer, invocation string) error {
 	b.WriteString("# recpol benchmarks\n\n")
 	b.WriteString("Written by `make bench` (`" + invocation + "`); do not edit by hand. ")
 	b.WriteString("Each figure is the median of several runs; its peer is measured in the same run. ")
-	b.WriteString("A goal not met carries the top of a CPU profile of the same work (`go tool pprof -top -cum`).\n\n")
+	b.WriteString("A goal not met carries the top of a CPU profile of the same work (`go tool pprof -top -cum`). ")
+	b.WriteString("A child process is started through a launcher of a few MB (internal/bench/procstat), so its peak RSS (wait4's ru_maxrss) and CPU time (user + system) are its own; ")
+	b.WriteString("each figure shows the machine's load average (1 min) when its measurement started and ended: other work on the machine shows there.\n\n")
 	if rep.Quick {
 		b.WriteString("**Quick mode: small trees and few runs. These numbers say nothing about the goals.**\n\n")
 	}
@@ -27,9 +29,9 @@ func (rep *Report) Markdown(w io.Writer, invocation string) error {
 	}
 	fmt.Fprintf(&b, "- Date: %s, the whole run took %s\n\n", rep.Started.UTC().Format(time.RFC3339), dur(rep.Took.Round(time.Second)))
 
-	b.WriteString("## Summary\n\n| figure | median | peer | ratio | goal | |\n|---|---|---|---|---|---|\n")
+	b.WriteString("## Summary\n\n| figure | median | CPU | peer | ratio | goal | load (1 min) start -> end | |\n|---|---|---|---|---|---|---|---|\n")
 	for _, f := range rep.Figures {
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s |\n", cell(f.Name), cell(f.Value), cell(orDash(f.Peer)), cell(orDash(f.Ratio)), cell(f.Goal), verdict(f))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", cell(f.Name), cell(f.Value), cell(orDash(shortCPU(f.CPU))), cell(orDash(f.Peer)), cell(orDash(f.Ratio)), cell(f.Goal), cell(load1(f)), verdict(f))
 	}
 	b.WriteString("\n## Setup\n\n```\n")
 	for _, c := range rep.Commands {
@@ -43,7 +45,8 @@ func (rep *Report) Markdown(w io.Writer, invocation string) error {
 			b.WriteString(c + "\n")
 		}
 		b.WriteString("```\n\n")
-		fmt.Fprintf(&b, "- median: %s\n- peer: %s\n- ratio: %s\n- goal: %s\n", f.Value, orDash(f.Peer), orDash(f.Ratio), f.Goal)
+		fmt.Fprintf(&b, "- median: %s\n- CPU: %s\n- peer: %s\n- ratio: %s\n- goal: %s\n", f.Value, orDash(f.CPU), orDash(f.Peer), orDash(f.Ratio), f.Goal)
+		fmt.Fprintf(&b, "- load average (1, 5, 15 min): %s at the start, %s at the end\n", orDash(f.LoadStart), orDash(f.LoadEnd))
 		for _, n := range f.Notes {
 			b.WriteString("- " + n + "\n")
 		}
@@ -63,6 +66,29 @@ func verdict(f *Figure) string {
 		return "MET"
 	}
 	return "**NOT MET**"
+}
+
+// shortCPU is a figure's CPU without its explanation (in parentheses or
+// after a comma), for the summary.
+func shortCPU(s string) string {
+	if i := strings.Index(s, " ("); i >= 0 {
+		s = s[:i]
+	}
+	if i := strings.Index(s, ", "); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
+
+// load1 is the 1-minute load average at a figure's start and end.
+func load1(f *Figure) string {
+	first := func(s string) string {
+		if fs := strings.Fields(s); len(fs) > 0 {
+			return fs[0]
+		}
+		return "-"
+	}
+	return first(f.LoadStart) + " -> " + first(f.LoadEnd)
 }
 
 func orDash(s string) string {
