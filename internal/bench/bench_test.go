@@ -40,12 +40,23 @@ func TestQuick(t *testing.T) {
 		if !strings.Contains(md.String(), "## "+f.Name+": ") {
 			t.Errorf("the report has no section for %s", f.Name)
 		}
+		if f.Met != nil && f.CPU == "" {
+			t.Errorf("%s: no CPU time", f.Name)
+		}
+		if f.LoadStart == "" || f.LoadEnd == "" {
+			t.Errorf("%s: no load average at its start and end (%q, %q)", f.Name, f.LoadStart, f.LoadEnd)
+		}
 	}
-	want := []string{"cold compile, 20 accounts", "cold compile, 40 accounts", "warm compile", "hot reload", "decision lookup", "simulate every call"}
+	want := []string{"cold compile, 20 accounts", "cold compile, 40 accounts", "warm compile", "hot reload", "decision lookup", "simulate every call",
+		"runtime: call setups per second", "runtime CPU per call setup, 50 calls of two 3 s recordings each", "runtime: event in -> recording command out, at 1,000 setups/s",
+		"runtime: event in -> recording command out, at 50% of the setups/s the runtime sustained", "runtime memory"}
 	for _, w := range want {
 		if !strings.Contains(md.String(), "| "+w) {
 			t.Errorf("the summary has no row %q", w)
 		}
+	}
+	if !strings.Contains(md.String(), "| figure | median | CPU | peer | ratio | goal | load (1 min) start -> end | |") {
+		t.Errorf("the summary has no CPU and load columns")
 	}
 	if t.Failed() {
 		t.Logf("log:\n%s\nreport:\n%s", log.String(), md.String())

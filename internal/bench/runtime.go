@@ -15,10 +15,12 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	eventsocket "github.com/fiorix/go-eventsocket/eventsocket"
 
+	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/scenario"
@@ -31,7 +33,8 @@ type rtEnv struct {
 	dir     string
 	srv     *fakeswitch.Server
 	tap     *tap
-	cmd     *exec.Cmd
+	proc    *procstat.Proc // the child `recpol run`, through the launcher
+	usage   procstat.Usage // its rusage, once it has exited
 	cancel  context.CancelFunc
 	done    chan error
 	metrics string
@@ -45,7 +48,12 @@ type rtEnv struct {
 
 // callAt is the benchmark call with its own id, starting at startMS.
 func (e *rtEnv) callAt(id string, startMS int64) scenario.Call {
-	c := e.call.Clone()
+	return callFrom(e.call, id, startMS)
+}
+
+// callFrom is the call tmpl with its own id, starting at startMS.
+func callFrom(tmpl scenario.Call, id string, startMS int64) scenario.Call {
+	c := tmpl.Clone()
 	c.ID, c.StartMS = id, startMS
 	for i := range c.Legs {
 		c.Legs[i].UUID = "" // derived again from the new id
@@ -54,6 +62,26 @@ func (e *rtEnv) callAt(id string, startMS int64) scenario.Call {
 }
 
 var envSeq atomic.Int64
+
+// withRecordings is the benchmark call hung up so that both legs' recordings
+// (started on answer) last ms milliseconds.
+func (e *rtEnv) withRecordings(ms int64) (scenario.Call, error) {
+	c := e.call.Clone()
+	var answered int64 = -1
+	for i, st := range c.Steps {
+		switch st.Do {
+		case "answer":
+			answered = max(answered, st.AtMS)
+		case "hangup":
+			if answered < 0 {
+				return c, fmt.Errorf("testdata/bench/call.json hangs up before it answers")
+			}
+			c.Steps[i].AtMS = answered + ms
+			return c, nil
+		}
+	}
+	return c, fmt.Errorf("testdata/bench/call.json has no hangup step")
+}
 
 // startRuntime starts a fake switch and a runtime with the main tree and
 // the bench account as its policy.
@@ -123,21 +151,26 @@ log: level: "warn"
 		e.cancel, e.done = cancel, make(chan error, 1)
 		go func() { e.done <- rt.Run(rctx) }()
 	} else {
-		e.cmd = exec.Command(r.cfg.Recpol, "run", "--config", cfgPath)
-		e.cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(r.cfg.Work, "xdg-cache"))
+		cmd := exec.Command(r.cfg.Recpol, "run", "--config", cfgPath)
+		cmd.Env = append(os.Environ(), "XDG_CACHE_HOME="+filepath.Join(r.cfg.Work, "xdg-cache"))
 		logf, err := os.Create(filepath.Join(e.dir, "runtime.log"))
 		if err != nil {
 			e.stop()
 			return nil, err
 		}
-		e.cmd.Stdout, e.cmd.Stderr = logf, logf
-		if err := e.cmd.Start(); err != nil {
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if e.proc, err = procstat.Start(r.launcher, cmd); err != nil {
 			logf.Close()
 			e.stop()
 			return nil, err
 		}
 		e.done = make(chan error, 1)
-		go func() { e.done <- e.cmd.Wait(); logf.Close() }()
+		go func() {
+			u, err := e.proc.Wait()
+			e.usage = u
+			logf.Close()
+			e.done <- err
+		}()
 	}
 	wctx, cancel := context.WithTimeout(ctx, 120*time.Second)
 	defer cancel()
@@ -176,15 +209,15 @@ func freePort() (string, error) {
 }
 
 func (e *rtEnv) stop() {
-	if e.cmd != nil && e.cmd.Process != nil {
-		e.cmd.Process.Signal(os.Interrupt)
+	if e.proc != nil {
+		e.proc.Signal(syscall.SIGINT)
 		select {
 		case <-e.done:
 		case <-time.After(10 * time.Second):
-			e.cmd.Process.Kill()
+			e.proc.Signal(syscall.SIGKILL)
 			<-e.done
 		}
-		e.cmd = nil
+		e.proc = nil
 	}
 	if e.cancel != nil {
 		e.cancel()
@@ -259,25 +292,19 @@ func finishedOrFailed(c counts) int { return c.finished + c.failed }
 
 // rss returns the child's current and peak resident set size.
 func (e *rtEnv) rss() (cur, peak int64) {
-	if e.cmd == nil || e.cmd.Process == nil {
+	if e.proc == nil {
 		return 0, 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", e.cmd.Process.Pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		var kb int64
-		if strings.HasPrefix(l, "VmRSS:") {
-			fmt.Sscanf(strings.TrimSpace(l[6:]), "%d", &kb)
-			cur = kb << 10
-		}
-		if strings.HasPrefix(l, "VmHWM:") {
-			fmt.Sscanf(strings.TrimSpace(l[6:]), "%d", &kb)
-			peak = kb << 10
-		}
-	}
+	cur, peak, _ = procstat.Status(e.proc.Pid())
 	return cur, peak
+}
+
+// cpu returns the CPU time (user + system) the child has used so far.
+func (e *rtEnv) cpu() (time.Duration, error) {
+	if e.proc == nil {
+		return 0, errors.New("the runtime runs in the harness's process")
+	}
+	return procstat.CPU(e.proc.Pid())
 }
 
 func (e *rtEnv) nextID() string {
@@ -292,7 +319,7 @@ func (e *rtEnv) nextID() string {
 // ten batches later.
 // It returns the time from the first call to the last RECORD_STOP handled
 // by the engine, and to the last recording handed over by the store.
-func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Duration, err error) {
+func (e *rtEnv) throughput(ctx context.Context, n int, tmpl scenario.Call) (stopped, stored time.Duration, err error) {
 	const batch, step, lag = 50, 150 * time.Millisecond, 2
 	c0, err := e.counts()
 	if err != nil {
@@ -304,7 +331,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 	for placed < n {
 		k := min(batch, n-placed)
 		for i := 0; i < k; i++ {
-			if _, err := e.srv.StartCall(e.callAt(e.nextID(), 0)); err != nil {
+			if _, err := e.srv.StartCall(callFrom(tmpl, e.nextID(), 0)); err != nil {
 				return 0, 0, err
 			}
 		}
@@ -312,7 +339,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 		e.srv.Advance(step)
 		// Two batches may be in the runtime's hands; the calls of older
 		// batches must have their recordings started before the clock
-		// moves on (they hang up e.callLength/step batches later).
+		// moves on (they hang up tmpl.EndMS()/step batches later).
 		if err := e.waitStarts(ctx, starts0, 2*max(0, placed-lag*batch)); err != nil {
 			return 0, 0, err
 		}
@@ -320,7 +347,7 @@ func (e *rtEnv) throughput(ctx context.Context, n int) (stopped, stored time.Dur
 	if err := e.waitStarts(ctx, starts0, 2*placed); err != nil {
 		return 0, 0, err
 	}
-	e.srv.Advance(time.Duration(2*e.callLength) * time.Millisecond)
+	e.srv.Advance(time.Duration(2*tmpl.EndMS()) * time.Millisecond)
 	if err := e.wait(ctx, "stopped", stoppedOrFailed(c0)+2*n, stoppedOrFailed, 60*time.Second); err != nil {
 		return 0, 0, err
 	}
