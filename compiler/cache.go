@@ -14,9 +14,9 @@ import (
 	recpolcue "github.com/recpol/recpol/cue"
 )
 
-// cacheFormat changes whenever the cached shape (rawPolicy) changes, so
-// that entries written by another release are never trusted.
-const cacheFormat = "recpol compile cache 2"
+// cacheFormat changes whenever the cached shape (rawPolicy, the manifest)
+// changes, so that entries written by another release are never trusted.
+const cacheFormat = "recpol compile cache 3"
 
 // cacheSalt covers what an entry's meaning depends on besides the files:
 // the cache format, the schema and the CUE evaluator's version.

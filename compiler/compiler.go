@@ -62,11 +62,35 @@ var ErrNoFiles = errors.New("no .cue policy files")
 // it, except those CUE's loader ignores too (names starting with "_" or ".")
 // and the schema file, which the compiler supplies itself.
 func ReadDir(dir string) ([]File, error) {
+	entries, err := listDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	files := make([]File, 0, len(entries))
+	for _, e := range entries {
+		data, err := os.ReadFile(e.path)
+		if err != nil {
+			return nil, fmt.Errorf("reading policy file: %w", err)
+		}
+		files = append(files, File{Name: e.path, Data: data})
+	}
+	return files, nil
+}
+
+// dirEntry is a policy file of a directory, as listDir found it.
+type dirEntry struct {
+	path string
+	info fs.FileInfo // of the file a symlink points to
+}
+
+// listDir lists the policy files of a directory (see ReadDir) without
+// reading them.
+func listDir(dir string) ([]dirEntry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy directory: %w", err)
 	}
-	var files []File
+	var out []dirEntry
 	for _, e := range entries {
 		name := e.Name()
 		if !strings.HasSuffix(name, ".cue") || strings.HasPrefix(name, "_") ||
@@ -81,16 +105,12 @@ func ReadDir(dir string) ([]File, error) {
 		if !info.Mode().IsRegular() {
 			continue
 		}
-		data, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("reading policy file: %w", err)
-		}
-		files = append(files, File{Name: path, Data: data})
+		out = append(out, dirEntry{path: path, info: info})
 	}
-	if len(files) == 0 {
+	if len(out) == 0 {
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoFiles)
 	}
-	return files, nil
+	return out, nil
 }
 
 // Compile reads and compiles the policy in dir with the default options.
@@ -117,16 +137,11 @@ type Options struct {
 	Parallel int
 }
 
-// Compile reads and compiles the policy in dir.
+// Compile reads and compiles the policy in dir. With a CacheDir, a
+// directory whose files did not change since the last compile that
+// succeeded is not read: its table comes from the manifest (manifest.go).
 func (o Options) Compile(dir string) (*Result, error) {
-	files, err := ReadDir(dir)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such policy directory", dir)
-		}
-		return nil, err
-	}
-	return o.CompileFiles(files), nil
+	return NewCompiler(o).Compile(dir)
 }
 
 // CompileFiles compiles a policy given as files of package recpol.

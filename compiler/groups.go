@@ -33,10 +33,14 @@ type groupResult struct {
 // files and the resolved accounts of unchanged account groups. Its methods
 // are safe for concurrent use; compilations run one at a time.
 type Compiler struct {
-	opts   Options
-	mu     sync.Mutex
-	files  map[string]fileMemo     // by file name
-	groups map[string]*groupResult // by group key: error-free groups only
+	opts Options
+	mu   sync.Mutex
+	// started is set by the first Compile: only that one uses the
+	// manifest, so that later reloads, which reuse what is in memory,
+	// do not pay for writing it.
+	started bool
+	files   map[string]fileMemo     // by file name
+	groups  map[string]*groupResult // by group key: error-free groups only
 }
 
 // fileMemo is what an earlier compilation learnt about a file.
@@ -50,16 +54,50 @@ func NewCompiler(o Options) *Compiler {
 	return &Compiler{opts: o, files: map[string]fileMemo{}, groups: map[string]*groupResult{}}
 }
 
-// Compile reads and compiles the policy in dir.
+// Compile reads and compiles the policy in dir. With a CacheDir, its first
+// call takes the table from the manifest when no file changed (see
+// manifest.go), and writes the manifest after a successful compile.
 func (cm *Compiler) Compile(dir string) (*Result, error) {
+	cm.mu.Lock()
+	first := !cm.started
+	cm.started = true
+	cm.mu.Unlock()
+	var ids []fileIdentity
+	if first && cm.opts.CacheDir != "" {
+		entries, err := listDir(dir)
+		if err != nil {
+			return nil, dirError(dir, err)
+		}
+		if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
+			return res, nil
+		}
+		for _, e := range entries {
+			ids = append(ids, identityOf(e))
+		}
+	}
 	files, err := ReadDir(dir)
 	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no such policy directory", dir)
-		}
-		return nil, err
+		return nil, dirError(dir, err)
 	}
-	return cm.CompileFiles(files), nil
+	res := cm.CompileFiles(files)
+	if ids != nil && res.Table != nil && len(ids) == len(files) {
+		sums := make([][32]byte, len(files))
+		for i, f := range files {
+			if f.Name != ids[i].Name {
+				return res, nil // the directory changed meanwhile
+			}
+			sums[i] = fileSum(f)
+		}
+		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table, nil)
+	}
+	return res, nil
+}
+
+func dirError(dir string, err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: no such policy directory", dir)
+	}
+	return err
 }
 
 // CompileFiles compiles a policy given as files of package recpol.

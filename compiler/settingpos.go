@@ -122,15 +122,21 @@ func cutData(s string) (action string, data []string) {
 // settingIndex finds settings in the syntax of a policy's files.
 type settingIndex struct {
 	files []File
-	once  sync.Once
-	asts  []*ast.File
-	defs  map[string][]ast.Expr // top-level fields (definitions), by name
+	// read, when set, reads the files the first time they are needed (a
+	// result taken from the manifest has not read them).
+	read func() []File
+	once sync.Once
+	asts []*ast.File
+	defs map[string][]ast.Expr // top-level fields (definitions), by name
 }
 
 func newSettingIndex(files []File) *settingIndex { return &settingIndex{files: files} }
 
 func (x *settingIndex) load() {
 	x.defs = map[string][]ast.Expr{}
+	if x.read != nil {
+		x.files = x.read()
+	}
 	for _, f := range x.files {
 		af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
 		if err != nil {

@@ -1,0 +1,276 @@
+package compiler
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"hash/crc32"
+	"os"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/recpol/recpol/table"
+)
+
+// A manifest lets a compile of an unchanged directory skip everything
+// else: it records, for the last compile of a directory that succeeded,
+// every policy file's identity (path, size, modification and change time,
+// device and inode) and content hash, with the table it compiled to (in the compact
+// form of tablecodec.go) and its warnings. When every file still has the
+// identity recorded, the table is decoded from the manifest and nothing is
+// parsed or evaluated.
+//
+// A file whose identity differs, or which is in doubt, is read and hashed:
+// in doubt is a file modified less than doubtWindow before the manifest
+// was written or before now, since a file rewritten within the clock's or
+// the file system's granularity can keep its size and time. When every
+// hash matches, the manifest still holds and is written back with the
+// new identities. Otherwise the directory is compiled as usual, with the
+// per-group cache, and a new manifest is written when the compile
+// succeeds.
+//
+// A manifest is keyed by the directory (as given, and absolute), and
+// salted with the compile cache's salt and the identity of the compiler's
+// own executable, so that another build of recpol never trusts it.
+
+// doubtWindow is how close to the manifest's writing, or to now, a file's
+// modification time makes it in doubt.
+const doubtWindow = 2 * time.Second
+
+// castagnoli checks a manifest's integrity (CRC-32C, which the CPU
+// computes): a manifest is a cache, trusted only as far as its salt and
+// the files' hashes say, so the check is against torn or damaged files.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// manifestMagic starts every manifest.
+const manifestMagic = "recpol manifest\n"
+
+// fileIdentity is what a stat says about a file.
+type fileIdentity struct {
+	Name    string
+	Size    int64
+	MtimeNS int64
+	CtimeNS int64
+	Dev     uint64
+	Ino     uint64
+}
+
+func identityOf(e dirEntry) fileIdentity {
+	dev, ino, ctime := statIdentity(e.info)
+	return fileIdentity{Name: e.path, Size: e.info.Size(), MtimeNS: e.info.ModTime().UnixNano(),
+		CtimeNS: ctime, Dev: dev, Ino: ino}
+}
+
+// manifest is the decoded content of a manifest file.
+type manifest struct {
+	WrittenNS   int64
+	Files       []fileIdentity
+	Sums        [][32]byte
+	Diagnostics Diagnostics
+	Version     string
+	Accounts    []byte // encodeAccounts
+}
+
+// manifestSalt covers what a manifest's table depends on besides the
+// files: the cache salt (format, schema, CUE version), the table format
+// and the executable that compiled it (its path, size and time, and its
+// build's version control stamp), since the table is the output of this
+// build's resolver.
+var manifestSalt = sync.OnceValue(func() []byte {
+	h := sha256.New()
+	h.Write(cacheSalt())
+	h.Write([]byte("\ntable format " + strconv.Itoa(table.FormatVersion)))
+	if exe, err := os.Executable(); err == nil {
+		if info, err := os.Stat(exe); err == nil {
+			h.Write([]byte("\n" + exe + " " + strconv.FormatInt(info.Size(), 10) + " " +
+				strconv.FormatInt(info.ModTime().UnixNano(), 10)))
+		}
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		h.Write([]byte("\n" + bi.Main.Path + " " + bi.Main.Version + " " + bi.Main.Sum))
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" || s.Key == "vcs.time" || s.Key == "vcs.modified" {
+				h.Write([]byte("\n" + s.Key + "=" + s.Value))
+			}
+		}
+	}
+	return h.Sum(nil)
+})
+
+// manifestPath is where the manifest of dir is kept.
+func manifestPath(cacheDir, dir string) string {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		abs = dir
+	}
+	sum := sha256.Sum256([]byte(dir + "\x00" + abs))
+	return filepath.Join(cacheDir, "manifests", hex.EncodeToString(sum[:16]))
+}
+
+// warmCompile returns the result the manifest of dir holds when the files
+// entries lists are those it records. It reports false on any doubt: a
+// missing, foreign or corrupt manifest, a file added, removed or changed.
+func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
+	m, ok := readManifest(manifestPath(cacheDir, dir))
+	if !ok {
+		return nil, false
+	}
+	ids, hashed, ok := checkFiles(m, entries, time.Now().UnixNano())
+	if !ok {
+		return nil, false
+	}
+	accounts, err := decodeAccounts(m.Accounts)
+	if err != nil {
+		return nil, false
+	}
+	t, err := table.New(accounts)
+	if err != nil || t.Version != m.Version {
+		return nil, false
+	}
+	if hashed > 0 {
+		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, t, m.Accounts)
+	}
+	res := &Result{Table: t, Diagnostics: m.Diagnostics, settings: &settingIndex{read: func() []File {
+		files, _ := ReadDir(dir)
+		return files
+	}}}
+	return res, true
+}
+
+// checkFiles compares the files entries lists with those of the manifest
+// at time now. It returns the files' identities and how many it had to
+// hash, and false when a file is not the one compiled.
+func checkFiles(m *manifest, entries []dirEntry, now int64) (ids []fileIdentity, hashed int, ok bool) {
+	if len(m.Files) != len(entries) {
+		return nil, 0, false
+	}
+	ids = make([]fileIdentity, len(entries))
+	for i, e := range entries {
+		ids[i] = identityOf(e)
+		id, old := ids[i], m.Files[i]
+		if id.Name != old.Name {
+			return nil, 0, false
+		}
+		newest := max(id.MtimeNS, id.CtimeNS)
+		inDoubt := newest >= m.WrittenNS-int64(doubtWindow) || newest >= now-int64(doubtWindow) ||
+			(id.Dev == 0 && id.Ino == 0)
+		if id == old && !inDoubt {
+			continue
+		}
+		data, err := os.ReadFile(e.path)
+		if err != nil || int64(len(data)) != id.Size || fileSum(File{Name: e.path, Data: data}) != m.Sums[i] {
+			return nil, 0, false
+		}
+		hashed++
+	}
+	return ids, hashed, true
+}
+
+// writeManifest records a successful compile of dir. ids are the files'
+// identities taken before they were read, sums the hashes of what was
+// compiled; enc, when not nil, is t's accounts already encoded.
+func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, diags Diagnostics, t *table.Table, enc []byte) {
+	if enc == nil {
+		enc = encodeAccounts(t)
+	}
+	dj, err := json.Marshal(diags)
+	if err != nil {
+		return
+	}
+	var b []byte
+	b = append(b, manifestMagic...)
+	b = append(b, manifestSalt()...)
+	b = binary.AppendVarint(b, time.Now().UnixNano())
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for i, id := range ids {
+		b = appendBytes(b, []byte(id.Name))
+		b = binary.AppendVarint(b, id.Size)
+		b = binary.AppendVarint(b, id.MtimeNS)
+		b = binary.AppendVarint(b, id.CtimeNS)
+		b = binary.AppendUvarint(b, id.Dev)
+		b = binary.AppendUvarint(b, id.Ino)
+		b = append(b, sums[i][:]...)
+	}
+	b = appendBytes(b, dj)
+	b = appendBytes(b, []byte(t.Version))
+	b = appendBytes(b, enc)
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	writeFileAtomic(manifestPath(cacheDir, dir), b)
+}
+
+func appendBytes(b, p []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(p)))
+	return append(b, p...)
+}
+
+// readManifest reads and verifies a manifest file.
+func readManifest(path string) (*manifest, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil || len(b) < len(manifestMagic)+sha256.Size+4 {
+		return nil, false
+	}
+	body, trailer := b[:len(b)-4], b[len(b)-4:]
+	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(trailer) {
+		return nil, false
+	}
+	if string(body[:len(manifestMagic)]) != manifestMagic {
+		return nil, false
+	}
+	body = body[len(manifestMagic):]
+	if !bytes.Equal(body[:sha256.Size], manifestSalt()) {
+		return nil, false
+	}
+	d := &tabDec{b: body[sha256.Size:]}
+	m := &manifest{}
+	m.WrittenNS = int64(d.int())
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		id := fileIdentity{Name: d.str(), Size: int64(d.int()), MtimeNS: int64(d.int()), CtimeNS: int64(d.int()), Dev: d.uint(), Ino: d.uint()}
+		var s [32]byte
+		if len(d.b) < len(s) {
+			d.fail()
+			break
+		}
+		copy(s[:], d.b)
+		d.b = d.b[len(s):]
+		m.Files = append(m.Files, id)
+		m.Sums = append(m.Sums, s)
+	}
+	dj := d.str()
+	m.Version = d.str()
+	if n := d.count(); d.err == nil {
+		m.Accounts = d.b[:n]
+		d.b = d.b[n:]
+	}
+	if d.err != nil || len(d.b) != 0 {
+		return nil, false
+	}
+	if err := json.Unmarshal([]byte(dj), &m.Diagnostics); err != nil || m.Diagnostics.HasErrors() {
+		return nil, false
+	}
+	return m, true
+}
+
+// writeFileAtomic writes a file through a temporary file and a rename, so
+// that a reader never sees half of it; failures only cost a later compile
+// and are ignored.
+func writeFileAtomic(path string, b []byte) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return
+	}
+	f, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return
+	}
+	_, werr := f.Write(b)
+	cerr := f.Close()
+	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
+		os.Remove(f.Name())
+	}
+}

@@ -1,0 +1,288 @@
+package compiler
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/recpol/recpol/gen"
+	"github.com/recpol/recpol/table"
+)
+
+// codecDirs are policies whose tables the codec must carry unchanged.
+var codecDirs = []string{"example", "actions", "agreement", "kazoo", "shapes"}
+
+// TestTableCodec round-trips compiled tables through the manifest's
+// compact form: the same accounts, the same canonical JSON, the same
+// version.
+func TestTableCodec(t *testing.T) {
+	gendir := t.TempDir()
+	if err := gen.Write(gendir, gen.Options{Accounts: 3, Users: 3, Devices: 4, Seed: 7}); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{gendir}
+	for _, d := range codecDirs {
+		dirs = append(dirs, filepath.Join("..", "testdata", "policies", d))
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			res, err := Compile(dir)
+			if err != nil || res.Table == nil {
+				t.Fatalf("compile: %v %v", err, res.Diagnostics)
+			}
+			accounts, err := decodeAccounts(encodeAccounts(res.Table))
+			if err != nil {
+				t.Fatal(err)
+			}
+			back, err := table.New(accounts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(res.Table, back, cmpopts.IgnoreUnexported(table.Table{}, table.Account{},
+				table.Callflow{}, table.MetaflowBinding{})); diff != "" {
+				t.Errorf("table changed (-want +got):\n%s", diff)
+			}
+			want, _ := res.Table.MarshalJSON()
+			got, _ := back.MarshalJSON()
+			if !bytes.Equal(want, got) || back.Version != res.Table.Version {
+				t.Errorf("the JSON or version changed")
+			}
+		})
+	}
+}
+
+// TestTableCodecFields fails when a table type gains or loses an exported
+// field: the codec (tablecodec.go) must then be extended.
+func TestTableCodecFields(t *testing.T) {
+	exported := func(v any) []string {
+		var out []string
+		rt := reflect.TypeOf(v)
+		for i := 0; i < rt.NumField(); i++ {
+			if f := rt.Field(i); f.IsExported() {
+				out = append(out, f.Name)
+			}
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		v    any
+		want []string
+	}{
+		{table.Table{}, []string{"Version", "Accounts"}},
+		{table.Account{}, []string{"ID", "Cells", "Users", "Devices", "Callflows"}},
+		{table.Endpoint{}, []string{"Kind", "ID", "Owner", "Cells", "Metaflows"}},
+		{table.Cell{}, []string{"Record", "Settings", "Provenance"}},
+		{table.Settings{}, []string{"Format", "TimeLimit", "RecordMinSec", "RecordSampleRate", "RecordOnAnswer",
+			"RecordOnBridge", "Method", "URL"}},
+		{table.Provenance{}, []string{"Enabled", "Format", "TimeLimit", "RecordMinSec", "RecordSampleRate",
+			"RecordOnAnswer", "RecordOnBridge", "Method", "URL"}},
+		{table.Callflow{}, []string{"ID", "Numbers", "Patterns", "Actions"}},
+		{table.Action{}, []string{"Module", "Action", "Label", "MediaName", "FollowTransfer", "Origin", "DTMFLeg",
+			"Scope", "Settings", "Provenance"}},
+		{table.MetaflowBinding{}, []string{"Code", "Action", "From"}},
+		{table.Metaflows{}, []string{"BindingDigit", "DigitTimeout", "ListenOn", "Numbers", "Patterns"}},
+	} {
+		if diff := cmp.Diff(tc.want, exported(tc.v)); diff != "" {
+			t.Errorf("%T fields changed; extend tablecodec.go (-codec +type):\n%s", tc.v, diff)
+		}
+	}
+}
+
+// TestTableCodecCorrupt decodes every truncation and some bit flips of an
+// encoding: an error or a table, never a panic.
+func TestTableCodecCorrupt(t *testing.T) {
+	res, err := Compile(filepath.Join("..", "testdata", "policies", "example"))
+	if err != nil || res.Table == nil {
+		t.Fatal(err)
+	}
+	enc := encodeAccounts(res.Table)
+	for i := 0; i < len(enc); i += 1 + len(enc)/500 {
+		if _, err := decodeAccounts(enc[:i]); err == nil {
+			t.Fatalf("truncated at %d of %d: no error", i, len(enc))
+		}
+		b := bytes.Clone(enc)
+		b[i] ^= 0xff
+		if accts, err := decodeAccounts(b); err == nil {
+			table.New(accts) //nolint:errcheck // only must not panic
+		}
+	}
+}
+
+// TestManifest checks when a compile takes its table from the manifest:
+// only when every file is the one compiled, whatever its times say.
+func TestManifest(t *testing.T) {
+	src, err := ReadDir(filepath.Join("..", "testdata", "policies", "example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	setup := func(t *testing.T) (dir, cache string) {
+		dir, cache = t.TempDir(), t.TempDir()
+		for _, f := range src {
+			p := filepath.Join(dir, filepath.Base(f.Name))
+			if err := os.WriteFile(p, f.Data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chtimes(p, old, old); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir, cache
+	}
+	sales := func(dir string) string { return filepath.Join(dir, "sales.cue") }
+	for _, tc := range []struct {
+		name   string
+		change func(t *testing.T, dir, cache string)
+		hit    bool
+	}{
+		{"unchanged", func(*testing.T, string, string) {}, true},
+		{"touched", func(t *testing.T, dir, _ string) {
+			now := time.Now()
+			must(t, os.Chtimes(sales(dir), now, now))
+		}, true},
+		{"rewritten with the same bytes", func(t *testing.T, dir, _ string) {
+			b, _ := os.ReadFile(sales(dir))
+			must(t, os.WriteFile(sales(dir), b, 0o644))
+		}, true},
+		{"same size and time, other bytes", func(t *testing.T, dir, _ string) {
+			b, _ := os.ReadFile(sales(dir))
+			b = bytes.Replace(b, []byte("anna"), []byte("anne"), 1)
+			must(t, os.WriteFile(sales(dir), b, 0o644))
+			must(t, os.Chtimes(sales(dir), old, old))
+		}, false},
+		{"file added", func(t *testing.T, dir, _ string) {
+			must(t, os.WriteFile(filepath.Join(dir, "more.cue"), []byte("package recpol\n"), 0o644))
+		}, false},
+		{"file removed", func(t *testing.T, dir, _ string) {
+			must(t, os.Remove(filepath.Join(dir, "wazo.cue")))
+		}, false},
+		{"manifest damaged", func(t *testing.T, dir, cache string) {
+			p := manifestPath(cache, dir)
+			b, _ := os.ReadFile(p)
+			b[len(b)/2] ^= 1
+			must(t, os.WriteFile(p, b, 0o600))
+		}, false},
+		{"manifest truncated", func(t *testing.T, dir, cache string) {
+			p := manifestPath(cache, dir)
+			b, _ := os.ReadFile(p)
+			must(t, os.WriteFile(p, b[:len(b)/2], 0o600))
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, cache := setup(t)
+			first, err := Options{CacheDir: cache}.Compile(dir)
+			if err != nil || first.Table == nil {
+				t.Fatalf("compile: %v %v", err, first.Diagnostics)
+			}
+			tc.change(t, dir, cache)
+			entries, err := listDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, hit := warmCompile(cache, dir, entries)
+			if hit != tc.hit {
+				t.Fatalf("hit = %v, want %v", hit, tc.hit)
+			}
+			want, err := Options{}.Compile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			again, err := Options{CacheDir: cache}.Compile(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, res := range []*Result{got, again} {
+				if res == nil {
+					continue
+				}
+				if diff := cmp.Diff(want.Diagnostics, res.Diagnostics); diff != "" {
+					t.Errorf("diagnostics (-want +got):\n%s", diff)
+				}
+				if (want.Table == nil) != (res.Table == nil) || want.Table != nil && want.Table.Version != res.Table.Version {
+					t.Errorf("table differs")
+				}
+			}
+			if got != nil {
+				// The positions of settings come from the files, read
+				// when asked for.
+				pos, ok := got.SettingPosition("sales", "account:sales call_recording.account.inbound.offnet.enabled")
+				wpos, wok := want.SettingPosition("sales", "account:sales call_recording.account.inbound.offnet.enabled")
+				if pos != wpos || ok != wok {
+					t.Errorf("SettingPosition = %v %v, want %v %v", pos, ok, wpos, wok)
+				}
+			}
+		})
+	}
+}
+
+// TestManifestNotForErrors: a policy with errors leaves no manifest, and a
+// manifest is written back once a file in doubt proved unchanged.
+func TestManifestNotForErrors(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "a.cue"), []byte("package recpol\naccounts: a: users: u: call_recording: any: any: enabled: 1\n"), 0o644))
+	res, err := Options{CacheDir: cache}.Compile(dir)
+	if err != nil || res.Table != nil {
+		t.Fatalf("want errors: %v", err)
+	}
+	if _, err := os.Stat(manifestPath(cache, dir)); !os.IsNotExist(err) {
+		t.Errorf("a manifest for a policy with errors: %v", err)
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestManifestStatOnly: files changed well before the manifest was
+// written, and before now, are trusted by their identity alone; a file in
+// doubt, or whose identity changed, is hashed.
+func TestManifestStatOnly(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	must(t, os.WriteFile(filepath.Join(dir, "a.cue"), []byte("package recpol\naccounts: a: users: u: {}\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "b.cue"), []byte("package recpol\naccounts: b: users: u: {}\n"), 0o644))
+	if res, err := (Options{CacheDir: cache}).Compile(dir); err != nil || res.Table == nil {
+		t.Fatal(err)
+	}
+	entries, err := listDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	at := func(d time.Duration) int64 { return t0.Add(d).UnixNano() }
+	for _, tc := range []struct {
+		name         string
+		written, now int64
+		older        bool // the manifest records an older mtime
+		hashed       int
+	}{
+		{"written within the window", at(time.Second), at(time.Hour), false, 2},
+		{"checked within the window", at(time.Minute), at(time.Second), false, 2},
+		{"identity changed", at(time.Minute), at(time.Hour), true, 2},
+		{"trusted", at(time.Minute), at(time.Hour), false, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, ok := readManifest(manifestPath(cache, dir))
+			if !ok {
+				t.Fatal("no manifest")
+			}
+			m.WrittenNS = tc.written
+			if tc.older {
+				for i := range m.Files {
+					m.Files[i].MtimeNS -= int64(time.Minute)
+				}
+			}
+			if _, hashed, ok := checkFiles(m, entries, tc.now); !ok || hashed != tc.hashed {
+				t.Errorf("hashed %d ok %v, want %d true", hashed, ok, tc.hashed)
+			}
+		})
+	}
+}

@@ -1,0 +1,430 @@
+package compiler
+
+import (
+	"encoding/binary"
+	"errors"
+	"math"
+	"sort"
+
+	"github.com/recpol/recpol/table"
+)
+
+// The manifest (manifest.go) keeps the last table in a compact binary form:
+// decoding the table's canonical JSON costs seconds on a large policy,
+// this form a few milliseconds per thousand endpoints. Settings and
+// provenance are interned (a table of distinct values, referred to by
+// index), as the compiler interns them.
+//
+// The form covers every exported field of the table's types;
+// TestTableCodecFields fails when one is added, so that the codec is
+// extended with it.
+
+// encodeAccounts encodes the accounts of t, in account order.
+func encodeAccounts(t *table.Table) []byte {
+	e := &tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
+	ids := sortedKeys(t.Accounts)
+	var body tabEnc
+	body.settings, body.provs = e.settings, e.provs
+	body.uint(uint64(len(ids)))
+	for _, id := range ids {
+		body.account(t.Accounts[id])
+	}
+	// The interned values come first so that the decoder has them when
+	// the accounts refer to them.
+	e.uint(uint64(len(body.settingList)))
+	for _, s := range body.settingList {
+		e.str(s.Format)
+		e.int(s.TimeLimit)
+		e.int(s.RecordMinSec)
+		e.int(s.RecordSampleRate)
+		e.bool(s.RecordOnAnswer)
+		e.bool(s.RecordOnBridge)
+		e.str(s.Method)
+		e.str(s.URL)
+	}
+	e.uint(uint64(len(body.provList)))
+	for _, p := range body.provList {
+		for _, s := range []string{p.Enabled, p.Format, p.TimeLimit, p.RecordMinSec, p.RecordSampleRate,
+			p.RecordOnAnswer, p.RecordOnBridge, p.Method, p.URL} {
+			e.str(s)
+		}
+	}
+	return append(e.b, body.b...)
+}
+
+type tabEnc struct {
+	b           []byte
+	settings    map[table.Settings]int
+	provs       map[table.Provenance]int
+	settingList []table.Settings
+	provList    []table.Provenance
+}
+
+func (e *tabEnc) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
+func (e *tabEnc) int(n int)     { e.b = binary.AppendVarint(e.b, int64(n)) }
+func (e *tabEnc) str(s string)  { e.uint(uint64(len(s))); e.b = append(e.b, s...) }
+
+func (e *tabEnc) bool(v bool) {
+	if v {
+		e.b = append(e.b, 1)
+	} else {
+		e.b = append(e.b, 0)
+	}
+}
+
+// strs keeps a nil list apart from an empty one.
+func (e *tabEnc) strs(ss []string) {
+	if ss == nil {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(len(ss)) + 1)
+	for _, s := range ss {
+		e.str(s)
+	}
+}
+
+// refs writes the index+1 of an interned value, 0 for nil.
+func (e *tabEnc) refs(s *table.Settings, p *table.Provenance) {
+	if s == nil {
+		e.uint(0)
+	} else {
+		i, ok := e.settings[*s]
+		if !ok {
+			i = len(e.settingList)
+			e.settings[*s] = i
+			e.settingList = append(e.settingList, *s)
+		}
+		e.uint(uint64(i) + 1)
+	}
+	if p == nil {
+		e.uint(0)
+	} else {
+		i, ok := e.provs[*p]
+		if !ok {
+			i = len(e.provList)
+			e.provs[*p] = i
+			e.provList = append(e.provList, *p)
+		}
+		e.uint(uint64(i) + 1)
+	}
+}
+
+func (e *tabEnc) cells(c *table.Cells) {
+	for d := range c {
+		for n := range c[d] {
+			e.bool(c[d][n].Record)
+			e.refs(c[d][n].Settings, c[d][n].Provenance)
+		}
+	}
+}
+
+func (e *tabEnc) account(a *table.Account) {
+	e.str(a.ID)
+	e.cells(&a.Cells)
+	for _, m := range []map[string]*table.Endpoint{a.Users, a.Devices} {
+		if m == nil {
+			e.uint(0)
+			continue
+		}
+		e.uint(uint64(len(m)) + 1)
+		for _, k := range sortedKeys(m) {
+			e.str(k)
+			e.endpoint(m[k])
+		}
+	}
+	if a.Callflows == nil {
+		e.uint(0)
+	} else {
+		e.uint(uint64(len(a.Callflows)) + 1)
+		for _, cf := range a.Callflows {
+			e.str(cf.ID)
+			e.strs(cf.Numbers)
+			e.strs(cf.Patterns)
+			e.actions(cf.Actions)
+		}
+	}
+}
+
+func (e *tabEnc) endpoint(ep *table.Endpoint) {
+	e.uint(uint64(ep.Kind))
+	e.str(ep.ID)
+	e.str(ep.Owner)
+	e.cells(&ep.Cells)
+	m := ep.Metaflows
+	if m == nil {
+		e.bool(false)
+		return
+	}
+	e.bool(true)
+	e.str(m.BindingDigit)
+	e.int(m.DigitTimeout)
+	e.str(m.ListenOn)
+	e.bindings(m.Numbers)
+	e.bindings(m.Patterns)
+}
+
+func (e *tabEnc) bindings(bs []table.MetaflowBinding) {
+	if bs == nil {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(len(bs)) + 1)
+	for i := range bs {
+		e.str(bs[i].Code)
+		e.str(bs[i].From)
+		e.action(&bs[i].Action)
+	}
+}
+
+func (e *tabEnc) actions(as []table.Action) {
+	if as == nil {
+		e.uint(0)
+		return
+	}
+	e.uint(uint64(len(as)) + 1)
+	for i := range as {
+		e.action(&as[i])
+	}
+}
+
+func (e *tabEnc) action(a *table.Action) {
+	e.str(a.Module)
+	e.str(a.Action)
+	e.str(a.Label)
+	e.str(a.MediaName)
+	e.bool(a.FollowTransfer)
+	e.str(a.Origin)
+	e.str(a.DTMFLeg)
+	e.str(a.Scope)
+	e.refs(a.Settings, a.Provenance)
+}
+
+var errCodec = errors.New("corrupt table encoding")
+
+// decodeAccounts decodes what encodeAccounts wrote. Any inconsistency is
+// an error: the caller then compiles instead.
+func decodeAccounts(b []byte) (accounts []*table.Account, err error) {
+	d := &tabDec{b: b}
+	n := d.count()
+	d.settings = make([]*table.Settings, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		d.settings = append(d.settings, &table.Settings{Format: d.str(), TimeLimit: d.int(), RecordMinSec: d.int(),
+			RecordSampleRate: d.int(), RecordOnAnswer: d.bool(), RecordOnBridge: d.bool(), Method: d.str(), URL: d.str()})
+	}
+	n = d.count()
+	d.provs = make([]*table.Provenance, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		d.provs = append(d.provs, &table.Provenance{Enabled: d.str(), Format: d.str(), TimeLimit: d.str(),
+			RecordMinSec: d.str(), RecordSampleRate: d.str(), RecordOnAnswer: d.str(), RecordOnBridge: d.str(),
+			Method: d.str(), URL: d.str()})
+	}
+	n = d.count()
+	accounts = make([]*table.Account, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		accounts = append(accounts, d.account())
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCodec
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if !sort.SliceIsSorted(accounts, func(i, j int) bool { return accounts[i].ID < accounts[j].ID }) {
+		return nil, errCodec
+	}
+	return accounts, nil
+}
+
+type tabDec struct {
+	b        []byte
+	err      error
+	settings []*table.Settings
+	provs    []*table.Provenance
+}
+
+func (d *tabDec) fail() {
+	if d.err == nil {
+		d.err = errCodec
+	}
+	d.b = nil
+}
+
+func (d *tabDec) uint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Uvarint(d.b)
+	if k <= 0 {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[k:]
+	return n
+}
+
+func (d *tabDec) int() int {
+	if d.err != nil {
+		return 0
+	}
+	n, k := binary.Varint(d.b)
+	if k <= 0 || n < math.MinInt || n > math.MaxInt {
+		d.fail()
+		return 0
+	}
+	d.b = d.b[k:]
+	return int(n)
+}
+
+// count reads a length, which can never exceed the bytes left.
+func (d *tabDec) count() int {
+	n := d.uint()
+	if n > uint64(len(d.b)) {
+		d.fail()
+		return 0
+	}
+	return int(n)
+}
+
+func (d *tabDec) str() string {
+	n := d.count()
+	if d.err != nil {
+		return ""
+	}
+	s := string(d.b[:n])
+	d.b = d.b[n:]
+	return s
+}
+
+func (d *tabDec) bool() bool {
+	if d.err != nil || len(d.b) == 0 || d.b[0] > 1 {
+		d.fail()
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
+// optCount reads the length+1 of a list or map that may be nil.
+func (d *tabDec) optCount() (n int, isNil bool) {
+	n = d.count()
+	if n == 0 {
+		return 0, true
+	}
+	return n - 1, false
+}
+
+func (d *tabDec) strs() []string {
+	n, isNil := d.optCount()
+	if isNil || d.err != nil {
+		return nil
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out = append(out, d.str())
+	}
+	return out
+}
+
+func (d *tabDec) refs() (*table.Settings, *table.Provenance) {
+	var s *table.Settings
+	var p *table.Provenance
+	if i := d.uint(); i > 0 {
+		if i > uint64(len(d.settings)) {
+			d.fail()
+			return nil, nil
+		}
+		s = d.settings[i-1]
+	}
+	if i := d.uint(); i > 0 {
+		if i > uint64(len(d.provs)) {
+			d.fail()
+			return nil, nil
+		}
+		p = d.provs[i-1]
+	}
+	return s, p
+}
+
+func (d *tabDec) cells(c *table.Cells) {
+	for dir := range c {
+		for n := range c[dir] {
+			c[dir][n].Record = d.bool()
+			c[dir][n].Settings, c[dir][n].Provenance = d.refs()
+		}
+	}
+}
+
+func (d *tabDec) account() *table.Account {
+	a := &table.Account{ID: d.str()}
+	d.cells(&a.Cells)
+	for _, m := range []*map[string]*table.Endpoint{&a.Users, &a.Devices} {
+		n, isNil := d.optCount()
+		if isNil || d.err != nil {
+			continue
+		}
+		*m = make(map[string]*table.Endpoint, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			k := d.str()
+			(*m)[k] = d.endpoint()
+		}
+	}
+	n, isNil := d.optCount()
+	if !isNil {
+		a.Callflows = make([]*table.Callflow, 0, n)
+		for i := 0; i < n && d.err == nil; i++ {
+			cf := &table.Callflow{ID: d.str(), Numbers: d.strs(), Patterns: d.strs()}
+			cf.Actions = d.actions()
+			a.Callflows = append(a.Callflows, cf)
+		}
+	}
+	return a
+}
+
+func (d *tabDec) endpoint() *table.Endpoint {
+	ep := &table.Endpoint{Kind: table.EndpointKind(d.uint()), ID: d.str(), Owner: d.str()}
+	if ep.Kind != table.User && ep.Kind != table.Device {
+		d.fail()
+	}
+	d.cells(&ep.Cells)
+	if d.bool() {
+		ep.Metaflows = &table.Metaflows{BindingDigit: d.str(), DigitTimeout: d.int(), ListenOn: d.str()}
+		ep.Metaflows.Numbers = d.bindings()
+		ep.Metaflows.Patterns = d.bindings()
+	}
+	return ep
+}
+
+func (d *tabDec) bindings() []table.MetaflowBinding {
+	n, isNil := d.optCount()
+	if isNil || d.err != nil {
+		return nil
+	}
+	out := make([]table.MetaflowBinding, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		out[i].Code = d.str()
+		out[i].From = d.str()
+		d.action(&out[i].Action)
+	}
+	return out
+}
+
+func (d *tabDec) actions() []table.Action {
+	n, isNil := d.optCount()
+	if isNil || d.err != nil {
+		return nil
+	}
+	out := make([]table.Action, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		d.action(&out[i])
+	}
+	return out
+}
+
+func (d *tabDec) action(a *table.Action) {
+	a.Module, a.Action, a.Label, a.MediaName = d.str(), d.str(), d.str(), d.str()
+	a.FollowTransfer = d.bool()
+	a.Origin, a.DTMFLeg, a.Scope = d.str(), d.str(), d.str()
+	a.Settings, a.Provenance = d.refs()
+}
