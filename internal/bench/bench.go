@@ -125,17 +125,7 @@ func (r *runner) add(f *Figure) {
 }
 
 // loadavg returns the 1, 5 and 15 minute load averages.
-func loadavg() string {
-	b, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "unknown"
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
+func loadavg() string { return procstat.LoadAvg() }
 
 func (r *runner) logf(format string, args ...any) {
 	if r.cfg.Log != nil {

@@ -21,7 +21,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"flag"
@@ -37,7 +36,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -45,7 +43,9 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
+	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -69,13 +69,13 @@ func main() {
 		go http.ListenAndServe("127.0.0.1:6061", nil)
 	}
 
-	bin, err := build()
+	bin, launcher, err := build()
 	if err != nil {
 		log.Fatal(err)
 	}
 	var results []*result
 	if *killCalls > 0 {
-		r, err := runPhase(phase{name: "kill", bin: bin, calls: *killCalls, rate: *killRate, fail: *fail,
+		r, err := runPhase(phase{name: "kill", bin: bin, launcher: launcher, calls: *killCalls, rate: *killRate, fail: *fail,
 			kill: true, keep: *keep})
 		if err != nil {
 			log.Fatal(err)
@@ -83,7 +83,7 @@ func main() {
 		results = append(results, r)
 	}
 	if *duration > 0 {
-		r, err := runPhase(phase{name: "soak", bin: bin, duration: *duration, rate: *rate, fail: *fail,
+		r, err := runPhase(phase{name: "soak", bin: bin, launcher: launcher, duration: *duration, rate: *rate, fail: *fail,
 			reload: *reload, keep: *keep})
 		if err != nil {
 			log.Fatal(err)
@@ -97,6 +97,9 @@ func main() {
 	bad := false
 	for _, r := range results {
 		log.Printf("%s: %s", r.name, r.summary())
+		for _, g := range r.goals() {
+			log.Printf("%s: %s: %s (goal %s): %s", r.name, g.name, g.value, g.goal, g.verdict())
+		}
 		bad = bad || r.lost() > 0 || r.duplicates > 0
 	}
 	if bad {
@@ -104,24 +107,30 @@ func main() {
 	}
 }
 
-// build compiles the recpol binary the runtime runs as.
-func build() (string, error) {
+// build compiles the recpol binary the runtime runs as, and the launcher
+// that starts it so that its peak RSS and CPU are its own
+// (internal/bench/procstat).
+func build() (bin, launcher string, err error) {
 	dir, err := os.MkdirTemp("", "recpol-soak-bin-")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	bin := filepath.Join(dir, "recpol")
+	bin = filepath.Join(dir, "recpol")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/recpol")
 	cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building recpol: %w", err)
+		return "", "", fmt.Errorf("building recpol: %w", err)
 	}
-	return bin, nil
+	if launcher, err = procstat.Build(".", dir); err != nil {
+		return "", "", err
+	}
+	return bin, launcher, nil
 }
 
 type phase struct {
 	name     string
 	bin      string
+	launcher string
 	calls    int           // stop after this many calls (kill phase)
 	duration time.Duration // or after this long
 	rate     float64
@@ -147,16 +156,68 @@ type result struct {
 	resent                        int // uploads answered 2xx again after a kill (same name)
 	dupStored, dupUploads         []string
 	reloads, kills                int
-	peakRSSKB                     int64
+	peakRSSKB                     int64 // the highest of the runtime processes' own peaks
+	cpu                           time.Duration
 	discarded, quarantined, notes int
+	// The catalog at the end, by state, and the sidecars in storage.
+	catalog  map[catalog.State]int
+	sidecars int
+	// load0 and load1 are the load averages when the phase started and
+	// once its last recording was stored and uploaded.
+	load0, load1 string
 }
 
 func (r *result) lost() int { return len(r.missing) + (r.uploadsExpected - r.uploaded) }
 
+// made is the share of the recordings the simulator predicts that the
+// switch produced.
+func (r *result) made() float64 {
+	if r.expected == 0 {
+		return 0
+	}
+	return float64(r.produced) / float64(r.expected)
+}
+
+// goal is one of issue 15's goals for a phase, with its verdict.
+type goal struct {
+	name, value, goal string
+	met               bool
+}
+
+func (g goal) verdict() string {
+	if g.met {
+		return "MET"
+	}
+	return "**NOT MET**"
+}
+
+// goals are the phase's goals: every predicted recording made (the soak
+// phase only: in the kill phase a call whose decisions fell while the
+// runtime was down cannot be recorded), none lost, none duplicated, the
+// runtime's peak RSS under 200 MB.
+func (r *result) goals() []goal {
+	var gs []goal
+	if !r.phase.kill {
+		gs = append(gs, goal{"recordings made of those predicted", fmt.Sprintf("%.1f%% (%d of %d)", 100*r.made(), r.produced, r.expected), "100%", r.expected > 0 && r.produced >= r.expected})
+	}
+	gs = append(gs,
+		goal{"recordings lost", fmt.Sprint(r.lost()), "0", r.lost() == 0},
+		goal{"recordings duplicated", fmt.Sprint(r.duplicates), "0", r.duplicates == 0},
+		goal{"runtime peak RSS", fmt.Sprintf("%d MiB", r.peakRSSKB/1024), "< 200 MB", r.peakRSSKB > 0 && r.peakRSSKB<<10 < 200<<20})
+	return gs
+}
+
 func (r *result) summary() string {
-	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, uploads re-sent %d, kills %d, reloads %d, peak RSS %d MiB",
+	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, uploads re-sent %d, kills %d, reloads %d, peak RSS %d MiB, CPU %s (%s per call)",
 		r.placed, r.ran.Round(time.Second), float64(r.placed)/r.ran.Seconds(), r.expected, r.produced, r.stored,
-		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
+		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.resent, r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(time.Millisecond), r.cpuPerCall())
+}
+
+func (r *result) cpuPerCall() time.Duration {
+	if r.placed == 0 {
+		return 0
+	}
+	return (r.cpu / time.Duration(r.placed)).Round(time.Microsecond)
 }
 
 // policy is the soak's policy: the account records offnet calls, the
@@ -239,7 +300,7 @@ func (u *uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func runPhase(p phase) (*result, error) {
-	res := &result{name: p.name, phase: p}
+	res := &result{name: p.name, phase: p, load0: procstat.LoadAvg()}
 	dir, err := os.MkdirTemp("", "recpol-soak-"+p.name+"-")
 	if err != nil {
 		return nil, err
@@ -326,7 +387,7 @@ log: level: "warn"
 		return nil, err
 	}
 	defer logf.Close()
-	rt := &child{bin: p.bin, cfg: cfgPath, log: logf}
+	rt := &child{bin: p.bin, launcher: p.launcher, cfg: cfgPath, log: logf}
 	if err := rt.start(); err != nil {
 		return nil, err
 	}
@@ -417,7 +478,8 @@ log: level: "warn"
 		if err != nil {
 			log.Printf("%s: reading the recording intents: %v", p.name, err)
 		}
-		pending := countFiles(filepath.Join(spool, "store", "pending")) + intents
+		// Recordings being finished: their journals in the store's spool.
+		pending := countFiles(filepath.Join(spool, "store", "journal")) + intents
 		if stored >= res.produced && n >= stored && pending == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -446,11 +508,19 @@ log: level: "warn"
 			}
 		}
 	}
-	res.peakRSSKB = rt.peak()
+	res.load1 = procstat.LoadAvg()
 	rt.stop()
+	res.peakRSSKB, res.cpu = rt.usage()
+	res.sidecars = countStored(storage)
 
-	st, err := store.Open(store.Config{Storage: storage, Spool: filepath.Join(spool, "store"),
-		Logger: nil})
+	// The runtime's catalog (SQLite, in its spool), read through the store
+	// and, for the counts by state, directly.
+	cat, err := catalog.Open(context.Background(), catalog.Config{Driver: catalog.DriverSQLite, DSN: filepath.Join(spool, "store", "catalog.db")})
+	if err != nil {
+		return nil, err
+	}
+	defer cat.Close()
+	st, err := store.Open(store.Config{Storage: storage, Spool: filepath.Join(spool, "store"), Catalog: cat})
 	if err != nil {
 		return nil, err
 	}
@@ -481,6 +551,19 @@ log: level: "warn"
 		}
 	}
 	sort.Strings(res.missing)
+	// The catalog by state: what the store says of every recording.
+	res.catalog = map[catalog.State]int{}
+	for _, state := range []catalog.State{catalog.StateActive, catalog.StateStored, catalog.StateUploaded, catalog.StateDead,
+		catalog.StateQuarantined, catalog.StateDiscarded, catalog.StateDeleted} {
+		p, err := cat.Search(context.Background(), catalog.Filter{State: state, Limit: 1, Total: true})
+		if err != nil {
+			return nil, err
+		}
+		res.catalog[state] = p.Total
+	}
+	if err := st.Close(); err != nil {
+		log.Printf("%s: closing the store: %v", p.name, err)
+	}
 	up.mu.Lock()
 	for name, n := range up.ok {
 		res.uploaded++
@@ -516,101 +599,91 @@ func countFiles(dir string) int {
 	return len(ents)
 }
 
-// child is the runtime process.
+// child is the runtime process, started through the launcher so that its
+// peak RSS and CPU time (wait4's rusage) are its own; a kill -9 ends one
+// process and the next start begins another.
 type child struct {
-	bin, cfg string
-	log      io.Writer
-	mu       sync.Mutex
-	cmd      *exec.Cmd
-	peakKB   int64
+	bin, launcher, cfg string
+	log                io.Writer
+	mu                 sync.Mutex
+	proc               *procstat.Proc
+	exited             []chan procstat.Usage // one per process started
 }
 
 func (c *child) start() error {
 	cmd := exec.Command(c.bin, "run", "--config", c.cfg)
 	cmd.Stdout, cmd.Stderr = c.log, c.log
-	dieWithParent(cmd) // a harness killed mid-run leaves no runtime behind
-	if err := cmd.Start(); err != nil {
+	dieWithParent(cmd) // a harness killed mid-run leaves no runtime behind (the launcher passes it on)
+	p, err := procstat.Start(c.launcher, cmd)
+	if err != nil {
 		return err
 	}
+	done := make(chan procstat.Usage, 1)
 	c.mu.Lock()
-	c.cmd = cmd
+	c.proc = p
+	c.exited = append(c.exited, done)
 	c.mu.Unlock()
-	go cmd.Wait()
+	go func() {
+		u, _ := p.Wait() // an exit status from a kill is expected
+		done <- u
+	}()
 	return nil
 }
 
 func (c *child) sigkill() {
-	c.sample()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.cmd != nil {
-		c.cmd.Process.Signal(syscall.SIGKILL)
-		c.cmd = nil
+	if c.proc != nil {
+		c.proc.Signal(syscall.SIGKILL)
+		c.proc = nil
 	}
 }
 
 func (c *child) kill() { c.sigkill() }
 
-// stop ends the runtime with SIGTERM, as an operator would.
+// stop ends the runtime with SIGTERM, as an operator would, and kills it
+// after 10 s.
 func (c *child) stop() {
 	c.mu.Lock()
-	cmd := c.cmd
-	c.cmd = nil
+	p := c.proc
+	c.proc = nil
 	c.mu.Unlock()
-	if cmd == nil {
+	if p == nil {
 		return
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	for i := 0; i < 100; i++ {
-		if cmd.ProcessState != nil || cmd.Process.Signal(syscall.Signal(0)) != nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	cmd.Process.Signal(syscall.SIGKILL)
-}
-
-// rssKB and peak read the runtime's resident memory (VmRSS, VmHWM).
-func (c *child) rssKB() int64 { return c.status("VmRSS:") }
-
-func (c *child) sample() {
-	if hwm := c.status("VmHWM:"); hwm > 0 {
-		c.mu.Lock()
-		c.peakKB = max(c.peakKB, hwm)
-		c.mu.Unlock()
+	p.Signal(syscall.SIGTERM)
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
+		p.Signal(syscall.SIGKILL)
 	}
 }
 
-func (c *child) peak() int64 {
-	c.sample()
+// usage waits for every runtime process started to have exited and
+// returns the highest of their peak RSS (KiB) and their CPU time summed.
+func (c *child) usage() (peakKB int64, cpu time.Duration) {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.peakKB
-}
-
-func (c *child) status(field string) int64 {
-	c.mu.Lock()
-	cmd := c.cmd
+	exited := c.exited
 	c.mu.Unlock()
-	if cmd == nil || cmd.Process == nil {
+	for _, ch := range exited {
+		u := <-ch
+		ch <- u
+		peakKB = max(peakKB, u.PeakRSS>>10)
+		cpu += u.CPU()
+	}
+	return peakKB, cpu
+}
+
+// rssKB reads the running runtime's resident memory (VmRSS).
+func (c *child) rssKB() int64 {
+	c.mu.Lock()
+	p := c.proc
+	c.mu.Unlock()
+	if p == nil {
 		return 0
 	}
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if strings.HasPrefix(sc.Text(), field) {
-			fs := strings.Fields(sc.Text())
-			if len(fs) >= 2 {
-				n, _ := strconv.ParseInt(fs[1], 10, 64)
-				return n
-			}
-		}
-	}
-	return 0
+	rss, _, _ := procstat.Status(p.Pid())
+	return rss >> 10
 }
 
 func report(rs []*result, cmdline string) string {
@@ -625,15 +698,32 @@ func report(rs []*result, cmdline string) string {
 	b.WriteString("the file again (a PUT to the same name: one object). *Expected* is the simulator's prediction\n")
 	b.WriteString("(`simulate.PredictScenario`) of the recordings kept, summed over the calls placed; *produced* is\n")
 	b.WriteString("what the switch wrote.\n\n")
-	fmt.Fprintf(&b, "Command: `%s` (on %s, %d CPUs, Go %s; %s UTC).\n\n", cmdline, runtime.GOOS+"/"+runtime.GOARCH,
-		runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04"))
-	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("*Peak RSS* is the highest of the runtime processes' own peaks (wait4's ru_maxrss of each, started\n")
+	b.WriteString("through a launcher of a few MB, internal/bench/procstat, so that the harness's memory is not in it); *CPU*\n")
+	b.WriteString("is the user + system time of every runtime process of the phase (their rusage), per call placed.\n")
+	b.WriteString("The store's figures come from its catalog (SQLite, in the spool): *stored* are the produced files it\n")
+	b.WriteString("holds; the catalog table below counts every recording by state, beside the JSON sidecars in storage.\n\n")
+	fmt.Fprintf(&b, "Command: `%s` (on %s, %d CPUs, Go %s; %s UTC; load average at the end %s).\n\n", cmdline, runtime.GOOS+"/"+runtime.GOARCH,
+		runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04"), procstat.LoadAvg())
+	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS | runtime CPU (per call) | load average at the start, end |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB | %s (%s) | %s; %s |\n",
 			r.name, r.ran.Round(time.Second), r.placed, float64(r.placed)/r.ran.Seconds(), r.phase.rate, r.expected,
 			r.produced, r.stored, r.uploaded, r.uploadsExpected, r.uploadRequests, r.upload500s, r.lost(), r.duplicates,
-			r.resent, r.kills, r.reloads, r.peakRSSKB/1024)
+			r.resent, r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(100*time.Millisecond), r.cpuPerCall(), r.load0, r.load1)
+	}
+	b.WriteString("\n## Goals\n\n| phase | goal | measured | target | |\n|---|---|---|---|---|\n")
+	for _, r := range rs {
+		for _, g := range r.goals() {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.name, g.name, g.value, g.goal, g.verdict())
+		}
+	}
+	b.WriteString("\n## The catalog at the end\n\n| phase | active | stored (upload pending) | uploaded | dead-lettered | quarantined | discarded | deleted | sidecars in storage |\n|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range rs {
+		c := r.catalog
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.name, c[catalog.StateActive], c[catalog.StateStored], c[catalog.StateUploaded],
+			c[catalog.StateDead], c[catalog.StateQuarantined], c[catalog.StateDiscarded], c[catalog.StateDeleted], r.sidecars)
 	}
 	for _, r := range rs {
 		if len(r.dupStored) > 0 {
