@@ -24,7 +24,9 @@ fmt-check:
 ## bench: measure recpol against its performance goals and write BENCHMARKS.md
 ## (takes a long while; not part of test). The Go benchmarks go to
 ## bin/gobench.txt for benchstat; the CUE CLI of the library's version is
-## installed into bin/ as the peer of the cold compile.
+## installed into bin/ as the peer of the cold compile. A smoke run of the
+## harness that leaves BENCHMARKS.md alone: BENCH_FLAGS='-quick -o /tmp/bench.md'
+## (or go run ./internal/bench/cmd/benchall -quick -o - after make build).
 CUE_VERSION = $(shell $(GO) list -m -f '{{.Version}}' cuelang.org/go)
 BENCH_FLAGS ?=
 bench: build
