@@ -31,6 +31,9 @@ const (
 	StateQuarantined State = "quarantined"
 	// StateDeleted: the media was deleted; the row is kept for audit.
 	StateDeleted State = "deleted"
+	// StateFinishing: the recording ended and is being moved into
+	// storage; the row's document is the store's journal of that move.
+	StateFinishing State = "finishing"
 	// StateDiscarded: the recording ended too short or empty and its
 	// file was removed, as FreeSWITCH does; the row is kept for audit.
 	StateDiscarded State = "discarded"
@@ -39,7 +42,7 @@ const (
 // Valid reports whether s is one of the States.
 func (s State) Valid() bool {
 	switch s {
-	case StateActive, StateStored, StateUploaded, StateDead, StateQuarantined, StateDeleted, StateDiscarded:
+	case StateActive, StateFinishing, StateStored, StateUploaded, StateDead, StateQuarantined, StateDeleted, StateDiscarded:
 		return true
 	}
 	return false

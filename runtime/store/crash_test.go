@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -226,8 +227,11 @@ func TestStorageFull(t *testing.T) {
 	if !errors.Is(err, ErrStorageFull) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("Finish = %v, want ErrStorageFull", err)
 	}
-	if !exists(src) || !exists(filepath.Join(e.spool, dirJournal, "full.json")) {
-		t.Fatal("recording or journal gone from the spool")
+	if !exists(src) {
+		t.Fatal("recording gone from the spool")
+	}
+	if r, err := s.Lookup(context.Background(), "full"); err != nil || r.State != "finishing" {
+		t.Fatalf("the catalog's journal of the recording: %+v %v", r.State, err)
 	}
 	if e.count(EventStorageFull) != 1 || !strings.Contains(e.logs.String(), "storage full") {
 		t.Error("storage full not reported")

@@ -11,45 +11,45 @@
 //
 // # Durability
 //
-// Every step is journaled in the spool or committed to the catalog before
-// the next is taken, and every journal write is atomic (temporary file,
-// fsync, rename, fsync of the directory). The spool holds:
+// Every step is recorded in the catalog (a transaction, group-committed
+// with the other finishes of the moment) or in the file system (a file
+// moved, directories fsynced) before the next is taken. The spool holds:
 //
-//	<Spool>/journal/<id>.json    a recording being finished, with its state
 //	<Spool>/quarantine/          corrupt journals and recordings that failed their checks
 //	<Spool>/catalog.db           the catalog, unless the caller gives one (Config.Catalog)
+//	<Spool>/journal/<id>.json    journals of an earlier release, resumed at Open
 //
-// Finish checks and hashes the file first, which only reads it; the first
-// journal is written in state checked (the sha256 and the destination are
-// recorded) before anything is moved. The file is then moved and its
-// sidecar written; one catalog transaction enters the recording and, with a
-// URL, its upload (the catalog's group commit shares that commit with the
-// finishes of the same moment); then the journal is removed. So a crash at
-// any moment (kill -9 included) leaves the file untouched for the caller's
-// next Finish (a crash during the checks), a journal that Open resumes (it
-// enters the same rows again), or a recording in the catalog, never a
-// recording that is nowhere. A file leaves the spool only once it is in
-// storage; an upload leaves the queue only after a 2xx (UploadDone and the
-// state uploaded are one commit).
+// Finish checks and hashes the file first, which only reads it; then the
+// recording's catalog row becomes its journal (state finishing: where the
+// file comes from and goes to, the sha256, the metadata) before anything is
+// moved. The file is then moved and its sidecar written, and one catalog
+// transaction turns the finishing row into the stored recording and, with
+// a URL, enters its upload. So a crash at any moment (kill -9 included)
+// leaves the file untouched for the caller's next Finish (a crash before
+// it moved: every step is idempotent, the next Finish starts over), a
+// finishing row that Open and the next Finish resume, or a stored
+// recording, never a recording that is nowhere. A file leaves the spool
+// only once it is in storage; an upload leaves the queue only after a 2xx
+// (UploadDone and the state uploaded are one commit).
 //
-// A stored recording costs five fsyncs and a share of a catalog commit: the
-// journal and its directory, both directories of the move, the journal's
-// removal. The sidecar is written through a temporary file and a rename but
-// not fsynced: it is a copy, the catalog committed right after it is the
-// record, and `recpol catalog sidecars` writes lost ones again. The fsyncs
-// of directories are shared between recordings finished at the same time:
-// a caller waits for the next fsync of the directory to begin and end, and
-// every caller that arrived meanwhile is served by it.
+// A stored recording costs two shares of catalog commits and the fsyncs of
+// both directories of the move. The sidecar is written through a temporary
+// file and a rename but not fsynced: it is a copy, the catalog committed
+// right after it is the record, and `recpol catalog sidecars` writes lost
+// ones again. The fsyncs of directories are shared between recordings
+// finished at the same time: a caller waits for the next fsync of the
+// directory to begin and end, and every caller that arrived meanwhile is
+// served by it.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the catalog recorded it: the
 // upload is then sent again after the restart, to the same name, which a
 // PUT target overwrites with identical bytes.
 //
-// A journal whose finish failed (storage full, a symbolic link in the way,
-// the catalog unreachable) stays in the spool with its recording; calling
-// Finish again resumes it, and so does Run, with the same backoff as
-// uploads. Pending and dead-lettered entries of an earlier release's spool
+// A recording whose finish failed (storage full, a symbolic link in the
+// way, the catalog unreachable) stays in the spool with its finishing row;
+// calling Finish again resumes it, and so does Run, with the same backoff
+// as uploads. Pending and dead-lettered entries of an earlier release's spool
 // (pending/, dead/) are moved into the catalog by Open; a new catalog beside
 // a storage that holds recordings is filled from their sidecars once
 // (Rebuild). Nothing else walks storage.

@@ -167,6 +167,7 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	unlock := s.lock(id)
 	defer unlock()
 
+	// A journal file of an earlier release is resumed.
 	jpath := s.journalPath(id)
 	j, err := s.readJournal(jpath)
 	switch {
@@ -175,9 +176,14 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	case !errors.Is(err, os.ErrNotExist):
 		s.quarantineFile(jpath, err)
 	}
-	// A recording already finished has left the spool: only when its file
-	// is gone can this be a repeated Finish (the catalog says).
+	// A recording whose file is still in the spool starts over: nothing
+	// was moved yet, and every step is idempotent. Only when the file has
+	// left the spool can this be a repeated Finish, or one whose move a
+	// crash interrupted: the catalog says which.
 	if _, err := os.Lstat(src); err != nil {
+		if j, ok := s.journalOf(id); ok {
+			return s.advance(j)
+		}
 		if r, ok := s.finished(id); ok {
 			return r, nil
 		}
@@ -209,6 +215,55 @@ func (s *Store) finished(id string) (Result, bool) {
 	return Result{}, false
 }
 
+// putJournal records a recording being finished in the catalog, state
+// finishing, the journal as the row's document: where the file comes from
+// and goes to, and the metadata so far. One group-committed transaction
+// replaces a journal file (create, write, fsync, rename, fsync of the
+// directory, and later its removal).
+func (s *Store) putJournal(j *journal) error {
+	doc, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("recording %s: journal: %w", j.Meta.RecordingID, err)
+	}
+	r, err := row(j.Meta, j.Dst, catalog.StateFinishing)
+	if err != nil {
+		return err
+	}
+	r.Doc = doc
+	if err := s.cat.Apply(context.Background(), catalog.PutRecording(r)); err != nil {
+		return fmt.Errorf("recording %s: journal: %w", j.Meta.RecordingID, err)
+	}
+	return nil
+}
+
+// journalOf returns the journal of a recording the catalog has in state
+// finishing, checked as a journal file would be.
+func (s *Store) journalOf(id string) (*journal, bool) {
+	cr, err := s.cat.Get(context.Background(), id)
+	if err != nil || cr.State != catalog.StateFinishing {
+		return nil, false
+	}
+	j, err := s.checkJournal(cr.Doc, id)
+	if err != nil {
+		s.log.Error("a recording's journal in the catalog cannot be used", "recording_id", id, "error", err.Error())
+		return nil, false
+	}
+	return j, true
+}
+
+// removeLegacyJournal removes the journal file of an earlier release, if
+// the recording had one.
+func (s *Store) removeLegacyJournal(id string) error {
+	err := os.Remove(s.journalPath(id))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	return s.dirs.sync(filepath.Join(s.spool, dirJournal))
+}
+
 func (s *Store) writeJournal(path string, j *journal) error {
 	b, err := json.MarshalIndent(j, "", "  ")
 	if err != nil {
@@ -225,6 +280,11 @@ func (s *Store) readJournal(path string) (*journal, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.checkJournal(b, strings.TrimSuffix(filepath.Base(path), ".json"))
+}
+
+// checkJournal decodes and checks a journal of recording id.
+func (s *Store) checkJournal(b []byte, id string) (*journal, error) {
 	var j journal
 	if err := json.Unmarshal(b, &j); err != nil {
 		return nil, fmt.Errorf("corrupt journal: %w", err)
@@ -235,7 +295,7 @@ func (s *Store) readJournal(path string) (*journal, error) {
 	if _, err := checkMeta(j.Meta); err != nil {
 		return nil, fmt.Errorf("corrupt journal: %w", err)
 	}
-	if strings.TrimSuffix(filepath.Base(path), ".json") != j.Meta.RecordingID {
+	if id != j.Meta.RecordingID {
 		return nil, errors.New("corrupt journal: recording id does not match its name")
 	}
 	if !filepath.IsAbs(j.Src) {
@@ -329,7 +389,6 @@ func (s *Store) advance(j *journal) (Result, error) {
 // idempotent, so step can be rerun from any state after a crash.
 func (s *Store) step(j *journal) (Result, error) {
 	id := j.Meta.RecordingID
-	jpath := s.journalPath(id)
 	switch j.State {
 	case stReceived:
 		if done, r, err := s.check(j); done || err != nil {
@@ -346,8 +405,8 @@ func (s *Store) step(j *journal) (Result, error) {
 		j.Dst = s.mediaPath(j.Meta)
 		j.State = stChecked
 		j.Checked = s.cfg.Now().UTC()
-		if err := s.writeJournal(jpath, j); err != nil {
-			return Result{}, s.storageErr(j, "journal", err)
+		if err := s.putJournal(j); err != nil {
+			return Result{}, err
 		}
 		if s.hook("checked") {
 			return Result{}, errCrash
@@ -378,9 +437,9 @@ func (s *Store) step(j *journal) (Result, error) {
 			return Result{}, errCrash
 		}
 		// One catalog transaction (shared with the finishes of the same
-		// moment) enters the recording and, with a URL, its upload; then
-		// the journal goes. A crash between the two replays the journal,
-		// which enters the same rows again.
+		// moment) turns the finishing row into the stored recording and,
+		// with a URL, enters its upload: the journal is done with in the
+		// same commit.
 		r, err := row(j.Meta, j.Dst, catalog.StateStored)
 		if err != nil {
 			return Result{}, err
@@ -395,7 +454,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		if s.hook("cataloged") {
 			return Result{}, errCrash
 		}
-		if err := s.dirs.removeDurable(jpath); err != nil {
+		if err := s.removeLegacyJournal(id); err != nil {
 			return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
 		}
 		if j.Meta.URL == "" {
@@ -508,7 +567,7 @@ func (s *Store) discard(j *journal, reason string) (Result, error) {
 	if err := s.dirs.removeDurable(j.Src); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
-	if err := s.dirs.removeDurable(s.journalPath(id)); err != nil {
+	if err := s.removeLegacyJournal(id); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
 	// The catalog keeps the row, discarded (a later entry of its start
@@ -527,12 +586,11 @@ func (s *Store) discard(j *journal, reason string) (Result, error) {
 // reason included, beside it as <name>.json.
 func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 	id := j.Meta.RecordingID
-	jpath := s.journalPath(id)
 	if j.State != stQuarantine {
 		j.State = stQuarantine
 		j.Reason = reason
 		j.Dst = s.quarantineName(fmt.Sprintf("%s-%d", id, s.cfg.Now().UnixNano()), "."+j.Meta.Format)
-		if err := s.writeJournal(jpath, j); err != nil {
+		if err := s.putJournal(j); err != nil {
 			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 		}
 		if s.hook("quarantine") {
@@ -558,7 +616,7 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: catalog: %w", id, err)
 	}
-	if err := s.dirs.removeDurable(jpath); err != nil {
+	if err := s.removeLegacyJournal(id); err != nil {
 		return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 	}
 	s.log.Warn("recording quarantined", "recording_id", id, "account", j.Meta.Account, "reason", reason, "path", j.Dst)

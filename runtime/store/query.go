@@ -40,7 +40,14 @@ type Recording struct {
 
 func fromRow(r catalog.Recording) (Recording, error) {
 	var m Metadata
-	if err := json.Unmarshal(r.Doc, &m); err != nil {
+	if r.State == catalog.StateFinishing {
+		// The document is the store's journal of the move into storage.
+		var j journal
+		if err := json.Unmarshal(r.Doc, &j); err != nil {
+			return Recording{}, fmt.Errorf("recording %s: catalog journal: %w", r.ID, err)
+		}
+		m = j.Meta
+	} else if err := json.Unmarshal(r.Doc, &m); err != nil {
 		return Recording{}, fmt.Errorf("recording %s: catalog document: %w", r.ID, err)
 	}
 	if m.RecordingID != r.ID {

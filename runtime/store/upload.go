@@ -461,21 +461,26 @@ func (s *Store) Retry(id string) error {
 	return nil
 }
 
-// retryJournal resumes a journal whose finish failed earlier.
+// retryJournal resumes a journal whose finish failed earlier: from its
+// file (an earlier release's) or from the catalog; one that is gone was
+// finished meanwhile.
 func (s *Store) retryJournal(e *entry) {
 	id := e.j.Meta.RecordingID
 	unlock := s.lock(id)
 	defer unlock()
 	jpath := s.journalPath(id)
 	j, err := s.readJournal(jpath)
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.quarantineFile(jpath, err)
+	}
 	if err != nil {
-		if !errors.Is(err, os.ErrNotExist) {
-			s.quarantineFile(jpath, err)
+		var ok bool
+		if j, ok = s.journalOf(id); !ok {
+			s.mu.Lock()
+			delete(s.stuck, id)
+			s.mu.Unlock()
+			return
 		}
-		s.mu.Lock()
-		delete(s.stuck, id)
-		s.mu.Unlock()
-		return
 	}
 	s.advance(j) // reschedules itself on failure
 }
@@ -532,8 +537,32 @@ func (s *Store) loadPending() error {
 }
 
 // replayJournals resumes every recording a previous process left half
-// finished.
+// finished: the catalog's finishing rows, and the journal files of an
+// earlier release.
 func (s *Store) replayJournals() {
+	f := catalog.Filter{State: catalog.StateFinishing, Limit: catalog.MaxLimit}
+	for {
+		p, err := s.cat.Search(context.Background(), f)
+		if err != nil {
+			s.log.Error("cannot read the recordings left half finished", "error", err.Error())
+			break
+		}
+		for _, cr := range p.Items {
+			j, err := s.checkJournal(cr.Doc, cr.ID)
+			if err != nil {
+				s.log.Error("a recording's journal in the catalog cannot be used; left as it is", "recording_id", cr.ID, "error", err.Error())
+				continue
+			}
+			s.log.Info("resuming recording after restart", "recording_id", cr.ID, "state", j.State)
+			unlock := s.lock(cr.ID)
+			s.advance(j)
+			unlock()
+		}
+		if p.NextCursor == "" {
+			break
+		}
+		f.Cursor = p.NextCursor
+	}
 	s.eachJournal(dirJournal, "journals", func(j *journal) {
 		s.log.Info("resuming recording after restart", "recording_id", j.Meta.RecordingID, "state", j.State)
 		unlock := s.lock(j.Meta.RecordingID)
