@@ -46,7 +46,9 @@ type Usage struct {
 	// User and Sys are the child's CPU time from wait4's rusage.
 	User, Sys time.Duration
 	// PeakRSS is wait4's ru_maxrss of the child, in bytes: max(the
-	// child's own peak, LauncherRSS).
+	// child's own peak, LauncherRSS); or SampledHWM when that is higher
+	// (the kernel's RSS counters are per-CPU and approximate, and the two
+	// are read at different moments: they may differ by a few pages).
 	PeakRSS int64
 	// LauncherRSS is the launcher's own peak when it forked the child:
 	// a PeakRSS equal to it says only that the child's peak was at most
@@ -186,6 +188,7 @@ func (p *Proc) Wait() (Usage, error) {
 	u.Wall = time.Since(p.start)
 	u.LauncherRSS = p.usage.LauncherRSS
 	u.SampledHWM = p.hwm
+	u.PeakRSS = max(u.PeakRSS, u.SampledHWM)
 	p.usage = u
 	p.mu.Unlock()
 	close(p.waited)
