@@ -433,6 +433,10 @@ func (c *compilation) posOf(sel ...string) Position {
 		}
 		sels[i] = cue.Str(s)
 	}
+	if !c.value.Exists() {
+		// The plain-data path, which keeps no diagnostic.
+		return c.declPosition(sel)
+	}
 	if p := position(c.value.LookupPath(cue.MakePath(sels...)).Pos()); c.userFiles[p.File] {
 		return p
 	}

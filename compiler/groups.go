@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"cuelang.org/go/cue/ast"
 
@@ -144,6 +145,10 @@ func (cm *Compiler) CompileFiles(files []File) *Result {
 	if cm.opts.Whole || part.whole || len(part.groups) < 2 {
 		whole := newCompilation(files)
 		whole.parse()
+		if c, ok := plainCompilation(files, whole.asts); ok {
+			c.build()
+			return c.result()
+		}
 		whole.run(stages[1:])
 		return whole.result()
 	}
@@ -202,6 +207,7 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 		}
 		todo = append(todo, gi)
 	}
+	todo = cm.plainGroups(top, asts, part, todo, results)
 	// The groups left are evaluated in batches: one CUE instance for
 	// several groups costs far less than one each (the schema and the
 	// shared part are evaluated once per instance), while a batch stays
@@ -262,6 +268,84 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	}
 	return out.result()
 }
+
+// plainGroups compiles the groups of todo whose files and shared files are
+// all plain data without CUE (see plain.go), storing their results, and
+// returns the groups left.
+func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partitioning, todo []int, results []*groupResult) []int {
+	if !plainDataPath || len(todo) == 0 {
+		return todo
+	}
+	var shared []*ast.File
+	for _, i := range part.shared {
+		af := asts[i]
+		if af == nil {
+			var err error
+			if af, err = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments); err != nil {
+				return todo
+			}
+		}
+		if _, ok := plainFile(af); !ok {
+			return todo
+		}
+		shared = append(shared, af)
+	}
+	sharedFiles := pick(top.files, part.shared)
+	var left []int
+	for _, gi := range todo {
+		files := append([]File(nil), sharedFiles...)
+		gasts := append([]*ast.File(nil), shared...)
+		for _, i := range part.groups[gi] {
+			af := asts[i]
+			if af == nil {
+				af, _ = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments)
+			}
+			gasts = append(gasts, af)
+			files = append(files, top.files[i])
+		}
+		c, ok := plainCompilation(files, gasts)
+		if !ok {
+			left = append(left, gi)
+			continue
+		}
+		r := c.groupResult(cm.wanted(top, asts, part.groups[gi]))
+		if r.err != "" {
+			left = append(left, gi)
+			continue
+		}
+		results[gi] = &r
+	}
+	return left
+}
+
+// plainCompilation decodes, checks and resolves a policy of plain-data
+// files without CUE. It reports false, leaving the policy to CUE, when a
+// file is not plain data, the schema rejects a value, or any diagnostic
+// arises: the positions of diagnostics are CUE's to give.
+func plainCompilation(files []File, asts []*ast.File) (*compilation, bool) {
+	if !plainDataPath || len(asts) != len(files) {
+		return nil, false
+	}
+	pol, ok := plainPolicy(asts)
+	if !ok {
+		return nil, false
+	}
+	c := newCompilation(files)
+	c.asts = asts
+	c.policy = pol
+	c.loadBuiltin()
+	c.check()
+	c.resolve()
+	if len(c.diags) > 0 {
+		return nil, false
+	}
+	plainCompiled.Add(1)
+	return c, true
+}
+
+// plainCompiled counts the policies and groups the plain-data path
+// compiled, for the tests.
+var plainCompiled atomic.Int64
 
 // batchAccounts is how many accounts at most are evaluated in one CUE
 // instance.

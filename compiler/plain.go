@@ -1,0 +1,299 @@
+package compiler
+
+import (
+	"encoding/json"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/literal"
+	"cuelang.org/go/cue/token"
+)
+
+// The plain-data path. A policy file that is plain data (struct, list and
+// scalar literals only: no references, comprehensions, definitions,
+// disjunctions, imports, pattern constraints, let clauses, interpolations
+// or attributes) means what its syntax says: evaluating it with CUE only
+// unifies it with the schema. An account group whose files, and the
+// shared files, are all plain data is therefore decoded from the syntax
+// trees straight into the raw policy, checked against plainSchema (a Go
+// rendering of the embedded schema, tested against it field by field in
+// plain_test.go), and checked and resolved as usual, with no CUE
+// evaluation.
+//
+// The path is taken only when nothing is in doubt. Anything it does not
+// decode exactly as CUE would (a number that is not a plain decimal, a
+// string that is not a plain double-quoted one, a list or value given
+// twice with a conflict), anything the schema rejects, and any diagnostic
+// at all (whose position would come from CUE's value) sends the group
+// back to CUE, which then reports exactly what it always did.
+// FuzzPlainDataPath holds the two paths to the same tables and
+// diagnostics.
+
+// plainDataPath turns the path on; the differential tests turn it off.
+var plainDataPath = true
+
+// pkind is the kind of a plain value.
+type pkind uint8
+
+const (
+	pStruct pkind = iota
+	pList
+	pBool
+	pInt
+	pString
+)
+
+// pnode is a plain value: what a plain-data file's syntax says, with the
+// declarations of the same field merged.
+type pnode struct {
+	kind   pkind
+	fields map[string]*pnode
+	elems  []*pnode
+	b      bool
+	i      int64
+	s      string
+}
+
+// plainFile returns the plain value of a file, or false when the file is
+// not plain data.
+func plainFile(f *ast.File) (*pnode, bool) {
+	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	for _, d := range f.Decls {
+		switch d := d.(type) {
+		case *ast.Package, *ast.CommentGroup:
+		case *ast.Field:
+			if !plainField(root, d) {
+				return nil, false
+			}
+		default:
+			return nil, false
+		}
+	}
+	return root, true
+}
+
+// plainField adds a field declaration to a struct.
+func plainField(st *pnode, f *ast.Field) bool {
+	if f.Constraint != token.ILLEGAL || len(f.Attrs) > 0 {
+		return false
+	}
+	name, ok := plainLabel(f.Label)
+	if !ok {
+		return false
+	}
+	v, ok := plainExpr(f.Value)
+	if !ok {
+		return false
+	}
+	if old, dup := st.fields[name]; dup {
+		return mergePlain(old, v)
+	}
+	st.fields[name] = v
+	return true
+}
+
+// plainLabel returns the name of a regular field's label: an identifier
+// that is not a definition or hidden, or a plain double-quoted string.
+func plainLabel(l ast.Label) (string, bool) {
+	switch l := l.(type) {
+	case *ast.Ident:
+		if l.Name == "" || strings.HasPrefix(l.Name, "#") || strings.HasPrefix(l.Name, "_") ||
+			!ast.IsValidIdent(l.Name) {
+			return "", false
+		}
+		return l.Name, true
+	case *ast.BasicLit:
+		if l.Kind != token.STRING {
+			return "", false
+		}
+		return plainString(l.Value)
+	}
+	return "", false
+}
+
+// plainString unquotes a single-line double-quoted string literal.
+func plainString(lit string) (string, bool) {
+	if len(lit) < 2 || lit[0] != '"' || strings.HasPrefix(lit, `"""`) || strings.Contains(lit, `\(`) {
+		return "", false
+	}
+	s, err := literal.Unquote(lit)
+	if err != nil || !utf8.ValidString(s) {
+		return "", false
+	}
+	return s, true
+}
+
+var plainInt = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
+
+func plainExpr(e ast.Expr) (*pnode, bool) {
+	switch e := e.(type) {
+	case *ast.StructLit:
+		st := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+		for _, el := range e.Elts {
+			switch el := el.(type) {
+			case *ast.CommentGroup:
+			case *ast.Field:
+				if !plainField(st, el) {
+					return nil, false
+				}
+			default:
+				return nil, false
+			}
+		}
+		return st, true
+	case *ast.ListLit:
+		l := &pnode{kind: pList, elems: []*pnode{}}
+		for _, el := range e.Elts {
+			v, ok := plainExpr(el)
+			if !ok {
+				return nil, false
+			}
+			l.elems = append(l.elems, v)
+		}
+		return l, true
+	case *ast.BasicLit:
+		switch e.Kind {
+		case token.TRUE, token.FALSE:
+			return &pnode{kind: pBool, b: e.Kind == token.TRUE}, true
+		case token.INT:
+			if !plainInt.MatchString(e.Value) {
+				return nil, false
+			}
+			n, err := strconv.ParseInt(e.Value, 10, 64)
+			if err != nil {
+				return nil, false
+			}
+			return &pnode{kind: pInt, i: n}, true
+		case token.STRING:
+			s, ok := plainString(e.Value)
+			if !ok {
+				return nil, false
+			}
+			return &pnode{kind: pString, s: s}, true
+		}
+	}
+	return nil, false
+}
+
+// mergePlain unifies b into a as CUE would, for what it can be sure of:
+// structs merge, equal scalars are one; lists and conflicts are left to
+// CUE.
+func mergePlain(a, b *pnode) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	switch a.kind {
+	case pStruct:
+		for k, v := range b.fields {
+			if old, ok := a.fields[k]; ok {
+				if !mergePlain(old, v) {
+					return false
+				}
+				continue
+			}
+			a.fields[k] = v
+		}
+		return true
+	case pList:
+		return false
+	default:
+		return a.b == b.b && a.i == b.i && a.s == b.s
+	}
+}
+
+// plainPolicy decodes a group's files, each shared and group file, into
+// the raw policy, or reports false when the group must go through CUE.
+func plainPolicy(files []*ast.File) (rawPolicy, bool) {
+	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	for _, f := range files {
+		if f == nil {
+			return rawPolicy{}, false
+		}
+		v, ok := plainFile(f)
+		if !ok || !mergePlain(root, v) {
+			return rawPolicy{}, false
+		}
+	}
+	if !plainSchema().check(root) {
+		return rawPolicy{}, false
+	}
+	b, err := json.Marshal(root.json())
+	if err != nil {
+		return rawPolicy{}, false
+	}
+	var p rawPolicy
+	if err := json.Unmarshal(b, &p); err != nil {
+		return rawPolicy{}, false
+	}
+	p.normalize()
+	return p, true
+}
+
+// json returns the value as encoding/json encodes it.
+func (n *pnode) json() any {
+	switch n.kind {
+	case pStruct:
+		m := make(map[string]any, len(n.fields))
+		for k, v := range n.fields {
+			m[k] = v.json()
+		}
+		return m
+	case pList:
+		l := make([]any, len(n.elems))
+		for i, v := range n.elems {
+			l[i] = v.json()
+		}
+		return l
+	case pBool:
+		return n.b
+	case pInt:
+		return n.i
+	}
+	return n.s
+}
+
+// normalize leaves unset what the CUE decoder leaves unset: the maps of an
+// empty struct (decoder.each adds none) and a callflow's missing actions.
+func (p *rawPolicy) normalize() {
+	if len(p.Accounts) == 0 {
+		p.Accounts = nil
+	}
+	for _, a := range p.Accounts {
+		if len(a.Users) == 0 {
+			a.Users = nil
+		}
+		if len(a.Devices) == 0 {
+			a.Devices = nil
+		}
+		if len(a.Callflows) == 0 {
+			a.Callflows = nil
+		}
+		a.Metaflows.normalize()
+		for _, u := range a.Users {
+			u.Metaflows.normalize()
+		}
+		for _, d := range a.Devices {
+			d.Metaflows.normalize()
+		}
+		for _, cf := range a.Callflows {
+			if cf.Actions == nil {
+				cf.Actions = []rawAction{}
+			}
+		}
+	}
+}
+
+func (m *rawMetaflows) normalize() {
+	if m == nil {
+		return
+	}
+	if len(m.Numbers) == 0 {
+		m.Numbers = nil
+	}
+	if len(m.Patterns) == 0 {
+		m.Patterns = nil
+	}
+}

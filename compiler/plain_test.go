@@ -1,0 +1,112 @@
+package compiler
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/gen"
+)
+
+// TestPlainDecode decodes every plain-data seed both ways: the raw
+// policy decoded from the syntax is the one decoded from CUE's value.
+func TestPlainDecode(t *testing.T) {
+	n := 0
+	for _, s := range plainSeeds(t) {
+		files := []File{{Name: "a.cue", Data: s[0]}}
+		if len(s[1]) > 0 {
+			files = append(files, File{Name: "b.cue", Data: s[1]})
+		}
+		c := newCompilation(files)
+		c.parse()
+		if c.diags.HasErrors() {
+			continue
+		}
+		got, ok := plainPolicy(c.asts)
+		if !ok {
+			continue
+		}
+		n++
+		c.run(stages[1:3]) // evaluate, decode
+		if diff := cmp.Diff(c.policy, got); diff != "" {
+			t.Errorf("%q: raw policy differs (-cue +plain):\n%s", s[0], diff)
+		}
+	}
+	if n < 5 {
+		t.Errorf("only %d seeds are plain data", n)
+	}
+}
+
+// TestPlainDataPathTree compiles a generated tree without its template
+// (so that every account is plain data) and with it: the same result as
+// CUE's, and the plain-data path taken only without the template.
+func TestPlainDataPathTree(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		template bool
+		plain    bool
+	}{
+		{"template", true, false},
+		{"plain", false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			if err := gen.Write(dir, gen.Options{Accounts: 6, Users: 3, Devices: 4, Seed: 3}); err != nil {
+				t.Fatal(err)
+			}
+			if !tc.template {
+				stripTemplate(t, dir)
+			}
+			files, err := ReadDir(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := plainCompiled.Load()
+			plain, cue := compileBoth(files)
+			if taken := plainCompiled.Load() > before; taken != tc.plain {
+				t.Errorf("plain-data path taken: %v, want %v", taken, tc.plain)
+			}
+			if plain.Table == nil {
+				t.Fatal(plain.Diagnostics)
+			}
+			sameResults(t, plain, cue)
+		})
+	}
+}
+
+// stripTemplate drops the template line of a generated tree's shared file.
+func stripTemplate(t testing.TB, dir string) {
+	p := filepath.Join(dir, "shared.cue")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for _, line := range splitLines(b) {
+		if len(line) >= 12 && string(line[:12]) == "accounts: [_" {
+			continue
+		}
+		out = append(out, line...)
+	}
+	if err := os.WriteFile(p, out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func splitLines(b []byte) [][]byte {
+	var lines [][]byte
+	for len(b) > 0 {
+		i := 0
+		for i < len(b) && b[i] != '\n' {
+			i++
+		}
+		if i < len(b) {
+			i++
+		}
+		lines = append(lines, b[:i])
+		b = b[i:]
+	}
+	return lines
+}
