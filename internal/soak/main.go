@@ -478,7 +478,9 @@ log: level: "warn"
 		if err != nil {
 			log.Printf("%s: reading the recording intents: %v", p.name, err)
 		}
-		// Recordings being finished: their journals in the store's spool.
+		// Recordings being finished: journal files of an earlier release
+		// (the catalog's finishing rows show in the sidecars not yet
+		// written and the uploads not yet made).
 		pending := countFiles(filepath.Join(spool, "store", "journal")) + intents
 		if stored >= res.produced && n >= stored && pending == 0 || time.Now().After(deadline) {
 			break
@@ -553,7 +555,7 @@ log: level: "warn"
 	sort.Strings(res.missing)
 	// The catalog by state: what the store says of every recording.
 	res.catalog = map[catalog.State]int{}
-	for _, state := range []catalog.State{catalog.StateActive, catalog.StateStored, catalog.StateUploaded, catalog.StateDead,
+	for _, state := range []catalog.State{catalog.StateActive, catalog.StateFinishing, catalog.StateStored, catalog.StateUploaded, catalog.StateDead,
 		catalog.StateQuarantined, catalog.StateDiscarded, catalog.StateDeleted} {
 		p, err := cat.Search(context.Background(), catalog.Filter{State: state, Limit: 1, Total: true})
 		if err != nil {
@@ -706,7 +708,7 @@ func report(rs []*result, cmdline string) string {
 	fmt.Fprintf(&b, "Command: `%s` (on %s, %d CPUs, Go %s; %s UTC; load average at the end %s).\n\n", cmdline, runtime.GOOS+"/"+runtime.GOARCH,
 		runtime.NumCPU(), runtime.Version(), time.Now().UTC().Format("2006-01-02 15:04"), procstat.LoadAvg())
 	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS | runtime CPU (per call) | load average at the start, end |\n")
-	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB | %s (%s) | %s; %s |\n",
 			r.name, r.ran.Round(time.Second), r.placed, float64(r.placed)/r.ran.Seconds(), r.phase.rate, r.expected,
@@ -719,10 +721,10 @@ func report(rs []*result, cmdline string) string {
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", r.name, g.name, g.value, g.goal, g.verdict())
 		}
 	}
-	b.WriteString("\n## The catalog at the end\n\n| phase | active | stored (upload pending) | uploaded | dead-lettered | quarantined | discarded | deleted | sidecars in storage |\n|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("\n## The catalog at the end\n\n| phase | active | finishing | stored (upload pending) | uploaded | dead-lettered | quarantined | discarded | deleted | sidecars in storage |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
 		c := r.catalog
-		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.name, c[catalog.StateActive], c[catalog.StateStored], c[catalog.StateUploaded],
+		fmt.Fprintf(&b, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", r.name, c[catalog.StateActive], c[catalog.StateFinishing], c[catalog.StateStored], c[catalog.StateUploaded],
 			c[catalog.StateDead], c[catalog.StateQuarantined], c[catalog.StateDiscarded], c[catalog.StateDeleted], r.sidecars)
 	}
 	for _, r := range rs {
