@@ -270,8 +270,8 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 }
 
 // plainGroups compiles the groups of todo whose files and shared files are
-// all plain data without CUE (see plain.go), storing their results, and
-// returns the groups left.
+// all plain data without CUE (see plain.go), in parallel, storing their
+// results, and returns the groups left.
 func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partitioning, todo []int, results []*groupResult) []int {
 	if !plainDataPath || len(todo) == 0 {
 		return todo
@@ -291,29 +291,43 @@ func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partiti
 		shared = append(shared, af)
 	}
 	sharedFiles := pick(top.files, part.shared)
-	var left []int
-	for _, gi := range todo {
-		files := append([]File(nil), sharedFiles...)
-		gasts := append([]*ast.File(nil), shared...)
-		for _, i := range part.groups[gi] {
-			af := asts[i]
-			if af == nil {
-				af, _ = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments)
+	workers := cm.opts.Parallel
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	done := make([]bool, len(todo))
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
+	for ti, gi := range todo {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			files := append([]File(nil), sharedFiles...)
+			gasts := append([]*ast.File(nil), shared...)
+			for _, i := range part.groups[gi] {
+				af := asts[i]
+				if af == nil {
+					af, _ = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments)
+				}
+				gasts = append(gasts, af)
+				files = append(files, top.files[i])
 			}
-			gasts = append(gasts, af)
-			files = append(files, top.files[i])
-		}
-		c, ok := plainCompilation(files, gasts)
-		if !ok {
+			c, ok := plainCompilation(files, gasts)
+			if !ok {
+				return
+			}
+			if r := c.groupResult(cm.wanted(top, asts, part.groups[gi])); r.err == "" {
+				results[gi], done[ti] = &r, true
+			}
+		}()
+	}
+	wg.Wait()
+	var left []int
+	for ti, gi := range todo {
+		if !done[ti] {
 			left = append(left, gi)
-			continue
 		}
-		r := c.groupResult(cm.wanted(top, asts, part.groups[gi]))
-		if r.err != "" {
-			left = append(left, gi)
-			continue
-		}
-		results[gi] = &r
 	}
 	return left
 }
