@@ -43,6 +43,7 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/internal/bench"
 	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
 	"github.com/recpol/recpol/runtime/catalog"
@@ -91,7 +92,15 @@ func main() {
 		results = append(results, r)
 	}
 	cmdline := "go run ./internal/soak " + strings.Join(os.Args[1:], " ")
-	if err := os.WriteFile(*out, []byte(report(results, cmdline)), 0o644); err != nil {
+	rep := report(results, cmdline)
+	// What was written by hand below the marker (notes, the fuzz table)
+	// stays.
+	if old, err := os.ReadFile(*out); err == nil {
+		if i := strings.Index(string(old), bench.HandMarker); i >= 0 {
+			rep += "\n" + string(old[i:])
+		}
+	}
+	if err := os.WriteFile(*out, []byte(rep), 0o644); err != nil {
 		log.Fatal(err)
 	}
 	bad := false
