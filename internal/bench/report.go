@@ -9,7 +9,7 @@ import (
 
 // HandMarker starts the part of BENCHMARKS.md measured by hand, each figure
 // with the command that measured it; make bench keeps it as it is.
-const HandMarker = "<!-- measured by hand below this line: make bench keeps it -->"
+const HandMarker = "<!-- written by hand below this line: a new run rewrites what is above and keeps this -->"
 
 // Markdown writes the report as BENCHMARKS.md.
 func (rep *Report) Markdown(w io.Writer, invocation string) error {
