@@ -207,12 +207,54 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 		}
 		todo = append(todo, gi)
 	}
-	todo = cm.plainGroups(top, asts, part, todo, results)
-	// The groups left are evaluated in batches: one CUE instance for
-	// several groups costs far less than one each (the schema and the
-	// shared part are evaluated once per instance), while a batch stays
-	// small enough to keep memory low; each group's result is still kept
-	// and cached on its own.
+	left := cm.plainGroups(top, asts, part, todo, results)
+	cm.evaluateGroups(top, asts, sharedFiles, part, left, keys, results, workers)
+	if len(left) < len(todo) {
+		for _, gi := range left {
+			if r := results[gi]; r.err != "" || r.diags.HasErrors() {
+				// Where CUE places an error that names no file
+				// depends on the batch it was evaluated in: the
+				// groups are evaluated again in the batches they
+				// would have had without the plain-data path, so
+				// that an invalid policy is reported as CUE alone
+				// reports it.
+				cm.evaluateGroups(top, asts, sharedFiles, part, todo, keys, results, workers)
+				break
+			}
+		}
+	}
+
+	for _, r := range results {
+		if r.err != "" {
+			whole := newCompilation(top.files)
+			whole.parse()
+			whole.run(stages[1:])
+			return whole.result()
+		}
+	}
+	keep := make(map[string]*groupResult, len(results))
+	out := newCompilation(top.files)
+	for gi, r := range results {
+		out.diags = append(out.diags, r.diags...)
+		out.accounts = append(out.accounts, r.accounts...)
+		if !r.diags.HasErrors() {
+			keep[keys[gi]] = r
+		}
+	}
+	cm.groups = keep
+	if !out.diags.HasErrors() {
+		sort.Slice(out.accounts, func(i, j int) bool { return out.accounts[i].ID < out.accounts[j].ID })
+		out.build()
+	}
+	return out.result()
+}
+
+// evaluateGroups evaluates the groups of todo with CUE, in batches: one
+// CUE instance for several groups costs far less than one each (the schema
+// and the shared part are evaluated once per instance), while a batch
+// stays small enough to keep memory low; each group's result is still
+// kept and cached on its own.
+func (cm *Compiler) evaluateGroups(top *compilation, asts []*ast.File, sharedFiles []File, part partitioning, todo []int, keys []string, results []*groupResult, workers int) {
 	var batches [][]int
 	accounts := 0
 	for _, gi := range todo {
@@ -243,30 +285,6 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	}
 	close(jobs)
 	wg.Wait()
-
-	for _, r := range results {
-		if r.err != "" {
-			whole := newCompilation(top.files)
-			whole.parse()
-			whole.run(stages[1:])
-			return whole.result()
-		}
-	}
-	keep := make(map[string]*groupResult, len(results))
-	out := newCompilation(top.files)
-	for gi, r := range results {
-		out.diags = append(out.diags, r.diags...)
-		out.accounts = append(out.accounts, r.accounts...)
-		if !r.diags.HasErrors() {
-			keep[keys[gi]] = r
-		}
-	}
-	cm.groups = keep
-	if !out.diags.HasErrors() {
-		sort.Slice(out.accounts, func(i, j int) bool { return out.accounts[i].ID < out.accounts[j].ID })
-		out.build()
-	}
-	return out.result()
 }
 
 // plainGroups compiles the groups of todo whose files and shared files are
