@@ -1,7 +1,10 @@
 package compiler_test
 
 import (
+	"bytes"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/recpol/recpol/compiler"
@@ -10,11 +13,30 @@ import (
 
 // benchFiles generates a policy of 100 accounts (10 users, 20 devices
 // each) and reads it back.
-func benchFiles(b *testing.B) []compiler.File {
+func benchFiles(b *testing.B) []compiler.File { return benchTree(b, true) }
+
+// benchTree generates the policy of benchFiles, with or without the
+// template its shared file applies to every account: without it, every
+// file is plain data and the plain-data path compiles it.
+func benchTree(b *testing.B, template bool) []compiler.File {
 	b.Helper()
 	dir := b.TempDir()
 	if err := gen.Write(dir, gen.Options{Accounts: 100, Users: 10, Devices: 20, Seed: 1}); err != nil {
 		b.Fatal(err)
+	}
+	if !template {
+		p := filepath.Join(dir, "shared.cue")
+		src, err := os.ReadFile(p)
+		if err != nil {
+			b.Fatal(err)
+		}
+		i := bytes.Index(src, []byte("accounts: [_]"))
+		if i < 0 {
+			b.Fatal("no template in the generated shared file")
+		}
+		if err := os.WriteFile(p, src[:i], 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 	files, err := compiler.ReadDir(dir)
 	if err != nil {
@@ -30,16 +52,19 @@ func compileOnce(b *testing.B, o compiler.Options, files []compiler.File) {
 }
 
 // BenchmarkCompile compiles the policy without a cache, in account groups
-// and as one whole instance.
+// and as one whole instance, with the generated template (every account
+// through CUE) and without it (every account plain data).
 func BenchmarkCompile(b *testing.B) {
-	files := benchFiles(b)
-	for _, whole := range []bool{false, true} {
-		b.Run(fmt.Sprintf("whole=%v", whole), func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				compileOnce(b, compiler.Options{Whole: whole}, files)
-			}
-		})
+	for _, template := range []bool{true, false} {
+		files := benchTree(b, template)
+		for _, whole := range []bool{false, true} {
+			b.Run(fmt.Sprintf("template=%v/whole=%v", template, whole), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					compileOnce(b, compiler.Options{Whole: whole}, files)
+				}
+			})
+		}
 	}
 }
 
