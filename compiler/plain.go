@@ -3,6 +3,7 @@ package compiler
 import (
 	"encoding/json"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -207,11 +208,20 @@ func mergePlain(a, b *pnode) bool {
 // plainPolicy decodes a group's files, each shared and group file, into
 // the raw policy, or reports false when the group must go through CUE.
 func plainPolicy(files []*ast.File) (rawPolicy, bool) {
-	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
-	for _, f := range files {
+	// The smallest files first: a template or a reference most often
+	// sits in a small shared file, and is found before the large files
+	// are decoded for nothing. The order does not change the outcome:
+	// merging is commutative.
+	order := make([]*ast.File, len(files))
+	copy(order, files)
+	for _, f := range order {
 		if f == nil {
 			return rawPolicy{}, false
 		}
+	}
+	sort.SliceStable(order, func(i, j int) bool { return order[i].End().Offset() < order[j].End().Offset() })
+	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	for _, f := range order {
 		v, ok := plainFile(f)
 		if !ok || !mergePlain(root, v) {
 			return rawPolicy{}, false
