@@ -91,6 +91,14 @@ type AuditEntry struct {
 	Result    string    `json:"result"`
 }
 
+// refuse audits an action that did not happen, with result saying why,
+// and answers code with msg.
+func (r *Runtime) refuse(w http.ResponseWriter, e AuditEntry, result string, code int, msg string) {
+	e.Result = result
+	r.audit(e)
+	writeError(w, code, msg)
+}
+
 // audit records an action taken through the API in the catalog's audit
 // trail (and the log).
 func (r *Runtime) audit(e AuditEntry) {
@@ -170,9 +178,7 @@ func (r *Runtime) retryUpload(w http.ResponseWriter, req *http.Request) {
 	t := tokenOf(req)
 	entry := AuditEntry{Who: t.Name, Action: "retry upload", Account: m.Account, Call: m.CallID, Recording: m.RecordingID, Result: "ok"}
 	if err := r.Store.Retry(m.RecordingID); err != nil {
-		entry.Result = "refused: not dead-lettered"
-		r.audit(entry)
-		writeError(w, http.StatusConflict, "the recording's upload is not dead-lettered")
+		r.refuse(w, entry, "refused: not dead-lettered", http.StatusConflict, "the recording's upload is not dead-lettered")
 		return
 	}
 	r.audit(entry)
@@ -191,20 +197,14 @@ func (r *Runtime) deleteRecording(w http.ResponseWriter, req *http.Request) {
 	err := r.Store.Delete(req.Context(), m.RecordingID, "api token "+t.Name)
 	switch {
 	case errors.Is(err, store.ErrHeld):
-		entry.Result = "refused: on legal hold"
-		r.audit(entry)
-		writeError(w, http.StatusConflict, "the recording is on legal hold")
+		r.refuse(w, entry, "refused: on legal hold", http.StatusConflict, "the recording is on legal hold")
 		return
 	case errors.Is(err, store.ErrConflict):
-		entry.Result = "refused: upload pending"
-		r.audit(entry)
-		writeError(w, http.StatusConflict, "the recording's upload is pending: delete it once uploaded or dead-lettered")
+		r.refuse(w, entry, "refused: upload pending", http.StatusConflict, "the recording's upload is pending: delete it once uploaded or dead-lettered")
 		return
 	case err != nil:
-		entry.Result = "failed"
-		r.audit(entry)
 		r.log.Error("deleting a recording", "recording_id", m.RecordingID, "error", err)
-		writeError(w, http.StatusInternalServerError, "deleting the recording failed")
+		r.refuse(w, entry, "failed", http.StatusInternalServerError, "deleting the recording failed")
 		return
 	}
 	r.audit(entry)
@@ -224,10 +224,8 @@ func (r *Runtime) hold(w http.ResponseWriter, req *http.Request) {
 		entry.Action = "release hold"
 	}
 	if err := r.Store.SetHold(req.Context(), m.RecordingID, on); err != nil {
-		entry.Result = "failed"
-		r.audit(entry)
 		r.log.Error("legal hold", "recording_id", m.RecordingID, "error", err)
-		writeError(w, http.StatusInternalServerError, "the hold failed")
+		r.refuse(w, entry, "failed", http.StatusInternalServerError, "the hold failed")
 		return
 	}
 	r.audit(entry)
@@ -307,19 +305,13 @@ func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 		case errors.Is(err, callstate.ErrOutOfScope):
 			// As if the call did not exist: a token does not learn of
 			// calls outside its scope.
-			entry.Result = "refused: out of scope"
-			r.audit(entry)
-			writeError(w, http.StatusNotFound, "no call in progress has this uuid")
+			r.refuse(w, entry, "refused: out of scope", http.StatusNotFound, "no call in progress has this uuid")
 			return
 		case errors.Is(err, callstate.ErrPolicyRecording):
-			entry.Result = "refused: " + err.Error()
-			r.audit(entry)
-			writeError(w, http.StatusForbidden, err.Error())
+			r.refuse(w, entry, "refused: "+err.Error(), http.StatusForbidden, err.Error())
 			return
 		case err != nil:
-			entry.Result = "refused: " + err.Error()
-			r.audit(entry)
-			writeError(w, http.StatusConflict, err.Error())
+			r.refuse(w, entry, "refused: "+err.Error(), http.StatusConflict, err.Error())
 			return
 		}
 		r.audit(entry)

@@ -19,27 +19,30 @@ const activeQueue = 4096
 // never overwrites the row its recording's finish wrote. Crash recovery
 // does not rest on it: the engine's write-ahead intent log does that.
 func (s *Store) Started(m Metadata) {
-	r, err := row(m, "", catalog.StateActive)
-	if err != nil {
-		return
-	}
-	s.mirror(catalog.AddRecording(r))
+	s.mirror(activeEntry{meta: &m})
 }
 
 // Refused marks a recording whose start the switch refused as discarded:
 // it never ran.
 func (s *Store) Refused(id string) {
-	s.mirror(catalog.SetState(id, catalog.StateDiscarded, "start-refused"))
+	s.mirror(activeEntry{refused: id})
 }
 
-func (s *Store) mirror(op catalog.Op) {
+// activeEntry is an entry of Started (meta) or of Refused (refused). Its
+// catalog row is built by the writer, off the caller's path.
+type activeEntry struct {
+	meta    *Metadata
+	refused string
+}
+
+func (s *Store) mirror(e activeEntry) {
 	s.activeMu.Lock()
 	defer s.activeMu.Unlock()
 	if s.active == nil {
 		return // closed
 	}
 	select {
-	case s.active <- op:
+	case s.active <- e:
 	default:
 		s.log.Debug("the catalog is behind: a starting recording is entered at its finish")
 	}
@@ -47,9 +50,17 @@ func (s *Store) mirror(op catalog.Op) {
 
 // writeActive writes the entries of Started and Refused in order until the
 // queue is closed.
-func (s *Store) writeActive(q <-chan catalog.Op, done chan<- struct{}) {
+func (s *Store) writeActive(q <-chan activeEntry, done chan<- struct{}) {
 	defer close(done)
-	for op := range q {
+	for e := range q {
+		op := catalog.SetState(e.refused, catalog.StateDiscarded, "start-refused")
+		if e.meta != nil {
+			r, err := row(*e.meta, "", catalog.StateActive)
+			if err != nil {
+				continue
+			}
+			op = catalog.AddRecording(r)
+		}
 		if err := s.cat.Apply(context.Background(), op); err != nil && !errors.Is(err, catalog.ErrNotFound) {
 			s.log.Warn("entering a starting recording in the catalog failed; it is entered at its finish", "error", err.Error())
 		}

@@ -57,14 +57,6 @@ func (s *Store) journalPath(id string) string {
 	return filepath.Join(s.spool, dirJournal, id+".json")
 }
 
-func (s *Store) pendingPath(id string) string {
-	return filepath.Join(s.spool, dirPending, id+".json")
-}
-
-func (s *Store) deadPath(id string) string {
-	return filepath.Join(s.spool, dirDead, id+".json")
-}
-
 // mediaPath is where a recording is stored; sidecarPath its metadata.
 func (s *Store) mediaPath(m Metadata) string {
 	d := m.Start.UTC()
@@ -181,10 +173,10 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	// left the spool can this be a repeated Finish, or one whose move a
 	// crash interrupted: the catalog says which.
 	if _, err := os.Lstat(src); err != nil {
-		if j, ok := s.journalOf(id); ok {
-			return s.advance(j)
-		}
-		if r, ok := s.finished(id); ok {
+		if r, j, ok := s.earlier(id); ok {
+			if j != nil {
+				return s.advance(j)
+			}
 			return r, nil
 		}
 	}
@@ -195,24 +187,37 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	return s.advance(j)
 }
 
-// finished reports the earlier outcome for a recording already stored or
-// pending upload.
-func (s *Store) finished(id string) (Result, bool) {
+// earlier reports what an earlier Finish of the recording left, from one
+// read of the catalog: its journal when a crash interrupted its move into
+// storage (state finishing), or its outcome when it is stored or its
+// upload pending.
+func (s *Store) earlier(id string) (Result, *journal, bool) {
 	s.mu.Lock()
 	e, queued := s.pending[id]
 	s.mu.Unlock()
 	if queued {
-		return Result{Outcome: Stored, Path: e.j.Dst, Metadata: e.j.Meta, Queued: true, Duplicate: true}, true
+		return Result{Outcome: Stored, Path: e.j.Dst, Metadata: e.j.Meta, Queued: true, Duplicate: true}, nil, true
 	}
-	r, err := s.Lookup(context.Background(), id)
+	cr, err := s.cat.Get(context.Background(), id)
 	if err != nil {
-		return Result{}, false
+		return Result{}, nil, false
 	}
-	switch catalog.State(r.State) {
+	switch cr.State {
+	case catalog.StateFinishing:
+		j, err := s.checkJournal(cr.Doc, id)
+		if err != nil {
+			s.log.Error("a recording's journal in the catalog cannot be used", "recording_id", id, "error", err.Error())
+			return Result{}, nil, false
+		}
+		return Result{}, j, true
 	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
-		return Result{Outcome: Stored, Path: r.Path, Metadata: r.Metadata, Duplicate: true}, true
+		r, err := fromRow(cr)
+		if err != nil {
+			return Result{}, nil, false
+		}
+		return Result{Outcome: Stored, Path: r.Path, Metadata: r.Metadata, Duplicate: true}, nil, true
 	}
-	return Result{}, false
+	return Result{}, nil, false
 }
 
 // putJournal records a recording being finished in the catalog, state
@@ -239,16 +244,8 @@ func (s *Store) putJournal(j *journal) error {
 // journalOf returns the journal of a recording the catalog has in state
 // finishing, checked as a journal file would be.
 func (s *Store) journalOf(id string) (*journal, bool) {
-	cr, err := s.cat.Get(context.Background(), id)
-	if err != nil || cr.State != catalog.StateFinishing {
-		return nil, false
-	}
-	j, err := s.checkJournal(cr.Doc, id)
-	if err != nil {
-		s.log.Error("a recording's journal in the catalog cannot be used", "recording_id", id, "error", err.Error())
-		return nil, false
-	}
-	return j, true
+	_, j, ok := s.earlier(id)
+	return j, ok && j != nil
 }
 
 // removeLegacyJournal removes the journal file of an earlier release, if

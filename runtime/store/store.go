@@ -266,7 +266,7 @@ type Store struct {
 	ownCat bool // opened by Open, closed by Close
 
 	activeMu   sync.Mutex
-	active     chan catalog.Op // Started's and Refused's entries; nil once closed
+	active     chan activeEntry // Started's and Refused's entries; nil once closed
 	activeDone chan struct{}
 
 	mu      sync.Mutex
@@ -374,7 +374,7 @@ func Open(cfg Config) (*Store, error) {
 	if err := s.openCatalog(); err != nil {
 		return nil, err
 	}
-	s.active, s.activeDone = make(chan catalog.Op, activeQueue), make(chan struct{})
+	s.active, s.activeDone = make(chan activeEntry, activeQueue), make(chan struct{})
 	go s.writeActive(s.active, s.activeDone)
 	if err := s.loadPending(); err != nil {
 		s.Close()
