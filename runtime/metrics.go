@@ -27,6 +27,7 @@ type Metrics struct {
 	Reconnects          *prometheus.CounterVec
 	Flagged             *prometheus.CounterVec // by flag
 	EventLag            *prometheus.GaugeVec   // by switch
+	FinishQueue         prometheus.Gauge
 	// uploadHealth reads the store's upload queue at each scrape; set once
 	// the store is open (SetUploadHealth).
 	uploadHealth atomic.Pointer[func() store.UploadHealth]
@@ -70,6 +71,8 @@ func NewMetrics() *Metrics {
 			Help: "Event-socket disconnections by switch."}, []string{"switch"}),
 		EventLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_event_lag_seconds",
 			Help: "How far behind the switch the runtime reads: the time the last event handled waited between the connection and the engine."}, []string{"switch"}),
+		FinishQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_finish_queue",
+			Help: "Stopped recordings waiting for the finish lane to hand them to the store (their files wait in the spool)."}),
 		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
 			Help: "Recordings stored with a discrepancy between the file and what was asked for, by flag (sample-rate-mismatch, duration-mismatch)."}, []string{"flag"}),
 	}
@@ -81,6 +84,7 @@ func NewMetrics() *Metrics {
 	}
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
+		m.FinishQueue,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
 			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},
 			func() float64 { return float64(m.readUploadHealth().Dead) }),

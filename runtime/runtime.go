@@ -43,7 +43,10 @@ type Runtime struct {
 	catalog  *catalog.Catalog
 	switches []*switchRun
 	intents  *intents
-	reload   chan struct{}
+	// finishing is the lane of stopped recordings on their way to the
+	// store; its workers run in Run.
+	finishing *finishLane
+	reload    chan struct{}
 	addr     chan string // the HTTP listener's address, once listening
 	// releaseLeases: give the switches' leases up when Run ends (tests
 	// turn it off to play a runtime that died).
@@ -69,7 +72,8 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true}
+	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true,
+		finishing: newFinishLane(func(n int) { m.FinishQueue.Set(float64(n)) })}
 	var uploads []store.Upload
 	for _, u := range cfg.Uploads {
 		h := map[string]string{}
@@ -122,6 +126,10 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 			ec.BackoffMax = cfg.LeaseTTL / 3
 		}
 		sr.client = esl.New(ec)
+		client := sr.client
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_event_backlog",
+			Help: "Events read from a switch and not yet handled by its engine.", ConstLabels: prometheus.Labels{"switch": s.Name}},
+			func() float64 { return float64(client.Backlog()) }))
 		r.switches = append(r.switches, sr)
 	}
 	if len(r.switches) == 0 {
@@ -178,36 +186,6 @@ func (r *Runtime) storeEvent(e store.Event) {
 	r.Metrics.UploadsPending.Set(float64(e.Pending))
 }
 
-// Finish hands a stopped recording to the store. The store journals it
-// durably before it answers; should storage be full, the file stays in the
-// spool and Finish retries with backoff.
-func (r *Runtime) Finish(f Finished) {
-	go func() {
-		delay := time.Second
-		for {
-			res, err := r.Store.Finish(f.Meta, f.LocalPath)
-			if err == nil || errors.Is(err, store.ErrInvalid) {
-				if err != nil {
-					r.log.Error("the store refused a recording: its file stays where the switch wrote it",
-						"recording", f.Meta.RecordingID, "file", f.LocalPath, "error", err)
-				} else {
-					r.log.Info("recording finished", "recording", f.Meta.RecordingID, "account", f.Meta.Account,
-						"outcome", string(res.Outcome), "reason", res.Reason, "cause", f.Cause)
-				}
-				if f.Done != nil {
-					f.Done()
-				}
-				return
-			}
-			r.log.Error("finishing a recording failed; it stays in the spool and is retried", "recording", f.Meta.RecordingID, "error", err)
-			time.Sleep(delay)
-			if delay < time.Minute {
-				delay *= 2
-			}
-		}
-	}()
-}
-
 // TriggerReload asks for a policy reload (SIGHUP, the API); it goes
 // through the same loop as file changes.
 func (r *Runtime) TriggerReload() {
@@ -246,6 +224,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		}()
 	}
 	goRun("store", func() error { return r.Store.Run(ctx) })
+	goRun("finish lane", func() error { r.runFinishLane(ctx); return nil })
 	if len(r.cfg.Retention) > 0 {
 		goRun("retention", func() error { r.retain(ctx); return nil })
 	}

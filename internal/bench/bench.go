@@ -41,6 +41,11 @@ type Config struct {
 	Quick bool
 	// Log receives progress lines; nil discards.
 	Log io.Writer
+	// Only, when not empty, names the groups of figures to measure
+	// (compile, reload, lookup, simulate, runtime); the others are left
+	// out of the report. For iterating on one figure, never for
+	// BENCHMARKS.md.
+	Only []string
 }
 
 // sizes are the generated trees and run counts of a full or quick run.
@@ -157,6 +162,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	for _, step := range steps {
 		if ctx.Err() != nil {
 			break
+		}
+		if len(cfg.Only) > 0 && !slices.Contains(cfg.Only, step.name) {
+			continue
 		}
 		r.logf("%s figures", step.name)
 		step.run(ctx)

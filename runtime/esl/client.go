@@ -141,8 +141,18 @@ type Client struct {
 
 	running   atomic.Bool
 	connected atomic.Bool
+	backlog   atomic.Pointer[queue] // the delivery queue of the running Run
 	mu        sync.Mutex
 	sess      *session // the usable connection, or nil
+}
+
+// Backlog returns how many events and state changes wait for the
+// Handler: a Handler that does not keep up shows here first.
+func (c *Client) Backlog() int {
+	if q := c.backlog.Load(); q != nil {
+		return q.len()
+	}
+	return 0
 }
 
 // New returns a client; it connects when Run is called.
@@ -227,6 +237,7 @@ func (c *Client) Run(ctx context.Context, h Handler) error {
 	}
 	defer c.running.Store(false)
 	q := newQueue()
+	c.backlog.Store(q)
 	delivered := make(chan struct{})
 	go func() {
 		defer close(delivered)

@@ -40,6 +40,13 @@ func (q *queue) push(it item) {
 	q.cond.Signal()
 }
 
+// len returns how many items wait for the Handler.
+func (q *queue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.items)
+}
+
 // close makes run return once every queued item is delivered.
 func (q *queue) close() {
 	q.mu.Lock()
