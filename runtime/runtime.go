@@ -47,7 +47,7 @@ type Runtime struct {
 	// store; its workers run in Run.
 	finishing *finishLane
 	reload    chan struct{}
-	addr     chan string // the HTTP listener's address, once listening
+	addr      chan string // the HTTP listener's address, once listening
 	// releaseLeases: give the switches' leases up when Run ends (tests
 	// turn it off to play a runtime that died).
 	releaseLeases bool
