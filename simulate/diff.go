@@ -37,13 +37,13 @@ type CallChange struct {
 // values: scopes added or removed, changed defaults, cells, callflows and
 // metaflows, and the simulated calls whose recordings change (the calls of
 // the truth tables and the calls to callflow numbers). What a DTMF code
-// does is part of its MetaflowChange. Changes that changed defaults alone
-// explain are counted in ByDefaults instead of listed.
+// does is part of its MetaflowChange. A changed default is listed once in
+// Defaults and again in every cell, action and call it changes: the
+// renderings group identical changes.
 type DiffResult struct {
 	OldVersion, NewVersion string
 	Added, Removed         []string // "account:<id>" or "account:<id> device:<id>" / "user:<id>"
 	Defaults               []DefaultChange
-	ByDefaults             ByDefaults
 	Cells                  []CellChange
 	Callflows              []CallflowChange
 	Metaflows              []MetaflowChange
@@ -67,7 +67,7 @@ func (d *DiffResult) Summary() string {
 		case n == 1:
 			parts = append(parts, "1 "+one)
 		case n > 1:
-			parts = append(parts, fmt.Sprintf("%d %s", n, many))
+			parts = append(parts, thousands(n)+" "+many)
 		}
 	}
 	count(len(d.Removed), "removal", "removals")
@@ -153,11 +153,6 @@ func (d *DiffResult) diffCells(account, scope string, o, n *table.Cells) {
 		for _, net := range table.Networks {
 			oc, nc := o.Get(dir, net), n.Get(dir, net)
 			if oc.Record != nc.Record || *oc.Settings != *nc.Settings || *oc.Provenance != *nc.Provenance {
-				if oc.Record == nc.Record && oc.Provenance.Enabled == nc.Provenance.Enabled &&
-					d.byDefaults(fieldsOf(oc.Settings, oc.Provenance), fieldsOf(nc.Settings, nc.Provenance)) {
-					d.ByDefaults.Cells++
-					continue
-				}
 				d.Cells = append(d.Cells, CellChange{Account: account, Scope: scope, Direction: dir, Network: net, Old: oc, New: nc})
 			}
 		}
@@ -195,10 +190,6 @@ func (d *DiffResult) diffCalls(o, n *Result) {
 		nrecs, inNew := nm[k]
 		ojs, njs := recordingsJSON(orecs, inOld), recordingsJSON(nrecs, inNew)
 		if inOld && inNew && reflect.DeepEqual(ojs, njs) {
-			continue
-		}
-		if inOld && inNew && d.recordingsByDefaults(ojs, njs) {
-			d.ByDefaults.Calls++
 			continue
 		}
 		c := CallChange{Account: k.account, From: k.from, To: k.to, Old: ojs, New: njs}
@@ -261,77 +252,96 @@ func codeOrAbsent(code string) string {
 }
 
 // section is one kind of change of a diff: a heading and its entries,
-// each a title and its lines. Both renderings are written from sections.
+// each a title and its lines (a group of changes that read alike), and the
+// unit its entries count. Both renderings are written from sections.
 type section struct {
 	heading string
 	entries []entry
+	unit    string
 }
 
 type entry struct {
 	title string
 	lines []string
+	size  int // how many of the section's unit the entry stands for
 }
 
-// sections returns the diff's changes, kind by kind, in reading order.
+func groupEntries(gs []group) []entry {
+	out := make([]entry, 0, len(gs))
+	for _, g := range gs {
+		out = append(out, entry{title: g.title(), lines: g.lines, size: g.size()})
+	}
+	return out
+}
+
+// sections returns the diff's changes, kind by kind, in reading order,
+// identical changes grouped, largest group first.
 func (d *DiffResult) sections() []section {
 	var out []section
 	if len(d.Defaults) > 0 {
-		s := section{heading: fmt.Sprintf("defaults (%d changed)", len(d.Defaults))}
+		s := section{heading: fmt.Sprintf("defaults (%d changed)", len(d.Defaults)), unit: "defaults"}
 		for _, c := range d.Defaults {
-			s.entries = append(s.entries, entry{title: fmt.Sprintf("%s: %s -> %s", c.Field, orBuiltin(c.Old), orBuiltin(c.New))})
-		}
-		if b := d.ByDefaults; b.Cells+b.Actions+b.Calls > 0 {
-			s.entries = append(s.entries, entry{title: fmt.Sprintf(
-				"changed by these defaults alone, not listed below: %d cells, %d callflow or metaflow actions, %d calls",
-				b.Cells, b.Actions, b.Calls)})
+			s.entries = append(s.entries, entry{title: fmt.Sprintf("%s: %s -> %s", c.Field, orBuiltin(c.Old), orBuiltin(c.New)), size: 1})
 		}
 		out = append(out, s)
 	}
-	if len(d.Cells) > 0 {
-		s := section{heading: fmt.Sprintf("cells (%d changed)", len(d.Cells))}
-		for _, c := range d.Cells {
-			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s %s.%s", c.Account, c.Scope, c.Direction, c.Network), cellChangeLines(c)})
+	var recording, silent []CellChange
+	for _, c := range d.Cells {
+		if c.Old.Record || c.New.Record {
+			recording = append(recording, c)
+		} else {
+			silent = append(silent, c)
 		}
-		out = append(out, s)
 	}
+	cells := func(heading string, cs []CellChange) {
+		if len(cs) == 0 {
+			return
+		}
+		gs := collapse("cells", len(cs), func(i int) (member, []string) {
+			c := cs[i]
+			return member{c.Account, fmt.Sprintf("%s %s.%s", c.Scope, c.Direction, c.Network), 1}, cellChangeLines(c)
+		})
+		out = append(out, section{heading: fmt.Sprintf(heading, thousands(len(cs))), entries: groupEntries(gs), unit: "cells"})
+	}
+	cells("cells that record (%s changed)", recording)
+	cells("no recording affected: cells that record nothing on either side (%s changed)", silent)
 	if len(d.Callflows) > 0 {
-		s := section{heading: fmt.Sprintf("callflows (%d changed)", len(d.Callflows))}
-		for _, c := range d.Callflows {
-			title := fmt.Sprintf("account %s, callflow %s", c.Account, c.ID)
+		gs := collapse("callflows", len(d.Callflows), func(i int) (member, []string) {
+			c := d.Callflows[i]
+			name := "callflow " + c.ID
 			switch {
 			case c.Old == nil:
-				title += " added"
+				name += " added"
 			case c.New == nil:
-				title += " removed"
+				name += " removed"
 			default:
-				title += " (" + dialledList(c.New) + ")"
+				name += " (" + dialledList(c.New) + ")"
 			}
-			s.entries = append(s.entries, entry{title, callflowChangeLines(c)})
-		}
-		out = append(out, s)
+			return member{c.Account, name, 1}, callflowChangeLines(c)
+		})
+		out = append(out, section{heading: fmt.Sprintf("callflows (%s changed)", thousands(len(d.Callflows))), entries: groupEntries(gs), unit: "callflows"})
 	}
 	if len(d.Metaflows) > 0 {
-		s := section{heading: fmt.Sprintf("metaflows (%d changed)", len(d.Metaflows))}
-		for i := range d.Metaflows {
+		gs := collapse("endpoints", len(d.Metaflows), func(i int) (member, []string) {
 			c := &d.Metaflows[i]
-			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, metaflows of %s", c.Account, c.endpointsPhrase()), metaflowLines(c)})
-		}
-		out = append(out, s)
+			return member{c.Account, "metaflows of " + c.endpointsPhrase(), len(c.Endpoints)}, metaflowLines(c)
+		})
+		out = append(out, section{heading: fmt.Sprintf("metaflows (%s changed)", thousands(len(d.Metaflows))), entries: groupEntries(gs), unit: "endpoints"})
 	}
 	if len(d.Calls) > 0 {
-		s := section{heading: fmt.Sprintf("calls (%d changed; A account, C caller, E callee)", len(d.Calls))}
-		for _, c := range d.Calls {
-			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s -> %s: %s -> %s",
-				c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode)), callChangeLines(c)})
-		}
-		out = append(out, s)
+		gs := collapse("calls", len(d.Calls), func(i int) (member, []string) {
+			c := d.Calls[i]
+			return member{c.Account, fmt.Sprintf("%s -> %s: %s -> %s", c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode)), 1}, callChangeLines(c)
+		})
+		out = append(out, section{heading: fmt.Sprintf("calls (%s changed; A account, C caller, E callee)", thousands(len(d.Calls))), entries: groupEntries(gs), unit: "calls"})
 	}
 	if len(d.NumberCalls) > 0 {
-		s := section{heading: fmt.Sprintf("calls to callflow numbers (%d changed)", len(d.NumberCalls))}
-		for _, g := range groupNumberCalls(d.NumberCalls) {
-			s.entries = append(s.entries, entry{fmt.Sprintf("account %s, %s", g.account, g.title()), g.lines})
-		}
-		out = append(out, s)
+		ngs := groupNumberCalls(d.NumberCalls)
+		gs := collapse("calls", len(ngs), func(i int) (member, []string) {
+			g := &ngs[i]
+			return member{g.account, g.title(), len(g.pairs)}, g.lines
+		})
+		out = append(out, section{heading: fmt.Sprintf("calls to callflow numbers (%s changed)", thousands(len(d.NumberCalls))), entries: groupEntries(gs), unit: "calls"})
 	}
 	return out
 }
@@ -344,8 +354,9 @@ func orBuiltin(s string) string {
 }
 
 // WriteText writes the diff as a review summary for a terminal: a line
-// counting the changes by kind, then each kind of change, each change as
-// what changed, for whom, before -> after.
+// counting the changes by kind, what changes for calls (newly recorded, no
+// longer recorded, settings changed), then each kind of change, identical
+// changes grouped, each as what changed, for whom, before -> after.
 func (d *DiffResult) WriteText(w io.Writer) error {
 	bw := bufio.NewWriter(w)
 	fmt.Fprintf(bw, "policy %s -> %s\n", d.OldVersion, d.NewVersion)
@@ -360,6 +371,10 @@ func (d *DiffResult) WriteText(w io.Writer) error {
 	for _, s := range d.Added {
 		fmt.Fprintf(bw, "added %s\n", s)
 	}
+	fmt.Fprintf(bw, "\nwhat changes for calls\n")
+	for _, l := range d.summaryLines(false) {
+		fmt.Fprintf(bw, "  %s\n", strings.Replace(l, "- ", "", 1))
+	}
 	for _, s := range d.sections() {
 		fmt.Fprintf(bw, "\n%s\n", s.heading)
 		for _, e := range s.entries {
@@ -372,51 +387,64 @@ func (d *DiffResult) WriteText(w io.Writer) error {
 	return flush(bw)
 }
 
-// WriteMarkdown writes the diff as Markdown for a pull-request comment:
-// the same sections as WriteText, the calls of the truth tables also as a
-// table of their codes.
+// MarkdownOptions bound a Markdown report to what a pull-request comment
+// holds.
+type MarkdownOptions struct {
+	// MaxChars is the most characters the report may have (0: no limit).
+	// Past it the report keeps its header and summary and, section by
+	// section, the largest groups that fit, and says what it left out.
+	MaxChars int
+	// FullReport says where the whole report is, for the note of a report
+	// cut to MaxChars (e.g. "review-full.md, the job's artifact").
+	FullReport string
+}
+
+// WriteMarkdown writes the whole diff as Markdown: what WriteText writes,
+// for a pull-request comment or a CI artifact.
 func (d *DiffResult) WriteMarkdown(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "## Recording policy diff\n\n`%s` → `%s`\n", d.OldVersion, d.NewVersion)
+	return d.WriteMarkdownWith(w, MarkdownOptions{})
+}
+
+// WriteMarkdownWith writes the diff as Markdown within o.MaxChars.
+func (d *DiffResult) WriteMarkdownWith(w io.Writer, o MarkdownOptions) error {
+	var head strings.Builder
+	fmt.Fprintf(&head, "## Recording policy diff\n\n`%s` → `%s`\n", d.OldVersion, d.NewVersion)
 	if !d.Changed() {
-		fmt.Fprintln(bw, "\nNo changes.")
-		return flush(bw)
+		fmt.Fprintln(&head, "\nNo changes.")
+		return writeBudget(w, head.String(), nil, o)
 	}
-	fmt.Fprintf(bw, "\n**Changed:** %s\n", d.Summary())
+	fmt.Fprintf(&head, "\n**Changed:** %s\n", d.Summary())
 	if len(d.Removed)+len(d.Added) > 0 {
-		fmt.Fprintln(bw)
+		fmt.Fprintln(&head)
 		for _, s := range d.Removed {
-			fmt.Fprintf(bw, "- removed `%s`\n", s)
+			fmt.Fprintf(&head, "- removed `%s`\n", s)
 		}
 		for _, s := range d.Added {
-			fmt.Fprintf(bw, "- added `%s`\n", s)
+			fmt.Fprintf(&head, "- added `%s`\n", s)
 		}
 	}
+	fmt.Fprintf(&head, "\n### What changes for calls\n\n")
+	for _, l := range d.summaryLines(true) {
+		fmt.Fprintln(&head, l)
+	}
+	var parts []mdSection
 	for _, s := range d.sections() {
 		heading := s.heading
 		if h, _, cut := strings.Cut(heading, ";"); cut {
 			heading = h + ")"
 		}
-		fmt.Fprintf(bw, "\n### %s%s\n\n", strings.ToUpper(heading[:1]), heading[1:])
-		calls := strings.HasPrefix(s.heading, "calls (")
-		if calls {
-			fmt.Fprintf(bw, "| account | from | to | before | after |\n|---|---|---|---|---|\n")
-			for _, c := range d.Calls {
-				fmt.Fprintf(bw, "| %s | %s | %s | %s | %s |\n", c.Account, c.From, c.To, codeOrAbsent(c.OldCode), codeOrAbsent(c.NewCode))
-			}
-			fmt.Fprintf(bw, "\nA = account recording, C = caller device, E = callee device\n\n")
-		}
+		p := mdSection{heading: fmt.Sprintf("\n### %s%s\n\n", strings.ToUpper(heading[:1]), heading[1:]), unit: s.unit}
 		for _, e := range s.entries {
-			if calls && len(e.lines) == 0 {
-				continue // the table says it all
-			}
-			fmt.Fprintf(bw, "- %s\n", mdEscape(e.title))
+			var b strings.Builder
+			fmt.Fprintf(&b, "- %s\n", mdEscape(e.title))
 			for _, l := range e.lines {
-				fmt.Fprintf(bw, "  - `%s`\n", strings.ReplaceAll(l, "`", "'"))
+				fmt.Fprintf(&b, "  - `%s`\n", strings.ReplaceAll(l, "`", "'"))
 			}
+			p.items = append(p.items, mdItem{text: b.String(), size: e.size})
 		}
+		parts = append(parts, p)
 	}
-	return flush(bw)
+	return writeBudget(w, head.String(), parts, o)
 }
 
 // mdEscape keeps a title's * and | from turning into Markdown.

@@ -66,12 +66,6 @@ type DefaultChange struct {
 	Old, New string // "" when unset (the built-in value applies)
 }
 
-// ByDefaults counts the changes that the changed defaults alone explain:
-// they are not listed one by one.
-type ByDefaults struct {
-	Cells, Actions, Calls int
-}
-
 // defaultsOf collects the defaults a table uses: the value of every
 // setting whose provenance is "defaults <field>".
 func defaultsOf(t *table.Table) map[string]string {
@@ -128,55 +122,6 @@ func (d *DiffResult) diffDefaults(old, new *table.Table) {
 			d.Defaults = append(d.Defaults, DefaultChange{Field: f.name, Old: o[f.name], New: n[f.name]})
 		}
 	}
-}
-
-// byDefaults reports whether every difference between two settings is a
-// changed default: the value went from the old default to the new one and
-// neither side set it anywhere else. Identical settings are not "by
-// defaults".
-func (d *DiffResult) byDefaults(o, n []field) bool {
-	changed := false
-	for i := range o {
-		if o[i] == n[i] {
-			continue
-		}
-		ok := false
-		for _, dc := range d.Defaults {
-			if dc.Field == o[i].name && o[i].value == dc.Old && n[i].value == dc.New &&
-				isDefaultOrBuiltin(o[i].prov, dc.Field) && isDefaultOrBuiltin(n[i].prov, dc.Field) {
-				ok = true
-			}
-		}
-		if !ok {
-			return false
-		}
-		changed = true
-	}
-	return changed
-}
-
-func isDefaultOrBuiltin(prov, name string) bool {
-	return prov == "defaults "+name || strings.HasPrefix(prov, "builtin ")
-}
-
-// recordingsByDefaults reports whether two lists of recordings differ only
-// in settings that changed defaults explain.
-func (d *DiffResult) recordingsByDefaults(o, n []JSONRecording) bool {
-	if len(o) != len(n) || len(d.Defaults) == 0 {
-		return false
-	}
-	for i := range o {
-		if recordingID(o[i]) != recordingID(n[i]) || o[i].Provenance.Enabled != n[i].Provenance.Enabled {
-			return false
-		}
-		if reflect.DeepEqual(o[i], n[i]) {
-			continue
-		}
-		if !d.byDefaults(jsonFieldsOf(o[i]), jsonFieldsOf(n[i])) {
-			return false
-		}
-	}
-	return true
 }
 
 // recordingID is what makes a recording the same one on both sides of a
@@ -274,20 +219,11 @@ func (d *DiffResult) diffCallflows(account string, oa, na *table.Account) {
 		o, n := om[id], nm[id]
 		if o != nil && n != nil {
 			if slices.Equal(o.Numbers, n.Numbers) && slices.Equal(o.Patterns, n.Patterns) && len(o.Actions) == len(n.Actions) {
-				same, byDefaults := true, 0
+				same := true
 				for i := range o.Actions {
-					oa, na := &o.Actions[i], &n.Actions[i]
-					if actionSame(oa, na, true) {
-						continue
-					}
-					if actionSame(oa, na, false) && d.byDefaults(fieldsOf(oa.Settings, oa.Provenance), fieldsOf(na.Settings, na.Provenance)) {
-						byDefaults++
-						continue
-					}
-					same = false
+					same = same && actionSame(&o.Actions[i], &n.Actions[i], true)
 				}
 				if same {
-					d.ByDefaults.Actions += byDefaults
 					continue
 				}
 			}
@@ -511,11 +447,6 @@ func (d *DiffResult) diffEndpointMetaflows(ref string, o, n *table.Metaflows, ad
 				if x.From == y.From && c.OldEffect == c.NewEffect && actionSame(&x.Action, &y.Action, withSettings) {
 					continue
 				}
-				if x.From == y.From && ListenOn(om, x) == ListenOn(nm, y) && actionSame(&x.Action, &y.Action, false) &&
-					d.byDefaults(fieldsOf(x.Action.Settings, x.Action.Provenance), fieldsOf(y.Action.Settings, y.Action.Provenance)) {
-					d.ByDefaults.Actions++
-					continue
-				}
 			}
 			add(ref, c)
 		}
@@ -595,10 +526,6 @@ func (d *DiffResult) diffNumberCalls(account string, oa, na *table.Account) {
 			o, inOld := side(oa, from, x)
 			n, inNew := side(na, from, x)
 			if inOld && inNew && o.Callflow == n.Callflow && reflect.DeepEqual(o.Recordings, n.Recordings) {
-				continue
-			}
-			if inOld && inNew && o.Callflow == n.Callflow && d.recordingsByDefaults(o.Recordings, n.Recordings) {
-				d.ByDefaults.Calls++
 				continue
 			}
 			c := NumberCallChange{Account: account, From: f, Dialled: x.String()}

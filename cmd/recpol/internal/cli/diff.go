@@ -17,17 +17,30 @@ import (
 )
 
 func newDiffCmd(s *streams) *cobra.Command {
-	var format, dir string
+	var format, dir, out string
 	var exitCode bool
+	var maxChars int
 	cmd := &cobra.Command{
 		Use:   "diff OLD NEW",
-		Short: "Show everything a change to a policy changes: cells, callflows, metaflows, defaults, calls",
+		Short: "Show everything a change to a policy changes: calls, defaults, cells, callflows, metaflows",
 		Long: `diff compares two compiled policies and prints, as a review summary, what
-changed, for whom, before -> after:
+changed, for whom, before -> after. It leads with what changes for calls:
 
-  defaults    a platform default whose value changed (cells, actions and
-              calls that change through it alone are counted, not listed)
-  cells       every cell whose decision, settings or provenance changed
+  newly recorded      calls that start a recording they did not start
+                      before, by account and by the recording and what
+                      enabled it
+  no longer recorded  calls that no longer start a recording
+  settings changed    recordings that start on both sides with other
+                      settings, by change ("record_sample_rate: 8000 ->
+                      16000 (<- defaults record_sample_rate)")
+
+then the details, identical changes grouped into one entry with their count
+and their accounts, largest first:
+
+  defaults    a platform default whose value changed
+  cells       every cell whose decision, settings or provenance changed;
+              cells that record nothing on either side are listed apart
+              ("no recording affected")
   callflows   callflows added, removed or changed: numbers, patterns and
               each action with its resolved settings, label, media_name,
               origin and should_follow_transfer
@@ -50,14 +63,20 @@ OLD and NEW are each one of:
   git:REV   the policy directory at git revision REV; the directory is the
             other side when that is a directory, or --dir
 
-Formats: text (default) and md (a pull-request comment).
+Formats: text (default) and md (a pull-request comment). The md report
+on stdout holds at most --max-chars characters (default 60,000; a GitHub
+comment holds 65,536): past it, it keeps the summary and, section by
+section, the largest groups, and says what it left out. -o FILE writes the
+whole report to FILE as well (a CI artifact), and the cut report names it.
+With text, -o FILE writes the report to FILE instead of stdout.
 
 Exit status: 0 (also when something changed, unless --exit-code), 1 with
 --exit-code when something changed or when a policy is invalid, 2 usage or
 I/O error.`,
 		Example: `  recpol diff git:main policies
   recpol diff --dir policies git:HEAD~1 git:HEAD --format md
-  recpol diff old-table.json policies --exit-code`,
+  recpol diff old-table.json policies --exit-code
+  recpol diff git:origin/main policies --format md -o review-full.md > comment.md`,
 		Args: exactArgs(2, "two policies (OLD NEW)"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if format != "text" && format != "md" {
@@ -83,12 +102,8 @@ I/O error.`,
 			if err != nil {
 				return usageErr(err)
 			}
-			write := d.WriteText
-			if format == "md" {
-				write = d.WriteMarkdown
-			}
-			if err := write(s.stdout); err != nil {
-				return usageErr(err)
+			if err := writeDiff(s, d, format, out, maxChars); err != nil {
+				return err
 			}
 			if exitCode && d.Changed() {
 				return invalid()
@@ -99,7 +114,28 @@ I/O error.`,
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or md")
 	cmd.Flags().StringVar(&dir, "dir", "", "the policy `DIR` that git:REV sides refer to (default: the side that is a directory)")
 	cmd.Flags().BoolVar(&exitCode, "exit-code", false, "exit with status 1 when something changed")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "md: write the whole report to `FILE` too; text: write to FILE instead of stdout")
+	cmd.Flags().IntVar(&maxChars, "max-chars", simulate.CommentLimit, "md: the most characters the report on stdout may have (0: no limit)")
 	return cmd
+}
+
+// writeDiff writes a diff report: text to stdout or out; md whole to out
+// when it is set, and within maxChars to stdout.
+func writeDiff(s *streams, d *simulate.DiffResult, format, out string, maxChars int) error {
+	if format == "text" {
+		return writeOutput(s, out, d.WriteText)
+	}
+	o := simulate.MarkdownOptions{MaxChars: maxChars}
+	if out != "" && out != "-" {
+		if err := writeOutput(s, out, d.WriteMarkdown); err != nil {
+			return err
+		}
+		o.FullReport = "`" + out + "`"
+	}
+	if err := d.WriteMarkdownWith(s.stdout, o); err != nil {
+		return usageErr(err)
+	}
+	return nil
 }
 
 // loadSide loads one side of a diff: git:REV, a policy directory or a
