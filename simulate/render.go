@@ -206,26 +206,6 @@ type (
 	}
 )
 
-// WriteJUnit writes the simulation as a JUnit report: one testsuite per
-// account ("account:<id>"), one passing testcase per call ("<from> -> <to>")
-// whose system-out says what the call records.
-func (r *Result) WriteJUnit(w io.Writer) error {
-	out := junitSuites{Name: "recpol simulate " + r.PolicyVersion}
-	for _, a := range r.Accounts {
-		s := junitSuite{Name: "account:" + a.ID, Tests: len(a.Calls)}
-		for _, c := range a.Calls {
-			s.Cases = append(s.Cases, junitCase{
-				Name:      c.From.String() + " -> " + c.To.String(),
-				Classname: "account:" + a.ID,
-				SystemOut: &junitText{Describe(c.Recordings)},
-			})
-		}
-		out.Tests += s.Tests
-		out.Suites = append(out.Suites, s)
-	}
-	return writeJUnit(w, out)
-}
-
 func writeJUnit(w io.Writer, out junitSuites) error {
 	if _, err := io.WriteString(w, xml.Header); err != nil {
 		return fmt.Errorf("writing JUnit report: %w", err)

@@ -91,7 +91,6 @@ func TestGolden(t *testing.T) {
 			{".txt", func(b *bytes.Buffer) error { return r.WriteText(b) }},
 			{".md", func(b *bytes.Buffer) error { return r.WriteMarkdown(b) }},
 			{".json", func(b *bytes.Buffer) error { return r.WriteJSON(b) }},
-			{".junit.xml", func(b *bytes.Buffer) error { return r.WriteJUnit(b) }},
 		} {
 			var b bytes.Buffer
 			if err := f.write(&b); err != nil {

@@ -34,8 +34,8 @@ Formats:
          settings and the provenance of each setting
          {"format_version":1, "policy_version":"sha256:...",
           "accounts":[{"account", "calls":[{"from", "to", "recordings":[...]}]}]}
-  junit  one testsuite per account, one passing testcase per call whose
-         system-out says what is recorded
+  junit  only with --expect: one testcase per expectation (a simulation
+         alone asserts nothing, so it has no test case that could fail)
 
 In the tables A = account recording, C = caller device, E = callee device
 (En = n ringing devices recorded), - = nothing.
@@ -103,7 +103,6 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 		Example: `  recpol simulate policies
   recpol simulate policies --format md -o simulation.md
   recpol simulate policies --format json | jq '.accounts[].calls[] | select(.recordings != [])'
-  recpol simulate policies --format junit -o simulate.xml
   recpol simulate policies --expect expect.cue --format junit -o expect.xml
   recpol simulate --matrix`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -131,7 +130,10 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 			case "json":
 				write = (*simulate.Result).WriteJSON
 			case "junit":
-				write = (*simulate.Result).WriteJUnit
+				if expect == "" {
+					return usageErr(fmt.Errorf("--format junit reports expectations: give --expect FILE.cue " +
+						"(a simulation alone asserts nothing, so every test case would pass; see 'recpol simulate --help')"))
+				}
 			default:
 				return usageErr(fmt.Errorf("--format %q: want text, md, json or junit", format))
 			}
@@ -159,7 +161,7 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 			return writeOutput(s, out, func(w io.Writer) error { return write(r, w) })
 		},
 	}
-	cmd.Flags().StringVar(&format, "format", "text", "output format: text, md, json or junit (--matrix: text, md or json)")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, md, json or junit (junit: with --expect; --matrix: text, md or json)")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write to `FILE` instead of stdout")
 	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
 	cmd.Flags().StringVar(&scen, "scenario", "", "predict the recordings of the timed calls of scenario `FILE` (json output)")
