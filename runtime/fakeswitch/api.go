@@ -42,6 +42,22 @@ func (s *Server) api(name, args string, x *apiCall) (string, func()) {
 	switch name {
 	case "uuid_record":
 		return s.uuidRecord(args, x)
+	case "uuid_broadcast":
+		return s.uuidBroadcast(args)
+	case "module_exists":
+		// mod_commands.c module_exists_function: "true" or "false",
+		// no newline; nothing for no name. The fake switch has the
+		// modules a recording client asks about: mod_sndfile (WAV)
+		// always, mod_shout (MP3) when it can encode MP3.
+		switch strings.TrimSpace(args) {
+		case "":
+			return "", nil
+		case "mod_shout":
+			return strconv.FormatBool(s.mp3OK()), nil
+		case "mod_sndfile", "mod_commands", "mod_event_socket", "mod_dptools", "mod_tone_stream", "mod_sofia", "mod_loopback":
+			return "true", nil
+		}
+		return "false", nil
 	case "global_setvar":
 		// mod_commands.c global_setvar_function: "<var>=<value>[=<value2>]";
 		// with value2, switch_core_set_var_conditional sets the variable
@@ -367,4 +383,105 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sortStrings(out)
 	return out
+}
+
+// broadcastUsage is uuid_broadcast's usage reply.
+const broadcastUsage = "-USAGE: <uuid> <path> [aleg|bleg|holdb|both]\n"
+
+// uuidBroadcast implements "uuid_broadcast <uuid> <path> [aleg|bleg|holdb|both]"
+// as mod_commands.c uuid_broadcast_function does: the reply is "+OK Message
+// Sent" whatever happens (switch_ivr_broadcast's result is not checked;
+// an unknown uuid plays nothing); no leg word means aleg (with the b-leg
+// on hold: SMF_ECHO_ALEG | SMF_HOLD_BLEG); the words are matched as
+// substrings (switch_stristr), "holdb" cancelling "bleg". Each leg it
+// targets (aleg: the uuid's leg; bleg: the legs bridged to it) runs the
+// playback application (switch_ivr_broadcast, src/switch_ivr.c):
+// CHANNEL_EXECUTE playback, PLAYBACK_START, then at the end PLAYBACK_STOP
+// and CHANNEL_EXECUTE_COMPLETE. Its recordings hear the announcement on
+// the write side (audio.go): a tone_stream:// path its tones, any other
+// path AnnounceMS of AnnounceHz. A held b-leg hears nothing here. Callers
+// hold s.mu.
+func (s *Server) uuidBroadcast(args string) (string, func()) {
+	f := strings.Fields(args)
+	if len(f) < 2 {
+		return broadcastUsage, nil
+	}
+	aleg, bleg := true, false
+	if len(f) > 2 {
+		w := strings.ToLower(f[2])
+		aleg, bleg = false, false
+		if strings.Contains(w, "both") {
+			aleg, bleg = true, true
+		}
+		if strings.Contains(w, "aleg") {
+			aleg = true
+		}
+		if strings.Contains(w, "bleg") {
+			bleg = true
+		}
+		if strings.Contains(w, "holdb") {
+			bleg = false
+		}
+	}
+	ch := s.channels[f[0]]
+	if ch == nil || ch.hungup {
+		return "+OK Message Sent\n", nil
+	}
+	path := f[1]
+	var targets []*channel
+	if aleg {
+		targets = append(targets, ch)
+	}
+	if bleg {
+		for _, u := range sortedKeys(ch.bridged) {
+			targets = append(targets, ch.bridged[u])
+		}
+	}
+	return "+OK Message Sent\n", func() {
+		for _, t := range targets {
+			s.playAnnouncement(t, path)
+		}
+	}
+}
+
+// playAnnouncement plays path to ch from now. Callers hold s.mu.
+func (s *Server) playAnnouncement(ch *channel, path string) {
+	if ch.hungup {
+		return
+	}
+	bursts, ms, ok := parseToneStream(path)
+	fileType := "tone_stream"
+	if !ok {
+		bursts, ms = []burst{{from: 0, to: AnnounceMS, hz: []voice{AnnounceHz}}}, AnnounceMS
+		fileType = ""
+	}
+	// A new playback ends the one playing (the broadcast is queued
+	// behind it on FreeSWITCH; here it cuts in).
+	for _, a := range ch.announcements {
+		if a.to > s.now {
+			a.to = s.now
+		}
+	}
+	a := &announcement{path: path, from: s.now, to: s.now + ms, bursts: bursts}
+	ch.announcements = append(ch.announcements, a)
+	appUUID := newUUID()
+	ch.setVar("current_application", "playback")
+	ch.setVar("current_application_data", path)
+	exec := []Header{{Name: "Application", Value: "playback"}, {Name: "Application-Data", Value: path}, {Name: "Application-UUID", Value: appUUID}}
+	s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_core_session.c", "switch_core_session_exec", 2944, nil, exec))
+	pb := []Header{}
+	if fileType != "" {
+		pb = append(pb, Header{Name: "Playback-File-Type", Value: fileType})
+	}
+	pb = append(pb, Header{Name: "Playback-File-Path", Value: path})
+	s.publish(s.channelEvent("PLAYBACK_START", ch, "switch_ivr_play_say.c", "switch_ivr_play_file", 1646, nil, pb))
+	s.schedule(a.to, true, func() {
+		if ch.hungup {
+			return
+		}
+		stop := append(append([]Header{}, pb...), Header{Name: "Playback-Status", Value: "done"})
+		s.publish(s.channelEvent("PLAYBACK_STOP", ch, "switch_ivr_play_say.c", "switch_ivr_play_file", 2082, nil, stop))
+		done := append(append([]Header{}, exec[:2]...), Header{Name: "Application-Response", Value: "FILE PLAYED"}, Header{Name: "Application-UUID", Value: appUUID})
+		s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
+	})
 }

@@ -38,6 +38,12 @@ type channel struct {
 	createdUS, answeredUS, progressUS, progressMediaUS, bridgedUS, hangupUS, transferUS int64
 
 	recordings []*recording // running, in start order
+
+	// What the leg's recordings hear (audio.go).
+	voice         voice           // the leg's party
+	partners      []partnerSpan   // every bridge of the leg, in order
+	loopPeer      *channel        // the other half of a loopback pair
+	announcements []*announcement // uuid_broadcast playbacks to the leg
 }
 
 func (ch *channel) getVar(name string) (string, bool) {
@@ -105,6 +111,15 @@ func (s *Server) publishProgressMedia(ch *channel) {
 	s.publish(s.channelEvent("CHANNEL_PROGRESS_MEDIA", ch, "switch_channel.c", "switch_channel_perform_mark_pre_answered", 3741, nil, nil))
 }
 
+// endPartner closes the open bridge span of ch with o at now.
+func endPartner(ch, o *channel, now int64) {
+	for i := range ch.partners {
+		if p := &ch.partners[i]; p.partner == o && p.to < 0 {
+			p.to = now
+		}
+	}
+}
+
 func (s *Server) answer(ch *channel) {
 	if ch.answered || ch.hungup {
 		return
@@ -119,6 +134,8 @@ func (s *Server) answer(ch *channel) {
 func (s *Server) bridge(a, b *channel) {
 	a.bridged[b.uuid] = b
 	b.bridged[a.uuid] = a
+	a.partners = append(a.partners, partnerSpan{partner: b, from: s.now, to: -1})
+	b.partners = append(b.partners, partnerSpan{partner: a, from: s.now, to: -1})
 	a.made[b.uuid] = b
 	a.other, a.otherType = b, "originatee"
 	if b.other == nil {

@@ -173,8 +173,19 @@ func (c *rawClient) nextEvent(t *testing.T) *Event {
 	return ev
 }
 
-// readWAV decodes a recording.
+// readWAV decodes a mono recording.
 func readWAV(t *testing.T, path string) (rate int, samples []int) {
+	t.Helper()
+	rate, chans := readWAVChannels(t, path)
+	if len(chans) != 1 {
+		t.Fatalf("%s: %d channels; want mono", path, len(chans))
+	}
+	return rate, chans[0]
+}
+
+// readWAVChannels decodes a 16-bit recording with go-audio/wav into its
+// channels.
+func readWAVChannels(t *testing.T, path string) (rate int, chans [][]int) {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {
@@ -186,10 +197,15 @@ func readWAV(t *testing.T, path string) (rate int, samples []int) {
 	if err != nil {
 		t.Fatalf("decode %s: %v", path, err)
 	}
-	if d.BitDepth != 16 || d.NumChans != 1 {
-		t.Fatalf("%s: %d bits, %d channels; want 16-bit mono", path, d.BitDepth, d.NumChans)
+	if d.BitDepth != 16 || d.NumChans < 1 || d.NumChans > 2 {
+		t.Fatalf("%s: %d bits, %d channels; want 16-bit mono or stereo", path, d.BitDepth, d.NumChans)
 	}
-	return int(d.SampleRate), buf.Data
+	n := int(d.NumChans)
+	chans = make([][]int, n)
+	for i, v := range buf.Data {
+		chans[i%n] = append(chans[i%n], v)
+	}
+	return int(d.SampleRate), chans
 }
 
 // twoLegCall is the call of the late_vars_bridge capture: the caller's

@@ -47,7 +47,10 @@ type FileRecord struct {
 	StartedAt  time.Duration // virtual time of RECORD_START
 	StoppedAt  time.Duration // virtual time of RECORD_STOP
 	Deleted    bool          // too short or empty: removed before RECORD_STOP
-	ToneHz     float64       // the leg's tone frequency
+	ToneHz     float64       // the recorded leg's voice (its party's tone); the read side
+	OtherHz    []float64     // the other voices the file carries (the write side: the bridged parties), sorted
+	Channels   int           // 1, or 2 with RECORD_STEREO (left read, right write)
+	Announced  []Span        // where an announcement (uuid_broadcast) plays, in file time
 	Size       int64         // file size in bytes (0 when deleted)
 	Error      string        // why the file could not be written, if it could not
 }

@@ -160,6 +160,7 @@ func (s *Server) render(p *stepPlay, e scenario.Effect) {
 		}
 		for _, r := range ch.recordings {
 			r.ch = o
+			r.owners = append(r.owners, ownerSpan{ch: o, from: s.now})
 			o.recordings = append(o.recordings, r)
 		}
 		ch.recordings = nil
@@ -175,6 +176,8 @@ func (s *Server) render(p *stepPlay, e scenario.Effect) {
 func (s *Server) unbridge(p *stepPlay, a, b *channel) {
 	delete(a.bridged, b.uuid)
 	delete(b.bridged, a.uuid)
+	endPartner(a, b, s.now)
+	endPartner(b, a, s.now)
 	delete(a.made, b.uuid)
 	a.unsetVar("bridge_to")
 	if !a.hungup {
@@ -330,6 +333,10 @@ func (s *Server) createLeg(call *scenario.Call, legs map[string]*channel, l *sce
 	for _, k := range scenario.SortedKeys(l.Variables) {
 		ch.setVar(k, l.Variables[k])
 	}
+	if half != nil {
+		ch.loopPeer, half.loopPeer = half, ch
+	}
+	ch.voice = voiceFor(ch.uuid, legs)
 	legs[l.Name] = ch
 	s.channels[ch.uuid] = ch
 	s.publish(s.channelEvent("CHANNEL_CREATE", ch, "switch_core_state_machine.c", "switch_core_session_run", 626, nil, nil))

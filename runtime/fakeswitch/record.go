@@ -1,7 +1,6 @@
 package fakeswitch
 
 import (
-	"encoding/binary"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -48,6 +47,9 @@ type recording struct {
 	since   int64
 	limit   *action
 	created *fileJob // creates the file
+	flags   recFlags
+	owners  []ownerSpan // the legs it was on, in order
+	mp3     bool        // encoded to MP3 (an .mp3 path, an encoder)
 }
 
 func (r *recording) mode() int {
@@ -115,7 +117,17 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 		s.log.Info("recording refused", "uuid", ch.uuid, "err", err)
 		return "-ERR Cannot record session!\n", nil
 	}
-	r := &recording{path: path, ch: ch, rate: 8000, vars: vars, startMS: s.now, since: s.now}
+	isMP3 := strings.EqualFold(filepath.Ext(path), ".mp3")
+	if isMP3 && !s.mp3OK() {
+		// switch_core_file_open finds no file interface for "mp3"
+		// without mod_shout: the start fails with no file and no
+		// RECORD_START (probe-recording-vars.txt, 1.10.12).
+		rec.Note = "no mod_shout: .mp3 cannot be recorded"
+		s.log.Info("recording refused", "uuid", ch.uuid, "err", rec.Note)
+		return "-ERR Cannot record session!\n", nil
+	}
+	r := &recording{path: path, ch: ch, rate: 8000, vars: vars, startMS: s.now, since: s.now, mp3: isMP3 && s.lame != "",
+		owners: []ownerSpan{{ch: ch, from: s.now}}}
 	// The file is created off the lock, as the switch's media thread
 	// does, before any client is told RECORD_START.
 	log := s.log
@@ -142,6 +154,7 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 			r.rate = n
 		}
 	}
+	r.flags = recordFlags(lookup)
 	if v, ok := lookup("RECORD_MIN_SEC"); ok {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
 			r.minSec = n
@@ -219,8 +232,11 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	fr := FileRecord{
 		Path: r.path, UUID: ch.uuid, CallID: ch.callID, SampleRate: r.rate, Samples: samples,
 		DurationMS: int64(samples) * 1000 / int64(r.rate), Masked: masked, Vars: r.vars,
-		StartedAt: durMS(r.startMS), StoppedAt: s.nowDur(), ToneHz: ToneHz(ch.uuid), Cause: cause,
+		StartedAt: durMS(r.startMS), StoppedAt: s.nowDur(), ToneHz: float64(r.owners[0].ch.voice), Cause: cause,
+		Channels: r.flags.channels(),
 	}
+	segs := r.segments()
+	fr.OtherHz, fr.Announced = heard(segs, r.rate, fr.ToneHz)
 	switch {
 	case r.minSec > 0 && samples < r.rate*r.minSec:
 		fr.Cause, fr.Deleted = causeTooShort, true
@@ -230,9 +246,9 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	// The file is written (or deleted) off the lock, before any client
 	// is told RECORD_STOP; Files and OnFile see it once it is done.
 	if !fr.Deleted {
-		fr.Size = wavHeader + 2*int64(samples)
+		fr.Size = wavHeader + 2*int64(samples)*int64(fr.Channels)
 	}
-	log, onFile, out := s.log, s.cfg.OnFile, fr
+	log, onFile, out, lame := s.log, s.cfg.OnFile, fr, s.lame
 	// Until its file is closed the leg still exists for uuid_exists, as
 	// FreeSWITCH destroys a session only once its media bugs closed
 	// their files: a client that finds a leg gone may read its files.
@@ -250,10 +266,12 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		if fr.Deleted {
 			os.Remove(r.path)
 			fr.Size = 0
-		} else if err := os.WriteFile(r.path, r.bytes(), 0o644); err != nil {
+		} else if n, err := writeRecording(r.path, pcm(segs, r.rate, r.flags), r.rate, r.flags.channels(), r.mp3, lame); err != nil {
 			log.Error("recording write failed", "path", r.path, "err", err)
 			fr.Error = fmt.Errorf("write recording: %w", err).Error()
 			fr.Size = 0
+		} else {
+			fr.Size = n
 		}
 		if onFile != nil {
 			onFile(fr)
@@ -307,46 +325,6 @@ func (r *recording) layout() (int, []Span) {
 
 // wavHeader is the size of the canonical WAV header the files carry.
 const wavHeader = 44
-
-// bytes returns the WAV file: the leg's tone for recorded spans, zeros for
-// masked spans, nothing for paused ones. An .mp3 path gets WAV bytes too.
-// The file (16-bit mono PCM, the canonical 44-byte header) is built in
-// memory directly rather than sample by sample through an encoder. The
-// recording has stopped: nothing changes its spans any more, so it is
-// built off the server's lock.
-func (r *recording) bytes() []byte {
-	n, _ := r.layout()
-	b := make([]byte, wavHeader, wavHeader+2*n)
-	copy(b[0:], "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(b[22:], 1) // mono
-	binary.LittleEndian.PutUint32(b[24:], uint32(r.rate))
-	binary.LittleEndian.PutUint32(b[28:], uint32(2*r.rate))
-	binary.LittleEndian.PutUint16(b[32:], 2)
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
-	tone := toneTable(ToneHz(r.ch.uuid), r.rate)
-	var fileMS int64
-	for _, sp := range r.spans {
-		if sp.mode == modePaused {
-			continue
-		}
-		from, to := r.samplesAt(fileMS), r.samplesAt(fileMS+sp.to-sp.from)
-		fileMS += sp.to - sp.from
-		for j := from; j < to; j++ {
-			v := 0
-			if sp.mode == modeAudio {
-				v = tone[j%len(tone)]
-			}
-			b = binary.LittleEndian.AppendUint16(b, uint16(int16(v)))
-		}
-	}
-	return b
-}
 
 // toneTable returns the samples of the tone over one whole period: at most
 // rate samples, rate/gcd(rate, hz) of them.

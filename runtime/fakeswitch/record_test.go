@@ -52,7 +52,7 @@ func TestRecordings(t *testing.T) {
 			tone:     []Span{{0, 2000}, {3000, 4000}},
 		},
 		{
-			name: "hangup", file: "sub/dir/hang.mp3",
+			name: "hangup", file: "sub/dir/hang.wav",
 			cmds:     []cmd{{0, "start PATH"}},
 			hangupMS: 3250,
 			want:     FileRecord{Cause: "success-silence", SampleRate: 8000, Samples: 26000, DurationMS: 3250},
@@ -94,6 +94,8 @@ func TestRecordings(t *testing.T) {
 			}
 			a := uuids["a"]
 			srv.Advance(1100 * time.Millisecond)
+			hzA, _ := srv.VoiceHz(a)
+			hzB, _ := srv.VoiceHz(uuids["b1"])
 			path := filepath.Join(srv.cfg.RecordingsDir, tt.file)
 			c := dialRaw(t, addr)
 			c.login(t, "")
@@ -110,7 +112,11 @@ func TestRecordings(t *testing.T) {
 			}
 			got := files[0]
 			want := tt.want
-			want.Path, want.UUID, want.CallID, want.ToneHz = path, a, "rec", ToneHz(a)
+			want.Path, want.UUID, want.CallID, want.ToneHz, want.Channels = path, a, "rec", hzA, 1
+			if want.Samples > 0 {
+				// Recorded after the bridge: the callee's voice too.
+				want.OtherHz = []float64{hzB}
+			}
 			if diff := cmp.Diff(want, got, cmpFile); diff != "" {
 				t.Errorf("file (-want +got):\n%s", diff)
 			}
@@ -127,7 +133,7 @@ func TestRecordings(t *testing.T) {
 			if st, _ := os.Stat(path); st.Size() != int64(44+2*len(samples)) || got.Size != st.Size() {
 				t.Errorf("file size %d, record %d, want %d", st.Size(), got.Size, 44+2*len(samples))
 			}
-			checkAudio(t, samples, rate, ToneHz(a), tt.tone, tt.want.Masked)
+			checkAudio(t, samples, rate, []float64{hzA, hzB}, tt.tone, tt.want.Masked)
 		})
 	}
 }
@@ -142,17 +148,19 @@ var cmpFile = cmp.FilterPath(func(p cmp.Path) bool {
 }, cmp.Ignore())
 
 // TestRecordStopEvent checks the RECORD_STOP of a too-short recording and
-// that ToneHz tells the legs apart.
+// that the legs of a call have voices of their own.
 func TestRecordStopEvent(t *testing.T) {
 	srv, addr := startServer(t, Config{})
 	uuids, err := srv.StartCall(twoLegCall("stop", 60000))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ToneHz(uuids["a"]) == ToneHz(uuids["b1"]) {
-		t.Fatalf("both legs record %v Hz", ToneHz(uuids["a"]))
-	}
 	srv.Advance(1100 * time.Millisecond)
+	hzA, okA := srv.VoiceHz(uuids["a"])
+	hzB, okB := srv.VoiceHz(uuids["b1"])
+	if !okA || !okB || hzA == hzB {
+		t.Fatalf("voices %v (%v) and %v (%v): want two distinct voices", hzA, okA, hzB, okB)
+	}
 	c := dialRaw(t, addr)
 	c.login(t, "RECORD_STOP")
 	p := filepath.Join(srv.cfg.RecordingsDir, "s.wav")

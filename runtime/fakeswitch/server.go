@@ -59,14 +59,45 @@ type Config struct {
 	// recording's RECORD_STOP is written to any client: a slow OnFile
 	// holds that call's events back, as a slow disk does.
 	OnFile func(FileRecord)
+	// MP3 is how the server records .mp3 paths: MP3Stub (the default,
+	// for clients that do not yet ask module_exists mod_shout: WAV bytes
+	// under the .mp3 name), MP3Auto (real MP3 with the lame command when
+	// one is found, else as MP3Off) or MP3Off (a FreeSWITCH without
+	// mod_shout).
+	MP3 MP3Support
+	// LamePath is the lame command that encodes .mp3 recordings with
+	// MP3Auto; default "lame", looked up on PATH when the server is
+	// created.
+	LamePath string
 }
 
+// MP3Support is how a server records .mp3 paths.
+type MP3Support int
+
+const (
+	// MP3Stub writes WAV bytes under an .mp3 name and answers
+	// `module_exists mod_shout` true: what the fake switch did before it
+	// could encode, kept as the default while clients learn to check
+	// module_exists.
+	MP3Stub MP3Support = iota
+	// MP3Auto writes real MP3 with the lame command when it is found
+	// (module_exists mod_shout: true), and is a switch without mod_shout
+	// (MP3Off) when it is not.
+	MP3Auto
+	// MP3Off is a FreeSWITCH without mod_shout: `api module_exists
+	// mod_shout` answers false and `uuid_record <uuid> start <path>.mp3`
+	// -ERR Cannot record session!, with no file and no RECORD_START (the
+	// captures' probe-recording-vars.txt).
+	MP3Off
+)
+
 // Server is the fake FreeSWITCH: an event-socket server, a virtual clock
-// that plays scenario calls, and recordings written as WAV files. All its
+// that plays scenario calls, and recordings written as WAV or MP3 files. All its
 // methods are safe for concurrent use.
 type Server struct {
 	cfg      Config
 	coreUUID string
+	lame     string // the MP3 encoder with MP3Auto, "" for none
 	log      *slog.Logger
 
 	mu        sync.Mutex
@@ -128,6 +159,7 @@ func New(cfg Config) *Server {
 	}
 	s := &Server{
 		cfg:      cfg,
+		lame:     findLame(cfg),
 		coreUUID: newUUID(),
 		log:      log,
 		channels: map[string]*channel{},
