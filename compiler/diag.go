@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -66,10 +67,14 @@ type Diagnostic struct {
 	// Related are further positions that explain the diagnostic (the other
 	// file of a conflict, the time_limit a record_min_sec exceeds).
 	Related []Position `json:"related,omitempty"`
+	// Accounts are the accounts one mistake was reached from, when Dedup
+	// merged it from several (its Path and Message then say "*").
+	Accounts []string `json:"accounts,omitempty"`
 }
 
 // String formats the diagnostic as "file:line:col: message", with the
-// related positions after it.
+// related positions after it, and for one reached from several accounts
+// how many and the first few.
 func (d Diagnostic) String() string {
 	var b strings.Builder
 	b.WriteString(d.Position.String())
@@ -81,6 +86,14 @@ func (d Diagnostic) String() string {
 	for _, r := range d.Related {
 		b.WriteString(" (see ")
 		b.WriteString(r.String())
+		b.WriteString(")")
+	}
+	if n := len(d.Accounts); n > 0 {
+		shown := d.Accounts[:min(n, maxAccountsShown)]
+		fmt.Fprintf(&b, " (in %d accounts: %s", n, strings.Join(shown, ", "))
+		if n > len(shown) {
+			fmt.Fprintf(&b, " and %d more", n-len(shown))
+		}
 		b.WriteString(")")
 	}
 	return b.String()
@@ -147,7 +160,8 @@ func (ds *Diagnostics) Sort() {
 
 func sameDiag(a, b Diagnostic) bool {
 	if a.Code != b.Code || a.Severity != b.Severity || a.Position != b.Position ||
-		a.Path != b.Path || a.Message != b.Message || len(a.Related) != len(b.Related) {
+		a.Path != b.Path || a.Message != b.Message || len(a.Related) != len(b.Related) ||
+		!slices.Equal(a.Accounts, b.Accounts) {
 		return false
 	}
 	for i := range a.Related {
@@ -165,4 +179,71 @@ func (ds Diagnostics) Error() string {
 		lines[i] = d.String()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// maxAccountsShown bounds how many accounts String names for a diagnostic
+// reached from many.
+const maxAccountsShown = 3
+
+// Dedup merges the diagnostics that are one mistake reached from many
+// accounts (a template of a shared file applies to every account): the
+// same code, severity, position and related positions, and a path and
+// message that differ only in the account. The merged diagnostic names the
+// account "*" in its path and message (accounts.*.call_recording...) and
+// lists every account in Accounts, in order; String shows the count and
+// the first few. A diagnostic of one account is returned as it is. The
+// order is that of each diagnostic's first occurrence.
+func (ds Diagnostics) Dedup() Diagnostics {
+	out := make(Diagnostics, 0, len(ds))
+	index := map[string]int{}
+	for _, d := range ds {
+		id, general, ok := d.general()
+		if !ok {
+			out = append(out, d)
+			continue
+		}
+		key := fmt.Sprint(general.Code, general.Severity, general.Position, general.Path, general.Message, general.Related)
+		if i, seen := index[key]; seen {
+			if len(out[i].Accounts) == 0 {
+				first, _, _ := out[i].general()
+				out[i] = general
+				out[i].Accounts = []string{first}
+			}
+			out[i].Accounts = append(out[i].Accounts, id)
+			continue
+		}
+		index[key] = len(out)
+		out = append(out, d)
+	}
+	return out
+}
+
+// general returns the account a diagnostic's path is in and the
+// diagnostic with that account replaced by "*"; ok is false when the path
+// is not inside one account.
+func (d Diagnostic) general() (id string, g Diagnostic, ok bool) {
+	rest, found := strings.CutPrefix(d.Path, "accounts.")
+	if !found || rest == "" {
+		return "", d, false
+	}
+	label := rest
+	if rest[0] == '"' {
+		end := strings.Index(rest[1:], `"`)
+		if end < 0 {
+			return "", d, false
+		}
+		label = rest[:end+2]
+		id = rest[1 : end+1]
+	} else {
+		if i := strings.IndexByte(rest, '.'); i >= 0 {
+			label = rest[:i]
+		}
+		id = label
+	}
+	prefix := "accounts." + label
+	g = d
+	g.Path = "accounts.*" + strings.TrimPrefix(d.Path, prefix)
+	g.Message = strings.ReplaceAll(d.Message, prefix, "accounts.*")
+	g.Message = strings.ReplaceAll(g.Message, "account "+id+":", "account *:")
+	return id, g, true
 }

@@ -153,9 +153,7 @@ func loadSide(s *streams, spec, dir string) (*table.Table, error) {
 			return nil, usageErr(err)
 		}
 		res := compiler.CompileFiles(files)
-		for _, d := range res.Diagnostics {
-			fmt.Fprintln(s.stderr, d.String())
-		}
+		printDiagnostics(s, res.Diagnostics)
 		if res.Table == nil {
 			return nil, invalid()
 		}

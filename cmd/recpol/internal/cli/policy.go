@@ -74,6 +74,14 @@ func compileDirWith(s *streams, dir string, o compiler.Options) (*table.Table, e
 	return res.Table, nil
 }
 
+// printDiagnostics prints diagnostics to stderr as text, one mistake
+// reached from many accounts once (see compiler.Diagnostics.Dedup).
+func printDiagnostics(s *streams, ds compiler.Diagnostics) {
+	for _, d := range ds.Dedup() {
+		fmt.Fprintln(s.stderr, d.String())
+	}
+}
+
 // compileResult compiles a policy directory and prints its diagnostics,
 // with those more(res) adds to a valid policy, to stderr as text, sorted
 // by position. It returns invalid() when the policy has errors and a usage
@@ -88,9 +96,7 @@ func compileResult(s *streams, dir string, o compiler.Options, more func(*compil
 		ds = append(append(compiler.Diagnostics(nil), ds...), more(res)...)
 		ds.Sort()
 	}
-	for _, d := range ds {
-		fmt.Fprintln(s.stderr, d.String())
-	}
+	printDiagnostics(s, ds)
 	if res.Table == nil {
 		return nil, invalid()
 	}
@@ -99,6 +105,7 @@ func compileResult(s *streams, dir string, o compiler.Options, more func(*compil
 
 func newVetCmd(s *streams) *cobra.Command {
 	var format string
+	var quiet bool
 	var cf compileFlags
 	cmd := &cobra.Command{
 		Use:   "vet DIR",
@@ -113,6 +120,15 @@ status 0: enabled set in defaults, and, from a simulation of every call, a
 leg that one call records twice (the account and the caller device both
 record the A-leg) and recording settings that no call ever reaches.
 
+One mistake reached from many accounts (a template in a shared file) is
+reported once, with how many accounts and the first few:
+
+  shared.cue:9:76: accounts.*.call_recording...: 12345 is not allowed: ... (in 300 accounts: a, b, c and 297 more)
+
+A valid policy ends with one line on stdout, unless --quiet:
+
+  ok: 3 accounts, 12 users, 30 devices, 2 callflows (1 warning)
+
 With --format json the diagnostics are printed to stdout as one JSON object
 for editors and CI:
 
@@ -124,10 +140,17 @@ for editors and CI:
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch format {
 			case "text":
-				_, err := compileResult(s, args[0], cf.options(), func(res *compiler.Result) compiler.Diagnostics {
-					return lintDiagnostics(args[0], res)
+				var warnings int
+				res, err := compileResult(s, args[0], cf.options(), func(res *compiler.Result) compiler.Diagnostics {
+					ds := lintDiagnostics(args[0], res)
+					warnings = len(append(res.Diagnostics.Warnings(), ds...).Dedup())
+					return ds
 				})
-				return err
+				if err != nil || quiet {
+					return err
+				}
+				fmt.Fprintln(s.stdout, vetSummary(res.Table, warnings))
+				return nil
 			case "json":
 				res, err := cf.options().Compile(args[0])
 				if err != nil {
@@ -137,6 +160,7 @@ for editors and CI:
 					res.Diagnostics = append(res.Diagnostics, lintDiagnostics(args[0], res)...)
 					res.Diagnostics.Sort()
 				}
+				res.Diagnostics = res.Diagnostics.Dedup()
 				out := struct {
 					OK          bool                 `json:"ok"`
 					Diagnostics compiler.Diagnostics `json:"diagnostics"`
@@ -158,6 +182,7 @@ for editors and CI:
 		},
 	}
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text (to stderr) or json (to stdout)")
+	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "text: no ok line for a valid policy, only the diagnostics")
 	cf.register(cmd)
 	return cmd
 }
@@ -247,6 +272,29 @@ func writeOutput(s *streams, name string, write func(io.Writer) error) error {
 		return usageErr(fmt.Errorf("writing %s: %w", name, err))
 	}
 	return nil
+}
+
+// vetSummary is vet's line for a valid policy: "ok: 3 accounts, 12 users,
+// 30 devices, 2 callflows", with the warnings when there are any.
+func vetSummary(t *table.Table, warnings int) string {
+	var users, devices, callflows int
+	for _, id := range t.AccountIDs() {
+		a, _ := t.Account(id)
+		users += len(a.Users)
+		devices += len(a.Devices)
+		callflows += len(a.Callflows)
+	}
+	n := func(k int, one string) string {
+		if k == 1 {
+			return "1 " + one
+		}
+		return fmt.Sprintf("%d %ss", k, one)
+	}
+	line := fmt.Sprintf("ok: %s, %s, %s, %s", n(len(t.AccountIDs()), "account"), n(users, "user"), n(devices, "device"), n(callflows, "callflow"))
+	if warnings > 0 {
+		line += " (" + n(warnings, "warning") + ")"
+	}
+	return line
 }
 
 // writeSummary prints one block per account: which cells record.
