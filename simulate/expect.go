@@ -12,6 +12,7 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/token"
 
 	"github.com/recpol/recpol/table"
 )
@@ -106,7 +107,9 @@ type ExpectSettings struct {
 // Expectation is one assertion about the calls of a simulation, the calls
 // to a callflow number or a DTMF code, read from an expectations file.
 type Expectation struct {
-	Name             string          `json:"-"`
+	Name string `json:"-"`
+	// Pos is where the expectation is in its file.
+	Pos              ExpectPos       `json:"-"`
 	Account          string          `json:"account"`
 	From             string          `json:"from,omitempty"`
 	To               string          `json:"to,omitempty"`
@@ -129,6 +132,59 @@ type Expectation struct {
 	StartsRecording  *bool           `json:"starts_recording,omitempty"`
 }
 
+// ExpectPos is a place in an expectations file; Line and Column start
+// at 1, a zero Line is unknown.
+type ExpectPos struct {
+	File   string `json:"file"`
+	Line   int    `json:"line,omitempty"`
+	Column int    `json:"column,omitempty"`
+}
+
+func (p ExpectPos) String() string {
+	if p.Line == 0 {
+		return p.File
+	}
+	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
+}
+
+func posOf(name string, p token.Pos) ExpectPos {
+	if !p.IsValid() {
+		return ExpectPos{File: name}
+	}
+	file := p.Filename()
+	if file == "" {
+		file = name
+	}
+	return ExpectPos{File: file, Line: p.Line(), Column: p.Column()}
+}
+
+// ExpectError is one error of an expectations file, positioned like a
+// diagnostic of vet.
+type ExpectError struct {
+	Pos     ExpectPos
+	Path    string // the CUE path concerned, if any
+	Message string
+}
+
+func (e ExpectError) String() string {
+	if e.Path == "" {
+		return e.Pos.String() + ": " + e.Message
+	}
+	return e.Pos.String() + ": " + e.Path + ": " + e.Message
+}
+
+// ExpectErrors are the errors of an expectations file, one a line as
+// "file:line:col: path: message".
+type ExpectErrors []ExpectError
+
+func (es ExpectErrors) Error() string {
+	lines := make([]string, len(es))
+	for i, e := range es {
+		lines[i] = e.String()
+	}
+	return strings.Join(lines, "\n")
+}
+
 // kind says what an expectation is about: "call", "number" or "dtmf".
 func (e *Expectation) kind() string {
 	switch {
@@ -138,6 +194,20 @@ func (e *Expectation) kind() string {
 		return "dtmf"
 	}
 	return "call"
+}
+
+// asserts reports whether an expectation says anything that must hold.
+func (e *Expectation) asserts() bool {
+	for _, set := range []bool{
+		e.AccountRecording != nil, e.AccountOrigin != nil, e.CallerRecording != nil, e.CalleeRecording != nil,
+		e.Recordings != nil, e.Settings != nil, e.Callflow != nil, e.CallflowRecs != nil, e.Label != nil,
+		e.Action != nil, e.BindingFrom != nil, e.Listen != nil, e.EveryRecording != nil, e.StartsRecording != nil,
+	} {
+		if set {
+			return true
+		}
+	}
+	return false
 }
 
 // validate checks that an expectation names one thing to select and only
@@ -188,6 +258,10 @@ func (e *Expectation) validate() error {
 	if k == "call" && e.From == "" {
 		return fmt.Errorf("a call expectation needs from and to")
 	}
+	if !e.asserts() {
+		return fmt.Errorf("asserts nothing: it selects %s but says nothing that must hold of them (give e.g. %s)",
+			words[k], map[string]string{"call": "recordings or account_recording", "number": "callflow or callflow_recordings", "dtmf": "action"}[k])
+	}
 	if k == "number" && e.From == "" {
 		e.From = "*"
 	}
@@ -227,57 +301,87 @@ func ParseExpectations(name string, data []byte) ([]Expectation, error) {
 	if err != nil {
 		return nil, expectErr(name, err)
 	}
+	var errs ExpectErrors
 	for iter.Next() {
 		if sel := iter.Selector().String(); sel != "expect" {
-			return nil, fmt.Errorf("%s: unknown top-level field %s (an expectations file has only expect)", name, sel)
+			errs = append(errs, ExpectError{Pos: posOf(name, iter.Value().Pos()), Path: sel,
+				Message: "unknown top-level field (an expectations file has only expect)"})
 		}
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	raw := v
 	v = schema.Unify(v)
 	if err := v.Validate(cue.Concrete(true)); err != nil {
 		return nil, expectErr(name, err)
 	}
 	fields, err := v.LookupPath(cue.ParsePath("expect")).Fields()
 	if err != nil {
-		return nil, fmt.Errorf("%s: no expectations: %w", name, err)
+		return nil, ExpectErrors{{Pos: ExpectPos{File: name}, Message: "no expectations (want expect: \"name\": {...})"}}
 	}
 	var out []Expectation
 	for fields.Next() {
+		// The file's own value knows where the expectation is; the
+		// unified one may point into the schema.
+		at := raw.LookupPath(cue.MakePath(cue.Str("expect"), fields.Selector())).Pos()
+		e := Expectation{Name: fields.Selector().Unquoted(), Pos: posOf(name, at)}
+		fail := func(msg string) {
+			errs = append(errs, ExpectError{Pos: e.Pos, Path: "expect." + fields.Selector().String(), Message: msg})
+		}
 		b, err := fields.Value().MarshalJSON()
 		if err != nil {
 			return nil, expectErr(name, err)
 		}
-		var e Expectation
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&e); err != nil {
-			return nil, fmt.Errorf("%s: expect %s: %w", name, fields.Selector(), err)
+			fail(err.Error())
+			continue
 		}
-		e.Name = fields.Selector().Unquoted()
 		if err := e.validate(); err != nil {
-			return nil, fmt.Errorf("%s: expect %q: %w", name, e.Name, err)
+			fail(err.Error())
+			continue
 		}
 		out = append(out, e)
 	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%s: no expectations", name)
+		return nil, ExpectErrors{{Pos: ExpectPos{File: name}, Message: "no expectations (want expect: \"name\": {...})"}}
 	}
 	return out, nil
 }
 
+// expectErr turns CUE's errors into positioned ExpectErrors.
 func expectErr(name string, err error) error {
-	var msgs []string
+	var out ExpectErrors
 	for _, e := range cueerrors.Errors(err) {
-		msgs = append(msgs, strings.TrimSpace(cueerrors.Details(e, nil)))
+		format, args := e.Msg()
+		// The first position in the file itself: others are the schema's.
+		at := e.Position()
+		for _, p := range cueerrors.Positions(e) {
+			if p.Filename() == name {
+				at = p
+				break
+			}
+		}
+		out = append(out, ExpectError{Pos: posOf(name, at), Path: strings.Join(e.Path(), "."),
+			Message: fmt.Sprintf(format, args...)})
 	}
-	if len(msgs) == 0 {
-		msgs = []string{err.Error()}
+	if len(out) == 0 {
+		out = ExpectErrors{{Pos: ExpectPos{File: name}, Message: err.Error()}}
 	}
-	return fmt.Errorf("reading expectations %s:\n%s", name, strings.Join(msgs, "\n"))
+	return out
 }
 
 // ExpectResult is the outcome of one expectation.
 type ExpectResult struct {
-	Name   string `json:"name"`
+	Name string `json:"name"`
+	// ExpectPos is where the expectation is in its file ("file",
+	// "line", "column" in JSON).
+	ExpectPos
 	OK     bool   `json:"ok"`
 	Calls  int    `json:"calls"` // how many calls it selected
 	Detail string `json:"detail"`
@@ -300,7 +404,7 @@ const maxListed = 5
 func (r *Result) Check(file string, exps []Expectation) *ExpectReport {
 	rep := &ExpectReport{FormatVersion: FormatVersion, PolicyVersion: r.PolicyVersion, File: file, OK: true}
 	for _, e := range exps {
-		res := ExpectResult{Name: e.Name}
+		res := ExpectResult{Name: e.Name, ExpectPos: e.Pos}
 		var failures []string
 		unit, sel := "calls", fmt.Sprintf("selects no call (account %q, from %q, to %q)", e.Account, e.From, e.To)
 		switch e.kind() {
@@ -586,7 +690,7 @@ func (rep *ExpectReport) WriteText(w io.Writer) error {
 			v = "FAIL"
 			failed++
 		}
-		fmt.Fprintf(bw, "  %s %s: %s\n", v, e.Name, e.Detail)
+		fmt.Fprintf(bw, "  %s %s: %s: %s\n", v, e.ExpectPos, e.Name, e.Detail)
 	}
 	verdict := "ok"
 	if !rep.OK {
@@ -608,7 +712,7 @@ func (rep *ExpectReport) WriteMarkdown(w io.Writer) error {
 		if !e.OK {
 			x = " "
 		}
-		fmt.Fprintf(bw, "- [%s] **%s**: %s\n", x, e.Name, e.Detail)
+		fmt.Fprintf(bw, "- [%s] **%s** (`%s`): %s\n", x, e.Name, e.ExpectPos, e.Detail)
 	}
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing expectations: %w", err)
@@ -633,11 +737,11 @@ func (rep *ExpectReport) WriteJSON(w io.Writer) error {
 func (rep *ExpectReport) WriteJUnit(w io.Writer) error {
 	s := junitSuite{Name: "expect:" + rep.File, Tests: len(rep.Expectations)}
 	for _, e := range rep.Expectations {
-		c := junitCase{Name: e.Name, Classname: "expect:" + rep.File}
+		c := junitCase{Name: e.Name, Classname: "expect:" + rep.File, File: e.File, Line: e.Line}
 		if e.OK {
 			c.SystemOut = &junitText{e.Detail + "\n"}
 		} else {
-			c.Failure = &junitFailure{Message: "expectation does not hold", Text: e.Detail}
+			c.Failure = &junitFailure{Message: "expectation does not hold", Text: e.ExpectPos.String() + ": " + e.Detail}
 			s.Fails++
 		}
 		s.Cases = append(s.Cases, c)

@@ -43,7 +43,7 @@ func TestExpectationsExplicit(t *testing.T) {
 		{"call settings", `{account: "pci-callcentre", from: "offnet", to: "user:*", settings: {format: "mp3", url: "https://recordings.example.com/pci"}}`,
 			ExpectResult{Calls: 3, Detail: "1 of 3 calls fail: account pci-callcentre, offnet -> user:supervisor records A E: " +
 				`callee device:sup-phone recording has format "wav", want "mp3", url "", want "https://recordings.example.com/pci"`}},
-		{"typo in a device", `{account: "pci-callcentre", endpoint: "device:bob-phnoe", dtmf: "*72"}`,
+		{"typo in a device", `{account: "pci-callcentre", endpoint: "device:bob-phnoe", dtmf: "*72", action: "mask"}`,
 			ExpectResult{Detail: `selects no device (account "pci-callcentre", endpoint "device:bob-phnoe")`}},
 	}
 	for _, tt := range tests {
@@ -53,6 +53,7 @@ func TestExpectationsExplicit(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.want.Name = "x"
+			tt.want.ExpectPos = ExpectPos{"expect.cue", 1, 9}
 			if diff := cmp.Diff([]ExpectResult{tt.want}, r.Check("expect.cue", exps).Expectations); diff != "" {
 				t.Errorf("result (-want +got):\n%s", diff)
 			}

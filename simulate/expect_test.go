@@ -25,23 +25,24 @@ func TestExpectations(t *testing.T) {
 	"internal calls start no account recording": {from: "device:*", to: "*", account_recording: false}
 	"bob's desk records external calls": {from: "device:bob-desk", to: "offnet", caller_recording: true, recordings: 1}
 	"every device records offnet calls": {from: "device:*", to: "offnet", caller_recording: true}
-	"typo": {account: "acme", from: "device:bob-dsk", to: "*"}
+	"typo": {account: "acme", from: "device:bob-dsk", to: "*", recordings: 0}
 }`,
 			want: []ExpectResult{
-				{Name: "offnet is recorded by the account", OK: true, Calls: 5, Detail: "holds for 5 calls"},
-				{Name: "internal calls start no account recording", OK: true, Calls: 15, Detail: "holds for 15 calls"},
-				{Name: "bob's desk records external calls", OK: true, Calls: 1, Detail: "holds for 1 calls"},
-				{Name: "every device records offnet calls", OK: false, Calls: 3, Detail: "2 of 3 calls fail: " +
+				{Name: "offnet is recorded by the account", ExpectPos: ExpectPos{"expect.cue", 2, 2}, OK: true, Calls: 5, Detail: "holds for 5 calls"},
+				{Name: "internal calls start no account recording", ExpectPos: ExpectPos{"expect.cue", 3, 2}, OK: true, Calls: 15, Detail: "holds for 15 calls"},
+				{Name: "bob's desk records external calls", ExpectPos: ExpectPos{"expect.cue", 4, 2}, OK: true, Calls: 1, Detail: "holds for 1 calls"},
+				{Name: "every device records offnet calls", ExpectPos: ExpectPos{"expect.cue", 5, 2}, OK: false, Calls: 3, Detail: "2 of 3 calls fail: " +
 					"account acme, device:bob-soft -> offnet records -: caller_recording is false, want true; " +
 					"account acme, device:lobby -> offnet records -: caller_recording is false, want true"},
-				{Name: "typo", OK: false, Detail: `selects no call (account "acme", from "device:bob-dsk", to "*")`},
+				{Name: "typo", ExpectPos: ExpectPos{"expect.cue", 6, 2}, OK: false, Detail: `selects no call (account "acme", from "device:bob-dsk", to "*")`},
 			},
 		},
-		{name: "unknown field", src: `expect: x: {from: "offnet", to: "*", recorded: true}`, wantErr: "recorded"},
-		{name: "wrong type", src: `expect: x: {from: "offnet", to: "*", recordings: "two"}`, wantErr: "recordings"},
-		{name: "unknown top level", src: `expects: x: {}`, wantErr: "unknown top-level field expects"},
-		{name: "syntax", src: `expect: {`, wantErr: "expected"},
-		{name: "empty", src: `expect: {}`, wantErr: "no expectations"},
+		{name: "unknown field", src: `expect: x: {from: "offnet", to: "*", recorded: true}`, wantErr: "expect.cue:1:38: expect.x.recorded: field not allowed"},
+		{name: "wrong type", src: `expect: x: {from: "offnet", to: "*", recordings: "two"}`, wantErr: "expect.cue:1:50: expect.x.recordings: conflicting values"},
+		{name: "unknown top level", src: `expects: x: {}`, wantErr: "expect.cue:1:1: expects: unknown top-level field"},
+		{name: "syntax", src: `expect: {`, wantErr: "expect.cue:1:10: expected"},
+		{name: "empty", src: `expect: {}`, wantErr: "expect.cue: no expectations"},
+		{name: "no assertion", src: "expect: {\n\tx: {from: \"offnet\", to: \"*\"}\n}", wantErr: "expect.cue:2:2: expect.x: asserts nothing: it selects calls (from/to)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

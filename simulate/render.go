@@ -194,6 +194,8 @@ type (
 	junitCase struct {
 		Name      string        `xml:"name,attr"`
 		Classname string        `xml:"classname,attr"`
+		File      string        `xml:"file,attr,omitempty"`
+		Line      int           `xml:"line,attr,omitempty"`
 		Failure   *junitFailure `xml:"failure,omitempty"`
 		SystemOut *junitText    `xml:"system-out,omitempty"`
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -92,14 +93,17 @@ call or device selected (the schema: README, "Expectations"):
       every_recording: true          // or starts_recording: true (+ settings)
   }
 
-An assertion that does not apply to its kind or an unknown field is an
-error. An expectation that selects no call fails. The report is text, md, json
-({"format_version", "policy_version", "file", "ok", "expectations":
-[{"name", "ok", "calls", "detail"}]}) or junit (one testcase per
-expectation, failing with its detail).
+An expectation that asserts nothing, an assertion that does not apply to
+its kind or an unknown field is an error, printed like vet's diagnostics
+(file:line:col: path: message) with exit status 1. An expectation that
+selects no call fails. Every result names the expectation's file:line:col.
+The report is text, md, json ({"format_version", "policy_version", "file",
+"ok", "expectations": [{"name", "file", "line", "column", "ok", "calls",
+"detail"}]}) or junit (one testcase per expectation, with its file and line,
+failing with its detail).
 
-Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
-2 usage or I/O error.`,
+Exit status: 0 ok, 1 invalid policy, invalid expectations file, matrix
+mismatch or failed expectation, 2 usage or I/O error.`,
 		Example: `  recpol simulate policies
   recpol simulate policies --format md -o simulation.md
   recpol simulate policies --format json | jq '.accounts[].calls[] | select(.recordings != [])'
@@ -144,6 +148,13 @@ Exit status: 0 ok, 1 invalid policy, matrix mismatch or failed expectation,
 					return usageErr(fmt.Errorf("--expect: %w", err))
 				}
 				if exps, err = simulate.ParseExpectations(expect, data); err != nil {
+					var errs simulate.ExpectErrors
+					if errors.As(err, &errs) {
+						for _, e := range errs {
+							fmt.Fprintln(s.stderr, e.String())
+						}
+						return invalid()
+					}
 					return usageErr(err)
 				}
 			}
