@@ -14,13 +14,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/recpol/recpol/callstate"
+	"github.com/recpol/recpol/internal/version"
 	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/store"
 )
 
 // Handler returns the HTTP API:
 //
-//	GET  /healthz                                  the live policy version, switches; 503 "degraded" with reasons (no token)
+//	GET  /healthz                                  readiness: build, policy version, switches; 503 "degraded" with reasons (no token)
+//	GET  /livez                                    liveness: 200 while the process serves HTTP (no token)
 //	GET  /metrics                                  Prometheus metrics (no token)
 //	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control)
 //	GET  /v1/recordings?account=&endpoint=&owner=&call_id=&interaction_id=&origin=&scope=&state=&from=&until=&limit=&cursor=
@@ -44,6 +46,9 @@ import (
 func (r *Runtime) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", r.healthz)
+	mux.HandleFunc("GET /livez", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
+	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("POST /v1/calls/{uuid}/recording/{action}", r.authorize(RightControl, r.callAction))
 	mux.Handle("GET /v1/recordings", r.authorize(RightRead, r.listRecordings))
@@ -112,21 +117,48 @@ func (r *Runtime) audit(e AuditEntry) {
 	}
 }
 
-// healthz answers 200 "ok", or 503 "degraded" with the reasons while an
-// upload is dead-lettered or has waited longer than upload_alert_after_s.
+// healthz answers 200 "ok", or 503 "degraded" with the reasons while the
+// runtime cannot do its work: a switch it serves is not connected, the
+// last policy reload failed (the previous table stays live), uploads are
+// dead-lettered or pending past the alert age. A switch whose lease
+// another runtime holds is "standby", not a fault. It is a readiness
+// probe; /livez is the liveness probe (a dead switch must not make an
+// orchestrator restart the runtime).
 func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 	type sw struct {
 		Name      string `json:"name"`
 		Connected bool   `json:"connected"`
+		State     string `json:"state"` // connected, standby or down
+		Owner     string `json:"owner,omitempty"`
+		Reason    string `json:"reason,omitempty"`
+		Since     string `json:"since,omitempty"`
 	}
 	out := struct {
-		Status        string   `json:"status"`
-		Reasons       []string `json:"reasons,omitempty"`
-		PolicyVersion string   `json:"policy_version"`
-		Switches      []sw     `json:"switches"`
-	}{Status: "ok", PolicyVersion: r.Policy.Table().Version}
+		Status        string       `json:"status"`
+		Reasons       []string     `json:"reasons,omitempty"`
+		Build         version.Info `json:"build"`
+		PolicyVersion string       `json:"policy_version"`
+		Switches      []sw         `json:"switches"`
+	}{Status: "ok", Build: version.Get(), PolicyVersion: r.Policy.Table().Version}
 	for _, s := range r.switches {
-		out.Switches = append(out.Switches, sw{s.cfg.Name, s.client.Connected()})
+		st := sw{Name: s.cfg.Name, Connected: s.client.Connected(), State: "connected"}
+		if !st.Connected {
+			st.State = "down"
+			if ss := s.state.Load(); ss != nil {
+				st.Reason, st.Since = ss.reason, ss.since.UTC().Format(time.RFC3339)
+				if ss.standby {
+					st.State, st.Owner = "standby", ss.owner
+				}
+			}
+			if st.State == "down" {
+				out.Reasons = append(out.Reasons, fmt.Sprintf("switch %s not connected: %s", s.cfg.Name, st.Reason))
+			}
+		}
+		out.Switches = append(out.Switches, st)
+	}
+	if reason, at, failed := r.Policy.LastReloadFailure(); failed {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("the last policy reload failed at %s, policy %s stays live: %s",
+			at.UTC().Format(time.RFC3339), out.PolicyVersion, reason))
 	}
 	h := r.Store.Health()
 	if h.Dead > 0 {

@@ -202,7 +202,7 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 		res, err := c.BgAPI(ctx, cmd)
 		if err == nil && strings.HasPrefix(res, "+OK") {
 			if n > 0 {
-				e.log.Info("command sent after the switch came back", "switch", e.sw.Name, "command", cmd, "attempts", n+1)
+				e.log.Info("command sent after the switch came back", "command", cmd, "attempts", n+1)
 			}
 			return
 		}
@@ -217,7 +217,7 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 			return
 		}
 		if n == 0 {
-			e.log.Warn("switch unreachable: command kept until it is back", "switch", e.sw.Name, "command", cmd, "error", err)
+			e.log.Warn("switch unreachable: command kept until it is back", "command", cmd, "error", err)
 			e.obs("command_deferred")
 		}
 		select {
@@ -304,7 +304,7 @@ func (e *engine) send(cmd string) {
 // commandFailed handles a refused command: a start that failed means no
 // RECORD_START or RECORD_STOP will follow.
 func (e *engine) commandFailed(cmd, res string, err error) {
-	e.log.Warn("switch refused a command", "switch", e.sw.Name, "command", cmd, "reply", strings.TrimSpace(res), "error", err)
+	e.log.Warn("switch refused a command", "command", cmd, "reply", strings.TrimSpace(res), "error", err)
 	f := strings.Fields(cmd)
 	refused := err == nil || errors.Is(err, esl.ErrRejected)
 	if refused && len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
@@ -349,6 +349,9 @@ func (e *engine) Handle(ev *Event) {
 	switch ev.Name {
 	case "RECORD_START":
 		if r := e.byPath[ev.Get("Record-File-Path")]; r != nil {
+			if r.State == callstate.Requested {
+				e.obs("started") // the switch took the start
+			}
 			e.do(e.m.Handle(&callstate.Event{Kind: callstate.RecordStarted, TS: ts, Rec: r.ID}))
 		}
 		return
@@ -364,7 +367,7 @@ func (e *engine) Handle(ev *Event) {
 	}
 	known := e.m.Leg(id) != nil
 	if !known && !uuidRE.MatchString(id) {
-		e.log.Warn("ignoring a channel with an invalid uuid", "switch", e.sw.Name)
+		e.log.Warn("ignoring a channel with an invalid uuid")
 		return
 	}
 	kind, ok := eventKinds[ev.Name]
@@ -439,7 +442,7 @@ func (e *engine) start(rec *callstate.Recording) {
 		ext = "wav"
 	}
 	if !idRE.MatchString(acct) || !uuidRE.MatchString(rec.Leg.UUID) || !idRE.MatchString(rec.ID) {
-		e.log.Error("refusing to record: unsafe account, uuid or id", "switch", e.sw.Name)
+		e.log.Error("refusing to record: unsafe account, uuid or id")
 		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
 		return
 	}
@@ -458,7 +461,9 @@ func (e *engine) start(rec *callstate.Recording) {
 			// commands.
 			e.unwritten[r.path] = e.intentOf(r)
 		}
-		e.obs("started")
+		e.obs("requested")
+		e.log.Info("recording starting", "recording", rec.ID, "account", acct, "call", rec.Call.ID,
+			"leg", rec.Leg.UUID, "scope", rec.Scope, "origin", rec.Origin)
 	}
 	e.byPath[r.path] = r
 	e.byID[rec.ID] = r

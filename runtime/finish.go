@@ -110,8 +110,7 @@ func (r *Runtime) finishOne(ctx context.Context, f Finished) {
 				r.log.Error("the store refused a recording: its file stays where the switch wrote it",
 					"recording", f.Meta.RecordingID, "file", f.LocalPath, "error", err)
 			} else {
-				r.log.Info("recording finished", "recording", f.Meta.RecordingID, "account", f.Meta.Account,
-					"outcome", string(res.Outcome), "reason", res.Reason, "cause", f.Cause)
+				r.logFinished(f, res)
 			}
 			if f.Done != nil {
 				f.Done()
@@ -130,4 +129,24 @@ func (r *Runtime) finishOne(ctx context.Context, f Finished) {
 			delay *= 2
 		}
 	}
+}
+
+// logFinished is the one INFO line of a recording's end: its outcome,
+// where it is, and why only when there is a reason.
+func (r *Runtime) logFinished(f Finished, res store.Result) {
+	attrs := []any{"recording", f.Meta.RecordingID, "account", f.Meta.Account, "call", f.Meta.InteractionID,
+		"outcome", string(res.Outcome), "duration_ms", res.Metadata.DurationMS}
+	if res.Path != "" {
+		attrs = append(attrs, "path", res.Path)
+	}
+	if res.Reason != "" {
+		attrs = append(attrs, "reason", res.Reason)
+	}
+	if f.Cause != "" {
+		attrs = append(attrs, "cause", f.Cause)
+	}
+	if res.Queued {
+		attrs = append(attrs, "upload_queued", true)
+	}
+	r.log.Info("recording finished", attrs...)
 }

@@ -29,6 +29,12 @@ type lease interface {
 // errNotOwner: another runtime holds the switch's lease.
 var errNotOwner = errors.New("another runtime holds the switch's lease")
 
+// notOwnerError is errNotOwner with the runtime that holds the lease.
+type notOwnerError struct{ holder string }
+
+func (e *notOwnerError) Error() string { return errNotOwner.Error() + ": " + e.holder }
+func (e *notOwnerError) Unwrap() error { return errNotOwner }
+
 // ownerVar is the switch's global variable that holds its lease:
 // "<runtime name>;<expiry, unix ms>".
 const ownerVar = "recpol_owner"
@@ -131,7 +137,7 @@ func (sr *switchRun) gate(ctx context.Context, api func(context.Context, string)
 	if !held {
 		sr.rt.log.Info("switch served by another runtime: not subscribing until its lease expires",
 			"switch", sr.cfg.Name, "owner", holder, "lease_ttl", sr.rt.cfg.LeaseTTL.String())
-		return fmt.Errorf("%w: %s", errNotOwner, holder)
+		return &notOwnerError{holder}
 	}
 	return nil
 }
@@ -164,7 +170,7 @@ func (sr *switchRun) keepLease(ctx context.Context) {
 			sr.rt.log.Warn("renewing the switch's lease failed; will retry", "switch", sr.cfg.Name, "error", err)
 		case err == nil && !held:
 			sr.rt.log.Error("the switch's lease is another runtime's: disconnecting", "switch", sr.cfg.Name, "owner", holder)
-			sr.client.Drop(fmt.Errorf("%w: %s", errNotOwner, holder))
+			sr.client.Drop(&notOwnerError{holder})
 		}
 	}
 }

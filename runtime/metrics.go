@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/recpol/recpol/internal/version"
 	"github.com/recpol/recpol/runtime/store"
 )
 
@@ -43,12 +44,23 @@ func (m *Metrics) readUploadHealth() store.UploadHealth {
 	return store.UploadHealth{}
 }
 
+// RecordingEvents are the values of recpol_recordings_total's event label.
+var RecordingEvents = []string{"requested", "started", "failed", "stopped", "recovered",
+	"command_waited", "command_dropped", "command_deferred", "intent_failed"}
+
+// InitSwitch creates a switch's labelled series at zero.
+func (m *Metrics) InitSwitch(name string) {
+	m.SwitchUp.WithLabelValues(name).Set(0)
+	m.Reconnects.WithLabelValues(name)
+	m.EventLag.WithLabelValues(name)
+}
+
 // NewMetrics creates the metrics and their registry.
 func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Recordings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_total",
-			Help: "Recording commands and outcomes seen by the engine, by event (started, stopped, failed, command_waited: a recording command waited for room in a full command queue, command_dropped: another command shed)."}, []string{"event"}),
+			Help: "Recording commands and outcomes seen by the engine, by event (requested: a start sent; started: the switch took it, RECORD_START; failed: the switch refused it; stopped; recovered: finished from an earlier run's intent; command_waited: a recording command waited for room in a full command queue; command_dropped: another command shed; command_deferred: kept while the switch was away; intent_failed: a crash-safety intent could not be written)."}, []string{"event"}),
 		Finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_finished_total",
 			Help: "Stopped recordings by outcome: stored, discarded (too short or empty), error (kept in the spool)."}, []string{"outcome"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_uploads_total",
@@ -79,9 +91,26 @@ func NewMetrics() *Metrics {
 	for _, f := range []string{store.FlagSampleRate, store.FlagDuration} {
 		m.Flagged.WithLabelValues(f) // present from the start, at 0
 	}
+	// Every series an alert may watch exists from the start, at 0: an
+	// alert on a counter that was never incremented sees 0, not "no data".
 	for _, o := range []string{"ok", "failed", "dead"} {
 		m.Uploads.WithLabelValues(o)
 	}
+	for _, e := range RecordingEvents {
+		m.Recordings.WithLabelValues(e)
+	}
+	for _, o := range []string{"stored", "discarded", "quarantined", "error"} {
+		m.Finished.WithLabelValues(o)
+	}
+	for _, o := range []string{"ok", "failed", "unchanged"} {
+		m.Reloads.WithLabelValues(o)
+	}
+	bi := version.Get()
+	build := prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_build_info",
+		Help:        "The running build (value 1): module version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.Go}})
+	build.Set(1)
+	m.Registry.MustRegister(build)
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
 		m.FinishQueue,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,8 @@ type Policy struct {
 	log     *slog.Logger
 	metrics *Metrics
 	cur     atomic.Pointer[table.Table]
+	// failed is the last reload's failure, nil when it succeeded.
+	failed atomic.Pointer[reloadFailure]
 	// OnSwap, when set, is called after a new table goes live.
 	OnSwap func(*table.Table)
 }
@@ -37,6 +40,22 @@ func LoadPolicy(dir string, opts compiler.Options, log *slog.Logger, m *Metrics)
 		return nil, err
 	}
 	return p, nil
+}
+
+// reloadFailure is a failed reload: when, and the error's first line.
+type reloadFailure struct {
+	at  time.Time
+	err string
+}
+
+// LastReloadFailure returns why the last reload failed and when; ok is
+// false when it succeeded.
+func (p *Policy) LastReloadFailure() (reason string, at time.Time, ok bool) {
+	f := p.failed.Load()
+	if f == nil {
+		return "", time.Time{}, false
+	}
+	return f.err, f.at, true
 }
 
 // Table returns the live table.
@@ -61,11 +80,19 @@ func (p *Policy) Reload() error {
 			old = t.Version
 		}
 		p.log.Error("policy reload failed: the previous table stays live", "dir", p.dir, "live_version", old, "error", err)
+		first, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
+		if res != nil {
+			if d := res.Diagnostics.Errors(); len(d) > 0 {
+				first = fmt.Sprintf("%s (%d errors; the first: %s)", ErrInvalidPolicy, len(d), d[0].String())
+			}
+		}
+		p.failed.Store(&reloadFailure{at: time.Now(), err: first})
 		return err
 	}
 	for _, d := range res.Diagnostics.Warnings() {
 		p.log.Warn("policy warning", "diagnostic", d.String())
 	}
+	p.failed.Store(nil)
 	p.metrics.LastReloadOK.Set(1)
 	p.metrics.LastReloadOKSeconds.SetToCurrentTime()
 	if old := p.cur.Load(); old != nil && old.Version == res.Table.Version {

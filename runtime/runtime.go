@@ -20,11 +20,13 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/internal/version"
 	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/store"
@@ -61,6 +63,17 @@ type switchRun struct {
 	rt     *Runtime
 	lease  lease
 	lag    prometheus.Gauge // recpol_event_lag_seconds of this switch
+	// state says why the switch is not connected, for /healthz: nil
+	// while connected.
+	state atomic.Pointer[switchState]
+}
+
+// switchState is a switch's connection state while it is not connected.
+type switchState struct {
+	standby bool   // another runtime holds its lease: not a fault
+	owner   string // that runtime, when known
+	reason  string // why it is down (never the password)
+	since   time.Time
 }
 
 // New loads the policy (which must compile) and opens the store. Nothing
@@ -110,7 +123,9 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		if err := os.MkdirAll(s.LocalDir, 0o700); err != nil {
 			return nil, fmt.Errorf("switch %s: %w", s.Name, err)
 		}
+		m.InitSwitch(s.Name)
 		sr := &switchRun{cfg: s, rt: r, lag: m.EventLag.WithLabelValues(s.Name)}
+		sr.state.Store(&switchState{reason: "not connected yet", since: time.Now()})
 		sr.engine = newEngine(s, cfg.Classify, p.Table, r, log.With("switch", s.Name), func(what string) {
 			m.Recordings.WithLabelValues(what).Inc()
 		})
@@ -225,6 +240,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	}
 	goRun("store", func() error { return r.Store.Run(ctx) })
 	goRun("finish lane", func() error { r.runFinishLane(ctx); return nil })
+	if addr := debugAddr(); addr != "" {
+		goRun("profiler", func() error { return r.serveDebug(ctx, addr) })
+	}
 	if len(r.cfg.Retention) > 0 {
 		goRun("retention", func() error { r.retain(ctx); return nil })
 	}
@@ -254,7 +272,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		})
 		r.log.Info("http api listening", "addr", ln.Addr().String())
 	}
-	r.log.Info("runtime running", "policy", r.Policy.Table().Version, "switches", len(r.switches))
+	r.log.Info("runtime running", "version", version.Get().String(), "policy", r.Policy.Table().Version, "switches", len(r.switches))
 	<-ctx.Done()
 	wg.Wait()
 	// A recording the store takes from now on keeps its intent: the next
@@ -300,6 +318,7 @@ func (r *Runtime) retain(ctx context.Context) {
 // no longer exists finished while the connection was down.
 func (sr *switchRun) Connected(coreUUID string) {
 	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(1)
+	sr.state.Store(nil)
 	sr.rt.log.Info("switch connected", "switch", sr.cfg.Name, "core_uuid", coreUUID)
 	restarted := sr.engine.connected(coreUUID)
 	go sr.engine.reconcile(context.Background(), sr.client, coreUUID, restarted)
@@ -317,7 +336,19 @@ func (sr *switchRun) Event(ev *esl.Event) {
 func (sr *switchRun) Disconnected(err error) {
 	sr.rt.Metrics.SwitchUp.WithLabelValues(sr.cfg.Name).Set(0)
 	if gated(err) {
+		owner := ""
+		var no *notOwnerError
+		if errors.As(err, &no) {
+			owner = no.holder
+		}
+		sr.state.Store(&switchState{standby: true, owner: owner, reason: "served by another runtime", since: time.Now()})
 		return // another runtime serves it; gate logged who
+	}
+	sr.state.Store(&switchState{reason: err.Error(), since: time.Now()})
+	if errors.Is(err, context.Canceled) {
+		// The runtime is shutting down.
+		sr.rt.log.Info("switch disconnected: the runtime is stopping", "switch", sr.cfg.Name)
+		return
 	}
 	sr.rt.Metrics.Reconnects.WithLabelValues(sr.cfg.Name).Inc()
 	sr.rt.log.Warn("switch disconnected", "switch", sr.cfg.Name, "error", err)

@@ -182,7 +182,7 @@ func New(cfg Config) *Client {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Client{cfg: cfg, log: log.With("switch", cfg.Address)}
+	return &Client{cfg: cfg, log: log.With("address", cfg.Address)}
 }
 
 func withRequired(evs []string) []string {

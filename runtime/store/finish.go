@@ -473,7 +473,9 @@ func (s *Store) step(j *journal) (Result, error) {
 }
 
 func (s *Store) stored(j *journal, queued bool) {
-	s.log.Info("recording stored", "recording_id", j.Meta.RecordingID, "account", j.Meta.Account,
+	// The runtime logs the recording's end at INFO, once, with its
+	// outcome; this is the store's detail.
+	s.log.Debug("recording stored", "recording_id", j.Meta.RecordingID, "account", j.Meta.Account,
 		"path", j.Dst, "duration_ms", j.Meta.DurationMS, "sha256", j.Meta.SHA256, "upload_queued", queued)
 	s.emit(Event{Kind: EventStored, RecordingID: j.Meta.RecordingID, Account: j.Meta.Account})
 	if m := &j.Meta; len(m.Flags) > 0 {
@@ -574,7 +576,7 @@ func (s *Store) discard(j *journal, reason string) (Result, error) {
 			s.log.Warn("the catalog could not record a discarded recording", "recording_id", id, "error", err.Error())
 		}
 	}
-	s.log.Info("recording discarded", "recording_id", id, "account", j.Meta.Account, "reason", reason)
+	s.log.Debug("recording discarded", "recording_id", id, "account", j.Meta.Account, "reason", reason)
 	s.emit(Event{Kind: EventDiscarded, RecordingID: id, Account: j.Meta.Account, Reason: reason})
 	return Result{Outcome: Discarded, Reason: reason, Metadata: j.Meta}, nil
 }
