@@ -231,5 +231,3 @@ accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format
 		t.Errorf("the shutdown is not logged at INFO: %v", msgs)
 	}
 }
-
-
