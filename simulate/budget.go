@@ -40,7 +40,10 @@ const (
 // and where the whole report is, and, section by section, its first (the
 // largest) items that fit, each cut section ending with what it left out. head is always
 // written whole.
-func writeBudget(w io.Writer, head string, secs []mdSection, o MarkdownOptions) error {
+//
+// kept says what a cut report keeps ("the largest groups of each
+// section"), item what it counts ("group").
+func writeBudget(w io.Writer, head string, secs []mdSection, o MarkdownOptions, kept, item string) error {
 	var full strings.Builder
 	full.WriteString(head)
 	for _, s := range secs {
@@ -64,7 +67,7 @@ func writeBudget(w io.Writer, head string, secs []mdSection, o MarkdownOptions) 
 	leftItems, totalItems := 0, 0
 	for _, s := range secs {
 		totalItems += len(s.items)
-		var kept strings.Builder
+		var part strings.Builder
 		left, leftSize := 0, 0
 		for _, it := range s.items {
 			n := utf8.RuneCountInString(it.text)
@@ -76,25 +79,25 @@ func writeBudget(w io.Writer, head string, secs []mdSection, o MarkdownOptions) 
 				leftSize += it.size
 				continue
 			}
-			if kept.Len() == 0 {
-				kept.WriteString(s.heading)
+			if part.Len() == 0 {
+				part.WriteString(s.heading)
 			}
-			kept.WriteString(it.text)
+			part.WriteString(it.text)
 			avail -= n
 		}
 		if left > 0 {
 			more := "more "
-			if kept.Len() == 0 {
-				kept.WriteString(s.heading)
+			if part.Len() == 0 {
+				part.WriteString(s.heading)
 				more = ""
 			}
-			fmt.Fprintf(&kept, "- … %s (%s) left out here\n", count(left, more+"group"), count(leftSize, strings.TrimSuffix(s.unit, "s")))
+			fmt.Fprintf(&part, "- … %s (%s) left out here\n", count(left, more+item), count(leftSize, strings.TrimSuffix(s.unit, "s")))
 		}
 		leftItems += left
-		body.WriteString(kept.String())
+		body.WriteString(part.String())
 	}
-	note := fmt.Sprintf("\n> **Cut to fit a pull-request comment** (%s characters): the summary above is complete; below, the largest groups of each section, %s of %s left out. The whole report: %s.\n",
-		thousands(o.MaxChars), thousands(leftItems), count(totalItems, "group"), where)
+	note := fmt.Sprintf("\n> **Cut to fit a pull-request comment** (%s characters): the summary above is complete; below, %s, %s of %s left out. The whole report: %s.\n",
+		thousands(o.MaxChars), kept, thousands(leftItems), count(totalItems, item), where)
 	return writeString(w, head+note+body.String())
 }
 

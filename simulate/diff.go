@@ -405,13 +405,16 @@ func (d *DiffResult) WriteMarkdown(w io.Writer) error {
 	return d.WriteMarkdownWith(w, MarkdownOptions{})
 }
 
+// diffKept says what a diff cut to a budget keeps.
+const diffKept = "the largest groups of each section"
+
 // WriteMarkdownWith writes the diff as Markdown within o.MaxChars.
 func (d *DiffResult) WriteMarkdownWith(w io.Writer, o MarkdownOptions) error {
 	var head strings.Builder
 	fmt.Fprintf(&head, "## Recording policy diff\n\n`%s` → `%s`\n", d.OldVersion, d.NewVersion)
 	if !d.Changed() {
 		fmt.Fprintln(&head, "\nNo changes.")
-		return writeBudget(w, head.String(), nil, o)
+		return writeBudget(w, head.String(), nil, o, diffKept, "group")
 	}
 	fmt.Fprintf(&head, "\n**Changed:** %s\n", d.Summary())
 	if len(d.Removed)+len(d.Added) > 0 {
@@ -444,7 +447,7 @@ func (d *DiffResult) WriteMarkdownWith(w io.Writer, o MarkdownOptions) error {
 		}
 		parts = append(parts, p)
 	}
-	return writeBudget(w, head.String(), parts, o)
+	return writeBudget(w, head.String(), parts, o, diffKept, "group")
 }
 
 // mdEscape keeps a title's * and | from turning into Markdown.

@@ -113,34 +113,85 @@ func (r *Result) WriteText(w io.Writer) error {
 	return nil
 }
 
-// WriteMarkdown writes one truth table per account as Markdown, for a pull
-// request comment.
+// WriteMarkdown writes the whole simulation as Markdown: a summary line per
+// account, then each account's truth table with its callflows and DTMF
+// codes in a <details> block.
 func (r *Result) WriteMarkdown(w io.Writer) error {
-	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "## Recording simulation\n\nPolicy `%s`\n", r.PolicyVersion)
+	return r.WriteMarkdownWith(w, MarkdownOptions{})
+}
+
+// WriteMarkdownWith writes the simulation as Markdown within o.MaxChars,
+// for a pull-request comment: the summary table of every account is always
+// written; past the limit, the accounts' tables that do not fit are left
+// out, and the report says so and where the whole one is.
+func (r *Result) WriteMarkdownWith(w io.Writer, o MarkdownOptions) error {
+	var head strings.Builder
+	fmt.Fprintf(&head, "## Recording simulation\n\nPolicy `%s`\n\n", r.PolicyVersion)
+	fmt.Fprintf(&head, "| account | users | devices | calls | recorded | A | C | E | callflows | devices with DTMF codes |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	sec := mdSection{heading: "\n### Truth tables\n\n" + Legend + "\n\n", unit: "accounts"}
 	for i := range r.Accounts {
 		a := &r.Accounts[i]
-		fmt.Fprintf(bw, "\n### Account `%s`\n\n", a.ID)
+		sum := a.summary()
+		fmt.Fprintf(&head, "| %s | %d | %d | %d | %d | %d | %d | %d | %d | %d |\n", a.ID, len(a.Account.Users), len(a.Account.Devices),
+			len(a.Calls), sum.recorded, sum.account, sum.caller, sum.callee, len(a.Account.Callflows), sum.dtmf)
+		var b strings.Builder
+		fmt.Fprintf(&b, "<details><summary>account <code>%s</code>: %d of %d calls recorded</summary>\n\n", a.ID, sum.recorded, len(a.Calls))
 		rows := a.grid()
 		for k, row := range rows {
-			fmt.Fprintf(bw, "| %s |\n", strings.Join(row, " | "))
+			fmt.Fprintf(&b, "| %s |\n", strings.Join(row, " | "))
 			if k == 0 {
-				fmt.Fprintf(bw, "|%s\n", strings.Repeat("---|", len(row)))
+				fmt.Fprintf(&b, "|%s\n", strings.Repeat("---|", len(row)))
 			}
 		}
 		if lines := explicitText(a.Account); len(lines) > 0 {
-			fmt.Fprintln(bw)
+			fmt.Fprintln(&b)
 			for _, l := range lines {
 				indent := len(l) - len(strings.TrimLeft(l, " "))
-				fmt.Fprintf(bw, "%s- `%s`\n", strings.Repeat(" ", indent), strings.TrimLeft(l, " "))
+				fmt.Fprintf(&b, "%s- `%s`\n", strings.Repeat(" ", indent), strings.TrimLeft(l, " "))
 			}
 		}
+		b.WriteString("\n</details>\n")
+		sec.items = append(sec.items, mdItem{text: b.String(), size: 1})
 	}
-	fmt.Fprintf(bw, "\n%s\n", Legend)
-	if err := bw.Flush(); err != nil {
-		return fmt.Errorf("writing simulation: %w", err)
+	fmt.Fprintf(&head, "\nrecorded = calls that start a recording; A, C, E = calls with an account, caller or callee recording\n")
+	return writeBudget(w, head.String(), []mdSection{sec}, o, "the tables of the first accounts (--account picks others)", "table")
+}
+
+// accountSummary counts an account's calls: those that record anything,
+// and those with an account, caller or callee recording; and its devices
+// with DTMF codes.
+type accountSummary struct {
+	recorded, account, caller, callee int
+	dtmf                              int // devices with metaflows
+}
+
+func (a *Account) summary() accountSummary {
+	var s accountSummary
+	for _, d := range a.Account.Devices {
+		s.dtmf += b2i(d.Metaflows != nil)
 	}
-	return nil
+	for _, c := range a.Calls {
+		if len(c.Recordings) > 0 {
+			s.recorded++
+		}
+		var acc, caller, callee bool
+		for _, r := range c.Recordings {
+			acc = acc || r.Scope == table.ScopeAccount
+			caller = caller || r.Scope == table.ScopeCaller
+			callee = callee || r.Scope == table.ScopeCallee
+		}
+		s.account += b2i(acc)
+		s.caller += b2i(caller)
+		s.callee += b2i(callee)
+	}
+	return s
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // Describe says in words what a call records, one recording per line,

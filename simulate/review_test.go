@@ -109,7 +109,7 @@ func TestWriteBudget(t *testing.T) {
 		}},
 	}
 	var full bytes.Buffer
-	if err := writeBudget(&full, head, secs, MarkdownOptions{}); err != nil {
+	if err := writeBudget(&full, head, secs, MarkdownOptions{}, "the largest groups", "group"); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -123,7 +123,7 @@ func TestWriteBudget(t *testing.T) {
 		{name: "fits", max: full.Len(), wantFull: true},
 		{
 			name: "cut", max: 800,
-			want: []string{head, "**Cut to fit a pull-request comment** (800 characters)", "2 of 3 groups left out",
+			want: []string{head, "**Cut to fit a pull-request comment** (800 characters): the summary above is complete; below, the largest groups, 2 of 3 groups left out",
 				"The whole report: `full.md`", "### Big", "- big group", "- … 1 more group (2 cells) left out here",
 				"### Calls", "- … 1 group (40 calls) left out here"},
 			wantNot: []string{"- small group", "- call group"},
@@ -132,7 +132,7 @@ func TestWriteBudget(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var b bytes.Buffer
-			if err := writeBudget(&b, head, secs, MarkdownOptions{MaxChars: tt.max, FullReport: "`full.md`"}); err != nil {
+			if err := writeBudget(&b, head, secs, MarkdownOptions{MaxChars: tt.max, FullReport: "`full.md`"}, "the largest groups", "group"); err != nil {
 				t.Fatal(err)
 			}
 			got := b.String()
@@ -259,5 +259,72 @@ func TestDiffGeneratedTree(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestKeepAccounts(t *testing.T) {
+	tests := []struct {
+		pattern string
+		want    []string
+		wantErr string
+	}{
+		{pattern: "*", want: []string{"pci-callcentre", "sales", "wazo-pbx"}},
+		{pattern: "pci-*", want: []string{"pci-callcentre"}},
+		{pattern: "nope", wantErr: `no account matches "nope"`},
+		{pattern: "[", wantErr: `pattern "["`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			r, err := Run(compileFiles(t, examplePolicy(t)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = r.KeepAccounts(tt.pattern)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want one containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			var got []string
+			for _, a := range r.Accounts {
+				got = append(got, a.ID)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("accounts (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestSimulateMarkdownBudget: cut to a limit, the simulation keeps the
+// summary line of every account and the tables that fit.
+func TestSimulateMarkdownBudget(t *testing.T) {
+	r, err := Run(compileFiles(t, examplePolicy(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var full, cut bytes.Buffer
+	if err := r.WriteMarkdown(&full); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 3800
+	if err := r.WriteMarkdownWith(&cut, MarkdownOptions{MaxChars: limit}); err != nil {
+		t.Fatal(err)
+	}
+	if n := utf8.RuneCount(full.Bytes()); n <= limit {
+		t.Fatalf("whole report of %d characters: the example no longer exercises the cut", n)
+	}
+	if n := utf8.RuneCount(cut.Bytes()); n > limit {
+		t.Errorf("cut report of %d characters, want at most %d", n, limit)
+	}
+	for _, w := range []string{"| pci-callcentre | 3 | 3 | 39 | 14 |", "| sales |", "| wazo-pbx |", "**Cut to fit a pull-request comment**",
+		"<details><summary>account <code>pci-callcentre</code>", "- … 2 more tables (2 accounts) left out here"} {
+		if !strings.Contains(cut.String(), w) {
+			t.Errorf("cut report lacks %q:\n%s", w, cut.String())
+		}
+	}
+	if strings.Contains(cut.String(), "<details><summary>account <code>wazo-pbx</code>") {
+		t.Errorf("cut report keeps the last account's table:\n%s", cut.String())
 	}
 }

@@ -12,6 +12,7 @@ package simulate
 
 import (
 	"fmt"
+	"path"
 
 	"github.com/recpol/recpol/table"
 )
@@ -140,4 +141,24 @@ func run(t *table.Table, decide DecideFunc, between bool) (*Result, error) {
 		r.Accounts = append(r.Accounts, sa)
 	}
 	return r, nil
+}
+
+// KeepAccounts keeps the simulated accounts whose id matches the glob
+// pattern (path.Match); it is an error when none does.
+func (r *Result) KeepAccounts(pattern string) error {
+	var kept []Account
+	for _, a := range r.Accounts {
+		ok, err := path.Match(pattern, a.ID)
+		if err != nil {
+			return fmt.Errorf("pattern %q: %w", pattern, err)
+		}
+		if ok {
+			kept = append(kept, a)
+		}
+	}
+	if len(kept) == 0 {
+		return fmt.Errorf("no account matches %q", pattern)
+	}
+	r.Accounts = kept
+	return nil
 }

@@ -14,8 +14,9 @@ import (
 )
 
 func newSimulateCmd(s *streams) *cobra.Command {
-	var format, out, expect, scen, preset string
+	var format, out, expect, scen, preset, account string
 	var matrix bool
+	var maxChars int
 	cmd := &cobra.Command{
 		Use:   "simulate DIR | --matrix",
 		Short: "Show which recordings every call of a policy starts",
@@ -30,13 +31,22 @@ For every call it shows the recordings it starts: the account's
 
 Formats:
   text   one truth table per account for a terminal (default)
-  md     the same tables in Markdown, for a pull-request comment
+  md     for a pull-request comment: a summary line per account (users,
+         devices, calls, calls recorded, by account, caller and callee
+         recordings, callflows, devices with DTMF codes), then each
+         account's truth table, callflows and DTMF codes in a <details>
+         block; on stdout at most --max-chars characters (default 60,000):
+         past it the tables that do not fit are left out, with a note; -o
+         FILE writes it whole
   json   every call with every recording: scope, endpoint, leg, origin,
          settings and the provenance of each setting
          {"format_version":1, "policy_version":"sha256:...",
           "accounts":[{"account", "calls":[{"from", "to", "recordings":[...]}]}]}
   junit  only with --expect: one testcase per expectation (a simulation
          alone asserts nothing, so it has no test case that could fail)
+
+--account PATTERN keeps the accounts whose id matches the glob pattern
+(text, md and json).
 
 In the tables A = account recording, C = caller device, E = callee device
 (En = n ringing devices recorded), - = nothing.
@@ -106,6 +116,7 @@ Exit status: 0 ok, 1 invalid policy, invalid expectations file, matrix
 mismatch or failed expectation, 2 usage or I/O error.`,
 		Example: `  recpol simulate policies
   recpol simulate policies --format md -o simulation.md
+  recpol simulate policies --format md --account 'pci-*'
   recpol simulate policies --format json | jq '.accounts[].calls[] | select(.recordings != [])'
   recpol simulate policies --expect expect.cue --format junit -o expect.xml
   recpol simulate --matrix`,
@@ -141,6 +152,11 @@ mismatch or failed expectation, 2 usage or I/O error.`,
 			default:
 				return usageErr(fmt.Errorf("--format %q: want text, md, json or junit", format))
 			}
+			if format == "md" && out == "" {
+				write = func(r *simulate.Result, w io.Writer) error {
+					return r.WriteMarkdownWith(w, simulate.MarkdownOptions{MaxChars: maxChars})
+				}
+			}
 			var exps []simulate.Expectation
 			if expect != "" {
 				data, err := os.ReadFile(expect)
@@ -169,6 +185,11 @@ mismatch or failed expectation, 2 usage or I/O error.`,
 			if expect != "" {
 				return writeExpect(s, format, out, r.Check(expect, exps))
 			}
+			if account != "" {
+				if err := r.KeepAccounts(account); err != nil {
+					return usageErr(fmt.Errorf("--account: %w", err))
+				}
+			}
 			return writeOutput(s, out, func(w io.Writer) error { return write(r, w) })
 		},
 	}
@@ -177,6 +198,8 @@ mismatch or failed expectation, 2 usage or I/O error.`,
 	cmd.Flags().StringVar(&expect, "expect", "", "check the assertions of `FILE.cue` against the simulation")
 	cmd.Flags().StringVar(&scen, "scenario", "", "predict the recordings of the timed calls of scenario `FILE` (json output)")
 	cmd.Flags().StringVar(&preset, "preset", "recpol", "with --scenario: classify legs by the runtime's `PRESET` (recpol, kazoo or freeswitch)")
+	cmd.Flags().StringVar(&account, "account", "", "show only the accounts whose id matches the glob `PATTERN`")
+	cmd.Flags().IntVar(&maxChars, "max-chars", simulate.CommentLimit, "md on stdout: the most characters the report may have (0: no limit)")
 	cmd.Flags().BoolVar(&matrix, "matrix", false, "reproduce KAZOO's documented recording matrix and the precedence checks")
 	return cmd
 }
