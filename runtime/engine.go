@@ -385,6 +385,10 @@ func (e *engine) Handle(ev *Event) {
 		if cev.OtherLeg == "" {
 			cev.OtherLeg = ev.Var("originator")
 		}
+		// The machine keeps a new leg's names for the leg's life: copies,
+		// not slices of the event's frame (3 KB an event, kept whole).
+		cev.Leg, cev.OtherLeg, cev.ChannelName = strings.Clone(cev.Leg), strings.Clone(cev.OtherLeg), strings.Clone(cev.ChannelName)
+		cev.Direction, cev.Dest, cev.CallerNum = strings.Clone(cev.Direction), strings.Clone(cev.Dest), strings.Clone(cev.CallerNum)
 	}
 	switch kind {
 	case callstate.Execute:
@@ -750,4 +754,17 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// engineSizes are the sizes of an engine's state: each must come back
+// down when calls end, or the engine leaks.
+type engineSizes struct {
+	legs, recordings, adopted int
+}
+
+// sizes reads the engine's state sizes.
+func (e *engine) sizes() engineSizes {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return engineSizes{legs: e.m.Legs(), recordings: len(e.byID), adopted: len(e.adopted)}
 }

@@ -58,7 +58,9 @@ func (ev *Event) CopyVars(dst map[string]string, want map[string]bool) bool {
 			return // a duplicate header: the first one counts, as in Headers
 		}
 		if old, ok := dst[name]; !ok || old != v {
-			dst[name] = v
+			// A copy: the value is a slice of the event's frame, which
+			// the leg would otherwise keep whole (3 KB an event).
+			dst[strings.Clone(name)] = strings.Clone(v)
 			changed = true
 		}
 	}

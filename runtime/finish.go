@@ -10,11 +10,13 @@ import (
 )
 
 // finishWorkers is how many recordings are handed to the store at once.
-// The store's catalog commits the finishes of one moment together, so a
-// few workers keep its transactions full; more would only take the CPU
-// the engines need to start recordings on time (a start never waits
-// behind storage: it has its own lane, the engine and its sender).
-const finishWorkers = 4
+// The store's catalog commits the finishes of one moment together in one
+// transaction (one fsync), so its throughput grows with the finishes in
+// flight: with 4 workers a 200 calls/s soak finished 250 of its 400
+// recordings a second and the queue grew without end; 64 keep the
+// transactions full. A start never waits behind them: it has its own
+// lane (the engine and its sender).
+const finishWorkers = 64
 
 // finishLane hands stopped recordings to the store from a fixed set of
 // workers owned by Run. Finish only queues: the engine never waits on

@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	goruntime "runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -80,7 +81,10 @@ type switchState struct {
 // connects until Run.
 func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 	m := NewMetrics()
-	opts := compiler.Options{CacheDir: filepath.Join(cfg.Spool, "cache")}
+	// A reload never takes every core from the engines: in a 200 calls/s
+	// soak a reload on both cores delayed events enough that starts
+	// reached the switch after their calls had ended.
+	opts := compiler.Options{CacheDir: filepath.Join(cfg.Spool, "cache"), Parallel: max(1, goruntime.GOMAXPROCS(0)-1)}
 	p, err := LoadPolicy(cfg.Policies, opts, log, m)
 	if err != nil {
 		return nil, err
@@ -145,6 +149,19 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_event_backlog",
 			Help: "Events read from a switch and not yet handled by its engine.", ConstLabels: prometheus.Labels{"switch": s.Name}},
 			func() float64 { return float64(client.Backlog()) }))
+		eng := sr.engine
+		for _, g := range []struct {
+			name, help string
+			read       func(engineSizes) int
+		}{
+			{"recpol_engine_legs", "Channels the engine follows (every leg it has seen and not yet seen hang up and leave its call).", func(s engineSizes) int { return s.legs }},
+			{"recpol_engine_recordings", "Recordings the engine follows (requested or running).", func(s engineSizes) int { return s.recordings }},
+			{"recpol_engine_adopted", "Recordings of an earlier run the engine adopted and waits to see stop.", func(s engineSizes) int { return s.adopted }},
+		} {
+			read := g.read
+			m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: g.name, Help: g.help, ConstLabels: prometheus.Labels{"switch": s.Name}},
+				func() float64 { return float64(read(eng.sizes())) }))
+		}
 		r.switches = append(r.switches, sr)
 	}
 	if len(r.switches) == 0 {

@@ -116,6 +116,35 @@ func main() {
 	}
 }
 
+// gauges reads the runtime's state gauges from its /metrics: how far
+// behind it is (event backlog and lag, finish queue) and what it holds
+// (legs, recordings), for the progress lines.
+func gauges(addr string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		for _, g := range []string{"recpol_event_backlog", "recpol_event_lag_seconds", "recpol_finish_queue", "recpol_engine_legs", "recpol_engine_recordings"} {
+			if strings.HasPrefix(line, g+"{") || strings.HasPrefix(line, g+" ") {
+				f := strings.Fields(line)
+				out = append(out, strings.TrimPrefix(g, "recpol_")+"="+f[len(f)-1])
+			}
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return ", " + strings.Join(out, " ")
+}
+
 // build compiles the recpol binary the runtime runs as, and the launcher
 // that starts it so that its peak RSS and CPU are its own
 // (internal/bench/procstat).
@@ -380,13 +409,21 @@ func runPhase(p phase) (*result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
+	// The runtime's HTTP API, for its gauges in the progress lines.
+	hln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	httpAddr := hln.Addr().String()
+	hln.Close()
 	conf := fmt.Sprintf(`switches: [{name: "fs1", address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
 policies: "policies"
 storage: "storage"
 spool: "spool"
 reload_debounce_ms: 200
 log: level: "warn"
-`, ln.Addr().String(), rec, rec)
+http: listen: %q
+`, ln.Addr().String(), rec, rec, httpAddr)
 	cfgPath := filepath.Join(dir, "runtime.cue")
 	if err := os.WriteFile(cfgPath, []byte(conf), 0o600); err != nil {
 		return nil, err
@@ -461,7 +498,7 @@ log: level: "warn"
 		}
 		if now.Sub(lastLog) > 30*time.Second {
 			lastLog = now
-			log.Printf("%s: %d calls placed in %s, runtime RSS %d MiB", p.name, res.placed, now.Sub(start).Round(time.Second), rt.rssKB()/1024)
+			log.Printf("%s: %d calls placed in %s, runtime RSS %d MiB%s", p.name, res.placed, now.Sub(start).Round(time.Second), rt.rssKB()/1024, gauges(httpAddr))
 		}
 	}
 	res.ran = time.Since(start)

@@ -124,8 +124,12 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 			return nil, fmt.Errorf("catalog: sqlite path %q: %w (empty or containing '?')", cfg.DSN, ErrInvalid)
 		}
 		c.d = sqliteDialect
-		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=cache_size(-65536)"
-		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+		// Page caches: 16 MB for the writer, 8 MB for each of the four
+		// readers (the OS caches the file too). They live outside Go's
+		// heap, and SQLite's commit walks the writer's cache: 64 MB each
+		// cost a 200 calls/s runtime 320 MB of RSS and a tenth of its CPU.
+		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
+		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
@@ -136,7 +140,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		c.wdb = w
 		// The read pool opens its connections after the migrations, once
 		// the file is in WAL mode (a persistent setting).
-		r, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=query_only(1)")
+		r, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-8192)&_pragma=query_only(1)")
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
