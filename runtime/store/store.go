@@ -280,8 +280,11 @@ type Store struct {
 	rename     func(oldpath, newpath string) error
 }
 
-// DefaultWorkers is the default number of concurrent uploads.
-const DefaultWorkers = 16
+// DefaultWorkers is the default number of concurrent uploads. Each
+// waits for the catalog to record its outcome (committed with the others
+// of the moment), so the rate grows with them: with 16, a 200 calls/s
+// soak uploaded 250 of its 400 recordings a second and the backlog grew.
+const DefaultWorkers = 64
 
 // DefaultMaxUploadAge is how long a failing upload is retried by default.
 const DefaultMaxUploadAge = 24 * time.Hour
