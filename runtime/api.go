@@ -24,7 +24,8 @@ import (
 //	GET  /healthz                                  readiness: build, policy version, switches; 503 "degraded" with reasons (no token)
 //	GET  /livez                                    liveness: 200 while the process serves HTTP (no token)
 //	GET  /metrics                                  Prometheus metrics (no token)
-//	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control)
+//	GET  /v1/calls                                 live calls: legs and recordings requested or running (read)
+//	POST /v1/calls/{uuid}/recording/{action}       start, stop, mask, unmask, pause, resume (control); answers the recordings acted on
 //	GET  /v1/recordings?account=&endpoint=&owner=&call_id=&interaction_id=&origin=&scope=&state=&from=&until=&limit=&cursor=
 //	                                               search the catalog, a page at a time (read)
 //	GET  /v1/interactions/{id}                     every recording of one call (read)
@@ -50,6 +51,7 @@ func (r *Runtime) Handler() http.Handler {
 		writeJSON(w, http.StatusOK, map[string]string{"status": "alive"})
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(r.Metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /v1/calls", r.authorize(RightRead, r.listCalls))
 	mux.Handle("POST /v1/calls/{uuid}/recording/{action}", r.authorize(RightControl, r.callAction))
 	mux.Handle("GET /v1/recordings", r.authorize(RightRead, r.listRecordings))
 	mux.Handle("GET /v1/recordings/{id}", r.authorize(RightRead, r.getRecording))
@@ -328,7 +330,7 @@ func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 	t := tokenOf(req)
 	who := callstate.Actor{Name: "api token " + t.Name, Account: t.Account, Device: t.Device, PolicyStop: t.Device == ""}
 	for _, s := range r.switches {
-		found, err := s.engine.apiAction(uuid, action, who, time.Now().UnixMicro())
+		recs, found, err := s.engine.apiAction(uuid, action, who, time.Now().UnixMicro())
 		if !found {
 			continue
 		}
@@ -347,7 +349,10 @@ func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		r.audit(entry)
-		writeJSON(w, http.StatusAccepted, map[string]string{"call": uuid, "action": action, "switch": s.cfg.Name})
+		if recs == nil {
+			recs = []string{}
+		}
+		writeJSON(w, http.StatusAccepted, map[string]any{"call": uuid, "action": action, "switch": s.cfg.Name, "recordings": recs})
 		return
 	}
 	writeError(w, http.StatusNotFound, "no call in progress has this uuid")
@@ -511,7 +516,7 @@ func (r *Runtime) getMedia(w http.ResponseWriter, req *http.Request) {
 // stop act on that leg (start uses the settings of the account's cell for
 // the call, with an "api" origin); mask, unmask, pause and resume on every
 // recording of the call.
-func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) (bool, error) {
+func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.lastTS > 0 {
@@ -527,11 +532,68 @@ func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) (
 func (e *engine) act(uuid, action string, ts int64) (bool, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.actLocked(uuid, action, callstate.Actor{Name: "runtime", PolicyStop: true}, ts)
+	_, found, err := e.actLocked(uuid, action, callstate.Actor{Name: "runtime", PolicyStop: true}, ts)
+	return found, err
 }
 
-func (e *engine) actLocked(uuid, action string, who callstate.Actor, ts int64) (bool, error) {
+// actLocked runs an action and returns the ids of the recordings it
+// acted on (started, stopped, masked...). e.mu is held.
+func (e *engine) actLocked(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
 	cmds, found, err := e.m.Act(uuid, action, who, ts)
+	var ids []string
+	for _, c := range cmds {
+		if c.Rec != nil && !slices.Contains(ids, c.Rec.ID) {
+			ids = append(ids, c.Rec.ID)
+		}
+	}
 	e.do(cmds)
-	return found, err
+	return ids, found, err
+}
+
+// calls is a view of the engine's live calls.
+func (e *engine) calls() []callstate.CallView {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m.Calls()
+}
+
+// seesCall reports whether the token's scope covers a live call: its
+// account's, and for a device token a call with a leg of that device.
+func (t *Token) seesCall(c callstate.CallView) bool {
+	if t.everyAccount() {
+		return true
+	}
+	if c.Account == "" || !t.seesAccount(c.Account) {
+		return false
+	}
+	if t.Device == "" {
+		return true
+	}
+	for _, l := range c.Legs {
+		if l.Device == t.Device && (l.Account == "" || l.Account == t.Account) {
+			return true
+		}
+	}
+	return false
+}
+
+// listCalls lists the live calls of every switch the token may see, with
+// their legs and the recordings requested or running: what a tester or
+// an agent's tool needs to act on a call.
+func (r *Runtime) listCalls(w http.ResponseWriter, req *http.Request) {
+	type call struct {
+		Switch string `json:"switch"`
+		callstate.CallView
+	}
+	t := tokenOf(req)
+	out := []call{}
+	for _, s := range r.switches {
+		for _, c := range s.engine.calls() {
+			if !t.seesCall(c) {
+				continue
+			}
+			out = append(out, call{Switch: s.cfg.Name, CallView: c})
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"calls": out})
 }

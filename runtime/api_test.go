@@ -70,20 +70,51 @@ func TestAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.srv.Advance(100 * time.Millisecond)
+	var started struct {
+		Recordings []string `json:"recordings"`
+	}
 	waitFor(t, "the runtime to see the call", func() bool {
-		code, _ := do("POST", "/v1/calls/"+legs["a"]+"/recording/start", "test-token")
-		return code == http.StatusAccepted
+		code, body := do("POST", "/v1/calls/"+legs["a"]+"/recording/start", "test-token")
+		return code == http.StatusAccepted && json.Unmarshal(body, &started) == nil
 	})
+	if len(started.Recordings) != 1 {
+		t.Fatalf("start answered recordings %q, want the one started", started.Recordings)
+	}
 	waitFor(t, "RECORD_START", func() bool { return len(h.rt.switches[0].engine.running()) == 1 })
+	type liveCalls struct {
+		Calls []struct {
+			Switch     string `json:"switch"`
+			Account    string `json:"account"`
+			Legs       []struct{ UUID string }
+			Recordings []struct {
+				RecordingID string `json:"recording_id"`
+				Leg, State  string
+				Masked      bool
+			}
+		}
+	}
+	var live liveCalls
+	code, body := do("GET", "/v1/calls", "test-token")
+	if code != 200 || json.Unmarshal(body, &live) != nil || len(live.Calls) != 1 || len(live.Calls[0].Recordings) != 1 {
+		t.Fatalf("live calls: %d %s", code, body)
+	}
+	if c, r := live.Calls[0], live.Calls[0].Recordings[0]; c.Account != "acme" || len(c.Legs) != 1 || c.Legs[0].UUID != legs["a"] ||
+		r.RecordingID != started.Recordings[0] || r.Leg != legs["a"] || r.State != "running" || r.Masked {
+		t.Errorf("live call: %s", body)
+	}
 	h.srv.Advance(5 * time.Second)
 	if code, body := do("POST", "/v1/calls/"+legs["a"]+"/recording/mask", "test-token"); code != http.StatusAccepted {
 		t.Fatalf("mask: %d %s", code, body)
+	}
+	if code, body = do("GET", "/v1/calls", "test-token"); code != 200 || json.Unmarshal(body, &live) != nil || len(live.Calls) != 1 ||
+		len(live.Calls[0].Recordings) != 1 || !live.Calls[0].Recordings[0].Masked {
+		t.Errorf("live calls after the mask: %d %s", code, body)
 	}
 	time.Sleep(50 * time.Millisecond) // the mask command reaches the switch
 	h.srv.Advance(15 * time.Second)
 	h.waitFinished(t, 1)
 
-	code, body := do("GET", "/v1/recordings?account=acme", "test-token")
+	code, body = do("GET", "/v1/recordings?account=acme", "test-token")
 	var list struct {
 		Items []struct {
 			RecordingID  string `json:"recording_id"`
@@ -97,6 +128,9 @@ func TestAPI(t *testing.T) {
 		t.Fatalf("list: %d %s", code, body)
 	}
 	r := list.Items[0]
+	if r.RecordingID != started.Recordings[0] {
+		t.Errorf("stored recording %s, the start answered %s", r.RecordingID, started.Recordings[0])
+	}
 	if r.Origin != "api" || len(r.MaskedRanges) != 1 {
 		t.Errorf("recording: origin %q, masked %v; want api, one masked range", r.Origin, r.MaskedRanges)
 	}
@@ -179,6 +213,14 @@ func TestTokens(t *testing.T) {
 		}
 	}
 	waitFor(t, "the API recording", func() bool { return len(h.rt.switches[0].engine.running()) == 3 })
+	// Live calls, by scope: the account's and the device's tokens see the
+	// call, another account's does not.
+	for token, want := range map[string]int{"s-acme-read": 1, "s-agent-2": 1, "s-beta": 0, "test-token": 1} {
+		code, body := do("GET", "/v1/calls", token)
+		if code != 200 || strings.Count(body, `"interaction_id"`) != want {
+			t.Errorf("GET /v1/calls with %s: %d %s, want %d calls", token, code, body, want)
+		}
+	}
 	h.srv.Advance(2 * time.Second)
 	// The device's stop ends its API recording only.
 	if code, body := do("POST", "/v1/calls/"+b+"/recording/stop", "s-agent-2"); code != 202 {

@@ -108,7 +108,7 @@ func TestMaskAcrossReconnect(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 
 	down()
-	if found, err := sw.engine.apiAction(legs["a"], "mask", callstate.Actor{Name: "test", PolicyStop: true}, 0); !found || err != nil {
+	if _, found, err := sw.engine.apiAction(legs["a"], "mask", callstate.Actor{Name: "test", PolicyStop: true}, 0); !found || err != nil {
 		t.Fatalf("API mask while disconnected: found %v, %v", found, err)
 	}
 	time.Sleep(100 * time.Millisecond)
