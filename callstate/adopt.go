@@ -41,6 +41,8 @@ func (m *Machine) continueAdopted(r *Recording, a *Continued) {
 	}
 	r.masks = append([]Range(nil), a.Masks...)
 	m.recs[r.ID] = r
+	// The earlier run started it, and announced it if it had to.
+	r.Call.heard(r.reasonKey())
 	m.emit(Command{Kind: Start, Rec: r})
 	if a.MaskedFromMS != nil {
 		r.maskFrom = r.StartTS + *a.MaskedFromMS*1000

@@ -31,6 +31,8 @@
 //     media): starting one pre-answers a ringing leg on FreeSWITCH
 //     (switch_ivr_async.c), and a recording must not change the call.
 //   - Nothing is ever recorded on a loopback half: loopbacks bow out.
+//   - A recording whose settings announce it plays its announcement when it
+//     starts, once per call and recording reason (see Announce).
 package callstate
 
 import (
@@ -146,6 +148,9 @@ type Call struct {
 	accounts map[string]*acctState
 	recs     []*Recording
 	masked   bool
+	// announced holds the reasons (reasonKey) whose announcement the
+	// call's parties have heard.
+	announced map[string]bool
 }
 
 // acctState is what one account has decided in a call.
@@ -209,6 +214,11 @@ type Recording struct {
 	// StartTS is RECORD_START's time (µs); the start command's event
 	// time while requested.
 	StartTS int64
+	// AnnouncedAt is when the machine asked for the recording's consent
+	// announcement (µs, the event time of its start; the driver writes it
+	// as announced_at); 0 when it had none: its settings announce nothing,
+	// or the call had heard the announcement of its reason already.
+	AnnouncedAt int64
 
 	waitFor   string // "", "answer", "bridge"
 	maskFrom  int64  // µs while masked, else -1
@@ -301,9 +311,23 @@ const (
 	// Moved: Rec moved with an attended transfer to the leg that replaced
 	// its own (Rec.Leg is now that leg).
 	Moved
+	// Announce plays Rec's consent announcement to the parties of Leg (the
+	// recorded leg's uuid): Value is the media to play
+	// (table.AnnounceMedia of the announce setting: a path on the switch
+	// or a tone_stream), Target who hears it, as uuid_broadcast's last
+	// argument ("both", "aleg": the leg's own party, "bleg": the party
+	// bridged to it). It comes right after Rec's Start (and the Mask of a
+	// recording that starts masked), at the same event, so the file holds
+	// the announcement from its start; Rec.AnnouncedAt says when. A call
+	// hears the announcement of one recording reason (the deciding account,
+	// scope, endpoint and origin) once: a second recording of that reason
+	// on the call, or one that starts again after a stop or a transfer,
+	// does not announce again; a recording continued from an earlier run
+	// of the driver never does.
+	Announce
 )
 
-var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle", "follow", "moved"}
+var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle", "follow", "moved", "announce"}
 
 func (k CommandKind) String() string { return commandNames[k] }
 
@@ -311,8 +335,10 @@ func (k CommandKind) String() string { return commandNames[k] }
 type Command struct {
 	Kind CommandKind
 	Rec  *Recording
-	// Leg and Value are TagLeg's.
+	// Leg and Value are TagLeg's, Follow's and Announce's.
 	Leg, Value string
+	// Target is Announce's: both, aleg or bleg.
+	Target string
 }
 
 // Leg returns the leg uuid, or nil.
@@ -597,6 +623,9 @@ func (m *Machine) bridge(a, b string, ts int64) {
 			if keep.accounts[id] == nil {
 				keep.accounts[id] = st
 			}
+		}
+		for k := range gone.announced {
+			keep.heard(k)
 		}
 		gone.legs, gone.recs = nil, nil
 		if keep.masked && !gone.masked {
@@ -888,8 +917,50 @@ func (m *Machine) start(r *Recording, ts int64) {
 		r.maskFrom = ts
 		m.emit(Command{Kind: Mask, Rec: r})
 	}
+	m.announce(r, ts)
 	m.tag(r)
 	m.setFollow(r.Leg)
+}
+
+// announce emits the consent announcement of a recording that starts at
+// ts, unless its settings have none or the call heard the announcement of
+// its reason already.
+func (m *Machine) announce(r *Recording, ts int64) {
+	if r.Settings.Announce == "" {
+		return
+	}
+	if !r.Call.heard(r.reasonKey()) {
+		return
+	}
+	r.AnnouncedAt = ts
+	to := r.Settings.AnnounceTo
+	if to == "" {
+		to = "both"
+	}
+	m.emit(Command{Kind: Announce, Rec: r, Leg: r.Leg.UUID, Value: table.AnnounceMedia(r.Settings.Announce), Target: to})
+}
+
+// heard records that the call heard the announcement of a reason; it
+// reports whether it had not before.
+func (c *Call) heard(key string) bool {
+	if c.announced[key] {
+		return false
+	}
+	if c.announced == nil {
+		c.announced = map[string]bool{}
+	}
+	c.announced[key] = true
+	return true
+}
+
+// reasonKey names why a recording is made, for its announcement: the
+// account that decided it, its scope, endpoint and origin.
+func (r *Recording) reasonKey() string {
+	var id string
+	if r.Account != nil {
+		id = r.Account.ID
+	}
+	return id + "\x00" + r.Scope + "\x00" + r.Endpoint + "\x00" + r.Origin
 }
 
 // setFollow sets the leg's recording_follow_transfer to whether every

@@ -101,6 +101,9 @@ func (r *run) do(cmds []callstate.Command) {
 			r.follow[c.Leg] = c.Value == "true"
 			r.got = append(r.got, fmt.Sprintf("follow %s %s", c.Leg, c.Value))
 			continue
+		case callstate.Announce:
+			r.got = append(r.got, fmt.Sprintf("announce %s %s %s: %s to %s at %d", c.Leg, c.Rec.Scope, c.Rec.Origin, c.Value, c.Target, c.Rec.AnnouncedAt/1000_000))
+			continue
 		}
 		r.got = append(r.got, fmt.Sprintf("%s %s %s %s", c.Kind, c.Rec.Leg.UUID, c.Rec.Scope, c.Rec.Origin))
 		switch c.Kind {

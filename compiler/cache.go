@@ -16,7 +16,7 @@ import (
 
 // cacheFormat changes whenever the cached shape (rawPolicy, the manifest)
 // changes, so that entries written by another release are never trusted.
-const cacheFormat = "recpol compile cache 3"
+const cacheFormat = "recpol compile cache 4"
 
 // cacheSalt covers what an entry's meaning depends on besides the files:
 // the cache format, the schema and the CUE evaluator's version.

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/recpol/recpol/table"
 )
 
 // eslUnsafe are the characters that must never reach an event-socket
@@ -26,6 +28,7 @@ func (c *compilation) check() {
 					"so most calls are recorded two or three times; set it per account or endpoint instead"})
 		}
 		c.checkURL(d.URL, "defaults", "url")
+		c.checkAnnounce(d.Announce, "defaults", "announce")
 	}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.checkAccount(id, c.policy.Accounts[id])
@@ -65,6 +68,7 @@ func (c *compilation) checkCR(cr *rawCR, path []string) {
 		for _, nk := range []string{"any", "onnet", "offnet"} {
 			if s := cr.dir(dk).net(nk); s != nil {
 				c.checkURL(s.URL, append(append([]string(nil), path...), dk, nk, "url")...)
+				c.checkAnnounce(s.Announce, append(append([]string(nil), path...), dk, nk, "announce")...)
 			}
 		}
 	}
@@ -179,7 +183,64 @@ func (c *compilation) checkActionData(d *rawActionData, path []string, metaflow 
 		}
 	}
 	c.checkURL(d.URL, at("url")...)
+	c.checkAnnounce(d.Announce, at("announce")...)
 }
+
+func (c *compilation) checkAnnounce(a *string, path ...string) {
+	if a == nil {
+		return
+	}
+	if msg := CheckAnnounce(*a); msg != "" {
+		c.errorf(CodeAnnounce, c.posOf(path...), cuePath(path), "announce %q %s", *a, msg)
+	}
+}
+
+// CheckAnnounce returns why an announce setting is unacceptable, or "" when
+// it is fine. The runtime puts it on an event-socket command line
+// (uuid_broadcast <uuid> <media> <leg>), so it must be one of:
+//   - "" (no announcement) or table.Tone ("tone", a beep);
+//   - an absolute path on the switch: "/" then letters, digits and
+//     . _ + - /, not ending in "/";
+//   - "tone_stream://" then a tone spec of letters, digits and % ( ) , ; = . + -.
+//
+// Never whitespace, control characters, quotes, braces, "$" (no variable
+// expansion such as $${sounds_dir}), ".." or "::" (uuid_broadcast runs
+// "app::args" as an application), and at most 255 bytes.
+func CheckAnnounce(s string) string {
+	const tonePrefix = "tone_stream://"
+	switch {
+	case s == "" || s == table.Tone:
+		return ""
+	case len(s) > 255:
+		return "must be at most 255 bytes long"
+	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }) >= 0:
+		return "must not contain whitespace or control characters (it goes on an event-socket command line)"
+	case strings.ContainsAny(s, "'\"`"):
+		return "must not contain quotes (it goes on an event-socket command line)"
+	case strings.ContainsAny(s, "{}[]"):
+		return "must not contain braces or brackets (the switch would read channel variables from them)"
+	case strings.Contains(s, "$"):
+		return "must not refer to variables with $ (give the absolute path on the switch)"
+	case strings.Contains(s, ".."):
+		return `must not contain ".."`
+	case strings.Contains(s, "::"):
+		return `must not contain "::" (uuid_broadcast would run it as an application)`
+	case strings.HasPrefix(s, tonePrefix):
+		if !toneSpec.MatchString(s[len(tonePrefix):]) {
+			return "must be tone_stream:// followed by a tone spec of letters, digits and % ( ) , ; = . + - only, e.g. " + table.ToneStream
+		}
+		return ""
+	case !announcePath.MatchString(s):
+		return `must be an absolute path on the switch ("/" then letters, digits, '.', '_', '+', '-' and '/', not ending in "/"), a tone_stream:// spec, "tone" for a beep, or "" for none`
+	}
+	return ""
+}
+
+// announcePath and toneSpec are the two forms of an announce beside "tone".
+var (
+	announcePath = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
+	toneSpec     = regexp.MustCompile(`^[A-Za-z0-9%(),;=.+-]+$`)
+)
 
 func (c *compilation) checkURL(u *string, path ...string) {
 	if u == nil {

@@ -262,6 +262,9 @@ func (d *decoder) settings(v cue.Value) *rawSettings {
 		RecordOnBridge:   d.boolp(v, "record_on_bridge"),
 		Method:           d.strp(v, "method"),
 		URL:              d.strp(v, "url"),
+		Stereo:           d.boolp(v, "stereo"),
+		Announce:         d.strp(v, "announce"),
+		AnnounceTo:       d.strp(v, "announce_to"),
 	}
 }
 
@@ -291,6 +294,9 @@ func (d *decoder) action(v cue.Value) *rawAction {
 			TimeLimit:            d.intp(dv, "time_limit"),
 			URL:                  d.strp(dv, "url"),
 			ShouldFollowTransfer: d.boolp(dv, "should_follow_transfer"),
+			Stereo:               d.boolp(dv, "stereo"),
+			Announce:             d.strp(dv, "announce"),
+			AnnounceTo:           d.strp(dv, "announce_to"),
 			Origin:               d.strp(dv, "origin"),
 			DTMFLeg:              d.strp(dv, "dtmf_leg"),
 			Scope:                d.strp(dv, "scope"),

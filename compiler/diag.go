@@ -29,6 +29,7 @@ const (
 	CodePattern        = "callflow-pattern" // two callflows tie on a pattern
 	CodeRegex          = "regex"            // an invalid regular expression
 	CodeMediaName      = "media-name"       // an unsafe media_name
+	CodeAnnounce       = "announce"         // an unsafe or malformed announce
 	CodeLabel          = "label"            // an unsafe label
 	CodeURL            = "url"              // a URL that is not plain http(s)
 	CodeMetaflowNumber = "metaflow-number"  // a metaflow number that is not digits

@@ -54,6 +54,9 @@ type rawSettings struct {
 	RecordOnBridge   *bool   `json:"record_on_bridge"`
 	Method           *string `json:"method"`
 	URL              *string `json:"url"`
+	Stereo           *bool   `json:"stereo"`
+	Announce         *string `json:"announce"`
+	AnnounceTo       *string `json:"announce_to"`
 }
 
 type rawCallflow struct {
@@ -80,6 +83,9 @@ type rawActionData struct {
 	TimeLimit            *int    `json:"time_limit"`
 	URL                  *string `json:"url"`
 	ShouldFollowTransfer *bool   `json:"should_follow_transfer"`
+	Stereo               *bool   `json:"stereo"`
+	Announce             *string `json:"announce"`
+	AnnounceTo           *string `json:"announce_to"`
 	Origin               *string `json:"origin"`
 	DTMFLeg              *string `json:"dtmf_leg"`
 	Scope                *string `json:"scope"`
@@ -106,6 +112,9 @@ const (
 	fRecordOnBridge
 	fMethod
 	fURL
+	fStereo
+	fAnnounce
+	fAnnounceTo
 	numFields
 )
 
@@ -119,6 +128,9 @@ var fieldNames = [numFields]string{
 	fRecordOnBridge:   "record_on_bridge",
 	fMethod:           "method",
 	fURL:              "url",
+	fStereo:           "stereo",
+	fAnnounce:         "announce",
+	fAnnounceTo:       "announce_to",
 }
 
 // value is a set or unset setting.
@@ -173,6 +185,12 @@ func (s *rawSettings) get(f field) value {
 		return sv(s.Method)
 	case fURL:
 		return sv(s.URL)
+	case fStereo:
+		return bv(s.Stereo)
+	case fAnnounce:
+		return sv(s.Announce)
+	case fAnnounceTo:
+		return sv(s.AnnounceTo)
 	}
 	return value{}
 }
@@ -203,6 +221,12 @@ func (d *rawActionData) get(f field, callerOnly bool) value {
 		return sv(d.Method)
 	case fURL:
 		return sv(d.URL)
+	case fStereo:
+		return bv(d.Stereo)
+	case fAnnounce:
+		return sv(d.Announce)
+	case fAnnounceTo:
+		return sv(d.AnnounceTo)
 	}
 	return value{}
 }

@@ -147,7 +147,8 @@ var (
 	genBadIDs  = []string{"-x", "a b", "_h", ""}
 	genStrings = []string{"mp3", "wav", "put", "post", "self", "peer", "both", "start", "stop", "mask", "toggle",
 		"call", "*", "#", "5", "72", "+4420", "https://rec.example.com/x", "http://h", "https://u:p@h/x", "ftp://h",
-		"Card payments", "a b", "", "x{y}", "^7[0-9]+$", "(", "u1", "u2", "zz", "record_call", "record_caller"}
+		"Card payments", "a b", "", "x{y}", "^7[0-9]+$", "(", "u1", "u2", "zz", "record_call", "record_caller",
+		"aleg", "bleg", "tone", "/srv/consent.wav", "tone_stream://%(500,0,1000)", "/srv/../x", "$${sounds_dir}/x"}
 	genInts = []string{"0", "1", "2", "4", "5", "60", "499", "500", "3000", "3600", "8000", "10000", "10800",
 		"10801", "16000", "44100", "48000", "99999999999999999999"}
 	genOther = []string{"true", "false", `"x"`, "1", "1.5", "{}", "[]", "null", "0x10", "1_000", "-1"}

@@ -25,6 +25,7 @@ var plainSchema = sync.OnceValue(func() *snode {
 	timeLimit := &snode{kind: sInt, min: i64(5), max: i64(10800)}
 	minSec := &snode{kind: sInt, min: i64(0)}
 	url := &snode{kind: sString, re: urlRE}
+	announceTo := enum("both", "aleg", "bleg")
 	idStr := &snode{kind: sString, re: id}
 	opt := func(n *snode) sfield { return sfield{node: n} }
 	closed := func(fs map[string]sfield) *snode { return &snode{kind: sStruct, fields: fs} }
@@ -33,6 +34,7 @@ var plainSchema = sync.OnceValue(func() *snode {
 		"enabled": opt(boolean), "format": opt(format), "record_min_sec": opt(minSec),
 		"record_on_answer": opt(boolean), "record_on_bridge": opt(boolean), "record_sample_rate": opt(sampleRate),
 		"time_limit": opt(timeLimit), "url": opt(url), "method": opt(method),
+		"stereo": opt(boolean), "announce": opt(str), "announce_to": opt(announceTo),
 	})
 	network := closed(map[string]sfield{"any": opt(settings), "onnet": opt(settings), "offnet": opt(settings)})
 	cr := closed(map[string]sfield{"any": opt(network), "inbound": opt(network), "outbound": opt(network)})
@@ -42,6 +44,7 @@ var plainSchema = sync.OnceValue(func() *snode {
 			"record_min_sec": opt(minSec), "record_on_answer": opt(boolean), "record_on_bridge": opt(boolean),
 			"record_sample_rate": opt(sampleRate), "time_limit": opt(timeLimit), "url": opt(url),
 			"should_follow_transfer": opt(boolean), "origin": opt(str),
+			"stereo": opt(boolean), "announce": opt(str), "announce_to": opt(announceTo),
 			"dtmf_leg": opt(enum("self", "peer", "both")),
 		}
 		for k, v := range extra {

@@ -31,7 +31,7 @@ func TestPlainSchema(t *testing.T) {
 	for _, s := range []string{"", "x", "mp3", "wav", "put", "post", "self", "peer", "both", "start", "stop", "mask",
 		"unmask", "pause", "resume", "toggle", "call", "0", "9", "*", "#", "10", "a", "a-b.c_d", "-a", ".a", "a b",
 		strings.Repeat("a", 64), strings.Repeat("a", 65), "http://h/x", "https://h", "https://u@h/x", "ftp://h/x",
-		"https://h?x", "record_call", "record_caller", "MP3"} {
+		"https://h?x", "record_call", "record_caller", "MP3", "aleg", "bleg", "tone", "/srv/consent.wav"} {
 		probes = append(probes, s)
 	}
 	probes = append(probes, true, false, 1.5)

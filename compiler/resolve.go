@@ -200,8 +200,12 @@ func (r *resolver) builtin(f field, action bool) value {
 		return value{set: true, b: b.RecordOnBridge}
 	case fMethod:
 		return value{set: true, s: b.Method}
+	case fStereo:
+		return value{set: true, b: b.Stereo}
+	case fAnnounceTo:
+		return value{set: true, s: b.AnnounceTo}
 	}
-	return value{} // no url: keep locally
+	return value{} // no url: keep locally; no announce: none
 }
 
 func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefix string) string {
@@ -216,7 +220,7 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 	case srcDefaults:
 		return r.intern("defaults " + name)
 	}
-	if f == fURL {
+	if f == fURL || f == fAnnounce {
 		return ""
 	}
 	if actionPrefix != "" && f == fTimeLimit {
@@ -291,6 +295,9 @@ func (r *resolver) settings(vals [numFields]value, prov [numFields]string, actio
 		RecordOnBridge:   vals[fRecordOnBridge].b,
 		Method:           vals[fMethod].s,
 		URL:              vals[fURL].s,
+		Stereo:           vals[fStereo].b,
+		Announce:         vals[fAnnounce].s,
+		AnnounceTo:       vals[fAnnounceTo].s,
 	}
 	p := table.Provenance{
 		Format:           prov[fFormat],
@@ -301,6 +308,9 @@ func (r *resolver) settings(vals [numFields]value, prov [numFields]string, actio
 		RecordOnBridge:   prov[fRecordOnBridge],
 		Method:           prov[fMethod],
 		URL:              prov[fURL],
+		Stereo:           prov[fStereo],
+		Announce:         prov[fAnnounce],
+		AnnounceTo:       prov[fAnnounceTo],
 	}
 	if !action {
 		p.Enabled = prov[fEnabled]

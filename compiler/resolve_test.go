@@ -192,7 +192,7 @@ func TestPrecedence(t *testing.T) {
 			wantRecord: true, wantProv: "user:u call_recording.inbound.any.enabled",
 			check: func(t *testing.T, c *table.Cell) {
 				wantS := table.Settings{Format: "mp3", TimeLimit: 600, RecordMinSec: 3, RecordSampleRate: 16000,
-					Method: "put", URL: "https://rec.example.com/x"}
+					Method: "put", URL: "https://rec.example.com/x", AnnounceTo: "both"}
 				if diff := cmp.Diff(wantS, *c.Settings); diff != "" {
 					t.Errorf("settings (-want +got):\n%s", diff)
 				}
@@ -206,6 +206,8 @@ func TestPrecedence(t *testing.T) {
 					RecordOnBridge:   "builtin record_on_bridge",
 					Method:           "builtin method",
 					URL:              "device:d call_recording.inbound.offnet.url",
+					Stereo:           "builtin stereo",
+					AnnounceTo:       "builtin announce_to",
 				}
 				if diff := cmp.Diff(wantP, *c.Provenance); diff != "" {
 					t.Errorf("provenance (-want +got):\n%s", diff)
@@ -218,7 +220,7 @@ func TestPrecedence(t *testing.T) {
 			cell:       cellRef{"a", "device:d", out, off},
 			wantRecord: false, wantProv: "builtin enabled",
 			check: func(t *testing.T, c *table.Cell) {
-				want := table.Settings{Format: "mp3", TimeLimit: 10800, RecordMinSec: 0, RecordSampleRate: 8000, Method: "put"}
+				want := table.Settings{Format: "mp3", TimeLimit: 10800, RecordMinSec: 0, RecordSampleRate: 8000, Method: "put", AnnounceTo: "both"}
 				if diff := cmp.Diff(want, *c.Settings); diff != "" {
 					t.Errorf("settings (-want +got):\n%s", diff)
 				}
@@ -309,15 +311,17 @@ func TestActions(t *testing.T) {
 	got := cf.Actions
 	want := []table.Action{
 		{Module: "record_call", Action: "start", Label: "Sales queue", FollowTransfer: true,
-			Settings: &table.Settings{Format: "wav", TimeLimit: 3600, RecordSampleRate: 16000, Method: "put"},
+			Settings: &table.Settings{Format: "wav", TimeLimit: 3600, RecordSampleRate: 16000, Method: "put", AnnounceTo: "both"},
 			Provenance: &table.Provenance{Format: "defaults format", TimeLimit: "builtin action.time_limit",
 				RecordMinSec: "builtin record_min_sec", RecordSampleRate: "account:a callflows.cf.actions.0.data.record_sample_rate",
-				RecordOnAnswer: "builtin record_on_answer", RecordOnBridge: "builtin record_on_bridge", Method: "builtin method"}},
+				RecordOnAnswer: "builtin record_on_answer", RecordOnBridge: "builtin record_on_bridge", Method: "builtin method",
+				Stereo: "builtin stereo", AnnounceTo: "builtin announce_to"}},
 		{Module: "record_caller", Action: "start", FollowTransfer: true,
-			Settings: &table.Settings{Format: "wav", TimeLimit: 300, RecordSampleRate: 8000, Method: "put"},
+			Settings: &table.Settings{Format: "wav", TimeLimit: 300, RecordSampleRate: 8000, Method: "put", AnnounceTo: "both"},
 			Provenance: &table.Provenance{Format: "defaults format", TimeLimit: "account:a callflows.cf.actions.1.data.time_limit",
 				RecordMinSec: "builtin record_min_sec", RecordSampleRate: "builtin record_sample_rate",
-				RecordOnAnswer: "builtin record_on_answer", RecordOnBridge: "builtin record_on_bridge", Method: "builtin method"}},
+				RecordOnAnswer: "builtin record_on_answer", RecordOnBridge: "builtin record_on_bridge", Method: "builtin method",
+				Stereo: "builtin stereo", AnnounceTo: "builtin announce_to"}},
 	}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(table.Action{})); diff != "" {
 		t.Errorf("callflow actions (-want +got):\n%s", diff)

@@ -41,11 +41,14 @@ func encodeAccounts(t *table.Table) []byte {
 		e.bool(s.RecordOnBridge)
 		e.str(s.Method)
 		e.str(s.URL)
+		e.bool(s.Stereo)
+		e.str(s.Announce)
+		e.str(s.AnnounceTo)
 	}
 	e.uint(uint64(len(body.provList)))
 	for _, p := range body.provList {
 		for _, s := range []string{p.Enabled, p.Format, p.TimeLimit, p.RecordMinSec, p.RecordSampleRate,
-			p.RecordOnAnswer, p.RecordOnBridge, p.Method, p.URL} {
+			p.RecordOnAnswer, p.RecordOnBridge, p.Method, p.URL, p.Stereo, p.Announce, p.AnnounceTo} {
 			e.str(s)
 		}
 	}
@@ -210,14 +213,15 @@ func decodeAccounts(b []byte) (accounts []*table.Account, err error) {
 	d.settings = make([]*table.Settings, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		d.settings = append(d.settings, &table.Settings{Format: d.str(), TimeLimit: d.int(), RecordMinSec: d.int(),
-			RecordSampleRate: d.int(), RecordOnAnswer: d.bool(), RecordOnBridge: d.bool(), Method: d.str(), URL: d.str()})
+			RecordSampleRate: d.int(), RecordOnAnswer: d.bool(), RecordOnBridge: d.bool(), Method: d.str(), URL: d.str(),
+			Stereo: d.bool(), Announce: d.str(), AnnounceTo: d.str()})
 	}
 	n = d.count()
 	d.provs = make([]*table.Provenance, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		d.provs = append(d.provs, &table.Provenance{Enabled: d.str(), Format: d.str(), TimeLimit: d.str(),
 			RecordMinSec: d.str(), RecordSampleRate: d.str(), RecordOnAnswer: d.str(), RecordOnBridge: d.str(),
-			Method: d.str(), URL: d.str()})
+			Method: d.str(), URL: d.str(), Stereo: d.str(), Announce: d.str(), AnnounceTo: d.str()})
 	}
 	n = d.count()
 	accounts = make([]*table.Account, 0, n)

@@ -49,6 +49,8 @@ type Builtin struct {
 	RecordOnAnswer   bool   `json:"record_on_answer"`
 	RecordOnBridge   bool   `json:"record_on_bridge"`
 	Method           string `json:"method"`
+	Stereo           bool   `json:"stereo"`
+	AnnounceTo       string `json:"announce_to"`
 }
 
 // ActionBuiltin holds the built-in defaults that differ for recordings

@@ -16,7 +16,7 @@ func TestBuiltinDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := recpolcue.Defaults{
-		Builtin: recpolcue.Builtin{Format: "mp3", TimeLimit: 10800, RecordSampleRate: 8000, Method: "put"},
+		Builtin: recpolcue.Builtin{Format: "mp3", TimeLimit: 10800, RecordSampleRate: 8000, Method: "put", AnnounceTo: "both"},
 		Action:  recpolcue.ActionBuiltin{TimeLimit: 3600, ShouldFollowTransfer: true, DigitTimeout: 3000, BindingDigit: "*", ListenOn: "self"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {

@@ -43,6 +43,14 @@ accounts: acme: {}`, false},
 		{"bad id", `accounts: "acme corp": {}`, true},
 		{"time limit out of range", `accounts: acme: call_recording: account: any: any: time_limit: 3`, true},
 		{"bad sample rate", `defaults: record_sample_rate: 22050`, true},
+		{"stereo in every scope", `defaults: stereo: true
+accounts: acme: {call_recording: account: any: any: stereo: false, users: u: call_recording: inbound: any: stereo: true}`, false},
+		{"stereo not a bool", `accounts: acme: call_recording: endpoint: any: any: stereo: "yes"`, true},
+		{"announce and announce_to", `accounts: acme: devices: d: call_recording: any: any: {announce: "tone", announce_to: "aleg"}`, false},
+		{"announce_to unknown", `defaults: announce_to: "caller"`, true},
+		{"announce in record_call data", `accounts: acme: callflows: c: {numbers: ["1"], actions: [{module: "record_call", data: {announce: "/srv/consent.wav", stereo: true, announce_to: "bleg"}}]}`, false},
+		{"announce in metaflow data", `accounts: acme: metaflows: numbers: "71": {module: "record_call", data: {action: "start", announce: "tone"}}`, false},
+		{"announce not in record_caller data", `accounts: acme: callflows: c: {numbers: ["1"], actions: [{module: "record_caller", data: announce: "tone"}]}`, true},
 		{"bad metaflow action", `accounts: acme: metaflows: numbers: "7": {module: "record_call", data: action: "record"}`, true},
 	}
 	for _, tc := range tests {

@@ -429,6 +429,8 @@ func (e *engine) do(cmds []callstate.Command) {
 				e.forget(r)
 				e.finish(r, 0, "no RECORD_STOP")
 			}
+		case callstate.Announce:
+			// The consent announcement (issue 16): not played yet.
 		default:
 			if r := e.byID[c.Rec.ID]; r != nil {
 				e.send("uuid_record " + r.Leg.UUID + " " + c.Kind.String() + " " + r.path)

@@ -49,6 +49,9 @@ type (
 		RecordOnBridge   *bool   `json:"record_on_bridge"`
 		Method           *string `json:"method"`
 		URL              string  `json:"url"`
+		Stereo           *bool   `json:"stereo"`
+		Announce         string  `json:"announce"`
+		AnnounceTo       *string `json:"announce_to"`
 	}
 	jsonProvenance struct {
 		Enabled          string `json:"enabled"`
@@ -60,6 +63,9 @@ type (
 		RecordOnBridge   string `json:"record_on_bridge"`
 		Method           string `json:"method"`
 		URL              string `json:"url"`
+		Stereo           string `json:"stereo"`
+		Announce         string `json:"announce"`
+		AnnounceTo       string `json:"announce_to"`
 	}
 	jsonCallflow struct {
 		Numbers  []string     `json:"numbers"`
@@ -265,12 +271,14 @@ func decodeCells(in *Interner, dst *Cells, jc *jsonCells) error {
 
 func decodeSettings(js *jsonSettings) (Settings, error) {
 	if js == nil || js.Format == nil || js.TimeLimit == nil || js.RecordMinSec == nil ||
-		js.RecordSampleRate == nil || js.RecordOnAnswer == nil || js.RecordOnBridge == nil || js.Method == nil {
+		js.RecordSampleRate == nil || js.RecordOnAnswer == nil || js.RecordOnBridge == nil || js.Method == nil ||
+		js.Stereo == nil || js.AnnounceTo == nil {
 		return Settings{}, fmt.Errorf("settings are missing or incomplete")
 	}
 	return Settings{Format: *js.Format, TimeLimit: *js.TimeLimit, RecordMinSec: *js.RecordMinSec,
 		RecordSampleRate: *js.RecordSampleRate, RecordOnAnswer: *js.RecordOnAnswer,
-		RecordOnBridge: *js.RecordOnBridge, Method: *js.Method, URL: js.URL}, nil
+		RecordOnBridge: *js.RecordOnBridge, Method: *js.Method, URL: js.URL,
+		Stereo: *js.Stereo, Announce: js.Announce, AnnounceTo: *js.AnnounceTo}, nil
 }
 
 // Interner stores identical settings and provenance once, so that a large

@@ -268,6 +268,8 @@ func (e *enc) provenance(p *Provenance, withEnabled bool) {
 		}
 	}()
 	e.raw("{")
+	e.announce(p.Announce, p.AnnounceTo)
+	e.raw(",")
 	if withEnabled {
 		e.raw(`"enabled":`)
 		e.str(p.Enabled)
@@ -285,6 +287,8 @@ func (e *enc) provenance(p *Provenance, withEnabled bool) {
 	e.str(p.RecordOnBridge)
 	e.raw(`,"record_sample_rate":`)
 	e.str(p.RecordSampleRate)
+	e.raw(`,"stereo":`)
+	e.str(p.Stereo)
 	e.raw(`,"time_limit":`)
 	e.str(p.TimeLimit)
 	if p.URL != "" {
@@ -305,7 +309,9 @@ func (e *enc) settings(s *Settings) {
 			e.settings_[s] = append([]byte(nil), e.b[start:]...)
 		}
 	}()
-	e.raw(`{"format":`)
+	e.raw("{")
+	e.announce(s.Announce, s.AnnounceTo)
+	e.raw(`,"format":`)
 	e.str(s.Format)
 	e.raw(`,"method":`)
 	e.str(s.Method)
@@ -317,6 +323,8 @@ func (e *enc) settings(s *Settings) {
 	e.bool(s.RecordOnBridge)
 	e.raw(`,"record_sample_rate":`)
 	e.int(s.RecordSampleRate)
+	e.raw(`,"stereo":`)
+	e.bool(s.Stereo)
 	e.raw(`,"time_limit":`)
 	e.int(s.TimeLimit)
 	if s.URL != "" {
@@ -324,6 +332,18 @@ func (e *enc) settings(s *Settings) {
 		e.str(s.URL)
 	}
 	e.raw("}")
+}
+
+// announce writes the first keys of settings and provenance: announce
+// (only when set) and announce_to.
+func (e *enc) announce(announce, to string) {
+	if announce != "" {
+		e.raw(`"announce":`)
+		e.str(announce)
+		e.raw(",")
+	}
+	e.raw(`"announce_to":`)
+	e.str(to)
 }
 
 func (e *enc) action(a *Action) {

@@ -14,8 +14,9 @@ import (
 	"sort"
 )
 
-// FormatVersion is the version of the table's JSON format.
-const FormatVersion = 1
+// FormatVersion is the version of the table's JSON format. Version 2 added
+// the settings stereo, announce and announce_to.
+const FormatVersion = 2
 
 // Direction is seen from the scope that owns a cell: for an endpoint,
 // outbound = calls it places and inbound = calls it receives; for the
@@ -92,6 +93,32 @@ type Settings struct {
 	RecordOnBridge   bool
 	Method           string // put or post
 	URL              string // empty: keep locally
+	// Stereo records the leg's two parties on two channels (FreeSWITCH's
+	// RECORD_STEREO).
+	Stereo bool
+	// Announce is the consent announcement played when the recording
+	// starts, as the policy says it: a media path on the switch, Tone, or
+	// empty for none. AnnounceMedia gives what the switch plays.
+	Announce string
+	// AnnounceTo says who hears it: both, aleg (the recorded leg's own
+	// party) or bleg (the party bridged to it).
+	AnnounceTo string
+}
+
+// Tone is the announce value that plays ToneStream, a beep.
+const Tone = "tone"
+
+// ToneStream is what an announce of Tone plays: a 500 ms 1 kHz beep. It is
+// the one place the beep is defined.
+const ToneStream = "tone_stream://%(500,0,1000)"
+
+// AnnounceMedia returns what the switch plays for an announce setting: the
+// media path itself, ToneStream for Tone, "" for none.
+func AnnounceMedia(announce string) string {
+	if announce == Tone {
+		return ToneStream
+	}
+	return announce
 }
 
 // Provenance says where each resolved field came from, as
@@ -108,6 +135,9 @@ type Provenance struct {
 	RecordOnBridge   string
 	Method           string
 	URL              string
+	Stereo           string
+	Announce         string // empty when no scope set one
+	AnnounceTo       string
 }
 
 // Cell is one resolved (direction, network) cell of a scope. Settings and

@@ -140,7 +140,8 @@ func TestDecodeRejects(t *testing.T) {
 	}{
 		{"not JSON", "{", "decoding table"},
 		{"no format version", `{"accounts":{},"version":"x"}`, "no format_version"},
-		{"future format", strings.Replace(good, `"format_version":1`, `"format_version":2`, 1), "format_version 2"},
+		{"future format", strings.Replace(good, `"format_version":2`, `"format_version":3`, 1), "format_version 3"},
+		{"format 1 (before stereo and announce)", strings.Replace(good, `"format_version":2`, `"format_version":1`, 1), "format_version 1, this recpol reads 2"},
 		{"edited cell", strings.Replace(good, `"record":false`, `"record":true`, 1), "does not match its content"},
 		{"missing cell", strings.Replace(good, `"onnet":{"provenance"`, `"onnetx":{"provenance"`, 1), "unknown field"},
 		{"unknown field", strings.Replace(good, `{"accounts"`, `{"extra":1,"accounts"`, 1), "unknown field"},
@@ -339,6 +340,83 @@ func TestCollector(t *testing.T) {
 		}
 		if diff := cmp.Diff(tc.want, got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", tc.name, diff)
+		}
+	}
+}
+
+// TestStereoAnnounceJSON checks that stereo, announce and announce_to, with
+// their provenance, survive the JSON round trip, and how they are written:
+// stereo and announce_to always, announce only when set.
+func TestStereoAnnounceJSON(t *testing.T) {
+	tb := compile(t, `defaults: announce_to: "aleg"
+accounts: a: {
+	call_recording: account: any: any: {enabled: true, stereo: true, announce: "tone"}
+	devices: d: call_recording: inbound: offnet: {enabled: true, announce: "/srv/consent.wav", announce_to: "bleg"}
+	callflows: c: {numbers: ["1"], actions: [{module: "record_call", data: {stereo: true, announce: "tone_stream://%(200,0,800)"}}]}
+}`)
+	b, err := tb.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{
+		`"settings":{"announce":"tone","announce_to":"aleg","format":"mp3",`,
+		`"record_sample_rate":8000,"stereo":true,"time_limit":10800}`,
+		`"provenance":{"announce":"account:a call_recording.account.any.any.announce","announce_to":"defaults announce_to","enabled":`,
+		`"record_sample_rate":"builtin record_sample_rate","stereo":"account:a call_recording.account.any.any.stereo","time_limit":`,
+		`"settings":{"announce":"/srv/consent.wav","announce_to":"bleg",`,
+		`"settings":{"announce_to":"aleg","format":"mp3",`,
+		`"settings":{"announce":"tone_stream://%(200,0,800)","announce_to":"aleg",`,
+	} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("the table's JSON lacks %s", want)
+		}
+	}
+	back, err := table.DecodeBytes(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, _ := tb.Account("a")
+	ba, _ := back.Account("a")
+	type pair struct {
+		S table.Settings
+		P table.Provenance
+	}
+	tests := []struct {
+		name      string
+		got, want pair
+	}{
+		{"account cell", pair{*ba.Cells.Get(table.Inbound, table.Offnet).Settings, *ba.Cells.Get(table.Inbound, table.Offnet).Provenance},
+			pair{*a.Cells.Get(table.Inbound, table.Offnet).Settings, *a.Cells.Get(table.Inbound, table.Offnet).Provenance}},
+		{"device cell", pair{*ba.Devices["d"].Cells.Get(table.Inbound, table.Offnet).Settings, *ba.Devices["d"].Cells.Get(table.Inbound, table.Offnet).Provenance},
+			pair{*a.Devices["d"].Cells.Get(table.Inbound, table.Offnet).Settings, *a.Devices["d"].Cells.Get(table.Inbound, table.Offnet).Provenance}},
+		{"callflow action", pair{*ba.Callflows[0].Actions[0].Settings, *ba.Callflows[0].Actions[0].Provenance},
+			pair{*a.Callflows[0].Actions[0].Settings, *a.Callflows[0].Actions[0].Provenance}},
+	}
+	for _, tc := range tests {
+		if diff := cmp.Diff(tc.want, tc.got); diff != "" {
+			t.Errorf("%s after a round trip (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	if d := a.Devices["d"].Cells.Get(table.Inbound, table.Offnet).Settings; d.Stereo || d.Announce != "/srv/consent.wav" || d.AnnounceTo != "bleg" {
+		t.Errorf("device cell settings %+v", *d)
+	}
+	// Settings without stereo are incomplete: refused.
+	old := strings.ReplaceAll(strings.ReplaceAll(string(b), `,"stereo":true`, ``), `,"stereo":false`, ``)
+	if _, err := table.DecodeBytes([]byte(old)); err == nil || !strings.Contains(err.Error(), "settings are missing or incomplete") {
+		t.Errorf("a table without stereo: error %v, want settings are missing or incomplete", err)
+	}
+}
+
+// TestAnnounceMedia checks what the switch plays for an announce setting.
+func TestAnnounceMedia(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"tone", "tone_stream://%(500,0,1000)"},
+		{"/srv/consent.wav", "/srv/consent.wav"},
+		{"tone_stream://%(200,0,800)", "tone_stream://%(200,0,800)"},
+	} {
+		if got := table.AnnounceMedia(tc.in); got != tc.want {
+			t.Errorf("AnnounceMedia(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
