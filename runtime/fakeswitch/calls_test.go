@@ -117,8 +117,8 @@ func TestRealtime(t *testing.T) {
 	if err := srv.Play(context.Background(), sc); err != nil {
 		t.Fatal(err)
 	}
-	if got := srv.Now(); got != 150*time.Millisecond {
-		t.Errorf("virtual time %v after the call", got)
+	if got := srv.Now(); got < 150*time.Millisecond {
+		t.Errorf("virtual time %v after the call, before its hangup", got)
 	}
 	if got := srv.Channels(); len(got) != 0 {
 		t.Errorf("channels up: %v", got)
@@ -144,8 +144,8 @@ func TestRealtimeIgnoresClients(t *testing.T) {
 	case <-time.After(guard):
 		t.Fatal("the realtime clock waited for a quiet client")
 	}
-	if got := srv.Now(); got != 1600*time.Millisecond {
-		t.Errorf("virtual time %v after the call", got)
+	if got := srv.Now(); got < 1600*time.Millisecond {
+		t.Errorf("virtual time %v after the call, before its hangup", got)
 	}
 }
 

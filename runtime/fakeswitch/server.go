@@ -34,9 +34,13 @@ type Config struct {
 	// Epoch is the wall-clock time of virtual time zero, used for
 	// Event-Date-* and the *-Time headers; default the time New is called.
 	Epoch time.Time
-	// Realtime makes Run follow the wall clock: a step at 60 s happens 60 s
-	// after Run started, whatever the clients do. Otherwise Run plays as
-	// fast as the clients allow.
+	// Realtime makes the virtual clock follow the wall clock from New on:
+	// a step at 60 s happens 60 s after its call was loaded, whatever the
+	// clients do, and between scenario events the clock keeps moving, so
+	// a command sent by hand (a mask through the runtime's API) acts at
+	// the moment it arrives, also after the last scheduled event.
+	// Otherwise Run plays as fast as the clients allow and the clock moves
+	// only from one scheduled action to the next.
 	Realtime bool
 	// Quiet is how long Run waits, in real time, with no command arriving
 	// and every event written, before it advances the virtual clock; it is
@@ -100,8 +104,13 @@ type Server struct {
 	lame     string // the MP3 encoder with MP3Auto, "" for none
 	log      *slog.Logger
 
-	mu        sync.Mutex
-	now       int64 // virtual time in ms
+	mu  sync.Mutex
+	now int64 // virtual time in ms
+	// In Realtime mode the virtual time rtVirt was the wall-clock time
+	// rtReal; the clock follows wallNow (time.Now) from there.
+	rtReal    time.Time
+	rtVirt    int64
+	wallNow   func() time.Time
 	actions   actionHeap
 	actionSeq uint64
 	pending   int // scheduled call actions not yet run
@@ -169,7 +178,9 @@ func New(cfg Config) *Server {
 		clients:     map[*client]struct{}{},
 		activity:    make(chan struct{}, 1),
 		lastBusy:    time.Now(),
+		wallNow:     time.Now,
 	}
+	s.rtReal = s.wallNow()
 	s.jobsDone = sync.NewCond(&s.jobsMu)
 	s.jobsTick = make(chan struct{})
 	if cfg.Heartbeat > 0 {
@@ -493,6 +504,7 @@ func disconnectNotice() Frame {
 // handle runs one command and queues its reply. It returns false when the
 // connection must close. Callers hold s.mu.
 func (s *Server) handle(c *client, cmd Command) bool {
+	s.followWall()
 	line := cmd.Line
 	c.commands++
 	rec := CommandRecord{Client: c.id, At: s.nowDur(), Line: line}
@@ -873,11 +885,23 @@ func (s *Server) runAt(at int64) {
 	}
 }
 
-// Now returns the virtual time.
+// Now returns the virtual time. In Realtime mode it first brings the
+// clock to the wall clock, running what fell due meanwhile.
 func (s *Server) Now() time.Duration {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.followWall()
 	return s.nowDur()
+}
+
+// followWall brings the virtual clock of a Realtime server to the wall
+// clock, running every action and heartbeat due on the way, each at its
+// own time. Callers hold s.mu.
+func (s *Server) followWall() {
+	if !s.cfg.Realtime {
+		return
+	}
+	s.advanceTo(s.rtVirt + s.wallNow().Sub(s.rtReal).Milliseconds())
 }
 
 // Advance moves the virtual clock forward by d, running every step,
@@ -885,7 +909,12 @@ func (s *Server) Now() time.Duration {
 func (s *Server) Advance(d time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	target := s.now + d.Milliseconds()
+	s.advanceTo(s.now + d.Milliseconds())
+}
+
+// advanceTo moves the virtual clock forward to target (never back).
+// Callers hold s.mu.
+func (s *Server) advanceTo(target int64) {
 	for {
 		at, ok := s.nextAt()
 		if !ok || at > target {
@@ -948,15 +977,12 @@ func (s *Server) Pending() int {
 // clients, as FreeSWITCH does: a client that reacts late acts late, and
 // one that reads slowly finds its events queued.
 func (s *Server) Run(ctx context.Context) error {
-	realStart := time.Now()
-	s.mu.Lock()
-	virtStart := s.now
-	s.mu.Unlock()
+	if s.cfg.Realtime {
+		return s.runRealtime(ctx)
+	}
 	for {
-		if !s.cfg.Realtime {
-			if err := s.waitQuiet(ctx); err != nil {
-				return err
-			}
+		if err := s.waitQuiet(ctx); err != nil {
+			return err
 		}
 		s.mu.Lock()
 		if s.pending == 0 {
@@ -964,23 +990,36 @@ func (s *Server) Run(ctx context.Context) error {
 			return nil
 		}
 		at, _ := s.nextAt()
-		s.mu.Unlock()
-		if s.cfg.Realtime {
-			due := realStart.Add(time.Duration(at-virtStart) * time.Millisecond)
-			if d := time.Until(due); d > 0 {
-				t := time.NewTimer(d)
-				select {
-				case <-ctx.Done():
-					t.Stop()
-					return ctx.Err()
-				case <-t.C:
-				}
-				continue // commands may have arrived meanwhile
-			}
-		}
-		s.mu.Lock()
 		s.runAt(at)
 		s.mu.Unlock()
+	}
+}
+
+// runRealtime is Run of a Realtime server: it wakes when the next action
+// falls due on the wall clock and brings the clock there. Commands move
+// the clock too (followWall), between the actions.
+func (s *Server) runRealtime(ctx context.Context) error {
+	for {
+		s.mu.Lock()
+		s.followWall()
+		if s.pending == 0 {
+			s.mu.Unlock()
+			return nil
+		}
+		at, _ := s.nextAt()
+		due := s.rtReal.Add(time.Duration(at-s.rtVirt) * time.Millisecond)
+		s.mu.Unlock()
+		d := time.Until(due)
+		if d <= 0 {
+			d = time.Millisecond // the wall clock passed it: followWall runs it
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }
 
@@ -1028,6 +1067,7 @@ func (s *Server) Load(sc *scenario.Scenario) error {
 	cp.Normalize()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.followWall()
 	for _, c := range cp.Calls {
 		if err := s.checkFree(&c); err != nil {
 			return err
@@ -1050,6 +1090,7 @@ func (s *Server) StartCall(call scenario.Call) (map[string]string, error) {
 	c := sc.Calls[0]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.followWall()
 	if err := s.checkFree(&c); err != nil {
 		return nil, err
 	}

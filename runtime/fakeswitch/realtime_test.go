@@ -1,0 +1,105 @@
+package fakeswitch
+
+import (
+	"path/filepath"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/recpol/recpol/scenario"
+)
+
+// fakeWall is a wall clock a test moves by hand.
+type fakeWall struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (w *fakeWall) now() time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.t
+}
+
+func (w *fakeWall) set(t time.Time) {
+	w.mu.Lock()
+	w.t = t
+	w.mu.Unlock()
+}
+
+// useWall makes a Realtime server follow w from now on.
+func useWall(srv *Server, w *fakeWall) {
+	srv.mu.Lock()
+	defer srv.mu.Unlock()
+	srv.wallNow = w.now
+	srv.rtReal = w.now()
+	srv.rtVirt = srv.now
+}
+
+// TestRealtimeFollowsWallClock: between the scenario's events, and after
+// the last one, a Realtime server's clock is the wall clock, so commands
+// sent by hand (a start, a mask, an unmask: what an operator does through
+// the runtime's API) act when they arrive, and the file's masked span is
+// where they were sent.
+func TestRealtimeFollowsWallClock(t *testing.T) {
+	srv, addr := startServer(t, Config{Realtime: true, Heartbeat: -1})
+	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	w := &fakeWall{t: t0}
+	useWall(srv, w)
+	at := func(d time.Duration) { w.set(t0.Add(d)) }
+
+	uuid := "11111111-2222-4333-8444-555555555555"
+	if err := srv.Load(&scenario.Scenario{Calls: []scenario.Call{{
+		ID:   "by-hand",
+		Legs: []scenario.Leg{{Name: "a", UUID: uuid}},
+		Steps: []scenario.Step{
+			{AtMS: 0, Do: "create", Leg: "a"},
+			{AtMS: 100, Do: "answer", Leg: "a"},
+			{AtMS: 20000, Do: "hangup", Leg: "a"},
+		},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := dialRaw(t, addr)
+	c.login(t, "")
+	path := filepath.Join(srv.cfg.RecordingsDir, "by-hand.wav")
+
+	at(1 * time.Second) // the answer (100 ms) is past: the command runs it first
+	if got := c.api(t, "uuid_record "+uuid+" start "+path); got != "+OK Success\n" {
+		t.Fatalf("start: %q", got)
+	}
+	at(4 * time.Second)
+	if got := c.api(t, "uuid_record "+uuid+" mask "+path); got != "+OK Success\n" {
+		t.Fatalf("mask: %q", got)
+	}
+	at(6500 * time.Millisecond)
+	if got := c.api(t, "uuid_record "+uuid+" unmask "+path); got != "+OK Success\n" {
+		t.Fatalf("unmask: %q", got)
+	}
+	if got := srv.Now(); got != 6500*time.Millisecond {
+		t.Errorf("virtual time %v at 6.5 s of wall clock", got)
+	}
+	at(25 * time.Second) // past the hangup: reading the clock runs it
+	if got := srv.Now(); got != 25*time.Second {
+		t.Errorf("virtual time %v at 25 s of wall clock", got)
+	}
+	files := srv.Files()
+	if len(files) != 1 {
+		t.Fatalf("%d recordings, want 1: %+v", len(files), files)
+	}
+	f := files[0]
+	if f.StartedAt != time.Second || f.StoppedAt != 20*time.Second {
+		t.Errorf("recorded %v-%v, want 1s-20s (sent at 1 s, hung up at 20 s)", f.StartedAt, f.StoppedAt)
+	}
+	if want := []Span{{FromMS: 3000, ToMS: 5500}}; !slices.Equal(f.Masked, want) {
+		t.Errorf("masked %v in file time, want %v (mask sent at 4 s, unmask at 6.5 s, recording from 1 s)", f.Masked, want)
+	}
+
+	// After the scenario's last event the clock goes on: a call loaded now
+	// starts now, not at the last event's time.
+	at(40 * time.Second)
+	if got := srv.Now(); got != 40*time.Second {
+		t.Errorf("virtual time %v at 40 s of wall clock, after the last event", got)
+	}
+}
