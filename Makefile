@@ -7,8 +7,18 @@ PKGS     ?= ./...
 
 all: build
 
+# The commit and its time, passed by -ldflags so that a build the Go
+# toolchain cannot stamp (-buildvcs=false, a copy of the tree without .git
+# but a git beside it) still names its commit; empty without git.
+VERSION_PKG := github.com/recpol/recpol/internal/version
+REVISION    := $(shell git rev-parse HEAD 2>/dev/null)$(shell git status --porcelain 2>/dev/null | grep -q . && echo +dirty)
+REV_TIME    := $(shell TZ=UTC git log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ 2>/dev/null)
+LDFLAGS     := $(if $(REVISION),-X $(VERSION_PKG).revision=$(REVISION) -X $(VERSION_PKG).time=$(REV_TIME))
+
+## build: bin/recpol, naming its commit (bin/recpol version)
 build:
-	$(GO) build -o $(BIN) ./cmd/recpol
+	@test -x $(BIN) || echo "building recpol (first build downloads and compiles CUE: about a minute)"
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/recpol
 
 ## test: vet, formatting and the whole test suite under the race detector
 test: vet fmt-check
