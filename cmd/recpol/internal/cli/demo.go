@@ -199,13 +199,13 @@ func runDemo(ctx context.Context, s *streams, policySrc, dir string, scenarioFil
 	fmt.Fprintf(out, "fake switch listening on %s (a stand-in for FreeSWITCH's event socket)\n", ln.Addr())
 
 	config := fmt.Sprintf(`// The demo's runtime config.
-switches: [{address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
+%s
 policies: "policies"
 storage:  "recordings"
 spool:    "spool"
 http: {listen: "127.0.0.1:0", token: "demo-token"} // a literal token, for the demo only
 reload_debounce_ms: 50
-`, ln.Addr().String(), rec, rec)
+`, switchEntry(ln.Addr().String(), "ClueCon", rec))
 	cfgPath := filepath.Join(dir, "runtime.cue")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o600); err != nil {
 		return usageErr(err)

@@ -31,6 +31,7 @@ func TestFakeswitchUsageErrors(t *testing.T) {
 		{"bad scenario", []string{"fakeswitch", "--recordings", t.TempDir(), "--scenario", bad}, "bad.json:1:"},
 		{"missing scenario", []string{"fakeswitch", "--recordings", t.TempDir(), "--scenario", "nope.json"}, "nope.json"},
 		{"bad listen", []string{"fakeswitch", "--recordings", t.TempDir(), "--listen", "nonsense"}, "listen"},
+		{"bad mp3 mode", []string{"fakeswitch", "--recordings", t.TempDir(), "--mp3", "real"}, `--mp3 "real": want stub, auto or off`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
