@@ -152,7 +152,8 @@ func (d *DiffResult) diffCells(account, scope string, o, n *table.Cells) {
 	for _, dir := range table.Directions {
 		for _, net := range table.Networks {
 			oc, nc := o.Get(dir, net), n.Get(dir, net)
-			if oc.Record != nc.Record || *oc.Settings != *nc.Settings || *oc.Provenance != *nc.Provenance {
+			if oc.Record != nc.Record || oc.Provenance.Enabled != nc.Provenance.Enabled ||
+				!settingsSame(oc.Settings, oc.Provenance, nc.Settings, nc.Provenance) {
 				d.Cells = append(d.Cells, CellChange{Account: account, Scope: scope, Direction: dir, Network: net, Old: oc, New: nc})
 			}
 		}

@@ -17,8 +17,14 @@ type field struct {
 }
 
 // fieldsOf lists the settings of a cell or an action in the table's order
-// (url only when set on either side is compared: an unset url is "").
+// (url and announce only when set on either side are compared: unset they
+// are ""; announce_to is "" when nothing is announced, so that a default
+// that cannot be heard is no change).
 func fieldsOf(s *table.Settings, p *table.Provenance) []field {
+	to, toProv := s.AnnounceTo, p.AnnounceTo
+	if s.Announce == "" {
+		to, toProv = "", ""
+	}
 	return []field{
 		{"format", s.Format, p.Format},
 		{"time_limit", strconv.Itoa(s.TimeLimit), p.TimeLimit},
@@ -28,18 +34,15 @@ func fieldsOf(s *table.Settings, p *table.Provenance) []field {
 		{"record_on_bridge", strconv.FormatBool(s.RecordOnBridge), p.RecordOnBridge},
 		{"method", s.Method, p.Method},
 		{"url", s.URL, p.URL},
+		{"stereo", strconv.FormatBool(s.Stereo), p.Stereo},
+		{"announce", s.Announce, p.Announce},
+		{"announce_to", to, toProv},
 	}
 }
 
 // jsonFieldsOf lists the settings of a simulated recording like fieldsOf.
 func jsonFieldsOf(r JSONRecording) []field {
-	s, p := r.Settings, r.Provenance
-	return fieldsOf(&table.Settings{Format: s.Format, TimeLimit: s.TimeLimit, RecordMinSec: s.RecordMinSec,
-		RecordSampleRate: s.RecordSampleRate, RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
-		Method: s.Method, URL: s.URL},
-		&table.Provenance{Format: p.Format, TimeLimit: p.TimeLimit, RecordMinSec: p.RecordMinSec,
-			RecordSampleRate: p.RecordSampleRate, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
-			Method: p.Method, URL: p.URL})
+	return fieldsOf(r.Settings.table(), r.Provenance.table())
 }
 
 // settingsChangeLines says which settings changed ("time_limit: 1800 -> 900
@@ -158,7 +161,14 @@ func actionSame(o, n *table.Action, withSettings bool) bool {
 	if !slices.Equal(actionFields(o), actionFields(n)) {
 		return false
 	}
-	return !withSettings || (*o.Settings == *n.Settings && *o.Provenance == *n.Provenance)
+	return !withSettings || settingsSame(o.Settings, o.Provenance, n.Settings, n.Provenance)
+}
+
+// settingsSame reports whether two settings and their provenance are the
+// same as the diff shows them (an announce_to that nothing plays is no
+// difference).
+func settingsSame(os *table.Settings, op *table.Provenance, ns *table.Settings, np *table.Provenance) bool {
+	return slices.Equal(fieldsOf(os, op), fieldsOf(ns, np))
 }
 
 // usesSettings reports whether an action records with its settings.
@@ -601,13 +611,7 @@ func recordingWho(r JSONRecording) string {
 }
 
 func describeJSON(r JSONRecording) string {
-	s := r.Settings
-	set := fmt.Sprintf("format %s, method %s, record_min_sec %d, record_on_answer %t, record_on_bridge %t, record_sample_rate %d, time_limit %d",
-		s.Format, s.Method, s.RecordMinSec, s.RecordOnAnswer, s.RecordOnBridge, s.RecordSampleRate, s.TimeLimit)
-	if s.URL != "" {
-		set += ", url " + s.URL
-	}
-	return fmt.Sprintf("%s (%s)", recordingWho(r), set)
+	return fmt.Sprintf("%s (%s)", recordingWho(r), SettingsString(r.Settings.table()))
 }
 
 // numberGroup is the number calls of one account with the same change.

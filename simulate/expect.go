@@ -33,6 +33,10 @@ const expectSchema = `
 	record_sample_rate?: int
 	record_on_answer?:   bool
 	record_on_bridge?:   bool
+	stereo?:             bool
+	// announce "" asserts that the recording is not announced.
+	announce?:    string
+	announce_to?: "both" | "aleg" | "bleg"
 }
 #Expectation: {
 	// The account(s), e.g. "sales" or "*".
@@ -102,6 +106,9 @@ type ExpectSettings struct {
 	RecordSampleRate *int    `json:"record_sample_rate,omitempty"`
 	RecordOnAnswer   *bool   `json:"record_on_answer,omitempty"`
 	RecordOnBridge   *bool   `json:"record_on_bridge,omitempty"`
+	Stereo           *bool   `json:"stereo,omitempty"`
+	Announce         *string `json:"announce,omitempty"`
+	AnnounceTo       *string `json:"announce_to,omitempty"`
 }
 
 // Expectation is one assertion about the calls of a simulation, the calls
@@ -633,6 +640,9 @@ func settingsViolations(want *ExpectSettings, recs []JSONRecording) []string {
 		num("record_sample_rate", want.RecordSampleRate, s.RecordSampleRate)
 		flag("record_on_answer", want.RecordOnAnswer, s.RecordOnAnswer)
 		flag("record_on_bridge", want.RecordOnBridge, s.RecordOnBridge)
+		flag("stereo", want.Stereo, s.Stereo)
+		str("announce", want.Announce, s.Announce)
+		str("announce_to", want.AnnounceTo, s.AnnounceTo)
 		if len(bad) > 0 {
 			who := r.Scope
 			if r.Endpoint != "" {

@@ -103,4 +103,10 @@ func explainCell(b *strings.Builder, who string, r table.Recording, record bool)
 	if s.URL != "" {
 		field("url", s.URL, p.URL)
 	}
+	field("stereo", s.Stereo, p.Stereo)
+	if s.Announce != "" {
+		field("announce", s.Announce, p.Announce)
+		field("announce_to", s.AnnounceTo, p.AnnounceTo)
+		fmt.Fprintf(b, "      %-18s %s to %s when the recording starts, once per call\n", "plays", table.AnnounceMedia(s.Announce), s.AnnounceTo)
+	}
 }

@@ -137,7 +137,7 @@ func longestMatch(cf *table.Callflow, number string) int {
 
 func writeFields(b *strings.Builder, fs []field) {
 	for _, f := range fs {
-		if f.name == "url" && f.value == "" {
+		if (f.name == "url" || f.name == "announce" || f.name == "announce_to") && f.value == "" {
 			continue
 		}
 		fmt.Fprintf(b, "      %-18s %-6s <- %s\n", f.name, f.value, f.prov)

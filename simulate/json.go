@@ -71,6 +71,11 @@ type (
 		RecordSampleRate int    `json:"record_sample_rate"`
 		TimeLimit        int    `json:"time_limit"`
 		URL              string `json:"url,omitempty"`
+		Stereo           bool   `json:"stereo"`
+		// Announce and AnnounceTo are set only when the recording is
+		// announced.
+		Announce   string `json:"announce,omitempty"`
+		AnnounceTo string `json:"announce_to,omitempty"`
 	}
 	// JSONProvenance says where each setting of a recording came from.
 	JSONProvenance struct {
@@ -83,6 +88,9 @@ type (
 		RecordSampleRate string `json:"record_sample_rate"`
 		TimeLimit        string `json:"time_limit"`
 		URL              string `json:"url,omitempty"`
+		Stereo           string `json:"stereo"`
+		Announce         string `json:"announce,omitempty"`
+		AnnounceTo       string `json:"announce_to,omitempty"`
 	}
 )
 
@@ -118,15 +126,35 @@ func RecordingJSON(rec table.Recording) JSONRecording {
 		if s := rec.Cell.Settings; s != nil {
 			jr.Settings = JSONSettings{Format: s.Format, Method: s.Method, RecordMinSec: s.RecordMinSec,
 				RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
-				RecordSampleRate: s.RecordSampleRate, TimeLimit: s.TimeLimit, URL: s.URL}
+				RecordSampleRate: s.RecordSampleRate, TimeLimit: s.TimeLimit, URL: s.URL, Stereo: s.Stereo}
+			if s.Announce != "" {
+				jr.Settings.Announce, jr.Settings.AnnounceTo = s.Announce, s.AnnounceTo
+			}
 		}
 		if p := rec.Cell.Provenance; p != nil {
 			jr.Provenance = JSONProvenance{Enabled: p.Enabled, Format: p.Format, Method: p.Method,
 				RecordMinSec: p.RecordMinSec, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
-				RecordSampleRate: p.RecordSampleRate, TimeLimit: p.TimeLimit, URL: p.URL}
+				RecordSampleRate: p.RecordSampleRate, TimeLimit: p.TimeLimit, URL: p.URL, Stereo: p.Stereo}
+			if jr.Settings.Announce != "" {
+				jr.Provenance.Announce, jr.Provenance.AnnounceTo = p.Announce, p.AnnounceTo
+			}
 		}
 	}
 	return jr
+}
+
+// table returns the settings in the table's form.
+func (s JSONSettings) table() *table.Settings {
+	return &table.Settings{Format: s.Format, TimeLimit: s.TimeLimit, RecordMinSec: s.RecordMinSec,
+		RecordSampleRate: s.RecordSampleRate, RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
+		Method: s.Method, URL: s.URL, Stereo: s.Stereo, Announce: s.Announce, AnnounceTo: s.AnnounceTo}
+}
+
+// table returns the provenance in the table's form.
+func (p JSONProvenance) table() *table.Provenance {
+	return &table.Provenance{Enabled: p.Enabled, Format: p.Format, TimeLimit: p.TimeLimit, RecordMinSec: p.RecordMinSec,
+		RecordSampleRate: p.RecordSampleRate, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
+		Method: p.Method, URL: p.URL, Stereo: p.Stereo, Announce: p.Announce, AnnounceTo: p.AnnounceTo}
 }
 
 // WriteJSON writes the simulation as indented JSON with a trailing newline.

@@ -20,7 +20,7 @@ var (
 	netKeys = []string{"onnet", "offnet"}
 	// fields in settings order; values are CUE literals.
 	fieldNames = []string{"enabled", "format", "method", "record_min_sec", "record_on_answer",
-		"record_on_bridge", "record_sample_rate", "time_limit", "url"}
+		"record_on_bridge", "record_sample_rate", "time_limit", "url", "stereo", "announce", "announce_to"}
 	fieldValues = map[string][]string{
 		"enabled":            {"true", "false"},
 		"format":             {`"mp3"`, `"wav"`},
@@ -31,9 +31,13 @@ var (
 		"record_sample_rate": {"8000", "16000", "48000"},
 		"time_limit":         {"5", "60", "3600"},
 		"url":                {`"https://rec.example.com/a"`, `"http://10.0.0.1/b"`},
+		"stereo":             {"true", "false"},
+		"announce":           {`"tone"`, `"/srv/consent.wav"`, `""`},
+		"announce_to":        {`"both"`, `"aleg"`, `"bleg"`},
 	}
 	builtin = map[string]string{"enabled": "false", "format": `"mp3"`, "method": `"put"`, "record_min_sec": "0",
-		"record_on_answer": "false", "record_on_bridge": "false", "record_sample_rate": "8000", "time_limit": "10800"}
+		"record_on_answer": "false", "record_on_bridge": "false", "record_sample_rate": "8000", "time_limit": "10800",
+		"stereo": "false", "announce_to": `"both"`}
 )
 
 // rawSettings maps a field to its CUE literal.
@@ -234,7 +238,12 @@ func naiveRecording(scope, endpoint, leg, origin string, val, prov map[string]st
 		Provenance: JSONProvenance{Enabled: prov["enabled"], Format: prov["format"], Method: prov["method"],
 			RecordMinSec: prov["record_min_sec"], RecordOnAnswer: prov["record_on_answer"],
 			RecordOnBridge: prov["record_on_bridge"], RecordSampleRate: prov["record_sample_rate"],
-			TimeLimit: prov["time_limit"], URL: prov["url"]}}
+			TimeLimit: prov["time_limit"], URL: prov["url"], Stereo: prov["stereo"]}}
+	r.Settings.Stereo = val["stereo"] == "true"
+	if a := unquote(val["announce"]); a != "" {
+		r.Settings.Announce, r.Settings.AnnounceTo = a, unquote(val["announce_to"])
+		r.Provenance.Announce, r.Provenance.AnnounceTo = prov["announce"], prov["announce_to"]
+	}
 	return r
 }
 

@@ -42,6 +42,24 @@ type Predicted struct {
 	// transfer (SPEC 2.5: a callflow recording follows the leg that
 	// replaces its own), and where it stopped.
 	MovedTo string `json:"moved_to,omitempty"`
+	// Announced is the consent announcement the switch played when the
+	// recording started; nil when there was none (its settings announce
+	// nothing, or the call had heard the announcement of its reason).
+	Announced *Announcement `json:"announced,omitempty"`
+}
+
+// Announcement is a consent announcement played when a recording started.
+type Announcement struct {
+	// AtMS is when, on the scenario's clock (the recording's start).
+	AtMS int64 `json:"at_ms"`
+	// Announce is the setting, Media what the switch plays for it
+	// (uuid_broadcast <leg> <media> <to>), To who hears it: both, aleg
+	// (the recorded leg's party) or bleg (the party bridged to it).
+	Announce string `json:"announce"`
+	Media    string `json:"media"`
+	To       string `json:"to"`
+	// Provenance says where the announce setting came from.
+	Provenance string `json:"provenance"`
 }
 
 // Span is a part of a recording file, in milliseconds from its start.
@@ -316,6 +334,11 @@ func (v *virtualSwitch) do(cmds []callstate.Command, ts int64) {
 		case callstate.Follow:
 			if l := v.byUUID[c.Leg]; l != nil {
 				l.follow = c.Value == "true"
+			}
+		case callstate.Announce:
+			if r := v.byID[c.Rec.ID]; r != nil && r.Announced == nil {
+				r.Announced = &Announcement{AtMS: c.Rec.AnnouncedAt / 1000, Announce: c.Rec.Settings.Announce,
+					Media: c.Value, To: c.Target, Provenance: c.Rec.Provenance.Announce}
 			}
 		}
 	}
