@@ -134,6 +134,9 @@ func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 		Owner     string `json:"owner,omitempty"`
 		Reason    string `json:"reason,omitempty"`
 		Since     string `json:"since,omitempty"`
+		// MP3: whether the switch writes mp3 (mod_shout), when known;
+		// false means mp3 recordings are made in WAV.
+		MP3 *bool `json:"mp3,omitempty"`
 	}
 	out := struct {
 		Status        string       `json:"status"`
@@ -144,6 +147,10 @@ func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 	}{Status: "ok", Build: version.Get(), PolicyVersion: r.Policy.Table().Version}
 	for _, s := range r.switches {
 		st := sw{Name: s.cfg.Name, Connected: s.client.Connected(), State: "connected"}
+		if v := s.engine.mp3.Load(); v != mp3Unknown {
+			can := v == mp3Yes
+			st.MP3 = &can
+		}
 		if !st.Connected {
 			st.State = "down"
 			if ss := s.state.Load(); ss != nil {
@@ -503,11 +510,7 @@ func (r *Runtime) getMedia(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	defer f.Close()
-	ct := "audio/mpeg"
-	if m.Format == "wav" {
-		ct = "audio/wav"
-	}
-	w.Header().Set("Content-Type", ct)
+	w.Header().Set("Content-Type", m.ContentType())
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, m.RecordingID, m.Format))
 	http.ServeContent(w, req, "", m.Start, f)
 }

@@ -51,7 +51,7 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 	want.Preset, want.Listen, want.Token, want.Password = "recpol", "127.0.0.1:8089", "tok-123", "s3cret-pw"
 	want.LocalDir = filepath.Join(dir, "spool", "recordings", "127.0.0.1-8021")
 	want.RecordDir, want.Upload, want.Debounce = want.LocalDir, "Bearer xyz", 20*time.Millisecond
-	want.UploadWorkers = 16
+	want.UploadWorkers = 64
 	want.UploadMaxAge, want.UploadAlertAfter = 24*time.Hour, time.Hour
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)

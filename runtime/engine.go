@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/recpol/recpol/callstate"
@@ -76,7 +77,18 @@ type engine struct {
 	lastTS    int64       // the latest event time seen, µs on the switch's clock
 	lastSeen  time.Time   // when it was seen
 	out       chan string // commands, in order
+
+	// mp3 is whether the switch can write mp3 (mod_shout loaded), asked
+	// at each connection: mp3Unknown until it answers.
+	mp3 atomic.Int32
 }
+
+// The switch's mp3 capability (engine.mp3).
+const (
+	mp3Unknown int32 = iota
+	mp3Yes
+	mp3No
+)
 
 // recording is what the engine keeps of a recording the machine started:
 // where the switch writes it and where this runtime reads it.
@@ -84,6 +96,9 @@ type recording struct {
 	*callstate.Recording
 	path, local string
 	started     time.Time
+	// format is the file's format: the policy's, or wav where the switch
+	// cannot write the mp3 the policy asks for (formatRequested).
+	format, formatRequested string
 	// recheck: the recording was running across a reconnection and its
 	// leg then still existed; the leg may have ended in between (a
 	// hangup whose events were lost), so it is checked again until the
@@ -270,7 +285,12 @@ func unreached(err error) bool {
 
 // isRecordCommand reports whether cmd starts, stops, masks, unmasks,
 // pauses or resumes a recording.
-func isRecordCommand(cmd string) bool { return strings.HasPrefix(cmd, "uuid_record ") }
+// isRecordCommand reports whether a command is one a recording needs:
+// its start, stop, mask and pause, and its consent announcement (never
+// shed: a recording must not go on without the notice the policy asks).
+func isRecordCommand(cmd string) bool {
+	return strings.HasPrefix(cmd, "uuid_record ") || strings.HasPrefix(cmd, "uuid_broadcast ")
+}
 
 // recordCommandWait bounds how long the engine waits for room in a full
 // command queue before it gives a recording command up: the sender drains
@@ -430,7 +450,7 @@ func (e *engine) do(cmds []callstate.Command) {
 				e.finish(r, 0, "no RECORD_STOP")
 			}
 		case callstate.Announce:
-			// The consent announcement (issue 16): not played yet.
+			e.announce(c)
 		default:
 			if r := e.byID[c.Rec.ID]; r != nil {
 				e.send("uuid_record " + r.Leg.UUID + " " + c.Kind.String() + " " + r.path)
@@ -443,20 +463,26 @@ func (e *engine) do(cmds []callstate.Command) {
 // of an earlier run's recording it continues (to the same path).
 func (e *engine) start(rec *callstate.Recording) {
 	acct := rec.Account.ID
-	ext := "mp3"
+	ext, requested := "mp3", ""
 	if rec.Settings.Format == "wav" {
 		ext = "wav"
+	} else if e.mp3.Load() == mp3No {
+		// A switch without mod_shout refuses an mp3 start (-ERR Cannot
+		// record session!): the recording is made in WAV instead, and
+		// its metadata says what was asked for.
+		ext, requested = "wav", "mp3"
 	}
 	if !idRE.MatchString(acct) || !uuidRE.MatchString(rec.Leg.UUID) || !idRE.MatchString(rec.ID) {
 		e.log.Error("refusing to record: unsafe account, uuid or id")
 		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
 		return
 	}
-	r := &recording{Recording: rec, started: time.Now()}
+	r := &recording{Recording: rec, started: time.Now(), format: ext, formatRequested: requested}
 	if it := e.continuing[rec.ID]; it != nil {
 		delete(e.continuing, rec.ID)
 		r.path = it.Path
 		_, r.local = recordingPaths(e.sw, it.Meta.Account, rec.ID, it.Meta.Format)
+		r.format, r.formatRequested = it.Meta.Format, it.Meta.FormatRequested
 		r.started = it.Meta.Start
 		e.log.Info("continuing a recording of an earlier run", "recording", rec.ID, "leg", it.Leg, "scope", rec.Scope)
 	} else {
@@ -527,6 +553,10 @@ func startCommand(r *recording) string {
 	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.Settings.RecordMinSec, r.Settings.RecordSampleRate)
 	if r.ReadOnly {
 		vars += ",RECORD_READ_ONLY=true"
+	} else if r.Settings.Stereo {
+		// The leg's own party (read) left, the other (write) right:
+		// switch_ivr_async.c, switch_ivr_record_session_event, SMBF_STEREO.
+		vars += ",RECORD_STEREO=true"
 	}
 	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.Leg.UUID, r.path, r.Settings.TimeLimit, vars)
 }
@@ -538,13 +568,13 @@ func (e *engine) recordStop(ev *Event, ts int64) {
 	if r == nil {
 		if it := e.adopted[p]; it != nil {
 			delete(e.adopted, p)
-			e.finishIntent(it, durMS, ev.Get("Record-Completion-Cause"))
+			e.finishIntent(it, durMS, strings.Clone(ev.Get("Record-Completion-Cause")))
 		}
 		return
 	}
 	e.forget(r)
 	e.do(e.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: ts, Rec: r.ID}))
-	e.finish(r, durMS, ev.Get("Record-Completion-Cause"))
+	e.finish(r, durMS, strings.Clone(ev.Get("Record-Completion-Cause")))
 }
 
 // finish hands a stopped recording to the store.
@@ -570,7 +600,7 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 		RecordingID: r.ID, CallID: r.First.UUID, InteractionID: c.ID, Account: r.Account.ID,
 		Scope: r.Scope, Leg: "b", Origin: r.Origin, Direction: r.Direction,
 		From: c.A.CallerNum, To: c.A.Dest, Start: time.UnixMicro(r.StartTS).UTC(), DurationMS: durMS,
-		Format: r.Settings.Format, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
+		Format: r.format, FormatRequested: r.formatRequested, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
 		PolicyVersion: c.Table.Version, Provenance: provenanceMap(&r.Provenance), Switch: e.sw.Name,
 		URL: r.Settings.URL, Method: r.Settings.Method, RecordMinSec: r.Settings.RecordMinSec,
 		SameLegRecordings: r.SameLeg(), MediaName: r.MediaName, StoppedBy: r.StoppedBy,
@@ -585,7 +615,46 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 		m.Endpoint = "device:" + r.Endpoint
 		m.Owner = r.Owner()
 	}
+	if m.Format == "" {
+		m.Format = r.Settings.Format
+	}
+	if r.Settings.Stereo && !r.ReadOnly {
+		// Left is the recorded leg's own party, right the other.
+		m.Channels = []string{"callee", "caller"}
+		if m.Leg == "a" {
+			m.Channels = []string{"caller", "callee"}
+		}
+	}
+	if r.AnnouncedAt > 0 {
+		at := time.UnixMicro(r.AnnouncedAt).UTC()
+		m.AnnouncedAt = &at
+		m.Announce = table.AnnounceMedia(r.Settings.Announce)
+	}
 	return m
+}
+
+// announceRE is the media an announcement may play: an absolute path or
+// a tone_stream, with nothing that could end or extend the command line
+// (vet refuses the rest; this is the runtime's own check at the socket).
+var announceRE = regexp.MustCompile(`^(/[A-Za-z0-9._+/-]+|tone_stream://[A-Za-z0-9%(),;=.+-]+)$`)
+
+// announce plays a recording's consent announcement to the parties of
+// its leg: uuid_broadcast <uuid> <media> <both|aleg|bleg>
+// (mod_commands.c, uuid_broadcast_function). It goes out after the
+// start, in the leg's command order. e.mu is held.
+func (e *engine) announce(c callstate.Command) {
+	switch {
+	case !uuidRE.MatchString(c.Leg):
+		e.log.Error("refusing to announce: unsafe leg uuid")
+	case !announceRE.MatchString(c.Value) || strings.Contains(c.Value, ".."):
+		e.log.Error("refusing to announce: unsafe media", "media", strconv.Quote(c.Value))
+	case c.Target != "both" && c.Target != "aleg" && c.Target != "bleg":
+		e.log.Error("refusing to announce: unknown target", "target", strconv.Quote(c.Target))
+	default:
+		e.send("uuid_broadcast " + c.Leg + " " + c.Value + " " + c.Target)
+		return
+	}
+	e.obs("announce_refused")
 }
 
 func provenanceMap(p *table.Provenance) map[string]string {

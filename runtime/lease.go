@@ -139,7 +139,35 @@ func (sr *switchRun) gate(ctx context.Context, api func(context.Context, string)
 			"switch", sr.cfg.Name, "owner", holder, "lease_ttl", sr.rt.cfg.LeaseTTL.String())
 		return &notOwnerError{holder}
 	}
+	sr.checkMP3(ctx, api)
 	return nil
+}
+
+// checkMP3 asks the switch whether it can write mp3: FreeSWITCH does with
+// mod_shout loaded (mod_commands.c, module_exists_function answers "true"
+// or "false"). A switch that cannot gets WAV recordings instead of lost
+// ones (engine.start), and this is said once per connection, loudly. An
+// unclear answer keeps mp3: the switch's refusal of a start is then the
+// signal, as before.
+func (sr *switchRun) checkMP3(ctx context.Context, api func(context.Context, string) (string, error)) {
+	res, err := api(ctx, "module_exists mod_shout")
+	state, can := mp3Unknown, 0.0
+	switch strings.TrimSpace(res) {
+	case "true":
+		state, can = mp3Yes, 1
+	case "false":
+		state = mp3No
+	}
+	prev := sr.engine.mp3.Swap(state)
+	sr.rt.Metrics.SwitchMP3.WithLabelValues(sr.cfg.Name).Set(can)
+	switch {
+	case err != nil || state == mp3Unknown:
+		sr.rt.log.Warn("could not tell whether the switch writes mp3 (module_exists mod_shout); asking for mp3 where the policy does",
+			"switch", sr.cfg.Name, "reply", strings.TrimSpace(res), "error", err)
+	case state == mp3No && prev != mp3No:
+		sr.rt.log.Error("the switch cannot write mp3 (mod_shout is not loaded): recordings the policy wants in mp3 are made in WAV, their metadata says format_requested mp3; load mod_shout or set format: \"wav\"",
+			"switch", sr.cfg.Name)
+	}
 }
 
 // keepLease renews the switch's lease every third of its life while the

@@ -28,6 +28,7 @@ type Metrics struct {
 	Reconnects          *prometheus.CounterVec
 	Flagged             *prometheus.CounterVec // by flag
 	EventLag            *prometheus.GaugeVec   // by switch
+	SwitchMP3           *prometheus.GaugeVec   // by switch: 1 can write mp3
 	FinishQueue         prometheus.Gauge
 	// uploadHealth reads the store's upload queue at each scrape; set once
 	// the store is open (SetUploadHealth).
@@ -46,7 +47,7 @@ func (m *Metrics) readUploadHealth() store.UploadHealth {
 
 // RecordingEvents are the values of recpol_recordings_total's event label.
 var RecordingEvents = []string{"requested", "started", "failed", "stopped", "recovered",
-	"command_waited", "command_dropped", "command_deferred", "intent_failed"}
+	"command_waited", "command_dropped", "command_deferred", "intent_failed", "announce_refused"}
 
 // InitSwitch creates a switch's labelled series at zero.
 func (m *Metrics) InitSwitch(name string) {
@@ -60,7 +61,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Recordings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_total",
-			Help: "Recording commands and outcomes seen by the engine, by event (requested: a start sent; started: the switch took it, RECORD_START; failed: the switch refused it; stopped; recovered: finished from an earlier run's intent; command_waited: a recording command waited for room in a full command queue; command_dropped: another command shed; command_deferred: kept while the switch was away; intent_failed: a crash-safety intent could not be written)."}, []string{"event"}),
+			Help: "Recording commands and outcomes seen by the engine, by event (requested: a start sent; started: the switch took it, RECORD_START; failed: the switch refused it; stopped; recovered: finished from an earlier run's intent; command_waited: a recording command waited for room in a full command queue; command_dropped: another command shed; command_deferred: kept while the switch was away; intent_failed: a crash-safety intent could not be written; announce_refused: a consent announcement not played, its media unsafe)."}, []string{"event"}),
 		Finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_finished_total",
 			Help: "Stopped recordings by outcome: stored, discarded (too short or empty), error (kept in the spool)."}, []string{"outcome"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_uploads_total",
@@ -83,6 +84,8 @@ func NewMetrics() *Metrics {
 			Help: "Event-socket disconnections by switch."}, []string{"switch"}),
 		EventLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_event_lag_seconds",
 			Help: "How far behind the switch the runtime reads: the time the last event handled waited between the connection and the engine."}, []string{"switch"}),
+		SwitchMP3: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_switch_mp3",
+			Help: "Whether a switch can write mp3 (module_exists mod_shout at its last connection): 0 means mp3 recordings are made in WAV."}, []string{"switch"}),
 		FinishQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_finish_queue",
 			Help: "Stopped recordings waiting for the finish lane to hand them to the store (their files wait in the spool)."}),
 		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
@@ -113,7 +116,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(build)
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
-		m.FinishQueue,
+		m.FinishQueue, m.SwitchMP3,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
 			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},
 			func() float64 { return float64(m.readUploadHealth().Dead) }),

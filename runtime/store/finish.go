@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -517,32 +518,11 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 		r, err := s.discard(j, "empty file")
 		return true, r, err
 	}
-	if m.Format == "wav" {
-		info, err := inspectWAV(j.Src)
-		if errors.Is(err, errCorrupt) {
-			r, err := s.quarantine(j, err.Error())
-			return true, r, err
+	if m.Format == "wav" || m.Format == "mp3" {
+		done, r, err := s.checkAudio(j)
+		if done || err != nil {
+			return done, r, err
 		}
-		if err != nil {
-			return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
-		}
-		if m.SampleRate != 0 && info.rate != m.SampleRate && !slices.Contains(m.Flags, FlagSampleRate) {
-			// Stored and flagged, never withheld (SPEC 5).
-			m.Flags = append(m.Flags, FlagSampleRate)
-			m.RequestedSampleRate = m.SampleRate
-		}
-		m.SampleRate = info.rate
-		if info.samples == 0 {
-			r, err := s.discard(j, "empty file: no samples")
-			return true, r, err
-		}
-		fileMS := info.samples * 1000 / int64(info.rate)
-		if d := fileMS - m.DurationMS; m.DurationMS > 0 && (d > DurationTolerance.Milliseconds() || -d > DurationTolerance.Milliseconds()) &&
-			!slices.Contains(m.Flags, FlagDuration) {
-			m.Flags = append(m.Flags, FlagDuration)
-			m.ReportedDurationMS = m.DurationMS
-		}
-		m.DurationMS = fileMS
 	}
 	if m.DurationMS > 0 {
 		// Ranges end with the recording; an open one (EndMS -1, a mask
@@ -553,11 +533,117 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 			}
 		}
 	}
-	if m.RecordMinSec > 0 && (m.Format == "wav" || m.DurationMS > 0) && m.DurationMS < int64(m.RecordMinSec)*1000 {
+	if m.RecordMinSec > 0 && m.DurationMS > 0 && m.DurationMS < int64(m.RecordMinSec)*1000 {
 		r, err := s.discard(j, fmt.Sprintf("too short: %d ms < record_min_sec %d", m.DurationMS, m.RecordMinSec))
 		return true, r, err
 	}
 	return false, Result{}, nil
+}
+
+// checkAudio reads a WAV or MP3 file (bounded: see inspectWAV and
+// inspectMP3) and sets the metadata from it: sample rate, duration,
+// channels, and for a WAV the masked spans measured in the file. What
+// differs from what was asked is flagged; an unreadable file is
+// quarantined, an empty one discarded.
+func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
+	m := &j.Meta
+	container := m.Format
+	if m.Format == "mp3" && isRIFF(j.Src) {
+		// A ".mp3" holding WAV bytes: kept and flagged, never withheld.
+		container = "wav"
+		if !slices.Contains(m.Flags, FlagFormat) {
+			m.Flags = append(m.Flags, FlagFormat)
+		}
+		m.FileFormat = "wav"
+	}
+	var info audioInfo
+	if container == "wav" {
+		info, err = inspectWAV(j.Src)
+	} else {
+		info, err = inspectMP3(j.Src)
+	}
+	if errors.Is(err, errCorrupt) {
+		r, err := s.quarantine(j, err.Error())
+		return true, r, err
+	}
+	if err != nil {
+		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+	}
+	if m.SampleRate != 0 && info.rate != m.SampleRate && !slices.Contains(m.Flags, FlagSampleRate) {
+		// Stored and flagged, never withheld (SPEC 5).
+		m.Flags = append(m.Flags, FlagSampleRate)
+		m.RequestedSampleRate = m.SampleRate
+	}
+	m.SampleRate = info.rate
+	m.ChannelCount = info.channels
+	if len(m.Channels) > 0 && len(m.Channels) != info.channels && !slices.Contains(m.Flags, FlagChannels) {
+		m.Flags = append(m.Flags, FlagChannels)
+	}
+	if info.samples == 0 {
+		r, err := s.discard(j, "empty file: no samples")
+		return true, r, err
+	}
+	fileMS := info.samples * 1000 / int64(info.rate)
+	if d := fileMS - m.DurationMS; m.DurationMS > 0 && (d > DurationTolerance.Milliseconds() || -d > DurationTolerance.Milliseconds()) &&
+		!slices.Contains(m.Flags, FlagDuration) {
+		m.Flags = append(m.Flags, FlagDuration)
+		m.ReportedDurationMS = m.DurationMS
+	}
+	m.DurationMS = fileMS
+	if container == "wav" && len(m.MaskedRanges) > 0 && m.ReportedMaskedRanges == nil {
+		if err := measureMasks(j.Src, info, m); err != nil {
+			return false, Result{}, fmt.Errorf("recording %s: measuring its masked spans: %w", m.RecordingID, err)
+		}
+	}
+	return false, Result{}, nil
+}
+
+// maskSearchMS is how far from the span its events give a masked span's
+// run of zeros is looked for: a real switch applies a mask 100-300 ms
+// from the event's time.
+const maskSearchMS = 1000
+
+// measureMasks replaces each masked span the events gave by the run of
+// digital zero in the file nearest it, when there is one: the metadata
+// then agrees with the audio to the frame. The events' spans are kept in
+// ReportedMaskedRanges when any differs.
+func measureMasks(path string, info audioInfo, m *Metadata) error {
+	runs, err := zeroRuns(path, info, 20)
+	if err != nil {
+		return err
+	}
+	measured := make([]Range, len(m.MaskedRanges))
+	changed := false
+	for i, want := range m.MaskedRanges {
+		end := want.EndMS
+		if end < 0 || end > m.DurationMS {
+			end = m.DurationMS
+		}
+		measured[i] = Range{StartMS: want.StartMS, EndMS: end}
+		if rg, ok := nearestRun(runs, Range{StartMS: want.StartMS, EndMS: end}, maskSearchMS); ok {
+			measured[i] = rg
+		}
+		changed = changed || measured[i] != want
+	}
+	if changed {
+		m.ReportedMaskedRanges = m.MaskedRanges
+		m.MaskedRanges = measured
+	}
+	return nil
+}
+
+// isRIFF reports whether a file starts as a RIFF WAVE file.
+func isRIFF(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var b [12]byte
+	if _, err := io.ReadFull(f, b[:]); err != nil {
+		return false
+	}
+	return string(b[0:4]) == "RIFF" && string(b[8:12]) == "WAVE"
 }
 
 // discard removes the recording and then its journal.

@@ -162,6 +162,42 @@ type Metadata struct {
 	// when the file's differs by more than DurationTolerance
 	// (FlagDuration); DurationMS is the file's.
 	ReportedDurationMS int64 `json:"reported_duration_ms,omitempty"`
+	// AnnouncedAt is when the consent announcement (Announce, the media
+	// played) was asked of the switch, with the recording's start.
+	AnnouncedAt *time.Time `json:"announced_at,omitempty"`
+	Announce    string     `json:"announce,omitempty"`
+	// ChannelCount is the file's number of channels, read from it.
+	ChannelCount int `json:"channel_count,omitempty"`
+	// Channels, set by the caller for a stereo recording, says whose
+	// voice each channel holds from the recorded leg's point of view
+	// (["caller", "callee"]: its own party left, the other right). A file
+	// with another channel count is flagged FlagChannels.
+	Channels []string `json:"channels,omitempty"`
+	// FormatRequested is the format the policy asked for when the switch
+	// could not write it and the recording was made in Format instead
+	// (mp3 on a switch without mod_shout).
+	FormatRequested string `json:"format_requested,omitempty"`
+	// FileFormat is the container the file really holds when it is not
+	// Format (a ".mp3" holding WAV bytes): flagged FlagFormat, stored,
+	// served and uploaded as what it is.
+	FileFormat string `json:"file_format,omitempty"`
+	// ReportedMaskedRanges are the masked spans the events gave, kept when
+	// the store measured others in the file (the runs of digital zero
+	// nearest them): MaskedRanges are then the file's.
+	ReportedMaskedRanges []Range `json:"reported_masked_ranges,omitempty"`
+}
+
+// ContentType is the media type of the recording's file: what it holds
+// (FileFormat), else its Format.
+func (m *Metadata) ContentType() string {
+	f := m.Format
+	if m.FileFormat != "" {
+		f = m.FileFormat
+	}
+	if f == "mp3" {
+		return "audio/mpeg"
+	}
+	return "audio/wav"
 }
 
 // The flags of a stored recording.
@@ -172,6 +208,12 @@ const (
 	// FlagDuration: the file is longer or shorter than the recording's
 	// events say, by more than DurationTolerance.
 	FlagDuration = "duration-mismatch"
+	// FlagChannels: the file's channel count is not the one asked for (a
+	// stereo recording written mono).
+	FlagChannels = "channels-mismatch"
+	// FlagFormat: the file's container is not its format (a ".mp3" that
+	// holds WAV bytes).
+	FlagFormat = "format-mismatch"
 )
 
 // DurationTolerance is how far a file's duration may be from the one its

@@ -35,8 +35,12 @@ func TestFinish(t *testing.T) {
 			outcome: Stored, dur: 2500, rate: 8000},
 		{name: "wav 16k, rate filled in", file: "r2.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 16000, 1000) },
 			edit: func(m *Metadata) { m.SampleRate = 0 }, outcome: Stored, dur: 1000, rate: 16000},
-		{name: "mp3 by name", file: "r3.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("ID3 not really"), 0o644) },
-			edit: func(m *Metadata) { m.Format = "mp3"; m.DurationMS = 4200; m.RecordMinSec = 3 }, outcome: Stored, dur: 4200, rate: 8000},
+		{name: "mp3 read from its frames", file: "r3.mp3", write: func(t *testing.T, p string) { writeMP3(t, p, 58) },
+			edit: func(m *Metadata) { m.Format = "mp3"; m.DurationMS = 4200; m.RecordMinSec = 3 }, outcome: Stored, dur: 4176, rate: 8000},
+		{name: "an .mp3 holding WAV bytes: stored and flagged, never withheld", file: "r16.mp3", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
+			edit: func(m *Metadata) { m.Format = "mp3" }, outcome: Stored, dur: 2500, rate: 8000, flags: []string{FlagFormat}},
+		{name: "an .mp3 that is not MPEG audio", file: "r17.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("ID3 not really"), 0o644) },
+			edit: func(m *Metadata) { m.Format = "mp3" }, outcome: Quarantined, reason: "not a readable recording"},
 		{name: "masked ranges end with the recording", file: "r13.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2500) },
 			edit: func(m *Metadata) {
 				m.MaskedRanges = []Range{{StartMS: 100, EndMS: 400}, {StartMS: 1000, EndMS: 2600}, {StartMS: 2000, EndMS: -1}}
@@ -44,7 +48,7 @@ func TestFinish(t *testing.T) {
 			outcome: Stored, dur: 2500, rate: 8000, ranges: []Range{{StartMS: 100, EndMS: 400}, {StartMS: 1000, EndMS: 2500}, {StartMS: 2000, EndMS: 2500}}},
 		{name: "too short", file: "r4.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 2200) },
 			edit: func(m *Metadata) { m.RecordMinSec = 5 }, outcome: Discarded, reason: "too short"},
-		{name: "mp3 too short", file: "r5.mp3", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("x"), 0o644) },
+		{name: "mp3 too short", file: "r5.mp3", write: func(t *testing.T, p string) { writeMP3(t, p, 14) },
 			edit: func(m *Metadata) { m.Format = ""; m.DurationMS = 1000; m.RecordMinSec = 2 }, outcome: Discarded, reason: "too short"},
 		{name: "empty file", file: "r6.wav", write: func(t *testing.T, p string) { os.WriteFile(p, nil, 0o644) },
 			outcome: Discarded, reason: "empty file"},
@@ -58,7 +62,7 @@ func TestFinish(t *testing.T) {
 		{name: "within the duration tolerance: not flagged", file: "r15.wav", write: func(t *testing.T, p string) { writeWAV(t, p, 8000, 5000) },
 			edit: func(m *Metadata) { m.DurationMS = 5400 }, outcome: Stored, dur: 5000, rate: 8000},
 		{name: "corrupt wav", file: "r10.wav", write: func(t *testing.T, p string) { os.WriteFile(p, []byte("RIFF\x10\x00\x00\x00garbage-garbage"), 0o644) },
-			outcome: Quarantined, reason: "not a readable PCM WAV"},
+			outcome: Quarantined, reason: "not a readable recording"},
 		{name: "truncated wav", file: "r11.wav", write: func(t *testing.T, p string) {
 			writeWAV(t, p, 8000, 1000)
 			os.Truncate(p, 1000)

@@ -172,11 +172,7 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 	}
 	req.ContentLength = fi.Size()
 	req.GetBody = func() (io.ReadCloser, error) { return os.Open(j.Dst) }
-	if j.Meta.Format == "mp3" {
-		req.Header.Set("Content-Type", "audio/mpeg")
-	} else {
-		req.Header.Set("Content-Type", "audio/wav")
-	}
+	req.Header.Set("Content-Type", j.Meta.ContentType())
 	if c := s.credentials(target); c != nil {
 		for k, v := range c.Headers {
 			req.Header.Set(k, v)

@@ -137,7 +137,11 @@ func run(t *testing.T, s *Store) (stop func()) {
 func finishWAV(t *testing.T, s *Store, spool string, m Metadata) Result {
 	t.Helper()
 	src := filepath.Join(spool, "rec", m.RecordingID+"."+m.Format)
-	writeWAV(t, src, 8000, 1200)
+	if m.Format == "mp3" {
+		writeMP3(t, src, 17) // 1,224 ms at 8 kHz
+	} else {
+		writeWAV(t, src, 8000, 1200)
+	}
 	r, err := s.Finish(m, src)
 	if err != nil {
 		t.Fatal(err)

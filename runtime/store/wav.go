@@ -1,61 +1,182 @@
 package store
 
 import (
+	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/go-audio/wav"
 )
 
-// wavInfo is what the checks need from a WAV file.
-type wavInfo struct {
-	rate    int
-	samples int64 // per channel
+// audioInfo is what the checks need from a recording file.
+type audioInfo struct {
+	rate     int
+	channels int
+	samples  int64 // per channel
+	// WAV only: the PCM data's offset and size in the file, and the
+	// bytes per sample of one channel.
+	dataOff, dataLen int64
+	bytesPerSample   int
 }
 
-// errCorrupt marks a file that is not a usable PCM WAV.
-var errCorrupt = errors.New("not a readable PCM WAV")
+// errCorrupt marks a file that is not a usable recording.
+var errCorrupt = errors.New("not a readable recording")
 
-// inspectWAV reads a WAV file's headers with go-audio/wav and checks that
-// it is PCM and that its data chunk is really there.
-func inspectWAV(path string) (wavInfo, error) {
+// maxWAVChunks bounds the chunks read before the data chunk: a file of
+// many tiny chunks is refused rather than walked for ever.
+const maxWAVChunks = 64
+
+// inspectWAV reads a WAV file's RIFF chunks and checks that it is PCM and
+// that its data chunk is really there. It is bounded: a chunk's length is
+// never allocated, only compared with the file's size and skipped (a
+// 2 KB file whose LIST chunk claims 4 GB costs a seek), the fmt chunk is
+// read into a fixed buffer, and at most maxWAVChunks chunks are read.
+func inspectWAV(path string) (audioInfo, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return wavInfo{}, err
+		return audioInfo{}, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return wavInfo{}, err
+		return audioInfo{}, err
 	}
-	d := wav.NewDecoder(f)
-	d.ReadInfo()
-	if err := d.Err(); err != nil {
-		return wavInfo{}, fmt.Errorf("%w: %v", errCorrupt, err)
+	size := fi.Size()
+	var hdr [12]byte
+	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+		return audioInfo{}, fmt.Errorf("%w: no RIFF header", errCorrupt)
 	}
-	if d.NumChans < 1 || d.SampleRate == 0 {
-		return wavInfo{}, fmt.Errorf("%w: no format chunk", errCorrupt)
+	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
+		return audioInfo{}, fmt.Errorf("%w: not a RIFF WAVE file", errCorrupt)
 	}
-	if d.WavAudioFormat != 1 {
-		return wavInfo{}, fmt.Errorf("%w: audio format %d is not PCM", errCorrupt, d.WavAudioFormat)
+	var info audioInfo
+	var bits, format int
+	haveFmt := false
+	off := int64(12)
+	for n := 0; ; n++ {
+		if n == maxWAVChunks {
+			return audioInfo{}, fmt.Errorf("%w: more than %d chunks before the data", errCorrupt, maxWAVChunks)
+		}
+		var ch [8]byte
+		if _, err := f.ReadAt(ch[:], off); err != nil {
+			return audioInfo{}, fmt.Errorf("%w: no data chunk", errCorrupt)
+		}
+		id, clen := string(ch[0:4]), int64(binary.LittleEndian.Uint32(ch[4:8]))
+		body := off + 8
+		switch id {
+		case "fmt ":
+			if clen < 16 || body+16 > size {
+				return audioInfo{}, fmt.Errorf("%w: a fmt chunk of %d bytes", errCorrupt, clen)
+			}
+			var b [16]byte
+			if _, err := f.ReadAt(b[:], body); err != nil {
+				return audioInfo{}, fmt.Errorf("%w: fmt chunk: %v", errCorrupt, err)
+			}
+			format = int(binary.LittleEndian.Uint16(b[0:2]))
+			info.channels = int(binary.LittleEndian.Uint16(b[2:4]))
+			info.rate = int(binary.LittleEndian.Uint32(b[4:8]))
+			bits = int(binary.LittleEndian.Uint16(b[14:16]))
+			haveFmt = true
+		case "data":
+			if !haveFmt || info.channels < 1 || info.rate == 0 {
+				return audioInfo{}, fmt.Errorf("%w: no format chunk", errCorrupt)
+			}
+			if format != 1 && format != 0xFFFE {
+				return audioInfo{}, fmt.Errorf("%w: audio format %d is not PCM", errCorrupt, format)
+			}
+			switch bits {
+			case 8, 16, 24, 32:
+			default:
+				return audioInfo{}, fmt.Errorf("%w: %d bits per sample", errCorrupt, bits)
+			}
+			if body+clen > size {
+				return audioInfo{}, fmt.Errorf("%w: data chunk of %d bytes at %d in a %d-byte file", errCorrupt, clen, body, size)
+			}
+			info.bytesPerSample = bits / 8
+			info.dataOff, info.dataLen = body, clen
+			info.samples = clen / int64(info.channels*info.bytesPerSample)
+			return info, nil
+		}
+		// Chunks are padded to an even length.
+		next := body + clen + clen&1
+		if next > size {
+			return audioInfo{}, fmt.Errorf("%w: a %q chunk of %d bytes at %d in a %d-byte file", errCorrupt, id, clen, off, size)
+		}
+		off = next
 	}
-	switch d.BitDepth {
-	case 8, 16, 24, 32:
-	default:
-		return wavInfo{}, fmt.Errorf("%w: %d bits per sample", errCorrupt, d.BitDepth)
+}
+
+// zeroRuns returns the runs of frames of exact digital zero on every
+// channel of a WAV file, at least minMS long, in milliseconds from the
+// start of the file. It streams the data (a fixed buffer).
+func zeroRuns(path string, info audioInfo, minMS int64) ([]Range, error) {
+	if info.bytesPerSample == 0 || info.rate == 0 {
+		return nil, nil
 	}
-	if err := d.FwdToPCM(); err != nil {
-		return wavInfo{}, fmt.Errorf("%w: %v", errCorrupt, err)
-	}
-	pos, err := f.Seek(0, io.SeekCurrent)
+	f, err := os.Open(path)
 	if err != nil {
-		return wavInfo{}, err
+		return nil, err
 	}
-	if d.PCMSize < 0 || pos+int64(d.PCMSize) > fi.Size() {
-		return wavInfo{}, fmt.Errorf("%w: data chunk of %d bytes at %d in a %d-byte file", errCorrupt, d.PCMSize, pos, fi.Size())
+	defer f.Close()
+	r := bufio.NewReaderSize(io.NewSectionReader(f, info.dataOff, info.dataLen), 64<<10)
+	frameSize := info.channels * info.bytesPerSample
+	frame := make([]byte, frameSize)
+	// 8-bit PCM is unsigned: its zero is 0x80.
+	zero := byte(0)
+	if info.bytesPerSample == 1 {
+		zero = 0x80
 	}
-	frame := int64(d.NumChans) * int64(d.BitDepth/8)
-	return wavInfo{rate: int(d.SampleRate), samples: int64(d.PCMSize) / frame}, nil
+	var out []Range
+	runStart := int64(-1)
+	minFrames := minMS * int64(info.rate) / 1000
+	ms := func(frames int64) int64 { return frames * 1000 / int64(info.rate) }
+	var i int64
+	for ; i < info.samples; i++ {
+		if _, err := io.ReadFull(r, frame); err != nil {
+			return nil, fmt.Errorf("reading samples: %w", err)
+		}
+		silent := true
+		for _, b := range frame {
+			if b != zero {
+				silent = false
+				break
+			}
+		}
+		switch {
+		case silent && runStart < 0:
+			runStart = i
+		case !silent && runStart >= 0:
+			if i-runStart >= minFrames {
+				out = append(out, Range{StartMS: ms(runStart), EndMS: ms(i)})
+			}
+			runStart = -1
+		}
+	}
+	if runStart >= 0 && i-runStart >= minFrames {
+		out = append(out, Range{StartMS: ms(runStart), EndMS: ms(i)})
+	}
+	return out, nil
+}
+
+// nearestRun returns the run that overlaps want the most, or failing
+// that the closest one, and whether any run is within maxOff of it.
+func nearestRun(runs []Range, want Range, maxOff int64) (Range, bool) {
+	best, bestScore, found := Range{}, int64(-1<<62), false
+	for _, rg := range runs {
+		overlap := min(rg.EndMS, want.EndMS) - max(rg.StartMS, want.StartMS)
+		var score int64
+		if overlap > 0 {
+			score = overlap
+		} else {
+			score = overlap // negative: the gap between them
+			if -overlap > maxOff {
+				continue
+			}
+		}
+		if score > bestScore {
+			best, bestScore, found = rg, score, true
+		}
+	}
+	return best, found
 }
