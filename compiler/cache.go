@@ -15,8 +15,9 @@ import (
 )
 
 // cacheFormat changes whenever the cached shape (rawPolicy, the manifest)
-// changes, so that entries written by another release are never trusted.
-const cacheFormat = "recpol compile cache 4"
+// or the wording of the cached diagnostics changes, so that entries
+// written by another release are never trusted.
+const cacheFormat = "recpol compile cache 5"
 
 // cacheSalt covers what an entry's meaning depends on besides the files:
 // the cache format, the schema and the CUE evaluator's version.

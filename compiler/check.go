@@ -54,7 +54,7 @@ func (c *compilation) checkAccount(id string, a *rawAccount) {
 			if _, ok := a.Users[*d.Owner]; !ok {
 				p := at("devices", did, "owner")
 				c.errorf(CodeOwner, c.posOf(p...), cuePath(p),
-					"owner %q is not a user of account %s", *d.Owner, id)
+					"owner %q is not a user of account %s%s", *d.Owner, id, ownerHint(a, *d.Owner))
 			}
 		}
 		c.checkCR(d.CallRecording, at("devices", did, "call_recording"))
@@ -72,6 +72,19 @@ func (c *compilation) checkCR(cr *rawCR, path []string) {
 			}
 		}
 	}
+}
+
+// ownerHint says what an owner that is not a user of its account may
+// have meant: a user of the account with a close id, or, for the id of a
+// device, that devices own nothing.
+func ownerHint(a *rawAccount, owner string) string {
+	if _, ok := a.Devices[owner]; ok {
+		return fmt.Sprintf(" (%s is a device of the account: an owner is a user)", owner)
+	}
+	if len(a.Users) == 0 {
+		return ": the account has no users"
+	}
+	return didYouMean(owner, sortedKeys(a.Users))
 }
 
 type numberClaim struct {

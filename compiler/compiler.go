@@ -306,6 +306,7 @@ func (c *compilation) evaluate() {
 	}
 	ctx := cuecontext.New()
 	v := ctx.BuildInstance(inst)
+	c.value = v // cueErrors looks up what the policy says (an action's module)
 	// The value is kept even when it has errors: decode takes what
 	// evaluated cleanly. CUE reports incomplete values only when nothing
 	// else is wrong; decode reports those it meets otherwise.
@@ -423,6 +424,19 @@ func position(p token.Pos) Position {
 // the declaration of the path when the value's own position is elsewhere.
 // A segment "[i]" selects a list element.
 func (c *compilation) posOf(sel ...string) Position {
+	if !c.value.Exists() {
+		// The plain-data path, which keeps no diagnostic.
+		return c.declPosition(sel)
+	}
+	if p := position(c.value.LookupPath(selectors(sel)).Pos()); c.userFiles[p.File] {
+		return p
+	}
+	return c.declPosition(sel)
+}
+
+// selectors makes a CUE path of plain labels, a label "[i]" selecting a
+// list element.
+func selectors(sel []string) cue.Path {
 	sels := make([]cue.Selector, len(sel))
 	for i, s := range sel {
 		if strings.HasPrefix(s, "[") && strings.HasSuffix(s, "]") {
@@ -433,14 +447,7 @@ func (c *compilation) posOf(sel ...string) Position {
 		}
 		sels[i] = cue.Str(s)
 	}
-	if !c.value.Exists() {
-		// The plain-data path, which keeps no diagnostic.
-		return c.declPosition(sel)
-	}
-	if p := position(c.value.LookupPath(cue.MakePath(sels...)).Pos()); c.userFiles[p.File] {
-		return p
-	}
-	return c.declPosition(sel)
+	return cue.MakePath(sels...)
 }
 
 func sortedKeys[V any](m map[string]V) []string {

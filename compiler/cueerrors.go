@@ -42,9 +42,20 @@ func (c *compilation) cueErrors(code string, err error) {
 			rejectedModules[cuePath(g.path[:n-1])] = true
 		}
 	}
+	// An unknown field's own fields are not reported again: the schema
+	// knows nothing of them (incoming: any: is one mistake, not two).
+	unknown := map[string]bool{}
+	for _, g := range groups {
+		if c.isUnknownField(g.errs, g.path) {
+			unknown[cuePath(g.path)] = true
+		}
+	}
 	for _, g := range groups {
 		if n := len(g.path); n >= 2 && rejectedModules[cuePath(g.path[:n-2])] && g.path[n-2] == "data" {
 			c.lost = append(c.lost, g.path)
+			continue
+		}
+		if underUnknown(unknown, g.path) {
 			continue
 		}
 		for _, e := range g.errs {
@@ -54,9 +65,19 @@ func (c *compilation) cueErrors(code string, err error) {
 				break
 			}
 		}
+		if d, ok := c.conflict(code, g.errs, g.path); ok {
+			c.add(d)
+			continue
+		}
 		if alts, bad, ok := disjunction(g.errs); ok {
 			// An alternative's error points at the value itself.
 			d := c.cueDiagnostic(code, g.errs[len(g.errs)-1], g.path)
+			if v, ok := c.valueAt(d.Position); ok && v.literal {
+				bad = v.text
+			}
+			if allowed := c.allowedValues(g.path); len(allowed) > 0 {
+				alts = allowed
+			}
 			d.Message = d.Path + ": " + fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", "))
 			d.Related = nil
 			c.add(d)
@@ -119,7 +140,12 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
 		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
 	case format == "field not allowed":
-		msg = fmt.Sprintf("unknown field %q", last)
+		msg = c.unknownFieldMessage(path)
+	case n == 1 && c.schemaAt(path) == nil && !c.userPosition(e):
+		// The schema's error for a top-level field other than
+		// defaults and accounts.
+		msg = fmt.Sprintf("unknown top-level field %q: a policy has only defaults and accounts%s",
+			last, didYouMean(last, sortedKeys(plainSchema().fields)))
 	case format == "incomplete value %v":
 		code = CodeIncomplete
 		msg = fmt.Sprintf("%s must be set to a value, not just %s", last, arg(0))
@@ -179,15 +205,21 @@ func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
 	if summaries != 1 || len(alts) == 0 {
 		return nil, "", false
 	}
-	sort.Slice(alts, func(i, j int) bool {
-		a, errA := strconv.Atoi(alts[i])
-		b, errB := strconv.Atoi(alts[j])
+	sortValues(alts)
+	return alts, bad, true
+}
+
+// sortValues sorts values as CUE writes them: numbers by value, strings
+// alphabetically.
+func sortValues(vals []string) {
+	sort.Slice(vals, func(i, j int) bool {
+		a, errA := strconv.Atoi(vals[i])
+		b, errB := strconv.Atoi(vals[j])
 		if errA == nil && errB == nil {
 			return a < b
 		}
-		return alts[i] < alts[j]
+		return vals[i] < vals[j]
 	})
-	return alts, bad, true
 }
 
 // hiddenUnknownFields reports fields the schema does not declare. CUE
@@ -218,7 +250,7 @@ func (c *compilation) hiddenUnknownFields(ctx *cue.Context, v cue.Value) {
 						pos = c.declPosition(p)
 					}
 					c.add(Diagnostic{Code: CodeSchema, Severity: Error, Position: pos, Path: cp,
-						Message: fmt.Sprintf("%s: unknown field %q", cp, label)})
+						Message: cp + ": " + c.unknownFieldMessage(p)})
 				}
 				continue
 			}
