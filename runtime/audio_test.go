@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
@@ -244,4 +245,102 @@ func voices(t *testing.T, h *harness) (own, other float64) {
 		t.Fatalf("files %+v, want one that heard one other party", files)
 	}
 	return files[0].ToneHz, files[0].OtherHz[0]
+}
+
+// TestMasksAgreeWithTheFile: a call masked mid-call by the agent's *72
+// and unmasked by *73, recorded in stereo WAV and in MP3. The metadata's
+// masked spans are the file's: for the WAV the store measures the run of
+// digital zero (on both channels), for the MP3 the runtime takes the
+// switch's own times of the mask and unmask (their BACKGROUND_JOBs).
+func TestMasksAgreeWithTheFile(t *testing.T) {
+	for _, tc := range []struct {
+		name, format string
+		mp3          fakeswitch.MP3Support
+	}{
+		{"stereo wav", `format: "wav", stereo: true`, fakeswitch.MP3Stub},
+		{"mp3", `format: "mp3"`, fakeswitch.MP3Auto},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.mp3 == fakeswitch.MP3Auto {
+				if _, err := exec.LookPath("lame"); err != nil {
+					t.Skip("lame not installed: the fake switch cannot write real MP3")
+				}
+			}
+			h := audioHarness(t, `defaults: record_sample_rate: 8000
+accounts: acme: {
+	call_recording: account: inbound: offnet: {enabled: true, `+tc.format+`}
+	devices: d1: {}
+	metaflows: numbers: {
+		"72": {module: "record_call", data: action: "mask"}
+		"73": {module: "record_call", data: action: "unmask"}
+	}
+}
+`, fakeswitch.Config{MP3: tc.mp3})
+			call := bridgedCall("00000000000"+map[string]string{"stereo wav": "5", "mp3": "6"}[tc.name], 6000)
+			hangup := call.Steps[len(call.Steps)-1]
+			call.Steps = append(call.Steps[:len(call.Steps)-1],
+				scenario.Step{AtMS: 2000, Do: "dtmf", Leg: "b", Digits: "*72"},
+				scenario.Step{AtMS: 3500, Do: "dtmf", Leg: "b", Digits: "*73"}, hangup)
+			m, path := storedOne(t, h, call)
+			files := h.srv.Files()
+			if len(files) != 1 || len(files[0].Masked) != 1 {
+				t.Fatalf("the switch's files %+v, want one masked once", files)
+			}
+			f := files[0]
+			want := []store.Range{{StartMS: f.Masked[0].FromMS, EndMS: f.Masked[0].ToMS}}
+			if diff := cmp.Diff(want, m.MaskedRanges); diff != "" {
+				t.Errorf("masked ranges, the file's (-) and the metadata's (+):\n%s", diff)
+			}
+			if tc.mp3 != fakeswitch.MP3Auto {
+				rate, ch := wavChannels(t, path)
+				for i, c := range ch {
+					for k := want[0].StartMS * int64(rate) / 1000; k < want[0].EndMS*int64(rate)/1000 && k < int64(len(c)); k++ {
+						if c[k] != 0 {
+							t.Fatalf("channel %d: sample %d in the masked span is %d", i, k, c[k])
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestSwitchMaskRanges: an MP3's masked spans come from the switch's
+// times of its masks (µs), against RECORD_START's, and only when every
+// mask the events saw has its time.
+func TestSwitchMaskRanges(t *testing.T) {
+	rec := func(masks ...switchMask) *recording {
+		r := &recording{Recording: &callstate.Recording{}, switchMasks: masks}
+		r.StartTS = 10_000_000
+		return r
+	}
+	tests := []struct {
+		name   string
+		r      *recording
+		events []callstate.Range
+		want   []Range
+		ok     bool
+	}{
+		{"a mask and an unmask, 240 ms after their keys", rec(switchMask{true, 11_740_000}, switchMask{false, 13_240_000}),
+			[]callstate.Range{{StartMS: 1500, EndMS: 3000}}, []Range{{StartMS: 1740, EndMS: 3240}}, true},
+		{"masked to the end", rec(switchMask{true, 12_000_000}),
+			[]callstate.Range{{StartMS: 2000, EndMS: 5000}}, []Range{{StartMS: 2000, EndMS: -1}}, true},
+		{"a job that arrived out of order", rec(switchMask{false, 13_000_000}, switchMask{true, 12_000_000}),
+			[]callstate.Range{{StartMS: 2000, EndMS: 3000}}, []Range{{StartMS: 2000, EndMS: 3000}}, true},
+		{"a mask whose time is missing", rec(switchMask{true, 12_000_000}, switchMask{false, 13_000_000}),
+			[]callstate.Range{{StartMS: 2000, EndMS: 3000}, {StartMS: 4000, EndMS: 4500}}, nil, false},
+		{"no start time", &recording{Recording: &callstate.Recording{}, switchMasks: []switchMask{{true, 1}}},
+			[]callstate.Range{{StartMS: 0, EndMS: 1}}, nil, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := tt.r.switchMaskRanges(tt.events)
+			if ok != tt.ok {
+				t.Fatalf("ok = %v, want %v", ok, tt.ok)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("-want +got:\n%s", diff)
+			}
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -26,6 +28,12 @@ import (
 // body of the BACKGROUND_JOB ("+OK ..." or "-ERR ...").
 type Commander interface {
 	BgAPI(ctx context.Context, cmd string) (string, error)
+}
+
+// jobTimer is a Commander that also says when the switch ran a command
+// (its BACKGROUND_JOB's Event-Date-Timestamp, µs): esl.Client.
+type jobTimer interface {
+	BgAPIJob(ctx context.Context, cmd string) (string, int64, error)
 }
 
 // Finished is a recording the switch has stopped, ready to be stored.
@@ -99,6 +107,11 @@ type recording struct {
 	// format is the file's format: the policy's, or wav where the switch
 	// cannot write the mp3 the policy asks for (formatRequested).
 	format, formatRequested string
+	// switchMasks are the masks and unmasks as the switch ran them (the
+	// BACKGROUND_JOB of each command, µs on its clock), in the order they
+	// ran: an MP3's masked spans, which the store cannot measure in the
+	// file, come from them.
+	switchMasks []switchMask
 	// recheck: the recording was running across a reconnection and its
 	// leg then still existed; the leg may have ended in between (a
 	// hangup whose events were lost), so it is checked again until the
@@ -213,12 +226,21 @@ func legOf(cmd string) string {
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
 	e.writeIntent(cmd)
 	delay := 20 * time.Millisecond
+	jt, timed := c.(jobTimer)
 	for n := 0; ; n++ {
-		res, err := c.BgAPI(ctx, cmd)
+		var res string
+		var at int64
+		var err error
+		if timed {
+			res, at, err = jt.BgAPIJob(ctx, cmd)
+		} else {
+			res, err = c.BgAPI(ctx, cmd)
+		}
 		if err == nil && strings.HasPrefix(res, "+OK") {
 			if n > 0 {
 				e.log.Info("command sent after the switch came back", "command", cmd, "attempts", n+1)
 			}
+			e.ranAt(cmd, at)
 			return
 		}
 		if ctx.Err() != nil {
@@ -611,6 +633,13 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	for _, rg := range r.Masks() {
 		m.MaskedRanges = append(m.MaskedRanges, Range{StartMS: rg.StartMS, EndMS: rg.EndMS})
 	}
+	if r.format == "mp3" {
+		// The store measures a WAV's masked spans in the file; an MP3's
+		// come from the switch's own times of the masks.
+		if sw, ok := r.switchMaskRanges(r.Masks()); ok && !slices.Equal(sw, m.MaskedRanges) {
+			m.ReportedMaskedRanges, m.MaskedRanges = m.MaskedRanges, sw
+		}
+	}
 	if r.Endpoint != "" {
 		m.Endpoint = "device:" + r.Endpoint
 		m.Owner = r.Owner()
@@ -825,6 +854,59 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// switchMask is a mask (or unmask) as the switch ran it.
+type switchMask struct {
+	mask bool
+	at   int64 // µs on the switch's clock
+}
+
+// ranAt notes when the switch ran a recording's mask or unmask.
+func (e *engine) ranAt(cmd string, at int64) {
+	if at <= 0 || !strings.HasPrefix(cmd, "uuid_record ") {
+		return
+	}
+	f := strings.Fields(cmd)
+	if len(f) < 4 || (f[2] != "mask" && f[2] != "unmask") {
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r := e.byPath[f[3]]; r != nil {
+		r.switchMasks = append(r.switchMasks, switchMask{mask: f[2] == "mask", at: at})
+	}
+}
+
+// switchMaskRanges are a recording's masked spans from the switch's own
+// times of its masks and unmasks, in ms from its start (RECORD_START's
+// time), an open one to -1 (the store closes it at the file's end); ok is
+// false when the switch's times are not known for every mask.
+func (r *recording) switchMaskRanges(events []callstate.Range) ([]Range, bool) {
+	if r.StartTS <= 0 || len(r.switchMasks) == 0 {
+		return nil, false
+	}
+	ms := slices.Clone(r.switchMasks)
+	slices.SortStableFunc(ms, func(a, b switchMask) int { return cmp.Compare(a.at, b.at) })
+	var out []Range
+	open := int64(-1)
+	for _, m := range ms {
+		t := max(0, (m.at-r.StartTS)/1000)
+		switch {
+		case m.mask && open < 0:
+			open = t
+		case !m.mask && open >= 0:
+			out = append(out, Range{StartMS: open, EndMS: t})
+			open = -1
+		}
+	}
+	if open >= 0 {
+		out = append(out, Range{StartMS: open, EndMS: -1})
+	}
+	if len(out) != len(events) {
+		return nil, false // a mask whose time the switch did not give
+	}
+	return out, true
 }
 
 // engineSizes are the sizes of an engine's state: each must come back

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/big"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -392,40 +393,49 @@ func (c *Client) API(ctx context.Context, cmd string) (string, error) {
 // connection ends (a job's result is lost with its connection), or with
 // ctx.
 func (c *Client) BgAPI(ctx context.Context, cmd string) (string, error) {
+	body, _, err := c.BgAPIJob(ctx, cmd)
+	return body, err
+}
+
+// BgAPIJob is BgAPI that also returns when the switch ran the command:
+// its BACKGROUND_JOB's Event-Date-Timestamp (µs on the switch's clock, 0
+// when the event has none), the time FreeSWITCH finished the job.
+func (c *Client) BgAPIJob(ctx context.Context, cmd string) (string, int64, error) {
 	if err := checkCommand(cmd); err != nil {
-		return "", err
+		return "", 0, err
 	}
 	s, err := c.current()
 	if err != nil {
-		return "", err
+		return "", 0, err
 	}
 	job := newUUID()
 	ch := s.addJob(job)
 	defer s.removeJob(job)
 	r, err := s.command(ctx, "bgapi "+cmd+"\nJob-UUID: "+job)
 	if err != nil {
-		return "", fmt.Errorf("bgapi %s: %w", verb(cmd), err)
+		return "", 0, fmt.Errorf("bgapi %s: %w", verb(cmd), err)
 	}
 	if !strings.HasPrefix(r.text, "+OK") {
-		return r.text, fmt.Errorf("bgapi %s: %w: %s", verb(cmd), ErrRejected, strings.TrimSpace(r.text))
+		return r.text, 0, fmt.Errorf("bgapi %s: %w: %s", verb(cmd), ErrRejected, strings.TrimSpace(r.text))
 	}
 	if r.job != "" && r.job != job {
-		return "", fmt.Errorf("bgapi %s: %w: the switch answered Job-UUID %q, not the one sent", verb(cmd), ErrProtocol, r.job)
+		return "", 0, fmt.Errorf("bgapi %s: %w: the switch answered Job-UUID %q, not the one sent", verb(cmd), ErrProtocol, r.job)
 	}
 	t := time.NewTimer(c.cfg.CommandTimeout)
 	defer t.Stop()
 	select {
 	case ev := <-ch:
+		at, _ := strconv.ParseInt(ev.Get("Event-Date-Timestamp"), 10, 64)
 		if rejected(ev.Body) {
-			return ev.Body, fmt.Errorf("bgapi %s: %w: %s", verb(cmd), ErrRejected, strings.TrimSpace(ev.Body))
+			return ev.Body, at, fmt.Errorf("bgapi %s: %w: %s", verb(cmd), ErrRejected, strings.TrimSpace(ev.Body))
 		}
-		return ev.Body, nil
+		return ev.Body, at, nil
 	case <-s.done:
-		return "", fmt.Errorf("bgapi %s: %w", verb(cmd), ErrConnectionLost)
+		return "", 0, fmt.Errorf("bgapi %s: %w", verb(cmd), ErrConnectionLost)
 	case <-t.C:
-		return "", fmt.Errorf("bgapi %s: %w", verb(cmd), ErrJobTimeout)
+		return "", 0, fmt.Errorf("bgapi %s: %w", verb(cmd), ErrJobTimeout)
 	case <-ctx.Done():
-		return "", fmt.Errorf("bgapi %s: %w", verb(cmd), ctx.Err())
+		return "", 0, fmt.Errorf("bgapi %s: %w", verb(cmd), ctx.Err())
 	}
 }
 
