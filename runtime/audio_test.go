@@ -344,3 +344,27 @@ func TestSwitchMaskRanges(t *testing.T) {
 		})
 	}
 }
+
+// TestMonoHearsBoth: a default (mono) recording of a bridged call holds
+// both parties' voices, mixed.
+func TestMonoHearsBoth(t *testing.T) {
+	h := audioHarness(t, `defaults: {format: "wav", record_sample_rate: 8000}
+accounts: acme: {
+	call_recording: account: inbound: offnet: enabled: true
+	devices: d1: {}
+}
+`, fakeswitch.Config{})
+	call := bridgedCall("000000000007", 6000)
+	m, path := storedOne(t, h, call)
+	rate, ch := wavChannels(t, path)
+	if len(ch) != 1 || m.ChannelCount != 1 {
+		t.Fatalf("%d channels, want mono", len(ch))
+	}
+	caller, callee := fakeswitch.ToneHz(call.Legs[0].UUID), fakeswitch.ToneHz(call.Legs[1].UUID)
+	if caller == callee {
+		t.Fatalf("the two legs share the voice %v Hz: pick other uuids", caller)
+	}
+	if l, o := level(ch[0], rate, 1500, 4500, caller), level(ch[0], rate, 1500, 4500, callee); l < 1000 || o < 1000 {
+		t.Errorf("caller's voice at %.0f, callee's at %.0f: want both", l, o)
+	}
+}
