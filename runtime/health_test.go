@@ -231,3 +231,37 @@ accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format
 		t.Errorf("the shutdown is not logged at INFO: %v", msgs)
 	}
 }
+
+// TestIdleConnectionsFlood: hundreds of idle connections (more than the
+// server's limit) do not stop the API: a request is answered once the
+// idle ones time out, and the runtime holds at most its limit of them.
+func TestIdleConnectionsFlood(t *testing.T) {
+	h := startHarness(t, "../testdata/policies/agreement", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	addr, err := h.rt.HTTPAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range httpMaxConns + 150 {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatalf("after %d connections: %v", len(idle), err)
+		}
+		idle = append(idle, c)
+	}
+	start := time.Now()
+	code, _ := getHealth(t, ctx, addr)
+	if code != http.StatusOK {
+		t.Errorf("healthz during the flood: %d", code)
+	}
+	if took := time.Since(start); took > httpReadHeaderTimeout+5*time.Second {
+		t.Errorf("healthz answered after %v", took)
+	}
+}

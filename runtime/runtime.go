@@ -54,6 +54,9 @@ type Runtime struct {
 	// releaseLeases: give the switches' leases up when Run ends (tests
 	// turn it off to play a runtime that died).
 	releaseLeases bool
+	// spool is this process's exclusive lock on the spool, released when
+	// Run ends (or by the kernel when the process dies).
+	spool *spoolLock
 }
 
 // switchRun is one switch: its engine and its client.
@@ -79,7 +82,16 @@ type switchState struct {
 
 // New loads the policy (which must compile) and opens the store. Nothing
 // connects until Run.
-func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
+func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
+	lock, err := lockSpool(cfg.Spool, cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			lock.release()
+		}
+	}()
 	m := NewMetrics()
 	// A reload never takes every core from the engines: in a 200 calls/s
 	// soak a reload on both cores delayed events enough that starts
@@ -89,7 +101,7 @@ func New(cfg *Config, log *slog.Logger) (*Runtime, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true,
+	r = &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true, spool: lock,
 		finishing: newFinishLane(func(n int) { m.FinishQueue.Set(float64(n)) })}
 	var uploads []store.Upload
 	for _, u := range cfg.Uploads {
@@ -279,10 +291,11 @@ func (r *Runtime) Run(ctx context.Context) error {
 			return fmt.Errorf("http: %w", err)
 		}
 		r.addr <- ln.Addr().String()
-		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
+			WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}
 		goRun("http", func() error {
 			go func() { <-ctx.Done(); srv.Close() }()
-			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := srv.Serve(newLimitListener(ln, httpMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil
@@ -301,6 +314,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	if err := r.catalog.Close(); err != nil {
 		r.log.Error("closing the catalog", "error", err)
 	}
+	r.spool.release()
 	select {
 	case err := <-errs:
 		return err
@@ -378,6 +392,11 @@ func (r *Runtime) Table() *table.Table { return r.Policy.Table() }
 // maintenance (recpol catalog): rebuild it from the sidecars, or the
 // sidecars from it. It must not run beside a runtime using the same spool.
 func CatalogTool(cfg *Config, log *slog.Logger, f func(*store.Store) error) error {
+	lock, err := lockSpool(cfg.Spool, "recpol catalog")
+	if err != nil {
+		return err
+	}
+	defer lock.release()
 	cat, err := openCatalog(cfg)
 	if err != nil {
 		return err
