@@ -72,6 +72,7 @@ FUZZ_TARGETS := \
 	./table:FuzzCollector \
 	./scenario:FuzzParse \
 	./runtime/store:FuzzValidName \
+	./runtime/store:FuzzInspectAudio \
 	./runtime/eslwire:FuzzParseEventPlain \
 	./runtime/fakeswitch:FuzzReadFrame \
 	./runtime/fakeswitch:FuzzHandle

@@ -242,3 +242,45 @@ func writeMP3(t *testing.T, path string, frames int) {
 		t.Fatal(err)
 	}
 }
+
+// FuzzInspectAudio: any bytes under a .wav or .mp3 name are read without
+// a panic and without allocating from a length field (the readers use
+// fixed buffers), and what they accept is consistent.
+func FuzzInspectAudio(f *testing.F) {
+	f.Add(pcmWAVn(8000, 1, 80, nil, tone(440, 8000)), false)
+	f.Add(pcmWAVn(8000, 2, 80, []byte("LIST\xfe\xff\xff\xffINFO"), tone(440, 8000)), false)
+	hdr := []byte{0xFF, 0xE2, 0x28, 0xC0}
+	fr := make([]byte, 144)
+	copy(fr, hdr)
+	f.Add(append(append([]byte{}, fr...), fr...), true)
+	f.Add([]byte("ID3\x04\x00\x00\x00\x00\x00\x10"), true)
+	f.Fuzz(func(t *testing.T, b []byte, mp3 bool) {
+		name := "f.wav"
+		inspect := inspectWAV
+		if mp3 {
+			name, inspect = "f.mp3", inspectMP3
+		}
+		p := filepath.Join(t.TempDir(), name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		info, err := inspect(p)
+		if err != nil {
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("an error that is not errCorrupt: %v", err)
+			}
+			return
+		}
+		if info.rate <= 0 || info.channels <= 0 || info.samples < 0 {
+			t.Fatalf("accepted with %+v", info)
+		}
+		if !mp3 {
+			if info.dataOff+info.dataLen > int64(len(b)) {
+				t.Fatalf("data chunk past the file: %+v in %d bytes", info, len(b))
+			}
+			if _, err := zeroRuns(p, info, 1); err != nil {
+				t.Fatalf("zeroRuns of an accepted file: %v", err)
+			}
+		}
+	})
+}
