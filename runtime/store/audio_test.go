@@ -284,3 +284,26 @@ func FuzzInspectAudio(f *testing.F) {
 		}
 	})
 }
+
+// TestJournalErrorsTransientOrCorrupt: only a journal whose content is
+// wrong is corrupt (and quarantined); an error reading it (here: a
+// directory in its place, as EMFILE or EIO would be) is not.
+func TestJournalErrorsTransientOrCorrupt(t *testing.T) {
+	e := newEnv(t)
+	s := e.open(t)
+	dir := t.TempDir()
+	garbage := filepath.Join(dir, "r1.json")
+	if err := os.WriteFile(garbage, []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	unreadable := filepath.Join(dir, "r2.json")
+	if err := os.Mkdir(unreadable, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.readJournal(garbage); !errors.Is(err, errCorruptJournal) {
+		t.Errorf("garbage: %v, want errCorruptJournal", err)
+	}
+	if _, err := s.readJournal(unreadable); err == nil || errors.Is(err, errCorruptJournal) {
+		t.Errorf("a read error: %v, want a transient error", err)
+	}
+}

@@ -166,8 +166,11 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	switch {
 	case err == nil:
 		return s.advance(j)
-	case !errors.Is(err, os.ErrNotExist):
+	case errors.Is(err, errCorruptJournal):
 		s.quarantineFile(jpath, err)
+	case !errors.Is(err, os.ErrNotExist):
+		// Transient (EMFILE, EIO): not corruption; the caller retries.
+		return Result{}, fmt.Errorf("recording %s: reading its journal: %w", id, err)
 	}
 	// A recording whose file is still in the spool starts over: nothing
 	// was moved yet, and every step is idempotent. Only when the file has
@@ -281,36 +284,41 @@ func (s *Store) readJournal(path string) (*journal, error) {
 	return s.checkJournal(b, strings.TrimSuffix(filepath.Base(path), ".json"))
 }
 
+// errCorruptJournal marks a journal whose content is wrong: it is
+// quarantined. Any other error reading one (too many open files, a full or
+// read-only disk) is transient: the journal stays and is read again.
+var errCorruptJournal = errors.New("corrupt journal")
+
 // checkJournal decodes and checks a journal of recording id.
 func (s *Store) checkJournal(b []byte, id string) (*journal, error) {
 	var j journal
 	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("corrupt journal: %w", err)
+		return nil, fmt.Errorf("%w: %w", errCorruptJournal, err)
 	}
 	if j.Version != 1 {
-		return nil, fmt.Errorf("corrupt journal: version %d", j.Version)
+		return nil, fmt.Errorf("%w: version %d", errCorruptJournal, j.Version)
 	}
 	if _, err := checkMeta(j.Meta); err != nil {
-		return nil, fmt.Errorf("corrupt journal: %w", err)
+		return nil, fmt.Errorf("%w: %w", errCorruptJournal, err)
 	}
 	if id != j.Meta.RecordingID {
-		return nil, errors.New("corrupt journal: recording id does not match its name")
+		return nil, fmt.Errorf("%w: recording id does not match its name", errCorruptJournal)
 	}
 	if !filepath.IsAbs(j.Src) {
-		return nil, errors.New("corrupt journal: source path is not absolute")
+		return nil, fmt.Errorf("%w: source path is not absolute", errCorruptJournal)
 	}
 	switch j.State {
 	case stReceived:
 	case stChecked, stUpload:
 		if j.Dst != s.mediaPath(j.Meta) || len(j.Meta.SHA256) != 64 {
-			return nil, errors.New("corrupt journal: destination or sha256 inconsistent")
+			return nil, fmt.Errorf("%w: destination or sha256 inconsistent", errCorruptJournal)
 		}
 	case stQuarantine:
 		if filepath.Dir(j.Dst) != filepath.Join(s.spool, dirQuarantine) {
-			return nil, errors.New("corrupt journal: quarantine path outside the quarantine")
+			return nil, fmt.Errorf("%w: quarantine path outside the quarantine", errCorruptJournal)
 		}
 	default:
-		return nil, fmt.Errorf("corrupt journal: state %q", j.State)
+		return nil, fmt.Errorf("%w: state %q", errCorruptJournal, j.State)
 	}
 	return &j, nil
 }

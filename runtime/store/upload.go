@@ -466,7 +466,7 @@ func (s *Store) retryJournal(e *entry) {
 	defer unlock()
 	jpath := s.journalPath(id)
 	j, err := s.readJournal(jpath)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, errCorruptJournal) {
 		s.quarantineFile(jpath, err)
 	}
 	if err != nil {
@@ -584,8 +584,13 @@ func (s *Store) eachJournal(sub, what string, f func(*journal)) {
 			continue
 		}
 		j, err := s.readJournal(p)
-		if err != nil {
+		if errors.Is(err, errCorruptJournal) {
 			s.quarantineFile(p, err)
+			continue
+		}
+		if err != nil {
+			// Transient: left for the next start, never quarantined.
+			s.log.Error("reading a journal failed; it is left in place", "journal", p, "error", err.Error())
 			continue
 		}
 		f(j)
