@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"github.com/recpol/recpol/compiler"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -109,7 +110,7 @@ device or user included).`,
 			for i, sd := range sides {
 				a, ok := t.Account(sd.acct)
 				if !ok {
-					return usageErr(fmt.Errorf("account %s: no such account in %s", sd.acct, args[0]))
+					return usageErr(fmt.Errorf("account %s: no such account in %s%s", sd.acct, args[0], didYouMean(sd.acct, t.AccountIDs())))
 				}
 				if i > 0 {
 					fmt.Fprintln(s.stdout)
@@ -184,7 +185,7 @@ func explainExplicit(s *streams, dir, account, from, to, number, dtmf, endpoint 
 	}
 	a, ok := t.Account(acct)
 	if !ok {
-		return usageErr(fmt.Errorf("account %s: no such account in %s", acct, dir))
+		return usageErr(fmt.Errorf("account %s: no such account in %s%s", acct, dir, didYouMean(acct, t.AccountIDs())))
 	}
 	if number != "" {
 		if err := simulate.ExplainNumber(s.stdout, a, fp, number); err != nil {
@@ -218,4 +219,13 @@ func parseAccountParty(s, def string) (string, table.Party, error) {
 	}
 	p, err := table.ParseParty(s)
 	return acct, p, err
+}
+
+// didYouMean is " (did you mean a, b?)" with the names close to name, or
+// "" when none is.
+func didYouMean(name string, candidates []string) string {
+	if s := compiler.Suggest(name, candidates); len(s) > 0 {
+		return " (did you mean " + strings.Join(s, ", ") + "?)"
+	}
+	return ""
 }
