@@ -17,7 +17,7 @@ import (
 // decisions (the platform answers the call, so it goes to onnet).
 func ExplainNumber(w io.Writer, a *table.Account, from table.Party, number string) error {
 	if from.Kind == table.DeviceParty && a.Devices[from.ID] == nil {
-		return fmt.Errorf("account %s has no device %q", a.ID, from.ID)
+		return fmt.Errorf("account %s has no device %q%s", a.ID, from.ID, table.DidYouMean(from.ID, a.Devices))
 	}
 	if from.Kind == table.UserParty {
 		return fmt.Errorf("a call is placed by a device, from offnet or from another account, not by %s", from)
@@ -178,7 +178,7 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 	} else {
 		e := a.Devices[device]
 		if e == nil {
-			return fmt.Errorf("account %s has no device %q", a.ID, device)
+			return fmt.Errorf("account %s has no device %q%s", a.ID, device, table.DidYouMean(device, a.Devices))
 		}
 		fmt.Fprintf(&b, "%s pressed on a call of device:%s of account %s\n", keys, device, a.ID)
 		devices = []string{device}

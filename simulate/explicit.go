@@ -229,7 +229,7 @@ func PressDTMF(a *table.Account, c table.Call, device, keys string) (DTMFOutcome
 	}
 	e := a.Devices[device]
 	if e == nil {
-		return DTMFOutcome{}, fmt.Errorf("account %s has no device %q", a.ID, device)
+		return DTMFOutcome{}, fmt.Errorf("account %s has no device %q%s", a.ID, device, table.DidYouMean(device, a.Devices))
 	}
 	b, ok := MatchKeys(e.Metaflows, keys)
 	if !ok {

@@ -2,6 +2,7 @@ package table
 
 import (
 	"fmt"
+	"github.com/recpol/recpol/internal/suggest"
 	"strings"
 )
 
@@ -239,7 +240,7 @@ func (a *Account) Decide(c Call) ([]Recording, error) {
 	switch c.From.Kind {
 	case DeviceParty:
 		if a.Devices[c.From.ID] == nil {
-			return nil, fmt.Errorf("account %s has no device %q", a.ID, c.From.ID)
+			return nil, fmt.Errorf("account %s has no device %q%s", a.ID, c.From.ID, didYouMeanOf(c.From.ID, a.Devices))
 		}
 	case OffnetParty, OtherAccountParty:
 	default:
@@ -248,11 +249,11 @@ func (a *Account) Decide(c Call) ([]Recording, error) {
 	switch c.To.Kind {
 	case DeviceParty:
 		if a.Devices[c.To.ID] == nil {
-			return nil, fmt.Errorf("account %s has no device %q", a.ID, c.To.ID)
+			return nil, fmt.Errorf("account %s has no device %q%s", a.ID, c.To.ID, didYouMeanOf(c.To.ID, a.Devices))
 		}
 	case UserParty:
 		if a.Users[c.To.ID] == nil {
-			return nil, fmt.Errorf("account %s has no user %q", a.ID, c.To.ID)
+			return nil, fmt.Errorf("account %s has no user %q%s", a.ID, c.To.ID, didYouMeanOf(c.To.ID, a.Users))
 		}
 	}
 	from, to := c.From.Network(), c.To.Network()
@@ -272,4 +273,20 @@ func (a *Account) Decide(c Call) ([]Recording, error) {
 		}
 	}
 	return recs, nil
+}
+
+// DidYouMean is " (did you mean x?)" with the keys of m close to id, or
+// "" when none is: for errors naming an unknown device, user or account.
+func DidYouMean[V any](id string, m map[string]V) string { return didYouMeanOf(id, m) }
+
+// didYouMeanOf is DidYouMean.
+func didYouMeanOf[V any](id string, m map[string]V) string {
+	names := make([]string, 0, len(m))
+	for k := range m {
+		names = append(names, k)
+	}
+	if s := suggest.Names(id, names); len(s) > 0 {
+		return " (did you mean " + strings.Join(s, ", ") + "?)"
+	}
+	return ""
 }
