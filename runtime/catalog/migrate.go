@@ -91,11 +91,44 @@ func (c *Catalog) migrate(ctx context.Context) error {
 		return err
 	}
 	for _, m := range ms {
-		if err := c.applyMigration(ctx, m, len(ms)); err != nil {
-			return fmt.Errorf("catalog: migration %s: %w", m.name, err)
+		// Two processes opening a new SQLite catalog at once can meet
+		// SQLITE_BUSY where the busy timeout does not apply (one switching
+		// the file to WAL while the other begins): the migration is tried
+		// again, a few times, after a pause.
+		delay := 20 * time.Millisecond
+		for attempt := 1; ; attempt++ {
+			err := c.applyMigration(ctx, m, len(ms))
+			if err == nil {
+				break
+			}
+			if !sqliteBusy(err) || attempt == 10 || ctx.Err() != nil {
+				return fmt.Errorf("catalog: migration %s: %w", m.name, err)
+			}
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return fmt.Errorf("catalog: migration %s: %w", m.name, ctx.Err())
+			case <-t.C:
+			}
+			delay *= 2
 		}
 	}
 	return nil
+}
+
+// sqliteBusy reports whether err is SQLite's SQLITE_BUSY or SQLITE_LOCKED
+// (its primary result code, from the driver's error value).
+func sqliteBusy(err error) bool {
+	var coded interface{ Code() int }
+	if !errors.As(err, &coded) {
+		return false
+	}
+	switch coded.Code() & 0xff {
+	case 5, 6: // SQLITE_BUSY, SQLITE_LOCKED
+		return true
+	}
+	return false
 }
 
 func (c *Catalog) applyMigration(ctx context.Context, m migration, known int) (err error) {
