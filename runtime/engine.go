@@ -89,7 +89,22 @@ type engine struct {
 	// mp3 is whether the switch can write mp3 (mod_shout loaded), asked
 	// at each connection: mp3Unknown until it answers.
 	mp3 atomic.Int32
+
+	// seen is each followed leg's latest event time (µs, the switch's
+	// clock); a leg silent for legIdle is asked about (uuid_exists) and
+	// forgotten when the switch no longer has it: a leg whose hangup was
+	// lost is not kept for ever.
+	seen    map[string]int64
+	legIdle time.Duration
 }
+
+// legIdleCheck is how long a leg may go without an event before the
+// engine asks the switch whether it still exists; legChecksPerRound
+// bounds those questions per recheck round.
+const (
+	legIdleCheck      = time.Hour
+	legChecksPerRound = 100
+)
 
 // The switch's mp3 capability (engine.mp3).
 const (
@@ -133,7 +148,8 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 	}
 	e := &engine{sw: sw, cl: cl, table: tbl, fin: fin, log: log, obs: obs,
 		byPath: map[string]*recording{}, byID: map[string]*recording{}, adopted: map[string]*intent{},
-		continuing: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096)}
+		continuing: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096),
+		seen: map[string]int64{}, legIdle: legIdleCheck}
 	e.m = callstate.New(callstate.Config{Classifier: cl, Table: tbl, NewID: newID, Continue: e.continueAdopted})
 	return e
 }
@@ -445,6 +461,11 @@ func (e *engine) Handle(ev *Event) {
 		cev.Digit = ev.Get("DTMF-Digit")
 	}
 	e.do(e.m.Handle(&cev))
+	if e.m.Leg(id) == nil {
+		delete(e.seen, id)
+	} else {
+		e.seen[id] = ts
+	}
 }
 
 // do carries out the machine's commands. e.mu is held.
@@ -827,10 +848,34 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 	for _, it := range e.adopted {
 		its = append(its, it)
 	}
+	var idle []string
+	for id, ts := range e.seen {
+		if len(idle) == legChecksPerRound {
+			break
+		}
+		if e.lastTS-ts >= e.legIdle.Microseconds() {
+			idle = append(idle, id)
+		}
+	}
+	now := e.lastTS
 	e.mu.Unlock()
 	gone := func(leg string) bool {
 		res, err := c.API(ctx, "uuid_exists "+leg)
 		return err == nil && strings.TrimSpace(res) == "false"
+	}
+	for _, id := range idle {
+		if !gone(id) {
+			e.mu.Lock()
+			if _, ok := e.seen[id]; ok {
+				e.seen[id] = e.lastTS // asked again after legIdle
+			}
+			e.mu.Unlock()
+			continue
+		}
+		// Its hangup was lost: the machine sees it now.
+		e.log.Info("forgetting a leg the switch no longer has (its hangup was not seen)", "leg", id)
+		e.Handle(&Event{Name: "CHANNEL_HANGUP_COMPLETE", Headers: map[string]string{
+			"Unique-ID": id, "Event-Date-Timestamp": strconv.FormatInt(now, 10)}})
 	}
 	for _, r := range recs {
 		if !gone(r.Leg.UUID) {
@@ -912,12 +957,12 @@ func (r *recording) switchMaskRanges(events []callstate.Range) ([]Range, bool) {
 // engineSizes are the sizes of an engine's state: each must come back
 // down when calls end, or the engine leaks.
 type engineSizes struct {
-	legs, recordings, adopted int
+	legs, recordings, adopted, seen int
 }
 
 // sizes reads the engine's state sizes.
 func (e *engine) sizes() engineSizes {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return engineSizes{legs: e.m.Legs(), recordings: len(e.byID), adopted: len(e.adopted)}
+	return engineSizes{legs: e.m.Legs(), recordings: len(e.byID), adopted: len(e.adopted), seen: len(e.seen)}
 }
