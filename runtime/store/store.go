@@ -63,6 +63,11 @@ type Config struct {
 	// Workers is the number of concurrent uploads; zero means
 	// DefaultWorkers.
 	Workers int
+	// PerTarget is how many of them may go to one target (scheme and
+	// host) at once, so that one slow or trickling target never holds
+	// every worker and starves the others' uploads; zero means a quarter
+	// of Workers (at least 1).
+	PerTarget int
 	// MaxUploadAge is how long a failing upload is retried, counted from
 	// the end of its recording (or from a manual Retry): past it, the
 	// next failure dead-letters it. Zero means DefaultMaxUploadAge. A
@@ -314,6 +319,7 @@ type Store struct {
 	mu      sync.Mutex
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
+	targets map[string]int    // uploads in flight per target (targetOf)
 	sched   sched             // when the entries of pending and stuck are due
 	wake    chan struct{}
 
@@ -371,6 +377,9 @@ func Open(cfg Config) (*Store, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = DefaultWorkers
 	}
+	if cfg.PerTarget <= 0 {
+		cfg.PerTarget = max(1, cfg.Workers/4)
+	}
 	if cfg.MaxUploadAge <= 0 {
 		cfg.MaxUploadAge = DefaultMaxUploadAge
 	}
@@ -385,6 +394,7 @@ func Open(cfg Config) (*Store, error) {
 		client:  cfg.Client,
 		pending: map[string]*entry{},
 		stuck:   map[string]*entry{},
+		targets: map[string]int{},
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
 		rename:  os.Rename,

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -165,6 +166,8 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 	if j.Meta.Method == "post" {
 		method = http.MethodPost
 	}
+	ctx, cancel := context.WithTimeout(ctx, attemptDeadline(fi.Size()))
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, method, target.String(), f)
 	if err != nil {
 		f.Close()
@@ -198,6 +201,29 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 	return nil
 }
 
+// targetWait is how long an upload whose target is at its PerTarget
+// limit waits before it is tried again.
+const targetWait = 100 * time.Millisecond
+
+// targetOf is an upload's target for the PerTarget limit: its scheme and
+// host ("" for a URL that does not parse: the attempt fails on its own).
+func targetOf(m Metadata) string {
+	u, err := url.Parse(m.URL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// attemptDeadline bounds one upload attempt, request and response
+// included: a minute, plus the file's time at 64 KB/s, at most the
+// client's own timeout. A target that accepts the bytes slowly or
+// trickles its answer loses the worker at that deadline, not at 15
+// minutes.
+func attemptDeadline(size int64) time.Duration {
+	return min(time.Minute+time.Duration(size/(64<<10))*time.Second, 15*time.Minute)
+}
+
 // backoff is the jittered delay before attempt n+1 after n failures:
 // Min doubled n-1 times, capped at Max, then between half and all of it.
 func (s *Store) backoff(n int) time.Duration {
@@ -224,13 +250,42 @@ func (s *Store) Run(ctx context.Context) error {
 	}()
 	for {
 		s.mu.Lock()
-		jobs, wait := s.due(s.cfg.Now(), s.cfg.Workers-running)
+		now := s.cfg.Now()
+		jobs, wait := s.due(now, s.cfg.Workers-running)
+		// One target gets at most PerTarget workers: an upload whose
+		// target is at its limit waits a moment, without holding one.
+		var deferred bool
+		jobs = slices.DeleteFunc(jobs, func(e *entry) bool {
+			if !e.upload {
+				return false
+			}
+			t := targetOf(e.j.Meta)
+			if s.targets[t] < s.cfg.PerTarget {
+				s.targets[t]++
+				return false
+			}
+			e.busy = false
+			e.next = now.Add(targetWait)
+			s.schedule(e, now)
+			deferred = true
+			return true
+		})
+		if deferred && (wait < 0 || wait > targetWait) {
+			wait = targetWait
+		}
 		s.mu.Unlock()
 		for _, e := range jobs {
 			running++
 			go func() {
 				if e.upload {
 					s.attemptUpload(ctx, e)
+					s.mu.Lock()
+					if t := targetOf(e.j.Meta); s.targets[t] <= 1 {
+						delete(s.targets, t)
+					} else {
+						s.targets[t]--
+					}
+					s.mu.Unlock()
 				} else {
 					s.retryJournal(e)
 				}

@@ -498,3 +498,42 @@ func TestUploadStoredFileGone(t *testing.T) {
 		t.Errorf("dead uploads %+v %v", d, err)
 	}
 }
+
+// TestSlowTargetDoesNotStarveOthers: one target that accepts uploads and
+// then holds its answer takes at most PerTarget workers; the uploads to
+// another target go through meanwhile.
+func TestSlowTargetDoesNotStarveOthers(t *testing.T) {
+	release := make(chan struct{})
+	var slowSeen atomic.Int32
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		slowSeen.Add(1)
+		<-release // a target that never answers while the test runs
+	}))
+	defer slow.Close()
+	defer close(release)
+	var fastDone atomic.Int32
+	fast := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		fastDone.Add(1)
+	}))
+	defer fast.Close()
+	e := newEnv(t)
+	s := e.open(t, func(c *Config) { c.Workers, c.PerTarget = 4, 2 })
+	for i := range 8 {
+		m := meta(fmt.Sprintf("slow-%d", i))
+		m.URL = slow.URL + "/rec"
+		finishWAV(t, s, e.spool, m)
+	}
+	for i := range 5 {
+		m := meta(fmt.Sprintf("fast-%d", i))
+		m.URL = fast.URL + "/rec"
+		finishWAV(t, s, e.spool, m)
+	}
+	stop := run(t, s)
+	defer stop()
+	waitFor(t, "the fast target's uploads", func() bool { return fastDone.Load() == 5 })
+	if n := slowSeen.Load(); n > 2 {
+		t.Errorf("the slow target holds %d uploads at once, want at most PerTarget 2", n)
+	}
+}
