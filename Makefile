@@ -68,6 +68,8 @@ FUZZ_TARGETS := \
 	./compiler:FuzzCheckURL \
 	./runtime:FuzzEngineEvents \
 	./runtime:FuzzIntentLog \
+	./runtime:FuzzLoadConfig \
+	./runtime:FuzzAPI \
 	./table:FuzzDecode \
 	./table:FuzzCollector \
 	./scenario:FuzzParse \
@@ -77,14 +79,16 @@ FUZZ_TARGETS := \
 	./runtime/fakeswitch:FuzzReadFrame \
 	./runtime/fakeswitch:FuzzHandle
 
-## fuzz: run every fuzz target for FUZZTIME (default 1m) each; crashers land in
+## fuzz: run every fuzz target for FUZZTIME (default 1m) each, all of them even
+## when one fails (the run fails at the end, naming them); crashers land in
 ## the package's testdata/fuzz/<target> and become regression seeds
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@failed=""; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
 		echo "== $$name ($$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg; \
-	done
+		$(GO) test -run='^$$' -fuzz="^$$name$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) $$pkg || failed="$$failed $$name"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: failed:$$failed"; exit 1; fi
 
 SOAK_DURATION ?= 30m
 SOAK_RATE     ?= 200

@@ -48,11 +48,11 @@ type harnessOpts struct {
 
 // startHarness copies the policy directory, starts a fake switch and the
 // runtime, and waits until the runtime is connected.
-func startHarness(t *testing.T, policyDir string, extraConfig string) *harness {
+func startHarness(t testing.TB, policyDir string, extraConfig string) *harness {
 	return startHarnessOpts(t, policyDir, harnessOpts{extra: extraConfig})
 }
 
-func startHarnessOpts(t *testing.T, policyDir string, o harnessOpts) *harness {
+func startHarnessOpts(t testing.TB, policyDir string, o harnessOpts) *harness {
 	t.Helper()
 	h := &harness{dir: t.TempDir(), done: make(chan error, 1)}
 	h.rec = filepath.Join(h.dir, "fs-recordings")

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/recpol/recpol/internal/readlimit"
 	"log/slog"
 	"maps"
 	"net"
@@ -211,10 +212,17 @@ type rawConfig struct {
 	} `json:"log"`
 }
 
+// Size limits of the files a runtime config names: a config or a secret
+// larger than these is refused, never read whole.
+const (
+	maxConfigBytes = 1 << 20
+	maxSecretBytes = 64 << 10
+)
+
 // LoadConfig reads, validates and resolves a runtime config file. Errors
 // name the file, line and column.
 func LoadConfig(path string) (*Config, error) {
-	src, err := os.ReadFile(path)
+	src, err := readlimit.File(path, maxConfigBytes)
 	if err != nil {
 		return nil, fmt.Errorf("reading runtime config: %w", err)
 	}
@@ -287,7 +295,7 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 			}
 			return Secret{v}, nil
 		case strings.HasPrefix(s, "file:"):
-			b, err := os.ReadFile(rel(strings.TrimPrefix(s, "file:")))
+			b, err := readlimit.File(rel(strings.TrimPrefix(s, "file:")), maxSecretBytes)
 			if err != nil {
 				return Secret{}, fmt.Errorf("%s: %w", what, err)
 			}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/recpol/recpol/internal/readlimit"
 	"io"
 	"os"
 	"path/filepath"
@@ -277,12 +278,22 @@ func (s *Store) writeJournal(path string, j *journal) error {
 // trusted only as far as it is consistent: its ids pass the same checks as
 // Finish's and its destination is recomputed, not followed.
 func (s *Store) readJournal(path string) (*journal, error) {
-	b, err := os.ReadFile(path)
+	b, err := readlimit.File(path, maxJournalBytes)
+	if errors.Is(err, readlimit.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", errCorruptJournal, err)
+	}
 	if err != nil {
 		return nil, err
 	}
 	return s.checkJournal(b, strings.TrimSuffix(filepath.Base(path), ".json"))
 }
+
+// Size limits of the store's small files: a journal or a sidecar larger
+// than these is corrupt (they hold one recording's metadata, a few KB).
+const (
+	maxJournalBytes = 1 << 20
+	maxSidecarBytes = 1 << 20
+)
 
 // errCorruptJournal marks a journal whose content is wrong: it is
 // quarantined. Any other error reading one (too many open files, a full or

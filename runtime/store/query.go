@@ -5,8 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/recpol/recpol/internal/readlimit"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -242,7 +242,7 @@ func (s *Store) Rebuild(ctx context.Context) (read, entered int, err error) {
 
 func readSidecar(path string) (Metadata, error) {
 	var m Metadata
-	b, err := os.ReadFile(path)
+	b, err := readlimit.File(path, maxSidecarBytes)
 	if err != nil {
 		return m, err
 	}
