@@ -71,6 +71,11 @@ type engine struct {
 
 	intents *intents // nil: running recordings are kept in memory only
 
+	// mu guards the engine's state. Lock order: engine.mu, then
+	// intents.mu (the engine writes intents with mu held; the intent log
+	// never calls back into the engine), then the store's activeMu (the
+	// log's started hook, which never blocks). The sender and the finish
+	// lane take none of them while they wait on the switch or the store.
 	mu       sync.Mutex
 	m        *callstate.Machine
 	coreUUID string

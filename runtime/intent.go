@@ -104,6 +104,7 @@ type intents struct {
 	started func(store.Metadata)
 	refused func(id string)
 
+	// mu is taken after engine.mu, never before it (see engine.mu).
 	mu       sync.Mutex
 	f        logFile           // the log, open for appending; nil after a failed rewrite
 	closed   bool              // the runtime stopped: the log is not written again

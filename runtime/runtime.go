@@ -67,6 +67,9 @@ type switchRun struct {
 	rt     *Runtime
 	lease  lease
 	lag    prometheus.Gauge // recpol_event_lag_seconds of this switch
+	// ctx is Run's: the goroutines a connection starts (reconcile) end
+	// with it. Set by Run before the client runs.
+	ctx context.Context
 	// state says why the switch is not connected, for /healthz: nil
 	// while connected.
 	state atomic.Pointer[switchState]
@@ -278,6 +281,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 	goRun("policy watcher", func() error { return r.Policy.Watch(ctx, r.cfg.ReloadDebounce, r.reload) })
 	for _, sr := range r.switches {
 		sr := sr
+		sr.ctx = ctx
 		goRun("sender "+sr.cfg.Name, func() error { sr.engine.sender(ctx, sr.client); return nil })
 		goRun("recheck "+sr.cfg.Name, func() error { sr.engine.recheckLoop(ctx, sr.client, sr.client.Connected); return nil })
 		goRun("switch "+sr.cfg.Name, func() error { return sr.client.Run(ctx, sr) })
@@ -352,7 +356,11 @@ func (sr *switchRun) Connected(coreUUID string) {
 	sr.state.Store(nil)
 	sr.rt.log.Info("switch connected", "switch", sr.cfg.Name, "core_uuid", coreUUID)
 	restarted := sr.engine.connected(coreUUID)
-	go sr.engine.reconcile(context.Background(), sr.client, coreUUID, restarted)
+	ctx := sr.ctx
+	if ctx == nil {
+		ctx = context.Background() // a switchRun driven without Run (tests)
+	}
+	go sr.engine.reconcile(ctx, sr.client, coreUUID, restarted)
 }
 
 // Event hands an event to the engine.
