@@ -169,6 +169,10 @@ func (r *Runtime) healthz(w http.ResponseWriter, req *http.Request) {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("the last policy reload failed at %s, policy %s stays live: %s",
 			at.UTC().Format(time.RFC3339), out.PolicyVersion, reason))
 	}
+	if f := r.Store.Fault(); f != nil {
+		out.Reasons = append(out.Reasons, fmt.Sprintf("storage %s since %s: recordings wait in the spool and are retried (%s)",
+			f.Kind, f.Since.UTC().Format(time.RFC3339), f.Err))
+	}
 	h := r.Store.Health()
 	if h.Dead > 0 {
 		out.Reasons = append(out.Reasons, fmt.Sprintf("%d uploads dead-lettered: GET /v1/uploads?state=dead", h.Dead))

@@ -128,6 +128,18 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 	}
 	r.Store = st
 	m.SetUploadHealth(st.Health)
+	for _, k := range []store.StorageFaultKind{store.StorageFull, store.StorageReadOnly, store.StorageError} {
+		k := k
+		m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_storage_fault",
+			Help:        "1 while storing recordings fails this way (full, read-only, error) and they wait in the spool, else 0.",
+			ConstLabels: prometheus.Labels{"kind": string(k)}},
+			func() float64 {
+				if f := st.Fault(); f != nil && f.Kind == k {
+					return 1
+				}
+				return 0
+			}))
+	}
 	in, err := openIntents(cfg.Spool, log, func() { m.Finished.WithLabelValues("quarantined").Inc() })
 	if err != nil {
 		return nil, err

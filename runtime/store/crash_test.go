@@ -214,34 +214,59 @@ func TestCorruptJournals(t *testing.T) {
 	}
 }
 
-func TestStorageFull(t *testing.T) {
+// TestStorageFault: a full or read-only storage keeps the recording in
+// the spool, is reported once per recording however often it is retried,
+// shows as the store's Fault (the runtime's metric and /healthz), and
+// clears when a recording is stored again.
+func TestStorageFault(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
-	s := e.open(t)
-	s.rename = func(oldpath, newpath string) error {
-		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.ENOSPC}
-	}
-	src := filepath.Join(e.spool, "full.wav")
-	writeWAV(t, src, 8000, 1000)
-	_, err := s.Finish(meta("full"), src)
-	if !errors.Is(err, ErrStorageFull) || !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("Finish = %v, want ErrStorageFull", err)
-	}
-	if !exists(src) {
-		t.Fatal("recording gone from the spool")
-	}
-	if r, err := s.Lookup(context.Background(), "full"); err != nil || r.State != "finishing" {
-		t.Fatalf("the catalog's journal of the recording: %+v %v", r.State, err)
-	}
-	if e.count(EventStorageFull) != 1 || !strings.Contains(e.logs.String(), "storage full") {
-		t.Error("storage full not reported")
-	}
-	// Space comes back; Run retries without the engine's help.
-	s.rename = os.Rename
-	run(t, s)
-	waitFor(t, "stored", func() bool { return e.count(EventStored) == 1 })
-	if _, media, err := s.Get("full"); err != nil || exists(src) || !exists(media) {
-		t.Fatalf("Get: %v", err)
+	for _, tc := range []struct {
+		errno syscall.Errno
+		kind  StorageFaultKind
+		full  bool
+	}{
+		{syscall.ENOSPC, StorageFull, true},
+		{syscall.EROFS, StorageReadOnly, false},
+		{syscall.EIO, StorageError, false},
+	} {
+		t.Run(string(tc.kind), func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			s := e.open(t)
+			s.rename = func(oldpath, newpath string) error {
+				return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: tc.errno}
+			}
+			src := filepath.Join(e.spool, "full.wav")
+			writeWAV(t, src, 8000, 1000)
+			for range 3 { // the engine's retries
+				_, err := s.Finish(meta("full"), src)
+				if errors.Is(err, ErrStorageFull) != tc.full || !errors.Is(err, tc.errno) {
+					t.Fatalf("Finish = %v, want %v (storage full: %v)", err, tc.errno, tc.full)
+				}
+			}
+			if !exists(src) {
+				t.Fatal("recording gone from the spool")
+			}
+			if r, err := s.Lookup(context.Background(), "full"); err != nil || r.State != "finishing" {
+				t.Fatalf("the catalog's journal of the recording: %+v %v", r.State, err)
+			}
+			if n := e.count(EventStorageFull); n != 1 || !strings.Contains(e.logs.String(), "storage failing") {
+				t.Errorf("%d storage events for one recording retried 3 times, want 1", n)
+			}
+			if f := s.Fault(); f == nil || f.Kind != tc.kind {
+				t.Errorf("Fault() = %+v, want %s", f, tc.kind)
+			}
+			// Storage comes back; Run retries without the engine's help.
+			s.rename = os.Rename
+			run(t, s)
+			waitFor(t, "stored", func() bool { return e.count(EventStored) == 1 })
+			if _, media, err := s.Get("full"); err != nil || exists(src) || !exists(media) {
+				t.Fatalf("Get: %v", err)
+			}
+			if f := s.Fault(); f != nil {
+				t.Errorf("Fault() = %+v after a recording was stored, want none", f)
+			}
+		})
 	}
 }
 

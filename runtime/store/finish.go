@@ -493,6 +493,7 @@ func (s *Store) step(j *journal) (Result, error) {
 }
 
 func (s *Store) stored(j *journal, queued bool) {
+	s.storageOK(j.Meta.RecordingID)
 	// The runtime logs the recording's end at INFO, once, with its
 	// outcome; this is the store's detail.
 	s.log.Debug("recording stored", "recording_id", j.Meta.RecordingID, "account", j.Meta.Account,
@@ -508,12 +509,72 @@ func (s *Store) stored(j *journal, queued bool) {
 
 // storageErr wraps a failure to write into storage, marking ENOSPC.
 func (s *Store) storageErr(j *journal, what string, err error) error {
-	if isNoSpace(err) {
-		s.log.Error("storage full; recording kept in the spool", "recording_id", j.Meta.RecordingID, "src", j.Src, "error", err.Error())
-		s.emit(Event{Kind: EventStorageFull, RecordingID: j.Meta.RecordingID, Account: j.Meta.Account, Reason: err.Error()})
-		return fmt.Errorf("recording %s: %s: %w: %w", j.Meta.RecordingID, what, ErrStorageFull, err)
+	kind := StorageError
+	switch {
+	case isNoSpace(err):
+		kind = StorageFull
+	case errors.Is(err, syscall.EROFS):
+		kind = StorageReadOnly
 	}
-	return fmt.Errorf("recording %s: %s: %w", j.Meta.RecordingID, what, err)
+	id := j.Meta.RecordingID
+	s.faultMu.Lock()
+	first := !s.faulted[id]
+	s.faulted[id] = true
+	if s.fault == nil || s.fault.Kind != kind {
+		s.fault = &StorageFault{Kind: kind, Since: s.cfg.Now(), Err: err.Error()}
+	}
+	s.faultMu.Unlock()
+	if first {
+		// Counted once per recording, not per retry.
+		s.log.Error("storage failing; recording kept in the spool and retried", "recording_id", id, "fault", string(kind),
+			"src", j.Src, "error", err.Error())
+		s.emit(Event{Kind: EventStorageFull, RecordingID: id, Account: j.Meta.Account, Reason: string(kind) + ": " + err.Error()})
+	}
+	if kind == StorageFull {
+		return fmt.Errorf("recording %s: %s: %w: %w", id, what, ErrStorageFull, err)
+	}
+	return fmt.Errorf("recording %s: %s: %w", id, what, err)
+}
+
+// StorageFaultKind says how storage fails.
+type StorageFaultKind string
+
+// The kinds of StorageFault.
+const (
+	StorageFull     StorageFaultKind = "full"      // ENOSPC, EDQUOT
+	StorageReadOnly StorageFaultKind = "read-only" // EROFS
+	StorageError    StorageFaultKind = "error"     // anything else moving a file in
+)
+
+// StorageFault is a storage failure in force: since the first failure
+// of its kind, until a recording is stored again.
+type StorageFault struct {
+	Kind  StorageFaultKind
+	Since time.Time
+	Err   string // the last error
+}
+
+// Fault returns the storage failure in force, nil when the last attempt
+// to store a recording succeeded.
+func (s *Store) Fault() *StorageFault {
+	s.faultMu.Lock()
+	defer s.faultMu.Unlock()
+	if s.fault == nil {
+		return nil
+	}
+	f := *s.fault
+	return &f
+}
+
+// storageOK clears the fault once a recording is stored.
+func (s *Store) storageOK(id string) {
+	s.faultMu.Lock()
+	delete(s.faulted, id)
+	if s.fault != nil {
+		s.log.Info("storage works again", "fault", string(s.fault.Kind), "since", s.fault.Since)
+	}
+	s.fault = nil
+	s.faultMu.Unlock()
 }
 
 // check applies step 1: a missing, empty or too short recording is

@@ -320,7 +320,11 @@ type Store struct {
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
 	targets map[string]int    // uploads in flight per target (targetOf)
-	sched   sched             // when the entries of pending and stuck are due
+
+	faultMu sync.Mutex
+	fault   *StorageFault   // the storage failure in force, nil when storing works
+	faulted map[string]bool // recordings that met it (counted once each)
+	sched   sched           // when the entries of pending and stuck are due
 	wake    chan struct{}
 
 	// test hooks
@@ -395,6 +399,7 @@ func Open(cfg Config) (*Store, error) {
 		pending: map[string]*entry{},
 		stuck:   map[string]*entry{},
 		targets: map[string]int{},
+		faulted: map[string]bool{},
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),
 		rename:  os.Rename,
