@@ -75,6 +75,7 @@ FUZZ_TARGETS := \
 	./scenario:FuzzParse \
 	./runtime/store:FuzzValidName \
 	./runtime/store:FuzzInspectAudio \
+	./runtime/store:FuzzCheckJournal \
 	./runtime/eslwire:FuzzParseEventPlain \
 	./runtime/fakeswitch:FuzzReadFrame \
 	./runtime/fakeswitch:FuzzHandle

@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"math"
 	"os"
@@ -306,4 +307,32 @@ func TestJournalErrorsTransientOrCorrupt(t *testing.T) {
 	if _, err := s.readJournal(unreadable); err == nil || errors.Is(err, errCorruptJournal) {
 		t.Errorf("a read error: %v, want a transient error", err)
 	}
+}
+
+// FuzzCheckJournal: any bytes as a journal are accepted or refused as
+// corrupt (and only as corrupt: quarantined, never a panic), and an
+// accepted one names its recording and an absolute source.
+func FuzzCheckJournal(f *testing.F) {
+	e := newEnv(f)
+	s := e.open(f)
+	good, err := json.Marshal(journal{Version: 1, State: stReceived, Src: "/spool/rec/r1.wav", Meta: meta("r1")})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"version":1,"state":"checked","src":"/x","meta":{"recording_id":"r1"}}`))
+	f.Add([]byte(`{"version":2}`))
+	f.Add([]byte("{"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		j, err := s.checkJournal(b, "r1")
+		if err != nil {
+			if !errors.Is(err, errCorruptJournal) {
+				t.Fatalf("an error that is not errCorruptJournal: %v", err)
+			}
+			return
+		}
+		if j.Meta.RecordingID != "r1" || !filepath.IsAbs(j.Src) {
+			t.Fatalf("accepted %+v", j)
+		}
+	})
 }

@@ -118,7 +118,7 @@ type env struct {
 	events         []Event
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	d := t.TempDir()
 	return &env{storage: filepath.Join(d, "storage"), spool: filepath.Join(d, "spool"), logs: &syncBuffer{}}
 }
@@ -151,7 +151,7 @@ func (e *env) count(k EventKind) int {
 	return n
 }
 
-func (e *env) open(t *testing.T, mod ...func(*Config)) *Store {
+func (e *env) open(t testing.TB, mod ...func(*Config)) *Store {
 	t.Helper()
 	c := e.config()
 	for _, f := range mod {
