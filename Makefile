@@ -77,6 +77,7 @@ FUZZ_TARGETS := \
 	./runtime/store:FuzzInspectAudio \
 	./runtime/store:FuzzCheckJournal \
 	./runtime/eslwire:FuzzParseEventPlain \
+	./runtime/esl:FuzzSession \
 	./runtime/fakeswitch:FuzzReadFrame \
 	./runtime/fakeswitch:FuzzHandle
 
