@@ -54,12 +54,7 @@ func TestHealthSwitchUnreachable(t *testing.T) {
 	ln.Close() // nothing listens there now
 	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: t.TempDir()})
 	h := startHarnessOpts(t, "../testdata/policies/agreement", harnessOpts{srv: srv, addr: dead, standby: true})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr, err := h.rt.HTTPAddr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, addr := h.apiAddr(t, 30*time.Second)
 	var code int
 	var body healthBody
 	waitFor(t, "a failed connection attempt in /healthz", func() bool {
@@ -98,12 +93,7 @@ func TestHealthSwitchUnreachable(t *testing.T) {
 // it makes it ready again.
 func TestHealthReloadFailed(t *testing.T) {
 	h := startHarness(t, "../testdata/policies/agreement", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr, err := h.rt.HTTPAddr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, addr := h.apiAddr(t, 30*time.Second)
 	if code, body := getHealth(t, ctx, addr); code != http.StatusOK || body.Status != "ok" || body.Switches[0].State != "connected" {
 		t.Fatalf("healthz with the switch up: %d %+v", code, body)
 	}
@@ -237,12 +227,7 @@ accounts: acme: call_recording: account: inbound: offnet: {enabled: true, format
 // idle ones time out, and the runtime holds at most its limit of them.
 func TestIdleConnectionsFlood(t *testing.T) {
 	h := startHarness(t, "../testdata/policies/agreement", "")
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	addr, err := h.rt.HTTPAddr(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ctx, addr := h.apiAddr(t, 30*time.Second)
 	var idle []net.Conn
 	defer func() {
 		for _, c := range idle {
@@ -264,4 +249,17 @@ func TestIdleConnectionsFlood(t *testing.T) {
 	if took := time.Since(start); took > httpReadHeaderTimeout+5*time.Second {
 		t.Errorf("healthz answered after %v", took)
 	}
+}
+
+// apiAddr returns a context bounding the test's API calls (cancelled when
+// the test ends) and the runtime's HTTP address.
+func (h *harness) apiAddr(t *testing.T, d time.Duration) (context.Context, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	addr, err := h.rt.HTTPAddr(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ctx, addr
 }
