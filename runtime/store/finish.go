@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/recpol/recpol/internal/readlimit"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -627,8 +626,12 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 // quarantined, an empty one discarded.
 func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 	m := &j.Meta
+	f, size, err := openAudio(j.Src)
+	if err != nil {
+		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+	}
 	container := m.Format
-	if m.Format == "mp3" && isRIFF(j.Src) {
+	if m.Format == "mp3" && isRIFFAt(f) {
 		// A ".mp3" holding WAV bytes: kept and flagged, never withheld.
 		container = "wav"
 		if !slices.Contains(m.Flags, FlagFormat) {
@@ -638,10 +641,11 @@ func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 	}
 	var info audioInfo
 	if container == "wav" {
-		info, err = inspectWAV(j.Src)
+		info, err = inspectWAVAt(f, size)
 	} else {
-		info, err = inspectMP3(j.Src)
+		info, err = inspectMP3At(f, size)
 	}
+	f.Close()
 	if errors.Is(err, errCorrupt) {
 		r, err := s.quarantine(j, err.Error())
 		return true, r, err
@@ -710,20 +714,6 @@ func measureMasks(path string, info audioInfo, m *Metadata) error {
 		m.MaskedRanges = measured
 	}
 	return nil
-}
-
-// isRIFF reports whether a file starts as a RIFF WAVE file.
-func isRIFF(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	var b [12]byte
-	if _, err := io.ReadFull(f, b[:]); err != nil {
-		return false
-	}
-	return string(b[0:4]) == "RIFF" && string(b[8:12]) == "WAVE"
 }
 
 // discard removes the recording and then its journal.

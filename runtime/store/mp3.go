@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 )
 
 // inspectMP3 walks an MP3 file's frames and checks that they chain from
@@ -26,16 +25,16 @@ import (
 // 2,881 bytes, and at most 16 KB of leading junk is searched for the
 // first frame.
 func inspectMP3(path string) (audioInfo, error) {
-	f, err := os.Open(path)
+	f, size, err := openAudio(path)
 	if err != nil {
 		return audioInfo{}, err
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil {
-		return audioInfo{}, err
-	}
-	size := fi.Size()
+	return inspectMP3At(f, size)
+}
+
+// inspectMP3At is inspectMP3 of an open file of size bytes.
+func inspectMP3At(f io.ReaderAt, size int64) (audioInfo, error) {
 	off := int64(0)
 	var b [10]byte
 	if n, _ := f.ReadAt(b[:], 0); n == 10 && string(b[0:3]) == "ID3" {

@@ -33,21 +33,43 @@ const maxWAVChunks = 64
 // 2 KB file whose LIST chunk claims 4 GB costs a seek), the fmt chunk is
 // read into a fixed buffer, and at most maxWAVChunks chunks are read.
 func inspectWAV(path string) (audioInfo, error) {
-	f, err := os.Open(path)
+	f, size, err := openAudio(path)
 	if err != nil {
 		return audioInfo{}, err
 	}
 	defer f.Close()
+	return inspectWAVAt(f, size)
+}
+
+// openAudio opens a recording file and returns its size.
+func openAudio(path string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, err
+	}
 	fi, err := f.Stat()
 	if err != nil {
-		return audioInfo{}, err
+		f.Close()
+		return nil, 0, err
 	}
-	size := fi.Size()
+	return f, fi.Size(), nil
+}
+
+// isRIFFAt reports whether a file starts as a RIFF WAVE file.
+func isRIFFAt(f io.ReaderAt) bool {
 	var hdr [12]byte
-	if _, err := io.ReadFull(f, hdr[:]); err != nil {
+	if _, err := f.ReadAt(hdr[:], 0); err != nil {
+		return false
+	}
+	return string(hdr[0:4]) == "RIFF" && string(hdr[8:12]) == "WAVE"
+}
+
+// inspectWAVAt is inspectWAV of an open file of size bytes.
+func inspectWAVAt(f io.ReaderAt, size int64) (audioInfo, error) {
+	if size < 12 {
 		return audioInfo{}, fmt.Errorf("%w: no RIFF header", errCorrupt)
 	}
-	if string(hdr[0:4]) != "RIFF" || string(hdr[8:12]) != "WAVE" {
+	if !isRIFFAt(f) {
 		return audioInfo{}, fmt.Errorf("%w: not a RIFF WAVE file", errCorrupt)
 	}
 	var info audioInfo
