@@ -78,8 +78,8 @@ FUZZ_TARGETS := \
 	./runtime/store:FuzzCheckJournal \
 	./runtime/eslwire:FuzzParseEventPlain \
 	./runtime/esl:FuzzSession \
-	./runtime/fakeswitch:FuzzReadFrame \
-	./runtime/fakeswitch:FuzzHandle
+	./fakeswitch:FuzzReadFrame \
+	./fakeswitch:FuzzHandle
 
 ## fuzz: run every fuzz target for FUZZTIME (default 1m) each, all of them even
 ## when one fails (the run fails at the end, naming them); crashers land in

@@ -17,7 +17,7 @@ import (
 
 	"github.com/recpol/recpol/callstate/classify"
 	"github.com/recpol/recpol/compiler"
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"

@@ -100,10 +100,16 @@ func TestAPI(t *testing.T) {
 		}
 	}
 	var live liveCalls
-	code, body := do("GET", "/v1/calls", "test-token")
-	if code != 200 || json.Unmarshal(body, &live) != nil || len(live.Calls) != 1 || len(live.Calls[0].Recordings) != 1 {
-		t.Fatalf("live calls: %d %s", code, body)
-	}
+	var code int
+	var body []byte
+	// The engine's running set and the state machine's view are updated by
+	// one event, not atomically together: wait for the view to say running.
+	waitFor(t, "GET /v1/calls to show the recording running", func() bool {
+		code, body = do("GET", "/v1/calls", "test-token")
+		live = liveCalls{}
+		return code == 200 && json.Unmarshal(body, &live) == nil && len(live.Calls) == 1 &&
+			len(live.Calls[0].Recordings) == 1 && live.Calls[0].Recordings[0].State == "running"
+	})
 	if c, r := live.Calls[0], live.Calls[0].Recordings[0]; c.Account != "acme" || len(c.Legs) != 1 || c.Legs[0].UUID != legs["a"] ||
 		r.RecordingID != started.Recordings[0] || r.Leg != legs["a"] || r.State != "running" || r.Masked {
 		t.Errorf("live call: %s", body)
@@ -116,7 +122,7 @@ func TestAPI(t *testing.T) {
 		len(live.Calls[0].Recordings) != 1 || !live.Calls[0].Recordings[0].Masked {
 		t.Errorf("live calls after the mask: %d %s", code, body)
 	}
-	time.Sleep(50 * time.Millisecond) // the mask command reaches the switch
+	waitFor(t, "the mask to reach the switch", func() bool { return countCommands(h.srv, " mask ") == 1 })
 	h.srv.Advance(15 * time.Second)
 	h.waitFinished(t, 1)
 

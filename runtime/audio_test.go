@@ -15,7 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/recpol/recpol/callstate"
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 )

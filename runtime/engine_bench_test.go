@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/esl"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/table"
 )

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 )
 

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/scenario"
 )
 

@@ -15,7 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/callstate"
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/table"

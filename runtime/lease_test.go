@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/recpol/recpol/runtime/catalog/catalogtest"
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
+	"github.com/recpol/recpol/internal/catalogtest"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 )

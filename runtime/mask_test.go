@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/callstate"
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 )

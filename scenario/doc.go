@@ -4,7 +4,7 @@
 // hangup, uuid_bridge, park, intercept, bowout). Call.Effects expands the
 // steps into primitive effects (effects.go); the fake switch renders them
 // as events and the simulator follows them, so both read one expansion of
-// every call shape. The fake FreeSWITCH (runtime/fakeswitch) plays scenarios as
+// every call shape. The fake FreeSWITCH (fakeswitch) plays scenarios as
 // event-socket events; the simulator reads the same files to predict the
 // recordings a policy makes. The package is pure data: no networking, no
 // clock.

@@ -20,9 +20,9 @@ import (
 
 	eventsocket "github.com/fiorix/go-eventsocket/eventsocket"
 
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/scenario"
 )
 

@@ -165,7 +165,7 @@ func (r *runner) runtimeFigures(ctx context.Context) {
 		lifeSetups = append(lifeSetups, r.sz.setups+r.sz.cpuCalls+r.sz.pacedSetups+hn)
 	}
 	pol := fmt.Sprintf("policy: the %s-account tree plus bench.cue (account \"bench\": the A-leg from offnet and the callee device \"phone\" recorded on answer)", comma(r.sz.accounts))
-	start := fmt.Sprintf("recpol run --config runtime.cue  # a child process per run, started through the launcher (internal/bench/procstat); the fake switch (runtime/fakeswitch) in the harness, reached through a timestamping tap on loopback; %s", pol)
+	start := fmt.Sprintf("recpol run --config runtime.cue  # a child process per run, started through the launcher (internal/bench/procstat); the fake switch (fakeswitch) in the harness, reached through a timestamping tap on loopback; %s", pol)
 	cpuNote := "CPU: user + system of the `recpol run` child (every thread) from /proc/<pid>/stat, the counters wait4's rusage reports at its exit, read before the first call of the window and after its last recording was handed over by the store (10 ms resolution), divided by the calls placed in the window"
 	lifeCPU1 := fmt.Sprintf("%s (the child's whole life, from wait4's rusage at its exit, per run: %s for %d setups; its start-up with the table load: %s of it)",
 		dur(time.Duration(median(lifeCPU))), fspreadDur(lifeCPU), lifeSetups[0], fspreadDur(startCPU))

@@ -43,11 +43,11 @@ import (
 	"time"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/internal/bench"
 	"github.com/recpol/recpol/internal/bench/procstat"
 	recpolruntime "github.com/recpol/recpol/runtime"
 	"github.com/recpol/recpol/runtime/catalog"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"

@@ -13,8 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
+	"github.com/recpol/recpol/internal/catalogtest"
 	"github.com/recpol/recpol/runtime/catalog"
-	"github.com/recpol/recpol/runtime/catalog/catalogtest"
 )
 
 func TestMain(m *testing.M) { catalogtest.Main(m) }

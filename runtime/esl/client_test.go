@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/eslwire"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/scenario"
 )
 

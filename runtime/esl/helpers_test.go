@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/eslwire"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 )
 
 // guard bounds every wait of a test so that a bug fails it instead of

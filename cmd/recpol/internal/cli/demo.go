@@ -25,8 +25,8 @@ import (
 
 	recpol "github.com/recpol/recpol"
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/fakeswitch"
 	recpolruntime "github.com/recpol/recpol/runtime"
-	"github.com/recpol/recpol/runtime/fakeswitch"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"

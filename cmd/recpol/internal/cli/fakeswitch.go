@@ -14,7 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/recpol/recpol/runtime/fakeswitch"
+	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -31,7 +31,7 @@ func newFakeswitchCmd(s *streams) *cobra.Command {
 		Long: `fakeswitch runs a stand-in for FreeSWITCH's event socket (mod_event_socket):
 clients such as 'recpol run' connect to it, authenticate and subscribe to
 events exactly as they would with FreeSWITCH. It plays the calls of a
-scenario file (JSON or CUE, see runtime/fakeswitch/README.md) as channel
+scenario file (JSON or CUE, see fakeswitch/README.md) as channel
 events, answers uuid_record and friends with FreeSWITCH's replies, and writes
 each recording as a WAV file under --recordings (a tone per leg, silence
 while masked). It is a test double, not a switch: no SIP, no media, no

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiorix/go-eventsocket/eventsocket"
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 func TestAuth(t *testing.T) {
@@ -45,10 +46,10 @@ func TestBadAuthBytes(t *testing.T) {
 		t.Errorf("reply %q", got)
 	}
 	f := c.frame(t)
-	if f.Get("Content-Type") != TypeDisconnectNotice || string(f.Body) != DisconnectText {
+	if f.Get("Content-Type") != eslwire.TypeDisconnectNotice || string(f.Body) != eslwire.DisconnectText {
 		t.Errorf("disconnect notice %+v", f)
 	}
-	if _, err := ReadFrame(c.r); err == nil {
+	if _, err := eslwire.ReadFrame(c.r); err == nil {
 		t.Errorf("connection still open after a bad password")
 	}
 }

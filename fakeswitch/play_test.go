@@ -4,12 +4,13 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
 // playAll plays sc to the end with one subscriber of every event and
 // returns the events sent.
-func playAll(t *testing.T, sc *scenario.Scenario) []*Event {
+func playAll(t *testing.T, sc *scenario.Scenario) []*eslwire.Event {
 	t.Helper()
 	srv, addr := startServer(t, Config{Heartbeat: -1})
 	sub := dialES(t, addr, "ClueCon")
@@ -18,7 +19,7 @@ func playAll(t *testing.T, sc *scenario.Scenario) []*Event {
 		t.Fatal(err)
 	}
 	srv.RunUntilIdle()
-	var out []*Event
+	var out []*eslwire.Event
 	for _, e := range srv.Events() {
 		out = append(out, e.Event)
 	}
@@ -30,7 +31,7 @@ func playAll(t *testing.T, sc *scenario.Scenario) []*Event {
 
 // find returns the first event named name on the leg with uuid after
 // index from, and its index.
-func find(t *testing.T, evs []*Event, from int, name, uuid string) (*Event, int) {
+func find(t *testing.T, evs []*eslwire.Event, from int, name, uuid string) (*eslwire.Event, int) {
 	t.Helper()
 	for i := from; i < len(evs); i++ {
 		if evs[i].Name() == name && evs[i].Get("Unique-ID") == uuid {
@@ -69,7 +70,7 @@ func TestRenderHeaders(t *testing.T) {
 		{AtMS: 9000, Do: "hangup", Leg: "a"},
 	}
 	evs := playAll(t, &scenario.Scenario{Calls: []scenario.Call{{ID: "h", Legs: legs, Steps: steps}}})
-	hdrs := func(ev *Event, names ...string) map[string]string {
+	hdrs := func(ev *eslwire.Event, names ...string) map[string]string {
 		out := map[string]string{}
 		for _, n := range names {
 			if ev.Has(n) {
@@ -120,7 +121,7 @@ func TestRenderHeaders(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			from := 0
-			var ev *Event
+			var ev *eslwire.Event
 			for n := 0; n <= tt.after; n++ {
 				var i int
 				ev, i = find(t, evs, from, tt.event, tt.uuid)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 // Record-Completion-Cause values.
@@ -39,7 +41,7 @@ type recording struct {
 	ch      *channel
 	rate    int
 	minSec  int
-	vars    []Header
+	vars    []eslwire.Header
 	startMS int64
 	spans   []span
 	masked  bool
@@ -105,7 +107,7 @@ func (s *Server) recordPathOK(p string) error {
 
 // startRecording starts recording ch to path. It returns the reply body and
 // the events to fire after the reply. Callers hold s.mu.
-func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []Header, x *apiCall) (string, func()) {
+func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []eslwire.Header, x *apiCall) (string, func()) {
 	rec := x.rec
 	for _, r := range ch.recordings {
 		if r.path == path {
@@ -173,9 +175,9 @@ func (s *Server) startRecording(ch *channel, path string, limitSec int, vars []H
 	// an api's reply. It waits for the file, and so does the job.
 	x.holdJob, x.holdKey = r.created, callKey(ch)
 	x.during = append(x.during, func() {
-		trailer := []Header{{Name: "Record-File-Path", Value: path}}
+		trailer := []eslwire.Header{{Name: "Record-File-Path", Value: path}}
 		for _, v := range vars {
-			trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
+			trailer = append(trailer, eslwire.Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 		}
 		s.publishAfter(s.channelEvent("RECORD_START", ch, "switch_ivr_async.c", "record_callback", 1481, nil, trailer), r.created)
 	})
@@ -288,11 +290,11 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	ch.setVar("record_seconds", strconv.Itoa(samples/r.rate))
 	ch.setVar("record_ms", strconv.FormatInt(fr.DurationMS, 10))
 	ch.setVar("record_completion_cause", fr.Cause)
-	trailer := []Header{{Name: "Record-File-Path", Value: r.path}}
+	trailer := []eslwire.Header{{Name: "Record-File-Path", Value: r.path}}
 	for _, v := range r.vars {
-		trailer = append(trailer, Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
+		trailer = append(trailer, eslwire.Header{Name: "Recording-Variable-" + v.Name, Value: v.Value})
 	}
-	trailer = append(trailer, Header{Name: "Record-Completion-Cause", Value: fr.Cause})
+	trailer = append(trailer, eslwire.Header{Name: "Record-Completion-Cause", Value: fr.Cause})
 	s.publishAfter(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer), job)
 }
 

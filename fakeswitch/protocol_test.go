@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 // captureOrder returns, per Event-Name, the header order of the first such
@@ -27,10 +28,10 @@ func captureOrder(t *testing.T) map[string][]string {
 			t.Fatal(err)
 		}
 		for _, f := range readAll(t, data) {
-			if f.Get("Content-Type") != TypeEventPlain {
+			if f.Get("Content-Type") != eslwire.TypeEventPlain {
 				continue
 			}
-			ev, err := ParseEventPlain(f.Body)
+			ev, err := eslwire.ParseEventPlain(f.Body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -80,8 +81,8 @@ func TestWireFollowsCaptures(t *testing.T) {
 	srv.Advance(1100 * time.Millisecond)
 	path := filepath.Join(srv.cfg.RecordingsDir, "x.wav")
 	c.send(t, "api uuid_record "+uuids["b1"]+" start "+path+" 60 {foo=bar,baz=qux}")
-	var frames []Frame
-	for len(frames) == 0 || frames[len(frames)-1].Get("Content-Type") != TypeAPIResponse {
+	var frames []eslwire.Frame
+	for len(frames) == 0 || frames[len(frames)-1].Get("Content-Type") != eslwire.TypeAPIResponse {
 		frames = append(frames, c.frame(t))
 	}
 	if got := string(frames[len(frames)-1].Body); got != "+OK Success\n" {
@@ -89,7 +90,7 @@ func TestWireFollowsCaptures(t *testing.T) {
 	}
 	// The reply comes before the RECORD_START it causes.
 	rs := c.frame(t)
-	if ev, err := ParseEventPlain(rs.Body); err != nil || ev.Name() != "RECORD_START" {
+	if ev, err := eslwire.ParseEventPlain(rs.Body); err != nil || ev.Name() != "RECORD_START" {
 		t.Fatalf("frame after the reply: %v, %v; want RECORD_START", ev, err)
 	}
 	frames = append(frames, rs)
@@ -97,7 +98,7 @@ func TestWireFollowsCaptures(t *testing.T) {
 	c.send(t, "exit")
 	for {
 		c.conn.SetReadDeadline(time.Now().Add(guard))
-		f, err := ReadFrame(c.r)
+		f, err := eslwire.ReadFrame(c.r)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -109,13 +110,13 @@ func TestWireFollowsCaptures(t *testing.T) {
 
 	seen := map[string]bool{}
 	for _, f := range frames {
-		if f.Get("Content-Type") != TypeEventPlain {
+		if f.Get("Content-Type") != eslwire.TypeEventPlain {
 			continue
 		}
 		if got := headerNames(f.Headers); !cmp.Equal(got, []string{"Content-Length", "Content-Type"}) {
 			t.Errorf("event frame headers %v", got)
 		}
-		ev, err := ParseEventPlain(f.Body)
+		ev, err := eslwire.ParseEventPlain(f.Body)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -153,7 +154,7 @@ func TestWireFollowsCaptures(t *testing.T) {
 			t.Errorf("no %s compared with the captures", n)
 		}
 	}
-	if last.Get("Content-Type") != TypeDisconnectNotice || string(last.Body) != DisconnectText {
+	if last.Get("Content-Type") != eslwire.TypeDisconnectNotice || string(last.Body) != eslwire.DisconnectText {
 		t.Errorf("last frame %v %q, want the disconnect notice", last.Headers, last.Body)
 	}
 }
@@ -285,17 +286,17 @@ func TestSubscriptions(t *testing.T) {
 		for {
 			f := c.frame(t)
 			ct := f.Get("Content-Type")
-			if ct == TypeDisconnectNotice {
+			if ct == eslwire.TypeDisconnectNotice {
 				break
 			}
 			switch ct {
-			case TypeEventPlain:
-				ev, err := ParseEventPlain(f.Body)
+			case eslwire.TypeEventPlain:
+				ev, err := eslwire.ParseEventPlain(f.Body)
 				if err != nil {
 					t.Fatal(err)
 				}
 				got = append(got, ev.Name())
-			case TypeEventJSON:
+			case eslwire.TypeEventJSON:
 				var m map[string]string
 				if err := json.Unmarshal(f.Body, &m); err != nil {
 					t.Fatalf("json event: %v", err)
@@ -343,7 +344,7 @@ func TestGarbage(t *testing.T) {
 		"bgapi\n\n",
 		"sendmsg\nbad header line\n\n",
 		"api status\nContent-Length: nope\n\n",
-		strings.Repeat("A", MaxHeaderLine+1),
+		strings.Repeat("A", eslwire.MaxHeaderLine+1),
 		"event plain\n\nfilter\n\nfilter delete\n\nnixevent\n\n",
 	}
 	for _, in := range inputs {
@@ -371,9 +372,9 @@ func TestGarbage(t *testing.T) {
 func TestCommandReader(t *testing.T) {
 	in := "auth ClueCon\r\n\r\n\napi status\n\nsendmsg x\ncall-command: execute\ncontent-length: 3\n\nabc"
 	r := bufio.NewReader(strings.NewReader(in))
-	var got []Command
+	var got []eslwire.Command
 	for {
-		c, err := ReadCommand(r)
+		c, err := eslwire.ReadCommand(r)
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -382,10 +383,10 @@ func TestCommandReader(t *testing.T) {
 		}
 		got = append(got, c)
 	}
-	want := []Command{
+	want := []eslwire.Command{
 		{Line: "auth ClueCon"},
 		{Line: "api status"},
-		{Line: "sendmsg x", Headers: []Header{{Name: "call-command", Value: "execute"}, {Name: "content-length", Value: "3"}}, Body: []byte("abc")},
+		{Line: "sendmsg x", Headers: []eslwire.Header{{Name: "call-command", Value: "execute"}, {Name: "content-length", Value: "3"}}, Body: []byte("abc")},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

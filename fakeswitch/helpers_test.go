@@ -10,6 +10,7 @@ import (
 
 	"github.com/fiorix/go-eventsocket/eventsocket"
 	"github.com/go-audio/wav"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -109,7 +110,7 @@ func dialRaw(t *testing.T, addr string) *rawClient {
 	}
 	t.Cleanup(func() { conn.Close() })
 	c := &rawClient{conn: conn, r: bufio.NewReader(conn)}
-	if f := c.frame(t); f.Get("Content-Type") != TypeAuthRequest {
+	if f := c.frame(t); f.Get("Content-Type") != eslwire.TypeAuthRequest {
 		t.Fatalf("greeting %+v", f)
 	}
 	return c
@@ -122,10 +123,10 @@ func (c *rawClient) send(t *testing.T, cmd string) {
 	}
 }
 
-func (c *rawClient) frame(t *testing.T) Frame {
+func (c *rawClient) frame(t *testing.T) eslwire.Frame {
 	t.Helper()
 	c.conn.SetReadDeadline(time.Now().Add(guard))
-	f, err := ReadFrame(c.r)
+	f, err := eslwire.ReadFrame(c.r)
 	if err != nil {
 		t.Fatalf("read frame: %v", err)
 	}
@@ -153,20 +154,20 @@ func (c *rawClient) api(t *testing.T, cmd string) string {
 	t.Helper()
 	c.send(t, "api "+cmd)
 	f := c.frame(t)
-	if f.Get("Content-Type") != TypeAPIResponse {
+	if f.Get("Content-Type") != eslwire.TypeAPIResponse {
 		t.Fatalf("api %s: got %v before the api/response", cmd, f.Headers)
 	}
 	return string(f.Body)
 }
 
 // nextEvent reads frames up to the next event.
-func (c *rawClient) nextEvent(t *testing.T) *Event {
+func (c *rawClient) nextEvent(t *testing.T) *eslwire.Event {
 	t.Helper()
 	f := c.frame(t)
-	if f.Get("Content-Type") != TypeEventPlain {
+	if f.Get("Content-Type") != eslwire.TypeEventPlain {
 		t.Fatalf("frame %v is not an event", f.Headers)
 	}
-	ev, err := ParseEventPlain(f.Body)
+	ev, err := eslwire.ParseEventPlain(f.Body)
 	if err != nil {
 		t.Fatal(err)
 	}

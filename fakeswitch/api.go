@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 // recordUsage is uuid_record's usage reply.
@@ -191,7 +193,7 @@ func (s *Server) uuidRecord(args string, x *apiCall) (string, func()) {
 		// yet, even when it then fails (SPEC 5, verified on 1.10.12).
 		s.preAnswer(ch, x)
 		limit := 0
-		var vars []Header
+		var vars []eslwire.Header
 		rest := f[3:]
 		if len(rest) > 0 && !strings.HasPrefix(rest[0], "{") {
 			limit, _ = strconv.Atoi(rest[0])
@@ -295,11 +297,11 @@ func (s *Server) uuidDump(f []string) string {
 }
 
 // parseVars parses "{k=v,k2=v2}".
-func parseVars(s string) ([]Header, error) {
+func parseVars(s string) ([]eslwire.Header, error) {
 	if !strings.HasPrefix(s, "{") || !strings.HasSuffix(s, "}") {
 		return nil, fmt.Errorf("recording variables %q are not {k=v,...}", s)
 	}
-	var out []Header
+	var out []eslwire.Header
 	for _, kv := range strings.Split(s[1:len(s)-1], ",") {
 		if kv == "" {
 			continue
@@ -308,7 +310,7 @@ func parseVars(s string) ([]Header, error) {
 		if !ok || k == "" {
 			return nil, fmt.Errorf("recording variable %q is not k=v", kv)
 		}
-		out = append(out, Header{Name: k, Value: v})
+		out = append(out, eslwire.Header{Name: k, Value: v})
 	}
 	return out, nil
 }
@@ -467,21 +469,21 @@ func (s *Server) playAnnouncement(ch *channel, path string) {
 	appUUID := newUUID()
 	ch.setVar("current_application", "playback")
 	ch.setVar("current_application_data", path)
-	exec := []Header{{Name: "Application", Value: "playback"}, {Name: "Application-Data", Value: path}, {Name: "Application-UUID", Value: appUUID}}
+	exec := []eslwire.Header{{Name: "Application", Value: "playback"}, {Name: "Application-Data", Value: path}, {Name: "Application-UUID", Value: appUUID}}
 	s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_core_session.c", "switch_core_session_exec", 2944, nil, exec))
-	pb := []Header{}
+	pb := []eslwire.Header{}
 	if fileType != "" {
-		pb = append(pb, Header{Name: "Playback-File-Type", Value: fileType})
+		pb = append(pb, eslwire.Header{Name: "Playback-File-Type", Value: fileType})
 	}
-	pb = append(pb, Header{Name: "Playback-File-Path", Value: path})
+	pb = append(pb, eslwire.Header{Name: "Playback-File-Path", Value: path})
 	s.publish(s.channelEvent("PLAYBACK_START", ch, "switch_ivr_play_say.c", "switch_ivr_play_file", 1646, nil, pb))
 	s.schedule(a.to, true, func() {
 		if ch.hungup {
 			return
 		}
-		stop := append(append([]Header{}, pb...), Header{Name: "Playback-Status", Value: "done"})
+		stop := append(append([]eslwire.Header{}, pb...), eslwire.Header{Name: "Playback-Status", Value: "done"})
 		s.publish(s.channelEvent("PLAYBACK_STOP", ch, "switch_ivr_play_say.c", "switch_ivr_play_file", 2082, nil, stop))
-		done := append(append([]Header{}, exec[:2]...), Header{Name: "Application-Response", Value: "FILE PLAYED"}, Header{Name: "Application-UUID", Value: appUUID})
+		done := append(append([]eslwire.Header{}, exec[:2]...), eslwire.Header{Name: "Application-Response", Value: "FILE PLAYED"}, eslwire.Header{Name: "Application-UUID", Value: appUUID})
 		s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
 	})
 }

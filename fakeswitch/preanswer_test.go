@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -121,7 +122,7 @@ func TestRecordStartOrder(t *testing.T) {
 			}
 			srv.Advance(20 * time.Millisecond)
 			path := filepath.Join(srv.cfg.RecordingsDir, "o.wav")
-			var frames []Frame
+			var frames []eslwire.Frame
 			for _, cmd := range tt.cmds {
 				if cmd == "" {
 					// A RECORD_START waits for its file, a later reply
@@ -138,11 +139,11 @@ func TestRecordStartOrder(t *testing.T) {
 			job := ""
 			for _, f := range frames {
 				ct := f.Get("Content-Type")
-				if ct != TypeEventPlain {
+				if ct != eslwire.TypeEventPlain {
 					got = append(got, ct)
 					continue
 				}
-				ev, err := ParseEventPlain(f.Body)
+				ev, err := eslwire.ParseEventPlain(f.Body)
 				if err != nil {
 					t.Fatal(err)
 				}

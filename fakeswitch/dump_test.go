@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -41,7 +42,7 @@ func TestUUIDDump(t *testing.T) {
 		return m
 	}
 	fromText := func(t *testing.T, body string) map[string]string {
-		ev, err := ParseEventPlain([]byte(body))
+		ev, err := eslwire.ParseEventPlain([]byte(body))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -41,12 +42,12 @@ func capturesDir(t testing.TB) string {
 }
 
 // readAll reads every frame of a stream.
-func readAll(t *testing.T, data []byte) []Frame {
+func readAll(t *testing.T, data []byte) []eslwire.Frame {
 	t.Helper()
 	r := bufio.NewReader(bytes.NewReader(data))
-	var out []Frame
+	var out []eslwire.Frame
 	for {
-		f, err := ReadFrame(r)
+		f, err := eslwire.ReadFrame(r)
 		if errors.Is(err, io.EOF) {
 			return out
 		}
@@ -77,13 +78,13 @@ func TestCapturesRoundTrip(t *testing.T) {
 			var again []byte
 			events := 0
 			for i, f := range frames {
-				again = AppendFrame(again, f)
+				again = eslwire.AppendFrame(again, f)
 				switch f.Get("Content-Type") {
-				case TypeEventPlain:
+				case eslwire.TypeEventPlain:
 					if got := headerNames(f.Headers); !cmp.Equal(got, []string{"Content-Length", "Content-Type"}) {
 						t.Errorf("frame %d: event frame headers %v", i, got)
 					}
-					ev, err := ParseEventPlain(f.Body)
+					ev, err := eslwire.ParseEventPlain(f.Body)
 					if err != nil {
 						t.Fatalf("frame %d: %v", i, err)
 					}
@@ -91,7 +92,7 @@ func TestCapturesRoundTrip(t *testing.T) {
 						t.Errorf("frame %d (%s) does not re-encode to the same bytes (-capture +codec):\n%s", i, ev.Name(), diff)
 					}
 					events++
-				case TypeAPIResponse:
+				case eslwire.TypeAPIResponse:
 					if got := headerNames(f.Headers); !cmp.Equal(got, []string{"Content-Type", "Content-Length"}) {
 						t.Errorf("frame %d: api/response headers %v", i, got)
 					}
@@ -107,7 +108,7 @@ func TestCapturesRoundTrip(t *testing.T) {
 	}
 }
 
-func headerNames(hs []Header) []string {
+func headerNames(hs []eslwire.Header) []string {
 	out := make([]string, len(hs))
 	for i, h := range hs {
 		out[i] = h.Name
@@ -152,7 +153,7 @@ func TestCapturesDecodedValues(t *testing.T) {
 			if len(frames) != 1 {
 				t.Fatalf("%d frames, want 1", len(frames))
 			}
-			ev, err := ParseEventPlain(frames[0].Body)
+			ev, err := eslwire.ParseEventPlain(frames[0].Body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -188,10 +189,10 @@ func TestOlderCaptures(t *testing.T) {
 			}
 			n := 0
 			for _, f := range readAll(t, data) {
-				if f.Get("Content-Type") != TypeEventPlain {
+				if f.Get("Content-Type") != eslwire.TypeEventPlain {
 					continue
 				}
-				if _, err := ParseEventPlain(f.Body); err != nil {
+				if _, err := eslwire.ParseEventPlain(f.Body); err != nil {
 					t.Fatalf("event %d: %v", n, err)
 				}
 				n++
@@ -221,21 +222,21 @@ func TestURLEncode(t *testing.T) {
 		{"line\nbreak", "line%0Abreak"},
 	}
 	for _, tt := range tests {
-		if got := URLEncode(tt.in); got != tt.want {
+		if got := eslwire.URLEncode(tt.in); got != tt.want {
 			t.Errorf("URLEncode(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 	}
 }
 
 func TestMarshalPlainUndef(t *testing.T) {
-	ev := &Event{}
+	ev := &eslwire.Event{}
 	ev.Add("Event-Name", "CUSTOM")
 	ev.Add("Empty", "")
 	want := "Event-Name: CUSTOM\nEmpty: _undef_\n\n"
 	if got := string(ev.MarshalPlain()); got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
-	back, err := ParseEventPlain([]byte(want))
+	back, err := eslwire.ParseEventPlain([]byte(want))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,15 +255,15 @@ func TestReadFrameErrors(t *testing.T) {
 		{"blank lines only", "\n\n\r\n", io.EOF},
 		{"cut in headers", "Content-Type: api/response\n", io.ErrUnexpectedEOF},
 		{"cut in body", "Content-Length: 10\n\nabc", io.ErrUnexpectedEOF},
-		{"bad length", "Content-Length: x\n\n", ErrBadLength},
-		{"negative length", "Content-Length: -1\n\n", ErrBadLength},
-		{"huge length", "Content-Length: 999999999999\n\n", ErrBadLength},
-		{"no colon", "garbage line\n\n", ErrBadHeader},
-		{"long line", strings.Repeat("x", MaxHeaderLine+10) + "\n\n", ErrLineTooLong},
+		{"bad length", "Content-Length: x\n\n", eslwire.ErrBadLength},
+		{"negative length", "Content-Length: -1\n\n", eslwire.ErrBadLength},
+		{"huge length", "Content-Length: 999999999999\n\n", eslwire.ErrBadLength},
+		{"no colon", "garbage line\n\n", eslwire.ErrBadHeader},
+		{"long line", strings.Repeat("x", eslwire.MaxHeaderLine+10) + "\n\n", eslwire.ErrLineTooLong},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := ReadFrame(bufio.NewReader(strings.NewReader(tt.in)))
+			_, err := eslwire.ReadFrame(bufio.NewReader(strings.NewReader(tt.in)))
 			if !errors.Is(err, tt.want) {
 				t.Errorf("err = %v, want %v", err, tt.want)
 			}
@@ -280,18 +281,18 @@ func FuzzReadFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReader(bytes.NewReader(data))
 		for i := 0; i < 64; i++ {
-			fr, err := ReadFrame(r)
+			fr, err := eslwire.ReadFrame(r)
 			if err != nil {
 				return
 			}
-			again, err := ReadFrame(bufio.NewReader(bytes.NewReader(fr.Bytes())))
+			again, err := eslwire.ReadFrame(bufio.NewReader(bytes.NewReader(fr.Bytes())))
 			if err != nil {
 				t.Fatalf("re-read of a written frame: %v", err)
 			}
 			if len(fr.Headers) > 0 && !cmp.Equal(fr.Headers, again.Headers) {
 				t.Fatalf("headers changed: %v vs %v", fr.Headers, again.Headers)
 			}
-			if ev, err := ParseEventPlain(fr.Body); err == nil {
+			if ev, err := eslwire.ParseEventPlain(fr.Body); err == nil {
 				_ = ev.MarshalPlain()
 			}
 		}
@@ -302,7 +303,7 @@ func FuzzReadFrame(f *testing.F) {
 // command handling with calls up: nothing may panic, and every command
 // gets exactly one reply frame.
 func FuzzHandle(f *testing.F) {
-	dir := filepath.Join("..", "..", "..", "shared", "esl-captures", "freeswitch-1.10.12")
+	dir := filepath.Join("..", "..", "shared", "esl-captures", "freeswitch-1.10.12")
 	for _, name := range []string{"main_ev_tx_raw.txt", "limit_ev_tx_raw.txt", "noevents_plain_tx_raw.txt"} {
 		if data, err := os.ReadFile(filepath.Join(dir, name)); err == nil {
 			f.Add(data)
@@ -324,7 +325,7 @@ func FuzzHandle(f *testing.F) {
 		srv.clients[c] = struct{}{}
 		r := bufio.NewReader(bytes.NewReader(data))
 		for i := 0; i < 32; i++ {
-			cmd, err := ReadCommand(r)
+			cmd, err := eslwire.ReadCommand(r)
 			if err != nil {
 				break
 			}
@@ -335,7 +336,7 @@ func FuzzHandle(f *testing.F) {
 			replies := 0
 			for _, fr := range c.queue[before:] {
 				switch fr.f.Get("Content-Type") {
-				case TypeCommandReply, TypeAPIResponse:
+				case eslwire.TypeCommandReply, eslwire.TypeAPIResponse:
 					replies++
 				}
 			}

@@ -3,6 +3,8 @@ package fakeswitch
 import (
 	"fmt"
 	"time"
+
+	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 // Version is the FreeSWITCH-Version the fake switch reports; the suffix
@@ -25,7 +27,7 @@ type CommandRecord struct {
 type SentEvent struct {
 	Client int
 	At     time.Duration
-	Event  *Event
+	Event  *eslwire.Event
 }
 
 // Span is a range of a recording, in milliseconds from its start.
@@ -35,24 +37,24 @@ type Span struct {
 
 // FileRecord is one recording, once stopped.
 type FileRecord struct {
-	Path       string        // the path the client asked for
-	UUID       string        // the recorded leg
-	CallID     string        // the scenario call id
-	Cause      string        // Record-Completion-Cause
-	SampleRate int           // Hz
-	Samples    int           // samples written
-	DurationMS int64         // Samples in milliseconds
-	Masked     []Span        // masked spans, in file time
-	Vars       []Header      // recording variables ({k=v})
-	StartedAt  time.Duration // virtual time of RECORD_START
-	StoppedAt  time.Duration // virtual time of RECORD_STOP
-	Deleted    bool          // too short or empty: removed before RECORD_STOP
-	ToneHz     float64       // the recorded leg's voice (its party's tone); the read side
-	OtherHz    []float64     // the other voices the file carries (the write side: the bridged parties), sorted
-	Channels   int           // 1, or 2 with RECORD_STEREO (left read, right write)
-	Announced  []Span        // where an announcement (uuid_broadcast) plays, in file time
-	Size       int64         // file size in bytes (0 when deleted)
-	Error      string        // why the file could not be written, if it could not
+	Path       string           // the path the client asked for
+	UUID       string           // the recorded leg
+	CallID     string           // the scenario call id
+	Cause      string           // Record-Completion-Cause
+	SampleRate int              // Hz
+	Samples    int              // samples written
+	DurationMS int64            // Samples in milliseconds
+	Masked     []Span           // masked spans, in file time
+	Vars       []eslwire.Header // recording variables ({k=v})
+	StartedAt  time.Duration    // virtual time of RECORD_START
+	StoppedAt  time.Duration    // virtual time of RECORD_STOP
+	Deleted    bool             // too short or empty: removed before RECORD_STOP
+	ToneHz     float64          // the recorded leg's voice (its party's tone); the read side
+	OtherHz    []float64        // the other voices the file carries (the write side: the bridged parties), sorted
+	Channels   int              // 1, or 2 with RECORD_STEREO (left read, right write)
+	Announced  []Span           // where an announcement (uuid_broadcast) plays, in file time
+	Size       int64            // file size in bytes (0 when deleted)
+	Error      string           // why the file could not be written, if it could not
 }
 
 // Commands returns every command received so far, in order.

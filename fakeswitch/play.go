@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -93,7 +94,7 @@ func (s *Server) render(p *stepPlay, e scenario.Effect) {
 			s.joinOnce(p, ch)
 			// uuid_bridge_on_soft_execute (src/switch_ivr_bridge.c):
 			// the attended_transfer capture, events 25-26.
-			trailer := []Header{{Name: "Application", Value: e.App}, {Name: "Application-Data", Value: e.Data}, {Name: "Application-UUID", Value: newUUID()}}
+			trailer := []eslwire.Header{{Name: "Application", Value: e.App}, {Name: "Application-Data", Value: e.Data}, {Name: "Application-UUID", Value: newUUID()}}
 			ch.setVar("current_application", e.App)
 			s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_ivr_bridge.c", "uuid_bridge_on_soft_execute", 1243, nil, trailer))
 			return
@@ -189,7 +190,7 @@ func (s *Server) unbridge(p *stepPlay, a, b *channel) {
 	} else if _, ok := p.transfers[a.leg]; ok && !a.hungup {
 		s.transferOnce(p, a)
 	}
-	pre := []Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
+	pre := []eslwire.Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
 	s.publish(s.channelEvent("CHANNEL_UNBRIDGE", a, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1879, pre, nil))
 }
 
@@ -358,7 +359,7 @@ func (s *Server) hangupComplete(ch *channel) {
 		s.stopRecording(ch.recordings[0], causeHangup)
 	}
 	ch.completed = true
-	pre := []Header{{Name: "Hangup-Cause", Value: ch.cause}}
+	pre := []eslwire.Header{{Name: "Hangup-Cause", Value: ch.cause}}
 	s.publish(s.channelEvent("CHANNEL_HANGUP_COMPLETE", ch, "switch_core_state_machine.c", "switch_core_session_reporting_state", 943, pre, nil))
 	delete(s.channels, ch.uuid)
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -281,7 +282,7 @@ type client struct {
 	all      bool
 	events   map[string]bool
 	nix      map[string]bool
-	filter   []Header
+	filter   []eslwire.Header
 
 	qmu   sync.Mutex
 	queue []queued
@@ -300,7 +301,7 @@ func (s *Server) startClient(conn net.Conn) {
 	c := &client{s: s, id: s.clientSeq, conn: conn, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1)}
 	s.clients[c] = struct{}{}
 	s.log.Info("client connected", "client", c.id, "remote", conn.RemoteAddr().String())
-	c.enqueue(Frame{Headers: []Header{{Name: "Content-Type", Value: TypeAuthRequest}}})
+	c.enqueue(eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeAuthRequest}}})
 	s.wg.Add(2)
 	s.mu.Unlock()
 	go c.writeLoop()
@@ -313,16 +314,16 @@ func (s *Server) startClient(conn net.Conn) {
 // done before it is written (a RECORD_STOP follows its file), and the call
 // it belongs to ("": none).
 type queued struct {
-	f   Frame
+	f   eslwire.Frame
 	job *fileJob
 	key string
 }
 
-func (c *client) enqueue(f Frame) { c.enqueueAfter(f, nil, "") }
+func (c *client) enqueue(f eslwire.Frame) { c.enqueueAfter(f, nil, "") }
 
 // enqueueAfter queues f to be written once job (nil: none) is done and
 // every earlier frame of the same call (key) is written.
-func (c *client) enqueueAfter(f Frame, job *fileJob, key string) {
+func (c *client) enqueueAfter(f eslwire.Frame, job *fileJob, key string) {
 	c.qmu.Lock()
 	if c.done {
 		c.qmu.Unlock()
@@ -377,7 +378,7 @@ func (c *client) writeLoop() {
 				held = append(held, q)
 				continue
 			}
-			if len(held) > 0 && q.f.Get("Content-Type") == TypeDisconnectNotice {
+			if len(held) > 0 && q.f.Get("Content-Type") == eslwire.TypeDisconnectNotice {
 				// The connection's last frame: after every held one.
 				blocked[""] = true
 				held = append(held, q)
@@ -396,7 +397,7 @@ func (c *client) writeLoop() {
 					continue
 				}
 			}
-			buf = AppendFrame(buf, q.f)
+			buf = eslwire.AppendFrame(buf, q.f)
 			n++
 		}
 		if n > 0 {
@@ -455,7 +456,7 @@ func (c *client) readLoop() {
 	defer c.s.wg.Done()
 	r := bufio.NewReaderSize(c.conn, 64<<10)
 	for {
-		cmd, err := ReadCommand(r)
+		cmd, err := eslwire.ReadCommand(r)
 		if err != nil {
 			c.s.mu.Lock()
 			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
@@ -489,21 +490,21 @@ func (s *Server) removeClient(c *client) {
 	s.log.Info("client disconnected", "client", c.id)
 }
 
-func reply(text string) Frame {
-	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeCommandReply}, {Name: "Reply-Text", Value: text}}}
+func reply(text string) eslwire.Frame {
+	return eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeCommandReply}, {Name: "Reply-Text", Value: text}}}
 }
 
-func apiResponse(body string) Frame {
-	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeAPIResponse}, {Name: "Content-Length", Value: strconv.Itoa(len(body))}}, Body: []byte(body)}
+func apiResponse(body string) eslwire.Frame {
+	return eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeAPIResponse}, {Name: "Content-Length", Value: strconv.Itoa(len(body))}}, Body: []byte(body)}
 }
 
-func disconnectNotice() Frame {
-	return Frame{Headers: []Header{{Name: "Content-Type", Value: TypeDisconnectNotice}, {Name: "Content-Length", Value: strconv.Itoa(len(DisconnectText))}}, Body: []byte(DisconnectText)}
+func disconnectNotice() eslwire.Frame {
+	return eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeDisconnectNotice}, {Name: "Content-Length", Value: strconv.Itoa(len(eslwire.DisconnectText))}}, Body: []byte(eslwire.DisconnectText)}
 }
 
 // handle runs one command and queues its reply. It returns false when the
 // connection must close. Callers hold s.mu.
-func (s *Server) handle(c *client, cmd Command) bool {
+func (s *Server) handle(c *client, cmd eslwire.Command) bool {
 	s.followWall()
 	line := cmd.Line
 	c.commands++
@@ -556,7 +557,7 @@ func (s *Server) handle(c *client, cmd Command) bool {
 		a = strings.TrimSpace(a)
 		job := s.jobUUID(cmd)
 		out = "+OK Job-UUID: " + job
-		c.enqueue(Frame{Headers: []Header{{Name: "Content-Type", Value: TypeCommandReply}, {Name: "Reply-Text", Value: out}, {Name: "Job-UUID", Value: job}}})
+		c.enqueue(eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeCommandReply}, {Name: "Reply-Text", Value: out}, {Name: "Job-UUID", Value: job}}})
 		x := &apiCall{rec: &rec}
 		body, post := s.api(name, a, x)
 		rec.Job = job
@@ -628,7 +629,7 @@ func (s *Server) handle(c *client, cmd Command) bool {
 
 // jobUUID is the Job-UUID of a bgapi: the client's own Job-UUID header
 // when it sent one (FreeSWITCH honours it), a new uuid otherwise.
-func (s *Server) jobUUID(cmd Command) string {
+func (s *Server) jobUUID(cmd eslwire.Command) string {
 	if j := getHeader(cmd.Headers, "Job-UUID"); j != "" {
 		return j
 	}
@@ -686,12 +687,12 @@ func (c *client) setFilter(args string) string {
 		return "-ERR invalid syntax"
 	}
 	value := strings.Join(fields[1:], " ")
-	c.filter = append(c.filter, Header{Name: fields[0], Value: value})
+	c.filter = append(c.filter, eslwire.Header{Name: fields[0], Value: value})
 	return fmt.Sprintf("+OK filter added. [%s]=[%s]", fields[0], value)
 }
 
 // wants reports whether c receives ev.
-func (c *client) wants(ev *Event) bool {
+func (c *client) wants(ev *eslwire.Event) bool {
 	if !c.authed {
 		return false
 	}
@@ -711,11 +712,11 @@ func (c *client) wants(ev *Event) bool {
 }
 
 // publish sends ev to every client that wants it. Callers hold s.mu.
-func (s *Server) publish(ev *Event) { s.publishAfter(ev, nil) }
+func (s *Server) publish(ev *eslwire.Event) { s.publishAfter(ev, nil) }
 
 // publishAfter publishes ev to each subscriber once job (nil: none) is
 // done. Callers hold s.mu.
-func (s *Server) publishAfter(ev *Event, job *fileJob) {
+func (s *Server) publishAfter(ev *eslwire.Event, job *fileJob) {
 	// A channel event belongs to its call: both legs of a bridged call
 	// carry the originating leg's uuid.
 	key := ev.Get("Channel-Call-UUID")
@@ -731,12 +732,12 @@ func callKey(ch *channel) string { return ch.callUUID }
 // publishKeyed publishes ev to each subscriber once job (nil: none) is
 // done and the earlier frames of key ("": none) are written. Callers hold
 // s.mu.
-func (s *Server) publishKeyed(ev *Event, job *fileJob, key string) {
+func (s *Server) publishKeyed(ev *eslwire.Event, job *fileJob, key string) {
 	for _, c := range s.sortedClients() {
 		if !c.wants(ev) {
 			continue
 		}
-		var f Frame
+		var f eslwire.Frame
 		if c.format == "json" {
 			f = ev.JSONFrame()
 		} else {
@@ -764,10 +765,10 @@ func (s *Server) sortedClients() []*client {
 
 // newEvent returns an event with FreeSWITCH's leading headers, stamped
 // with the virtual time. Callers hold s.mu.
-func (s *Server) newEvent(name, file, fn string, line int) *Event {
+func (s *Server) newEvent(name, file, fn string, line int) *eslwire.Event {
 	s.evSeq++
 	t := s.wall()
-	ev := &Event{Headers: make([]Header, 0, 96)}
+	ev := &eslwire.Event{Headers: make([]eslwire.Header, 0, 96)}
 	ev.Add("Event-Name", name)
 	ev.Add("Core-UUID", s.coreUUID)
 	ev.Add("FreeSWITCH-Hostname", s.cfg.Hostname)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -26,7 +27,7 @@ type channel struct {
 	bridged   map[string]*channel // legs bridged to this one
 	made      map[string]*channel // of those, the bridges this leg made (it got the CHANNEL_BRIDGE)
 	source    string              // Caller-Source: mod_sofia, mod_loopback
-	vars      []Header            // channel variables in the order they were set
+	vars      []eslwire.Header    // channel variables in the order they were set
 	session   int
 	profile   int
 
@@ -62,7 +63,7 @@ func (ch *channel) setVar(name, value string) {
 			return
 		}
 	}
-	ch.vars = append(ch.vars, Header{Name: name, Value: value})
+	ch.vars = append(ch.vars, eslwire.Header{Name: name, Value: value})
 }
 
 func (ch *channel) unsetVar(name string) {
@@ -84,18 +85,18 @@ func (s *Server) execute(ch *channel, app, data string, apply func()) {
 	} else {
 		ch.unsetVar("current_application_data")
 	}
-	trailer := []Header{{Name: "Application", Value: app}}
+	trailer := []eslwire.Header{{Name: "Application", Value: app}}
 	if data != "" {
-		trailer = append(trailer, Header{Name: "Application-Data", Value: data})
+		trailer = append(trailer, eslwire.Header{Name: "Application-Data", Value: data})
 	}
-	trailer = append(trailer, Header{Name: "Application-UUID", Value: appUUID})
+	trailer = append(trailer, eslwire.Header{Name: "Application-UUID", Value: appUUID})
 	s.publish(s.channelEvent("CHANNEL_EXECUTE", ch, "switch_core_session.c", "switch_core_session_exec", 2944, nil, trailer))
 	if apply == nil {
 		return
 	}
 	apply()
-	done := append([]Header{}, trailer[:len(trailer)-1]...)
-	done = append(done, Header{Name: "Application-Response", Value: "_none_"}, Header{Name: "Application-UUID", Value: appUUID})
+	done := append([]eslwire.Header{}, trailer[:len(trailer)-1]...)
+	done = append(done, eslwire.Header{Name: "Application-Response", Value: "_none_"}, eslwire.Header{Name: "Application-UUID", Value: appUUID})
 	s.publish(s.channelEvent("CHANNEL_EXECUTE_COMPLETE", ch, "switch_core_session.c", "switch_core_session_exec", 2988, nil, done))
 }
 
@@ -151,7 +152,7 @@ func (s *Server) bridge(a, b *channel) {
 	b.setVar("last_bridge_to", a.uuid)
 	b.setVar("bridge_channel", a.name)
 	b.setVar("bridge_uuid", a.uuid)
-	pre := []Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
+	pre := []eslwire.Header{{Name: "Bridge-A-Unique-ID", Value: a.uuid}, {Name: "Bridge-B-Unique-ID", Value: b.uuid}}
 	s.publish(s.channelEvent("CHANNEL_BRIDGE", a, "switch_ivr_bridge.c", "switch_ivr_multi_threaded_bridge", 1689, pre, nil))
 }
 
@@ -169,7 +170,7 @@ const noVars = false
 
 // channelEvent builds a channel event: leading headers, pre, the channel
 // data (state, caller profile, other leg, variables), then trailer.
-func (s *Server) channelEvent(name string, ch *channel, file, fn string, line int, pre, trailer []Header, withVars ...bool) *Event {
+func (s *Server) channelEvent(name string, ch *channel, file, fn string, line int, pre, trailer []eslwire.Header, withVars ...bool) *eslwire.Event {
 	ev := s.newEvent(name, file, fn, line)
 	ev.Headers = append(ev.Headers, pre...)
 	state, num := "CS_EXECUTE", 4
@@ -233,7 +234,7 @@ func (s *Server) channelEvent(name string, ch *channel, file, fn string, line in
 	return ev
 }
 
-func (s *Server) addProfile(ev *Event, p string, ch *channel, self bool) {
+func (s *Server) addProfile(ev *eslwire.Event, p string, ch *channel, self bool) {
 	ev.Add(p+"Direction", ch.direction)
 	ev.Add(p+"Logical-Direction", ch.direction)
 	ev.Add(p+"Dialplan", "XML")

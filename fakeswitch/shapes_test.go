@@ -102,7 +102,7 @@ func TestShapesPlay(t *testing.T) {
 				br("CHANNEL_UNBRIDGE", "a", "e", "e"), r("CHANNEL_HANGUP_COMPLETE", "a", "e")},
 		},
 	}
-	files, err := filepath.Glob(filepath.Join("..", "..", "testdata", "scenarios", "shapes", "*.json"))
+	files, err := filepath.Glob(filepath.Join("..", "testdata", "scenarios", "shapes", "*.json"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("shape files: %v, %v", files, err)
 	}

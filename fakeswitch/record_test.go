@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/scenario"
 )
 
@@ -40,7 +41,7 @@ func TestRecordings(t *testing.T) {
 			name: "sample rate from recording vars", file: "wide.wav",
 			cmds:     []cmd{{0, "start PATH 0 {record_sample_rate=16000}"}, {1500, "stop PATH"}},
 			hangupMS: 5000,
-			want:     FileRecord{Cause: "success-maxtime", SampleRate: 16000, Samples: 24000, DurationMS: 1500, Vars: []Header{{Name: "record_sample_rate", Value: "16000"}}},
+			want:     FileRecord{Cause: "success-maxtime", SampleRate: 16000, Samples: 24000, DurationMS: 1500, Vars: []eslwire.Header{{Name: "record_sample_rate", Value: "16000"}}},
 			tone:     []Span{{0, 1500}},
 		},
 		{
@@ -69,7 +70,7 @@ func TestRecordings(t *testing.T) {
 			name: "too short", file: "short.wav",
 			cmds:     []cmd{{0, "start PATH 60 {RECORD_MIN_SEC=3}"}, {2200, "stop PATH"}},
 			hangupMS: 5000,
-			want:     FileRecord{Cause: "input-too-short", SampleRate: 8000, Samples: 17600, DurationMS: 2200, Deleted: true, Vars: []Header{{Name: "RECORD_MIN_SEC", Value: "3"}}},
+			want:     FileRecord{Cause: "input-too-short", SampleRate: 8000, Samples: 17600, DurationMS: 2200, Deleted: true, Vars: []eslwire.Header{{Name: "RECORD_MIN_SEC", Value: "3"}}},
 		},
 		{
 			name: "empty", file: "empty.wav",
@@ -249,7 +250,7 @@ func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
 	}
 	srv.Advance(2 * time.Second) // both calls hang up; slow's file stalls
 	type seen struct{ Event, Leg string }
-	name := func(ev *Event) seen {
+	name := func(ev *eslwire.Event) seen {
 		for k, u := range slow {
 			if ev.Get("Unique-ID") == u {
 				return seen{ev.Name(), "slow/" + k}
@@ -269,11 +270,11 @@ func TestSlowFileHoldsOnlyItsCall(t *testing.T) {
 	c.send(t, "bgapi status")
 	for len(got) < 5 {
 		f := c.frame(t)
-		if f.Get("Content-Type") == TypeCommandReply {
+		if f.Get("Content-Type") == eslwire.TypeCommandReply {
 			got = append(got, seen{"reply", f.Get("Reply-Text")[:len("+OK Job-UUID")]})
 			continue
 		}
-		ev, err := ParseEventPlain(f.Body)
+		ev, err := eslwire.ParseEventPlain(f.Body)
 		if err != nil {
 			t.Fatal(err)
 		}
