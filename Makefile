@@ -66,6 +66,7 @@ FUZZMINIMIZETIME ?= 5s
 FUZZ_TARGETS := \
 	./compiler:FuzzCompile \
 	./compiler:FuzzCheckURL \
+	./compiler/isolate:FuzzCompile \
 	./runtime:FuzzEngineEvents \
 	./runtime:FuzzIntentLog \
 	./runtime:FuzzLoadConfig \

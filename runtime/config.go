@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/recpol/recpol/internal/readlimit"
 	"log/slog"
 	"maps"
@@ -49,8 +50,11 @@ type Config struct {
 	// ReloadDebounce is how long the policy directory must be quiet
 	// before a reload.
 	ReloadDebounce time.Duration
-	LogLevel       slog.Level
-	LogJSON        bool
+	// Compile bounds each policy compile (compile_timeout_s,
+	// compile_memory_mb), run in a child process.
+	Compile  isolate.Budget
+	LogLevel slog.Level
+	LogJSON  bool
 }
 
 // SwitchConfig is one FreeSWITCH node.
@@ -194,6 +198,8 @@ type rawConfig struct {
 		Password string            `json:"password"`
 	} `json:"uploads"`
 	ReloadDebounceMS int `json:"reload_debounce_ms"`
+	CompileTimeoutS  int `json:"compile_timeout_s"`
+	CompileMemoryMB  int `json:"compile_memory_mb"`
 	Catalog          struct {
 		Driver string `json:"driver"`
 		DSN    string `json:"dsn"`
@@ -310,6 +316,7 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		Storage:        rel(raw.Storage),
 		Spool:          rel(raw.Spool),
 		ReloadDebounce: time.Duration(raw.ReloadDebounceMS) * time.Millisecond,
+		Compile:        isolate.Budget{Time: time.Duration(raw.CompileTimeoutS) * time.Second, Memory: uint64(raw.CompileMemoryMB) << 20},
 		UploadWorkers:  raw.UploadWorkers,
 		UploadMaxAge:   time.Duration(raw.UploadMaxAgeS) * time.Second,
 		LogJSON:        raw.Log.Format == "json",

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/internal/catalogtest"
 	"github.com/recpol/recpol/runtime/store"
@@ -102,4 +103,7 @@ func testLease(t *testing.T, shared bool) {
 	}
 }
 
-func TestMain(m *testing.M) { catalogtest.Main(m) }
+func TestMain(m *testing.M) {
+	isolate.Main() // a runtime compiles its policy in a child: this test binary
+	catalogtest.Main(m)
+}

@@ -19,8 +19,9 @@ type Metrics struct {
 	Finished            *prometheus.CounterVec // by outcome: stored, discarded, error
 	Uploads             *prometheus.CounterVec // by outcome: ok, failed
 	UploadsPending      prometheus.Gauge
-	Reloads             *prometheus.CounterVec // by outcome: ok, failed, unchanged
+	Reloads             *prometheus.CounterVec // by outcome: ok, failed, unchanged, over_budget, superseded
 	LastReloadOK        prometheus.Gauge
+	ReloadInProgress    prometheus.Gauge
 	LastReloadOKSeconds prometheus.Gauge
 	TableInfo           *prometheus.GaugeVec // 1 for the live version
 	TableAccounts       prometheus.Gauge
@@ -69,7 +70,9 @@ func NewMetrics() *Metrics {
 		UploadsPending: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_uploads_pending",
 			Help: "Recordings waiting in the spool to be uploaded."}),
 		Reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_policy_reloads_total",
-			Help: "Policy reloads by outcome (ok, failed, unchanged)."}, []string{"outcome"}),
+			Help: "Policy reloads by outcome (ok, unchanged; failed: the policy is invalid; over_budget: its compile took more time or memory than its budget and was stopped; superseded: a newer change stopped it)."}, []string{"outcome"}),
+		ReloadInProgress: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_policy_reload_in_progress",
+			Help: "1 while a policy compile runs (bounded by compile_timeout_s), else 0."}),
 		LastReloadOK: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_policy_last_reload_successful",
 			Help: "Whether the last policy reload attempt succeeded."}),
 		LastReloadOKSeconds: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_policy_last_reload_success_timestamp_seconds",
@@ -105,7 +108,7 @@ func NewMetrics() *Metrics {
 	for _, o := range []string{"stored", "discarded", "quarantined", "error"} {
 		m.Finished.WithLabelValues(o)
 	}
-	for _, o := range []string{"ok", "failed", "unchanged"} {
+	for _, o := range []string{"ok", "failed", "unchanged", "over_budget", "superseded"} {
 		m.Reloads.WithLabelValues(o)
 	}
 	bi := version.Get()
@@ -114,7 +117,7 @@ func NewMetrics() *Metrics {
 		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.Go}})
 	build.Set(1)
 	m.Registry.MustRegister(build)
-	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK,
+	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK, m.ReloadInProgress,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
 		m.FinishQueue, m.SwitchMP3,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",

@@ -13,34 +13,84 @@ import (
 	"github.com/fsnotify/fsnotify"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/recpol/recpol/table"
 )
 
 // Policy holds the live decision table of a policy directory and reloads
 // it. A reload re-evaluates only the account groups whose files changed
-// (or all of them when the shared files did). A reload compiles the directory fully before anything changes; an
-// invalid policy keeps the old table live; an unchanged one is not
-// swapped. Calls in progress keep the table they started with.
+// (or all of them when the shared files did). A reload compiles the
+// directory fully before anything changes; an invalid policy, or one whose
+// compile goes over its budget, keeps the old table live; an unchanged one
+// is not swapped. Calls in progress keep the table they started with.
+//
+// A runtime compiles in a child process within a budget of time and
+// memory (package isolate), so that no policy can take it down: a compile
+// over budget is killed and reported as a failed reload with the bound it
+// crossed.
 type Policy struct {
-	dir     string
-	comp    *compiler.Compiler
-	log     *slog.Logger
-	metrics *Metrics
-	cur     atomic.Pointer[table.Table]
+	dir      string
+	cacheDir string
+	compile  func(ctx context.Context, dir string) (*compiler.Result, error)
+	close    func() error
+	log      *slog.Logger
+	metrics  *Metrics
+	cur      atomic.Pointer[table.Table]
 	// failed is the last reload's failure, nil when it succeeded.
 	failed atomic.Pointer[reloadFailure]
 	// OnSwap, when set, is called after a new table goes live.
 	OnSwap func(*table.Table)
 }
 
-// LoadPolicy compiles a policy directory. The first compile must succeed.
-func LoadPolicy(dir string, opts compiler.Options, log *slog.Logger, m *Metrics) (*Policy, error) {
-	p := &Policy{dir: dir, comp: compiler.NewCompiler(opts), log: log, metrics: m}
-	if err := p.Reload(); err != nil {
+// PolicyOptions say how a policy directory is compiled.
+type PolicyOptions struct {
+	// Compiler are the compiler's options; CacheDir also keeps the last
+	// table that compiled (compiler.LastGood).
+	Compiler compiler.Options
+	// Budget bounds each compile, which then runs in a child process
+	// (package isolate: the program must call isolate.Main first). Nil
+	// compiles in this process without a bound: for tools and benchmarks,
+	// never for a runtime beside a switch.
+	Budget *isolate.Budget
+}
+
+// LoadPolicy compiles a policy directory. When the first compile fails,
+// the policy starts on the last table that compiled with the same cache
+// (compiler.LastGood), with the failure reported as a failed reload; with
+// no such table, LoadPolicy fails.
+func LoadPolicy(dir string, o PolicyOptions, log *slog.Logger, m *Metrics) (*Policy, error) {
+	p := &Policy{dir: dir, cacheDir: o.Compiler.CacheDir, log: log, metrics: m, close: func() error { return nil }}
+	if o.Budget != nil {
+		ic := isolate.New(o.Compiler, *o.Budget)
+		p.compile, p.close = ic.Compile, ic.Close
+	} else {
+		cm := compiler.NewCompiler(o.Compiler)
+		p.compile = func(_ context.Context, dir string) (*compiler.Result, error) { return cm.Compile(dir) }
+	}
+	err := p.Reload()
+	if err == nil {
+		return p, nil
+	}
+	if p.cacheDir == "" {
+		p.close()
 		return nil, err
 	}
+	last, written, lerr := compiler.LastGood(p.cacheDir, dir)
+	if lerr != nil {
+		p.close()
+		if errors.Is(lerr, compiler.ErrNoLastGood) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w (and the last good table: %v)", err, lerr)
+	}
+	p.swap(last.Table)
+	p.log.Error("the policy does not compile: starting on the last table that did", "dir", dir,
+		"version", last.Table.Version, "compiled_at", time.Unix(0, written).UTC().Format(time.RFC3339), "error", err)
 	return p, nil
 }
+
+// Close stops the policy's compile worker, if it has one.
+func (p *Policy) Close() error { return p.close() }
 
 // reloadFailure is a failed reload: when, and the error's first line.
 type reloadFailure struct {
@@ -66,14 +116,29 @@ var ErrInvalidPolicy = errors.New("invalid policy")
 
 // Reload compiles the directory and swaps the table when the policy is
 // valid and its version changed.
-func (p *Policy) Reload() error {
+func (p *Policy) Reload() error { return p.reload(context.Background()) }
+
+// reload is Reload under ctx: a cancelled reload (superseded by a newer
+// trigger) changes nothing and is not a failure.
+func (p *Policy) reload(ctx context.Context) error {
 	start := time.Now()
-	res, err := p.comp.Compile(p.dir)
+	p.metrics.ReloadInProgress.Set(1)
+	res, err := p.compile(ctx, p.dir)
+	p.metrics.ReloadInProgress.Set(0)
+	if ctx.Err() != nil {
+		p.metrics.Reloads.WithLabelValues("superseded").Inc()
+		p.log.Info("policy reload superseded by a newer change", "dir", p.dir)
+		return ctx.Err()
+	}
 	if err == nil && res.Table == nil {
 		err = fmt.Errorf("%w:\n%s", ErrInvalidPolicy, res.Diagnostics.Errors())
 	}
 	if err != nil {
-		p.metrics.Reloads.WithLabelValues("failed").Inc()
+		outcome := "failed"
+		if errors.Is(err, isolate.ErrOverBudget) {
+			outcome = "over_budget"
+		}
+		p.metrics.Reloads.WithLabelValues(outcome).Inc()
 		p.metrics.LastReloadOK.Set(0)
 		old := "none"
 		if t := p.cur.Load(); t != nil {
@@ -100,19 +165,23 @@ func (p *Policy) Reload() error {
 		p.log.Debug("policy unchanged", "version", old.Version)
 		return nil
 	}
-	old := p.cur.Swap(res.Table)
+	p.swap(res.Table)
 	p.metrics.Reloads.WithLabelValues("ok").Inc()
-	if old != nil {
-		p.metrics.TableInfo.DeleteLabelValues(old.Version)
-	}
-	p.metrics.TableInfo.WithLabelValues(res.Table.Version).Set(1)
-	p.metrics.TableAccounts.Set(float64(len(res.Table.AccountIDs())))
 	p.log.Info("policy live", "version", res.Table.Version, "accounts", len(res.Table.AccountIDs()),
 		"took", time.Since(start).Round(time.Millisecond))
 	if p.OnSwap != nil {
 		p.OnSwap(res.Table)
 	}
 	return nil
+}
+
+// swap makes t the live table and says so in the metrics.
+func (p *Policy) swap(t *table.Table) {
+	if old := p.cur.Swap(t); old != nil {
+		p.metrics.TableInfo.DeleteLabelValues(old.Version)
+	}
+	p.metrics.TableInfo.WithLabelValues(t.Version).Set(1)
+	p.metrics.TableAccounts.Set(float64(len(t.AccountIDs())))
 }
 
 // Watch reloads the policy whenever its directory changes (editors that
@@ -142,6 +211,31 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		}
 		fire = timer.C
 	}
+	// A reload runs beside this loop, so that a trigger is never blocked
+	// by a compile in progress: a newer trigger cancels it (its child is
+	// killed) and, once it has stopped, starts a reload of what the
+	// directory holds now.
+	var (
+		cancelRun context.CancelFunc
+		running   chan struct{} // closed when the reload in progress returns
+		again     bool          // a trigger came during it
+	)
+	startReload := func() {
+		rctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		cancelRun, running = cancel, done
+		go func() {
+			defer close(done)
+			defer cancel()
+			_ = p.reload(rctx)
+		}()
+	}
+	defer func() {
+		if running != nil {
+			cancelRun()
+			<-running
+		}
+	}()
 	// A change made between the last load and this watch is caught by one
 	// reload now (an unchanged policy is not swapped).
 	arm()
@@ -149,6 +243,14 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-running:
+			running = nil
+			// A symlink swap may have replaced what is watched.
+			_ = w.Add(p.dir)
+			if again {
+				again = false
+				startReload()
+			}
 		case ev, ok := <-w.Events:
 			if !ok {
 				return nil
@@ -169,9 +271,12 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 			arm()
 		case <-fire:
 			fire = nil
-			_ = p.Reload()
-			// A symlink swap may have replaced what is watched.
-			_ = w.Add(p.dir)
+			if running != nil {
+				cancelRun()
+				again = true
+				continue
+			}
+			startReload()
 		}
 	}
 }

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/recpol/recpol/table"
 )
 
@@ -72,10 +74,11 @@ func TestAutoReloadValidToInvalidToValid(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := NewMetrics()
-	p, err := LoadPolicy(dir, compiler.Options{CacheDir: t.TempDir()}, quietLogger(), m)
+	p, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()}, Budget: &isolate.Budget{}}, quietLogger(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { p.Close() })
 	v1, v2 := versionOf(t, policyV1), versionOf(t, policyV2)
 	if p.Table().Version != v1 {
 		t.Fatalf("initial version %s, want %s", p.Table().Version, v1)
@@ -138,7 +141,7 @@ func TestReloadSymlinkSwap(t *testing.T) {
 	if err := os.Symlink("..data/acme.cue", filepath.Join(dir, "acme.cue")); err != nil {
 		t.Fatal(err)
 	}
-	p, err := LoadPolicy(dir, compiler.Options{}, quietLogger(), NewMetrics())
+	p, err := LoadPolicy(dir, PolicyOptions{}, quietLogger(), NewMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +168,7 @@ func TestReloadTrigger(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := NewMetrics()
-	p, err := LoadPolicy(dir, compiler.Options{}, quietLogger(), m)
+	p, err := LoadPolicy(dir, PolicyOptions{}, quietLogger(), m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -186,5 +189,133 @@ func TestReloadTrigger(t *testing.T) {
 	err = p.Reload()
 	if err == nil || !strings.Contains(err.Error(), "acme.cue:2:") {
 		t.Errorf("reload error %v, want the positioned diagnostic", err)
+	}
+}
+
+// Policies that no compile should finish: fifty million list elements,
+// and a comprehension of a comprehension.
+const (
+	policyMemoryBomb = "package recpol\nimport \"list\"\n_bomb: list.Range(0, 50000000, 1)\n" +
+		"accounts: acme: devices: d1: call_recording: any: any: enabled: len(_bomb) > 0\n"
+	policyCPUBomb = "package recpol\nimport \"list\"\n_n: list.Range(0, 20000, 1)\n" +
+		"_x: [for i in _n for j in _n if i*j == -1 {i}]\n" +
+		"accounts: acme: devices: d1: call_recording: any: any: enabled: len(_x) == 0\n"
+)
+
+// TestReloadOverBudget: a policy over its compile budget fails the reload
+// with the bound it crossed, the live table stays, and the next valid
+// change goes live.
+func TestReloadOverBudget(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, reason string
+		budget            isolate.Budget
+	}{
+		{"memory", policyMemoryBomb, "memory", isolate.Budget{Time: time.Minute, Memory: 300 << 20}},
+		{"time", policyCPUBomb, "after 1s", isolate.Budget{Time: time.Second, Memory: 4 << 30}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			file := filepath.Join(dir, "acme.cue")
+			writeRename(t, file, policyV1)
+			m := NewMetrics()
+			p, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()}, Budget: &tc.budget}, quietLogger(), m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer p.Close()
+			writeRename(t, file, tc.src)
+			err = p.Reload()
+			if !errors.Is(err, isolate.ErrOverBudget) {
+				t.Fatalf("reload: %v, want over budget", err)
+			}
+			reason, _, failed := p.LastReloadFailure()
+			if !failed || !strings.Contains(reason, tc.reason) {
+				t.Errorf("last failure %q, want one naming %q", reason, tc.reason)
+			}
+			if got := testutil.ToFloat64(m.Reloads.WithLabelValues("over_budget")); got != 1 {
+				t.Errorf("over_budget reloads = %v, want 1", got)
+			}
+			if v := p.Table().Version; v != versionOf(t, policyV1) {
+				t.Errorf("live version %s, want v1's", v)
+			}
+			writeRename(t, file, policyV2)
+			if err := p.Reload(); err != nil {
+				t.Fatalf("the valid change after: %v", err)
+			}
+			if v := p.Table().Version; v != versionOf(t, policyV2) {
+				t.Errorf("live version %s, want v2's", v)
+			}
+		})
+	}
+}
+
+// TestReloadNotBlocked: a valid change made while a CPU-heavy policy
+// compiles is not blocked by it: the compile in progress is stopped and
+// the valid policy goes live long before the budget runs out.
+func TestReloadNotBlocked(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "acme.cue")
+	writeRename(t, file, policyV1)
+	m := NewMetrics()
+	p, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()},
+		Budget: &isolate.Budget{Time: 10 * time.Minute, Memory: 4 << 30}}, quietLogger(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(ctx, 20*time.Millisecond, nil) }()
+	waitFor(t, "the watch's first reload", func() bool {
+		return testutil.ToFloat64(m.Reloads.WithLabelValues("unchanged")) == 1
+	})
+	writeRename(t, file, policyCPUBomb)
+	waitFor(t, "the heavy compile to start", func() bool { return testutil.ToFloat64(m.ReloadInProgress) == 1 })
+	start := time.Now()
+	writeRename(t, file, policyV2)
+	waitVersion(t, p, "v2", func(v string) bool { return v == versionOf(t, policyV2) })
+	if took := time.Since(start); took > 5*time.Minute {
+		t.Errorf("v2 went live after %s", took)
+	}
+	if got := testutil.ToFloat64(m.Reloads.WithLabelValues("superseded")); got < 1 {
+		t.Errorf("superseded reloads = %v, want the heavy compile stopped", got)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestStartOnLastGood: a runtime starting on a policy that does not
+// compile starts on the last table that did, and reports the failure.
+func TestStartOnLastGood(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	file := filepath.Join(dir, "acme.cue")
+	writeRename(t, file, policyV1)
+	o := PolicyOptions{Compiler: compiler.Options{CacheDir: cache}, Budget: &isolate.Budget{Time: time.Minute, Memory: 300 << 20}}
+	p, err := LoadPolicy(dir, o, quietLogger(), NewMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Close()
+	for _, bad := range []string{policyMemoryBomb, policyBad} {
+		writeRename(t, file, bad)
+		m := NewMetrics()
+		p, err := LoadPolicy(dir, o, quietLogger(), m)
+		if err != nil {
+			t.Fatalf("start on a bad policy with a last good table: %v", err)
+		}
+		p.Close()
+		if v := p.Table().Version; v != versionOf(t, policyV1) {
+			t.Errorf("started on %s, want the last good v1", v)
+		}
+		if _, _, failed := p.LastReloadFailure(); !failed || testutil.ToFloat64(m.LastReloadOK) != 0 {
+			t.Errorf("the failure is not reported")
+		}
+	}
+	// With no last good table, the start fails.
+	if _, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()}, Budget: o.Budget}, quietLogger(), NewMetrics()); err == nil {
+		t.Error("a bad policy with an empty cache started")
 	}
 }

@@ -100,10 +100,16 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 	// soak a reload on both cores delayed events enough that starts
 	// reached the switch after their calls had ended.
 	opts := compiler.Options{CacheDir: filepath.Join(cfg.Spool, "cache"), Parallel: max(1, goruntime.GOMAXPROCS(0)-1)}
-	p, err := LoadPolicy(cfg.Policies, opts, log, m)
+	budget := cfg.Compile
+	p, err := LoadPolicy(cfg.Policies, PolicyOptions{Compiler: opts, Budget: &budget}, log, m)
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			p.Close()
+		}
+	}()
 	r = &Runtime{cfg: cfg, log: log, Metrics: m, Policy: p, reload: make(chan struct{}, 1), addr: make(chan string, 1), releaseLeases: true, spool: lock,
 		finishing: newFinishLane(func(n int) { m.FinishQueue.Set(float64(n)) })}
 	var uploads []store.Upload
@@ -324,6 +330,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 	// A recording the store takes from now on keeps its intent: the next
 	// run finishes it again, without effect.
 	r.intents.close()
+	if err := r.Policy.Close(); err != nil {
+		r.log.Error("stopping the policy's compile worker", "error", err)
+	}
 	if err := r.Store.Close(); err != nil {
 		r.log.Error("closing the store", "error", err)
 	}

@@ -6,8 +6,12 @@ import (
 	"os"
 
 	"github.com/recpol/recpol/cmd/recpol/internal/cli"
+	"github.com/recpol/recpol/compiler/isolate"
 )
 
 func main() {
+	// A runtime compiles its policy in a child process: this program,
+	// started again as a compile worker.
+	isolate.Main()
 	os.Exit(cli.Main())
 }

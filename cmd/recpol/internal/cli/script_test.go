@@ -5,10 +5,12 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
 func TestMain(m *testing.M) {
+	isolate.Main() // a runtime started by a script compiles in a child: this binary
 	os.Exit(testscript.RunMain(m, map[string]func() int{"recpol": Main}))
 }
 

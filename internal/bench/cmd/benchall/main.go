@@ -16,10 +16,12 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/recpol/recpol/compiler/isolate"
 	"github.com/recpol/recpol/internal/bench"
 )
 
 func main() {
+	isolate.Main() // the reload figures compile in a child worker, as the runtime does
 	out := flag.String("o", "BENCHMARKS.md", "write the report to `FILE` (- for stdout)")
 	recpol := flag.String("recpol", "bin/recpol", "the recpol `BINARY`")
 	cue := flag.String("cue", "bin/cue", "the CUE CLI `BINARY` (the peer of the cold compile)")
