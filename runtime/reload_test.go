@@ -270,16 +270,25 @@ func TestReloadNotBlocked(t *testing.T) {
 	waitFor(t, "the watch's first reload", func() bool {
 		return testutil.ToFloat64(m.Reloads.WithLabelValues("unchanged")) == 1
 	})
-	writeRename(t, file, policyCPUBomb)
-	waitFor(t, "the heavy compile to start", func() bool { return testutil.ToFloat64(m.ReloadInProgress) == 1 })
-	start := time.Now()
-	writeRename(t, file, policyV2)
-	waitVersion(t, p, "v2", func(v string) bool { return v == versionOf(t, policyV2) })
-	if took := time.Since(start); took > 5*time.Minute {
-		t.Errorf("v2 went live after %s", took)
-	}
-	if got := testutil.ToFloat64(m.Reloads.WithLabelValues("superseded")); got < 1 {
-		t.Errorf("superseded reloads = %v, want the heavy compile stopped", got)
+	// The child reads the directory a moment after the compile starts: a
+	// change written in that moment is compiled instead of the heavy
+	// policy. A round where that happened proves nothing and is played
+	// again.
+	v1, v2 := versionOf(t, policyV1), versionOf(t, policyV2)
+	for round := 1; testutil.ToFloat64(m.Reloads.WithLabelValues("superseded")) == 0; round++ {
+		if round > 5 {
+			t.Fatal("no heavy compile was superseded in 5 rounds")
+		}
+		writeRename(t, file, policyCPUBomb)
+		waitFor(t, "the heavy compile to start", func() bool { return testutil.ToFloat64(m.ReloadInProgress) == 1 })
+		start := time.Now()
+		writeRename(t, file, policyV2)
+		waitVersion(t, p, "v2", func(v string) bool { return v == v2 })
+		if took := time.Since(start); took > 5*time.Minute {
+			t.Errorf("v2 went live after %s", took)
+		}
+		writeRename(t, file, policyV1)
+		waitVersion(t, p, "v1", func(v string) bool { return v == v1 })
 	}
 	cancel()
 	if err := <-done; err != nil {
