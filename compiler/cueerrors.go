@@ -3,14 +3,13 @@ package compiler
 import (
 	"fmt"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	cueerrors "cuelang.org/go/cue/errors"
 
 	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/cue/input"
 )
 
 // cueErrors turns CUE errors into diagnostics, positioned at the first
@@ -78,7 +77,7 @@ func (c *compilation) cueErrors(code string, err error) {
 			if allowed := c.allowedValues(g.path); len(allowed) > 0 {
 				alts = allowed
 			}
-			d.Message = d.Path + ": " + fmt.Sprintf("%s is not allowed: want one of %s", bad, strings.Join(alts, ", "))
+			d.Message = d.Path + ": " + input.NotAllowed(bad, alts)
 			d.Related = nil
 			c.add(d)
 			continue
@@ -89,26 +88,14 @@ func (c *compilation) cueErrors(code string, err error) {
 	}
 }
 
-// normalizePath turns a CUE error path into plain labels, with list
-// indices as "[i]" (CUE quotes labels that look like numbers, so an
-// unquoted number is an index).
-func normalizePath(path []string) []string {
-	out := make([]string, len(path))
-	for i, p := range path {
-		if _, err := strconv.Atoi(p); err == nil {
-			out[i] = "[" + p + "]"
-		} else {
-			out[i] = unquote(p)
-		}
-	}
-	return out
-}
+// normalizePath turns a CUE error path into plain labels
+// (input.NormalizePath).
+func normalizePath(path []string) []string { return input.NormalizePath(path) }
 
 // cueDiagnostic converts one CUE error, restating the messages an operator
 // would otherwise have to decode.
 func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []string) Diagnostic {
 	format, args := e.Msg()
-	msg := fmt.Sprintf(format, args...)
 	var primary Position
 	var related []Position
 	for _, p := range cueerrors.Positions(e) {
@@ -136,6 +123,9 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 		}
 		return ""
 	}
+	// The wording every CUE input shares (out of range, not set), then
+	// the policy's own.
+	code, msg := input.Restate(code, e, last)
 	switch {
 	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
 		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
@@ -146,15 +136,10 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 		// defaults and accounts.
 		msg = fmt.Sprintf("unknown top-level field %q: a policy has only defaults and accounts%s",
 			last, didYouMean(last, sortedKeys(plainSchema().fields)))
-	case format == "incomplete value %v":
-		code = CodeIncomplete
-		msg = fmt.Sprintf("%s must be set to a value, not just %s", last, arg(0))
 	case last == "url" && len(args) > 0 && CheckURL(unquote(arg(0))) != "":
 		msg = fmt.Sprintf("url %q %s", RedactURL(unquote(arg(0))), CheckURL(unquote(arg(0))))
 	case format == "invalid value %v (out of bound %s)" && strings.Contains(arg(1), idPattern.String()):
 		msg = fmt.Sprintf("%s is not a valid id: ids match %s", arg(0), idPattern)
-	case format == "invalid value %v (out of bound %s)":
-		msg = fmt.Sprintf("%s is out of range: it must be %s", arg(0), arg(1))
 	}
 	p := cuePath(path)
 	if p != "" {
@@ -163,13 +148,8 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 	return Diagnostic{Code: code, Severity: Error, Position: primary, Path: p, Message: msg, Related: related}
 }
 
-// unquote returns a path element without CUE's quotes.
-func unquote(s string) string {
-	if u, err := strconv.Unquote(s); err == nil {
-		return u
-	}
-	return s
-}
+// unquote returns a path element without CUE's quotes (input.Unquote).
+func unquote(s string) string { return input.Unquote(s) }
 
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -182,45 +162,14 @@ func isIDMap(name string) bool {
 	return false
 }
 
-// disjunction recognises the errors of an empty disjunction (a summary,
-// then one "conflicting values ALT and VALUE" error per alternative) and
-// returns the alternatives and the rejected value.
+// disjunction recognises the errors of an empty disjunction and returns
+// the alternatives and the rejected value (input.Disjunction).
 func disjunction(errs []cueerrors.Error) (alts []string, bad string, ok bool) {
-	if len(errs) < 2 {
-		return nil, "", false
-	}
-	summaries := 0
-	for _, e := range errs {
-		format, args := e.Msg()
-		if format == "%d errors in empty disjunction:" {
-			summaries++
-			continue
-		}
-		if format != "conflicting values %s and %s" || len(args) != 2 {
-			return nil, "", false
-		}
-		alts = append(alts, fmt.Sprint(args[0]))
-		bad = fmt.Sprint(args[1])
-	}
-	if summaries != 1 || len(alts) == 0 {
-		return nil, "", false
-	}
-	sortValues(alts)
-	return alts, bad, true
+	return input.Disjunction(errs)
 }
 
-// sortValues sorts values as CUE writes them: numbers by value, strings
-// alphabetically.
-func sortValues(vals []string) {
-	sort.Slice(vals, func(i, j int) bool {
-		a, errA := strconv.Atoi(vals[i])
-		b, errB := strconv.Atoi(vals[j])
-		if errA == nil && errB == nil {
-			return a < b
-		}
-		return vals[i] < vals[j]
-	})
-}
+// sortValues sorts values as CUE writes them (input.SortValues).
+func sortValues(vals []string) { input.SortValues(vals) }
 
 // hiddenUnknownFields reports fields the schema does not declare. CUE
 // reports them too, except in a struct that also holds another error; this

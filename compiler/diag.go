@@ -1,250 +1,49 @@
 package compiler
 
-import (
-	"fmt"
-	"slices"
-	"sort"
-	"strings"
-)
+import "github.com/recpol/recpol/cue/input"
 
-// Severity says whether a diagnostic rejects the policy.
-type Severity string
+// Severity says whether a diagnostic rejects the policy (input.Severity).
+type Severity = input.Severity
 
 // The severities of a diagnostic.
 const (
-	Error   Severity = "error"
-	Warning Severity = "warning"
+	Error   = input.Error
+	Warning = input.Warning
 )
 
-// Codes of the diagnostics, stable for editors and CI.
+// Codes of the diagnostics, stable for editors and CI. Those every CUE
+// input can have are package input's.
 const (
-	CodeIO             = "io"               // a file could not be read
-	CodeSyntax         = "syntax"           // CUE syntax error
-	CodePackage        = "package"          // missing or wrong package clause
-	CodeSchema         = "schema"           // CUE type, range or unknown-field error
-	CodeIncomplete     = "incomplete"       // a value is not concrete
-	CodeMinSec         = "min-sec"          // record_min_sec >= time_limit
-	CodeOwner          = "owner"            // a device owner names a missing user
-	CodeNumber         = "callflow-number"  // a number claimed twice or malformed
-	CodePattern        = "callflow-pattern" // two callflows tie on a pattern
-	CodeRegex          = "regex"            // an invalid regular expression
-	CodeMediaName      = "media-name"       // an unsafe media_name
-	CodeAnnounce       = "announce"         // an unsafe or malformed announce
-	CodeLabel          = "label"            // an unsafe label
-	CodeURL            = "url"              // a URL that is not plain http(s)
-	CodeMetaflowNumber = "metaflow-number"  // a metaflow number that is not digits
-	CodeDefaults       = "defaults-enabled" // warning: enabled set in defaults
-	CodeScope          = "action-scope"     // a metaflow scope on an action other than stop
-	CodeNoEffect       = "no-effect"        // warning: a setting that cannot apply where it is
+	CodeIO             = input.CodeIO         // a file could not be read
+	CodeSyntax         = input.CodeSyntax     // CUE syntax error
+	CodePackage        = "package"            // missing or wrong package clause
+	CodeSchema         = input.CodeSchema     // CUE type, range or unknown-field error
+	CodeIncomplete     = input.CodeIncomplete // a value is not concrete
+	CodeMinSec         = "min-sec"            // record_min_sec >= time_limit
+	CodeOwner          = "owner"              // a device owner names a missing user
+	CodeNumber         = "callflow-number"    // a number claimed twice or malformed
+	CodePattern        = "callflow-pattern"   // two callflows tie on a pattern
+	CodeRegex          = "regex"              // an invalid regular expression
+	CodeMediaName      = "media-name"         // an unsafe media_name
+	CodeAnnounce       = "announce"           // an unsafe or malformed announce
+	CodeLabel          = "label"              // an unsafe label
+	CodeURL            = "url"                // a URL that is not plain http(s)
+	CodeMetaflowNumber = "metaflow-number"    // a metaflow number that is not digits
+	CodeDefaults       = "defaults-enabled"   // warning: enabled set in defaults
+	CodeScope          = "action-scope"       // a metaflow scope on an action other than stop
+	CodeNoEffect       = "no-effect"          // warning: a setting that cannot apply where it is
 )
 
-// Position is a place in a policy file. Line and Column start at 1; a zero
-// Line means the position is unknown.
-type Position struct {
-	File   string `json:"file"`
-	Line   int    `json:"line"`
-	Column int    `json:"column"`
-}
+// Position is a place in a policy file (input.Position). Line and Column
+// start at 1; a zero Line means the position is unknown.
+type Position = input.Position
 
-func (p Position) String() string {
-	if p.Line == 0 {
-		if p.File == "" {
-			return "-"
-		}
-		return p.File
-	}
-	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Column)
-}
+// Diagnostic is one error or warning about a policy (input.Diagnostic,
+// the one diagnostic of every CUE input): a value, not a string, so that
+// it can be sorted, filtered and encoded as JSON. String formats it as
+// "file:line:col: message".
+type Diagnostic = input.Diagnostic
 
-// Diagnostic is one error or warning about a policy: a value, not a string,
-// so that it can be sorted, filtered and encoded as JSON.
-type Diagnostic struct {
-	Code     string   `json:"code"`
-	Severity Severity `json:"severity"`
-	Position
-	// Path is the CUE path of the value concerned, if any.
-	Path    string `json:"path,omitempty"`
-	Message string `json:"message"`
-	// Related are further positions that explain the diagnostic (the other
-	// file of a conflict, the time_limit a record_min_sec exceeds).
-	Related []Position `json:"related,omitempty"`
-	// Accounts are the accounts one mistake was reached from, when Dedup
-	// merged it from several (its Path and Message then say "*").
-	Accounts []string `json:"accounts,omitempty"`
-}
-
-// String formats the diagnostic as "file:line:col: message", with the
-// related positions after it, and for one reached from several accounts
-// how many and the first few.
-func (d Diagnostic) String() string {
-	var b strings.Builder
-	b.WriteString(d.Position.String())
-	b.WriteString(": ")
-	if d.Severity == Warning {
-		b.WriteString("warning: ")
-	}
-	b.WriteString(d.Message)
-	for _, r := range d.Related {
-		b.WriteString(" (see ")
-		b.WriteString(r.String())
-		b.WriteString(")")
-	}
-	if n := len(d.Accounts); n > 0 {
-		shown := d.Accounts[:min(n, maxAccountsShown)]
-		fmt.Fprintf(&b, " (in %d accounts: %s", n, strings.Join(shown, ", "))
-		if n > len(shown) {
-			fmt.Fprintf(&b, " and %d more", n-len(shown))
-		}
-		b.WriteString(")")
-	}
-	return b.String()
-}
-
-// Diagnostics is a list of diagnostics.
-type Diagnostics []Diagnostic
-
-// HasErrors reports whether any diagnostic is an error.
-func (ds Diagnostics) HasErrors() bool {
-	for _, d := range ds {
-		if d.Severity == Error {
-			return true
-		}
-	}
-	return false
-}
-
-// Errors returns the diagnostics that are errors.
-func (ds Diagnostics) Errors() Diagnostics { return ds.filter(Error) }
-
-// Warnings returns the diagnostics that are warnings.
-func (ds Diagnostics) Warnings() Diagnostics { return ds.filter(Warning) }
-
-func (ds Diagnostics) filter(s Severity) Diagnostics {
-	var out Diagnostics
-	for _, d := range ds {
-		if d.Severity == s {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// Sort orders diagnostics by file, line, column, then code and message, and
-// drops exact duplicates.
-func (ds *Diagnostics) Sort() {
-	s := *ds
-	sort.SliceStable(s, func(i, j int) bool {
-		a, b := s[i], s[j]
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		if a.Column != b.Column {
-			return a.Column < b.Column
-		}
-		if a.Code != b.Code {
-			return a.Code < b.Code
-		}
-		return a.Message < b.Message
-	})
-	out := s[:0]
-	for i, d := range s {
-		if i > 0 && sameDiag(d, s[i-1]) {
-			continue
-		}
-		out = append(out, d)
-	}
-	*ds = out
-}
-
-func sameDiag(a, b Diagnostic) bool {
-	if a.Code != b.Code || a.Severity != b.Severity || a.Position != b.Position ||
-		a.Path != b.Path || a.Message != b.Message || len(a.Related) != len(b.Related) ||
-		!slices.Equal(a.Accounts, b.Accounts) {
-		return false
-	}
-	for i := range a.Related {
-		if a.Related[i] != b.Related[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// Error makes Diagnostics usable as an error: one diagnostic a line.
-func (ds Diagnostics) Error() string {
-	lines := make([]string, len(ds))
-	for i, d := range ds {
-		lines[i] = d.String()
-	}
-	return strings.Join(lines, "\n")
-}
-
-// maxAccountsShown bounds how many accounts String names for a diagnostic
-// reached from many.
-const maxAccountsShown = 3
-
-// Dedup merges the diagnostics that are one mistake reached from many
-// accounts (a template of a shared file applies to every account): the
-// same code, severity, position and related positions, and a path and
-// message that differ only in the account. The merged diagnostic names the
-// account "*" in its path and message (accounts.*.call_recording...) and
-// lists every account in Accounts, in order; String shows the count and
-// the first few. A diagnostic of one account is returned as it is. The
-// order is that of each diagnostic's first occurrence.
-func (ds Diagnostics) Dedup() Diagnostics {
-	out := make(Diagnostics, 0, len(ds))
-	index := map[string]int{}
-	for _, d := range ds {
-		id, general, ok := d.general()
-		if !ok {
-			out = append(out, d)
-			continue
-		}
-		key := fmt.Sprint(general.Code, general.Severity, general.Position, general.Path, general.Message, general.Related)
-		if i, seen := index[key]; seen {
-			if len(out[i].Accounts) == 0 {
-				first, _, _ := out[i].general()
-				out[i] = general
-				out[i].Accounts = []string{first}
-			}
-			out[i].Accounts = append(out[i].Accounts, id)
-			continue
-		}
-		index[key] = len(out)
-		out = append(out, d)
-	}
-	return out
-}
-
-// general returns the account a diagnostic's path is in and the
-// diagnostic with that account replaced by "*"; ok is false when the path
-// is not inside one account.
-func (d Diagnostic) general() (id string, g Diagnostic, ok bool) {
-	rest, found := strings.CutPrefix(d.Path, "accounts.")
-	if !found || rest == "" {
-		return "", d, false
-	}
-	label := rest
-	if rest[0] == '"' {
-		end := strings.Index(rest[1:], `"`)
-		if end < 0 {
-			return "", d, false
-		}
-		label = rest[:end+2]
-		id = rest[1 : end+1]
-	} else {
-		if i := strings.IndexByte(rest, '.'); i >= 0 {
-			label = rest[:i]
-		}
-		id = label
-	}
-	prefix := "accounts." + label
-	g = d
-	g.Path = "accounts.*" + strings.TrimPrefix(d.Path, prefix)
-	g.Message = strings.ReplaceAll(d.Message, prefix, "accounts.*")
-	g.Message = strings.ReplaceAll(g.Message, "account "+id+":", "account *:")
-	return id, g, true
-}
+// Diagnostics is a list of diagnostics (input.Diagnostics): HasErrors,
+// Errors, Warnings, Sort, Dedup, and Error to use it as an error.
+type Diagnostics = input.Diagnostics
