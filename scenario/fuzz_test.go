@@ -22,7 +22,7 @@ func FuzzParse(f *testing.F) {
 		if err != nil {
 			if es, ok := err.(Errors); ok {
 				for _, e := range es {
-					if e.Pos == "" {
+					if e.File == "" {
 						t.Fatalf("error without a position: %v", e)
 					}
 				}

@@ -4,15 +4,12 @@ import (
 	"crypto/sha1"
 	_ "embed"
 	"fmt"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
-	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/cuecontext"
-	cueerrors "cuelang.org/go/cue/errors"
+	"github.com/recpol/recpol/cue/input"
 )
 
 //go:embed schema.cue
@@ -137,37 +134,30 @@ type Step struct {
 	Cause string `json:"cause,omitempty"`
 }
 
-// Error is a scenario error with the position of the offending value.
-type Error struct {
-	Pos string // file:line:column, or the file name alone when unknown
-	Msg string
-}
+// Errors is the list of every error found in a scenario, each a
+// diagnostic positioned in its file as `recpol vet` positions a policy's.
+type Errors = input.Diagnostics
 
-func (e *Error) Error() string {
-	if e.Pos == "" {
-		return e.Msg
-	}
-	return e.Pos + ": " + e.Msg
-}
+// maxScenarioBytes bounds the size of a scenario file: a larger one is
+// refused, never read whole.
+const maxScenarioBytes = 16 << 20
 
-// Errors is the list of every error found in a scenario.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
+// loader reads scenario files against schema.cue.
+var loader = input.Loader{
+	Kind:       "scenario",
+	SchemaName: "scenario/schema.cue",
+	Schema:     schemaSource,
+	Definition: "#Scenario",
+	MaxBytes:   maxScenarioBytes,
 }
 
 // ParseFile reads a scenario from a .json or .cue file.
 func ParseFile(path string) (*Scenario, error) {
-	data, err := os.ReadFile(path)
+	in, err := loader.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("read scenario: %w", err)
+		return nil, err
 	}
-	return Parse(path, data)
+	return parse(in)
 }
 
 // Parse parses, checks and normalizes a scenario. JSON is valid CUE, so one
@@ -175,122 +165,30 @@ func ParseFile(path string) (*Scenario, error) {
 // error, when not nil, is an Errors listing every problem with its
 // position.
 func Parse(name string, data []byte) (*Scenario, error) {
-	ctx := cuecontext.New()
-	schema := ctx.CompileBytes(schemaSource, cue.Filename("scenario/schema.cue"))
-	if err := schema.Err(); err != nil {
-		return nil, fmt.Errorf("scenario schema: %w", err)
+	in, err := loader.Load(name, data)
+	if err != nil {
+		return nil, err
 	}
-	src := ctx.CompileBytes(data, cue.Filename(name))
-	if err := src.Err(); err != nil {
-		return nil, cueErrors(name, cue.Value{}, err)
-	}
-	v := schema.LookupPath(cue.ParsePath("#Scenario")).Unify(src)
-	if err := v.Validate(cue.Concrete(true)); err != nil {
-		return nil, cueErrors(name, src, err)
-	}
+	return parse(in)
+}
+
+// parse decodes, checks and normalizes a loaded scenario.
+func parse(in *input.Input) (*Scenario, error) {
 	var sc Scenario
-	if err := v.Decode(&sc); err != nil {
-		return nil, cueErrors(name, src, err)
+	if err := in.Decode(&sc); err != nil {
+		return nil, err
 	}
-	pos := func(path string) string {
-		if p := src.LookupPath(cue.ParsePath(path)).Pos(); p.IsValid() {
-			return p.String()
-		}
-		return name
-	}
-	if errs := sc.check(pos); len(errs) > 0 {
+	if errs := sc.check(in.At); len(errs) > 0 {
 		return nil, errs
 	}
 	sc.Normalize()
 	return &sc, nil
 }
 
-// cueErrors turns CUE errors into Errors positioned in the scenario file,
-// one per offending field.
-func cueErrors(name string, data cue.Value, err error) error {
-	type group struct {
-		pos, path string
-		msgs      []string
-	}
-	var order []*group
-	byPath := map[string]*group{}
-	for _, e := range cueerrors.Errors(err) {
-		path := e.Path()
-		if len(path) > 0 && strings.HasPrefix(path[0], "#") {
-			path = path[1:]
-		}
-		key := strings.Join(path, ".")
-		g := byPath[key]
-		if g == nil {
-			g = &group{path: key, pos: errorPos(name, data, path, e)}
-			byPath[key] = g
-			order = append(order, g)
-		}
-		format, args := e.Msg()
-		g.msgs = append(g.msgs, fmt.Sprintf(format, args...))
-	}
-	var out Errors
-	for _, g := range order {
-		msg := g.msgs[0]
-		if len(g.msgs) > 1 || strings.Contains(msg, "empty disjunction") {
-			var allowed []string
-			got := ""
-			for _, m := range g.msgs {
-				if sub := conflictRe.FindStringSubmatch(m); sub != nil {
-					allowed = append(allowed, sub[1])
-					got = sub[2]
-				}
-			}
-			if len(allowed) > 0 {
-				sort.Strings(allowed)
-				msg = fmt.Sprintf("%s is not allowed here (one of %s)", got, strings.Join(allowed, ", "))
-			}
-		}
-		if g.path != "" {
-			msg = g.path + ": " + msg
-		}
-		out = append(out, &Error{Pos: g.pos, Msg: msg})
-	}
-	if len(out) == 0 {
-		return Errors{{Pos: name, Msg: err.Error()}}
-	}
-	return out
-}
-
-var conflictRe = regexp.MustCompile(`conflicting values (.+) and (.+)`)
-
-// errorPos finds the position of an error in the scenario file: one of the
-// error's own positions in that file, else the position of the value at
-// its path, else the file name.
-func errorPos(name string, data cue.Value, path []string, e cueerrors.Error) string {
-	for _, p := range append(e.InputPositions(), e.Position()) {
-		if p.IsValid() && p.Filename() == name {
-			return p.String()
-		}
-	}
-	if data.Exists() {
-		sels := make([]cue.Selector, 0, len(path))
-		for _, p := range path {
-			if n, err := strconv.Atoi(p); err == nil {
-				sels = append(sels, cue.Index(n))
-			} else {
-				sels = append(sels, cue.Str(p))
-			}
-		}
-		for len(sels) > 0 {
-			if p := data.LookupPath(cue.MakePath(sels...)).Pos(); p.IsValid() {
-				return p.String()
-			}
-			sels = sels[:len(sels)-1]
-		}
-	}
-	return name
-}
-
 // Validate checks a scenario built in Go (Parse already does). Errors name
 // the offending field by its path, e.g. calls[0].steps[2].leg.
 func (sc *Scenario) Validate() error {
-	if errs := sc.check(func(string) string { return "" }); len(errs) > 0 {
+	if errs := sc.check(func(string) input.Position { return input.Position{} }); len(errs) > 0 {
 		return errs
 	}
 	return nil
@@ -306,10 +204,11 @@ var (
 )
 
 // check validates sc; pos maps a field path to a position.
-func (sc *Scenario) check(pos func(string) string) Errors {
+func (sc *Scenario) check(pos func(string) input.Position) Errors {
 	var errs Errors
 	add := func(path, format string, args ...any) {
-		errs = append(errs, &Error{Pos: pos(path), Msg: path + ": " + fmt.Sprintf(format, args...)})
+		errs = append(errs, input.Diagnostic{Code: input.CodeInvalid, Severity: input.Error, Position: pos(path),
+			Path: path, Message: path + ": " + fmt.Sprintf(format, args...)})
 	}
 	if len(sc.Calls) == 0 {
 		add("calls", "a scenario needs at least one call")

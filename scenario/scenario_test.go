@@ -1,12 +1,15 @@
 package scenario
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/cue/input"
 )
 
 func TestParseExample(t *testing.T) {
@@ -73,7 +76,7 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"syntax", `{"calls": [`, []string{"x.json:1:"}},
 		{"unknown field", `{"calls": [{"id": "c", "legs": [], "steps": [], "colour": 1}]}`, []string{"x.json:1:", "colour"}},
-		{"unknown action", `{"calls": [{"id": "c", "legs": [{"name": "a"}], "steps": [{"at_ms": 0, "do": "explode", "leg": "a"}]}]}`, []string{"x.json:1:", `"explode" is not allowed here`}},
+		{"unknown action", `{"calls": [{"id": "c", "legs": [{"name": "a"}], "steps": [{"at_ms": 0, "do": "explode", "leg": "a"}]}]}`, []string{"x.json:1:78:", `"explode" is not allowed: want one of "answer", `}},
 		{"no calls", `{"calls": []}`, []string{"x.json", "at least one call"}},
 		{"unknown leg", "{\"calls\": [{\"id\": \"c\", \"legs\": [{\"name\": \"a\"}],\n\"steps\": [{\"at_ms\": 0, \"do\": \"create\", \"leg\": \"zz\"}]}]}", []string{"x.json:2:", "unknown leg \"zz\""}},
 		{"before create", `{"calls": [{"id": "c", "legs": [{"name": "a"}], "steps": [{"at_ms": 0, "do": "answer", "leg": "a"}]}]}`, []string{"before it is created"}},
@@ -98,6 +101,83 @@ func TestParseErrors(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not contain %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// TestParseDiagnostics: the errors of a scenario file are diagnostics
+// positioned and worded as those of `recpol vet`, one per offending
+// value, whatever the value's type.
+func TestParseDiagnostics(t *testing.T) {
+	const file = "scenario.cue"
+	diag := func(line, col int, code, path, msg string) input.Diagnostic {
+		return input.Diagnostic{Code: code, Severity: input.Error, Position: input.Position{File: file, Line: line, Column: col},
+			Path: path, Message: path + ": " + msg}
+	}
+	tests := []struct {
+		name string
+		src  string
+		want input.Diagnostics
+	}{
+		{
+			name: "a value no alternative allows",
+			src: `calls: [{
+	id: "c"
+	legs: [{name: "a", direction: "sideways"}]
+	steps: []
+}]`,
+			want: input.Diagnostics{diag(3, 32, input.CodeSchema, "calls[0].legs[0].direction", `"sideways" is not allowed: want one of "inbound", "outbound"`)},
+		},
+		{
+			name: "a value of the wrong type for an enum",
+			src: `calls: [{
+	id: "c"
+	legs: [{name: "a", direction: 3}]
+	steps: []
+}]`,
+			want: input.Diagnostics{diag(3, 32, input.CodeSchema, "calls[0].legs[0].direction", `3 is not allowed: want one of "inbound", "outbound"`)},
+		},
+		{
+			name: "every error at once: a type, a bound, unknown fields",
+			src: `calls: [{
+	id: "c"
+	legs: [{name: "a", colour: "red"}]
+	steps: [{at_ms: -1, do: "create", leg: "a"}, {at_ms: "x", do: "hangup", leg: "a"}]
+}]
+call: 1`,
+			want: input.Diagnostics{
+				diag(3, 21, input.CodeSchema, "calls[0].legs[0].colour", `unknown field "colour"`),
+				diag(4, 18, input.CodeSchema, "calls[0].steps[0].at_ms", `-1 is out of range: it must be >=0`),
+				diag(4, 55, input.CodeSchema, "calls[0].steps[1].at_ms", `conflicting values "x" and int (mismatched types string and int)`),
+				diag(6, 1, input.CodeSchema, "call", `unknown top-level field "call": a scenario has only calls`),
+			},
+		},
+		{
+			name: "a check after the schema",
+			src: `calls: [{
+	id: "c"
+	legs: [{name: "a"}]
+	steps: [{at_ms: 0, do: "answer", leg: "a"}]
+}]`,
+			want: input.Diagnostics{diag(4, 21, input.CodeInvalid, "calls[0].steps[0].do", `answer on leg "a" before it is created`)},
+		},
+		{
+			name: "syntax",
+			src:  "calls: [{\n",
+			want: input.Diagnostics{{Code: input.CodeSyntax, Severity: input.Error, Position: input.Position{File: file, Line: 1, Column: 11},
+				Message: "expected '}', found 'EOF'"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(file, []byte(tt.src))
+			var got input.Diagnostics
+			if !errors.As(err, &got) {
+				t.Fatalf("Parse: %v, want Diagnostics", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/parser"
+	"cuelang.org/go/cue/token"
 
 	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/internal/suggest"
@@ -297,13 +298,15 @@ func underUnknown(unknown map[string]bool, path []string) bool {
 
 // positions returns the first position of e in the input file and its
 // other positions there; when e has none there, where the path is in the
-// file.
+// file. The positions of the structs that enclose the value (CUE lists
+// them too) are not the value's.
 func (c converter) positions(e cueerrors.Error, path []string) (Position, []Position) {
+	enclosing := c.enclosing(path)
 	var primary Position
 	var related []Position
 	for _, p := range cueerrors.Positions(e) {
 		pos := PositionOf(p)
-		if pos.File != c.file {
+		if pos.File != c.file || containsPos(enclosing, pos) {
 			continue
 		}
 		if primary.File == "" {
@@ -316,6 +319,24 @@ func (c converter) positions(e cueerrors.Error, path []string) (Position, []Posi
 		primary = c.locate(path)
 	}
 	return primary, related
+}
+
+// enclosing returns the positions of the values that enclose the one at
+// path in the file: the file's own, then each parent's.
+func (c converter) enclosing(path []string) []Position {
+	if !c.raw.Exists() {
+		return nil
+	}
+	sels := selectors(path)
+	out := []Position{PositionOf(c.raw.Pos())}
+	for i := 1; i < len(sels); i++ {
+		v := c.raw.LookupPath(cue.MakePath(sels[:i]...))
+		out = append(out, PositionOf(v.Pos()))
+		if st, ok := v.Source().(interface{ Pos() token.Pos }); ok {
+			out = append(out, PositionOf(st.Pos()))
+		}
+	}
+	return out
 }
 
 func containsPos(ps []Position, p Position) bool {
