@@ -4,8 +4,6 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"github.com/recpol/recpol/compiler/isolate"
-	"github.com/recpol/recpol/internal/readlimit"
 	"log/slog"
 	"maps"
 	"net"
@@ -15,11 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/cuecontext"
-	cueerrors "cuelang.org/go/cue/errors"
-
+	"github.com/recpol/recpol/compiler/isolate"
 	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/cue/input"
+	"github.com/recpol/recpol/internal/readlimit"
 )
 
 // Config is the runtime config, loaded from a CUE file by LoadConfig. Paths
@@ -225,63 +222,53 @@ const (
 	maxSecretBytes = 64 << 10
 )
 
-// LoadConfig reads, validates and resolves a runtime config file. Errors
-// name the file, line and column.
+// configLoader reads runtime configs against the #Runtime schema.
+var configLoader = input.Loader{
+	Kind:       "runtime config",
+	SchemaName: "runtime.cue",
+	Schema:     recpolcue.RuntimeSchema(),
+	Definition: "#Runtime",
+	MaxBytes:   maxConfigBytes,
+}
+
+// LoadConfig reads, validates and resolves a runtime config file. An
+// invalid config's error wraps input.Diagnostics, each naming the file,
+// line and column, as `recpol vet` names a policy's.
 func LoadConfig(path string) (*Config, error) {
-	src, err := readlimit.File(path, maxConfigBytes)
-	if err != nil {
-		return nil, fmt.Errorf("reading runtime config: %w", err)
-	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading runtime config: %w", err)
 	}
-	ctx := cuecontext.New()
-	schema := ctx.CompileBytes(recpolcue.RuntimeSchema(), cue.Filename("runtime.cue")).LookupPath(cue.ParsePath("#Runtime"))
-	if err := schema.Err(); err != nil {
-		return nil, fmt.Errorf("runtime config schema: %w", err)
-	}
-	v := ctx.CompileBytes(src, cue.Filename(path))
-	if err := v.Err(); err != nil {
-		return nil, configError(err)
-	}
-	v = schema.Unify(v)
-	if err := v.Validate(cue.Concrete(true)); err != nil {
+	in, err := configLoader.ReadFile(path)
+	if err != nil {
 		return nil, configError(err)
 	}
 	var raw rawConfig
-	if err := v.Decode(&raw); err != nil {
+	if err := in.Decode(&raw); err != nil {
 		return nil, configError(err)
 	}
-	return resolveConfig(abs, raw)
+	return resolveConfig(abs, in, raw)
 }
 
-// configError formats CUE errors as "file:line:col: message" lines.
+// configError says that an error is the runtime config's: diagnostics
+// one a line after "runtime config:", any other error (reading the file)
+// as it is.
 func configError(err error) error {
-	var lines []string
-	for _, e := range cueerrors.Errors(err) {
-		pos := ""
-		for _, p := range cueerrors.Positions(e) {
-			if p.Filename() != "runtime.cue" {
-				pos = fmt.Sprintf("%s:%d:%d: ", p.Filename(), p.Line(), p.Column())
-				break
-			}
-		}
-		format, args := e.Msg()
-		path := strings.Join(e.Path(), ".")
-		if path != "" {
-			path += ": "
-		}
-		lines = append(lines, pos+path+fmt.Sprintf(format, args...))
+	var ds input.Diagnostics
+	if errors.As(err, &ds) {
+		return fmt.Errorf("runtime config:\n%w", err)
 	}
-	if len(lines) == 0 {
-		return fmt.Errorf("runtime config: %w", err)
-	}
-	return errors.New("runtime config:\n" + strings.Join(lines, "\n"))
+	return err
 }
 
-func resolveConfig(file string, raw rawConfig) (*Config, error) {
+// resolveConfig resolves paths and secrets and checks what the schema
+// cannot; in positions its errors.
+func resolveConfig(file string, in *input.Input, raw rawConfig) (*Config, error) {
 	dir := filepath.Dir(file)
+	// invalid is an error about the value at path, positioned in the file.
+	invalid := func(path, format string, args ...any) error {
+		return configError(input.Diagnostics{in.Errorf(path, format, args...)})
+	}
 	rel := func(p string) string {
 		if p == "" {
 			return ""
@@ -387,14 +374,14 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 			sc.Name = strings.NewReplacer(":", "-", "[", "", "]", "").Replace(s.Address)
 		}
 		if names[sc.Name] {
-			return nil, fmt.Errorf("runtime config: switches[%d]: name %q used twice", i, sc.Name)
+			return nil, invalid(fmt.Sprintf("switches[%d]", i), "name %q used twice", sc.Name)
 		}
 		names[sc.Name] = true
 		if sc.RecordDir == "" && sc.LocalDir == "" {
 			host, _, _ := net.SplitHostPort(s.Address)
 			if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-				return nil, fmt.Errorf("runtime config: switches[%d] (%s) is remote: set record_dir (the directory FreeSWITCH records into) "+
-					"and local_dir (the same directory, shared or mounted, as this runtime sees it)", i, s.Address)
+				return nil, invalid(fmt.Sprintf("switches[%d]", i), "%s is remote: set record_dir (the directory FreeSWITCH records into) "+
+					"and local_dir (the same directory, shared or mounted, as this runtime sees it)", s.Address)
 			}
 		}
 		if sc.LocalDir == "" {
@@ -404,7 +391,7 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 			sc.RecordDir = sc.LocalDir
 		}
 		if !filepath.IsAbs(sc.RecordDir) {
-			return nil, fmt.Errorf("runtime config: switches[%d].record_dir must be an absolute path as the switch sees it", i)
+			return nil, invalid(fmt.Sprintf("switches[%d].record_dir", i), "record_dir must be an absolute path as the switch sees it")
 		}
 		c.Switches = append(c.Switches, sc)
 	}
@@ -418,19 +405,19 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 			h.Tokens = append(h.Tokens, Token{Name: "token", Secret: t, Rights: AllRights})
 		}
 		if _, dup := raw.HTTP.Tokens["token"]; dup && raw.HTTP.Token != "" {
-			return nil, fmt.Errorf(`runtime config: http.tokens.token: the name is taken by http.token`)
+			return nil, invalid("http.tokens.token", "the name is taken by http.token")
 		}
 		for _, name := range slices.Sorted(maps.Keys(raw.HTTP.Tokens)) {
 			rt := raw.HTTP.Tokens[name]
 			if rt.Device != "" && rt.Account == "" {
-				return nil, fmt.Errorf("runtime config: http.tokens.%s: a device needs its account", name)
+				return nil, invalid(tokenPath(name), "a device needs its account")
 			}
 			t, err := secret("http.tokens."+name+".secret", rt.Secret)
 			if err != nil {
 				return nil, fmt.Errorf("runtime config: %w", err)
 			}
 			if t.IsZero() {
-				return nil, fmt.Errorf("runtime config: http.tokens.%s.secret is empty", name)
+				return nil, invalid(tokenPath(name)+".secret", "the secret is empty")
 			}
 			tok := Token{Name: name, Secret: t, Account: rt.Account, Device: rt.Device}
 			for _, r := range rt.Rights {
@@ -441,7 +428,7 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		for i, a := range h.Tokens {
 			for _, b := range h.Tokens[i+1:] {
 				if a.Secret.Reveal() == b.Secret.Reveal() {
-					return nil, fmt.Errorf("runtime config: http tokens %s and %s have the same secret: the audit could not tell them apart", a.Name, b.Name)
+					return nil, invalid("http", "tokens %s and %s have the same secret: the audit could not tell them apart", a.Name, b.Name)
 				}
 			}
 		}
@@ -466,6 +453,11 @@ func resolveConfig(file string, raw rawConfig) (*Config, error) {
 		c.Uploads = append(c.Uploads, uc)
 	}
 	return c, nil
+}
+
+// tokenPath is the CUE path of the API token named name.
+func tokenPath(name string) string {
+	return input.PathString([]string{"http", "tokens", name})
 }
 
 // Serves reports whether this runtime owns a switch.

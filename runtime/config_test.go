@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/cue/input"
 )
 
 func writeConfig(t *testing.T, src string) string {
@@ -75,13 +78,74 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"token with an unknown right", base + `, http: tokens: t: {secret: "s", rights: ["admin"]}`, "rights"},
 		{"two tokens, one secret", base + `, http: {token: "s", tokens: t: {secret: "s", rights: ["read"]}}`, "tokens token and t have the same secret"},
 		{"a token named token beside http.token", base + `, http: {token: "s", tokens: token: {secret: "u", rights: ["read"]}}`, "the name is taken by http.token"},
-		{"a token with an empty secret", base + `, http: tokens: t: {secret: "", rights: ["read"]}`, "http.tokens.t.secret is empty"},
+		{"a token with an empty secret", base + `, http: tokens: t: {secret: "", rights: ["read"]}`, "http.tokens.t.secret: the secret is empty"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := LoadConfig(writeConfig(t, tc.src))
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadConfigDiagnostics: an invalid config's errors are diagnostics
+// positioned and worded as those of `recpol vet`, every one at once, and
+// so are the checks made after the schema's.
+func TestLoadConfigDiagnostics(t *testing.T) {
+	diag := func(line, col int, code, path, msg string) input.Diagnostic {
+		return input.Diagnostic{Code: code, Severity: input.Error, Position: input.Position{File: "runtime.cue", Line: line, Column: col},
+			Path: path, Message: path + ": " + msg}
+	}
+	tests := []struct {
+		name, src string
+		want      input.Diagnostics
+	}{
+		{
+			name: "types, enums, bounds and unknown fields",
+			src: `switches: [{address: "127.0.0.1:8021", password: "x"}]
+policies: "p"
+storage:  5
+spool:    "q"
+classify: preset: "asterisk"
+lease_ttl_s: 1
+polices: "p"
+`,
+			want: input.Diagnostics{
+				diag(3, 11, input.CodeSchema, "storage", "conflicting values string and 5 (mismatched types string and int)"),
+				diag(5, 19, input.CodeSchema, "classify.preset", `"asterisk" is not allowed: want one of "freeswitch", "kazoo", "recpol"`),
+				diag(6, 14, input.CodeSchema, "lease_ttl_s", "1 is out of range: it must be >=3"),
+				diag(7, 1, input.CodeSchema, "polices", `unknown field "polices" (did you mean policies?)`),
+			},
+		},
+		{
+			name: "a missing field",
+			src:  `switches: [{address: "127.0.0.1:8021", password: "x"}], storage: "s", spool: "q"`,
+			want: input.Diagnostics{{Code: input.CodeIncomplete, Severity: input.Error, Position: input.Position{File: "runtime.cue"},
+				Path: "policies", Message: "policies: policies must be set to a value, not just string"}},
+		},
+		{
+			name: "a check after the schema",
+			src: `switches: [{address: "10.1.2.3:8021", password: "x"}]
+policies: "p", storage: "s", spool: "q"`,
+			want: input.Diagnostics{diag(1, 12, input.CodeInvalid, "switches[0]", "10.1.2.3:8021 is remote: set record_dir (the directory FreeSWITCH records into) "+
+				"and local_dir (the same directory, shared or mounted, as this runtime sees it)")},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(filepath.Dir(writeConfig(t, tt.src)))
+			_, err := LoadConfig("runtime.cue")
+			var got input.Diagnostics
+			if !errors.As(err, &got) {
+				t.Fatalf("LoadConfig: %v, want Diagnostics", err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("diagnostics (-want +got):\n%s", diff)
+			}
+			if !strings.HasPrefix(err.Error(), "runtime config:\n"+tt.want[0].String()) {
+				t.Errorf("error %q does not start with the config's first diagnostic", err)
 			}
 		})
 	}

@@ -23,8 +23,8 @@ const DefaultMaxBytes = 1 << 20
 type Loader struct {
 	// Kind names the input in messages: "runtime config", "scenario".
 	Kind string
-	// SchemaName is the file name of the schema in CUE's positions; no
-	// diagnostic points there.
+	// SchemaName names the schema in CUE's positions, after schemaPrefix
+	// so that no input file has its name; no diagnostic points there.
 	SchemaName string
 	// Schema is the CUE source of the schema.
 	Schema []byte
@@ -35,6 +35,11 @@ type Loader struct {
 	// DefaultMaxBytes.
 	MaxBytes int64
 }
+
+// schemaPrefix starts the file name of a schema in CUE's positions: an
+// input named as the schema (runtime.cue) must not take its positions for
+// its own.
+const schemaPrefix = "<schema>/"
 
 // Input is a loaded file: its own value and the value unified with the
 // schema.
@@ -71,7 +76,7 @@ func (l Loader) ReadFile(path string) (*Input, error) {
 // found, positioned in the file, unless the schema itself is broken.
 func (l Loader) Load(name string, data []byte) (*Input, error) {
 	ctx := cuecontext.New()
-	schema := ctx.CompileBytes(l.Schema, cue.Filename(l.SchemaName))
+	schema := ctx.CompileBytes(l.Schema, cue.Filename(schemaPrefix+l.SchemaName))
 	if l.Definition != "" {
 		schema = schema.LookupPath(cue.ParsePath(l.Definition))
 	}
