@@ -10,10 +10,9 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
-	"cuelang.org/go/cue/cuecontext"
-	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/token"
 
+	"github.com/recpol/recpol/cue/input"
 	"github.com/recpol/recpol/table"
 )
 
@@ -93,8 +92,16 @@ const expectSchema = `
 	// recording of the device's leg.
 	starts_recording?: bool
 }
-expect: [string]: #Expectation
+#Expectations: expect: [string]: #Expectation
 `
+
+// expectLoader reads expectations files against expectSchema.
+var expectLoader = input.Loader{
+	Kind:       "expectations file",
+	SchemaName: "expect-schema.cue",
+	Schema:     []byte(expectSchema),
+	Definition: "#Expectations",
+}
 
 // ExpectSettings are the settings an expectation requires of recordings.
 type ExpectSettings struct {
@@ -165,32 +172,9 @@ func posOf(name string, p token.Pos) ExpectPos {
 	return ExpectPos{File: file, Line: p.Line(), Column: p.Column()}
 }
 
-// ExpectError is one error of an expectations file, positioned like a
-// diagnostic of vet.
-type ExpectError struct {
-	Pos     ExpectPos
-	Path    string // the CUE path concerned, if any
-	Message string
-}
-
-func (e ExpectError) String() string {
-	if e.Path == "" {
-		return e.Pos.String() + ": " + e.Message
-	}
-	return e.Pos.String() + ": " + e.Path + ": " + e.Message
-}
-
-// ExpectErrors are the errors of an expectations file, one a line as
-// "file:line:col: path: message".
-type ExpectErrors []ExpectError
-
-func (es ExpectErrors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.String()
-	}
-	return strings.Join(lines, "\n")
-}
+// ExpectErrors are the errors of an expectations file: diagnostics, one
+// a line as "file:line:col: path: message", as `recpol vet` prints.
+type ExpectErrors = input.Diagnostics
 
 // kind says what an expectation is about: "call", "number" or "dtmf".
 func (e *Expectation) kind() string {
@@ -295,50 +279,29 @@ func (e *Expectation) validate() error {
 //
 // Expectations keep the order of the file.
 func ParseExpectations(name string, data []byte) ([]Expectation, error) {
-	ctx := cuecontext.New()
-	schema := ctx.CompileString(expectSchema, cue.Filename("expect-schema.cue"))
-	if err := schema.Err(); err != nil {
-		return nil, fmt.Errorf("expectations schema: %w", err)
-	}
-	v := ctx.CompileBytes(data, cue.Filename(name))
-	if err := v.Err(); err != nil {
-		return nil, expectErr(name, err)
-	}
-	iter, err := v.Fields()
+	in, err := expectLoader.Load(name, data)
 	if err != nil {
-		return nil, expectErr(name, err)
+		return nil, err
 	}
 	var errs ExpectErrors
-	for iter.Next() {
-		if sel := iter.Selector().String(); sel != "expect" {
-			errs = append(errs, ExpectError{Pos: posOf(name, iter.Value().Pos()), Path: sel,
-				Message: "unknown top-level field (an expectations file has only expect)"})
-		}
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	raw := v
-	v = schema.Unify(v)
-	if err := v.Validate(cue.Concrete(true)); err != nil {
-		return nil, expectErr(name, err)
-	}
-	fields, err := v.LookupPath(cue.ParsePath("expect")).Fields()
+	fields, err := in.Value.LookupPath(cue.ParsePath("expect")).Fields()
 	if err != nil {
-		return nil, ExpectErrors{{Pos: ExpectPos{File: name}, Message: "no expectations (want expect: \"name\": {...})"}}
+		return nil, in.Errors(input.CodeSchema, err)
 	}
 	var out []Expectation
 	for fields.Next() {
 		// The file's own value knows where the expectation is; the
 		// unified one may point into the schema.
-		at := raw.LookupPath(cue.MakePath(cue.Str("expect"), fields.Selector())).Pos()
+		at := in.Raw.LookupPath(cue.MakePath(cue.Str("expect"), fields.Selector())).Pos()
 		e := Expectation{Name: fields.Selector().Unquoted(), Pos: posOf(name, at)}
 		fail := func(msg string) {
-			errs = append(errs, ExpectError{Pos: e.Pos, Path: "expect." + fields.Selector().String(), Message: msg})
+			path := "expect." + fields.Selector().String()
+			errs = append(errs, input.Diagnostic{Code: input.CodeInvalid, Severity: input.Error,
+				Position: input.Position(e.Pos), Path: path, Message: path + ": " + msg})
 		}
 		b, err := fields.Value().MarshalJSON()
 		if err != nil {
-			return nil, expectErr(name, err)
+			return nil, in.Errors(input.CodeSchema, err)
 		}
 		dec := json.NewDecoder(strings.NewReader(string(b)))
 		dec.DisallowUnknownFields()
@@ -356,31 +319,10 @@ func ParseExpectations(name string, data []byte) ([]Expectation, error) {
 		return nil, errs
 	}
 	if len(out) == 0 {
-		return nil, ExpectErrors{{Pos: ExpectPos{File: name}, Message: "no expectations (want expect: \"name\": {...})"}}
+		return nil, ExpectErrors{{Code: input.CodeInvalid, Severity: input.Error, Position: input.Position{File: name},
+			Message: "no expectations (want expect: \"name\": {...})"}}
 	}
 	return out, nil
-}
-
-// expectErr turns CUE's errors into positioned ExpectErrors.
-func expectErr(name string, err error) error {
-	var out ExpectErrors
-	for _, e := range cueerrors.Errors(err) {
-		format, args := e.Msg()
-		// The first position in the file itself: others are the schema's.
-		at := e.Position()
-		for _, p := range cueerrors.Positions(e) {
-			if p.Filename() == name {
-				at = p
-				break
-			}
-		}
-		out = append(out, ExpectError{Pos: posOf(name, at), Path: strings.Join(e.Path(), "."),
-			Message: fmt.Sprintf(format, args...)})
-	}
-	if len(out) == 0 {
-		out = ExpectErrors{{Pos: ExpectPos{File: name}, Message: err.Error()}}
-	}
-	return out
 }
 
 // ExpectResult is the outcome of one expectation.

@@ -11,6 +11,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/recpol/recpol/cue/input"
 )
 
 // Exit codes shared by every command.
@@ -66,7 +68,13 @@ func RunContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	var ee *exitError
 	if errors.As(err, &ee) {
-		if ee.err != nil {
+		var ds input.Diagnostics
+		switch {
+		case errors.As(ee.err, &ds):
+			// An input's errors (a runtime config's, a scenario's) print
+			// as vet prints a policy's: one diagnostic a line.
+			_ = input.Print(stderr, ds)
+		case ee.err != nil:
 			fmt.Fprintf(stderr, "recpol: %v\n", ee.err)
 		}
 		return ee.code

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/cue/input"
 	"github.com/recpol/recpol/simulate"
 	"github.com/recpol/recpol/table"
 )
@@ -77,9 +78,7 @@ func compileDirWith(s *streams, dir string, o compiler.Options) (*table.Table, e
 // printDiagnostics prints diagnostics to stderr as text, one mistake
 // reached from many accounts once (see compiler.Diagnostics.Dedup).
 func printDiagnostics(s *streams, ds compiler.Diagnostics) {
-	for _, d := range ds.Dedup() {
-		fmt.Fprintln(s.stderr, d.String())
-	}
+	_ = input.Print(s.stderr, ds.Dedup())
 }
 
 // compileResult compiles a policy directory and prints its diagnostics,

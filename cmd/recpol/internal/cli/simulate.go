@@ -4,14 +4,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/recpol/recpol/callstate/classify"
+	"github.com/recpol/recpol/cue/input"
+	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/simulate"
 )
+
+// maxExpectBytes bounds the size of an expectations file: a larger one is
+// refused, never read whole.
+const maxExpectBytes = 4 << 20
 
 func newSimulateCmd(s *streams) *cobra.Command {
 	var format, out, expect, scen, preset, account string
@@ -159,16 +164,14 @@ mismatch or failed expectation, 2 usage or I/O error.`,
 			}
 			var exps []simulate.Expectation
 			if expect != "" {
-				data, err := os.ReadFile(expect)
+				data, err := readlimit.File(expect, maxExpectBytes)
 				if err != nil {
 					return usageErr(fmt.Errorf("--expect: %w", err))
 				}
 				if exps, err = simulate.ParseExpectations(expect, data); err != nil {
-					var errs simulate.ExpectErrors
-					if errors.As(err, &errs) {
-						for _, e := range errs {
-							fmt.Fprintln(s.stderr, e.String())
-						}
+					var ds input.Diagnostics
+					if errors.As(err, &ds) {
+						_ = input.Print(s.stderr, ds)
 						return invalid()
 					}
 					return usageErr(err)
