@@ -59,7 +59,7 @@ func (c *compilation) cueErrors(code string, err error) {
 		}
 		for _, e := range g.errs {
 			// An unknown field loses no value the policy defines.
-			if format, _ := e.Msg(); format != "field not allowed" {
+			if !input.UnknownField(e) {
 				c.lost = append(c.lost, g.path)
 				break
 			}
@@ -127,9 +127,9 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 	// the policy's own.
 	code, msg := input.Restate(code, e, last)
 	switch {
-	case format == "field not allowed" && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
+	case input.UnknownField(e) && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
 		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
-	case format == "field not allowed":
+	case input.UnknownField(e):
 		msg = c.unknownFieldMessage(path)
 	case n == 1 && c.schemaAt(path) == nil && !c.userPosition(e):
 		// The schema's error for a top-level field other than

@@ -104,6 +104,13 @@ func Restate(code string, e cueerrors.Error, last string) (string, string) {
 	return code, fmt.Sprintf(format, args...)
 }
 
+// UnknownField reports whether e is CUE's error for a field a closed
+// struct does not declare.
+func UnknownField(e cueerrors.Error) bool {
+	format, _ := e.Msg()
+	return format == fmtNotAllowed
+}
+
 // Disjunction recognises the errors of an empty disjunction (a summary,
 // then one "conflicting values" error per alternative, of the same type as
 // the value or not) and returns the alternatives, sorted as SortValues
