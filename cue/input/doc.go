@@ -1,9 +1,11 @@
-// Package input is the one home of recpol's CUE input: it reads a file
-// (a policy's, the runtime config, a scenario, an expectations file) within
-// a size limit, compiles it, unifies it with its schema, and reports every
-// problem as a Diagnostic: a code, a file:line:col position, the CUE path
-// concerned and a message, printed one a line the way `recpol vet` prints
-// a policy's.
+// Package input is the one home of recpol's CUE input. Its Loader reads a
+// one-file input (the runtime config, a scenario, an expectations file)
+// within a size limit, compiles it, unifies it with its schema, and
+// reports every problem as a Diagnostic: a code, a file:line:col position,
+// the CUE path concerned and a message, printed one a line by Print the
+// way `recpol vet` prints a policy's. The compiler evaluates a policy's
+// many files itself, but its diagnostics are this package's, worded with
+// its helpers (Restate, Disjunction, NotAllowed, PathString).
 //
 // Positions come from CUE's errors (errors.Errors, errors.Positions,
 // Error.Msg), never from the text of a message. A schema's own positions
