@@ -8,12 +8,20 @@
 //     reloaded every -reload, the upload server failing -fail of its
 //     requests with 500.
 //
-// Each phase then waits until every upload is done and compares, by
-// recording id, the recordings the switch wrote with those the store
-// holds and the upload server received, and the count with the
+// Each phase then waits (-drain at most) until every upload is done and
+// compares, by recording id, the recordings the switch wrote with those
+// the store holds, and, by object name, the recordings with an upload URL
+// with the objects the upload server received, and the count with the
 // simulator's prediction. The result is written to -out (RELIABILITY.md).
 //
 //	go run ./internal/soak -duration 30m -rate 200 -out RELIABILITY.md
+//
+// The upload server answers at once unless -upload-delay holds every
+// request that long: a slow server leaves more uploads in flight when the
+// runtime is killed, and those it had received are sent again after the
+// restart under the same name (re-sent; delivery is at-least-once):
+//
+//	go run ./internal/soak -duration 0 -kill-calls 12000 -kill-rate 100 -upload-delay 400ms -out /tmp/resend.md
 //
 // SOAK_DEBUG=1 keeps the fake switch's history, logs how long after a
 // leg's answer its recording's start reached the switch, and serves pprof
@@ -27,10 +35,12 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"maps"
 	"math/rand/v2"
 	"net"
 	"net/http"
 	_ "net/http/pprof"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -60,6 +70,8 @@ func main() {
 	killRate := flag.Float64("kill-rate", 50, "call setups per second in the kill -9 phase")
 	reload := flag.Duration("reload", time.Minute, "policy reload interval in the soak phase")
 	fail := flag.Float64("fail", 0.10, "share of upload requests answered 500")
+	uploadDelay := flag.Duration("upload-delay", 0, "how long the upload server holds each request before it answers (a slow object store)")
+	drain := flag.Duration("drain", 5*time.Minute, "how long a phase waits, once its calls have ended, for its recordings to be stored and uploaded")
 	out := flag.String("out", "RELIABILITY.md", "the report")
 	keep := flag.Bool("keep", false, "keep the working directory")
 	flag.Parse()
@@ -77,7 +89,7 @@ func main() {
 	var results []*result
 	if *killCalls > 0 {
 		r, err := runPhase(phase{name: "kill", bin: bin, launcher: launcher, calls: *killCalls, rate: *killRate, fail: *fail,
-			kill: true, keep: *keep})
+			uploadDelay: *uploadDelay, drain: *drain, kill: true, keep: *keep})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -85,7 +97,7 @@ func main() {
 	}
 	if *duration > 0 {
 		r, err := runPhase(phase{name: "soak", bin: bin, launcher: launcher, duration: *duration, rate: *rate, fail: *fail,
-			reload: *reload, keep: *keep})
+			uploadDelay: *uploadDelay, drain: *drain, reload: *reload, keep: *keep})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -109,7 +121,7 @@ func main() {
 		for _, g := range r.goals() {
 			log.Printf("%s: %s: %s (goal %s): %s", r.name, g.name, g.value, g.goal, g.verdict())
 		}
-		bad = bad || r.lost() > 0 || r.duplicates > 0
+		bad = bad || r.lost() > 0 || r.duplicates > 0 || r.dupObjects() > 0
 	}
 	if bad {
 		os.Exit(1)
@@ -173,25 +185,38 @@ type phase struct {
 	duration time.Duration // or after this long
 	rate     float64
 	fail     float64
-	reload   time.Duration
-	kill     bool
-	keep     bool
+	// uploadDelay holds every upload request this long before its answer.
+	uploadDelay time.Duration
+	// drain bounds the wait for the last recordings to be stored and
+	// uploaded.
+	drain  time.Duration
+	reload time.Duration
+	kill   bool
+	keep   bool
 }
 
 type result struct {
-	name                          string
-	phase                         phase
-	ran                           time.Duration
-	placed                        int
-	expected                      int // kept recordings the simulator predicts
-	produced                      int // files the switch kept
-	stored                        int // produced files the store holds
-	missing                       []string
-	uploadsExpected               int
-	uploaded                      int // recordings received with a 2xx
-	uploadRequests, upload500s    int64
-	duplicates                    int // recordings stored twice (same leg, scope and origin)
-	resent                        int // uploads answered 2xx again after a kill (same name)
+	name                       string
+	phase                      phase
+	ran                        time.Duration
+	placed                     int
+	expected                   int // kept recordings the simulator predicts
+	produced                   int // files the switch kept
+	stored                     int // produced files the store holds
+	missing                    []string
+	uploadsExpected            int
+	uploaded                   int // recordings with a URL whose object name got a 2xx
+	uploadRequests, upload500s int64
+	duplicates                 int // recordings stored twice (same leg, scope and origin)
+	// The upload server's objects, by name: objects is the names answered
+	// 2xx at least once; resent the 2xx answers beyond the first of a
+	// name (the same object written again: idempotent); strays the names
+	// no stored recording has; extraObjects the names beyond the first
+	// of one leg, scope and origin (the same recording as two objects);
+	// shared the recordings whose name another recording also has (one
+	// object for two recordings).
+	objects, resent               int
+	strays, extraObjects, shared  []string
 	dupStored, dupUploads         []string
 	reloads, kills                int
 	peakRSSKB                     int64 // the highest of the runtime processes' own peaks
@@ -206,6 +231,20 @@ type result struct {
 }
 
 func (r *result) lost() int { return len(r.missing) + (r.uploadsExpected - r.uploaded) }
+
+// dupObjects counts the objects the upload server holds beyond one per
+// recording: a second name for the same leg, scope and origin, or a name
+// no stored recording has. The same name sent again is re-sent, not a
+// duplicate: the server holds one object.
+func (r *result) dupObjects() int { return len(r.strays) + len(r.extraObjects) }
+
+// resentRate is re-sent uploads per object received.
+func (r *result) resentRate() float64 {
+	if r.objects == 0 {
+		return 0
+	}
+	return float64(r.resent) / float64(r.objects)
+}
 
 // made is the share of the recordings the simulator predicts that the
 // switch produced.
@@ -241,14 +280,16 @@ func (r *result) goals() []goal {
 	gs = append(gs,
 		goal{"recordings lost", fmt.Sprint(r.lost()), "0", r.lost() == 0},
 		goal{"recordings duplicated", fmt.Sprint(r.duplicates), "0", r.duplicates == 0},
+		goal{"upload objects duplicated (by name)", fmt.Sprint(r.dupObjects()), "0", r.dupObjects() == 0},
 		goal{"runtime peak RSS", fmt.Sprintf("%d MiB", r.peakRSSKB/1024), "< 200 MB", r.peakRSSKB > 0 && r.peakRSSKB<<10 < 200<<20})
 	return gs
 }
 
 func (r *result) summary() string {
-	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, uploads re-sent %d, kills %d, reloads %d, peak RSS %d MiB, CPU %s (%s per call)",
+	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, upload objects %d, re-sent %d (%.1f%%), duplicated objects %d, names shared %d, kills %d, reloads %d, peak RSS %d MiB, CPU %s (%s per call)",
 		r.placed, r.ran.Round(time.Second), float64(r.placed)/r.ran.Seconds(), r.expected, r.produced, r.stored,
-		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.resent, r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(time.Millisecond), r.cpuPerCall())
+		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.objects, r.resent, 100*r.resentRate(), r.dupObjects(), len(r.shared),
+		r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(time.Millisecond), r.cpuPerCall())
 }
 
 func (r *result) cpuPerCall() time.Duration {
@@ -311,9 +352,13 @@ func call(prefix string, i int) scenario.Call {
 }
 
 // uploads is the upload server: it answers 500 to a share of requests and
-// counts the 2xx it gives per upload name.
+// counts the 2xx it gives per upload name. With a delay it holds each
+// request that long once it has read the body, then answers; a request
+// whose client is gone by then (the runtime killed) is counted all the
+// same, as an object store keeps what it received in full.
 type uploads struct {
 	fail     float64
+	delay    time.Duration
 	mu       sync.Mutex
 	ok       map[string]int
 	requests atomic.Int64
@@ -325,6 +370,9 @@ func (u *uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, err := io.Copy(io.Discard, r.Body); err != nil {
 		w.WriteHeader(http.StatusBadRequest)
 		return
+	}
+	if u.delay > 0 {
+		time.Sleep(u.delay)
 	}
 	if rand.Float64() < u.fail {
 		u.failed.Add(1)
@@ -346,7 +394,7 @@ func runPhase(p phase) (*result, error) {
 	if !p.keep {
 		defer os.RemoveAll(dir)
 	}
-	up := &uploads{fail: p.fail, ok: map[string]int{}}
+	up := &uploads{fail: p.fail, delay: p.uploadDelay, ok: map[string]int{}}
 	uln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -514,7 +562,7 @@ http: listen: %q
 	res.produced = len(files)
 	filesMu.Unlock()
 	storage, spool := filepath.Join(dir, "storage"), filepath.Join(dir, "spool")
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.Now().Add(p.drain)
 	for {
 		stored := countStored(storage)
 		up.mu.Lock()
@@ -530,6 +578,10 @@ http: listen: %q
 		pending := countFiles(filepath.Join(spool, "store", "journal")) + intents
 		if stored >= res.produced && n >= stored && pending == 0 || time.Now().After(deadline) {
 			break
+		}
+		if time.Since(lastLog) > 30*time.Second {
+			lastLog = time.Now()
+			log.Printf("%s: draining: %d of %d files stored, %d objects uploaded, %d recordings pending", p.name, stored, res.produced, n, pending)
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
@@ -612,19 +664,84 @@ http: listen: %q
 	if err := st.Close(); err != nil {
 		log.Printf("%s: closing the store: %v", p.name, err)
 	}
+	// The uploads by object name: a recording with a URL has one name
+	// (objectPath), and the server's 2xx per name say whether it arrived,
+	// arrived more than once (re-sent) or under a name of its own.
 	up.mu.Lock()
-	for name, n := range up.ok {
-		res.uploaded++
-		if n > 1 {
-			// The same name PUT again: the runtime was killed between
-			// the server's 2xx and recording it, so it sent it again.
-			res.resent += n - 1
-			res.dupUploads = append(res.dupUploads, name)
-		}
-	}
+	received := maps.Clone(up.ok)
 	up.mu.Unlock()
+	res.countUploads(metas, received)
 	res.uploadRequests, res.upload500s = up.requests.Load(), up.failed.Load()
 	return res, nil
+}
+
+// countUploads compares, by object name, the recordings with a URL with
+// the 2xx the upload server gave per name (received): uploaded, objects,
+// re-sent, strays, second objects of a recording and names shared.
+func (r *result) countUploads(metas []store.Metadata, received map[string]int) {
+	byName := map[string][]store.Metadata{}
+	for _, m := range metas {
+		if m.URL != "" {
+			name := objectPath(m)
+			byName[name] = append(byName[name], m)
+		}
+	}
+	namesPerLeg := map[string][]string{}
+	for name, n := range received {
+		r.objects++
+		if n > 1 {
+			// The same name PUT again: the runtime was killed after the
+			// server had the file and before it recorded the 2xx, so it
+			// sent it again; the server holds one object.
+			r.resent += n - 1
+			r.dupUploads = append(r.dupUploads, name)
+		}
+		ms := byName[name]
+		if len(ms) == 0 {
+			r.strays = append(r.strays, name)
+			continue
+		}
+		k := ms[0].CallID + "|" + ms[0].Scope + "|" + ms[0].Origin
+		namesPerLeg[k] = append(namesPerLeg[k], name)
+	}
+	for _, names := range namesPerLeg {
+		if len(names) > 1 {
+			sort.Strings(names)
+			r.extraObjects = append(r.extraObjects, names[1:]...)
+		}
+	}
+	for name, ms := range byName {
+		if received[name] > 0 {
+			r.uploaded += len(ms)
+		}
+		if len(ms) > 1 {
+			r.shared = append(r.shared, name)
+		}
+	}
+	sort.Strings(r.dupUploads)
+	sort.Strings(r.strays)
+	sort.Strings(r.extraObjects)
+	sort.Strings(r.shared)
+}
+
+// objectPath is the path on the upload server of m's object: its URL's
+// path and the object name the store gives it (runtime/store, "Upload
+// names": call_recording_<call id>.<ext>, or <media_name>_<call id>.<ext>,
+// with _<recording id> before the extension when the leg carries several
+// recordings).
+func objectPath(m store.Metadata) string {
+	name := "call_recording_" + m.CallID
+	if m.MediaName != "" {
+		name = m.MediaName + "_" + m.CallID
+	}
+	if m.SameLegRecordings {
+		name += "_" + m.RecordingID
+	}
+	base := m.URL
+	if u, err := url.Parse(m.URL); err == nil {
+		base = u.Path
+	}
+	return strings.TrimSuffix(base, "/") + "/" + name + "." + m.Format
 }
 
 func randDur(lo, hi time.Duration) time.Duration {
@@ -741,9 +858,12 @@ func report(rs []*result, cmdline string) string {
 	b.WriteString("over TCP on loopback, every recording uploaded to a local HTTP server that answers 500 to a share\n")
 	b.WriteString("of requests. A recording is *lost* when the switch kept its file and the store does not hold it,\n")
 	b.WriteString("or when it has a URL and never got a 2xx; a *duplicate* is a second stored recording of the same\n")
-	b.WriteString("leg, scope and origin. *Re-sent* counts uploads answered 2xx a second time under the same name:\n")
-	b.WriteString("the runtime was killed after the server answered and before it recorded the answer, so it sent\n")
-	b.WriteString("the file again (a PUT to the same name: one object). *Expected* is the simulator's prediction\n")
+	b.WriteString("leg, scope and origin. Uploads are compared by object name (each recording with a URL has one):\n")
+	b.WriteString("*re-sent* counts 2xx answers beyond the first for one name, the runtime having been killed after\n")
+	b.WriteString("the server had the file and before it recorded the 2xx, so it sent the file again (a PUT to the\n")
+	b.WriteString("same name: one object; delivery is at-least-once), as a share of the objects received; a\n")
+	b.WriteString("*duplicated object* is a second name for one leg, scope and origin, or a name no stored recording\n")
+	b.WriteString("has. *Expected* is the simulator's prediction\n")
 	b.WriteString("(`simulate.PredictScenario`) of the recordings kept, summed over the calls placed; *produced* is\n")
 	b.WriteString("what the switch wrote.\n\n")
 	b.WriteString("*Peak RSS* is the highest of the runtime processes' own peaks (wait4's ru_maxrss of each, started\n")
@@ -756,10 +876,10 @@ func report(rs []*result, cmdline string) string {
 	b.WriteString("| phase | ran | calls placed | achieved rate | recordings expected | produced | stored | uploaded (of expected) | upload requests (500s) | lost | duplicates | re-sent | kill -9 | reloads | peak RSS | runtime CPU (per call) | load average at the start, end |\n")
 	b.WriteString("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range rs {
-		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d | %d | %d | %d MiB | %s (%s) | %s; %s |\n",
+		fmt.Fprintf(&b, "| %s | %s | %d | %.1f/s (target %.0f/s) | %d | %d | %d | %d (%d) | %d (%d) | %d | %d | %d (%.1f%%) | %d | %d | %d MiB | %s (%s) | %s; %s |\n",
 			r.name, r.ran.Round(time.Second), r.placed, float64(r.placed)/r.ran.Seconds(), r.phase.rate, r.expected,
 			r.produced, r.stored, r.uploaded, r.uploadsExpected, r.uploadRequests, r.upload500s, r.lost(), r.duplicates,
-			r.resent, r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(100*time.Millisecond), r.cpuPerCall(), r.load0, r.load1)
+			r.resent, 100*r.resentRate(), r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(100*time.Millisecond), r.cpuPerCall(), r.load0, r.load1)
 	}
 	b.WriteString("\n## Goals\n\n| phase | goal | measured | target | |\n|---|---|---|---|---|\n")
 	for _, r := range rs {
@@ -774,6 +894,25 @@ func report(rs []*result, cmdline string) string {
 			c[catalog.StateDead], c[catalog.StateQuarantined], c[catalog.StateDiscarded], c[catalog.StateDeleted], r.sidecars)
 	}
 	for _, r := range rs {
+		delay := "answering at once"
+		if r.phase.uploadDelay > 0 {
+			delay = "holding each request " + r.phase.uploadDelay.String()
+		}
+		perKill := ""
+		if r.kills > 0 {
+			perKill = fmt.Sprintf(", %.1f per kill -9", float64(r.resent)/float64(r.kills))
+		}
+		fmt.Fprintf(&b, "\n%s: uploads by object name (upload server %s): %d recordings with a URL, %d of them received; %d objects; re-sent %d (%.1f%% of the objects%s); duplicated objects %d; names shared by two recordings %d\n",
+			r.name, delay, r.uploadsExpected, r.uploaded, r.objects, r.resent, 100*r.resentRate(), perKill, r.dupObjects(), len(r.shared))
+		if len(r.strays) > 0 {
+			fmt.Fprintf(&b, "\n%s: objects no stored recording names: %s\n", r.name, strings.Join(r.strays[:min(len(r.strays), 20)], ", "))
+		}
+		if len(r.extraObjects) > 0 {
+			fmt.Fprintf(&b, "\n%s: second objects of one recording: %s\n", r.name, strings.Join(r.extraObjects[:min(len(r.extraObjects), 20)], ", "))
+		}
+		if len(r.shared) > 0 {
+			fmt.Fprintf(&b, "\n%s: object names of two recordings: %s\n", r.name, strings.Join(r.shared[:min(len(r.shared), 20)], ", "))
+		}
 		if len(r.dupStored) > 0 {
 			fmt.Fprintf(&b, "\n%s: recordings stored twice (leg|scope|origin): %s\n", r.name, strings.Join(r.dupStored, ", "))
 		}
