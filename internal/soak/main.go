@@ -103,6 +103,7 @@ func main() {
 		}
 		results = append(results, r)
 	}
+	os.RemoveAll(filepath.Dir(bin))
 	cmdline := "go run ./internal/soak " + strings.Join(os.Args[1:], " ")
 	rep := report(results, cmdline)
 	// What was written by hand below the marker (notes, the fuzz table)
@@ -219,6 +220,7 @@ type result struct {
 	strays, extraObjects, shared  []string
 	dupStored, dupUploads         []string
 	reloads, kills                int
+	ownExits                      int   // runtime processes that exited on their own (started again)
 	peakRSSKB                     int64 // the highest of the runtime processes' own peaks
 	cpu                           time.Duration
 	discarded, quarantined, notes int
@@ -286,10 +288,10 @@ func (r *result) goals() []goal {
 }
 
 func (r *result) summary() string {
-	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, upload objects %d, re-sent %d (%.1f%%), duplicated objects %d, names shared %d, kills %d, reloads %d, peak RSS %d MiB, CPU %s (%s per call)",
+	return fmt.Sprintf("%d calls in %s (%.1f/s), %d recordings expected, %d produced, %d stored, %d uploaded of %d, lost %d, duplicates %d, upload objects %d, re-sent %d (%.1f%%), duplicated objects %d, names shared %d, kills %d, runtime exits on its own %d, reloads %d, peak RSS %d MiB, CPU %s (%s per call)",
 		r.placed, r.ran.Round(time.Second), float64(r.placed)/r.ran.Seconds(), r.expected, r.produced, r.stored,
 		r.uploaded, r.uploadsExpected, r.lost(), r.duplicates, r.objects, r.resent, 100*r.resentRate(), r.dupObjects(), len(r.shared),
-		r.kills, r.reloads, r.peakRSSKB/1024, r.cpu.Round(time.Millisecond), r.cpuPerCall())
+		r.kills, r.ownExits, r.reloads, r.peakRSSKB/1024, r.cpu.Round(time.Millisecond), r.cpuPerCall())
 }
 
 func (r *result) cpuPerCall() time.Duration {
@@ -457,13 +459,13 @@ func runPhase(p phase) (*result, error) {
 	go srv.Serve(ln)
 	defer srv.Close()
 
-	// The runtime's HTTP API, for its gauges in the progress lines.
-	hln, err := net.Listen("tcp", "127.0.0.1:0")
+	// The runtime's HTTP API, for its gauges in the progress lines. Every
+	// restart binds it again: a port of the ephemeral range could be taken
+	// in between by any connection the host makes.
+	httpAddr, err := reservedPort()
 	if err != nil {
 		return nil, err
 	}
-	httpAddr := hln.Addr().String()
-	hln.Close()
 	conf := fmt.Sprintf(`switches: [{name: "fs1", address: %q, password: "ClueCon", record_dir: %q, local_dir: %q}]
 policies: "policies"
 storage: "storage"
@@ -611,6 +613,7 @@ http: listen: %q
 	res.load1 = procstat.LoadAvg()
 	rt.stop()
 	res.peakRSSKB, res.cpu = rt.usage()
+	res.ownExits = int(rt.ownExits.Load())
 	res.sidecars = countStored(storage)
 
 	// The runtime's catalog (SQLite, in its spool), read through the store
@@ -744,6 +747,31 @@ func objectPath(m store.Metadata) string {
 	return strings.TrimSuffix(base, "/") + "/" + name + "." + m.Format
 }
 
+// reservedPort returns a loopback address free now whose port is below
+// the host's ephemeral range (ip_local_port_range), so that no outgoing
+// connection takes it while the runtime, killed and restarted, is not
+// listening on it.
+func reservedPort() (string, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		fmt.Sscan(string(b), &low)
+	}
+	const from = 10000
+	if low <= from+100 {
+		return "", fmt.Errorf("reserving a port: the ephemeral range starts at %d", low)
+	}
+	var err error
+	for range 100 {
+		addr := fmt.Sprintf("127.0.0.1:%d", from+rand.IntN(low-from))
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr, nil
+		}
+	}
+	return "", fmt.Errorf("reserving a port below %d: %w", low, err)
+}
+
 func randDur(lo, hi time.Duration) time.Duration {
 	return lo + time.Duration(rand.Int64N(int64(hi-lo)+1))
 }
@@ -766,16 +794,26 @@ func countFiles(dir string) int {
 
 // child is the runtime process, started through the launcher so that its
 // peak RSS and CPU time (wait4's rusage) are its own; a kill -9 ends one
-// process and the next start begins another.
+// process and the next start begins another. A process that exits on its
+// own (it could not start) is started again after a second, as a service
+// manager would (systemd's Restart=always), and counted.
 type child struct {
 	bin, launcher, cfg string
 	log                io.Writer
 	mu                 sync.Mutex
 	proc               *procstat.Proc
 	exited             []chan procstat.Usage // one per process started
+	ownExits           atomic.Int64          // exits that were not a kill or a stop
 }
 
 func (c *child) start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.startLocked()
+}
+
+// startLocked starts a process; c.mu is held.
+func (c *child) startLocked() error {
 	cmd := exec.Command(c.bin, "run", "--config", c.cfg)
 	cmd.Stdout, cmd.Stderr = c.log, c.log
 	dieWithParent(cmd) // a harness killed mid-run leaves no runtime behind (the launcher passes it on)
@@ -784,23 +822,45 @@ func (c *child) start() error {
 		return err
 	}
 	done := make(chan procstat.Usage, 1)
-	c.mu.Lock()
 	c.proc = p
 	c.exited = append(c.exited, done)
-	c.mu.Unlock()
 	go func() {
 		u, _ := p.Wait() // an exit status from a kill is expected
 		done <- u
+		// Killed or stopped, c.proc is no longer p.
+		c.mu.Lock()
+		own := c.proc == p
+		c.mu.Unlock()
+		if !own {
+			return
+		}
+		c.ownExits.Add(1)
+		time.Sleep(time.Second)
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.proc == p {
+			if err := c.startLocked(); err != nil {
+				log.Printf("starting the runtime again: %v", err)
+			}
+		}
 	}()
 	return nil
 }
 
+// sigkill kills the runtime with SIGKILL and waits (10 s at most) until
+// it is gone, as a service manager does before it starts the next one.
 func (c *child) sigkill() {
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.proc != nil {
-		c.proc.Signal(syscall.SIGKILL)
-		c.proc = nil
+	p := c.proc
+	c.proc = nil
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.Signal(syscall.SIGKILL)
+	select {
+	case <-p.Exited():
+	case <-time.After(10 * time.Second):
 	}
 }
 
@@ -904,6 +964,9 @@ func report(rs []*result, cmdline string) string {
 		}
 		fmt.Fprintf(&b, "\n%s: uploads by object name (upload server %s): %d recordings with a URL, %d of them received; %d objects; re-sent %d (%.1f%% of the objects%s); duplicated objects %d; names shared by two recordings %d\n",
 			r.name, delay, r.uploadsExpected, r.uploaded, r.objects, r.resent, 100*r.resentRate(), perKill, r.dupObjects(), len(r.shared))
+		if r.ownExits > 0 {
+			fmt.Fprintf(&b, "\n%s: the runtime exited on its own %d times (neither killed nor stopped by the harness: runtime.log, kept with -keep, says why); the harness started it again after a second each time\n", r.name, r.ownExits)
+		}
 		if len(r.strays) > 0 {
 			fmt.Fprintf(&b, "\n%s: objects no stored recording names: %s\n", r.name, strings.Join(r.strays[:min(len(r.strays), 20)], ", "))
 		}
