@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fiorix/go-eventsocket/eventsocket"
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/eslwire"
@@ -660,5 +661,38 @@ func TestEventsBeforeClose(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:j])); diff != "" {
 		t.Errorf("events before Disconnected -want +got:\n%s", diff)
+	}
+}
+
+// TestLibraryDialFailsFast: when go-eventsocket's dial to the relay fails
+// at once (no free port on the host), the attempt ends with that error at
+// once, not when the dial timeout runs out, and the client tries again.
+func TestLibraryDialFailsFast(t *testing.T) {
+	_, addr := startSwitch(t, "", fakeswitch.Config{})
+	refused := errors.New("connect: cannot assign requested address")
+	var mu sync.Mutex
+	fails := 0
+	dialLibrary = func(addr, password string) (*eventsocket.Connection, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails < 2 {
+			fails++
+			return nil, refused
+		}
+		return eventsocket.Dial(addr, password)
+	}
+	t.Cleanup(func() { dialLibrary = eventsocket.Dial })
+	cfg := testConfig(addr)
+	cfg.DialTimeout = time.Hour // a failed dial that waited for it would never connect
+	_, rec := runClient(t, cfg)
+	rec.waitConnected(t, 0)
+	var got []error
+	for _, c := range rec.snapshot() {
+		if c.kind == itemDisconnected {
+			got = append(got, c.err)
+		}
+	}
+	if len(got) != 2 || !errors.Is(got[0], refused) || !errors.Is(got[0], ErrConnectionLost) {
+		t.Errorf("setups that failed: %v, want 2 wrapping the dial's error and ErrConnectionLost", got)
 	}
 }

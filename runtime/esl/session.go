@@ -102,6 +102,10 @@ func (s *session) reason() error {
 
 // connect dials the switch, authenticates through the relay, starts the
 // reader and the watchdog, and subscribes.
+// dialLibrary is go-eventsocket's Dial, through which the library
+// connects to the relay; a test replaces it.
+var dialLibrary = eventsocket.Dial
+
 func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.DialTimeout)
 	defer cancel()
@@ -121,12 +125,42 @@ func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
 	}
 	dch := make(chan dialed, 1)
 	go func() {
-		conn, err := eventsocket.Dial(ln.Addr().String(), c.cfg.Password)
+		conn, err := dialLibrary(ln.Addr().String(), c.cfg.Password)
 		dch <- dialed{conn, err}
 	}()
 	deadline, _ := dctx.Deadline()
 	_ = ln.(*net.TCPListener).SetDeadline(deadline)
-	lib, err := ln.Accept()
+	type accepted struct {
+		conn net.Conn
+		err  error
+	}
+	ach := make(chan accepted, 1)
+	go func() {
+		conn, err := ln.Accept()
+		ach <- accepted{conn, err}
+	}()
+	var lib net.Conn
+	select {
+	case a := <-ach:
+		lib, err = a.conn, a.err
+	case r := <-dch:
+		// The library's dial ended before the relay accepted it: it
+		// failed (a host out of ports, say), since it cannot log in
+		// before the relay runs. Waiting for the accept until the dial
+		// deadline would only delay the next attempt.
+		ln.Close()
+		if a := <-ach; a.conn != nil {
+			a.conn.Close()
+		}
+		up.Close()
+		if r.conn != nil {
+			r.conn.Close()
+		}
+		if r.err == nil {
+			r.err = errors.New("connected without the relay")
+		}
+		return nil, fmt.Errorf("%w: relay dial: %w", ErrConnectionLost, r.err)
+	}
 	ln.Close()
 	if err != nil {
 		up.Close()
