@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // cpuMicros is the process's user+system CPU time so far, in µs.
@@ -21,7 +22,9 @@ func cpuMicros() int64 {
 // 1-second 8 kHz WAV each, written into the spool first, then Finish
 // (checked, hashed, journaled, moved, sidecar, entered; queued for upload
 // with a URL). It reports the process's CPU per recording (cpu-µs/op)
-// beside the time, writing the source file included.
+// beside the time, writing the source file included, the recordings
+// finished per second of wall time (rec/s) and the catalog transactions
+// committed per recording (tx/op).
 func BenchmarkFinish(b *testing.B) {
 	for _, upload := range []bool{false, true} {
 		name := "local"
@@ -41,6 +44,8 @@ func BenchmarkFinish(b *testing.B) {
 			var n atomic.Int64
 			b.SetParallelism(32) // 64 goroutines on 2 cores
 			cpu0 := cpuMicros()
+			tx0 := s.cat.Stats().Commits
+			start := time.Now()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -62,7 +67,10 @@ func BenchmarkFinish(b *testing.B) {
 				}
 			})
 			b.StopTimer()
+			wall := time.Since(start)
 			b.ReportMetric(float64(cpuMicros()-cpu0)/float64(b.N), "cpu-µs/op")
+			b.ReportMetric(float64(s.cat.Stats().Commits-tx0)/float64(b.N), "tx/op")
+			b.ReportMetric(float64(b.N)/wall.Seconds(), "rec/s")
 		})
 	}
 }
