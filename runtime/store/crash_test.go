@@ -22,96 +22,121 @@ func exdev(oldpath, newpath string) error {
 	return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: syscall.EXDEV}
 }
 
+// TestCrashBetweenSteps stops a Finish at each of its steps as if the
+// process had died there, opens the store again and hands the recording
+// to it again, as the runtime does from its intent log: the recording is
+// stored once, with its sidecar, and uploaded once; nothing is left in
+// the spool.
 func TestCrashBetweenSteps(t *testing.T) {
 	t.Parallel()
-	// "hashed" is before the first journal: nothing was changed, and
-	// the caller's next Finish is what stores the recording.
-	steps := []string{"hashed", "checked", "copied", "moved", "sidecar"}
-	for _, step := range steps {
+	tests := []struct {
+		step string
+		// cataloged: Open alone lists the recording (the crash came
+		// after its one commit); before it, Open knows nothing and the
+		// file is in the spool or at its destination.
+		cataloged bool
+	}{
+		{step: "hashed"}, // before anything was changed
+		{step: "copied"}, // across filesystems: copied, the source not yet removed
+		{step: "moved"},  // in storage, not yet in the catalog
+		{step: "cataloged", cataloged: true},
+	}
+	for _, tc := range tests {
 		for _, upload := range []bool{false, true} {
-			for _, resume := range []string{"open", "finish"} {
-				name := fmt.Sprintf("%s/upload=%v/%s", step, upload, resume)
-				t.Run(name, func(t *testing.T) {
-					t.Parallel()
-					rc := newReceiver(0, "")
-					srv := httptest.NewServer(rc)
-					defer srv.Close()
-					e := newEnv(t)
-					s := e.open(t)
-					s.crashAfter = func(st string) bool { return st == step }
-					if step == "copied" {
-						s.rename = exdev
-					}
-					m := meta("crash-1")
-					if upload {
-						m.URL = srv.URL + "/r/"
-					}
-					src := filepath.Join(e.spool, "rec", "crash-1.wav")
-					writeWAV(t, src, 8000, 1500)
-					want, _ := os.ReadFile(src)
-					if _, err := s.Finish(m, src); !errors.Is(err, errCrash) {
-						t.Fatalf("Finish = %v, want the simulated crash", err)
-					}
-					// The process is gone; a new one starts.
-					s2 := e.open(t)
-					if step == "hashed" {
-						if _, _, err := s2.Get("crash-1"); !errors.Is(err, ErrNotFound) {
-							t.Errorf("Get before the caller's next Finish: %v, want ErrNotFound", err)
-						}
-						if got, _ := os.ReadFile(src); !bytes.Equal(got, want) {
-							t.Error("the recording was changed before its journal was written")
-						}
-						if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
-							t.Errorf("journals written before the checks ended: %v", des)
-						}
-					}
-					if resume == "finish" || step == "hashed" {
-						r, err := s2.Finish(m, src)
-						if err != nil || r.Outcome != Stored {
-							t.Fatalf("Finish after restart: %+v %v", r, err)
-						}
-					}
-					md, media, err := s2.Get("crash-1")
+			t.Run(fmt.Sprintf("%s/upload=%v", tc.step, upload), func(t *testing.T) {
+				t.Parallel()
+				rc := newReceiver(0, "")
+				srv := httptest.NewServer(rc)
+				defer srv.Close()
+				e := newEnv(t)
+				s := e.open(t)
+				s.crashAfter = func(st string) bool { return st == tc.step }
+				if tc.step == "copied" {
+					s.rename = exdev
+				}
+				m := meta("crash-1")
+				if upload {
+					m.URL = srv.URL + "/r/"
+				}
+				src := filepath.Join(e.spool, "rec", "crash-1.wav")
+				writeWAV(t, src, 8000, 1500)
+				want, _ := os.ReadFile(src)
+				dst := s.mediaPath(m)
+				if _, err := s.Finish(m, src); !errors.Is(err, errCrash) {
+					t.Fatalf("Finish = %v, want the simulated crash", err)
+				}
+				// The process is gone; a new one starts.
+				s.syncSidecars()
+				s2 := e.open(t)
+				_, _, err := s2.Get("crash-1")
+				if tc.cataloged {
 					if err != nil {
-						t.Fatalf("Get: %v", err)
+						t.Errorf("Get after the restart: %v, want the recording", err)
 					}
-					got, _ := os.ReadFile(media)
-					if !bytes.Equal(got, want) || md.DurationMS != 1500 || len(md.SHA256) != 64 {
-						t.Fatalf("stored %d bytes, duration %d", len(got), md.DurationMS)
+				} else {
+					if !errors.Is(err, ErrNotFound) {
+						t.Errorf("Get after the restart: %v, want ErrNotFound", err)
 					}
-					if exists(src) {
-						t.Error("recording still in the spool")
+					// The file is whole at one end of the move or both.
+					found := 0
+					for _, p := range []string{src, dst} {
+						if b, err := os.ReadFile(p); err == nil {
+							found++
+							if !bytes.Equal(b, want) {
+								t.Errorf("%s holds other bytes", p)
+							}
+						}
 					}
-					dayDir := filepath.Dir(media)
-					des, _ := os.ReadDir(dayDir)
-					var names []string
-					for _, d := range des {
-						names = append(names, d.Name())
+					if found == 0 {
+						t.Fatal("the recording is neither in the spool nor in storage")
 					}
-					if diff := cmp.Diff([]string{"crash-1.json", "crash-1.wav"}, names); diff != "" {
-						t.Errorf("storage holds (-want +got):\n%s", diff)
-					}
-					if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
-						t.Errorf("journals left: %v", des)
-					}
-					wantPending := 0
-					if upload {
-						wantPending = 1
-					}
-					if s2.Pending() != wantPending {
-						t.Fatalf("Pending() = %d, want %d", s2.Pending(), wantPending)
-					}
-					run(t, s2)
-					waitFor(t, "uploads", func() bool { return s2.Pending() == 0 })
-					wantUploads := map[string]int{}
-					if upload {
-						wantUploads["call_recording_call-1.wav"] = 1
-					}
-					if diff := cmp.Diff(wantUploads, rc.accepted()); diff != "" {
-						t.Errorf("uploads (-want +got):\n%s", diff)
-					}
-				})
-			}
+				}
+				// The caller's next Finish (the runtime's intent log).
+				r, err := s2.Finish(m, src)
+				if err != nil || r.Outcome != Stored || r.Duplicate != tc.cataloged {
+					t.Fatalf("Finish after restart: %+v %v", r, err)
+				}
+				md, media, err := s2.Get("crash-1")
+				if err != nil {
+					t.Fatalf("Get: %v", err)
+				}
+				got, _ := os.ReadFile(media)
+				if !bytes.Equal(got, want) || md.DurationMS != 1500 || len(md.SHA256) != 64 {
+					t.Fatalf("stored %d bytes, duration %d", len(got), md.DurationMS)
+				}
+				if exists(src) {
+					t.Error("recording still in the spool")
+				}
+				s2.syncSidecars()
+				dayDir := filepath.Dir(media)
+				des, _ := os.ReadDir(dayDir)
+				var names []string
+				for _, d := range des {
+					names = append(names, d.Name())
+				}
+				if diff := cmp.Diff([]string{"crash-1.json", "crash-1.wav"}, names); diff != "" {
+					t.Errorf("storage holds (-want +got):\n%s", diff)
+				}
+				if des, _ := os.ReadDir(filepath.Join(e.spool, dirJournal)); len(des) != 0 {
+					t.Errorf("journals left: %v", des)
+				}
+				wantPending := 0
+				if upload {
+					wantPending = 1
+				}
+				if s2.Pending() != wantPending {
+					t.Fatalf("Pending() = %d, want %d", s2.Pending(), wantPending)
+				}
+				run(t, s2)
+				waitFor(t, "uploads", func() bool { return s2.Pending() == 0 })
+				wantUploads := map[string]int{}
+				if upload {
+					wantUploads["call_recording_call-1.wav"] = 1
+				}
+				if diff := cmp.Diff(wantUploads, rc.accepted()); diff != "" {
+					t.Errorf("uploads (-want +got):\n%s", diff)
+				}
+			})
 		}
 	}
 }

@@ -20,26 +20,36 @@
 //	<Spool>/journal/<id>.json    journals of an earlier release, resumed at Open
 //
 // Finish checks and hashes the file first, which only reads it; then the
-// recording's catalog row becomes its journal (state finishing: where the
-// file comes from and goes to, the sha256, the metadata) before anything is
-// moved. The file is then moved and its sidecar written, and one catalog
-// transaction turns the finishing row into the stored recording and, with
-// a URL, enters its upload. So a crash at any moment (kill -9 included)
-// leaves the file untouched for the caller's next Finish (a crash before
-// it moved: every step is idempotent, the next Finish starts over), a
-// finishing row that Open and the next Finish resume, or a stored
-// recording, never a recording that is nowhere. A file leaves the spool
-// only once it is in storage; an upload leaves the queue only after a 2xx
-// (UploadDone and the state uploaded are one commit).
+// file is moved to its destination, which its metadata decides, and one
+// catalog transaction enters the stored recording and, with a URL, its
+// upload. The move is atomic: a rename, or across filesystems a copy
+// through a temporary file, fsynced, before the source is removed. So a
+// crash at any moment (kill -9 included) leaves the file in the spool, at
+// its destination (or both, with the same bytes, after a copy), or a
+// stored recording, never a recording that is nowhere; and the caller's
+// next Finish, which the caller owes until Finish returns (the runtime's
+// intent log), takes it from wherever it is: from the spool it starts
+// over, from its destination it checks and hashes the file there and
+// enters it, and a recording already entered is reported as a duplicate.
+// A file leaves the spool only once it is in storage; an upload leaves the
+// queue only after a 2xx (UploadDone and the state uploaded are one
+// commit).
 //
-// A stored recording costs two shares of catalog commits and the fsyncs of
-// both directories of the move. The sidecar is written through a temporary
-// file and a rename but not fsynced: it is a copy, the catalog committed
-// right after it is the record, and `recpol catalog sidecars` writes lost
-// ones again. The fsyncs of directories are shared between recordings
-// finished at the same time: a caller waits for the next fsync of the
-// directory to begin and end, and every caller that arrived meanwhile is
-// served by it.
+// A stored recording costs one share of a catalog commit when it ends
+// (and one when its upload's outcome is recorded) and the fsyncs of both
+// directories of the move. The fsyncs of directories are shared between
+// recordings finished at the same time: a caller waits for the next fsync
+// of the directory to begin and end, and every caller that arrived
+// meanwhile is served by it.
+//
+// The metadata sidecar is a readable copy of the catalog's row, written
+// after the commit by the Store's sidecar lane, off the finish path: one
+// goroutine, a bounded queue (a sidecar that does not fit is skipped and
+// logged, never waited for), through a temporary file and a rename but
+// without fsync; Close writes the ones still queued. The catalog is the
+// record: `recpol catalog sidecars` (WriteSidecars) writes lost or
+// skipped ones again, and the caller's next Finish of a recording whose
+// sidecar a crash kept from being written queues it again.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the catalog recorded it: the
@@ -47,12 +57,15 @@
 // PUT target overwrites with identical bytes.
 //
 // A recording whose finish failed (storage full, a symbolic link in the
-// way, the catalog unreachable) stays in the spool with its finishing row;
-// calling Finish again resumes it, and so does Run, with the same backoff
-// as uploads. Pending and dead-lettered entries of an earlier release's spool
-// (pending/, dead/) are moved into the catalog by Open; a new catalog beside
-// a storage that holds recordings is filled from their sidecars once
-// (Rebuild). Nothing else walks storage.
+// way, the catalog unreachable) stays where it is (in the spool, or in
+// storage when only its commit failed) and is entered in the catalog with
+// state finishing and its journal (where the file comes from and goes to,
+// the sha256, the metadata): the one extra commit of a failure. Calling
+// Finish again resumes it, and so do Run, with the same backoff as
+// uploads, and the next Open. Pending and dead-lettered entries of an
+// earlier release's spool (pending/, dead/) are moved into the catalog by
+// Open; a new catalog beside a storage that holds recordings is filled
+// from their sidecars once (Rebuild). Nothing else walks storage.
 //
 // # Checks and outcomes
 //

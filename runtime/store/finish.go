@@ -36,6 +36,21 @@ type journal struct {
 	// Checked is when the store checked the recording, on the runtime's
 	// clock: a failing upload's age counts from it (MaxUploadAge).
 	Checked time.Time `json:"checked,omitzero"`
+	// at is where the file is when it is not at Src: its place in
+	// storage, for a recording a crash interrupted after its move.
+	at string
+	// listed: the catalog holds the journal (state finishing).
+	listed bool
+}
+
+// file is the recording's file as it is now: at Src in the spool, or in
+// storage already when a crash interrupted an earlier Finish after the
+// move.
+func (j *journal) file() string {
+	if j.at != "" {
+		return j.at
+	}
+	return j.Src
 }
 
 // entry is a pending upload, or a journal whose finish failed, scheduled
@@ -127,19 +142,20 @@ func checkMeta(m Metadata) (Metadata, error) {
 
 // Finish takes a recording the switch has finished writing to file and
 // makes sure it ends up stored (and queued for upload when m.URL is set)
-// exactly once. The file is checked and hashed first (reads only); every
-// step that changes something is journaled in the spool first, so a crash
-// after the checks is resumed by the next Open, and a crash before them
-// leaves the file untouched for the caller's next Finish (the caller keeps
-// its own record until Finish returns); calling Finish again for the same
-// recording id resumes its journal, or reports the earlier outcome
+// exactly once. The file is checked and hashed first (reads only), then
+// moved into storage (atomically) and entered in the catalog with one
+// commit. A crash at any moment leaves the file in the spool or at its
+// destination for the caller's next Finish (the caller keeps its own
+// record until Finish returns), which takes it from there; calling Finish
+// again for the same recording id reports the earlier outcome
 // (Result.Duplicate) and leaves file alone when it is already stored.
 //
 // Format defaults to the file's extension and must match it; DurationMS,
 // SampleRate (when zero) and SHA256 are filled in from the file. An error
 // wrapping ErrInvalid leaves the file untouched; an error wrapping
-// ErrStorageFull or any other error after the journal was written leaves
-// the file in the spool and the journal in place, and Run retries it.
+// ErrStorageFull or any other error after the checks leaves the file
+// where it is with its journal in the catalog (state finishing), and Run
+// retries it.
 func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	ext := strings.TrimPrefix(filepath.Ext(file), ".")
 	if m.Format == "" {
@@ -176,19 +192,39 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	// was moved yet, and every step is idempotent. Only when the file has
 	// left the spool can this be a repeated Finish, or one whose move a
 	// crash interrupted: the catalog says which.
+	j = &journal{Version: 1, State: stReceived, Src: src, Meta: m}
 	if _, err := os.Lstat(src); err != nil {
 		if r, j, ok := s.earlier(id); ok {
 			if j != nil {
 				return s.advance(j)
 			}
+			// A crash right after the commit may have kept its
+			// sidecar from being written.
+			if r.Outcome == Stored && !exists(sidecarOf(r.Path, id)) {
+				s.queueSidecar(id, r.Path, r.Metadata)
+			}
 			return r, nil
 		}
+		// Moved into storage by a Finish that a crash stopped before the
+		// catalog recorded it: the file is at its destination, which the
+		// metadata decides. It is checked and hashed there, and entered.
+		if dst := s.mediaPath(m); regularFile(dst) {
+			j.at = dst
+		}
 	}
-	// The first journal is written once the file is checked: checking
-	// and hashing only read it, so until then a crash leaves the file
-	// where the caller put it, and the caller's next Finish starts over.
-	j = &journal{Version: 1, State: stReceived, Src: src, Meta: m}
+	// Nothing is written before the file is in storage: checking and
+	// hashing only read it, and the move is atomic (a rename, or a copy
+	// through a temporary file before the source is removed), so a crash
+	// leaves the file in the spool or at its destination, where the
+	// caller's next Finish finds it.
 	return s.advance(j)
+}
+
+// regularFile reports whether p is a regular file (not followed if it is
+// a symbolic link).
+func regularFile(p string) bool {
+	fi, err := os.Lstat(p)
+	return err == nil && fi.Mode().IsRegular()
 }
 
 // earlier reports what an earlier Finish of the recording left, from one
@@ -213,6 +249,7 @@ func (s *Store) earlier(id string) (Result, *journal, bool) {
 			s.log.Error("a recording's journal in the catalog cannot be used", "recording_id", id, "error", err.Error())
 			return Result{}, nil, false
 		}
+		j.listed = true
 		return Result{}, j, true
 	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
 		r, err := fromRow(cr)
@@ -376,6 +413,17 @@ func errString(err error) string {
 func (s *Store) advance(j *journal) (Result, error) {
 	r, err := s.step(j)
 	id := j.Meta.RecordingID
+	if err != nil && !errors.Is(err, errCrash) && j.State == stChecked && !j.listed {
+		// A finish that fails (storage full, the catalog unreachable)
+		// is listed, state finishing, until it is retried: searches
+		// show it, and the next Open resumes it. The one commit is
+		// spent on failures only.
+		if perr := s.putJournal(j); perr != nil {
+			s.log.Warn("the catalog could not list a recording whose finish failed", "recording_id", id, "error", perr.Error())
+		} else {
+			j.listed = true
+		}
+	}
 	s.mu.Lock()
 	if err != nil && !errors.Is(err, errCrash) {
 		e := s.stuck[id]
@@ -410,7 +458,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		if done, r, err := s.check(j); done || err != nil {
 			return r, err
 		}
-		sum, err := fileSHA256(j.Src)
+		sum, err := fileSHA256(j.file())
 		if err != nil {
 			return Result{}, fmt.Errorf("recording %s: %w", id, err)
 		}
@@ -418,15 +466,13 @@ func (s *Store) step(j *journal) (Result, error) {
 		if s.hook("hashed") {
 			return Result{}, errCrash
 		}
+		// The journal stays in memory (Run retries it from there when a
+		// step fails): the move is atomic, the destination follows from
+		// the metadata, and the caller's next Finish finds the file at
+		// one end of it or the other after a crash.
 		j.Dst = s.mediaPath(j.Meta)
 		j.State = stChecked
 		j.Checked = s.cfg.Now().UTC()
-		if err := s.putJournal(j); err != nil {
-			return Result{}, err
-		}
-		if s.hook("checked") {
-			return Result{}, errCrash
-		}
 		fallthrough
 	case stChecked, stUpload:
 		if err := s.moveIn(j); err != nil {
@@ -435,27 +481,9 @@ func (s *Store) step(j *journal) (Result, error) {
 		if s.hook("moved") {
 			return Result{}, errCrash
 		}
-		sidecar := sidecarOf(j.Dst, id)
-		b, err := json.MarshalIndent(j.Meta, "", "  ")
-		if err != nil {
-			return Result{}, fmt.Errorf("recording %s: %w", id, err)
-		}
-		if err := checkNoLinks(s.storage, sidecar); err != nil {
-			return Result{}, err
-		}
-		// The sidecar is a readable copy: the catalog, committed next,
-		// is the record (recpol catalog sidecars writes them again), so
-		// it is not fsynced.
-		if err := writeFileReplace(sidecar, b); err != nil {
-			return Result{}, s.storageErr(j, "sidecar", err)
-		}
-		if s.hook("sidecar") {
-			return Result{}, errCrash
-		}
 		// One catalog transaction (shared with the finishes of the same
-		// moment) turns the finishing row into the stored recording and,
-		// with a URL, enters its upload: the journal is done with in the
-		// same commit.
+		// moment) enters the stored recording and, with a URL, its
+		// upload: the recording's one commit of its finish.
 		r, err := row(j.Meta, j.Dst, catalog.StateStored)
 		if err != nil {
 			return Result{}, err
@@ -473,6 +501,9 @@ func (s *Store) step(j *journal) (Result, error) {
 		if err := s.removeLegacyJournal(id); err != nil {
 			return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
 		}
+		// The sidecar is a readable copy of the row just committed,
+		// written by the sidecar lane off this path.
+		s.queueSidecar(id, j.Dst, j.Meta)
 		if j.Meta.URL == "" {
 			s.stored(j, false)
 			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
@@ -581,7 +612,7 @@ func (s *Store) storageOK(id string) {
 // SampleRate. done reports that the journal reached its end.
 func (s *Store) check(j *journal) (done bool, r Result, err error) {
 	m := &j.Meta
-	fi, err := os.Lstat(j.Src)
+	fi, err := os.Lstat(j.file())
 	if errors.Is(err, os.ErrNotExist) {
 		r, err := s.discard(j, "missing file")
 		return true, r, err
@@ -626,7 +657,7 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 // quarantined, an empty one discarded.
 func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 	m := &j.Meta
-	f, size, err := openAudio(j.Src)
+	f, size, err := openAudio(j.file())
 	if err != nil {
 		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
 	}
@@ -675,7 +706,7 @@ func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 	}
 	m.DurationMS = fileMS
 	if container == "wav" && len(m.MaskedRanges) > 0 && m.ReportedMaskedRanges == nil {
-		if err := measureMasks(j.Src, info, m); err != nil {
+		if err := measureMasks(j.file(), info, m); err != nil {
 			return false, Result{}, fmt.Errorf("recording %s: measuring its masked spans: %w", m.RecordingID, err)
 		}
 	}
@@ -719,7 +750,7 @@ func measureMasks(path string, info audioInfo, m *Metadata) error {
 // discard removes the recording and then its journal.
 func (s *Store) discard(j *journal, reason string) (Result, error) {
 	id := j.Meta.RecordingID
-	if err := s.dirs.removeDurable(j.Src); err != nil {
+	if err := s.dirs.removeDurable(j.file()); err != nil {
 		return Result{}, fmt.Errorf("recording %s: discard: %w", id, err)
 	}
 	if err := s.removeLegacyJournal(id); err != nil {
@@ -752,8 +783,8 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 			return Result{}, errCrash
 		}
 	}
-	if _, err := os.Lstat(j.Src); err == nil {
-		if err := s.moveFile(j.Src, j.Dst); err != nil {
+	if src := j.file(); exists(src) {
+		if err := s.moveFile(src, j.Dst); err != nil {
 			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 		}
 	}

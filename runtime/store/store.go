@@ -316,6 +316,11 @@ type Store struct {
 	active     chan activeEntry // Started's and Refused's entries; nil once closed
 	activeDone chan struct{}
 
+	sidecarMu       sync.Mutex
+	sidecars        chan sidecarJob // the sidecar lane's queue; nil once closed
+	sidecarsDone    chan struct{}
+	sidecarsSkipped int // sidecars skipped since the lane was last empty
+
 	mu      sync.Mutex
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
@@ -436,6 +441,8 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.active, s.activeDone = make(chan activeEntry, activeQueue), make(chan struct{})
 	go s.writeActive(s.active, s.activeDone)
+	s.sidecars, s.sidecarsDone = make(chan sidecarJob, sidecarQueue), make(chan struct{})
+	go s.writeSidecars(s.sidecars, s.sidecarsDone)
 	if err := s.loadPending(); err != nil {
 		s.Close()
 		return nil, err
@@ -475,8 +482,9 @@ func (s *Store) openCatalog() error {
 	return nil
 }
 
-// Close writes the entries of Started still queued and closes the catalog
-// the Store opened itself. Run must have returned.
+// Close writes the entries of Started and the sidecars still queued,
+// stops the lanes that write them and closes the catalog the Store opened
+// itself. Run must have returned.
 func (s *Store) Close() error {
 	s.activeMu.Lock()
 	q := s.active
@@ -486,6 +494,7 @@ func (s *Store) Close() error {
 		close(q)
 		<-s.activeDone
 	}
+	s.closeSidecars()
 	if s.ownCat {
 		return s.cat.Close()
 	}

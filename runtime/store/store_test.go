@@ -122,6 +122,7 @@ func TestFinish(t *testing.T) {
 				if diff := cmp.Diff(tc.flags, r.Metadata.Flags); diff != "" {
 					t.Errorf("flags (-want +got):\n%s", diff)
 				}
+				s.syncSidecars()
 				for _, p := range []string{wantPath, strings.TrimSuffix(wantPath, ext) + ".json"} {
 					fi, err := os.Stat(p)
 					if err != nil || fi.Mode().Perm() != 0o600 {

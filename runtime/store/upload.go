@@ -513,12 +513,22 @@ func (s *Store) Retry(id string) error {
 }
 
 // retryJournal resumes a journal whose finish failed earlier: from its
-// file (an earlier release's) or from the catalog; one that is gone was
-// finished meanwhile.
+// file (an earlier release's), from the catalog, or from memory when the
+// catalog could not list it; one that is gone was finished meanwhile.
 func (s *Store) retryJournal(e *entry) {
 	id := e.j.Meta.RecordingID
 	unlock := s.lock(id)
 	defer unlock()
+	s.mu.Lock()
+	cur := s.stuck[id]
+	s.mu.Unlock()
+	if cur != e {
+		return // finished meanwhile, by the caller's Finish
+	}
+	if !e.j.listed && e.j.State == stChecked {
+		s.advance(e.j) // reschedules itself on failure
+		return
+	}
 	jpath := s.journalPath(id)
 	j, err := s.readJournal(jpath)
 	if errors.Is(err, errCorruptJournal) {
@@ -604,6 +614,7 @@ func (s *Store) replayJournals() {
 				s.log.Error("a recording's journal in the catalog cannot be used; left as it is", "recording_id", cr.ID, "error", err.Error())
 				continue
 			}
+			j.listed = true
 			s.log.Info("resuming recording after restart", "recording_id", cr.ID, "state", j.State)
 			unlock := s.lock(cr.ID)
 			s.advance(j)
