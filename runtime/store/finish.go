@@ -39,7 +39,8 @@ type journal struct {
 	// at is where the file is when it is not at Src: its place in
 	// storage, for a recording a crash interrupted after its move.
 	at string
-	// listed: the catalog holds the journal (state finishing).
+	// listed: the catalog holds the recording (its journal, state
+	// finishing, or the recording stored).
 	listed bool
 }
 
@@ -495,6 +496,7 @@ func (s *Store) step(j *journal) (Result, error) {
 		if err := s.cat.Apply(context.Background(), ops...); err != nil {
 			return Result{}, fmt.Errorf("recording %s: catalog: %w", id, err)
 		}
+		j.listed = true
 		if s.hook("cataloged") {
 			return Result{}, errCrash
 		}
