@@ -780,3 +780,51 @@ func TestAddRecording(t *testing.T) {
 		}
 	})
 }
+
+// TestSetState: a state without flags is set with one statement, with or
+// without the flags a state brings; the row's flags and hold stay; a
+// missing recording is ErrNotFound either way.
+func TestSetState(t *testing.T) {
+	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
+		c := open(t, cfg)
+		ctx := context.Background()
+		put(t, c, rec("r1", 0, func(r *catalog.Recording) { r.Flags = []string{"b"} }))
+		if err := c.Apply(ctx, catalog.SetHold("r1", true)); err != nil {
+			t.Fatal(err)
+		}
+		tests := []struct {
+			name      string
+			id        string
+			state     catalog.State
+			flags     []string
+			wantErr   error
+			wantFlags []string
+		}{
+			{"state only", "r1", catalog.StateUploaded, nil, nil, []string{"b"}},
+			{"with flags", "r1", catalog.StateDead, []string{"a"}, nil, []string{"a", "b"}},
+			{"state only, missing", "nope", catalog.StateUploaded, nil, catalog.ErrNotFound, nil},
+			{"with flags, missing", "nope", catalog.StateDead, []string{"a"}, catalog.ErrNotFound, nil},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				err := c.Apply(ctx, catalog.SetState(tc.id, tc.state, tc.flags...))
+				if !errors.Is(err, tc.wantErr) {
+					t.Fatalf("SetState = %v, want %v", err, tc.wantErr)
+				}
+				if tc.wantErr != nil {
+					return
+				}
+				got, err := c.Get(ctx, tc.id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.State != tc.state || !got.Hold {
+					t.Errorf("state %s hold %v, want %s and the hold kept", got.State, got.Hold, tc.state)
+				}
+				if diff := cmp.Diff(tc.wantFlags, got.Flags); diff != "" {
+					t.Errorf("flags (-want +got):\n%s", diff)
+				}
+			})
+		}
+	})
+}

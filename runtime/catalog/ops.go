@@ -50,7 +50,7 @@ func (c *Catalog) prepare(ctx context.Context) error {
 	if c.d != sqliteDialect {
 		return nil
 	}
-	for _, q := range []string{qPutRecording, qSetStateRead, qSetState, qSetHold, qEnqueueUpload, qUploadResult, qAudit} {
+	for _, q := range []string{qPutRecording, qAddRecording, qSetStateRead, qSetState, qSetStateOnly, qSetHold, qEnqueueUpload, qUploadResult, qAudit} {
 		st, err := c.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("catalog: prepare %q: %w", q, err)
@@ -272,6 +272,10 @@ func (o putRecording) apply(ctx context.Context, w *writeTx) error {
 const (
 	qSetStateRead = "SELECT flags, hold FROM recordings WHERE id = ?"
 	qSetState     = "UPDATE recordings SET state = ?, flags = ?, updated_us = ? WHERE id = ?"
+	// qSetStateOnly sets a state that needs neither the row's flags nor
+	// its hold: one statement instead of a read and a write (an upload's
+	// outcome, a refused start).
+	qSetStateOnly = "UPDATE recordings SET state = ?, updated_us = ? WHERE id = ?"
 	qSetHold      = "UPDATE recordings SET hold = ?, updated_us = ? WHERE id = ?"
 )
 
@@ -289,6 +293,16 @@ type setState struct {
 func (o setState) apply(ctx context.Context, w *writeTx) error {
 	if !o.s.Valid() {
 		return fmt.Errorf("catalog: set state of %q: state %q: %w", o.id, o.s, ErrInvalid)
+	}
+	if len(o.flags) == 0 && o.s != StateDeleted {
+		n, err := w.exec(ctx, qSetStateOnly, string(o.s), w.now, o.id)
+		if err != nil {
+			return fmt.Errorf("catalog: set state of %q: %w", o.id, err)
+		}
+		if n == 0 {
+			return fmt.Errorf("catalog: set state of %q: %w", o.id, ErrNotFound)
+		}
+		return nil
 	}
 	var flags string
 	var hold int64
