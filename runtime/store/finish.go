@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/recpol/recpol/internal/readlimit"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/runtime/catalog"
 )
 
@@ -39,6 +41,8 @@ type journal struct {
 	// at is where the file is when it is not at Src: its place in
 	// storage, for a recording a crash interrupted after its move.
 	at string
+	// sum is the file's sha256, once checkAudio read it.
+	sum string
 	// listed: the catalog holds the recording (its journal, state
 	// finishing, or the recording stored).
 	listed bool
@@ -178,16 +182,19 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	defer unlock()
 
 	// A journal file of an earlier release is resumed.
-	jpath := s.journalPath(id)
-	j, err := s.readJournal(jpath)
-	switch {
-	case err == nil:
-		return s.advance(j)
-	case errors.Is(err, errCorruptJournal):
-		s.quarantineFile(jpath, err)
-	case !errors.Is(err, os.ErrNotExist):
-		// Transient (EMFILE, EIO): not corruption; the caller retries.
-		return Result{}, fmt.Errorf("recording %s: reading its journal: %w", id, err)
+	var j *journal
+	if s.legacyJournals {
+		jpath := s.journalPath(id)
+		j, err = s.readJournal(jpath)
+		switch {
+		case err == nil:
+			return s.advance(j)
+		case errors.Is(err, errCorruptJournal):
+			s.quarantineFile(jpath, err)
+		case !errors.Is(err, os.ErrNotExist):
+			// Transient (EMFILE, EIO): not corruption; the caller retries.
+			return Result{}, fmt.Errorf("recording %s: reading its journal: %w", id, err)
+		}
 	}
 	// A recording whose file is still in the spool starts over: nothing
 	// was moved yet, and every step is idempotent. Only when the file has
@@ -293,6 +300,9 @@ func (s *Store) journalOf(id string) (*journal, bool) {
 // removeLegacyJournal removes the journal file of an earlier release, if
 // the recording had one.
 func (s *Store) removeLegacyJournal(id string) error {
+	if !s.legacyJournals {
+		return nil
+	}
 	err := os.Remove(s.journalPath(id))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -459,9 +469,12 @@ func (s *Store) step(j *journal) (Result, error) {
 		if done, r, err := s.check(j); done || err != nil {
 			return r, err
 		}
-		sum, err := fileSHA256(j.file())
-		if err != nil {
-			return Result{}, fmt.Errorf("recording %s: %w", id, err)
+		sum := j.sum
+		if sum == "" {
+			var err error
+			if sum, err = fileSHA256(j.file()); err != nil {
+				return Result{}, fmt.Errorf("recording %s: %w", id, err)
+			}
 		}
 		j.Meta.SHA256 = sum
 		if s.hook("hashed") {
@@ -677,6 +690,10 @@ func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 		info, err = inspectWAVAt(f, size)
 	} else {
 		info, err = inspectMP3At(f, size)
+	}
+	if err == nil {
+		// Hashed from the same open file, to its end.
+		j.sum, err = readerSHA256(io.NewSectionReader(f, 0, math.MaxInt64), j.file())
 	}
 	f.Close()
 	if errors.Is(err, errCorrupt) {

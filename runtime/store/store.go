@@ -332,6 +332,11 @@ type Store struct {
 	sched   sched           // when the entries of pending and stuck are due
 	wake    chan struct{}
 
+	// legacyJournals: the spool held journal files of an earlier release
+	// after Open resumed them (one could not be); without them, Finish
+	// looks for none. Set by Open, read-only after it.
+	legacyJournals bool
+
 	// test hooks
 	crashAfter func(step string) bool
 	rename     func(oldpath, newpath string) error
@@ -447,7 +452,10 @@ func Open(cfg Config) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	s.legacyJournals = true
 	s.replayJournals()
+	des, err := os.ReadDir(filepath.Join(s.spool, dirJournal))
+	s.legacyJournals = err != nil || len(des) > 0
 	return s, nil
 }
 
