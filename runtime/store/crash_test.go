@@ -387,3 +387,75 @@ func TestList(t *testing.T) {
 		t.Fatalf("after restart: %d, %v", len(ms), err)
 	}
 }
+
+// TestFinishAfterMoveWithoutCatalog: a recording in storage that the
+// catalog does not hold (a crash between its move and its commit) is
+// entered by the caller's next Finish, checked and hashed where it is,
+// also when that Finish dates it to another UTC day than the one that
+// moved it (it is then moved to where the new metadata puts it); a
+// recording neither in the spool nor in storage is discarded as missing.
+func TestFinishAfterMoveWithoutCatalog(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		moved time.Duration // the first Finish's Start, from the caller's
+	}{
+		{"same start", 0},
+		{"started a little later, after midnight", 2 * time.Second},
+		{"started a little earlier, before midnight", -2 * time.Minute},
+	}
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			s := e.open(t)
+			id := fmt.Sprintf("moved-%d", i)
+			m := meta(id)
+			m.Start = time.Date(2026, 3, 4, 23, 59, 59, 0, time.UTC)
+			if tc.moved < 0 {
+				m.Start = time.Date(2026, 3, 5, 0, 0, 30, 0, time.UTC)
+			}
+			m.MaskedRanges = []Range{{StartMS: 200, EndMS: -1}}
+			src := filepath.Join(e.spool, id+".wav")
+			writeWAV(t, src, 8000, 1200)
+			want, _ := os.ReadFile(src)
+			first := m
+			first.Start = m.Start.Add(tc.moved)
+			at := s.mediaPath(first)
+			if err := s.dirs.mkdirSafe(s.storage, filepath.Dir(at)); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(src, at); err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Finish(m, src)
+			dst := s.mediaPath(m)
+			if err != nil || r.Outcome != Stored || r.Duplicate || r.Path != dst {
+				t.Fatalf("Finish: %+v %v, want stored at %s", r, err, dst)
+			}
+			if r.Metadata.DurationMS != 1200 || len(r.Metadata.SHA256) != 64 {
+				t.Errorf("duration %d, sha256 %q", r.Metadata.DurationMS, r.Metadata.SHA256)
+			}
+			if diff := cmp.Diff([]Range{{StartMS: 200, EndMS: 1200}}, r.Metadata.MaskedRanges); diff != "" {
+				t.Errorf("masked ranges (-want +got):\n%s", diff)
+			}
+			if got, _ := os.ReadFile(dst); !bytes.Equal(got, want) {
+				t.Error("stored bytes differ")
+			}
+			if at != dst && exists(at) {
+				t.Errorf("%s left where the first Finish moved it", at)
+			}
+			if _, media, err := s.Get(id); err != nil || media != dst {
+				t.Errorf("Get: %s %v", media, err)
+			}
+		})
+	}
+	t.Run("nowhere", func(t *testing.T) {
+		t.Parallel()
+		e := newEnv(t)
+		s := e.open(t)
+		if r, err := s.Finish(meta("never-1"), filepath.Join(e.spool, "never-1.wav")); err != nil || r.Outcome != Discarded {
+			t.Errorf("Finish of a file that is nowhere: %+v %v", r, err)
+		}
+	})
+}

@@ -213,12 +213,7 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 			}
 			return r, nil
 		}
-		// Moved into storage by a Finish that a crash stopped before the
-		// catalog recorded it: the file is at its destination, which the
-		// metadata decides. It is checked and hashed there, and entered.
-		if dst := s.mediaPath(m); regularFile(dst) {
-			j.at = dst
-		}
+		s.findMoved(j)
 	}
 	// Nothing is written before the file is in storage: checking and
 	// hashing only read it, and the move is atomic (a rename, or a copy
@@ -226,6 +221,31 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	// leaves the file in the spool or at its destination, where the
 	// caller's next Finish finds it.
 	return s.advance(j)
+}
+
+// findMoved looks for the file of a recording that is not in the spool
+// and not in the catalog: moved into storage by a Finish that a crash
+// stopped before its commit. It is at its destination, which the metadata
+// decides, and is checked, hashed and entered there (j.at). The caller's
+// metadata may date the recording a little differently from the Finish
+// that moved it (the runtime's intent has the time the start was asked
+// for, its RECORD_STOP the switch's time of the start): across midnight
+// UTC the file is in the day before or after, and is moved from there to
+// where this metadata puts it (j.Src).
+func (s *Store) findMoved(j *journal) {
+	dst := s.mediaPath(j.Meta)
+	if regularFile(dst) {
+		j.at = dst
+		return
+	}
+	for _, d := range []time.Duration{-24 * time.Hour, 24 * time.Hour} {
+		m := j.Meta
+		m.Start = m.Start.Add(d)
+		if p := s.mediaPath(m); regularFile(p) {
+			j.Src = p
+			return
+		}
+	}
 }
 
 // regularFile reports whether p is a regular file (not followed if it is

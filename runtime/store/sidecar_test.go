@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -105,44 +104,5 @@ func TestSidecarLane(t *testing.T) {
 			s := e.open(t)
 			tc.run(t, e, s)
 		})
-	}
-}
-
-// TestFinishAfterMoveWithoutCatalog: a recording in storage that the
-// catalog does not hold (a crash between its move and its commit) is
-// entered by the caller's next Finish, checked and hashed where it is;
-// a recording neither in the spool nor in storage is discarded as
-// missing, as before.
-func TestFinishAfterMoveWithoutCatalog(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	s := e.open(t)
-	m := meta("moved-1")
-	m.MaskedRanges = []Range{{StartMS: 200, EndMS: -1}}
-	src := filepath.Join(e.spool, "moved-1.wav")
-	writeWAV(t, src, 8000, 1200)
-	want, _ := os.ReadFile(src)
-	dst := s.mediaPath(m)
-	if err := s.dirs.mkdirSafe(s.storage, filepath.Dir(dst)); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(src, dst); err != nil {
-		t.Fatal(err)
-	}
-	r, err := s.Finish(m, src)
-	if err != nil || r.Outcome != Stored || r.Duplicate || r.Path != dst {
-		t.Fatalf("Finish: %+v %v", r, err)
-	}
-	if r.Metadata.DurationMS != 1200 || len(r.Metadata.SHA256) != 64 {
-		t.Errorf("duration %d, sha256 %q", r.Metadata.DurationMS, r.Metadata.SHA256)
-	}
-	if diff := cmp.Diff([]Range{{StartMS: 200, EndMS: 1200}}, r.Metadata.MaskedRanges); diff != "" {
-		t.Errorf("masked ranges (-want +got):\n%s", diff)
-	}
-	if got, _ := os.ReadFile(dst); string(got) != string(want) {
-		t.Error("stored bytes changed")
-	}
-	if r, err := s.Finish(meta("never-1"), filepath.Join(e.spool, "never-1.wav")); err != nil || r.Outcome != Discarded {
-		t.Errorf("Finish of a file that is nowhere: %+v %v", r, err)
 	}
 }
