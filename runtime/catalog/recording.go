@@ -31,8 +31,11 @@ const (
 	StateQuarantined State = "quarantined"
 	// StateDeleted: the media was deleted; the row is kept for audit.
 	StateDeleted State = "deleted"
-	// StateFinishing: the recording ended and is being moved into
-	// storage; the row's document is the store's journal of that move.
+	// StateFinishing: the recording ended and its finish failed (storage
+	// full, the catalog unreachable) and is retried, or it is on its way
+	// to the quarantine; the row's document is the store's journal of
+	// that move. A finish that succeeds goes from active (or no row) to
+	// stored in one commit.
 	StateFinishing State = "finishing"
 	// StateDiscarded: the recording ended too short or empty and its
 	// file was removed, as FreeSWITCH does; the row is kept for audit.

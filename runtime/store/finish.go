@@ -289,11 +289,12 @@ func (s *Store) earlier(id string) (Result, *journal, bool) {
 	return Result{}, nil, false
 }
 
-// putJournal records a recording being finished in the catalog, state
-// finishing, the journal as the row's document: where the file comes from
-// and goes to, and the metadata so far. One group-committed transaction
-// replaces a journal file (create, write, fsync, rename, fsync of the
-// directory, and later its removal).
+// putJournal records a recording whose finish failed, or that is on its
+// way to the quarantine, in the catalog, state finishing, the journal as
+// the row's document: where the file comes from and goes to, and the
+// metadata so far. One group-committed transaction replaces a journal
+// file (create, write, fsync, rename, fsync of the directory, and later
+// its removal).
 func (s *Store) putJournal(j *journal) error {
 	doc, err := json.Marshal(j)
 	if err != nil {
