@@ -13,9 +13,13 @@ import (
 )
 
 // createExcl creates path for writing with mode 0600, removing a stale file
-// of that name first; O_EXCL refuses to follow a symbolic link planted
-// there.
+// of that name (one a crash left) and trying again when there is one;
+// O_EXCL refuses to follow a symbolic link planted there.
 func createExcl(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if !errors.Is(err, os.ErrExist) {
+		return f, err
+	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
