@@ -304,6 +304,7 @@ func TestUnsafeStorage(t *testing.T) {
 		{"account dir", "acme"},
 		{"year dir", "acme/2026"},
 		{"day dir", "acme/2026/03/05"},
+		{"the recording's file", "acme/2026/03/05/x.wav"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
