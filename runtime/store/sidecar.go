@@ -94,22 +94,6 @@ func (s *Store) writeSidecar(job sidecarJob) error {
 	return nil
 }
 
-// syncSidecars returns once every sidecar queued before the call is
-// written (or skipped for its error); at once when the Store is closed.
-func (s *Store) syncSidecars() {
-	done := make(chan struct{})
-	s.sidecarMu.Lock()
-	q := s.sidecars
-	if q != nil {
-		// Blocks while the lane is full, which the lane's progress ends.
-		q <- sidecarJob{done: done}
-	}
-	s.sidecarMu.Unlock()
-	if q != nil {
-		<-done
-	}
-}
-
 // closeSidecars stops the sidecar lane once it has written the sidecars
 // still queued.
 func (s *Store) closeSidecars() {

@@ -106,3 +106,20 @@ func TestSidecarLane(t *testing.T) {
 		})
 	}
 }
+
+// syncSidecars returns once every sidecar queued before the call is
+// written (or skipped for its error); at once when the Store is closed.
+// For tests: it waits for room in the lane while holding the lane's lock.
+func (s *Store) syncSidecars() {
+	done := make(chan struct{})
+	s.sidecarMu.Lock()
+	q := s.sidecars
+	if q != nil {
+		// Blocks while the lane is full, which the lane's progress ends.
+		q <- sidecarJob{done: done}
+	}
+	s.sidecarMu.Unlock()
+	if q != nil {
+		<-done
+	}
+}
