@@ -19,6 +19,7 @@
 package compiler
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -27,6 +28,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
@@ -341,13 +343,36 @@ func (c *compilation) loadBuiltin() {
 	c.defaults = d
 }
 
+// DefaultsDigest returns the digest of the built-in defaults that every
+// table's version hashes: their canonical JSON. table.New and table.Decode
+// take it, so that package table need not load the defaults itself.
+func DefaultsDigest() table.DefaultsDigest {
+	d, err := defaultsDigest()
+	if err != nil {
+		panic(err) // the embedded defaults are tested
+	}
+	return d
+}
+
+var defaultsDigest = sync.OnceValues(func() (table.DefaultsDigest, error) {
+	d, err := recpolcue.BuiltinDefaults()
+	if err != nil {
+		return "", err
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", fmt.Errorf("built-in defaults: %w", err)
+	}
+	return table.DefaultsDigest(b), nil
+})
+
 // build indexes the resolved accounts into a table, unless an earlier
 // stage reported an error.
 func (c *compilation) build() {
 	if c.diags.HasErrors() {
 		return
 	}
-	t, err := table.New(c.accounts)
+	t, err := table.New(c.accounts, DefaultsDigest())
 	if err != nil {
 		c.errorf(CodeSchema, Position{}, "", "%v", err)
 		return

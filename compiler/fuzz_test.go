@@ -40,7 +40,7 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := table.DecodeBytes(enc)
+		back, err := table.DecodeBytes(enc, compiler.DefaultsDigest())
 		if err != nil {
 			t.Fatalf("the compiled table does not decode: %v\n%s", err, enc)
 		}

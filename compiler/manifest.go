@@ -128,7 +128,7 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 	if err != nil {
 		return nil, false
 	}
-	t, err := table.New(accounts)
+	t, err := table.New(accounts, DefaultsDigest())
 	if err != nil || t.Version != m.Version {
 		return nil, false
 	}

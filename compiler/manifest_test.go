@@ -40,7 +40,7 @@ func TestTableCodec(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			back, err := table.New(accounts)
+			back, err := table.New(accounts, DefaultsDigest())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -109,7 +109,7 @@ func TestTableCodecCorrupt(t *testing.T) {
 		b := bytes.Clone(enc)
 		b[i] ^= 0xff
 		if accts, err := decodeAccounts(b); err == nil {
-			table.New(accts) //nolint:errcheck // only must not panic
+			table.New(accts, DefaultsDigest()) //nolint:errcheck // only must not panic
 		}
 	}
 }

@@ -79,7 +79,7 @@ func tableOf(version string, enc []byte) (*table.Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := table.New(accounts)
+	t, err := table.New(accounts, DefaultsDigest())
 	if err != nil {
 		return nil, err
 	}

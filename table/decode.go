@@ -100,7 +100,10 @@ type (
 // Decode reads a table written by WriteJSON. It checks the format version,
 // that every cell is present and that the version matches the content, so
 // a table edited by hand or truncated is rejected rather than trusted.
-func Decode(r io.Reader) (*Table, error) {
+// defaults is the digest of the built-in defaults of the compiler that
+// reads it (compiler.DefaultsDigest): a table compiled with other defaults
+// has another version and is rejected too.
+func Decode(r io.Reader, defaults DefaultsDigest) (*Table, error) {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	var jt jsonTable
@@ -127,7 +130,7 @@ func Decode(r io.Reader) (*Table, error) {
 		}
 		accounts = append(accounts, a)
 	}
-	t, err := New(accounts)
+	t, err := New(accounts, defaults)
 	if err != nil {
 		return nil, fmt.Errorf("decoding table: %w", err)
 	}
@@ -138,7 +141,9 @@ func Decode(r io.Reader) (*Table, error) {
 }
 
 // DecodeBytes is Decode on a byte slice.
-func DecodeBytes(b []byte) (*Table, error) { return Decode(bytes.NewReader(b)) }
+func DecodeBytes(b []byte, defaults DefaultsDigest) (*Table, error) {
+	return Decode(bytes.NewReader(b), defaults)
+}
 
 func decodeAccount(in *Interner, id string, ja *jsonAccount) (*Account, error) {
 	if ja == nil {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/table"
 )
 
@@ -19,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add(enc)
 	f.Add([]byte(`{"accounts":{},"format_version":1,"version":""}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		got, err := table.DecodeBytes(data)
+		got, err := table.DecodeBytes(data, compiler.DefaultsDigest())
 		if err != nil {
 			return
 		}
@@ -27,7 +28,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := table.DecodeBytes(out)
+		back, err := table.DecodeBytes(out, compiler.DefaultsDigest())
 		if err != nil {
 			t.Fatalf("a decoded table's own JSON does not decode: %v", err)
 		}

@@ -5,14 +5,11 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"sort"
 	"strconv"
 	"unicode/utf8"
-
-	recpolcue "github.com/recpol/recpol/cue"
 )
 
 // The table's JSON is canonical: UTF-8, object keys sorted bytewise, no
@@ -68,20 +65,15 @@ func AccountJSON(a *Account) []byte {
 }
 
 // computeVersion hashes what the table means: the format version, the
-// built-in defaults and every account's canonical JSON, in account order.
-// The same policy split into other files, reordered or reformatted yields
-// the same version.
-func (t *Table) computeVersion() (string, error) {
-	d, err := recpolcue.BuiltinDefaults()
-	if err != nil {
-		return "", err
-	}
-	builtin, err := json.Marshal(d)
-	if err != nil {
-		return "", err
+// built-in defaults (their digest) and every account's canonical JSON, in
+// account order. The same policy split into other files, reordered or
+// reformatted yields the same version.
+func (t *Table) computeVersion(defaults DefaultsDigest) (string, error) {
+	if defaults == "" {
+		return "", fmt.Errorf("no digest of the built-in defaults")
 	}
 	h := sha256.New()
-	fmt.Fprintf(h, "recpol table format %d\nbuiltin %s\n", FormatVersion, builtin)
+	fmt.Fprintf(h, "recpol table format %d\nbuiltin %s\n", FormatVersion, defaults)
 	e := newEnc()
 	var zero [32]byte
 	for _, id := range t.accountIDs {

@@ -257,9 +257,17 @@ type Table struct {
 	accountIDs []string
 }
 
-// New indexes the accounts and computes the table's version. The accounts
-// must be complete (every cell set); New takes ownership of them.
-func New(accounts []*Account) (*Table, error) {
+// DefaultsDigest stands for the built-in defaults the accounts of a table
+// were resolved with: the compiler's canonical JSON of them
+// (compiler.DefaultsDigest). The table hashes it into its version, so
+// that a change of a built-in default changes every version, without
+// this package knowing where the defaults come from.
+type DefaultsDigest string
+
+// New indexes the accounts and computes the table's version from them
+// and the digest of the built-in defaults they were resolved with. The
+// accounts must be complete (every cell set); New takes ownership of them.
+func New(accounts []*Account, defaults DefaultsDigest) (*Table, error) {
 	t := &Table{Accounts: make(map[string]*Account, len(accounts))}
 	for _, a := range accounts {
 		if _, dup := t.Accounts[a.ID]; dup {
@@ -274,7 +282,7 @@ func New(accounts []*Account) (*Table, error) {
 		t.accountIDs = append(t.accountIDs, a.ID)
 	}
 	sort.Strings(t.accountIDs)
-	v, err := t.computeVersion()
+	v, err := t.computeVersion(defaults)
 	if err != nil {
 		return nil, err
 	}

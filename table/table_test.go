@@ -42,7 +42,7 @@ func TestJSONRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	back, err := table.DecodeBytes(b)
+	back, err := table.DecodeBytes(b, compiler.DefaultsDigest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestDecodeRejects(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := table.DecodeBytes([]byte(tc.json))
+			_, err := table.DecodeBytes([]byte(tc.json), compiler.DefaultsDigest())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("error = %v, want one containing %q", err, tc.want)
 			}
@@ -371,7 +371,7 @@ accounts: a: {
 			t.Errorf("the table's JSON lacks %s", want)
 		}
 	}
-	back, err := table.DecodeBytes(b)
+	back, err := table.DecodeBytes(b, compiler.DefaultsDigest())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +402,7 @@ accounts: a: {
 	}
 	// Settings without stereo are incomplete: refused.
 	old := strings.ReplaceAll(strings.ReplaceAll(string(b), `,"stereo":true`, ``), `,"stereo":false`, ``)
-	if _, err := table.DecodeBytes([]byte(old)); err == nil || !strings.Contains(err.Error(), "settings are missing or incomplete") {
+	if _, err := table.DecodeBytes([]byte(old), compiler.DefaultsDigest()); err == nil || !strings.Contains(err.Error(), "settings are missing or incomplete") {
 		t.Errorf("a table without stereo: error %v, want settings are missing or incomplete", err)
 	}
 }

@@ -171,7 +171,7 @@ func loadSide(s *streams, spec, dir string) (*table.Table, error) {
 		return nil, usageErr(err)
 	}
 	defer f.Close()
-	t, err := table.Decode(f)
+	t, err := table.Decode(f, compiler.DefaultsDigest())
 	if err != nil {
 		return nil, usageErr(fmt.Errorf("reading table %s: %w", spec, err))
 	}
