@@ -107,7 +107,7 @@ func TestReadmeCUEBlocksVet(t *testing.T) {
 			if f.PackageName() == "" {
 				src = "package recpol\n" + src
 			}
-			res := compiler.CompileFiles([]compiler.File{{Name: name, Data: []byte(src)}})
+			res := compiler.Options{}.CompileFiles([]compiler.File{{Name: name, Data: []byte(src)}})
 			if res.Diagnostics.HasErrors() {
 				t.Errorf("%s: the policy does not vet:\n%v", name, res.Diagnostics)
 			}
@@ -149,7 +149,7 @@ func TestReadmeTemplateOverride(t *testing.T) {
 	if example == "" {
 		t.Fatal("README.md has no block with the record_min_sec template")
 	}
-	res := compiler.CompileFiles([]compiler.File{
+	res := compiler.Options{}.CompileFiles([]compiler.File{
 		{Name: "readme.cue", Data: []byte(example)},
 		{Name: "more.cue", Data: []byte(`package recpol
 

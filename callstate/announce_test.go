@@ -35,7 +35,7 @@ accounts: acme: {
 // start, at the same event, to whom its settings say, and once per call
 // and reason.
 func TestAnnounce(t *testing.T) {
-	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(announcePolicy)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(announcePolicy)}})
 	if res.Table == nil {
 		t.Fatal(res.Diagnostics)
 	}

@@ -45,7 +45,7 @@ accounts: beta: {
 
 func compile(t *testing.T) *table.Table {
 	t.Helper()
-	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(policy)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(policy)}})
 	if res.Table == nil {
 		t.Fatal(res.Diagnostics)
 	}

@@ -94,7 +94,7 @@ accounts: a: {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			res := compiler.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte("package recpol\n\n" + tc.policy + "\n")}})
+			res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte("package recpol\n\n" + tc.policy + "\n")}})
 			var got []string
 			for _, d := range res.Diagnostics {
 				got = append(got, d.Code+" "+d.Path+": "+d.Message+" at "+strconv.Itoa(d.Line)+":"+strconv.Itoa(d.Column))

@@ -35,7 +35,7 @@ func TestBadPolicies(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
 			dir := filepath.Join(badDir, name)
-			res, err := compiler.Compile(dir)
+			res, err := compiler.Options{}.Compile(dir)
 			if err != nil {
 				t.Fatalf("Compile: %v", err)
 			}

@@ -1,6 +1,12 @@
 // Package compiler turns a directory of CUE policy files into a decision
 // table.
 //
+// Its one entry point is Options: Options{...}.Compile(dir) for a
+// directory, Options{...}.CompileFiles(files) for files in memory. A
+// process that compiles the same policy again and again keeps the
+// incremental Compiler that NewCompiler(opts) makes of the same Options;
+// it gives the same results, faster.
+//
 // Compilation is an ordered list of named stages (parse, evaluate, decode,
 // check, resolve, build). Each stage collects every diagnostic it can find,
 // and one run reports every error of every kind:
@@ -115,17 +121,16 @@ func listDir(dir string) ([]dirEntry, error) {
 	return out, nil
 }
 
-// Compile reads and compiles the policy in dir with the default options.
-// The error is for I/O problems only; an invalid policy is reported in the
-// Result's Diagnostics.
-func Compile(dir string) (*Result, error) { return Options{}.Compile(dir) }
-
-// CompileFiles compiles a policy given as files of package recpol with the
-// default options.
-func CompileFiles(files []File) *Result { return Options{}.CompileFiles(files) }
-
-// Options control how a policy is evaluated. The result never depends on
-// them: only the time and memory it takes.
+// Options control how a policy is evaluated, and are the one way into the
+// compiler: Options.Compile compiles the policy of a directory,
+// Options.CompileFiles a policy given as files (the zero Options are the
+// defaults: compiler.Options{}.CompileFiles(files)). The result never
+// depends on them: only the time and memory it takes.
+//
+// A process that compiles the same policy again and again (the runtime's
+// reloads) keeps a Compiler made from its Options by NewCompiler: its
+// Compile and CompileFiles are those of Options, remembering between calls
+// what did not change.
 type Options struct {
 	// Whole evaluates the policy as one CUE instance instead of one
 	// instance per account group.
@@ -139,14 +144,17 @@ type Options struct {
 	Parallel int
 }
 
-// Compile reads and compiles the policy in dir. With a CacheDir, a
-// directory whose files did not change since the last compile that
-// succeeded is not read: its table comes from the manifest (manifest.go).
+// Compile reads and compiles the policy in dir. The error is for I/O
+// problems only; an invalid policy is reported in the Result's
+// Diagnostics. With a CacheDir, a directory whose files did not change
+// since the last compile that succeeded is not read: its table comes from
+// the manifest (manifest.go).
 func (o Options) Compile(dir string) (*Result, error) {
 	return NewCompiler(o).Compile(dir)
 }
 
-// CompileFiles compiles a policy given as files of package recpol.
+// CompileFiles compiles a policy given as files of package recpol; an
+// invalid policy is reported in the Result's Diagnostics.
 func (o Options) CompileFiles(files []File) *Result {
 	return NewCompiler(o).CompileFiles(files)
 }

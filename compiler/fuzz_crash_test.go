@@ -12,7 +12,7 @@ import (
 // overflow no recover catches. The compiler now reports such a structural
 // cycle from the syntax before CUE evaluates it.
 func TestCompileSelfReferentialStruct(t *testing.T) {
-	res := compiler.CompileFiles([]compiler.File{{Name: "a.cue", Data: []byte("package recpol\nx: {x, x & {b: x}}\naccounts: x\n")}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "a.cue", Data: []byte("package recpol\nx: {x, x & {b: x}}\naccounts: x\n")}})
 	if !res.Diagnostics.HasErrors() {
 		t.Fatal("no error for a self-referential policy")
 	}

@@ -24,7 +24,7 @@ func FuzzCompile(f *testing.F) {
 		if len(b) > 0 {
 			files = append(files, compiler.File{Name: "b.cue", Data: b})
 		}
-		res := compiler.CompileFiles(files)
+		res := compiler.Options{}.CompileFiles(files)
 		for _, d := range res.Diagnostics.Errors() {
 			if d.File == "" || d.Line <= 0 {
 				t.Fatalf("error without a position: %s", d)

@@ -29,8 +29,9 @@ type groupResult struct {
 	err      string // the group produced other accounts than its files define
 }
 
-// Compiler compiles a policy again and again, as the runtime's reloads
-// do, reusing in memory what did not change: the inspection of unchanged
+// Compiler is the incremental form of Options: it compiles a policy again
+// and again, as the runtime's reloads do, with the results Options would
+// give, reusing in memory what did not change: the inspection of unchanged
 // files and the resolved accounts of unchanged account groups. Its methods
 // are safe for concurrent use; compilations run one at a time.
 type Compiler struct {
@@ -50,7 +51,7 @@ type fileMemo struct {
 	info fileInfo
 }
 
-// NewCompiler returns a compiler with the given options.
+// NewCompiler returns an incremental compiler with the given options.
 func NewCompiler(o Options) *Compiler {
 	return &Compiler{opts: o, files: map[string]fileMemo{}, groups: map[string]*groupResult{}}
 }

@@ -32,7 +32,7 @@ func TestTableCodec(t *testing.T) {
 	}
 	for _, dir := range dirs {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
-			res, err := Compile(dir)
+			res, err := Options{}.Compile(dir)
 			if err != nil || res.Table == nil {
 				t.Fatalf("compile: %v %v", err, res.Diagnostics)
 			}
@@ -97,7 +97,7 @@ func TestTableCodecFields(t *testing.T) {
 // TestTableCodecCorrupt decodes every truncation and some bit flips of an
 // encoding: an error or a table, never a panic.
 func TestTableCodecCorrupt(t *testing.T) {
-	res, err := Compile(filepath.Join("..", "testdata", "policies", "example"))
+	res, err := Options{}.Compile(filepath.Join("..", "testdata", "policies", "example"))
 	if err != nil || res.Table == nil {
 		t.Fatal(err)
 	}

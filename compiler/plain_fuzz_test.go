@@ -17,10 +17,10 @@ import (
 
 // compileBoth compiles files with and without the plain-data path.
 func compileBoth(files []File) (plain, cue *Result) {
-	plain = CompileFiles(files)
+	plain = Options{}.CompileFiles(files)
 	plainDataPath = false
 	defer func() { plainDataPath = true }()
-	return plain, CompileFiles(files)
+	return plain, Options{}.CompileFiles(files)
 }
 
 // sameResults reports how two results differ: their tables' canonical

@@ -13,7 +13,7 @@ import (
 // any error.
 func compileSource(t *testing.T, src string) *table.Table {
 	t.Helper()
-	res := compiler.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte("package recpol\n\n" + src)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte("package recpol\n\n" + src)}})
 	if res.Table == nil {
 		t.Fatalf("policy does not compile:\n%v", res.Diagnostics)
 	}

@@ -18,7 +18,7 @@ func TestResultCodec(t *testing.T) {
 		{"invalid", "package recpol\naccounts: acme: {call_recording: account: any: any: enabled: 3}\n", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			res := CompileFiles([]File{{Name: "p.cue", Data: []byte(tc.src)}})
+			res := Options{}.CompileFiles([]File{{Name: "p.cue", Data: []byte(tc.src)}})
 			b, err := MarshalResult(res)
 			if err != nil {
 				t.Fatal(err)

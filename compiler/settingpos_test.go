@@ -129,7 +129,7 @@ func TestSettingPosition(t *testing.T) {
 // of a policy holds, for cells and actions alike, is found in the files
 // unless it is built in.
 func TestSettingPositionOfProvenance(t *testing.T) {
-	res := compiler.CompileFiles(settingFiles)
+	res := compiler.Options{}.CompileFiles(settingFiles)
 	if res.Table == nil {
 		t.Fatal(res.Diagnostics)
 	}

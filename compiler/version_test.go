@@ -70,7 +70,7 @@ func splitDecls(t *testing.T, files []compiler.File) []compiler.File {
 // has the same version and the same table.
 func TestVersionIgnoresLayout(t *testing.T) {
 	files := exampleFiles(t)
-	want := compiler.CompileFiles(files)
+	want := compiler.Options{}.CompileFiles(files)
 	if want.Table == nil {
 		t.Fatalf("example does not compile:\n%v", want.Diagnostics)
 	}
@@ -108,7 +108,7 @@ func TestVersionIgnoresLayout(t *testing.T) {
 		{"reformatted", reformatted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := compiler.CompileFiles(tc.files)
+			got := compiler.Options{}.CompileFiles(tc.files)
 			if got.Table == nil {
 				t.Fatalf("does not compile:\n%v", got.Diagnostics)
 			}
@@ -161,18 +161,18 @@ func TestReadDirSkipsSchemaAndHiddenFiles(t *testing.T) {
 	write("_draft.cue", "package recpol\nbroken: \n")
 	write(".hidden.cue", "broken")
 	write("notes.txt", "not cue")
-	res, err := compiler.Compile(dir)
+	res, err := compiler.Options{}.Compile(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if res.Table == nil {
 		t.Fatalf("policy does not compile:\n%v", res.Diagnostics)
 	}
-	if _, err := compiler.Compile(filepath.Join(dir, "missing")); err == nil {
+	if _, err := (compiler.Options{}).Compile(filepath.Join(dir, "missing")); err == nil {
 		t.Errorf("a missing directory is not an error")
 	}
 	empty := t.TempDir()
-	if _, err := compiler.Compile(empty); err == nil {
+	if _, err := (compiler.Options{}).Compile(empty); err == nil {
 		t.Errorf("a directory without policy files is not an error")
 	}
 }

@@ -23,7 +23,7 @@ func TestGeneratedPoliciesCompile(t *testing.T) {
 		if err := gen.Write(dir, o); err != nil {
 			t.Fatal(err)
 		}
-		res, err := compiler.Compile(dir)
+		res, err := compiler.Options{}.Compile(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

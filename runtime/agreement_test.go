@@ -266,7 +266,7 @@ func agree(t *testing.T, policyDir, scenarioFile, extraConfig string, cl classif
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := compiler.Compile(policyDir)
+	res, err := compiler.Options{}.Compile(policyDir)
 	if err != nil || res.Table == nil {
 		t.Fatalf("policy: %v %v", err, res.Diagnostics)
 	}

@@ -64,7 +64,7 @@ func captureEvents(t *testing.T, name string) []*Event {
 // records the caller's leg once its variables are known and the callee's
 // leg when it answers, and takes the loopback copy for no new call.
 func TestLateVariablesCapture(t *testing.T) {
-	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(`package recpol
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(`package recpol
 accounts: acme: {
 	call_recording: account: inbound: onnet: enabled: true
 	devices: d1: call_recording: outbound: onnet: enabled: true

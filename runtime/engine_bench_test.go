@@ -123,7 +123,7 @@ func (nopFinisher) Finish(Finished) {}
 // 2.5 KB each), the RECORD_START of every recording it starts and the
 // RECORD_STOP at hangup, and takes its commands as the sender would.
 func BenchmarkEngineCallSetup(b *testing.B) {
-	res, err := compiler.Compile("../testdata/bench")
+	res, err := compiler.Options{}.Compile("../testdata/bench")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -40,7 +40,7 @@ func (f *finishes) Finish(x Finished) {
 
 func exampleTable(t *testing.T) *table.Table {
 	t.Helper()
-	res, err := compiler.Compile("../testdata/policies/example")
+	res, err := compiler.Options{}.Compile("../testdata/policies/example")
 	if err != nil || res.Table == nil {
 		t.Fatalf("example: %v %v", err, res.Diagnostics)
 	}

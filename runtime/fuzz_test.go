@@ -58,7 +58,7 @@ func fuzzEngineTable(tb testing.TB) *table.Table {
 			return
 		}
 		files = append(files, compiler.File{Name: "acme.cue", Data: []byte(fuzzPolicy)})
-		res := compiler.CompileFiles(files)
+		res := compiler.Options{}.CompileFiles(files)
 		if res.Table == nil {
 			fuzzTableErr = fmt.Errorf("%v", res.Diagnostics)
 			return

@@ -57,7 +57,7 @@ func waitVersion(t *testing.T, p *Policy, what string, ok func(string) bool) {
 
 func versionOf(t *testing.T, src string) string {
 	t.Helper()
-	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(src)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte(src)}})
 	if res.Table == nil {
 		t.Fatal(res.Diagnostics)
 	}

@@ -17,7 +17,7 @@ import (
 // announcements (issue 16).
 func consentTable(t *testing.T) *table.Table {
 	t.Helper()
-	res, err := compiler.Compile("../testdata/policies/consent")
+	res, err := compiler.Options{}.Compile("../testdata/policies/consent")
 	if err != nil || res.Table == nil {
 		t.Fatalf("consent policy: %v %v", err, res.Diagnostics)
 	}

@@ -36,7 +36,7 @@ func compileFiles(t *testing.T, files map[string]string) *table.Table {
 	for n, src := range files {
 		fs = append(fs, compiler.File{Name: n, Data: []byte(src)})
 	}
-	res := compiler.CompileFiles(fs)
+	res := compiler.Options{}.CompileFiles(fs)
 	if res.Table == nil {
 		t.Fatalf("policy does not compile:\n%s", res.Diagnostics)
 	}

@@ -18,7 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files under testdata
 // compile compiles a policy given as CUE source through the real compiler.
 func compile(t testing.TB, src string) *table.Table {
 	t.Helper()
-	res := compiler.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte(src)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte(src)}})
 	if res.Table == nil {
 		t.Fatalf("policy does not compile:\n%s\n%s", res.Diagnostics, src)
 	}

@@ -141,7 +141,7 @@ type matrixRunner struct {
 func (m *matrixRunner) account(src string) (*table.Account, error) {
 	t, ok := m.tables[src]
 	if !ok {
-		res := compiler.CompileFiles([]compiler.File{{Name: "matrix.cue", Data: []byte(src)}})
+		res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "matrix.cue", Data: []byte(src)}})
 		if res.Table == nil {
 			return nil, fmt.Errorf("compiling matrix policy:\n%s\n%s", src, res.Diagnostics)
 		}
@@ -387,7 +387,7 @@ func recordingKey(r table.Recording) string {
 }
 
 func (m *matrixRunner) check(ck matrixCheck) (Check, error) {
-	res := compiler.CompileFiles([]compiler.File{{Name: ck.name + ".cue", Data: []byte(ck.policy)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: ck.name + ".cue", Data: []byte(ck.policy)}})
 	if res.Table == nil {
 		return Check{}, fmt.Errorf("compiling its policy: %s", res.Diagnostics)
 	}

@@ -176,7 +176,7 @@ func TestDiffGeneratedTree(t *testing.T) {
 	}
 	compileDir := func() *table.Table {
 		t.Helper()
-		res, err := compiler.Compile(dir)
+		res, err := compiler.Options{}.Compile(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

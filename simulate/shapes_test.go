@@ -22,7 +22,7 @@ import (
 // README's "Call shapes" section must hold it verbatim, so the README
 // says what the simulator (and, by the agreement test, the runtime) does.
 func TestCallShapesReadme(t *testing.T) {
-	res, err := compiler.Compile("../testdata/policies/shapes")
+	res, err := compiler.Options{}.Compile("../testdata/policies/shapes")
 	if err != nil || res.Table == nil {
 		t.Fatalf("policy: %v %v", err, res.Diagnostics)
 	}
@@ -78,7 +78,7 @@ func TestCallShapesReadme(t *testing.T) {
 // acme's "device:d1 -> other-account" plus beta's "other-account ->
 // device:e1".
 func TestBetweenAccountsAgree(t *testing.T) {
-	res, err := compiler.Compile("../testdata/policies/shapes")
+	res, err := compiler.Options{}.Compile("../testdata/policies/shapes")
 	if err != nil || res.Table == nil {
 		t.Fatalf("policy: %v %v", err, res.Diagnostics)
 	}

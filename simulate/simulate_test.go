@@ -69,7 +69,7 @@ func TestSimulateCodes(t *testing.T) {
 }
 
 func TestGolden(t *testing.T) {
-	example, err := compiler.Compile("../testdata/policies/example")
+	example, err := compiler.Options{}.Compile("../testdata/policies/example")
 	if err != nil || example.Table == nil {
 		t.Fatalf("example policy: %v %v", err, example.Diagnostics)
 	}
@@ -105,7 +105,7 @@ func TestGolden(t *testing.T) {
 // records calls to and from customers, and no call within the account or
 // from another account.
 func TestExampleSales(t *testing.T) {
-	example, err := compiler.Compile("../testdata/policies/example")
+	example, err := compiler.Options{}.Compile("../testdata/policies/example")
 	if err != nil || example.Table == nil {
 		t.Fatalf("example policy: %v %v", err, example.Diagnostics)
 	}

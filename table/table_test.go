@@ -15,7 +15,7 @@ import (
 
 func compile(t testing.TB, src string) *table.Table {
 	t.Helper()
-	res := compiler.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte("package recpol\n" + src)}})
+	res := compiler.Options{}.CompileFiles([]compiler.File{{Name: "p.cue", Data: []byte("package recpol\n" + src)}})
 	if res.Table == nil {
 		t.Fatalf("policy does not compile:\n%v", res.Diagnostics)
 	}
@@ -24,7 +24,7 @@ func compile(t testing.TB, src string) *table.Table {
 
 func example(t testing.TB) *table.Table {
 	t.Helper()
-	res, err := compiler.Compile("../testdata/policies/example")
+	res, err := compiler.Options{}.Compile("../testdata/policies/example")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,7 @@ func TestSameAsInProcess(t *testing.T) {
 	defer c.Close()
 	for _, src := range []string{valid, invalid} {
 		dir := policyDir(t, src)
-		want, err := compiler.Compile(dir)
+		want, err := compiler.Options{}.Compile(dir)
 		if err != nil {
 			t.Fatal(err)
 		}

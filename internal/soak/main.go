@@ -423,7 +423,7 @@ func runPhase(p phase) (*result, error) {
 	if err := writePolicy(0); err != nil {
 		return nil, err
 	}
-	cres := compiler.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte(policy(url, 0))}})
+	cres := compiler.Options{}.CompileFiles([]compiler.File{{Name: "policy.cue", Data: []byte(policy(url, 0))}})
 	if cres.Table == nil {
 		return nil, fmt.Errorf("soak policy: %v", cres.Diagnostics)
 	}

@@ -168,7 +168,7 @@ func runDemo(ctx context.Context, s *streams, policySrc, dir string, scenarioFil
 	uploads := &demoUploads{names: map[string]int{}}
 	upSrv := httptest.NewServer(uploads)
 	defer upSrv.Close()
-	original := compiler.CompileFiles(files)
+	original := compiler.Options{}.CompileFiles(files)
 	if original.Table == nil {
 		printDiagnostics(s, original.Diagnostics.Errors())
 		return invalid()

@@ -152,7 +152,7 @@ func loadSide(s *streams, spec, dir string) (*table.Table, error) {
 		if err != nil {
 			return nil, usageErr(err)
 		}
-		res := compiler.CompileFiles(files)
+		res := compiler.Options{}.CompileFiles(files)
 		printDiagnostics(s, res.Diagnostics)
 		if res.Table == nil {
 			return nil, invalid()
