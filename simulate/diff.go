@@ -98,11 +98,11 @@ func Diff(old, new *table.Table) (*DiffResult, error) {
 	// accounts: adding or removing an account changes the calls of the
 	// others only where their outcome changes.
 	between := len(old.AccountIDs()) > 1 || len(new.AccountIDs()) > 1
-	oldSim, err := run(old, Decide, between)
+	oldSim, err := run(old, tableDecide, between)
 	if err != nil {
 		return nil, fmt.Errorf("simulating the old policy: %w", err)
 	}
-	newSim, err := run(new, Decide, between)
+	newSim, err := run(new, tableDecide, between)
 	if err != nil {
 		return nil, fmt.Errorf("simulating the new policy: %w", err)
 	}
@@ -195,10 +195,10 @@ func (d *DiffResult) diffCalls(o, n *Result) {
 		}
 		c := CallChange{Account: k.account, From: k.from, To: k.to, Old: ojs, New: njs}
 		if inOld {
-			c.OldCode = Code(orecs)
+			c.OldCode = truthCode(orecs)
 		}
 		if inNew {
-			c.NewCode = Code(nrecs)
+			c.NewCode = truthCode(nrecs)
 		}
 		d.Calls = append(d.Calls, c)
 	}
@@ -210,7 +210,7 @@ func recordingsJSON(recs []table.Recording, present bool) []JSONRecording {
 	}
 	out := make([]JSONRecording, 0, len(recs))
 	for _, r := range recs {
-		out = append(out, RecordingJSON(r))
+		out = append(out, recordingJSON(r))
 	}
 	return out
 }

@@ -176,9 +176,9 @@ func usesSettings(a *table.Action) bool {
 	return a.Action == "start" || a.Action == "toggle" || a.Module == "record_caller"
 }
 
-// DescribeAction says what an action is: "record_call start, label "Card
+// describeAction says what an action is: "record_call start, label "Card
 // payments" (format wav, ...)", settings only for one that records.
-func DescribeAction(a *table.Action) string {
+func describeAction(a *table.Action) string {
 	var b strings.Builder
 	b.WriteString(a.Module + " " + a.Action)
 	for _, f := range actionFields(a)[2:] {
@@ -192,7 +192,7 @@ func DescribeAction(a *table.Action) string {
 		}
 	}
 	if usesSettings(a) {
-		b.WriteString(" (" + SettingsString(a.Settings) + ")")
+		b.WriteString(" (" + settingsString(a.Settings) + ")")
 	}
 	return b.String()
 }
@@ -263,7 +263,7 @@ func callflowChangeLines(c CallflowChange) []string {
 		}
 		out = append(out, sign+"answers "+dialledList(cf))
 		for i := range cf.Actions {
-			out = append(out, fmt.Sprintf("%saction %d: %s", sign, i+1, DescribeAction(&cf.Actions[i])))
+			out = append(out, fmt.Sprintf("%saction %d: %s", sign, i+1, describeAction(&cf.Actions[i])))
 		}
 		return out
 	}
@@ -284,9 +284,9 @@ func callflowChangeLines(c CallflowChange) []string {
 	for i := range max(len(c.Old.Actions), len(c.New.Actions)) {
 		switch {
 		case i >= len(c.Old.Actions):
-			out = append(out, fmt.Sprintf("+ action %d: %s", i+1, DescribeAction(&c.New.Actions[i])))
+			out = append(out, fmt.Sprintf("+ action %d: %s", i+1, describeAction(&c.New.Actions[i])))
 		case i >= len(c.New.Actions):
-			out = append(out, fmt.Sprintf("- action %d: %s", i+1, DescribeAction(&c.Old.Actions[i])))
+			out = append(out, fmt.Sprintf("- action %d: %s", i+1, describeAction(&c.Old.Actions[i])))
 		default:
 			o, n := &c.Old.Actions[i], &c.New.Actions[i]
 			for _, l := range actionChangeLines(o, n) {
@@ -336,9 +336,9 @@ func metaflowLines(c *MetaflowChange) []string {
 	}
 	switch {
 	case c.OldBinding == nil:
-		return []string{fmt.Sprintf("+ %s (from %s): %s: %s", c.Keys, c.NewBinding.From, DescribeAction(&c.NewBinding.Action), c.NewEffect)}
+		return []string{fmt.Sprintf("+ %s (from %s): %s: %s", c.Keys, c.NewBinding.From, describeAction(&c.NewBinding.Action), c.NewEffect)}
 	case c.NewBinding == nil:
-		return []string{fmt.Sprintf("- %s (from %s): %s: %s", c.Keys, c.OldBinding.From, DescribeAction(&c.OldBinding.Action), c.OldEffect)}
+		return []string{fmt.Sprintf("- %s (from %s): %s: %s", c.Keys, c.OldBinding.From, describeAction(&c.OldBinding.Action), c.OldEffect)}
 	}
 	var out []string
 	for _, l := range actionChangeLines(&c.OldBinding.Action, &c.NewBinding.Action) {
@@ -347,7 +347,7 @@ func metaflowLines(c *MetaflowChange) []string {
 	if c.OldBinding.From != c.NewBinding.From {
 		out = append(out, fmt.Sprintf("%s from: %s -> %s", c.Keys, c.OldBinding.From, c.NewBinding.From))
 	}
-	if oe, ne := ActionEffect(&c.OldBinding.Action), ActionEffect(&c.NewBinding.Action); oe != ne {
+	if oe, ne := actionEffect(&c.OldBinding.Action), actionEffect(&c.NewBinding.Action); oe != ne {
 		out = append(out, fmt.Sprintf("%s does: %s -> %s", c.Keys, oe, ne))
 	}
 	if ol, nl := c.OldEffect[strings.LastIndex(c.OldEffect, "; fired by ")+2:], c.NewEffect[strings.LastIndex(c.NewEffect, "; fired by ")+2:]; ol != nl {
@@ -447,10 +447,10 @@ func (d *DiffResult) diffEndpointMetaflows(ref string, o, n *table.Metaflows, ad
 			}
 			c := MetaflowChange{Field: "code", Keys: keys, OldBinding: x, NewBinding: y}
 			if x != nil {
-				c.OldEffect = BindingEffect(om, x)
+				c.OldEffect = bindingEffect(om, x)
 			}
 			if y != nil {
-				c.NewEffect = BindingEffect(nm, y)
+				c.NewEffect = bindingEffect(nm, y)
 			}
 			if x != nil && y != nil {
 				withSettings := usesSettings(&x.Action) || usesSettings(&y.Action)
@@ -474,7 +474,7 @@ func (c *MetaflowChange) endpointsPhrase() string {
 	return fmt.Sprintf("%s, ... (%d endpoints)", strings.Join(c.Endpoints[:3], ", "), len(c.Endpoints))
 }
 
-// NumberCallChange is a call to a callflow number (see NumberCall) whose
+// NumberCallChange is a call to a callflow number (see numberCall) whose
 // recordings differ. Old or New is nil when the call does not exist on
 // that side (its caller device was added or removed).
 type NumberCallChange struct {
@@ -486,7 +486,7 @@ type NumberCallChange struct {
 }
 
 func (d *DiffResult) diffNumberCalls(account string, oa, na *table.Account) {
-	var dialled []Dialled
+	var dialled []dialledNumber
 	for _, a := range []*table.Account{na, oa} {
 		for _, cf := range a.Callflows {
 			for _, x := range callflowDialled(cf) {
@@ -502,9 +502,9 @@ func (d *DiffResult) diffNumberCalls(account string, oa, na *table.Account) {
 		}
 		return dialled[i].Number < dialled[j].Number
 	})
-	side := func(a *table.Account, from table.Party, x Dialled) (NumberCall, bool) {
+	side := func(a *table.Account, from table.Party, x dialledNumber) (numberCall, bool) {
 		if from.Kind == table.DeviceParty && a.Devices[from.ID] == nil {
-			return NumberCall{}, false
+			return numberCall{}, false
 		}
 		var cf *table.Callflow
 		if x.Pattern {
@@ -516,11 +516,11 @@ func (d *DiffResult) diffNumberCalls(account string, oa, na *table.Account) {
 		} else if c, ok := a.MatchCallflow(x.Number); ok {
 			cf = c
 		}
-		return NumberCallOf(a, from, x, cf), true
+		return numberCallOf(a, from, x, cf), true
 	}
 	var callers []string
 	for _, a := range []*table.Account{oa, na} {
-		for _, p := range Callers(a, false) {
+		for _, p := range callersOf(a, false) {
 			callers = append(callers, p.String())
 		}
 	}
@@ -611,7 +611,7 @@ func recordingWho(r JSONRecording) string {
 }
 
 func describeJSON(r JSONRecording) string {
-	return fmt.Sprintf("%s (%s)", recordingWho(r), SettingsString(r.Settings.table()))
+	return fmt.Sprintf("%s (%s)", recordingWho(r), settingsString(r.Settings.table()))
 }
 
 // numberGroup is the number calls of one account with the same change.

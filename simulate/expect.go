@@ -410,11 +410,11 @@ func (r *Result) checkCalls(e *Expectation) (int, []string) {
 			n++
 			recs := make([]JSONRecording, 0, len(c.Recordings))
 			for _, rec := range c.Recordings {
-				recs = append(recs, RecordingJSON(rec))
+				recs = append(recs, recordingJSON(rec))
 			}
 			if why := e.violation(recs); why != "" {
 				failures = append(failures, fmt.Sprintf("account %s, %s -> %s records %s: %s",
-					a.ID, c.From, c.To, Code(c.Recordings), why))
+					a.ID, c.From, c.To, truthCode(c.Recordings), why))
 			}
 		}
 	}
@@ -426,19 +426,19 @@ func (r *Result) checkNumber(e *Expectation) (int, []string) {
 	var failures []string
 	for _, a := range r.accounts(e) {
 		cf, _ := a.Account.MatchCallflow(e.Number)
-		for _, from := range Callers(a.Account, false) {
+		for _, from := range callersOf(a.Account, false) {
 			if ok, _ := path.Match(e.From, from.String()); !ok {
 				continue
 			}
 			n++
-			nc := NumberCallOf(a.Account, from, Dialled{Number: e.Number}, cf)
+			nc := numberCallOf(a.Account, from, dialledNumber{Number: e.Number}, cf)
 			var why []string
 			if v := e.violation(nc.Recordings); v != "" {
 				why = append(why, v)
 			}
 			var flows []JSONRecording
 			for _, rec := range nc.Recordings {
-				if rec.Scope == ScopeCallflow {
+				if rec.Scope == scopeCallflow {
 					flows = append(flows, rec)
 				}
 			}
@@ -480,11 +480,11 @@ func (r *Result) checkDTMF(e *Expectation) (int, []string) {
 			}
 			n++
 			mf := a.Account.Devices[id].Metaflows
-			b, ok := MatchKeys(mf, e.DTMF)
+			b, ok := matchKeys(mf, e.DTMF)
 			var why []string
 			action, from, listen := "none", "", ""
 			if ok {
-				action, from, listen = b.Action.Action, b.From, ListenOn(mf, b)
+				action, from, listen = b.Action.Action, b.From, listenOn(mf, b)
 			}
 			if e.Action != nil && *e.Action != action {
 				why = append(why, fmt.Sprintf("action is %s, want %s", action, *e.Action))
@@ -501,7 +501,7 @@ func (r *Result) checkDTMF(e *Expectation) (int, []string) {
 				if !ok || !usesSettings(&b.Action) {
 					why = append(why, "settings: the code starts no recording")
 				} else {
-					why = append(why, settingsViolations(e.Settings, []JSONRecording{actionRecording(ScopeMetaflow, "", table.LegA, "", &b.Action)})...)
+					why = append(why, settingsViolations(e.Settings, []JSONRecording{actionRecording(scopeMetaflow, "", table.LegA, "", &b.Action)})...)
 				}
 			}
 			if e.EveryRecording != nil || e.StartsRecording != nil {
@@ -531,7 +531,7 @@ func (a *Account) dtmfCallViolations(e *Expectation, device string) []string {
 		if !takesPart {
 			continue
 		}
-		o, err := PressDTMF(a.Account, call, device, e.DTMF)
+		o, err := pressDTMF(a.Account, call, device, e.DTMF)
 		if err != nil {
 			return append(why, err.Error())
 		}

@@ -69,7 +69,7 @@ func Explain(w io.Writer, a *table.Account, c table.Call) error {
 	}
 
 	fmt.Fprintf(&b, "\nresult: %d recording(s)\n", len(recs))
-	for _, line := range strings.Split(strings.TrimSuffix(Describe(recs), "\n"), "\n") {
+	for _, line := range strings.Split(strings.TrimSuffix(describe(recs), "\n"), "\n") {
 		fmt.Fprintf(&b, "  %s\n", line)
 	}
 	if _, err := io.WriteString(w, b.String()); err != nil {

@@ -56,7 +56,7 @@ func ExplainNumber(w io.Writer, a *table.Account, from table.Party, number strin
 		fmt.Fprintf(&b, "\n2. the actions of callflow %s, in order (a record_call stop stops what earlier actions started)\n", win.ID)
 		for i := range win.Actions {
 			act := &win.Actions[i]
-			fmt.Fprintf(&b, "   %d. %s\n", i+1, DescribeAction(act))
+			fmt.Fprintf(&b, "   %d. %s\n", i+1, describeAction(act))
 			switch {
 			case act.Module == "record_call" && act.Action == "stop":
 				b.WriteString("      stops the callflow recordings the call has so far\n")
@@ -70,7 +70,7 @@ func ExplainNumber(w io.Writer, a *table.Account, from table.Party, number strin
 			}
 		}
 	}
-	nc := NumberCallOf(a, from, Dialled{Number: number}, win)
+	nc := numberCallOf(a, from, dialledNumber{Number: number}, win)
 	step := 3
 	if !ok {
 		step = 2
@@ -161,10 +161,10 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 		}
 		fmt.Fprintf(&b, "%s pressed in call %s -> %s of account %s\n", keys, c.From, c.To, a.ID)
 		fmt.Fprintf(&b, "the call records (every ringing leg answered):\n")
-		for _, line := range strings.Split(strings.TrimSuffix(Describe(recs), "\n"), "\n") {
+		for _, line := range strings.Split(strings.TrimSuffix(describe(recs), "\n"), "\n") {
 			fmt.Fprintf(&b, "  %s\n", line)
 		}
-		for _, d := range DTMFDevices(a, *c) {
+		for _, d := range dtmfDevices(a, *c) {
 			if device == "" || d == device {
 				devices = append(devices, d)
 			}
@@ -199,13 +199,13 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 			continue
 		}
 		fmt.Fprintf(&b, ": metaflows resolved device > owner > account (%s)\n", metaflowsTitle(mf))
-		bind, ok := MatchKeys(mf, keys)
+		bind, ok := matchKeys(mf, keys)
 		if !ok {
 			fmt.Fprintf(&b, "   %s: no code answers (binding digit %s, codes %s)\n", keys, mf.BindingDigit, codeList(mf))
 			continue
 		}
-		fmt.Fprintf(&b, "   %s answers: %s, from %s\n", keys, DescribeAction(&bind.Action), bind.From)
-		listen := ListenOn(mf, bind)
+		fmt.Fprintf(&b, "   %s answers: %s, from %s\n", keys, describeAction(&bind.Action), bind.From)
+		listen := listenOn(mf, bind)
 		whose := "listen_on " + mf.ListenOn
 		if bind.Action.DTMFLeg != "" {
 			whose = "the action's dtmf_leg " + bind.Action.DTMFLeg + " (over listen_on " + mf.ListenOn + ")"
@@ -218,14 +218,14 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 		default:
 			fmt.Fprintf(&b, "   fired by device:%s's own key presses (%s)\n", d, whose)
 		}
-		fmt.Fprintf(&b, "   %s\n", ActionEffect(&bind.Action))
+		fmt.Fprintf(&b, "   %s\n", actionEffect(&bind.Action))
 		if usesSettings(&bind.Action) {
 			writeFields(&b, fieldsOf(bind.Action.Settings, bind.Action.Provenance))
 		}
 		if c == nil {
 			continue
 		}
-		o, err := PressDTMF(a, *c, d, keys)
+		o, err := pressDTMF(a, *c, d, keys)
 		if err != nil {
 			return err
 		}
@@ -247,7 +247,7 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 
 func codeList(mf *table.Metaflows) string {
 	var ks []string
-	for _, c := range Codes(mf) {
+	for _, c := range dtmfCodes(mf) {
 		ks = append(ks, c.Keys)
 	}
 	if len(ks) == 0 {

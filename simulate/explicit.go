@@ -13,12 +13,12 @@ import (
 // does to the recordings of a call. The truth tables, diff, explain, the
 // expectations and lint all read these values, so they say the same.
 
-// ScopeCallflow and ScopeMetaflow are the scopes of recordings that an
+// scopeCallflow and scopeMetaflow are the scopes of recordings that an
 // explicit action starts (JSONRecording.Scope), beside account, caller and
 // callee.
 const (
-	ScopeCallflow = "callflow"
-	ScopeMetaflow = "metaflow"
+	scopeCallflow = "callflow"
+	scopeMetaflow = "metaflow"
 )
 
 // actionOrigin is the origin of a recording a callflow action starts:
@@ -34,17 +34,17 @@ func actionOrigin(cf *table.Callflow, act *table.Action) string {
 // actionRecording is the recording a start action records, in the JSON form
 // of the simulation.
 func actionRecording(scope, endpoint string, leg table.Leg, origin string, act *table.Action) JSONRecording {
-	r := RecordingJSON(table.Recording{Leg: leg, Origin: origin, Cell: &table.Cell{Record: true, Settings: act.Settings, Provenance: act.Provenance}})
+	r := recordingJSON(table.Recording{Leg: leg, Origin: origin, Cell: &table.Cell{Record: true, Settings: act.Settings, Provenance: act.Provenance}})
 	r.Scope, r.Endpoint = scope, endpoint
 	r.CallerOnly = act.Module == "record_caller"
 	return r
 }
 
-// CallflowRecordings returns the recordings a callflow's actions leave
+// callflowRecordings returns the recordings a callflow's actions leave
 // running on the caller's leg (the A-leg): the actions run in order, a
 // record_call or record_caller start adds a recording, a record_call stop
 // stops the callflow recordings the call has so far.
-func CallflowRecordings(cf *table.Callflow) []JSONRecording {
+func callflowRecordings(cf *table.Callflow) []JSONRecording {
 	out := []JSONRecording{}
 	for i := range cf.Actions {
 		act := &cf.Actions[i]
@@ -52,89 +52,89 @@ func CallflowRecordings(cf *table.Callflow) []JSONRecording {
 		case act.Module == "record_call" && act.Action == "stop":
 			out = out[:0]
 		case act.Module == "record_call" || act.Module == "record_caller":
-			out = append(out, actionRecording(ScopeCallflow, "", table.LegA, actionOrigin(cf, act), act))
+			out = append(out, actionRecording(scopeCallflow, "", table.LegA, actionOrigin(cf, act), act))
 		}
 	}
 	return out
 }
 
-// Dialled is how a call reaches a callflow: one of its numbers, or a number
+// dialledNumber is how a call reaches a callflow: one of its numbers, or a number
 // matching one of its patterns.
-type Dialled struct {
+type dialledNumber struct {
 	Number  string // an exact number, or the pattern when Pattern
 	Pattern bool
 }
 
 // String returns the number, or the pattern as /<pattern>/.
-func (d Dialled) String() string {
+func (d dialledNumber) String() string {
 	if d.Pattern {
 		return "/" + d.Number + "/"
 	}
 	return d.Number
 }
 
-// NumberCall is a call to a callflow number and the recordings it starts
+// numberCall is a call to a callflow number and the recordings it starts
 // on the caller's leg: the account's, the caller device's, then the
 // callflow's. The platform answers such a call, so its destination network
 // is onnet (SPEC 2.3); what the callflow then rings is not modelled.
-type NumberCall struct {
+type numberCall struct {
 	From       table.Party
-	Dialled    Dialled
+	Dialled    dialledNumber
 	Callflow   string // the callflow that answers
 	Recordings []JSONRecording
 }
 
-// NumberCallOf returns the recordings of a call from a party (a device of
+// numberCallOf returns the recordings of a call from a party (a device of
 // the account, offnet or another account) to a callflow.
-func NumberCallOf(a *table.Account, from table.Party, d Dialled, cf *table.Callflow) NumberCall {
-	nc := NumberCall{From: from, Dialled: d, Recordings: []JSONRecording{}}
+func numberCallOf(a *table.Account, from table.Party, d dialledNumber, cf *table.Callflow) numberCall {
+	nc := numberCall{From: from, Dialled: d, Recordings: []JSONRecording{}}
 	if r, ok := a.AccountDecision(from.Network(), table.Onnet); ok {
 		if from.Kind == table.OtherAccountParty {
 			r.Leg = table.LegB
 		}
-		nc.Recordings = append(nc.Recordings, RecordingJSON(r))
+		nc.Recordings = append(nc.Recordings, recordingJSON(r))
 	}
 	if from.Kind == table.DeviceParty {
 		if r, ok := a.CallerDecision(from.ID, table.Onnet); ok {
-			nc.Recordings = append(nc.Recordings, RecordingJSON(r))
+			nc.Recordings = append(nc.Recordings, recordingJSON(r))
 		}
 	}
 	if cf != nil {
 		nc.Callflow = cf.ID
-		nc.Recordings = append(nc.Recordings, CallflowRecordings(cf)...)
+		nc.Recordings = append(nc.Recordings, callflowRecordings(cf)...)
 	}
 	return nc
 }
 
-// NumberCalls returns, for every callflow of an account (by id), every
+// numberCalls returns, for every callflow of an account (by id), every
 // number then every pattern, the call to it from each device of the
 // account and from offnet.
-func NumberCalls(a *table.Account) []NumberCall {
-	var out []NumberCall
+func numberCalls(a *table.Account) []numberCall {
+	var out []numberCall
 	for _, cf := range a.Callflows {
 		for _, d := range callflowDialled(cf) {
-			for _, from := range Callers(a, false) {
-				out = append(out, NumberCallOf(a, from, d, cf))
+			for _, from := range callersOf(a, false) {
+				out = append(out, numberCallOf(a, from, d, cf))
 			}
 		}
 	}
 	return out
 }
 
-func callflowDialled(cf *table.Callflow) []Dialled {
-	var out []Dialled
+func callflowDialled(cf *table.Callflow) []dialledNumber {
+	var out []dialledNumber
 	for _, n := range cf.Numbers {
-		out = append(out, Dialled{Number: n})
+		out = append(out, dialledNumber{Number: n})
 	}
 	for _, p := range cf.Patterns {
-		out = append(out, Dialled{Number: p, Pattern: true})
+		out = append(out, dialledNumber{Number: p, Pattern: true})
 	}
 	return out
 }
 
-// ListenOn returns whose DTMF fires a binding: the action's dtmf_leg when
+// listenOn returns whose DTMF fires a binding: the action's dtmf_leg when
 // set, else the metaflows' listen_on (self, peer or both).
-func ListenOn(mf *table.Metaflows, b *table.MetaflowBinding) string {
+func listenOn(mf *table.Metaflows, b *table.MetaflowBinding) string {
 	if b.Action.DTMFLeg != "" {
 		return b.Action.DTMFLeg
 	}
@@ -152,10 +152,10 @@ func listenWords(listen string) string {
 	return "its own DTMF (listen_on self)"
 }
 
-// ActionEffect says in words what a metaflow action does (SPEC 2.5): mask,
+// actionEffect says in words what a metaflow action does (SPEC 2.5): mask,
 // unmask, pause and resume act on every running recording of the call,
 // start and stop on the leg of the endpoint that owns the metaflow.
-func ActionEffect(act *table.Action) string {
+func actionEffect(act *table.Action) string {
 	switch act.Action {
 	case "mask":
 		return "masks every running recording of the call, on all legs (silence in the file; a recording that starts later starts masked)"
@@ -178,14 +178,14 @@ func ActionEffect(act *table.Action) string {
 	return act.Module + " " + act.Action
 }
 
-// BindingEffect says what a binding does and whose DTMF fires it.
-func BindingEffect(mf *table.Metaflows, b *table.MetaflowBinding) string {
-	return ActionEffect(&b.Action) + "; fired by " + listenWords(ListenOn(mf, b))
+// bindingEffect says what a binding does and whose DTMF fires it.
+func bindingEffect(mf *table.Metaflows, b *table.MetaflowBinding) string {
+	return actionEffect(&b.Action) + "; fired by " + listenWords(listenOn(mf, b))
 }
 
-// MatchKeys returns the binding a key sequence ("*72": the binding digit,
+// matchKeys returns the binding a key sequence ("*72": the binding digit,
 // then the code) fires on an endpoint's metaflows.
-func MatchKeys(mf *table.Metaflows, keys string) (*table.MetaflowBinding, bool) {
+func matchKeys(mf *table.Metaflows, keys string) (*table.MetaflowBinding, bool) {
 	if mf == nil {
 		return nil, false
 	}
@@ -196,10 +196,10 @@ func MatchKeys(mf *table.Metaflows, keys string) (*table.MetaflowBinding, bool) 
 	return mf.Match(digits)
 }
 
-// DTMFOutcome is what a key sequence pressed during a call does to the
+// dtmfOutcome is what a key sequence pressed during a call does to the
 // call's recordings through one device's metaflows. The call's recordings
 // are those of its decisions (every ringing leg answered), all running.
-type DTMFOutcome struct {
+type dtmfOutcome struct {
 	Device  string // the device whose metaflows answer
 	Leg     table.Leg
 	Keys    string
@@ -212,33 +212,33 @@ type DTMFOutcome struct {
 	Started *JSONRecording
 }
 
-// PressDTMF returns what keys do when a device's metaflows hear them
+// pressDTMF returns what keys do when a device's metaflows hear them
 // during a call of the account (the device is the caller or rings).
-func PressDTMF(a *table.Account, c table.Call, device, keys string) (DTMFOutcome, error) {
+func pressDTMF(a *table.Account, c table.Call, device, keys string) (dtmfOutcome, error) {
 	recs, err := a.Decide(c)
 	if err != nil {
-		return DTMFOutcome{}, fmt.Errorf("pressing %s in %s -> %s: %w", keys, c.From, c.To, err)
+		return dtmfOutcome{}, fmt.Errorf("pressing %s in %s -> %s: %w", keys, c.From, c.To, err)
 	}
-	out := DTMFOutcome{Device: device, Keys: keys, Leg: table.LegB}
+	out := dtmfOutcome{Device: device, Keys: keys, Leg: table.LegB}
 	if c.From.Kind == table.DeviceParty && c.From.ID == device {
 		out.Leg = table.LegA
 	}
 	all := make([]JSONRecording, 0, len(recs))
 	for _, r := range recs {
-		all = append(all, RecordingJSON(r))
+		all = append(all, recordingJSON(r))
 	}
 	e := a.Devices[device]
 	if e == nil {
-		return DTMFOutcome{}, fmt.Errorf("account %s has no device %q%s", a.ID, device, table.DidYouMean(device, a.Devices))
+		return dtmfOutcome{}, fmt.Errorf("account %s has no device %q%s", a.ID, device, table.DidYouMean(device, a.Devices))
 	}
-	b, ok := MatchKeys(e.Metaflows, keys)
+	b, ok := matchKeys(e.Metaflows, keys)
 	if !ok {
 		out.Untouched = all
 		return out, nil
 	}
-	out.Binding, out.Listen = b, ListenOn(e.Metaflows, b)
+	out.Binding, out.Listen = b, listenOn(e.Metaflows, b)
 	start := func() {
-		r := actionRecording(ScopeMetaflow, "device:"+device, out.Leg, "metaflow : "+keys, &b.Action)
+		r := actionRecording(scopeMetaflow, "device:"+device, out.Leg, "metaflow : "+keys, &b.Action)
 		out.Started = &r
 	}
 	switch b.Action.Action {
@@ -267,7 +267,7 @@ func PressDTMF(a *table.Account, c table.Call, device, keys string) (DTMFOutcome
 
 // Verb is what the outcome does to each affected recording: masks,
 // unmasks, pauses, resumes, stops, or pauses/resumes for a toggle.
-func (o *DTMFOutcome) Verb() string {
+func (o *dtmfOutcome) Verb() string {
 	if o.Binding == nil {
 		return ""
 	}
@@ -281,9 +281,9 @@ func (o *DTMFOutcome) Verb() string {
 	}
 }
 
-// DTMFDevices returns the devices of a call whose metaflows hear DTMF: the
+// dtmfDevices returns the devices of a call whose metaflows hear DTMF: the
 // caller device and every ringing device that has metaflows.
-func DTMFDevices(a *table.Account, c table.Call) []string {
+func dtmfDevices(a *table.Account, c table.Call) []string {
 	var out []string
 	if c.From.Kind == table.DeviceParty {
 		if e := a.Devices[c.From.ID]; e != nil && e.Metaflows != nil {

@@ -107,7 +107,7 @@ func (r *Result) JSON() *JSONResult {
 			jc := JSONCall{From: c.From.String(), To: c.To.String(),
 				Recordings: make([]JSONRecording, 0, len(c.Recordings))}
 			for _, rec := range c.Recordings {
-				jc.Recordings = append(jc.Recordings, RecordingJSON(rec))
+				jc.Recordings = append(jc.Recordings, recordingJSON(rec))
 			}
 			ja.Calls = append(ja.Calls, jc)
 		}
@@ -116,8 +116,8 @@ func (r *Result) JSON() *JSONResult {
 	return out
 }
 
-// RecordingJSON returns the JSON form of one recording.
-func RecordingJSON(rec table.Recording) JSONRecording {
+// recordingJSON returns the JSON form of one recording.
+func recordingJSON(rec table.Recording) JSONRecording {
 	jr := JSONRecording{Scope: rec.Scope.String(), Leg: rec.Leg.String(), Origin: rec.Origin}
 	if rec.Endpoint != "" {
 		jr.Endpoint = "device:" + rec.Endpoint

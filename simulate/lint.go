@@ -20,7 +20,7 @@ type Finding struct {
 	Setting string
 }
 
-// Codes of the findings.
+// dtmfCodes of the findings.
 const (
 	FindingDouble      = "double-recording"
 	FindingUnreachable = "unreachable"
@@ -58,7 +58,7 @@ func lintAccount(a *table.Account, between bool) []Finding {
 	}
 	doubles := map[double][]string{} // -> caller devices
 	var order []double
-	for _, c := range Calls(a, between) {
+	for _, c := range callsOf(a, between) {
 		from, to := c.From.Network(), c.To.Network()
 		consulted[cellKey{"account", table.Inbound, from}] = true
 		acct, acctOK := a.AccountInbound(from)
@@ -192,7 +192,7 @@ func lintCallflows(a *table.Account) []Finding {
 			continue
 		}
 		for _, d := range callflowDialled(cf) {
-			for _, from := range Callers(a, false) {
+			for _, from := range callersOf(a, false) {
 				var policies []table.Recording
 				if r, ok := a.AccountDecision(from.Network(), table.Onnet); ok {
 					policies = append(policies, r)
@@ -251,11 +251,11 @@ func lintMetaflowStarts(a *table.Account, between bool) []Finding {
 		if mf == nil {
 			continue
 		}
-		for _, c := range Codes(mf) {
+		for _, c := range dtmfCodes(mf) {
 			if c.Binding.Action.Action != "start" {
 				continue
 			}
-			for _, call := range Calls(a, between) {
+			for _, call := range callsOf(a, between) {
 				var legRecs []table.Recording
 				recs, err := a.Decide(call)
 				if err != nil {

@@ -28,8 +28,8 @@ const (
 	DocUndocumented    = "undocumented"         // offnet->offnet: derived from the model, always ok
 )
 
-// CallTypes are the matrix's call types, "<from>-><to>", in column order.
-var CallTypes = []string{"onnet->onnet", "onnet->offnet", "offnet->onnet", "offnet->offnet"}
+// callTypes are the matrix's call types, "<from>-><to>", in column order.
+var callTypes = []string{"onnet->onnet", "onnet->offnet", "offnet->onnet", "offnet->offnet"}
 
 // MatrixCell is one cell of the recording matrix: a single setting (the
 // account's, or the endpoints' taking part) enabled for one direction and
@@ -39,7 +39,7 @@ type MatrixCell struct {
 	Table      string `json:"table"` // account or endpoint
 	Direction  string `json:"direction"`
 	Network    string `json:"network"`
-	Call       string `json:"call"` // one of CallTypes
+	Call       string `json:"call"` // one of callTypes
 	Documented string `json:"documented"`
 	Simulated  string `json:"simulated"` // yes or no
 	OK         bool   `json:"ok"`
@@ -76,9 +76,9 @@ type matrixData struct {
 	} `json:"cells"`
 }
 
-// DocumentedMatrix returns the documented cells of seed 002 as read from
+// documentedMatrix returns the documented cells of seed 002 as read from
 // their data file (Simulated and OK unset).
-func DocumentedMatrix() ([]MatrixCell, error) {
+func documentedMatrix() ([]MatrixCell, error) {
 	var d matrixData
 	dec := json.NewDecoder(bytes.NewReader(kazoo002))
 	dec.DisallowUnknownFields()
@@ -134,7 +134,7 @@ func matrixCall(callType string) (table.Call, error) {
 // matrixRunner compiles policies through the real compiler (each once) and
 // decides calls with decide.
 type matrixRunner struct {
-	decide DecideFunc
+	decide decideFunc
 	tables map[string]*table.Table
 }
 
@@ -158,15 +158,15 @@ func (m *matrixRunner) account(src string) (*table.Account, error) {
 
 // RunMatrix reproduces the documented matrix of seed 002 with the table's
 // own decisions.
-func RunMatrix() (*MatrixReport, error) { return RunMatrixWith(Decide) }
+func RunMatrix() (*MatrixReport, error) { return runMatrixWith(tableDecide) }
 
-// RunMatrixWith reproduces the documented matrix deciding calls with
+// runMatrixWith reproduces the documented matrix deciding calls with
 // decide: every documented cell (and the undocumented offnet->offnet cells)
 // is simulated on a single-setting policy compiled by the compiler, and the
 // named checks are run on policies written for them. An error means the
 // matrix could not be run at all; mismatches are reported in the report.
-func RunMatrixWith(decide DecideFunc) (*MatrixReport, error) {
-	documented, err := DocumentedMatrix()
+func runMatrixWith(decide decideFunc) (*MatrixReport, error) {
+	documented, err := documentedMatrix()
 	if err != nil {
 		return nil, err
 	}
@@ -187,7 +187,7 @@ func RunMatrixWith(decide DecideFunc) (*MatrixReport, error) {
 		}
 		d, _ := table.ParseDirection(c.Direction)
 		n, _ := table.ParseNetwork(c.Network)
-		return [4]int{t, slices.Index(CallTypes, c.Call), int(d), int(n)}
+		return [4]int{t, slices.Index(callTypes, c.Call), int(d), int(n)}
 	}
 	slices.SortStableFunc(cells, func(a, b MatrixCell) int {
 		oa, ob := order(a), order(b)
@@ -465,11 +465,11 @@ func cellMark(c MatrixCell) string {
 func (r *MatrixReport) grids() map[string][][]string {
 	out := map[string][][]string{}
 	for _, tbl := range []string{"account", "endpoint"} {
-		rows := [][]string{append([]string{tbl + " setting"}, CallTypes...)}
+		rows := [][]string{append([]string{tbl + " setting"}, callTypes...)}
 		for _, d := range table.Directions {
 			for _, n := range table.Networks {
 				row := []string{d.String() + " " + n.String()}
-				for _, ct := range CallTypes {
+				for _, ct := range callTypes {
 					mark := "?"
 					for _, c := range r.Cells {
 						if c.Table == tbl && c.Direction == d.String() && c.Network == n.String() && c.Call == ct {

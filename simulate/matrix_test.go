@@ -43,7 +43,7 @@ func TestMatrixAllCellsOK(t *testing.T) {
 // TestMatrixDataIs24Documented guards the transcription of seed 002: 24
 // cells, each (table, direction, network, call) once.
 func TestMatrixDataIs24Documented(t *testing.T) {
-	cells, err := DocumentedMatrix()
+	cells, err := documentedMatrix()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,13 +120,13 @@ func deviceIgnoresOwner(a *table.Account, c table.Call) ([]table.Recording, erro
 }
 
 func TestMatrixCatchesWrongDecisions(t *testing.T) {
-	for name, decide := range map[string]DecideFunc{
+	for name, decide := range map[string]decideFunc{
 		"callee uses outbound cell":             calleeUsesOutbound,
 		"account outbound before inbound":       accountOutboundFirst,
 		"user overrides a device that disabled": deviceIgnoresOwner,
 	} {
 		t.Run(name, func(t *testing.T) {
-			rep, err := RunMatrixWith(decide)
+			rep, err := runMatrixWith(decide)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 )
 
 // This file restates SPEC 2.2 and 2.3 naively, straight from a random
-// policy, and checks the simulator (compiler, table and Decide) against it.
+// policy, and checks the simulator (compiler, table and tableDecide) against it.
 
 var (
 	dirKeys = []string{"inbound", "outbound"}

@@ -11,15 +11,15 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// Legend explains the letters of a truth table cell.
-const Legend = `A = account recording (A-leg), C = caller device (A-leg), ` +
+// legend explains the letters of a truth table cell.
+const legend = `A = account recording (A-leg), C = caller device (A-leg), ` +
 	`E = callee device (B-leg; En = n ringing devices recorded), - = nothing recorded; ` +
 	`other-account = a party on another account of the platform (it decides on its own legs)`
 
-// Code returns the truth-table code of a call's recordings: "A", "C" and
+// truthCode returns the truth-table code of a call's recordings: "A", "C" and
 // "E" (or "E<n>" when n callee devices record) joined by spaces, "-" when
 // the call records nothing.
-func Code(recs []table.Recording) string {
+func truthCode(recs []table.Recording) string {
 	var acc, caller bool
 	callees := 0
 	for _, r := range recs {
@@ -70,7 +70,7 @@ func (a *Account) grid() [][]string {
 			rows = append(rows, make([]string, len(head)))
 			rows[len(rows)-1][0] = c.From.String()
 		}
-		rows[len(rows)-1][col[c.To]] = Code(c.Recordings)
+		rows[len(rows)-1][col[c.To]] = truthCode(c.Recordings)
 	}
 	return rows
 }
@@ -106,7 +106,7 @@ func (r *Result) WriteText(w io.Writer) error {
 			fmt.Fprintf(bw, "  %s\n", l)
 		}
 	}
-	fmt.Fprintf(bw, "\n%s\n", Legend)
+	fmt.Fprintf(bw, "\n%s\n", legend)
 	if err := bw.Flush(); err != nil {
 		return fmt.Errorf("writing simulation: %w", err)
 	}
@@ -128,7 +128,7 @@ func (r *Result) WriteMarkdownWith(w io.Writer, o MarkdownOptions) error {
 	var head strings.Builder
 	fmt.Fprintf(&head, "## Recording simulation\n\nPolicy `%s`\n\n", r.PolicyVersion)
 	fmt.Fprintf(&head, "| account | users | devices | calls | recorded | A | C | E | callflows | devices with DTMF codes |\n|---|---|---|---|---|---|---|---|---|---|\n")
-	sec := mdSection{heading: "\n### Truth tables\n\n" + Legend + "\n\n", unit: "accounts"}
+	sec := mdSection{heading: "\n### Truth tables\n\n" + legend + "\n\n", unit: "accounts"}
 	for i := range r.Accounts {
 		a := &r.Accounts[i]
 		sum := a.summary()
@@ -194,9 +194,9 @@ func b2i(b bool) int {
 	return 0
 }
 
-// Describe says in words what a call records, one recording per line,
+// describe says in words what a call records, one recording per line,
 // e.g. "account a-leg: inbound from offnet to account (format mp3, ...)".
-func Describe(recs []table.Recording) string {
+func describe(recs []table.Recording) string {
 	if len(recs) == 0 {
 		return "nothing recorded\n"
 	}
@@ -209,7 +209,7 @@ func Describe(recs []table.Recording) string {
 		fmt.Fprintf(&b, "%s %s-leg: %s", who, r.Leg, r.Origin)
 		if r.Cell != nil && r.Cell.Settings != nil {
 			b.WriteString(" (")
-			b.WriteString(SettingsString(r.Cell.Settings))
+			b.WriteString(settingsString(r.Cell.Settings))
 			b.WriteString(")")
 		}
 		b.WriteString("\n")
@@ -217,10 +217,10 @@ func Describe(recs []table.Recording) string {
 	return b.String()
 }
 
-// SettingsString renders settings as "format mp3, method put, ...", url
+// settingsString renders settings as "format mp3, method put, ...", url
 // only when set, stereo only when true, announce (with announce_to) only
 // when set.
-func SettingsString(s *table.Settings) string {
+func settingsString(s *table.Settings) string {
 	out := fmt.Sprintf("format %s, method %s, record_min_sec %d, record_on_answer %t, record_on_bridge %t, record_sample_rate %d, time_limit %d",
 		s.Format, s.Method, s.RecordMinSec, s.RecordOnAnswer, s.RecordOnBridge, s.RecordSampleRate, s.TimeLimit)
 	if s.URL != "" {

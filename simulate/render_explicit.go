@@ -7,19 +7,19 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// MetaflowGroup is a set of devices of an account whose resolved metaflows
+// metaflowGroup is a set of devices of an account whose resolved metaflows
 // are the same (usually every device inheriting the account's).
-type MetaflowGroup struct {
+type metaflowGroup struct {
 	Devices   []string // "device:<id>", sorted
 	Metaflows *table.Metaflows
 }
 
-// MetaflowGroups returns the devices of an account that have metaflows,
+// metaflowGroups returns the devices of an account that have metaflows,
 // grouped by identical resolved metaflows, in device order. Users are left
 // out: DTMF is heard on a device's leg, and a device resolves its owner's
 // metaflows already.
-func MetaflowGroups(a *table.Account) []MetaflowGroup {
-	var out []MetaflowGroup
+func metaflowGroups(a *table.Account) []metaflowGroup {
+	var out []metaflowGroup
 	idx := map[string]int{}
 	for _, id := range a.DeviceIDs() {
 		mf := a.Devices[id].Metaflows
@@ -31,7 +31,7 @@ func MetaflowGroups(a *table.Account) []MetaflowGroup {
 		if !ok {
 			i = len(out)
 			idx[k] = i
-			out = append(out, MetaflowGroup{Metaflows: mf})
+			out = append(out, metaflowGroup{Metaflows: mf})
 		}
 		out[i].Devices = append(out[i].Devices, "device:"+id)
 	}
@@ -47,27 +47,27 @@ func metaflowsTitle(mf *table.Metaflows) string {
 // comes from, the action and what it does.
 func metaflowsLines(mf *table.Metaflows) []string {
 	out := []string{metaflowsTitle(mf)}
-	for _, c := range Codes(mf) {
-		out = append(out, fmt.Sprintf("%s (from %s) %s: %s", c.Keys, c.Binding.From, DescribeAction(&c.Binding.Action), BindingEffect(mf, c.Binding)))
+	for _, c := range dtmfCodes(mf) {
+		out = append(out, fmt.Sprintf("%s (from %s) %s: %s", c.Keys, c.Binding.From, describeAction(&c.Binding.Action), bindingEffect(mf, c.Binding)))
 	}
 	return out
 }
 
-// DTMFCode is a DTMF code of metaflows as pressed ("*72", or "*/pattern/").
-type DTMFCode struct {
+// dtmfCode is a DTMF code of metaflows as pressed ("*72", or "*/pattern/").
+type dtmfCode struct {
 	Keys    string
 	Pattern bool
 	Binding *table.MetaflowBinding
 }
 
-// Codes lists the codes of metaflows, numbers then patterns.
-func Codes(mf *table.Metaflows) []DTMFCode {
-	var out []DTMFCode
+// dtmfCodes lists the codes of metaflows, numbers then patterns.
+func dtmfCodes(mf *table.Metaflows) []dtmfCode {
+	var out []dtmfCode
 	for i := range mf.Numbers {
-		out = append(out, DTMFCode{Keys: mf.BindingDigit + mf.Numbers[i].Code, Binding: &mf.Numbers[i]})
+		out = append(out, dtmfCode{Keys: mf.BindingDigit + mf.Numbers[i].Code, Binding: &mf.Numbers[i]})
 	}
 	for i := range mf.Patterns {
-		out = append(out, DTMFCode{Keys: mf.BindingDigit + "/" + mf.Patterns[i].Code + "/", Pattern: true, Binding: &mf.Patterns[i]})
+		out = append(out, dtmfCode{Keys: mf.BindingDigit + "/" + mf.Patterns[i].Code + "/", Pattern: true, Binding: &mf.Patterns[i]})
 	}
 	return out
 }
@@ -79,9 +79,9 @@ func callflowLines(a *table.Account) []string {
 	for _, cf := range a.Callflows {
 		out = append(out, fmt.Sprintf("%s: %s", cf.ID, dialledList(cf)))
 		for i := range cf.Actions {
-			out = append(out, fmt.Sprintf("  %d. %s", i+1, DescribeAction(&cf.Actions[i])))
+			out = append(out, fmt.Sprintf("  %d. %s", i+1, describeAction(&cf.Actions[i])))
 		}
-		recs := CallflowRecordings(cf)
+		recs := callflowRecordings(cf)
 		if len(recs) == 0 {
 			out = append(out, "  records nothing")
 		}
@@ -102,7 +102,7 @@ func explicitText(a *table.Account) []string {
 			out = append(out, "  "+l)
 		}
 	}
-	for _, g := range MetaflowGroups(a) {
+	for _, g := range metaflowGroups(a) {
 		lines := metaflowsLines(g.Metaflows)
 		out = append(out, fmt.Sprintf("metaflows of %s (%s)", strings.Join(g.Devices, ", "), lines[0]))
 		for _, l := range lines[1:] {
@@ -157,7 +157,7 @@ type JSONCode struct {
 }
 
 func actionJSON(a *table.Action) JSONAction {
-	r := RecordingJSON(table.Recording{Cell: &table.Cell{Settings: a.Settings, Provenance: a.Provenance}})
+	r := recordingJSON(table.Recording{Cell: &table.Cell{Settings: a.Settings, Provenance: a.Provenance}})
 	return JSONAction{Module: a.Module, Action: a.Action, Label: a.Label, MediaName: a.MediaName, Origin: a.Origin,
 		ShouldFollowTransfer: a.FollowTransfer, DTMFLeg: a.DTMFLeg, Scope: a.Scope, Settings: r.Settings, Provenance: r.Provenance}
 }
@@ -166,19 +166,19 @@ func explicitJSON(a *table.Account) ([]JSONCallflow, []JSONMetaflows) {
 	var cfs []JSONCallflow
 	for _, cf := range a.Callflows {
 		j := JSONCallflow{ID: cf.ID, Numbers: append([]string{}, cf.Numbers...), Patterns: append([]string{}, cf.Patterns...),
-			Actions: []JSONAction{}, Recordings: CallflowRecordings(cf)}
+			Actions: []JSONAction{}, Recordings: callflowRecordings(cf)}
 		for i := range cf.Actions {
 			j.Actions = append(j.Actions, actionJSON(&cf.Actions[i]))
 		}
 		cfs = append(cfs, j)
 	}
 	var mfs []JSONMetaflows
-	for _, g := range MetaflowGroups(a) {
+	for _, g := range metaflowGroups(a) {
 		mf := g.Metaflows
 		j := JSONMetaflows{Devices: g.Devices, BindingDigit: mf.BindingDigit, DigitTimeout: mf.DigitTimeout, ListenOn: mf.ListenOn, Codes: []JSONCode{}}
-		for _, c := range Codes(mf) {
-			j.Codes = append(j.Codes, JSONCode{Keys: c.Keys, Pattern: c.Pattern, From: c.Binding.From, Listen: ListenOn(mf, c.Binding),
-				Action: actionJSON(&c.Binding.Action), Does: ActionEffect(&c.Binding.Action)})
+		for _, c := range dtmfCodes(mf) {
+			j.Codes = append(j.Codes, JSONCode{Keys: c.Keys, Pattern: c.Pattern, From: c.Binding.From, Listen: listenOn(mf, c.Binding),
+				Action: actionJSON(&c.Binding.Action), Does: actionEffect(&c.Binding.Action)})
 		}
 		mfs = append(mfs, j)
 	}

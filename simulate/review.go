@@ -8,20 +8,20 @@ import (
 	"strings"
 )
 
-// EffectKind says how a change affects one recording of simulated calls.
-type EffectKind int
+// effectKind says how a change affects one recording of simulated calls.
+type effectKind int
 
 // The kinds of effect, in the order a review lists them.
 const (
-	Started         EffectKind = iota // the recording starts now and did not before
+	Started         effectKind = iota // the recording starts now and did not before
 	Stopped                           // the recording no longer starts
 	SettingsChanged                   // the recording starts on both sides, with other settings
 )
 
-// EffectCall is a simulated call an Effect applies to: a call of the truth
+// effectCall is a simulated call an Effect applies to: a call of the truth
 // tables (To is a party) or a call to a callflow number (To is the number
 // or /pattern/ dialled).
-type EffectCall struct {
+type effectCall struct {
 	Account, From, To string
 }
 
@@ -29,8 +29,8 @@ type EffectCall struct {
 // call it applies to. A Started or Stopped effect is one recording of one
 // account (who records which leg, and what enabled it); a SettingsChanged
 // effect is one change of settings, on recordings of any account.
-type Effect struct {
-	Kind EffectKind
+type effect struct {
+	Kind effectKind
 	// Account is the account of a Started or Stopped effect, "" for a
 	// SettingsChanged one (its calls name their accounts).
 	Account string
@@ -40,32 +40,32 @@ type Effect struct {
 	// ("record_sample_rate: 8000 -> 16000 (<- defaults
 	// record_sample_rate)").
 	What, Cause string
-	Calls       []EffectCall
+	Calls       []effectCall
 	Recordings  int
 }
 
-// Behaviour is what a diff changes in the simulated calls, the headline of
+// behaviour is what a diff changes in the simulated calls, the headline of
 // a review: the effects of each kind, largest first, and how many distinct
 // calls each kind touches.
-type Behaviour struct {
-	Started, Stopped, Settings                []Effect
+type behaviour struct {
+	Started, Stopped, Settings                []effect
 	StartedCalls, StoppedCalls, SettingsCalls int
 }
 
-// Behaviour groups the changed calls and calls to callflow numbers of the
+// behaviour groups the changed calls and calls to callflow numbers of the
 // diff by their effect on each recording.
-func (d *DiffResult) Behaviour() *Behaviour {
-	b := &Behaviour{}
-	lists := [3]*[]Effect{&b.Started, &b.Stopped, &b.Settings}
+func (d *DiffResult) behaviour() *behaviour {
+	b := &behaviour{}
+	lists := [3]*[]effect{&b.Started, &b.Stopped, &b.Settings}
 	counts := [3]*int{&b.StartedCalls, &b.StoppedCalls, &b.SettingsCalls}
 	index := [3]map[string]int{{}, {}, {}}
-	add := func(kind EffectKind, account, what, cause string, call EffectCall, touched *[3]bool) {
+	add := func(kind effectKind, account, what, cause string, call effectCall, touched *[3]bool) {
 		key := account + "\x00" + what + "\x00" + cause
 		i, ok := index[kind][key]
 		if !ok {
 			i = len(*lists[kind])
 			index[kind][key] = i
-			*lists[kind] = append(*lists[kind], Effect{Kind: kind, Account: account, What: what, Cause: cause})
+			*lists[kind] = append(*lists[kind], effect{Kind: kind, Account: account, What: what, Cause: cause})
 		}
 		e := &(*lists[kind])[i]
 		e.Recordings++
@@ -77,7 +77,7 @@ func (d *DiffResult) Behaviour() *Behaviour {
 			*counts[kind]++
 		}
 	}
-	visit := func(call EffectCall, old, new []JSONRecording) {
+	visit := func(call effectCall, old, new []JSONRecording) {
 		var touched [3]bool
 		for _, r := range old {
 			n, ok := findRecording(new, r)
@@ -105,10 +105,10 @@ func (d *DiffResult) Behaviour() *Behaviour {
 		}
 	}
 	for _, c := range d.Calls {
-		visit(EffectCall{c.Account, c.From, c.To}, c.Old, c.New)
+		visit(effectCall{c.Account, c.From, c.To}, c.Old, c.New)
 	}
 	for _, c := range d.NumberCalls {
-		visit(EffectCall{c.Account, c.From, c.Dialled}, c.Old, c.New)
+		visit(effectCall{c.Account, c.From, c.Dialled}, c.Old, c.New)
 	}
 	for _, l := range lists {
 		sort.SliceStable(*l, func(i, j int) bool { return len((*l)[i].Calls) > len((*l)[j].Calls) })
@@ -136,7 +136,7 @@ const (
 
 // summaryLines renders the behaviour summary: one bullet per kind of
 // effect, each effect under it. md says whether to quote for Markdown.
-func (b *Behaviour) summaryLines(md bool) []string {
+func (b *behaviour) summaryLines(md bool) []string {
 	code := func(s string) string {
 		if md {
 			return "`" + strings.ReplaceAll(s, "`", "'") + "`"
@@ -152,7 +152,7 @@ func (b *Behaviour) summaryLines(md bool) []string {
 	var out []string
 	kinds := []struct {
 		name    string
-		effects []Effect
+		effects []effect
 		calls   int
 	}{
 		{"Newly recorded", b.Started, b.StartedCalls},
@@ -163,7 +163,7 @@ func (b *Behaviour) summaryLines(md bool) []string {
 		head := "- " + bold(kind.name) + " "
 		if kind.calls == 0 {
 			head += "no call"
-			if EffectKind(k) == Stopped && b.StartedCalls == 0 {
+			if effectKind(k) == Stopped && b.StartedCalls == 0 {
 				head += " (no call changes whether, or by whom, it is recorded)"
 			}
 			out = append(out, head)
@@ -209,7 +209,7 @@ func (b *Behaviour) summaryLines(md bool) []string {
 // changed, a line saying so (they change what a key press does during a
 // call, not which calls start recordings).
 func (d *DiffResult) summaryLines(md bool) []string {
-	out := d.Behaviour().summaryLines(md)
+	out := d.behaviour().summaryLines(md)
 	if len(d.Metaflows) == 0 {
 		return out
 	}
@@ -227,7 +227,7 @@ func (d *DiffResult) summaryLines(md bool) []string {
 
 // callsPhrase names calls of one account compactly: "a, b, c -> d" when
 // they share their callee, else "a -> b, c -> d"; at most maxNamed.
-func callsPhrase(calls []EffectCall) string {
+func callsPhrase(calls []effectCall) string {
 	sameTo := true
 	for _, c := range calls {
 		sameTo = sameTo && c.To == calls[0].To
@@ -252,7 +252,7 @@ func callsPhrase(calls []EffectCall) string {
 
 // accountsPhrase says which accounts calls are in, with how many calls
 // each: "account a" or "3 accounts (a 4, b 2, c 1)", at most maxNamed.
-func accountsPhrase(calls []EffectCall) string {
+func accountsPhrase(calls []effectCall) string {
 	var order []string
 	n := map[string]int{}
 	for _, c := range calls {

@@ -17,7 +17,7 @@ import (
 
 // effectSummary is what TestBehaviour compares of an effect.
 type effectSummary struct {
-	Kind               EffectKind
+	Kind               effectKind
 	Account, What      string
 	Cause              string
 	Calls, Recordings  int
@@ -80,9 +80,9 @@ accounts: acme: {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b := d.Behaviour()
+			b := d.behaviour()
 			var got []effectSummary
-			for _, es := range [][]Effect{b.Started, b.Stopped, b.Settings} {
+			for _, es := range [][]effect{b.Started, b.Stopped, b.Settings} {
 				for _, e := range es {
 					got = append(got, effectSummary{e.Kind, e.Account, e.What, e.Cause, len(e.Calls), e.Recordings, e.Calls[0].From, e.Calls[0].To})
 				}

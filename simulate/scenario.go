@@ -113,7 +113,7 @@ func WritePredictionJSON(w io.Writer, version string, ps []Predicted) error {
 		Recordings    []rec  `json:"recordings"`
 	}{FormatVersion: 1, PolicyVersion: version, Recordings: []rec{}}
 	for _, p := range ps {
-		jr := RecordingJSON(table.Recording{Cell: &table.Cell{Settings: p.Settings, Provenance: p.Provenance}})
+		jr := recordingJSON(table.Recording{Cell: &table.Cell{Settings: p.Settings, Provenance: p.Provenance}})
 		out.Recordings = append(out.Recordings, rec{Predicted: p, Settings: jr.Settings, Provenance: jr.Provenance})
 	}
 	enc := json.NewEncoder(w)

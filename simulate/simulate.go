@@ -17,13 +17,13 @@ import (
 	"github.com/recpol/recpol/table"
 )
 
-// DecideFunc returns the recordings a call starts. The simulator uses
+// decideFunc returns the recordings a call starts. The simulator uses
 // (*table.Account).Decide; tests inject deliberately wrong variants to
 // prove that the matrix catches them.
-type DecideFunc func(a *table.Account, c table.Call) ([]table.Recording, error)
+type decideFunc func(a *table.Account, c table.Call) ([]table.Recording, error)
 
-// Decide is the table's own decision of a call, the default DecideFunc.
-func Decide(a *table.Account, c table.Call) ([]table.Recording, error) { return a.Decide(c) }
+// tableDecide is the table's own decision of a call, the default decideFunc.
+func tableDecide(a *table.Account, c table.Call) ([]table.Recording, error) { return a.Decide(c) }
 
 // Call is one simulated call and the recordings it starts, ordered
 // account, caller, then callees by device id.
@@ -50,11 +50,11 @@ type Result struct {
 	Accounts      []Account
 }
 
-// Callers returns the parties that can place a call in an account: each
+// callersOf returns the parties that can place a call in an account: each
 // device by id, offnet, then, with between (a table of several accounts),
 // another account of the platform (SPEC 2.7: its call arrives onnet and
 // this account decides on its own legs).
-func Callers(a *table.Account, between bool) []table.Party {
+func callersOf(a *table.Account, between bool) []table.Party {
 	ids := a.DeviceIDs()
 	ps := make([]table.Party, 0, len(ids)+2)
 	for _, id := range ids {
@@ -67,9 +67,9 @@ func Callers(a *table.Account, between bool) []table.Party {
 	return ps
 }
 
-// Callees returns the parties a call can be placed to: each device by id,
+// calleesOf returns the parties a call can be placed to: each device by id,
 // each user by id, offnet, then, with between, another account.
-func Callees(a *table.Account, between bool) []table.Party {
+func calleesOf(a *table.Account, between bool) []table.Party {
 	dids, uids := a.DeviceIDs(), a.UserIDs()
 	ps := make([]table.Party, 0, len(dids)+len(uids)+2)
 	for _, id := range dids {
@@ -85,12 +85,12 @@ func Callees(a *table.Account, between bool) []table.Party {
 	return ps
 }
 
-// Calls returns every call of an account in simulation order: callers as
-// in Callers, and for each caller the callees as in Callees (a device
+// callsOf returns every call of an account in simulation order: callers as
+// in callersOf, and for each caller the callees as in calleesOf (a device
 // calling itself included). A call from another account to another
 // account (transit) is left out: neither end is this account's.
-func Calls(a *table.Account, between bool) []table.Call {
-	from, to := Callers(a, between), Callees(a, between)
+func callsOf(a *table.Account, between bool) []table.Call {
+	from, to := callersOf(a, between), calleesOf(a, between)
 	calls := make([]table.Call, 0, len(from)*len(to))
 	for _, f := range from {
 		for _, t := range to {
@@ -103,13 +103,13 @@ func Calls(a *table.Account, between bool) []table.Call {
 	return calls
 }
 
-// SimulateAccount runs every call of one account (Calls) through decide.
-func SimulateAccount(a *table.Account, between bool, decide DecideFunc) (Account, error) {
+// simulateAccount runs every call of one account (Calls) through decide.
+func simulateAccount(a *table.Account, between bool, decide decideFunc) (Account, error) {
 	if decide == nil {
-		decide = Decide
+		decide = tableDecide
 	}
-	calls := Calls(a, between)
-	out := Account{ID: a.ID, Account: a, Callees: Callees(a, between), Calls: make([]Call, 0, len(calls))}
+	calls := callsOf(a, between)
+	out := Account{ID: a.ID, Account: a, Callees: calleesOf(a, between), Calls: make([]Call, 0, len(calls))}
 	for _, c := range calls {
 		recs, err := decide(a, c)
 		if err != nil {
@@ -121,20 +121,20 @@ func SimulateAccount(a *table.Account, between bool, decide DecideFunc) (Account
 }
 
 // Run simulates every account of a table with the table's own decisions.
-func Run(t *table.Table) (*Result, error) { return RunWith(t, Decide) }
+func Run(t *table.Table) (*Result, error) { return runWith(t, tableDecide) }
 
-// RunWith simulates every account of a table with decide. A table of
-// several accounts also has calls between them (Callers, Callees).
-func RunWith(t *table.Table, decide DecideFunc) (*Result, error) {
+// runWith simulates every account of a table with decide. A table of
+// several accounts also has calls between them (callersOf, calleesOf).
+func runWith(t *table.Table, decide decideFunc) (*Result, error) {
 	return run(t, decide, len(t.AccountIDs()) > 1)
 }
 
-func run(t *table.Table, decide DecideFunc, between bool) (*Result, error) {
+func run(t *table.Table, decide decideFunc, between bool) (*Result, error) {
 	ids := t.AccountIDs()
 	r := &Result{PolicyVersion: t.Version, Accounts: make([]Account, 0, len(ids))}
 	for _, id := range ids {
 		a, _ := t.Account(id)
-		sa, err := SimulateAccount(a, between, decide)
+		sa, err := simulateAccount(a, between, decide)
 		if err != nil {
 			return nil, err
 		}

@@ -36,7 +36,7 @@ func TestSimulateCodes(t *testing.T) {
 	}
 	got := map[string]string{}
 	for _, c := range r.Accounts[0].Calls {
-		got[c.From.String()+" -> "+c.To.String()] = Code(c.Recordings)
+		got[c.From.String()+" -> "+c.To.String()] = truthCode(c.Recordings)
 	}
 	want := map[string]string{
 		"device:bob-desk -> device:bob-desk": "-",
