@@ -1,5 +1,7 @@
 package compiler
 
+import "github.com/recpol/recpol/table"
+
 // The policy as decoded from the evaluated CUE value. Pointer fields are nil
 // when the policy leaves them unset: unset must stay distinguishable from
 // set, or device > user precedence breaks.
@@ -132,6 +134,20 @@ var fieldNames = [numFields]string{
 	fAnnounce:         "announce",
 	fAnnounceTo:       "announce_to",
 }
+
+// settingOf is the table's description of every field but fEnabled, by
+// name: the fields are the settings of table.SettingList, in its order
+// (TestFieldsAreTheSettings).
+var settingOf = func() (out [numFields]*table.Setting) {
+	for f := fEnabled + 1; f < numFields; f++ {
+		st, ok := table.SettingNamed(fieldNames[f])
+		if !ok {
+			panic("compiler field " + fieldNames[f] + " is no setting of the table")
+		}
+		out[f] = st
+	}
+	return out
+}()
 
 // value is a set or unset setting.
 type value struct {

@@ -286,31 +286,23 @@ func (r *resolver) scopePath(chain []scopeObj, src source, f field) []string {
 }
 
 func (r *resolver) settings(vals [numFields]value, prov [numFields]string, action bool) (table.Settings, table.Provenance) {
-	s := table.Settings{
-		Format:           vals[fFormat].s,
-		TimeLimit:        vals[fTimeLimit].i,
-		RecordMinSec:     vals[fRecordMinSec].i,
-		RecordSampleRate: vals[fRecordSampleRate].i,
-		RecordOnAnswer:   vals[fRecordOnAnswer].b,
-		RecordOnBridge:   vals[fRecordOnBridge].b,
-		Method:           vals[fMethod].s,
-		URL:              vals[fURL].s,
-		Stereo:           vals[fStereo].b,
-		Announce:         vals[fAnnounce].s,
-		AnnounceTo:       vals[fAnnounceTo].s,
-	}
-	p := table.Provenance{
-		Format:           prov[fFormat],
-		TimeLimit:        prov[fTimeLimit],
-		RecordMinSec:     prov[fRecordMinSec],
-		RecordSampleRate: prov[fRecordSampleRate],
-		RecordOnAnswer:   prov[fRecordOnAnswer],
-		RecordOnBridge:   prov[fRecordOnBridge],
-		Method:           prov[fMethod],
-		URL:              prov[fURL],
-		Stereo:           prov[fStereo],
-		Announce:         prov[fAnnounce],
-		AnnounceTo:       prov[fAnnounceTo],
+	var s table.Settings
+	var p table.Provenance
+	for f := fEnabled + 1; f < numFields; f++ {
+		st := settingOf[f]
+		var v any
+		switch st.Kind {
+		case table.IntSetting:
+			v = vals[f].i
+		case table.BoolSetting:
+			v = vals[f].b
+		default:
+			v = vals[f].s
+		}
+		if err := st.Set(&s, v); err != nil {
+			panic(err) // settingOf and the kinds are tested
+		}
+		st.SetProvenance(&p, prov[f])
 	}
 	if !action {
 		p.Enabled = prov[fEnabled]

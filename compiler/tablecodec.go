@@ -33,23 +33,22 @@ func encodeAccounts(t *table.Table) []byte {
 	// the accounts refer to them.
 	e.uint(uint64(len(body.settingList)))
 	for _, s := range body.settingList {
-		e.str(s.Format)
-		e.int(s.TimeLimit)
-		e.int(s.RecordMinSec)
-		e.int(s.RecordSampleRate)
-		e.bool(s.RecordOnAnswer)
-		e.bool(s.RecordOnBridge)
-		e.str(s.Method)
-		e.str(s.URL)
-		e.bool(s.Stereo)
-		e.str(s.Announce)
-		e.str(s.AnnounceTo)
+		for _, st := range table.SettingList {
+			switch st.Kind {
+			case table.IntSetting:
+				e.int(st.Value(&s).(int))
+			case table.BoolSetting:
+				e.bool(st.Value(&s).(bool))
+			default:
+				e.str(st.Value(&s).(string))
+			}
+		}
 	}
 	e.uint(uint64(len(body.provList)))
 	for _, p := range body.provList {
-		for _, s := range []string{p.Enabled, p.Format, p.TimeLimit, p.RecordMinSec, p.RecordSampleRate,
-			p.RecordOnAnswer, p.RecordOnBridge, p.Method, p.URL, p.Stereo, p.Announce, p.AnnounceTo} {
-			e.str(s)
+		e.str(p.Enabled)
+		for _, st := range table.SettingList {
+			e.str(st.Provenance(&p))
 		}
 	}
 	return append(e.b, body.b...)
@@ -212,16 +211,31 @@ func decodeAccounts(b []byte) (accounts []*table.Account, err error) {
 	n := d.count()
 	d.settings = make([]*table.Settings, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		d.settings = append(d.settings, &table.Settings{Format: d.str(), TimeLimit: d.int(), RecordMinSec: d.int(),
-			RecordSampleRate: d.int(), RecordOnAnswer: d.bool(), RecordOnBridge: d.bool(), Method: d.str(), URL: d.str(),
-			Stereo: d.bool(), Announce: d.str(), AnnounceTo: d.str()})
+		s := &table.Settings{}
+		for _, st := range table.SettingList {
+			var v any
+			switch st.Kind {
+			case table.IntSetting:
+				v = d.int()
+			case table.BoolSetting:
+				v = d.bool()
+			default:
+				v = d.str()
+			}
+			if err := st.Set(s, v); err != nil {
+				return nil, errCodec
+			}
+		}
+		d.settings = append(d.settings, s)
 	}
 	n = d.count()
 	d.provs = make([]*table.Provenance, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
-		d.provs = append(d.provs, &table.Provenance{Enabled: d.str(), Format: d.str(), TimeLimit: d.str(),
-			RecordMinSec: d.str(), RecordSampleRate: d.str(), RecordOnAnswer: d.str(), RecordOnBridge: d.str(),
-			Method: d.str(), URL: d.str(), Stereo: d.str(), Announce: d.str(), AnnounceTo: d.str()})
+		p := &table.Provenance{Enabled: d.str()}
+		for _, st := range table.SettingList {
+			st.SetProvenance(p, d.str())
+		}
+		d.provs = append(d.provs, p)
 	}
 	n = d.count()
 	accounts = make([]*table.Account, 0, n)

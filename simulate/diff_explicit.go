@@ -16,28 +16,21 @@ type field struct {
 	name, value, prov string
 }
 
-// fieldsOf lists the settings of a cell or an action in the table's order
-// (url and announce only when set on either side are compared: unset they
-// are ""; announce_to is "" when nothing is announced, so that a default
-// that cannot be heard is no change).
+// fieldsOf lists the settings of a cell or an action in the order of
+// table.SettingList (url and announce only when set on either side are
+// compared: unset they are ""; a setting that is not shown, announce_to
+// when nothing is announced, is "", so that a default that cannot be
+// heard is no change).
 func fieldsOf(s *table.Settings, p *table.Provenance) []field {
-	to, toProv := s.AnnounceTo, p.AnnounceTo
-	if s.Announce == "" {
-		to, toProv = "", ""
+	out := make([]field, 0, len(table.SettingList))
+	for _, st := range table.SettingList {
+		if !st.Shown(s) {
+			out = append(out, field{st.Name, "", ""})
+			continue
+		}
+		out = append(out, field{st.Name, st.Text(s), st.Provenance(p)})
 	}
-	return []field{
-		{"format", s.Format, p.Format},
-		{"time_limit", strconv.Itoa(s.TimeLimit), p.TimeLimit},
-		{"record_min_sec", strconv.Itoa(s.RecordMinSec), p.RecordMinSec},
-		{"record_sample_rate", strconv.Itoa(s.RecordSampleRate), p.RecordSampleRate},
-		{"record_on_answer", strconv.FormatBool(s.RecordOnAnswer), p.RecordOnAnswer},
-		{"record_on_bridge", strconv.FormatBool(s.RecordOnBridge), p.RecordOnBridge},
-		{"method", s.Method, p.Method},
-		{"url", s.URL, p.URL},
-		{"stereo", strconv.FormatBool(s.Stereo), p.Stereo},
-		{"announce", s.Announce, p.Announce},
-		{"announce_to", to, toProv},
-	}
+	return out
 }
 
 // jsonFieldsOf lists the settings of a simulated recording like fieldsOf.

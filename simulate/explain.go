@@ -92,21 +92,15 @@ func explainCell(b *strings.Builder, who string, r table.Recording, record bool)
 	field := func(name string, v any, prov string) {
 		fmt.Fprintf(b, "      %-18s %-6v <- %s\n", name, v, prov)
 	}
-	field("enabled", true, p.Enabled)
-	field("format", s.Format, p.Format)
-	field("method", s.Method, p.Method)
-	field("record_min_sec", s.RecordMinSec, p.RecordMinSec)
-	field("record_on_answer", s.RecordOnAnswer, p.RecordOnAnswer)
-	field("record_on_bridge", s.RecordOnBridge, p.RecordOnBridge)
-	field("record_sample_rate", s.RecordSampleRate, p.RecordSampleRate)
-	field("time_limit", s.TimeLimit, p.TimeLimit)
-	if s.URL != "" {
-		field("url", s.URL, p.URL)
+	field(table.EnabledName, true, p.Enabled)
+	for _, st := range table.ShownSettings() {
+		// url and announce only when set, announce_to only with announce
+		if (st.OmitEmpty && st.IsZero(s)) || !st.Shown(s) {
+			continue
+		}
+		field(st.Name, st.Value(s), st.Provenance(p))
 	}
-	field("stereo", s.Stereo, p.Stereo)
 	if s.Announce != "" {
-		field("announce", s.Announce, p.Announce)
-		field("announce_to", s.AnnounceTo, p.AnnounceTo)
 		fmt.Fprintf(b, "      %-18s %s to %s when the recording starts, once per call\n", "plays", table.AnnounceMedia(s.Announce), s.AnnounceTo)
 	}
 }

@@ -1,6 +1,7 @@
 package simulate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -60,39 +61,106 @@ type (
 		Settings   JSONSettings   `json:"settings"`
 		Provenance JSONProvenance `json:"provenance"`
 	}
-	// JSONSettings are the settings of the cell that started a recording,
-	// with the keys of the table's JSON.
-	JSONSettings struct {
-		Format           string `json:"format"`
-		Method           string `json:"method"`
-		RecordMinSec     int    `json:"record_min_sec"`
-		RecordOnAnswer   bool   `json:"record_on_answer"`
-		RecordOnBridge   bool   `json:"record_on_bridge"`
-		RecordSampleRate int    `json:"record_sample_rate"`
-		TimeLimit        int    `json:"time_limit"`
-		URL              string `json:"url,omitempty"`
-		Stereo           bool   `json:"stereo"`
-		// Announce and AnnounceTo are set only when the recording is
-		// announced.
-		Announce   string `json:"announce,omitempty"`
-		AnnounceTo string `json:"announce_to,omitempty"`
-	}
-	// JSONProvenance says where each setting of a recording came from.
-	JSONProvenance struct {
-		Enabled          string `json:"enabled"`
-		Format           string `json:"format"`
-		Method           string `json:"method"`
-		RecordMinSec     string `json:"record_min_sec"`
-		RecordOnAnswer   string `json:"record_on_answer"`
-		RecordOnBridge   string `json:"record_on_bridge"`
-		RecordSampleRate string `json:"record_sample_rate"`
-		TimeLimit        string `json:"time_limit"`
-		URL              string `json:"url,omitempty"`
-		Stereo           string `json:"stereo"`
-		Announce         string `json:"announce,omitempty"`
-		AnnounceTo       string `json:"announce_to,omitempty"`
-	}
 )
+
+// JSONSettings are the settings of the cell that started a recording, with
+// the keys of the table's JSON in the order of table.ShownSettings. A
+// setting the recording does not use (table.Setting.Shown) is zero, and an
+// optional one (table.Setting.Optional) is left out while zero: url when
+// unset, announce and announce_to when nothing is announced.
+type JSONSettings table.Settings
+
+// jsonSettingsOf returns the settings of a recording in the JSON form.
+func jsonSettingsOf(s *table.Settings) JSONSettings {
+	out := *s
+	for _, st := range table.SettingList {
+		if !st.Shown(s) {
+			st.Clear(&out)
+		}
+	}
+	return JSONSettings(out)
+}
+
+// MarshalJSON writes the settings in the order of table.ShownSettings.
+func (s JSONSettings) MarshalJSON() ([]byte, error) {
+	ts := (*table.Settings)(&s)
+	var kvs []keyValue
+	for _, st := range table.ShownSettings() {
+		if st.Optional() && st.IsZero(ts) {
+			continue
+		}
+		kvs = append(kvs, keyValue{st.Name, st.Value(ts)})
+	}
+	return marshalObject(kvs)
+}
+
+// JSONProvenance says where each setting of a recording came from: enabled,
+// then the keys of JSONSettings, an optional setting's left out while it
+// has no provenance or its setting is not shown.
+type JSONProvenance table.Provenance
+
+// jsonProvenanceOf returns the provenance of a recording with settings s
+// in the JSON form.
+func jsonProvenanceOf(p *table.Provenance, s *table.Settings) JSONProvenance {
+	out := *p
+	for _, st := range table.SettingList {
+		if !st.Shown(s) || (st.OmitEmpty && st.IsZero(s)) {
+			st.SetProvenance(&out, "")
+		}
+	}
+	return JSONProvenance(out)
+}
+
+// MarshalJSON writes the provenance in the order of table.ShownSettings,
+// enabled first.
+func (p JSONProvenance) MarshalJSON() ([]byte, error) {
+	tp := (*table.Provenance)(&p)
+	kvs := []keyValue{{table.EnabledName, tp.Enabled}}
+	for _, st := range table.ShownSettings() {
+		v := st.Provenance(tp)
+		if st.Optional() && v == "" {
+			continue
+		}
+		kvs = append(kvs, keyValue{st.Name, v})
+	}
+	return marshalObject(kvs)
+}
+
+// keyValue is one member of a JSON object.
+type keyValue struct {
+	key   string
+	value any
+}
+
+// marshalObject writes a JSON object with its members in order, without
+// HTML escaping (as WriteJSON writes the rest of the document).
+func marshalObject(kvs []keyValue) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	put := func(v any) error {
+		if err := enc.Encode(v); err != nil {
+			return fmt.Errorf("encoding %v: %w", v, err)
+		}
+		b.Truncate(b.Len() - 1) // Encode's newline
+		return nil
+	}
+	b.WriteByte('{')
+	for i, kv := range kvs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if err := put(kv.key); err != nil {
+			return nil, err
+		}
+		b.WriteByte(':')
+		if err := put(kv.value); err != nil {
+			return nil, err
+		}
+	}
+	b.WriteByte('}')
+	return b.Bytes(), nil
+}
 
 // JSON returns the JSON document of a simulation.
 func (r *Result) JSON() *JSONResult {
@@ -123,39 +191,25 @@ func recordingJSON(rec table.Recording) JSONRecording {
 		jr.Endpoint = "device:" + rec.Endpoint
 	}
 	if rec.Cell != nil {
-		if s := rec.Cell.Settings; s != nil {
-			jr.Settings = JSONSettings{Format: s.Format, Method: s.Method, RecordMinSec: s.RecordMinSec,
-				RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
-				RecordSampleRate: s.RecordSampleRate, TimeLimit: s.TimeLimit, URL: s.URL, Stereo: s.Stereo}
-			if s.Announce != "" {
-				jr.Settings.Announce, jr.Settings.AnnounceTo = s.Announce, s.AnnounceTo
-			}
+		s := rec.Cell.Settings
+		if s != nil {
+			jr.Settings = jsonSettingsOf(s)
 		}
 		if p := rec.Cell.Provenance; p != nil {
-			jr.Provenance = JSONProvenance{Enabled: p.Enabled, Format: p.Format, Method: p.Method,
-				RecordMinSec: p.RecordMinSec, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
-				RecordSampleRate: p.RecordSampleRate, TimeLimit: p.TimeLimit, URL: p.URL, Stereo: p.Stereo}
-			if jr.Settings.Announce != "" {
-				jr.Provenance.Announce, jr.Provenance.AnnounceTo = p.Announce, p.AnnounceTo
+			if s == nil {
+				s = &table.Settings{}
 			}
+			jr.Provenance = jsonProvenanceOf(p, s)
 		}
 	}
 	return jr
 }
 
 // table returns the settings in the table's form.
-func (s JSONSettings) table() *table.Settings {
-	return &table.Settings{Format: s.Format, TimeLimit: s.TimeLimit, RecordMinSec: s.RecordMinSec,
-		RecordSampleRate: s.RecordSampleRate, RecordOnAnswer: s.RecordOnAnswer, RecordOnBridge: s.RecordOnBridge,
-		Method: s.Method, URL: s.URL, Stereo: s.Stereo, Announce: s.Announce, AnnounceTo: s.AnnounceTo}
-}
+func (s JSONSettings) table() *table.Settings { return (*table.Settings)(&s) }
 
 // table returns the provenance in the table's form.
-func (p JSONProvenance) table() *table.Provenance {
-	return &table.Provenance{Enabled: p.Enabled, Format: p.Format, TimeLimit: p.TimeLimit, RecordMinSec: p.RecordMinSec,
-		RecordSampleRate: p.RecordSampleRate, RecordOnAnswer: p.RecordOnAnswer, RecordOnBridge: p.RecordOnBridge,
-		Method: p.Method, URL: p.URL, Stereo: p.Stereo, Announce: p.Announce, AnnounceTo: p.AnnounceTo}
-}
+func (p JSONProvenance) table() *table.Provenance { return (*table.Provenance)(&p) }
 
 // WriteJSON writes the simulation as indented JSON with a trailing newline.
 func (r *Result) WriteJSON(w io.Writer) error {

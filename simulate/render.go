@@ -219,21 +219,8 @@ func describe(recs []table.Recording) string {
 
 // settingsString renders settings as "format mp3, method put, ...", url
 // only when set, stereo only when true, announce (with announce_to) only
-// when set.
-func settingsString(s *table.Settings) string {
-	out := fmt.Sprintf("format %s, method %s, record_min_sec %d, record_on_answer %t, record_on_bridge %t, record_sample_rate %d, time_limit %d",
-		s.Format, s.Method, s.RecordMinSec, s.RecordOnAnswer, s.RecordOnBridge, s.RecordSampleRate, s.TimeLimit)
-	if s.URL != "" {
-		out += ", url " + s.URL
-	}
-	if s.Stereo {
-		out += ", stereo true"
-	}
-	if s.Announce != "" {
-		out += ", announce " + s.Announce + " to " + s.AnnounceTo
-	}
-	return out
-}
+// when set: table.Summary.
+func settingsString(s *table.Settings) string { return table.Summary(s) }
 
 type (
 	junitSuites struct {

@@ -36,53 +36,29 @@ type (
 		Offnet *jsonCell `json:"offnet"`
 	}
 	jsonCell struct {
-		Record     *bool           `json:"record"`
-		Settings   *jsonSettings   `json:"settings"`
-		Provenance *jsonProvenance `json:"provenance"`
+		Record     *bool          `json:"record"`
+		Settings   jsonSettings   `json:"settings"`
+		Provenance jsonProvenance `json:"provenance"`
 	}
-	jsonSettings struct {
-		Format           *string `json:"format"`
-		TimeLimit        *int    `json:"time_limit"`
-		RecordMinSec     *int    `json:"record_min_sec"`
-		RecordSampleRate *int    `json:"record_sample_rate"`
-		RecordOnAnswer   *bool   `json:"record_on_answer"`
-		RecordOnBridge   *bool   `json:"record_on_bridge"`
-		Method           *string `json:"method"`
-		URL              string  `json:"url"`
-		Stereo           *bool   `json:"stereo"`
-		Announce         string  `json:"announce"`
-		AnnounceTo       *string `json:"announce_to"`
-	}
-	jsonProvenance struct {
-		Enabled          string `json:"enabled"`
-		Format           string `json:"format"`
-		TimeLimit        string `json:"time_limit"`
-		RecordMinSec     string `json:"record_min_sec"`
-		RecordSampleRate string `json:"record_sample_rate"`
-		RecordOnAnswer   string `json:"record_on_answer"`
-		RecordOnBridge   string `json:"record_on_bridge"`
-		Method           string `json:"method"`
-		URL              string `json:"url"`
-		Stereo           string `json:"stereo"`
-		Announce         string `json:"announce"`
-		AnnounceTo       string `json:"announce_to"`
-	}
-	jsonCallflow struct {
+	// jsonSettings and jsonProvenance are decoded by SettingList.
+	jsonSettings   = map[string]json.RawMessage
+	jsonProvenance = map[string]string
+	jsonCallflow   struct {
 		Numbers  []string     `json:"numbers"`
 		Patterns []string     `json:"patterns"`
 		Actions  []jsonAction `json:"actions"`
 	}
 	jsonAction struct {
-		Module         string          `json:"module"`
-		Action         string          `json:"action"`
-		Label          string          `json:"label"`
-		MediaName      string          `json:"media_name"`
-		FollowTransfer bool            `json:"should_follow_transfer"`
-		Origin         string          `json:"origin"`
-		DTMFLeg        string          `json:"dtmf_leg"`
-		Scope          string          `json:"scope"`
-		Settings       *jsonSettings   `json:"settings"`
-		Provenance     *jsonProvenance `json:"provenance"`
+		Module         string         `json:"module"`
+		Action         string         `json:"action"`
+		Label          string         `json:"label"`
+		MediaName      string         `json:"media_name"`
+		FollowTransfer bool           `json:"should_follow_transfer"`
+		Origin         string         `json:"origin"`
+		DTMFLeg        string         `json:"dtmf_leg"`
+		Scope          string         `json:"scope"`
+		Settings       jsonSettings   `json:"settings"`
+		Provenance     jsonProvenance `json:"provenance"`
 	}
 	jsonMetaflows struct {
 		BindingDigit string                  `json:"binding_digit"`
@@ -238,7 +214,10 @@ func decodeAction(in *Interner, ja *jsonAction) (Action, error) {
 	if ja.Provenance == nil {
 		return Action{}, fmt.Errorf("no provenance")
 	}
-	p := Provenance(*ja.Provenance)
+	p, err := decodeProvenanceJSON(ja.Provenance)
+	if err != nil {
+		return Action{}, err
+	}
 	return Action{Module: ja.Module, Action: ja.Action, Label: ja.Label, MediaName: ja.MediaName,
 		FollowTransfer: ja.FollowTransfer, Origin: ja.Origin, DTMFLeg: ja.DTMFLeg, Scope: ja.Scope, Settings: in.Settings(s), Provenance: in.Provenance(p)}, nil
 }
@@ -267,24 +246,17 @@ func decodeCells(in *Interner, dst *Cells, jc *jsonCells) error {
 			if err != nil {
 				return fmt.Errorf("cell %s.%s: %w", d, n, err)
 			}
-			*dst.Get(d, n) = Cell{Record: *cell.Record, Settings: in.Settings(s),
-				Provenance: in.Provenance(Provenance(*cell.Provenance))}
+			p, err := decodeProvenanceJSON(cell.Provenance)
+			if err != nil {
+				return fmt.Errorf("cell %s.%s: %w", d, n, err)
+			}
+			*dst.Get(d, n) = Cell{Record: *cell.Record, Settings: in.Settings(s), Provenance: in.Provenance(p)}
 		}
 	}
 	return nil
 }
 
-func decodeSettings(js *jsonSettings) (Settings, error) {
-	if js == nil || js.Format == nil || js.TimeLimit == nil || js.RecordMinSec == nil ||
-		js.RecordSampleRate == nil || js.RecordOnAnswer == nil || js.RecordOnBridge == nil || js.Method == nil ||
-		js.Stereo == nil || js.AnnounceTo == nil {
-		return Settings{}, fmt.Errorf("settings are missing or incomplete")
-	}
-	return Settings{Format: *js.Format, TimeLimit: *js.TimeLimit, RecordMinSec: *js.RecordMinSec,
-		RecordSampleRate: *js.RecordSampleRate, RecordOnAnswer: *js.RecordOnAnswer,
-		RecordOnBridge: *js.RecordOnBridge, Method: *js.Method, URL: js.URL,
-		Stereo: *js.Stereo, Announce: js.Announce, AnnounceTo: *js.AnnounceTo}, nil
-}
+func decodeSettings(js jsonSettings) (Settings, error) { return decodeSettingsJSON(js) }
 
 // Interner stores identical settings and provenance once, so that a large
 // table costs far less in memory than its JSON. It is not safe for

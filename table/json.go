@@ -260,32 +260,32 @@ func (e *enc) provenance(p *Provenance, withEnabled bool) {
 		}
 	}()
 	e.raw("{")
-	e.announce(p.Announce, p.AnnounceTo)
-	e.raw(",")
-	if withEnabled {
-		e.raw(`"enabled":`)
-		e.str(p.Enabled)
-		e.raw(",")
+	first := true
+	key := func(name string) {
+		if !first {
+			e.raw(",")
+		}
+		first = false
+		e.str(name)
+		e.raw(":")
 	}
-	e.raw(`"format":`)
-	e.str(p.Format)
-	e.raw(`,"method":`)
-	e.str(p.Method)
-	e.raw(`,"record_min_sec":`)
-	e.str(p.RecordMinSec)
-	e.raw(`,"record_on_answer":`)
-	e.str(p.RecordOnAnswer)
-	e.raw(`,"record_on_bridge":`)
-	e.str(p.RecordOnBridge)
-	e.raw(`,"record_sample_rate":`)
-	e.str(p.RecordSampleRate)
-	e.raw(`,"stereo":`)
-	e.str(p.Stereo)
-	e.raw(`,"time_limit":`)
-	e.str(p.TimeLimit)
-	if p.URL != "" {
-		e.raw(`,"url":`)
-		e.str(p.URL)
+	enabledDone := !withEnabled
+	for _, st := range sortedSettings {
+		if !enabledDone && st.Name > EnabledName {
+			key(EnabledName)
+			e.str(p.Enabled)
+			enabledDone = true
+		}
+		v := st.Provenance(p)
+		if st.OmitEmpty && v == "" {
+			continue
+		}
+		key(st.Name)
+		e.str(v)
+	}
+	if !enabledDone {
+		key(EnabledName)
+		e.str(p.Enabled)
 	}
 	e.raw("}")
 }
@@ -302,40 +302,27 @@ func (e *enc) settings(s *Settings) {
 		}
 	}()
 	e.raw("{")
-	e.announce(s.Announce, s.AnnounceTo)
-	e.raw(`,"format":`)
-	e.str(s.Format)
-	e.raw(`,"method":`)
-	e.str(s.Method)
-	e.raw(`,"record_min_sec":`)
-	e.int(s.RecordMinSec)
-	e.raw(`,"record_on_answer":`)
-	e.bool(s.RecordOnAnswer)
-	e.raw(`,"record_on_bridge":`)
-	e.bool(s.RecordOnBridge)
-	e.raw(`,"record_sample_rate":`)
-	e.int(s.RecordSampleRate)
-	e.raw(`,"stereo":`)
-	e.bool(s.Stereo)
-	e.raw(`,"time_limit":`)
-	e.int(s.TimeLimit)
-	if s.URL != "" {
-		e.raw(`,"url":`)
-		e.str(s.URL)
+	first := true
+	for _, st := range sortedSettings {
+		if st.OmitEmpty && st.IsZero(s) {
+			continue
+		}
+		if !first {
+			e.raw(",")
+		}
+		first = false
+		e.str(st.Name)
+		e.raw(":")
+		switch st.Kind {
+		case IntSetting:
+			e.int(*st.num(s))
+		case BoolSetting:
+			e.bool(*st.flag(s))
+		default:
+			e.str(*st.str(s))
+		}
 	}
 	e.raw("}")
-}
-
-// announce writes the first keys of settings and provenance: announce
-// (only when set) and announce_to.
-func (e *enc) announce(announce, to string) {
-	if announce != "" {
-		e.raw(`"announce":`)
-		e.str(announce)
-		e.raw(",")
-	}
-	e.raw(`"announce_to":`)
-	e.str(to)
 }
 
 func (e *enc) action(a *Action) {

@@ -83,7 +83,9 @@ func ParseNetwork(s string) (Network, error) {
 }
 
 // Settings are the resolved settings of a cell or an action. Every field is
-// set; URL is empty when recordings are kept locally.
+// set; URL is empty when recordings are kept locally. SettingList
+// describes each field (settings.go): a new setting is a field here and
+// in Provenance plus its entry there.
 type Settings struct {
 	Format           string // mp3 or wav
 	TimeLimit        int    // seconds
