@@ -188,7 +188,7 @@ func (m *Machine) Adopt(a AdoptedRecording) ([]Command, bool) {
 		}
 	}
 	r := &Recording{Call: c, Leg: l, Account: acct, Scope: a.Scope, Origin: a.Origin, Endpoint: a.Endpoint,
-		Trigger: "restored", Settings: a.Settings, Provenance: a.Provenance, ReadOnly: a.ReadOnly}
+		Trigger: TriggerRestored, Settings: a.Settings, Provenance: a.Provenance, ReadOnly: a.ReadOnly}
 	m.add(r)
 	cont := a.Continued
 	m.continueAdopted(r, &cont)

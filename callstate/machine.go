@@ -191,7 +191,7 @@ type Recording struct {
 	Leg, First *Leg
 	// Account is the account that decided it (its storage and metadata).
 	Account *table.Account
-	// Scope is account, caller, callee, callflow or metaflow.
+	// Scope is one of the Scope values: the decision that started it.
 	Scope string
 	// Endpoint is the device of an endpoint or metaflow recording.
 	Endpoint           string
@@ -205,8 +205,8 @@ type Recording struct {
 	// ReadOnly records the caller's audio only (record_caller).
 	ReadOnly       bool
 	FollowTransfer bool
-	// Trigger is what started it: media, answer, bridge, callflow, dtmf.
-	Trigger string
+	// Trigger is what started it.
+	Trigger Trigger
 	// StoppedBy says who stopped it before its leg hung up: an API
 	// token, a metaflow code or a callflow; empty otherwise.
 	StoppedBy string
@@ -220,10 +220,10 @@ type Recording struct {
 	// or the call had heard the announcement of its reason already.
 	AnnouncedAt int64
 
-	waitFor   string // "", "answer", "bridge"
-	maskFrom  int64  // µs while masked, else -1
-	pauseFrom int64  // µs while paused, else -1
-	paused    int64  // µs paused so far
+	waitFor   wait
+	maskFrom  int64 // µs while masked, else -1
+	pauseFrom int64 // µs while paused, else -1
+	paused    int64 // µs paused so far
 	masks     []Range
 }
 
@@ -669,7 +669,7 @@ func (m *Machine) progress(c *Call, ev *Event) {
 		st := c.accounts[c.acct.ID]
 		if r, ok := c.acct.AccountInbound(c.from); ok {
 			st.decided, st.recorded = true, true
-			m.addPolicy(c, a, c.acct, r, "media")
+			m.addPolicy(c, a, c.acct, r, TriggerMedia)
 		}
 		m.callflows(c, a)
 	}
@@ -707,12 +707,12 @@ func (m *Machine) progress(c *Call, ev *Event) {
 				st.decided = true
 				if r, ok := c.acct.AccountOutbound(c.to); ok {
 					st.recorded = true
-					m.addPolicy(c, a, c.acct, r, "media")
+					m.addPolicy(c, a, c.acct, r, TriggerMedia)
 				}
 			}
 			if a.class.Account == c.acct.ID && a.class.Network == table.Onnet && a.class.Device != "" {
 				if r, ok := c.acct.CallerDecision(a.class.Device, c.to); ok {
-					m.addPolicy(c, a, c.acct, r, "media")
+					m.addPolicy(c, a, c.acct, r, TriggerMedia)
 				}
 			}
 		}
@@ -744,7 +744,7 @@ func (m *Machine) progress(c *Call, ev *Event) {
 					}
 					if ok {
 						st.recorded = true
-						m.addPolicy(c, b, x, r, "media")
+						m.addPolicy(c, b, x, r, TriggerMedia)
 					}
 				}
 			}
@@ -755,11 +755,11 @@ func (m *Machine) progress(c *Call, ev *Event) {
 				continue
 			}
 			b.calleeIn = c
-			if m.hasRunning(b, "callee") {
+			if m.hasRunning(b, ScopeCallee) {
 				continue
 			}
 			if r, ok := acct.CalleeDecision(b.class.Device, from); ok {
-				m.addPolicy(c, b, acct, r, "answer")
+				m.addPolicy(c, b, acct, r, TriggerAnswer)
 			}
 		}
 	}
@@ -767,13 +767,13 @@ func (m *Machine) progress(c *Call, ev *Event) {
 		if r.State != Waiting || r.Leg.hungup || r.Call != c {
 			continue
 		}
-		if !r.Leg.media || (r.waitFor == "answer" && !r.Leg.answered) || (r.waitFor == "bridge" && !r.Leg.bridged) {
+		if !r.Leg.media || !r.waitFor.met(r.Leg) {
 			continue
 		}
-		if r.waitFor != "" {
-			r.Trigger = r.waitFor
-		} else if r.Trigger == "media" && r.Leg.answered {
-			r.Trigger = "answer"
+		if t := r.waitFor.trigger(); t != "" {
+			r.Trigger = t
+		} else if r.Trigger == TriggerMedia && r.Leg.answered {
+			r.Trigger = TriggerAnswer
 		}
 		m.start(r, ts)
 	}
@@ -802,9 +802,9 @@ func (m *Machine) aFinal(c *Call, ev *Event) bool {
 // hasRunning reports whether a recording of scope is requested or
 // running on l (the recordings of l's call: a merge brings a leg's
 // recordings along).
-func (m *Machine) hasRunning(l *Leg, scope string) bool {
+func (m *Machine) hasRunning(l *Leg, scope Scope) bool {
 	for _, r := range l.call.recs {
-		if r.Leg == l && r.Scope == scope && (r.State == Requested || r.State == Running) {
+		if r.Leg == l && r.is(scope) && (r.State == Requested || r.State == Running) {
 			return true
 		}
 	}
@@ -812,8 +812,8 @@ func (m *Machine) hasRunning(l *Leg, scope string) bool {
 }
 
 // addPolicy adds a recording decided by a table cell.
-func (m *Machine) addPolicy(c *Call, l *Leg, acct *table.Account, r table.Recording, trigger string) {
-	rec := &Recording{Call: c, Leg: l, Account: acct, Scope: r.Scope.String(), Origin: r.Origin,
+func (m *Machine) addPolicy(c *Call, l *Leg, acct *table.Account, r table.Recording, trigger Trigger) {
+	rec := &Recording{Call: c, Leg: l, Account: acct, Scope: string(scopeOf(r.Scope)), Origin: r.Origin,
 		Direction: r.Direction.String(), Network: r.Network.String(), Trigger: trigger,
 		Settings: *r.Cell.Settings, Provenance: *r.Cell.Provenance}
 	if r.Scope != table.ScopeAccount {
@@ -827,14 +827,14 @@ func (m *Machine) add(r *Recording) {
 	r.maskFrom, r.pauseFrom = -1, -1
 	switch {
 	case r.Settings.RecordOnBridge:
-		r.waitFor = "bridge"
+		r.waitFor = waitBridge
 	case r.Settings.RecordOnAnswer:
-		r.waitFor = "answer"
+		r.waitFor = waitAnswer
 	}
-	if r.Scope == "callee" {
-		r.waitFor = "" // a callee decision is taken at its answer already
+	if r.is(ScopeCallee) {
+		r.waitFor = waitMedia // a callee decision is taken at its answer already
 		if r.Settings.RecordOnBridge && !r.Leg.bridged {
-			r.waitFor = "bridge"
+			r.waitFor = waitBridge
 		}
 	}
 	r.Call.recs = append(r.Call.recs, r)
@@ -871,29 +871,29 @@ func (m *Machine) callflows(c *Call, l *Leg) {
 			origin = "callflow : " + label
 		}
 		switch {
-		case act.Module == "record_call" && act.Action == "stop":
+		case act.Module == table.RecordCall && act.Action == table.Stop:
 			for _, r := range c.recs {
-				if r.Scope == "callflow" && r.Account == acct && (r.State == Waiting || r.State == Requested || r.State == Running) {
+				if r.is(ScopeCallflow) && r.Account == acct && (r.State == Waiting || r.State == Requested || r.State == Running) {
 					r.StoppedBy = "callflow " + cf.ID
 					m.stop(r)
 				}
 			}
-		case act.Module == "record_call" || act.Module == "record_caller":
-			if m.running(c, l, "callflow", origin) {
+		case act.Module == table.RecordCall || act.Module == table.RecordCaller:
+			if m.running(c, l, ScopeCallflow, origin) {
 				continue
 			}
-			m.add(&Recording{Call: c, Leg: l, Account: acct, Scope: "callflow", Origin: origin,
-				Trigger: "callflow", Settings: *act.Settings, Provenance: *act.Provenance, MediaName: act.MediaName,
-				ReadOnly: act.Module == "record_caller", FollowTransfer: act.FollowTransfer})
+			m.add(&Recording{Call: c, Leg: l, Account: acct, Scope: string(ScopeCallflow), Origin: origin,
+				Trigger: TriggerCallflow, Settings: *act.Settings, Provenance: *act.Provenance, MediaName: act.MediaName,
+				ReadOnly: act.Module == table.RecordCaller, FollowTransfer: act.FollowTransfer})
 		}
 	}
 }
 
 // running reports whether a recording of scope and origin is waiting,
 // requested or running on l.
-func (m *Machine) running(c *Call, l *Leg, scope, origin string) bool {
+func (m *Machine) running(c *Call, l *Leg, scope Scope, origin string) bool {
 	for _, r := range c.recs {
-		if r.Leg == l && r.Scope == scope && r.Origin == origin && (r.State == Waiting || r.State == Requested || r.State == Running) {
+		if r.Leg == l && r.is(scope) && r.Origin == origin && (r.State == Waiting || r.State == Requested || r.State == Running) {
 			return true
 		}
 	}

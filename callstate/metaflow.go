@@ -43,14 +43,14 @@ func (m *Machine) dtmf(l *Leg, digit string, ts int64) {
 	var run *endpointLeg
 	var runB *table.MetaflowBinding
 	for _, el := range c.metaflowLegs() {
-		source := "peer"
+		source := table.DTMFPeer
 		if el.leg == l {
-			source = "self"
+			source = table.DTMFSelf
 		}
 		if !listens(el.mf.ListenOn, source) && !el.mf.AnyDTMFLeg(source) {
 			continue
 		}
-		key := el.device + "/" + source
+		key := el.device + "/" + string(source)
 		col := el.leg.dtmf[key]
 		if col == nil {
 			col = &table.Collector{}
@@ -67,7 +67,7 @@ func (m *Machine) dtmf(l *Leg, digit string, ts int64) {
 		if b.Action.DTMFLeg != "" {
 			want = b.Action.DTMFLeg
 		}
-		if listens(want, source) && (run == nil || source == "self" && run.leg != l) {
+		if listens(want, source) && (run == nil || source == table.DTMFSelf && run.leg != l) {
 			run, runB = &el, b
 		}
 	}
@@ -76,10 +76,10 @@ func (m *Machine) dtmf(l *Leg, digit string, ts int64) {
 	}
 }
 
-// listens reports whether a listen_on or dtmf_leg value (self, peer,
-// both) takes the digits of source (self or peer).
-func listens(on, source string) bool {
-	return on == "both" || on == source
+// listens reports whether a listen_on or dtmf_leg value takes the digits
+// of source (DTMFSelf or DTMFPeer).
+func listens(on, source table.DTMFSource) bool {
+	return on == table.DTMFBoth || on == source
 }
 
 // metaflow runs a metaflow action (SPEC 2.5):
@@ -97,20 +97,20 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 	own := func() []*Recording {
 		var out []*Recording
 		for _, r := range c.recs {
-			if r.Leg == el.leg && r.Scope == "metaflow" && (r.State == Requested || r.State == Running || r.State == Waiting) {
+			if r.Leg == el.leg && r.is(ScopeMetaflow) && (r.State == Requested || r.State == Running || r.State == Waiting) {
 				out = append(out, r)
 			}
 		}
 		return out
 	}
 	switch b.Action.Action {
-	case "start":
+	case table.Start:
 		if len(own()) == 0 {
 			m.startMetaflow(c, el, b, ts)
 		}
-	case "stop":
+	case table.Stop:
 		by := "metaflow " + el.mf.BindingDigit + b.Code + " of device:" + el.device
-		if b.Action.Scope == "call" {
+		if b.Action.Scope == table.StopCall {
 			for _, r := range c.recs {
 				if r.Account == c.acct && (r.State == Waiting || r.State == Requested || r.State == Running) {
 					r.StoppedBy = by
@@ -123,7 +123,7 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 			r.StoppedBy = by
 			m.stop(r)
 		}
-	case "toggle":
+	case table.Toggle:
 		var rs []*Recording
 		paused := true
 		for _, r := range c.recs {
@@ -143,7 +143,7 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 				m.pause(r, ts)
 			}
 		}
-	case "mask", "unmask", "pause", "resume":
+	case table.Mask, table.Unmask, table.Pause, table.Resume:
 		m.callWide(c, b.Action.Action, ts)
 	}
 }
@@ -152,11 +152,11 @@ func (m *Machine) metaflow(c *Call, el endpointLeg, b *table.MetaflowBinding, ts
 // call, on all its legs (metaflows, the operator API); a recording that
 // starts later while the call is masked starts masked. It returns the
 // commands to send.
-func (m *Machine) callWide(c *Call, action string, ts int64) []Command {
+func (m *Machine) callWide(c *Call, action table.Verb, ts int64) []Command {
 	switch action {
-	case "mask":
+	case table.Mask:
 		c.masked = true
-	case "unmask":
+	case table.Unmask:
 		c.masked = false
 	}
 	for _, r := range c.recs {
@@ -164,17 +164,17 @@ func (m *Machine) callWide(c *Call, action string, ts int64) []Command {
 			continue
 		}
 		switch action {
-		case "mask":
+		case table.Mask:
 			m.mask(r, ts)
-		case "unmask":
+		case table.Unmask:
 			if r.maskFrom >= 0 {
 				r.masks = append(r.masks, Range{StartMS: r.fileMS(r.maskFrom), EndMS: r.fileMS(ts)})
 				r.maskFrom = -1
 				m.emit(Command{Kind: Unmask, Rec: r})
 			}
-		case "pause":
+		case table.Pause:
 			m.pause(r, ts)
-		case "resume":
+		case table.Resume:
 			m.resume(r, ts)
 		}
 	}
@@ -233,15 +233,15 @@ func (m *Machine) Act(leg, action string, who Actor, ts int64) (cmds []Command, 
 	if who.Account != "" && who.Account != acct || who.Device != "" && (!l.classified || l.class.Device != who.Device) {
 		return nil, true, ErrOutOfScope
 	}
-	switch action {
-	case "start":
+	switch verb := table.Verb(action); verb {
+	case table.Start:
 		for _, r := range c.recs {
-			if r.Leg == l && r.Scope == "api" && (r.State == Requested || r.State == Running) {
+			if r.Leg == l && r.is(ScopeAPI) && (r.State == Requested || r.State == Running) {
 				return nil, true, ErrAlreadyRunning
 			}
 		}
 		cell := c.acct.Cells.Get(table.Inbound, c.from)
-		r := &Recording{Call: c, Leg: l, Account: c.acct, Scope: "api", Origin: "api", Trigger: "api",
+		r := &Recording{Call: c, Leg: l, Account: c.acct, Scope: string(ScopeAPI), Origin: "api", Trigger: TriggerAPI,
 			Settings: *cell.Settings, Provenance: *cell.Provenance}
 		if l.classified && l.class.Account == c.acct.ID {
 			r.Endpoint = l.class.Device // the leg's device, if any
@@ -250,13 +250,13 @@ func (m *Machine) Act(leg, action string, who Actor, ts int64) (cmds []Command, 
 		r.Settings.RecordOnAnswer, r.Settings.RecordOnBridge = false, false
 		m.add(r)
 		m.start(r, ts)
-	case "stop":
+	case table.Stop:
 		n, policy := 0, 0
 		for _, r := range c.recs {
 			if r.Leg != l || (r.State != Requested && r.State != Running) {
 				continue
 			}
-			if r.Scope != "api" && !who.PolicyStop {
+			if !r.is(ScopeAPI) && !who.PolicyStop {
 				policy++
 				continue
 			}
@@ -271,7 +271,7 @@ func (m *Machine) Act(leg, action string, who Actor, ts int64) (cmds []Command, 
 			return nil, true, ErrNothingRunning
 		}
 	default:
-		m.callWide(c, action, ts)
+		m.callWide(c, verb, ts)
 	}
 	return m.out, true, nil
 }
@@ -290,11 +290,11 @@ func (m *Machine) startMetaflow(c *Call, el endpointLeg, b *table.MetaflowBindin
 	if origin == "" {
 		origin = "metaflow : " + el.mf.BindingDigit + b.Code
 	}
-	r := &Recording{Call: c, Leg: el.leg, Account: c.acct, Scope: "metaflow", Endpoint: el.device,
-		Origin: origin, Trigger: "dtmf", MediaName: act.MediaName,
+	r := &Recording{Call: c, Leg: el.leg, Account: c.acct, Scope: string(ScopeMetaflow), Endpoint: el.device,
+		Origin: origin, Trigger: TriggerDTMF, MediaName: act.MediaName,
 		Settings: *act.Settings, Provenance: *act.Provenance, FollowTransfer: act.FollowTransfer}
 	m.add(r)
-	r.waitFor = ""
+	r.waitFor = waitMedia
 	m.start(r, ts)
 }
 

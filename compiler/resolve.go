@@ -109,7 +109,7 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 		for i := range cf.Actions {
 			p := at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]")
 			prov := fmt.Sprintf("%s callflows.%s.actions.%d", acctName, cid, i)
-			tcf.Actions = append(tcf.Actions, r.action(&cf.Actions[i], "start", prov, p))
+			tcf.Actions = append(tcf.Actions, r.action(&cf.Actions[i], table.Start, prov, p))
 		}
 		out.Callflows = append(out.Callflows, tcf)
 	}
@@ -338,8 +338,8 @@ func (r *resolver) checkMinSec(vals [numFields]value, prov [numFields]string, pa
 
 // action resolves a callflow or metaflow action: the action's data, then
 // defaults, then the built-in defaults for actions.
-func (r *resolver) action(a *rawAction, defaultAction, prov string, path []string) table.Action {
-	callerOnly := a.Module == "record_caller"
+func (r *resolver) action(a *rawAction, defaultAction table.Verb, prov string, path []string) table.Action {
+	callerOnly := table.Module(a.Module) == table.RecordCaller
 	var vals [numFields]value
 	var srcs [numFields]source
 	var provs [numFields]string
@@ -365,11 +365,11 @@ func (r *resolver) action(a *rawAction, defaultAction, prov string, path []strin
 			return nil
 		})
 	}
-	out := table.Action{Module: a.Module, Action: defaultAction, FollowTransfer: r.c.defaults.Action.ShouldFollowTransfer,
+	out := table.Action{Module: table.Module(a.Module), Action: defaultAction, FollowTransfer: r.c.defaults.Action.ShouldFollowTransfer,
 		Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
 	if d := a.Data; d != nil {
 		if d.Action != nil && !callerOnly {
-			out.Action = *d.Action
+			out.Action = table.Verb(*d.Action)
 		}
 		if d.Label != nil {
 			out.Label = *d.Label
@@ -384,10 +384,10 @@ func (r *resolver) action(a *rawAction, defaultAction, prov string, path []strin
 			out.Origin = *d.Origin
 		}
 		if d.DTMFLeg != nil {
-			out.DTMFLeg = *d.DTMFLeg
+			out.DTMFLeg = table.DTMFSource(*d.DTMFLeg)
 		}
 		if d.Scope != nil {
-			out.Scope = *d.Scope
+			out.Scope = table.StopScope(*d.Scope)
 		}
 	}
 	return out
@@ -412,7 +412,7 @@ func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
 		return nil
 	}
 	ab := r.c.defaults.Action
-	out := &table.Metaflows{BindingDigit: ab.BindingDigit, DigitTimeout: ab.DigitTimeout, ListenOn: ab.ListenOn}
+	out := &table.Metaflows{BindingDigit: ab.BindingDigit, DigitTimeout: ab.DigitTimeout, ListenOn: table.DTMFSource(ab.ListenOn)}
 	setDigit, setTimeout, setListen := false, false, false
 	seenNum, seenPat := map[string]bool{}, map[string]bool{}
 	for _, s := range chain {
@@ -427,7 +427,7 @@ func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
 			out.DigitTimeout, setTimeout = *m.DigitTimeout, true
 		}
 		if m.ListenOn != nil && !setListen {
-			out.ListenOn, setListen = *m.ListenOn, true
+			out.ListenOn, setListen = table.DTMFSource(*m.ListenOn), true
 		}
 		for _, code := range sortedKeys(m.Numbers) {
 			if seenNum[code] {
@@ -435,7 +435,7 @@ func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
 			}
 			seenNum[code] = true
 			p := append(append([]string(nil), s.path...), "numbers", code)
-			act := r.action(m.Numbers[code], "start", s.name+" metaflows.numbers."+code, p)
+			act := r.action(m.Numbers[code], table.Start, s.name+" metaflows.numbers."+code, p)
 			out.Numbers = append(out.Numbers, table.MetaflowBinding{Code: code, Action: act, From: s.name})
 		}
 		for _, pat := range sortedKeys(m.Patterns) {
@@ -444,7 +444,7 @@ func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
 			}
 			seenPat[pat] = true
 			p := append(append([]string(nil), s.path...), "patterns", pat)
-			act := r.action(m.Patterns[pat], "start", s.name+" metaflows.patterns."+pat, p)
+			act := r.action(m.Patterns[pat], table.Start, s.name+" metaflows.patterns."+pat, p)
 			out.Patterns = append(out.Patterns, table.MetaflowBinding{Code: pat, Action: act, From: s.name})
 		}
 	}

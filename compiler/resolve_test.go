@@ -334,7 +334,7 @@ func TestActions(t *testing.T) {
 	type binding struct{ Code, Action, From string }
 	var bs []binding
 	for _, b := range append(append([]table.MetaflowBinding(nil), d.Numbers...), d.Patterns...) {
-		bs = append(bs, binding{b.Code, b.Action.Action, b.From})
+		bs = append(bs, binding{b.Code, string(b.Action.Action), b.From})
 	}
 	wantBs := []binding{{"1", "pause", "user:u"}, {"2", "unmask", "account:a"}, {`^9(\d)$`, "toggle", "device:d"}}
 	if diff := cmp.Diff(wantBs, bs); diff != "" {

@@ -161,7 +161,7 @@ func (e *tabEnc) endpoint(ep *table.Endpoint) {
 	e.bool(true)
 	e.str(m.BindingDigit)
 	e.int(m.DigitTimeout)
-	e.str(m.ListenOn)
+	e.str(string(m.ListenOn))
 	e.bindings(m.Numbers)
 	e.bindings(m.Patterns)
 }
@@ -191,14 +191,14 @@ func (e *tabEnc) actions(as []table.Action) {
 }
 
 func (e *tabEnc) action(a *table.Action) {
-	e.str(a.Module)
-	e.str(a.Action)
+	e.str(string(a.Module))
+	e.str(string(a.Action))
 	e.str(a.Label)
 	e.str(a.MediaName)
 	e.bool(a.FollowTransfer)
 	e.str(a.Origin)
-	e.str(a.DTMFLeg)
-	e.str(a.Scope)
+	e.str(string(a.DTMFLeg))
+	e.str(string(a.Scope))
 	e.refs(a.Settings, a.Provenance)
 }
 
@@ -407,7 +407,7 @@ func (d *tabDec) endpoint() *table.Endpoint {
 	}
 	d.cells(&ep.Cells)
 	if d.bool() {
-		ep.Metaflows = &table.Metaflows{BindingDigit: d.str(), DigitTimeout: d.int(), ListenOn: d.str()}
+		ep.Metaflows = &table.Metaflows{BindingDigit: d.str(), DigitTimeout: d.int(), ListenOn: table.DTMFSource(d.str())}
 		ep.Metaflows.Numbers = d.bindings()
 		ep.Metaflows.Patterns = d.bindings()
 	}
@@ -441,8 +441,8 @@ func (d *tabDec) actions() []table.Action {
 }
 
 func (d *tabDec) action(a *table.Action) {
-	a.Module, a.Action, a.Label, a.MediaName = d.str(), d.str(), d.str(), d.str()
+	a.Module, a.Action, a.Label, a.MediaName = table.Module(d.str()), table.Verb(d.str()), d.str(), d.str()
 	a.FollowTransfer = d.bool()
-	a.Origin, a.DTMFLeg, a.Scope = d.str(), d.str(), d.str()
+	a.Origin, a.DTMFLeg, a.Scope = d.str(), table.DTMFSource(d.str()), table.StopScope(d.str())
 	a.Settings, a.Provenance = d.refs()
 }

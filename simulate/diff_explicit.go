@@ -137,14 +137,14 @@ type CallflowChange struct {
 
 func actionFields(a *table.Action) []field {
 	return []field{
-		{"module", a.Module, ""},
-		{"action", a.Action, ""},
+		{"module", string(a.Module), ""},
+		{"action", string(a.Action), ""},
 		{"label", a.Label, ""},
 		{"media_name", a.MediaName, ""},
 		{"origin", a.Origin, ""},
 		{"should_follow_transfer", strconv.FormatBool(a.FollowTransfer), ""},
-		{"dtmf_leg", a.DTMFLeg, ""},
-		{"scope", a.Scope, ""},
+		{"dtmf_leg", string(a.DTMFLeg), ""},
+		{"scope", string(a.Scope), ""},
 	}
 }
 
@@ -166,14 +166,14 @@ func settingsSame(os *table.Settings, op *table.Provenance, ns *table.Settings, 
 
 // usesSettings reports whether an action records with its settings.
 func usesSettings(a *table.Action) bool {
-	return a.Action == "start" || a.Action == "toggle" || a.Module == "record_caller"
+	return a.Action == table.Start || a.Action == table.Toggle || a.Module == table.RecordCaller
 }
 
 // describeAction says what an action is: "record_call start, label "Card
 // payments" (format wav, ...)", settings only for one that records.
 func describeAction(a *table.Action) string {
 	var b strings.Builder
-	b.WriteString(a.Module + " " + a.Action)
+	b.WriteString(string(a.Module) + " " + string(a.Action))
 	for _, f := range actionFields(a)[2:] {
 		switch {
 		case f.name == "should_follow_transfer":
@@ -393,7 +393,7 @@ func (d *DiffResult) diffEndpointMetaflows(ref string, o, n *table.Metaflows, ad
 		for _, f := range [][3]string{
 			{"binding_digit", o.BindingDigit, n.BindingDigit},
 			{"digit_timeout", strconv.Itoa(o.DigitTimeout), strconv.Itoa(n.DigitTimeout)},
-			{"listen_on", o.ListenOn, n.ListenOn},
+			{"listen_on", string(o.ListenOn), string(n.ListenOn)},
 		} {
 			if f[1] != f[2] {
 				add(ref, MetaflowChange{Field: f[0], Old: f[1], New: f[2]})

@@ -484,7 +484,7 @@ func (r *Result) checkDTMF(e *Expectation) (int, []string) {
 			var why []string
 			action, from, listen := "none", "", ""
 			if ok {
-				action, from, listen = b.Action.Action, b.From, listenOn(mf, b)
+				action, from, listen = string(b.Action.Action), b.From, string(listenOn(mf, b))
 			}
 			if e.Action != nil && *e.Action != action {
 				why = append(why, fmt.Sprintf("action is %s, want %s", action, *e.Action))

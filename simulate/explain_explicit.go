@@ -58,11 +58,11 @@ func ExplainNumber(w io.Writer, a *table.Account, from table.Party, number strin
 			act := &win.Actions[i]
 			fmt.Fprintf(&b, "   %d. %s\n", i+1, describeAction(act))
 			switch {
-			case act.Module == "record_call" && act.Action == "stop":
+			case act.Module == table.RecordCall && act.Action == table.Stop:
 				b.WriteString("      stops the callflow recordings the call has so far\n")
-			case act.Module == "record_call" || act.Module == "record_caller":
+			case act.Module == table.RecordCall || act.Module == table.RecordCaller:
 				what := "the caller's leg (the a-leg)"
-				if act.Module == "record_caller" {
+				if act.Module == table.RecordCaller {
 					what = "the caller's audio only, on the a-leg"
 				}
 				fmt.Fprintf(&b, "      starts a recording of %s, origin %q, should_follow_transfer %t\n", what, actionOrigin(win, act), act.FollowTransfer)
@@ -206,14 +206,14 @@ func ExplainDTMF(w io.Writer, a *table.Account, c *table.Call, device, keys stri
 		}
 		fmt.Fprintf(&b, "   %s answers: %s, from %s\n", keys, describeAction(&bind.Action), bind.From)
 		listen := listenOn(mf, bind)
-		whose := "listen_on " + mf.ListenOn
+		whose := "listen_on " + string(mf.ListenOn)
 		if bind.Action.DTMFLeg != "" {
-			whose = "the action's dtmf_leg " + bind.Action.DTMFLeg + " (over listen_on " + mf.ListenOn + ")"
+			whose = "the action's dtmf_leg " + string(bind.Action.DTMFLeg) + " (over listen_on " + string(mf.ListenOn) + ")"
 		}
 		switch listen {
-		case "peer":
+		case table.DTMFPeer:
 			fmt.Fprintf(&b, "   fired by the other party's key presses, not device:%s's own (%s)\n", d, whose)
-		case "both":
+		case table.DTMFBoth:
 			fmt.Fprintf(&b, "   fired by key presses of either party (%s)\n", whose)
 		default:
 			fmt.Fprintf(&b, "   fired by device:%s's own key presses (%s)\n", d, whose)

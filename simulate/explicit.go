@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/table"
 )
 
@@ -15,10 +16,10 @@ import (
 
 // scopeCallflow and scopeMetaflow are the scopes of recordings that an
 // explicit action starts (JSONRecording.Scope), beside account, caller and
-// callee.
+// callee: the call state machine's.
 const (
-	scopeCallflow = "callflow"
-	scopeMetaflow = "metaflow"
+	scopeCallflow = string(callstate.ScopeCallflow)
+	scopeMetaflow = string(callstate.ScopeMetaflow)
 )
 
 // actionOrigin is the origin of a recording a callflow action starts:
@@ -36,7 +37,7 @@ func actionOrigin(cf *table.Callflow, act *table.Action) string {
 func actionRecording(scope, endpoint string, leg table.Leg, origin string, act *table.Action) JSONRecording {
 	r := recordingJSON(table.Recording{Leg: leg, Origin: origin, Cell: &table.Cell{Record: true, Settings: act.Settings, Provenance: act.Provenance}})
 	r.Scope, r.Endpoint = scope, endpoint
-	r.CallerOnly = act.Module == "record_caller"
+	r.CallerOnly = act.Module == table.RecordCaller
 	return r
 }
 
@@ -49,9 +50,9 @@ func callflowRecordings(cf *table.Callflow) []JSONRecording {
 	for i := range cf.Actions {
 		act := &cf.Actions[i]
 		switch {
-		case act.Module == "record_call" && act.Action == "stop":
+		case act.Module == table.RecordCall && act.Action == table.Stop:
 			out = out[:0]
-		case act.Module == "record_call" || act.Module == "record_caller":
+		case act.Module == table.RecordCall || act.Module == table.RecordCaller:
 			out = append(out, actionRecording(scopeCallflow, "", table.LegA, actionOrigin(cf, act), act))
 		}
 	}
@@ -134,7 +135,7 @@ func callflowDialled(cf *table.Callflow) []dialledNumber {
 
 // listenOn returns whose DTMF fires a binding: the action's dtmf_leg when
 // set, else the metaflows' listen_on (self, peer or both).
-func listenOn(mf *table.Metaflows, b *table.MetaflowBinding) string {
+func listenOn(mf *table.Metaflows, b *table.MetaflowBinding) table.DTMFSource {
 	if b.Action.DTMFLeg != "" {
 		return b.Action.DTMFLeg
 	}
@@ -142,11 +143,11 @@ func listenOn(mf *table.Metaflows, b *table.MetaflowBinding) string {
 }
 
 // listenWords says whose key presses count for a listen_on value.
-func listenWords(listen string) string {
+func listenWords(listen table.DTMFSource) string {
 	switch listen {
-	case "peer":
+	case table.DTMFPeer:
 		return "the other party's DTMF (listen_on peer)"
-	case "both":
+	case table.DTMFBoth:
 		return "DTMF of either party (listen_on both)"
 	}
 	return "its own DTMF (listen_on self)"
@@ -157,25 +158,25 @@ func listenWords(listen string) string {
 // start and stop on the leg of the endpoint that owns the metaflow.
 func actionEffect(act *table.Action) string {
 	switch act.Action {
-	case "mask":
+	case table.Mask:
 		return "masks every running recording of the call, on all legs (silence in the file; a recording that starts later starts masked)"
-	case "unmask":
+	case table.Unmask:
 		return "unmasks every recording of the call"
-	case "pause":
+	case table.Pause:
 		return "pauses every running recording of the call (the gap is left out of the file)"
-	case "resume":
+	case table.Resume:
 		return "resumes every paused recording of the call"
-	case "start":
+	case table.Start:
 		return "starts a recording of the endpoint's own leg"
-	case "stop":
-		if act.Scope == "call" {
+	case table.Stop:
+		if act.Scope == table.StopCall {
 			return "stops the metaflow recordings of the endpoint's own leg and every policy recording of the call (scope call)"
 		}
 		return "stops the metaflow recordings of the endpoint's own leg"
-	case "toggle":
+	case table.Toggle:
 		return "starts a recording of the endpoint's own leg when none runs on the call, else pauses or resumes the call's recordings"
 	}
-	return act.Module + " " + act.Action
+	return string(act.Module) + " " + string(act.Action)
 }
 
 // bindingEffect says what a binding does and whose DTMF fires it.
@@ -204,7 +205,7 @@ type dtmfOutcome struct {
 	Leg     table.Leg
 	Keys    string
 	Binding *table.MetaflowBinding // nil when no binding answers
-	Listen  string                 // whose DTMF fires it
+	Listen  table.DTMFSource       // whose DTMF fires it
 	// Affected are the call's running recordings it acts on (masks,
 	// pauses, stops...), Untouched the others.
 	Affected, Untouched []JSONRecording
@@ -242,18 +243,18 @@ func pressDTMF(a *table.Account, c table.Call, device, keys string) (dtmfOutcome
 		out.Started = &r
 	}
 	switch b.Action.Action {
-	case "mask", "unmask", "pause", "resume":
+	case table.Mask, table.Unmask, table.Pause, table.Resume:
 		out.Affected = all
-	case "start":
+	case table.Start:
 		start()
 		out.Untouched = all
-	case "stop":
-		if b.Action.Scope == "call" {
+	case table.Stop:
+		if b.Action.Scope == table.StopCall {
 			out.Affected = all
 		} else {
 			out.Untouched = all
 		}
-	case "toggle":
+	case table.Toggle:
 		if len(all) == 0 {
 			start()
 		} else {
@@ -272,12 +273,12 @@ func (o *dtmfOutcome) Verb() string {
 		return ""
 	}
 	switch a := o.Binding.Action.Action; a {
-	case "toggle":
+	case table.Toggle:
 		return "pauses (or resumes)"
-	case "stop":
+	case table.Stop:
 		return "stops"
 	default:
-		return a + "s"
+		return string(a) + "s"
 	}
 }
 

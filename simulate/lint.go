@@ -182,9 +182,9 @@ func lintCallflows(a *table.Account) []Finding {
 		for i := range cf.Actions {
 			act := &cf.Actions[i]
 			switch {
-			case act.Module == "record_call" && act.Action == "stop":
+			case act.Module == table.RecordCall && act.Action == table.Stop:
 				flow = nil
-			case act.Module == "record_call" && act.Action == "start" && flow == nil:
+			case act.Module == table.RecordCall && act.Action == table.Start && flow == nil:
 				flow = act
 			}
 		}
@@ -252,7 +252,7 @@ func lintMetaflowStarts(a *table.Account, between bool) []Finding {
 			continue
 		}
 		for _, c := range dtmfCodes(mf) {
-			if c.Binding.Action.Action != "start" {
+			if c.Binding.Action.Action != table.Start {
 				continue
 			}
 			for _, call := range callsOf(a, between) {

@@ -124,36 +124,36 @@ type JSONCallflow struct {
 
 // JSONAction is a resolved callflow or metaflow action.
 type JSONAction struct {
-	Module               string         `json:"module"`
-	Action               string         `json:"action"`
-	Label                string         `json:"label,omitempty"`
-	MediaName            string         `json:"media_name,omitempty"`
-	Origin               string         `json:"origin,omitempty"`
-	ShouldFollowTransfer bool           `json:"should_follow_transfer"`
-	DTMFLeg              string         `json:"dtmf_leg,omitempty"`
-	Scope                string         `json:"scope,omitempty"`
-	Settings             JSONSettings   `json:"settings"`
-	Provenance           JSONProvenance `json:"provenance"`
+	Module               table.Module     `json:"module"`
+	Action               table.Verb       `json:"action"`
+	Label                string           `json:"label,omitempty"`
+	MediaName            string           `json:"media_name,omitempty"`
+	Origin               string           `json:"origin,omitempty"`
+	ShouldFollowTransfer bool             `json:"should_follow_transfer"`
+	DTMFLeg              table.DTMFSource `json:"dtmf_leg,omitempty"`
+	Scope                table.StopScope  `json:"scope,omitempty"`
+	Settings             JSONSettings     `json:"settings"`
+	Provenance           JSONProvenance   `json:"provenance"`
 }
 
 // JSONMetaflows is a group of devices with the same metaflows.
 type JSONMetaflows struct {
-	Devices      []string   `json:"devices"`
-	BindingDigit string     `json:"binding_digit"`
-	DigitTimeout int        `json:"digit_timeout"`
-	ListenOn     string     `json:"listen_on"`
-	Codes        []JSONCode `json:"codes"`
+	Devices      []string         `json:"devices"`
+	BindingDigit string           `json:"binding_digit"`
+	DigitTimeout int              `json:"digit_timeout"`
+	ListenOn     table.DTMFSource `json:"listen_on"`
+	Codes        []JSONCode       `json:"codes"`
 }
 
 // JSONCode is one DTMF code: the keys, the scope its binding comes from,
 // whose DTMF fires it, the action and what it does in words.
 type JSONCode struct {
-	Keys    string     `json:"keys"`
-	Pattern bool       `json:"pattern,omitempty"`
-	From    string     `json:"from"`
-	Listen  string     `json:"listen"`
-	Action  JSONAction `json:"action"`
-	Does    string     `json:"does"`
+	Keys    string           `json:"keys"`
+	Pattern bool             `json:"pattern,omitempty"`
+	From    string           `json:"from"`
+	Listen  table.DTMFSource `json:"listen"`
+	Action  JSONAction       `json:"action"`
+	Does    string           `json:"does"`
 }
 
 func actionJSON(a *table.Action) JSONAction {

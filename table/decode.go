@@ -172,7 +172,10 @@ func decodeAccount(in *Interner, id string, ja *jsonAccount) (*Account, error) {
 		if e == nil || jm == nil {
 			return nil, fmt.Errorf("metaflows of unknown endpoint %q", key)
 		}
-		m := &Metaflows{BindingDigit: jm.BindingDigit, DigitTimeout: jm.DigitTimeout, ListenOn: jm.ListenOn}
+		m := &Metaflows{BindingDigit: jm.BindingDigit, DigitTimeout: jm.DigitTimeout, ListenOn: DTMFSource(jm.ListenOn)}
+		if !m.ListenOn.Valid() {
+			return nil, fmt.Errorf("metaflows of %s: unknown listen_on %q", key, jm.ListenOn)
+		}
 		var err error
 		if m.Numbers, err = decodeBindings(in, jm.Numbers); err != nil {
 			return nil, fmt.Errorf("metaflows of %s: %w", key, err)
@@ -218,8 +221,20 @@ func decodeAction(in *Interner, ja *jsonAction) (Action, error) {
 	if err != nil {
 		return Action{}, err
 	}
-	return Action{Module: ja.Module, Action: ja.Action, Label: ja.Label, MediaName: ja.MediaName,
-		FollowTransfer: ja.FollowTransfer, Origin: ja.Origin, DTMFLeg: ja.DTMFLeg, Scope: ja.Scope, Settings: in.Settings(s), Provenance: in.Provenance(p)}, nil
+	a := Action{Module: Module(ja.Module), Action: Verb(ja.Action), Label: ja.Label, MediaName: ja.MediaName,
+		FollowTransfer: ja.FollowTransfer, Origin: ja.Origin, DTMFLeg: DTMFSource(ja.DTMFLeg), Scope: StopScope(ja.Scope),
+		Settings: in.Settings(s), Provenance: in.Provenance(p)}
+	switch {
+	case !a.Module.Valid():
+		return Action{}, fmt.Errorf("unknown module %q", ja.Module)
+	case !a.Action.Valid():
+		return Action{}, fmt.Errorf("unknown action %q", ja.Action)
+	case a.DTMFLeg != "" && !a.DTMFLeg.Valid():
+		return Action{}, fmt.Errorf("unknown dtmf_leg %q", ja.DTMFLeg)
+	case !a.Scope.Valid():
+		return Action{}, fmt.Errorf("unknown scope %q", ja.Scope)
+	}
+	return a, nil
 }
 
 func decodeCells(in *Interner, dst *Cells, jc *jsonCells) error {

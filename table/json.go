@@ -327,10 +327,10 @@ func (e *enc) settings(s *Settings) {
 
 func (e *enc) action(a *Action) {
 	e.raw(`{"action":`)
-	e.str(a.Action)
+	e.str(string(a.Action))
 	if a.DTMFLeg != "" {
 		e.raw(`,"dtmf_leg":`)
-		e.str(a.DTMFLeg)
+		e.str(string(a.DTMFLeg))
 	}
 	if a.Label != "" {
 		e.raw(`,"label":`)
@@ -341,7 +341,7 @@ func (e *enc) action(a *Action) {
 		e.str(a.MediaName)
 	}
 	e.raw(`,"module":`)
-	e.str(a.Module)
+	e.str(string(a.Module))
 	if a.Origin != "" {
 		e.raw(`,"origin":`)
 		e.str(a.Origin)
@@ -350,7 +350,7 @@ func (e *enc) action(a *Action) {
 	e.provenance(a.Provenance, false)
 	if a.Scope != "" {
 		e.raw(`,"scope":`)
-		e.str(a.Scope)
+		e.str(string(a.Scope))
 	}
 	e.raw(`,"settings":`)
 	e.settings(a.Settings)
@@ -370,7 +370,7 @@ func (e *enc) metaflowsEntry(n *int, key string, m *Metaflows) {
 	e.raw(`,"digit_timeout":`)
 	e.int(m.DigitTimeout)
 	e.raw(`,"listen_on":`)
-	e.str(m.ListenOn)
+	e.str(string(m.ListenOn))
 	e.raw(`,"numbers":`)
 	e.bindings(m.Numbers)
 	e.raw(`,"patterns":`)

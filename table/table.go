@@ -186,16 +186,82 @@ type Endpoint struct {
 // Ref returns "device:<id>" or "user:<id>".
 func (e *Endpoint) Ref() string { return e.Kind.String() + ":" + e.ID }
 
+// Module is the module of a callflow or metaflow action.
+type Module string
+
+// The modules.
+const (
+	// RecordCall records both parties of the leg.
+	RecordCall Module = "record_call"
+	// RecordCaller records the caller's audio only; its action is
+	// always Start.
+	RecordCaller Module = "record_caller"
+)
+
+// Valid reports whether m is one of the modules.
+func (m Module) Valid() bool { return m == RecordCall || m == RecordCaller }
+
+// Verb is what an action does.
+type Verb string
+
+// The verbs of an action.
+const (
+	Start  Verb = "start"
+	Stop   Verb = "stop"
+	Mask   Verb = "mask"
+	Unmask Verb = "unmask"
+	Pause  Verb = "pause"
+	Resume Verb = "resume"
+	Toggle Verb = "toggle"
+)
+
+// Valid reports whether v is one of the verbs.
+func (v Verb) Valid() bool {
+	switch v {
+	case Start, Stop, Mask, Unmask, Pause, Resume, Toggle:
+		return true
+	}
+	return false
+}
+
+// StopScope says what a metaflow stop stops.
+type StopScope string
+
+// The scopes of a stop.
+const (
+	// StopOwn, the default, stops the recordings the metaflow started.
+	StopOwn StopScope = ""
+	// StopCall stops the call's policy recordings too.
+	StopCall StopScope = "call"
+)
+
+// Valid reports whether s is one of the stop scopes.
+func (s StopScope) Valid() bool { return s == StopOwn || s == StopCall }
+
+// DTMFSource says whose key presses a metaflow takes: the endpoint's own
+// leg (self), another leg of the call (peer) or both.
+type DTMFSource string
+
+// The sources of DTMF.
+const (
+	DTMFSelf DTMFSource = "self"
+	DTMFPeer DTMFSource = "peer"
+	DTMFBoth DTMFSource = "both"
+)
+
+// Valid reports whether d is one of the sources.
+func (d DTMFSource) Valid() bool { return d == DTMFSelf || d == DTMFPeer || d == DTMFBoth }
+
 // Action is a resolved callflow or metaflow action.
 type Action struct {
-	Module         string // record_call or record_caller
-	Action         string // start, stop, mask, unmask, pause, resume, toggle
-	Label          string // optional; shown in the origin of a recording
-	MediaName      string // optional; names the recorded file
-	FollowTransfer bool   // the recording follows a transfer
-	Origin         string // optional; replaces the recording's origin in its metadata
-	DTMFLeg        string // metaflows only, optional: self, peer or both (whose DTMF fires the code)
-	Scope          string // metaflow stop only, optional: "call" stops the call's policy recordings too
+	Module         Module
+	Action         Verb
+	Label          string     // optional; shown in the origin of a recording
+	MediaName      string     // optional; names the recorded file
+	FollowTransfer bool       // the recording follows a transfer
+	Origin         string     // optional; replaces the recording's origin in its metadata
+	DTMFLeg        DTMFSource // metaflows only, optional (""): whose DTMF fires the code
+	Scope          StopScope  // metaflow stop only, optional
 	Settings       *Settings
 	Provenance     *Provenance
 }
@@ -226,7 +292,7 @@ type MetaflowBinding struct {
 type Metaflows struct {
 	BindingDigit string // one of 0-9 * #
 	DigitTimeout int    // milliseconds
-	ListenOn     string // self, peer or both
+	ListenOn     DTMFSource
 	Numbers      []MetaflowBinding
 	Patterns     []MetaflowBinding
 }
@@ -496,12 +562,12 @@ func (m *Metaflows) MayMatch(digits string) bool {
 }
 
 // AnyDTMFLeg reports whether a code's dtmf_leg makes the metaflows take
-// the digits of source ("self": the endpoint's own leg, "peer": another
-// leg of the call) even where listen_on does not.
-func (m *Metaflows) AnyDTMFLeg(source string) bool {
+// the digits of source (DTMFSelf: the endpoint's own leg, DTMFPeer:
+// another leg of the call) even where listen_on does not.
+func (m *Metaflows) AnyDTMFLeg(source DTMFSource) bool {
 	for _, list := range [][]MetaflowBinding{m.Numbers, m.Patterns} {
 		for i := range list {
-			if on := list[i].Action.DTMFLeg; on == "both" || on == source {
+			if on := list[i].Action.DTMFLeg; on == DTMFBoth || on == source {
 				return true
 			}
 		}

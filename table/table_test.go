@@ -335,7 +335,7 @@ func TestCollector(t *testing.T) {
 		var got []string
 		for _, p := range tc.presses {
 			if b, ok := c.Feed(m, p.digit, p.at); ok {
-				got = append(got, b.Action.Action)
+				got = append(got, string(b.Action.Action))
 			}
 		}
 		if diff := cmp.Diff(tc.want, got); diff != "" {
