@@ -184,7 +184,7 @@ func (c *compilation) checkActionData(d *rawActionData, path []string, metaflow 
 		c.add(Diagnostic{Code: CodeNoEffect, Severity: Warning, Position: c.posOf(p...), Path: cuePath(p),
 			Message: "dtmf_leg has no effect in a callflow: it says whose DTMF fires a metaflow code"})
 	}
-	if d.Scope != nil && (d.Action == nil || *d.Action != "stop") {
+	if d.Scope != nil && (d.Action == nil || *d.Action != string(table.Stop)) {
 		p := at("scope")
 		c.errorf(CodeScope, c.posOf(p...), cuePath(p),
 			"scope %q applies to a stop only (mask, unmask, pause and resume already act on the whole call)", *d.Scope)
