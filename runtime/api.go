@@ -16,6 +16,7 @@ import (
 	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/internal/version"
 	"github.com/recpol/recpol/runtime/catalog"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/store"
 )
 
@@ -328,7 +329,7 @@ func pageLimit(w http.ResponseWriter, v string) (int, bool) {
 
 func (r *Runtime) callAction(w http.ResponseWriter, req *http.Request) {
 	uuid, action := req.PathValue("uuid"), req.PathValue("action")
-	if !uuidRE.MatchString(uuid) {
+	if !eslcmd.ValidUUID(uuid) {
 		writeError(w, http.StatusBadRequest, "invalid call uuid")
 		return
 	}
@@ -438,7 +439,7 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 // that the token may see.
 func (r *Runtime) getInteraction(w http.ResponseWriter, req *http.Request) {
 	id := req.PathValue("id")
-	if !uuidRE.MatchString(id) {
+	if !eslcmd.ValidUUID(id) {
 		writeError(w, http.StatusBadRequest, "invalid interaction id")
 		return
 	}
@@ -517,51 +518,6 @@ func (r *Runtime) getMedia(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", m.ContentType())
 	w.Header().Set("Content-Disposition", fmt.Sprintf(`attachment; filename="%s.%s"`, m.RecordingID, m.Format))
 	http.ServeContent(w, req, "", m.Start, f)
-}
-
-// apiAction runs an API action on the call a leg belongs to. start and
-// stop act on that leg (start uses the settings of the account's cell for
-// the call, with an "api" origin); mask, unmask, pause and resume on every
-// recording of the call.
-func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.lastTS > 0 {
-		// Masked ranges are measured on the switch's clock, as the
-		// events' times are: estimate it from the latest event.
-		ts = e.lastTS + time.Since(e.lastSeen).Microseconds()
-	}
-	return e.actLocked(uuid, action, who, ts)
-}
-
-// act runs an action on the call of a leg at ts (µs on the switch's clock)
-// with every right.
-func (e *engine) act(uuid, action string, ts int64) (bool, error) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	_, found, err := e.actLocked(uuid, action, callstate.Actor{Name: "runtime", PolicyStop: true}, ts)
-	return found, err
-}
-
-// actLocked runs an action and returns the ids of the recordings it
-// acted on (started, stopped, masked...). e.mu is held.
-func (e *engine) actLocked(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
-	cmds, found, err := e.m.Act(uuid, action, who, ts)
-	var ids []string
-	for _, c := range cmds {
-		if c.Rec != nil && !slices.Contains(ids, c.Rec.ID) {
-			ids = append(ids, c.Rec.ID)
-		}
-	}
-	e.do(cmds)
-	return ids, found, err
-}
-
-// calls is a view of the engine's live calls.
-func (e *engine) calls() []callstate.CallView {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.m.Calls()
 }
 
 // seesCall reports whether the token's scope covers a live call: its

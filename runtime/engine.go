@@ -2,11 +2,8 @@ package runtime
 
 import (
 	"cmp"
-	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
-	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -19,22 +16,10 @@ import (
 
 	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/callstate/classify"
-	"github.com/recpol/recpol/runtime/esl"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
 )
-
-// Commander sends event-socket commands to one switch. BgAPI returns the
-// body of the BACKGROUND_JOB ("+OK ..." or "-ERR ...").
-type Commander interface {
-	BgAPI(ctx context.Context, cmd string) (string, error)
-}
-
-// jobTimer is a Commander that also says when the switch ran a command
-// (its BACKGROUND_JOB's Event-Date-Timestamp, µs): esl.Client.
-type jobTimer interface {
-	BgAPIJob(ctx context.Context, cmd string) (string, int64, error)
-}
 
 // Finished is a recording the switch has stopped, ready to be stored.
 type Finished struct {
@@ -61,6 +46,13 @@ type Finisher interface {
 // recordings. Every decision about what is recorded and when is the
 // machine's. Its state is guarded by mu; commands go out in order through
 // one sender goroutine, so the event goroutine never waits on the switch.
+//
+// Its methods live by concern: this file (events, the machine's commands,
+// recordings and their metadata), sender.go (the command queue and the
+// sender), commands.go (the machine's commands as event-socket commands),
+// recover.go (what happens at each connection: reconciliation, recovery
+// of an earlier run's intents, the rebuild of calls in progress, the
+// recheck of lost legs).
 type engine struct {
 	sw    SwitchConfig
 	cl    classify.Classifier
@@ -71,11 +63,15 @@ type engine struct {
 
 	intents *intents // nil: running recordings are kept in memory only
 
-	// mu guards the engine's state. Lock order: engine.mu, then
-	// intents.mu (the engine writes intents with mu held; the intent log
-	// never calls back into the engine), then the store's activeMu (the
-	// log's started hook, which never blocks). The sender and the finish
-	// lane take none of them while they wait on the switch or the store.
+	// mu guards the engine's state.
+	//
+	// Lock order: engine.mu, then intents.mu (the engine writes intents
+	// with mu held; the intent log never calls back into the engine),
+	// then the store's activeMu (intents.started, which never blocks) and
+	// the intent log's own lock (intentlog.Log, which calls nothing while
+	// holding it). The sender and the finish lane take none of them while
+	// they wait on the switch or the store. send may wait for room in out
+	// with mu held: the sender's dispatcher takes no lock of the engine's.
 	mu       sync.Mutex
 	m        *callstate.Machine
 	coreUUID string
@@ -87,9 +83,14 @@ type engine struct {
 	continuing map[string]*intent
 	// unwritten holds, by path, the intents of starts still queued.
 	unwritten map[string]*intent
-	lastTS    int64       // the latest event time seen, µs on the switch's clock
-	lastSeen  time.Time   // when it was seen
-	out       chan string // commands, in order
+	lastTS    int64     // the latest event time seen, µs on the switch's clock
+	lastSeen  time.Time // when it was seen
+
+	// out is the command queue, in order, drained by the sender;
+	// senderStopped is closed once the sender has stopped (stopOnce).
+	out           chan eslcmd.ChannelCommand
+	senderStopped chan struct{}
+	stopOnce      sync.Once
 
 	// mp3 is whether the switch can write mp3 (mod_shout loaded), asked
 	// at each connection: mp3Unknown until it answers.
@@ -140,7 +141,6 @@ type recording struct {
 }
 
 var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-var uuidRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,127}$`)
 
 func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finisher, log *slog.Logger, obs func(string)) *engine {
 	if obs == nil {
@@ -153,237 +153,10 @@ func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finis
 	}
 	e := &engine{sw: sw, cl: cl, table: tbl, fin: fin, log: log, obs: obs,
 		byPath: map[string]*recording{}, byID: map[string]*recording{}, adopted: map[string]*intent{},
-		continuing: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan string, 4096),
+		continuing: map[string]*intent{}, unwritten: map[string]*intent{}, out: make(chan eslcmd.ChannelCommand, commandQueueSize), senderStopped: make(chan struct{}),
 		seen: map[string]int64{}, legIdle: legIdleCheck}
 	e.m = callstate.New(callstate.Config{Classifier: cl, Table: tbl, NewID: newID, Continue: e.continueAdopted})
 	return e
-}
-
-// senderInFlight bounds how many commands may wait for their
-// BACKGROUND_JOB at once (FreeSWITCH runs each in a thread of its own).
-// A command holds its slot for a whole round trip through the switch's
-// event stream, so the bound caps the command rate at senderInFlight per
-// round trip: at 200 call setups/s (about 1,000 commands/s) a round trip
-// of a few hundred milliseconds under load still fits.
-const senderInFlight = 1024
-
-// sender sends queued commands until ctx is done: in order per leg, legs
-// in parallel. The commands of one leg go out one after the other, each
-// once the previous one's BACKGROUND_JOB came (FreeSWITCH runs each bgapi
-// job in its own thread: only waiting orders them); different legs do not
-// wait for each other, so a command the switch is slow to answer holds up
-// its own leg only.
-func (e *engine) sender(ctx context.Context, c Commander) {
-	var (
-		wg     sync.WaitGroup
-		mu     sync.Mutex
-		queues = map[string][]string{} // by leg, while its worker runs
-		// Recording commands (start, stop, mask, unmask, pause, resume)
-		// and the others (tags, recording_follow_transfer) have slots of
-		// their own: a burst of tags never holds up a start.
-		slots    = make(chan struct{}, senderInFlight)
-		slotsLow = make(chan struct{}, senderInFlight/4)
-	)
-	defer wg.Wait()
-	work := func(leg string) {
-		defer wg.Done()
-		for {
-			mu.Lock()
-			q := queues[leg]
-			if len(q) == 0 {
-				delete(queues, leg)
-				mu.Unlock()
-				return
-			}
-			cmd := q[0]
-			queues[leg] = q[1:]
-			mu.Unlock()
-			pool := slotsLow
-			if isRecordCommand(cmd) {
-				pool = slots
-			}
-			select {
-			case pool <- struct{}{}:
-			case <-ctx.Done():
-				return
-			}
-			e.sendOne(ctx, c, cmd)
-			<-pool
-		}
-	}
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case cmd := <-e.out:
-			leg := legOf(cmd)
-			mu.Lock()
-			q, running := queues[leg]
-			queues[leg] = append(q, cmd)
-			mu.Unlock()
-			if !running {
-				wg.Add(1)
-				go work(leg)
-			}
-		}
-	}
-}
-
-// legOf is the leg uuid a command names.
-func legOf(cmd string) string {
-	f := strings.Fields(cmd)
-	if len(f) < 2 {
-		return ""
-	}
-	return f[1]
-}
-
-// sendOne sends one command. A command that could not reach the switch
-// (no connection, the connection lost before its reply) is kept and sent
-// again once the client has reconnected, in order: a mask issued while the
-// switch is unreachable is not lost. Every recording command is idempotent
-// on the switch (a second start of a path that records answers +OK and
-// starts nothing), so sending one twice is harmless.
-func (e *engine) sendOne(ctx context.Context, c Commander, cmd string) {
-	e.writeIntent(cmd)
-	delay := 20 * time.Millisecond
-	jt, timed := c.(jobTimer)
-	for n := 0; ; n++ {
-		var res string
-		var at int64
-		var err error
-		if timed {
-			res, at, err = jt.BgAPIJob(ctx, cmd)
-		} else {
-			res, err = c.BgAPI(ctx, cmd)
-		}
-		if err == nil && strings.HasPrefix(res, "+OK") {
-			if n > 0 {
-				e.log.Info("command sent after the switch came back", "command", cmd, "attempts", n+1)
-			}
-			e.ranAt(cmd, at)
-			return
-		}
-		if ctx.Err() != nil {
-			// Shutting down: whether the switch ran the command is
-			// unknown; a start keeps its intent, which the next run
-			// resolves.
-			return
-		}
-		if err == nil || !unreached(err) {
-			e.commandFailed(cmd, res, err)
-			return
-		}
-		if n == 0 {
-			e.log.Warn("switch unreachable: command kept until it is back", "command", cmd, "error", err)
-			e.obs("command_deferred")
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(delay):
-		}
-		delay = min(2*delay, time.Second)
-	}
-}
-
-// writeIntent writes the intent of a start command before the command
-// goes out: a recording the switch runs always has its intent on disk.
-// A mask or unmask rewrites it with the recording's masking as it stands.
-func (e *engine) writeIntent(cmd string) {
-	if e.intents == nil || !strings.HasPrefix(cmd, "uuid_record ") {
-		return
-	}
-	f := strings.Fields(cmd)
-	if len(f) < 4 {
-		return
-	}
-	var it *intent
-	e.mu.Lock()
-	switch f[2] {
-	case "start":
-		it = e.unwritten[f[3]]
-		delete(e.unwritten, f[3])
-	case "mask", "unmask":
-		if r := e.byPath[f[3]]; r != nil && (r.State == callstate.Requested || r.State == callstate.Running) {
-			it = e.intentOf(r)
-		}
-	}
-	e.mu.Unlock()
-	if it == nil {
-		return
-	}
-	if err := e.intents.write(it); err != nil {
-		e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
-			"recording", it.Meta.RecordingID, "error", err)
-		e.obs("intent_failed")
-	}
-}
-
-// unreached reports whether a command's error means it may not have
-// reached the switch, so that it is worth sending again.
-func unreached(err error) bool {
-	return errors.Is(err, esl.ErrNotConnected) || errors.Is(err, esl.ErrConnectionLost) || errors.Is(err, esl.ErrCommandTimeout)
-}
-
-// isRecordCommand reports whether cmd starts, stops, masks, unmasks,
-// pauses or resumes a recording.
-// isRecordCommand reports whether a command is one a recording needs:
-// its start, stop, mask and pause, and its consent announcement (never
-// shed: a recording must not go on without the notice the policy asks).
-func isRecordCommand(cmd string) bool {
-	return strings.HasPrefix(cmd, "uuid_record ") || strings.HasPrefix(cmd, "uuid_broadcast ")
-}
-
-// recordCommandWait bounds how long the engine waits for room in a full
-// command queue before it gives a recording command up: the sender drains
-// the queue without the engine's lock, so only a sender that stopped
-// leaves it full that long.
-const recordCommandWait = 5 * time.Second
-
-// send queues a command for the sender. A full queue (the switch far
-// behind) sheds what can wait (tags, recording_follow_transfer), never a
-// recording command: for one the engine waits for room.
-func (e *engine) send(cmd string) {
-	select {
-	case e.out <- cmd:
-		return
-	default:
-	}
-	if isRecordCommand(cmd) {
-		e.obs("command_waited")
-		t := time.NewTimer(recordCommandWait)
-		defer t.Stop()
-		select {
-		case e.out <- cmd:
-			return
-		case <-t.C:
-		}
-	}
-	e.log.Error("command queue full: command dropped", "command", cmd)
-	e.obs("command_dropped")
-}
-
-// commandFailed handles a refused command: a start that failed means no
-// RECORD_START or RECORD_STOP will follow.
-func (e *engine) commandFailed(cmd, res string, err error) {
-	e.log.Warn("switch refused a command", "command", cmd, "reply", strings.TrimSpace(res), "error", err)
-	f := strings.Fields(cmd)
-	refused := err == nil || errors.Is(err, esl.ErrRejected)
-	if refused && len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
-		// Only a refusal says the recording did not start; after a
-		// timeout it may have, and the reconciliation settles it.
-		e.mu.Lock()
-		if r := e.byPath[f[3]]; r != nil && r.State == callstate.Requested {
-			e.forget(r)
-			if e.intents != nil {
-				e.intents.forget(r.ID)
-			}
-			e.obs("failed")
-			e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: r.ID}))
-		}
-		e.mu.Unlock()
-	}
 }
 
 // eventTS is an event's time in µs (Event-Date-Timestamp).
@@ -429,7 +202,7 @@ func (e *engine) Handle(ev *Event) {
 		return
 	}
 	known := e.m.Leg(id) != nil
-	if !known && !uuidRE.MatchString(id) {
+	if !known && !eslcmd.ValidUUID(id) {
 		e.log.Warn("ignoring a channel with an invalid uuid")
 		return
 	}
@@ -480,9 +253,9 @@ func (e *engine) do(cmds []callstate.Command) {
 		case callstate.Start:
 			e.start(c.Rec)
 		case callstate.TagLeg:
-			e.send("uuid_setvar " + c.Leg + " " + e.cl.RecordingIDsVar() + " " + c.Value)
+			e.send(eslcmd.SetVar{UUID: c.Leg, Name: e.cl.RecordingIDsVar(), Value: c.Value})
 		case callstate.Follow:
-			e.send("uuid_setvar " + c.Leg + " recording_follow_transfer " + c.Value)
+			e.send(eslcmd.SetVar{UUID: c.Leg, Name: followVar, Value: c.Value})
 		case callstate.Moved:
 			if r := e.byID[c.Rec.ID]; r != nil && e.intents != nil {
 				// The recording goes on on another leg: its intent says
@@ -501,7 +274,7 @@ func (e *engine) do(cmds []callstate.Command) {
 			e.announce(c)
 		default:
 			if r := e.byID[c.Rec.ID]; r != nil {
-				e.send("uuid_record " + r.Leg.UUID + " " + c.Kind.String() + " " + r.path)
+				e.send(eslcmd.Record{Op: recordOps[c.Kind], UUID: r.Leg.UUID, Path: r.path})
 			}
 		}
 	}
@@ -520,21 +293,31 @@ func (e *engine) start(rec *callstate.Recording) {
 		// its metadata says what was asked for.
 		ext, requested = "wav", "mp3"
 	}
-	if !idRE.MatchString(acct) || !uuidRE.MatchString(rec.Leg.UUID) || !idRE.MatchString(rec.ID) {
-		e.log.Error("refusing to record: unsafe account, uuid or id")
+	if !idRE.MatchString(acct) || !idRE.MatchString(rec.ID) {
+		e.log.Error("refusing to record: unsafe account or id")
 		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
 		return
 	}
 	r := &recording{Recording: rec, started: time.Now(), format: ext, formatRequested: requested}
-	if it := e.continuing[rec.ID]; it != nil {
-		delete(e.continuing, rec.ID)
+	it := e.continuing[rec.ID]
+	if it != nil {
 		r.path = it.Path
 		_, r.local = recordingPaths(e.sw, it.Meta.Account, rec.ID, it.Meta.Format)
 		r.format, r.formatRequested = it.Meta.Format, it.Meta.FormatRequested
 		r.started = it.Meta.Start
-		e.log.Info("continuing a recording of an earlier run", "recording", rec.ID, "leg", it.Leg, "scope", rec.Scope)
 	} else {
 		r.path, r.local = recordingPaths(e.sw, acct, rec.ID, ext)
+	}
+	cmd := startCommand(r)
+	if err := cmd.Validate(); err != nil {
+		e.log.Error("refusing to record: unsafe start command", "recording", rec.ID, "error", err)
+		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
+		return
+	}
+	if it != nil {
+		delete(e.continuing, rec.ID)
+		e.log.Info("continuing a recording of an earlier run", "recording", rec.ID, "leg", it.Leg, "scope", rec.Scope)
+	} else {
 		if e.intents != nil {
 			// The sender writes the intent just before it sends the
 			// start, off the event path and in parallel with other legs'
@@ -547,37 +330,13 @@ func (e *engine) start(rec *callstate.Recording) {
 	}
 	e.byPath[r.path] = r
 	e.byID[rec.ID] = r
-	e.send(startCommand(r))
+	e.send(cmd)
 }
 
 // forget drops a recording the engine no longer follows. e.mu is held.
 func (e *engine) forget(r *recording) {
 	delete(e.byPath, r.path)
 	delete(e.byID, r.ID)
-}
-
-// continueAdopted is the machine's question whether a recording it
-// decides is one an earlier run started: an adopted intent of the same
-// leg, scope and origin. e.mu is held.
-func (e *engine) continueAdopted(leg, scope, origin string) (callstate.Continued, bool) {
-	for p, it := range e.adopted {
-		m := it.Meta
-		if it.Leg != leg || m.Scope != scope || m.Origin != origin {
-			continue
-		}
-		delete(e.adopted, p)
-		e.continuing[m.RecordingID] = it
-		c := callstate.Continued{ID: m.RecordingID, StartTS: m.Start.UnixMicro(), Format: m.Format,
-			MaskedFromMS: it.MaskedFromMS}
-		if it.StartTS > 0 {
-			c.StartTS = it.StartTS
-		}
-		for _, rg := range m.MaskedRanges {
-			c.Masks = append(c.Masks, callstate.Range{StartMS: rg.StartMS, EndMS: rg.EndMS})
-		}
-		return c, true
-	}
-	return callstate.Continued{}, false
 }
 
 // intentOf is the intent of a requested or running recording as the
@@ -593,20 +352,6 @@ func (e *engine) intentOf(r *recording) *intent {
 		it.MaskedFromMS = &from
 	}
 	return it
-}
-
-// startCommand is a recording's start command, its settings in its own
-// recording variables.
-func startCommand(r *recording) string {
-	vars := fmt.Sprintf("{RECORD_MIN_SEC=%d,record_sample_rate=%d", r.Settings.RecordMinSec, r.Settings.RecordSampleRate)
-	if r.ReadOnly {
-		vars += ",RECORD_READ_ONLY=true"
-	} else if r.Settings.Stereo {
-		// The leg's own party (read) left, the other (write) right:
-		// switch_ivr_async.c, switch_ivr_record_session_event, SMBF_STEREO.
-		vars += ",RECORD_STEREO=true"
-	}
-	return fmt.Sprintf("uuid_record %s start %s %d %s}", r.Leg.UUID, r.path, r.Settings.TimeLimit, vars)
 }
 
 func (e *engine) recordStop(ev *Event, ts int64) {
@@ -688,30 +433,6 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	return m
 }
 
-// announceRE is the media an announcement may play: an absolute path or
-// a tone_stream, with nothing that could end or extend the command line
-// (vet refuses the rest; this is the runtime's own check at the socket).
-var announceRE = regexp.MustCompile(`^(/[A-Za-z0-9._+/-]+|tone_stream://[A-Za-z0-9%(),;=.+-]+)$`)
-
-// announce plays a recording's consent announcement to the parties of
-// its leg: uuid_broadcast <uuid> <media> <both|aleg|bleg>
-// (mod_commands.c, uuid_broadcast_function). It goes out after the
-// start, in the leg's command order. e.mu is held.
-func (e *engine) announce(c callstate.Command) {
-	switch {
-	case !uuidRE.MatchString(c.Leg):
-		e.log.Error("refusing to announce: unsafe leg uuid")
-	case !announceRE.MatchString(c.Value) || strings.Contains(c.Value, ".."):
-		e.log.Error("refusing to announce: unsafe media", "media", strconv.Quote(c.Value))
-	case c.Target != "both" && c.Target != "aleg" && c.Target != "bleg":
-		e.log.Error("refusing to announce: unknown target", "target", strconv.Quote(c.Target))
-	default:
-		e.send("uuid_broadcast " + c.Leg + " " + c.Value + " " + c.Target)
-		return
-	}
-	e.obs("announce_refused")
-}
-
 func provenanceMap(p *table.Provenance) map[string]string {
 	m := map[string]string{
 		"format": p.Format, "time_limit": p.TimeLimit, "record_min_sec": p.RecordMinSec,
@@ -748,184 +469,10 @@ func newID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// connected records the switch's Core-UUID and reports whether the switch
-// restarted since the last connection.
-//
-// The intents of recordings the engine does not follow (an earlier run's)
-// are adopted at once, before any event of this connection is handled, so
-// that the calls they belong to, seen again mid-call, continue those
-// recordings instead of starting them a second time; recoverIntents then
-// finishes those whose leg is gone.
-func (e *engine) connected(coreUUID string) (restarted bool) {
-	var its []*intent
-	if e.intents != nil {
-		its = e.intents.list(e.sw)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	restarted = e.coreUUID != "" && e.coreUUID != coreUUID
-	e.coreUUID = coreUUID
-	for _, it := range its {
-		if e.byPath[it.Path] != nil || (it.CoreUUID != "" && it.CoreUUID != coreUUID) {
-			continue
-		}
-		e.adopted[it.Path] = it
-	}
-	return restarted
-}
-
-// APICommander runs a synchronous api command on a switch.
-type APICommander interface {
-	API(ctx context.Context, cmd string) (string, error)
-}
-
-// reconcile runs after every (re)connection. A recording whose leg no
-// longer exists, or any recording after the switch restarted (a new
-// Core-UUID), stopped while the connection was down and its RECORD_STOP
-// was lost: it is finished from the file on disk.
-func (e *engine) reconcile(ctx context.Context, c APICommander, coreUUID string, restarted bool) {
-	defer e.rebuild(ctx, c)
-	defer e.recoverIntents(ctx, c, coreUUID)
-	for _, r := range e.running() {
-		gone := restarted
-		if !gone {
-			res, err := c.API(ctx, "uuid_exists "+r.Leg.UUID)
-			if err != nil {
-				continue // try again on the next connection
-			}
-			gone = strings.TrimSpace(res) == "false"
-		}
-		e.mu.Lock()
-		if !gone {
-			r.recheck = true
-		} else if cur := e.byPath[r.path]; cur == r {
-			e.finishLost(r)
-		}
-		e.mu.Unlock()
-	}
-}
-
-// finishLost finishes from its file a running recording whose leg is
-// gone and whose RECORD_STOP was lost. e.mu is held.
-func (e *engine) finishLost(r *recording) {
-	e.forget(r)
-	e.m.StopLost(r.Recording, time.Now().UnixMicro())
-	e.log.Warn("recording finished while disconnected; finishing it from its file", "recording", r.ID, "leg", r.Leg.UUID)
-	e.finish(r, 0, "reconciled")
-}
-
-// recheckEvery is how often the legs of recordings that were running
-// across a reconnection, and of adopted recordings of an earlier run, are
-// asked about again.
-const recheckEvery = 5 * time.Second
-
-// recheckLoop asks the switch, every recheckEvery while connected,
-// whether the legs of recordings that straddled a reconnection and of
-// adopted recordings still exist: a leg can end between the question at
-// the reconnection and the subscription taking effect (FreeSWITCH keeps a
-// session until its recording files are closed), and its hangup is then
-// never seen. A leg that is gone has its recording finished from its file.
-func (e *engine) recheckLoop(ctx context.Context, c APICommander, connected func() bool) {
-	t := time.NewTicker(recheckEvery)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if connected() {
-			e.recheck(ctx, c)
-		}
-	}
-}
-
-// recheck is one round of recheckLoop.
-func (e *engine) recheck(ctx context.Context, c APICommander) {
-	e.mu.Lock()
-	var recs []*recording
-	for _, r := range e.byPath {
-		if r.recheck {
-			recs = append(recs, r)
-		}
-	}
-	var its []*intent
-	for _, it := range e.adopted {
-		its = append(its, it)
-	}
-	var idle []string
-	for id, ts := range e.seen {
-		if len(idle) == legChecksPerRound {
-			break
-		}
-		if e.lastTS-ts >= e.legIdle.Microseconds() {
-			idle = append(idle, id)
-		}
-	}
-	now := e.lastTS
-	e.mu.Unlock()
-	gone := func(leg string) bool {
-		res, err := c.API(ctx, "uuid_exists "+leg)
-		return err == nil && strings.TrimSpace(res) == "false"
-	}
-	for _, id := range idle {
-		if !gone(id) {
-			e.mu.Lock()
-			if _, ok := e.seen[id]; ok {
-				e.seen[id] = e.lastTS // asked again after legIdle
-			}
-			e.mu.Unlock()
-			continue
-		}
-		// Its hangup was lost: the machine sees it now.
-		e.log.Info("forgetting a leg the switch no longer has (its hangup was not seen)", "leg", id)
-		e.Handle(&Event{Name: "CHANNEL_HANGUP_COMPLETE", Headers: map[string]string{
-			"Unique-ID": id, "Event-Date-Timestamp": strconv.FormatInt(now, 10)}})
-	}
-	for _, r := range recs {
-		if !gone(r.Leg.UUID) {
-			continue
-		}
-		e.mu.Lock()
-		if cur := e.byPath[r.path]; cur == r {
-			e.finishLost(r)
-		}
-		e.mu.Unlock()
-	}
-	for _, it := range its {
-		if !gone(it.Leg) {
-			continue
-		}
-		e.mu.Lock()
-		if e.adopted[it.Path] == it {
-			delete(e.adopted, it.Path)
-			e.log.Warn("finishing the recording of an earlier run from its file: its leg is gone", "recording", it.Meta.RecordingID, "leg", it.Leg)
-			e.finishIntent(it, 0, "recovered")
-		}
-		e.mu.Unlock()
-	}
-}
-
 // switchMask is a mask (or unmask) as the switch ran it.
 type switchMask struct {
 	mask bool
 	at   int64 // µs on the switch's clock
-}
-
-// ranAt notes when the switch ran a recording's mask or unmask.
-func (e *engine) ranAt(cmd string, at int64) {
-	if at <= 0 || !strings.HasPrefix(cmd, "uuid_record ") {
-		return
-	}
-	f := strings.Fields(cmd)
-	if len(f) < 4 || (f[2] != "mask" && f[2] != "unmask") {
-		return
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if r := e.byPath[f[3]]; r != nil {
-		r.switchMasks = append(r.switchMasks, switchMask{mask: f[2] == "mask", at: at})
-	}
 }
 
 // switchMaskRanges are a recording's masked spans from the switch's own
@@ -970,4 +517,49 @@ func (e *engine) sizes() engineSizes {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return engineSizes{legs: e.m.Legs(), recordings: len(e.byID), adopted: len(e.adopted), seen: len(e.seen)}
+}
+
+// apiAction runs an API action on the call a leg belongs to. start and
+// stop act on that leg (start uses the settings of the account's cell for
+// the call, with an "api" origin); mask, unmask, pause and resume on every
+// recording of the call.
+func (e *engine) apiAction(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.lastTS > 0 {
+		// Masked ranges are measured on the switch's clock, as the
+		// events' times are: estimate it from the latest event.
+		ts = e.lastTS + time.Since(e.lastSeen).Microseconds()
+	}
+	return e.actLocked(uuid, action, who, ts)
+}
+
+// act runs an action on the call of a leg at ts (µs on the switch's clock)
+// with every right.
+func (e *engine) act(uuid, action string, ts int64) (bool, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	_, found, err := e.actLocked(uuid, action, callstate.Actor{Name: "runtime", PolicyStop: true}, ts)
+	return found, err
+}
+
+// actLocked runs an action and returns the ids of the recordings it
+// acted on (started, stopped, masked...). e.mu is held.
+func (e *engine) actLocked(uuid, action string, who callstate.Actor, ts int64) ([]string, bool, error) {
+	cmds, found, err := e.m.Act(uuid, action, who, ts)
+	var ids []string
+	for _, c := range cmds {
+		if c.Rec != nil && !slices.Contains(ids, c.Rec.ID) {
+			ids = append(ids, c.Rec.ID)
+		}
+	}
+	e.do(cmds)
+	return ids, found, err
+}
+
+// calls is a view of the engine's live calls.
+func (e *engine) calls() []callstate.CallView {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.m.Calls()
 }

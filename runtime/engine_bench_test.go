@@ -11,6 +11,7 @@ import (
 	"github.com/recpol/recpol/compiler"
 	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/esl"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/table"
 )
@@ -163,11 +164,10 @@ func BenchmarkEngineCallSetup(b *testing.B) {
 			for {
 				select {
 				case cmd := <-e.out:
-					f := strings.Fields(cmd)
-					if len(f) >= 4 && f[0] == "uuid_record" && f[2] == "start" {
+					if s, ok := cmd.(eslcmd.RecordStart); ok {
 						starts++
-						paths = append(paths, struct{ uuid, path string }{f[1], f[3]})
-						e.Handle(recordEvent(answers[f[1]], "RECORD_START", f[3]))
+						paths = append(paths, struct{ uuid, path string }{s.UUID, s.Path})
+						e.Handle(recordEvent(answers[s.UUID], "RECORD_START", s.Path))
 					}
 				default:
 					break drain

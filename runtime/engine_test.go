@@ -65,7 +65,7 @@ func drain(e *engine) []string {
 	for {
 		select {
 		case c := <-e.out:
-			out = append(out, idInPath.ReplaceAllString(c, "<id>"))
+			out = append(out, idInPath.ReplaceAllString(c.String(), "<id>"))
 		default:
 			return out
 		}

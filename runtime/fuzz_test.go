@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/compiler"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/eslwire"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
@@ -148,7 +149,8 @@ func runEngineEvents(t *testing.T, evs []*Event) (started, finished int) {
 	check := func() {
 		for {
 			select {
-			case cmd := <-e.out:
+			case c := <-e.out:
+				cmd := c.String()
 				if !validCommand(cmd) {
 					t.Fatalf("the engine queued a command outside the grammar: %q", cmd)
 				}
@@ -364,7 +366,7 @@ func FuzzIntentLog(f *testing.F) {
 			for _, it := range in.list(sw) {
 				m := it.Meta
 				want, _ := recordingPaths(sw, m.Account, m.RecordingID, m.Format)
-				if !store.ValidName(m.RecordingID) || !store.ValidName(m.Account) || it.Path != want || !uuidRE.MatchString(it.Leg) {
+				if !store.ValidName(m.RecordingID) || !store.ValidName(m.Account) || it.Path != want || !eslcmd.ValidUUID(it.Leg) {
 					t.Fatalf("invalid intent listed: %+v", it)
 				}
 				out = append(out, m.RecordingID)

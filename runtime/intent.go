@@ -1,13 +1,10 @@
 package runtime
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path"
@@ -17,41 +14,35 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/runtime/eslcmd"
+	"github.com/recpol/recpol/runtime/intentlog"
 	"github.com/recpol/recpol/runtime/store"
 )
 
 // Recording intents make running recordings survive the runtime's death.
-// When the engine sends a recording's start it first appends the
-// recording's metadata so far to the intent log, <spool>/active/intents.log.
-// The intent is done with (a "done" record) only once the store's Finish
-// (itself journaled and idempotent) has taken the stopped recording.
-// After a restart, and after every reconnection, an intent the engine does
-// not follow is finished from the log when its leg no longer exists on the
+// When the engine sends a recording's start it first puts the recording's
+// metadata so far in the intent log, <spool>/active/intents.log (package
+// intentlog, which states the log's durability rules), keyed by recording
+// id. The intent is done with only once the store's Finish (itself
+// journaled and idempotent) has taken the stopped recording. After a
+// restart, and after every reconnection, an intent the engine does not
+// follow is finished from the log when its leg no longer exists on the
 // switch or the switch restarted (a new Core-UUID); while its leg still
-// exists the engine adopts it and finishes it at its RECORD_STOP. So a
-// kill -9 at any moment loses no recording: the store's journal turns a
-// second Finish of the same recording into a no-op.
+// exists the engine adopts it and finishes it at its RECORD_STOP (see
+// recover.go). So a kill -9 at any moment loses no recording: the store's
+// journal turns a second Finish of the same recording into a no-op.
 //
-// A mask or unmask appends the intent again before its command goes out,
+// A mask or unmask puts the intent again before its command goes out,
 // with the masked ranges so far and where a mask still in force began
 // (write-ahead: the intent says what the switch is asked to do). A
 // recording finished from its intent gets that mask as a range to its end;
 // an adopted recording the engine continues is masked again (the command
 // may not have reached the switch before the crash) and its ranges go on.
 //
-// The log is one file opened for appending: each record is one line of
-// JSON written with one write, on the command path, without a file to
-// create or rename. The last record of a recording is its intent. When
-// the log holds more than twice the records it needs, it is rewritten with
-// the live intents only (a temporary file renamed over it); it is also
-// rewritten when the runtime starts. A line that cannot be read is moved
-// to the spool's quarantine; an unfinished last line (a write the process
-// did not complete) is dropped: its command was never sent. Intent files
-// of earlier versions (<id>.json in the same directory) are taken into the
-// log when the runtime starts.
-//
-// The log is written without fsync: it survives the runtime's crash,
-// which is what it guards against; the store's own journal is fsynced.
+// A line of the log that cannot be read, or an intent that is not a
+// recording of this runtime, is moved to the spool's quarantine. Intent
+// files of earlier versions (<id>.json in the same directory) are taken
+// into the log when the runtime starts.
 
 // intent is one recording the engine asked the switch to start.
 type intent struct {
@@ -68,31 +59,29 @@ type intent struct {
 	MaskedFromMS *int64 `json:"masked_from_ms,omitempty"`
 }
 
-// logRecord is one line of the intent log: an intent, or the recording
-// id of one done with.
-type logRecord struct {
-	Put  json.RawMessage `json:"put,omitempty"`
-	Done string          `json:"done,omitempty"`
-}
-
 // intentLogName is the intent log's name in <spool>/active.
 const intentLogName = "intents.log"
 
-// compactSlack is how many records beyond twice the live intents the log
-// may hold before it is rewritten.
-const compactSlack = 4096
-
-// maxIntentLine bounds one record of the log.
-const maxIntentLine = 1 << 20
-
-// logFile is the open intent log (an *os.File).
-type logFile interface {
-	io.Writer
-	Truncate(size int64) error
-	Close() error
+// intentKey is an intent's key in the log: its recording id.
+func intentKey(b []byte) (string, error) {
+	var it struct {
+		Meta struct {
+			RecordingID string `json:"recording_id"`
+		} `json:"meta"`
+	}
+	if err := json.Unmarshal(b, &it); err != nil {
+		return "", err
+	}
+	return it.Meta.RecordingID, nil
 }
 
-// intents is the intent log of one runtime, shared by its switches.
+// intentLogOptions key the intent log by recording id.
+func intentLogOptions() intentlog.Options {
+	return intentlog.Options{Key: intentKey, ValidKey: store.ValidName}
+}
+
+// intents is the intent log of one runtime, shared by its switches, and
+// the recordings handed to the store.
 type intents struct {
 	dir        string
 	quarantine string
@@ -104,14 +93,11 @@ type intents struct {
 	started func(store.Metadata)
 	refused func(id string)
 
-	// mu is taken after engine.mu, never before it (see engine.mu).
+	// mu is taken after engine.mu, never before it (see engine.mu); the
+	// store's activeMu (in started) and the log's own lock after it.
 	mu       sync.Mutex
-	f        logFile           // the log, open for appending; nil after a failed rewrite
-	closed   bool              // the runtime stopped: the log is not written again
-	live     map[string][]byte // by recording id: the intent (JSON) of each recording not done with
-	records  int               // records in the log
-	size     int64             // bytes in the log
-	inflight map[string]bool   // recording ids handed to the store, not yet done with
+	l        *intentlog.Log
+	inflight map[string]bool // recording ids handed to the store, not yet done with
 	// finished holds the ids of the last recordingsRemembered intents
 	// done with, so that a write the sender built before the recording
 	// ended does not bring its intent back.
@@ -124,9 +110,11 @@ type intents struct {
 // recordings at hundreds of call setups per second.
 const recordingsRemembered = 1 << 16
 
-// openIntents opens the intent log of a spool: it reads the log, takes in
-// the intent files of earlier versions, quarantines what cannot be read,
-// and rewrites the log with the live intents.
+// openIntents opens the intent log of a spool: it reads the log
+// (quarantining what cannot be read) and rewrites it with the live
+// intents, then takes in the intent files of earlier versions. Something
+// other than a file in the log's place is set aside in the quarantine,
+// not followed, and the runtime starts with an empty log.
 func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents, error) {
 	in := &intents{dir: filepath.Join(spool, "active"), quarantine: filepath.Join(spool, "quarantine"),
 		log: log, onQuar: onQuarantine, inflight: map[string]bool{}, finished: map[string]bool{}}
@@ -136,164 +124,38 @@ func openIntents(spool string, log *slog.Logger, onQuarantine func()) (*intents,
 		}
 	}
 	logPath := filepath.Join(in.dir, intentLogName)
-	live, bad, err := readIntentLog(in.dir)
-	if errors.Is(err, errNotRegular) {
-		// A link or a directory in the log's place: set aside, not
-		// followed, and the runtime starts with an empty log.
+	opts := intentLogOptions()
+	opts.Logger = log
+	bad := 0
+	opts.Corrupt = func(line []byte, err error) {
+		in.quarantineData(fmt.Sprintf("%s-%d", intentLogName, bad), line, err)
+		bad++
+	}
+	l, err := intentlog.Open(logPath, opts)
+	if errors.Is(err, intentlog.ErrNotRegular) {
 		in.quarantineFile(logPath, err)
-		live, bad, err = map[string][]byte{}, nil, nil
+		l, err = intentlog.Open(logPath, opts)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("recording intents: %w", err)
 	}
-	in.live = live
-	for i, b := range bad {
-		in.quarantineData(fmt.Sprintf("%s-%d", intentLogName, i), b.data, b.err)
-	}
-	legacy, err := in.takeLegacy()
-	if err != nil {
+	in.l = l
+	if err := in.takeLegacy(); err != nil {
+		l.Close()
 		return nil, fmt.Errorf("recording intents: %w", err)
-	}
-	if err := in.rewrite(); err != nil {
-		// A full disk must not keep the runtime from recording: the
-		// log stays as it is, appended to, and is rewritten later.
-		log.Error("rewriting the recording intent log failed; appending to it as it is", "error", err)
-		f, size, oerr := openForAppend(logPath)
-		if oerr != nil {
-			return nil, fmt.Errorf("recording intents: %w", oerr)
-		}
-		// Counted as compactSlack records, so that a rewrite is tried
-		// again once twice the live intents have been appended.
-		in.f, in.size, in.records = f, size, compactSlack
-		return in, nil
-	}
-	for _, p := range legacy {
-		os.Remove(p) // in the log now
 	}
 	return in, nil
 }
 
-// openForAppend opens the log as it is for appending, without the
-// unfinished last line a crash may have left (the next record would run
-// into it), and returns its size.
-func openForAppend(p string) (*os.File, int64, error) {
-	data, err := os.ReadFile(p)
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return nil, 0, err
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, 0, err
-	}
-	size := int64(bytes.LastIndexByte(data, '\n') + 1)
-	if size < int64(len(data)) {
-		if err := f.Truncate(size); err != nil {
-			f.Close()
-			return nil, 0, err
-		}
-	}
-	return f, size, nil
-}
-
-var errNotRegular = errors.New("not a regular file")
-
-// badRecord is a line of the log that could not be read.
-type badRecord struct {
-	data []byte
-	err  error
-}
-
-// readIntentLog reads the intent log in dir: the live intents by
-// recording id, and the lines that cannot be read. A missing log is
-// empty; a log that is not a regular file is an error.
-func readIntentLog(dir string) (map[string][]byte, []badRecord, error) {
-	live := map[string][]byte{}
-	p := filepath.Join(dir, intentLogName)
-	fi, err := os.Lstat(p)
-	if errors.Is(err, os.ErrNotExist) {
-		return live, nil, nil
-	}
-	if err != nil {
-		return nil, nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, nil, fmt.Errorf("%s: %w", p, errNotRegular)
-	}
-	data, err := os.ReadFile(p)
-	if err != nil {
-		return nil, nil, err
-	}
-	var bad []badRecord
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
-		if i < 0 {
-			// The last write did not complete: its command was never
-			// sent.
-			break
-		}
-		line := data[:i]
-		data = data[i+1:]
-		if len(line) == 0 {
-			continue
-		}
-		id, put, err := parseLogRecord(line)
-		if err != nil {
-			bad = append(bad, badRecord{append([]byte(nil), line...), err})
-			continue
-		}
-		if put == nil {
-			delete(live, id)
-		} else {
-			live[id] = put
-		}
-	}
-	return live, bad, nil
-}
-
-// parseLogRecord reads one line of the log: the recording id, and its
-// intent (nil: done with).
-func parseLogRecord(line []byte) (string, []byte, error) {
-	if len(line) > maxIntentLine {
-		return "", nil, fmt.Errorf("%d bytes: too large", len(line))
-	}
-	var rec logRecord
-	dec := json.NewDecoder(bytes.NewReader(line))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&rec); err != nil {
-		return "", nil, fmt.Errorf("corrupt: %w", err)
-	}
-	switch {
-	case rec.Done != "" && rec.Put == nil:
-		if !store.ValidName(rec.Done) {
-			return "", nil, fmt.Errorf("invalid recording id %q", rec.Done)
-		}
-		return rec.Done, nil, nil
-	case rec.Done == "" && rec.Put != nil:
-		var it struct {
-			Meta struct {
-				RecordingID string `json:"recording_id"`
-			} `json:"meta"`
-		}
-		if err := json.Unmarshal(rec.Put, &it); err != nil {
-			return "", nil, fmt.Errorf("corrupt: %w", err)
-		}
-		if !store.ValidName(it.Meta.RecordingID) {
-			return "", nil, fmt.Errorf("invalid recording id %q", it.Meta.RecordingID)
-		}
-		return it.Meta.RecordingID, []byte(rec.Put), nil
-	}
-	return "", nil, errors.New("neither an intent nor a recording done with")
-}
-
 // takeLegacy takes the intent files of earlier versions (<id>.json) into
-// the live intents and returns their paths; files that cannot be read are
-// quarantined, unfinished writes (.tmp) removed.
-func (in *intents) takeLegacy() ([]string, error) {
+// the log and removes them; files that cannot be read are quarantined,
+// unfinished writes (.tmp) removed. A file the log could not take stays
+// for the next run.
+func (in *intents) takeLegacy() error {
 	ents, err := os.ReadDir(in.dir)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var taken []string
 	for _, e := range ents {
 		name := e.Name()
 		p := filepath.Join(in.dir, name)
@@ -301,16 +163,21 @@ func (in *intents) takeLegacy() ([]string, error) {
 		case strings.HasSuffix(name, ".tmp"):
 			os.Remove(p) // a write the process did not finish
 		case strings.HasSuffix(name, ".json"):
-			b, err := readLegacy(p, strings.TrimSuffix(name, ".json"))
+			id := strings.TrimSuffix(name, ".json")
+			b, err := readLegacy(p, id)
 			if err != nil {
 				in.quarantineFile(p, err)
 				continue
 			}
-			in.live[strings.TrimSuffix(name, ".json")] = b
-			taken = append(taken, p)
+			if err := in.l.Put(id, b); err != nil {
+				in.log.Error("taking an intent file of an earlier version into the log failed; it is tried again at the next start",
+					"intent", p, "error", err)
+				continue
+			}
+			os.Remove(p) // in the log now
 		}
 	}
-	return taken, nil
+	return nil
 }
 
 // readLegacy reads an intent file of an earlier version.
@@ -322,7 +189,7 @@ func readLegacy(p, id string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, errors.New("not a regular file")
 	}
-	if fi.Size() > maxIntentLine {
+	if fi.Size() > intentlog.MaxRecord {
 		return nil, fmt.Errorf("%d bytes: too large", fi.Size())
 	}
 	b, err := os.ReadFile(p)
@@ -343,112 +210,17 @@ func readLegacy(p, id string) ([]byte, error) {
 	return c.Bytes(), nil
 }
 
-// rewrite writes the log anew with the live intents only and opens it
-// for appending. in.mu is held, or in is not shared yet.
-func (in *intents) rewrite() error {
-	p := filepath.Join(in.dir, intentLogName)
-	tmp := p + ".tmp"
-	// A stale temporary file is removed, not truncated: O_EXCL does not
-	// follow a link planted in its place.
-	if err := os.Remove(tmp); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("rewriting the intent log: %w", err)
-	}
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fmt.Errorf("rewriting the intent log: %w", err)
-	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	var size int64
-	for _, b := range in.live {
-		n, _ := w.Write(logLine(b))
-		size += int64(n)
-	}
-	err = w.Flush()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, p)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("rewriting the intent log: %w", err)
-	}
-	nf, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("opening the intent log: %w", err)
-	}
-	if in.f != nil {
-		in.f.Close()
-	}
-	in.f, in.size, in.records = nf, size, len(in.live)
-	return nil
-}
-
-// logLine is the log's record of an intent (JSON).
-func logLine(put []byte) []byte {
-	b := make([]byte, 0, len(put)+10)
-	b = append(b, `{"put":`...)
-	b = append(b, put...)
-	return append(b, "}\n"...)
-}
-
-// appendLocked appends one record to the log. in.mu is held.
-func (in *intents) appendLocked(line []byte) error {
-	if in.closed {
-		return errIntentsClosed
-	}
-	if in.f == nil {
-		if err := in.rewrite(); err != nil {
-			return err
-		}
-	}
-	n, err := in.f.Write(line)
-	if err != nil {
-		// A part written (a full disk) would run into the next record:
-		// cut it off, or rewrite the log before the next one.
-		if n > 0 {
-			if terr := in.f.Truncate(in.size); terr != nil {
-				in.f.Close()
-				in.f = nil
-			}
-		}
-		return fmt.Errorf("appending to the intent log: %w", err)
-	}
-	in.size += int64(n)
-	in.records++
-	return nil
-}
-
-// compactLocked rewrites the log when it holds more than twice the
-// records it needs; in.live must hold every record appended. in.mu is
-// held.
-func (in *intents) compactLocked() {
-	if in.closed || in.records <= 2*len(in.live)+compactSlack {
-		return
-	}
-	if err := in.rewrite(); err != nil {
-		// The log stays as it is, read right after a crash; the next
-		// record tries again.
-		in.log.Error("rewriting the recording intent log failed", "error", err)
-	}
-}
-
-var errIntentsClosed = errors.New("the intent log is closed: the runtime stopped")
-
 // close closes the log; it is not written again.
 func (in *intents) close() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	in.closed = true
-	if in.f != nil {
-		in.f.Close()
-		in.f = nil
+	if err := in.l.Close(); err != nil {
+		in.log.Error("closing the recording intent log", "error", err)
 	}
 }
 
-// write appends an intent to the log (0600), unless its recording was
-// handed to the store already.
+// write puts an intent in the log, unless its recording was handed to
+// the store already.
 func (in *intents) write(it *intent) error {
 	id := it.Meta.RecordingID
 	if !store.ValidName(id) {
@@ -463,12 +235,10 @@ func (in *intents) write(it *intent) error {
 	if in.inflight[id] || in.finished[id] {
 		return nil // its intent is done with
 	}
-	if err := in.appendLocked(logLine(b)); err != nil {
+	_, known := in.l.Get(id)
+	if err := in.l.Put(id, b); err != nil {
 		return err
 	}
-	_, known := in.live[id]
-	in.live[id] = b
-	in.compactLocked()
 	if !known && in.started != nil {
 		in.started(it.Meta) // the catalog lists it, active (never blocks)
 	}
@@ -492,7 +262,7 @@ func (in *intents) claim(id string) bool {
 func (in *intents) done(id string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
-	if err := in.dropLocked(id); err != nil {
+	if err := in.l.Done(id); err != nil {
 		in.log.Error("recording an intent done with failed; it is finished again after a restart (without effect)",
 			"recording", id, "error", err)
 	}
@@ -510,97 +280,11 @@ func (in *intents) done(id string) {
 	}
 }
 
-// dropLocked appends that a recording's intent is done with and forgets
-// it; an id without a live intent writes nothing. in.mu is held.
-func (in *intents) dropLocked(id string) error {
-	if _, ok := in.live[id]; !ok {
-		return nil
-	}
-	line, _ := json.Marshal(logRecord{Done: id})
-	err := in.appendLocked(append(line, '\n'))
-	delete(in.live, id)
-	in.compactLocked()
-	return err
-}
-
 // forget removes the intent of a recording that never started.
 func (in *intents) forget(id string) {
 	in.done(id)
 	if in.refused != nil {
 		in.refused(id)
-	}
-}
-
-// recoverIntents runs after every (re)connection, once the recordings the
-// engine follows are reconciled: every intent the engine does not follow
-// belongs to an earlier run of the runtime (or its RECORD_STOP was lost).
-// When its leg is gone, or the switch restarted since it was written, it is
-// finished from its file; otherwise the engine adopts it and finishes it at
-// its RECORD_STOP or its leg's hangup.
-func (e *engine) recoverIntents(ctx context.Context, c APICommander, coreUUID string) {
-	if e.intents == nil {
-		return
-	}
-	for _, it := range e.intents.list(e.sw) {
-		e.mu.Lock()
-		live := e.byPath[it.Path] != nil
-		e.mu.Unlock()
-		if live {
-			continue
-		}
-		gone := it.CoreUUID != "" && coreUUID != "" && it.CoreUUID != coreUUID
-		if !gone {
-			res, err := c.API(ctx, "uuid_exists "+it.Leg)
-			if err != nil {
-				continue // the next connection tries again
-			}
-			gone = strings.TrimSpace(res) == "false"
-		}
-		e.mu.Lock()
-		if gone {
-			delete(e.adopted, it.Path)
-			e.log.Warn("finishing the recording of an earlier run from its file", "recording", it.Meta.RecordingID, "leg", it.Leg)
-			e.finishIntent(it, 0, "recovered")
-		} else if e.adopted[it.Path] == nil {
-			e.log.Info("adopting a recording of an earlier run: its leg is still up", "recording", it.Meta.RecordingID, "leg", it.Leg)
-			e.adopted[it.Path] = it
-		}
-		e.mu.Unlock()
-	}
-}
-
-// finishIntent hands the recording of an intent to the store. e.mu is held.
-func (e *engine) finishIntent(it *intent, durMS int64, cause string) {
-	id := it.Meta.RecordingID
-	if !e.intents.claim(id) {
-		return
-	}
-	m := it.Meta
-	m.DurationMS = durMS
-	m.MaskedRanges = append([]Range{}, m.MaskedRanges...)
-	if it.MaskedFromMS != nil {
-		// Masked to the end: the store closes an open range (-1) at the
-		// duration it reads from the file.
-		end := int64(-1)
-		if durMS > 0 {
-			end = durMS
-		}
-		m.MaskedRanges = append(m.MaskedRanges, Range{StartMS: *it.MaskedFromMS, EndMS: end})
-	}
-	_, local := recordingPaths(e.sw, m.Account, id, m.Format)
-	in := e.intents
-	e.obs("recovered")
-	e.fin.Finish(Finished{Meta: m, LocalPath: local, Cause: cause, Done: func() { in.done(id) }})
-}
-
-// adoptedLegGone finishes the adopted recordings of a leg that hung up
-// without their RECORD_STOP (a start that never took effect). e.mu is held.
-func (e *engine) adoptedLegGone(leg string) {
-	for p, it := range e.adopted {
-		if it.Leg == leg {
-			delete(e.adopted, p)
-			e.finishIntent(it, 0, "leg gone")
-		}
 	}
 }
 
@@ -612,7 +296,7 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	var out []*intent
-	for id, b := range in.live {
+	for id, b := range in.l.Live() {
 		if in.inflight[id] {
 			continue
 		}
@@ -621,8 +305,8 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 			continue
 		}
 		if err != nil {
-			in.quarantineData(id, logLine(b), err)
-			if err := in.dropLocked(id); err != nil {
+			in.quarantineData(id, putRecord(b), err)
+			if err := in.l.Done(id); err != nil {
 				in.log.Error("recording a quarantined intent failed", "recording", id, "error", err)
 			}
 			continue
@@ -631,6 +315,11 @@ func (in *intents) list(sw SwitchConfig) []*intent {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Meta.RecordingID < out[j].Meta.RecordingID })
 	return out
+}
+
+// putRecord is an intent as its line in the log, for the quarantine.
+func putRecord(b []byte) []byte {
+	return append(append([]byte(`{"put":`), b...), "}\n"...)
 }
 
 var errOtherSwitch = errors.New("intent of another switch")
@@ -666,7 +355,7 @@ func checkIntent(b []byte, id string, sw SwitchConfig) (*intent, error) {
 		return nil, fmt.Errorf("version %d", it.Version)
 	case m.RecordingID != id || !store.ValidName(id):
 		return nil, fmt.Errorf("recording id %q in the intent of %q", m.RecordingID, id)
-	case !uuidRE.MatchString(it.Leg) || m.CallID != it.Leg:
+	case !eslcmd.ValidUUID(it.Leg) || m.CallID != it.Leg:
 		return nil, fmt.Errorf("invalid leg %q", it.Leg)
 	case !idRE.MatchString(m.Account) || !store.ValidName(m.Account):
 		return nil, fmt.Errorf("invalid account %q", m.Account)
@@ -736,4 +425,10 @@ func PendingIntents(spool string) (int, error) {
 		live[strings.TrimSuffix(filepath.Base(f), ".json")] = nil
 	}
 	return len(live), nil
+}
+
+// readIntentLog reads the intent log in dir without writing it: the live
+// intents by recording id, and the lines that cannot be read.
+func readIntentLog(dir string) (map[string][]byte, []intentlog.Bad, error) {
+	return intentlog.Read(filepath.Join(dir, intentLogName), intentLogOptions())
 }

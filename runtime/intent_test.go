@@ -2,20 +2,18 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/fakeswitch"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/scenario"
 	"github.com/recpol/recpol/table"
@@ -323,7 +321,7 @@ func TestReattachAfterRestart(t *testing.T) {
 	var first string
 	for p := range e1.byPath {
 		first = p
-		e1.writeIntent("uuid_record " + a + " start " + p + " 10800 {}")
+		e1.writeIntent(eslcmd.RecordStart{UUID: a, Path: p, TimeLimit: 10800})
 	}
 	if first == "" {
 		t.Fatal("the first run started no recording")
@@ -340,7 +338,7 @@ func TestReattachAfterRestart(t *testing.T) {
 	for {
 		select {
 		case c := <-e2.out:
-			if f := strings.Fields(c); f[0] == "uuid_record" && f[2] == "start" && f[3] != first {
+			if s, ok := c.(eslcmd.RecordStart); ok && s.Path != first {
 				t.Errorf("a second recording was started: %s", c)
 			}
 			continue
@@ -527,7 +525,7 @@ func TestReattachMasked(t *testing.T) {
 			select {
 			case c := <-e.out:
 				e.writeIntent(c)
-				out = append(out, c)
+				out = append(out, c.String())
 				continue
 			default:
 			}
@@ -710,140 +708,6 @@ func TestIntentLogOpen(t *testing.T) {
 	}
 }
 
-// TestIntentLogCompacts: recordings come and go; the log is rewritten
-// whenever it holds more than twice the records it needs (plus a margin),
-// and a new run finds exactly the live intents.
-func TestIntentLogCompacts(t *testing.T) {
-	spool, in := openTestIntents(t)
-	const live = 100
-	want := map[string]bool{}
-	maxRecords, compactions := 0, 0
-	// check compares the log on disk with the intents expected, right
-	// after each rewrite (the record that triggered it included).
-	check := func(records int) {
-		t.Helper()
-		in.mu.Lock()
-		n := in.records
-		in.mu.Unlock()
-		maxRecords = max(maxRecords, n)
-		if n >= records {
-			return
-		}
-		compactions++
-		onDisk, bad, err := readIntentLog(filepath.Join(spool, "active"))
-		if err != nil || len(bad) > 0 {
-			t.Fatalf("log after a rewrite: %v %+v", err, bad)
-		}
-		got := map[string]bool{}
-		for id := range onDisk {
-			got[id] = true
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Fatalf("intents on disk after a rewrite (-want +got):\n%s", diff)
-		}
-	}
-	records := func() int {
-		in.mu.Lock()
-		defer in.mu.Unlock()
-		return in.records
-	}
-	for i := range 5 * compactSlack {
-		id := fmt.Sprintf("r%d", i)
-		for range 2 { // started, then masked
-			n := records()
-			if err := in.write(testIntent(id)); err != nil {
-				t.Fatal(err)
-			}
-			want[id] = true
-			check(n)
-		}
-		if i >= live {
-			old := fmt.Sprintf("r%d", i-live)
-			n := records()
-			in.claim(old)
-			in.done(old)
-			delete(want, old)
-			check(n)
-		}
-	}
-	if compactions < 5 {
-		t.Errorf("%d rewrites of the log", compactions)
-	}
-	if limit := 2*(live+1) + compactSlack + 1; maxRecords > limit {
-		t.Errorf("the log held up to %d records, more than %d", maxRecords, limit)
-	}
-	b, err := os.ReadFile(filepath.Join(spool, "active", intentLogName))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(string(b), "\n"); n > 2*(live+1)+compactSlack+1 {
-		t.Errorf("the log holds %d lines", n)
-	}
-	in.close()
-	next, err := openIntents(spool, quietLogger(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer next.close()
-	got := next.list(SwitchConfig{Name: "fs1", RecordDir: "/rec"})
-	if len(got) != live {
-		t.Fatalf("%d live intents after a restart, want %d", len(got), live)
-	}
-	for _, it := range got {
-		var n int
-		fmt.Sscanf(it.Meta.RecordingID, "r%d", &n)
-		if n < 5*compactSlack-live {
-			t.Errorf("intent %s is done with, yet found again", it.Meta.RecordingID)
-		}
-	}
-}
-
-// fullDisk writes half of what it is given, then fails as a full disk.
-type fullDisk struct {
-	logFile
-	full bool
-}
-
-func (f *fullDisk) Write(b []byte) (int, error) {
-	if !f.full {
-		return f.logFile.Write(b)
-	}
-	n, _ := f.logFile.Write(b[:len(b)/2])
-	return n, syscall.ENOSPC
-}
-
-// TestIntentLogDiskFull: a record the disk had room for only a part of
-// is cut off, so that it does not run into the next record: after the
-// disk has room again, the log reads back whole.
-func TestIntentLogDiskFull(t *testing.T) {
-	spool, in := openTestIntents(t)
-	if err := in.write(testIntent("r1")); err != nil {
-		t.Fatal(err)
-	}
-	disk := &fullDisk{logFile: in.f, full: true}
-	in.f = disk
-	if err := in.write(testIntent("r2")); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("write on a full disk: %v", err)
-	}
-	disk.full = false
-	if err := in.write(testIntent("r3")); err != nil {
-		t.Fatal(err)
-	}
-	in.close()
-	live, bad, err := readIntentLog(filepath.Join(spool, "active"))
-	if err != nil || len(bad) > 0 {
-		t.Fatalf("log after a full disk: %v %+v", err, bad)
-	}
-	var got []string
-	for id := range live {
-		got = append(got, id)
-	}
-	sort.Strings(got)
-	if diff := cmp.Diff([]string{"r1", "r3"}, got); diff != "" {
-		t.Errorf("live intents (-want +got):\n%s", diff)
-	}
-}
-
 // TestIntentLogNotAFile: a link or a directory in the place of the intent
 // log (or of its temporary file) is set aside in the quarantine, never
 // followed; the runtime starts with an empty log and records on.
@@ -933,7 +797,7 @@ func TestRecheckFinishesLostLegs(t *testing.T) {
 		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
 	drain(e1)
 	for p := range e1.byPath {
-		e1.writeIntent("uuid_record " + a + " start " + p + " 10800 {}")
+		e1.writeIntent(eslcmd.RecordStart{UUID: a, Path: p, TimeLimit: 10800})
 	}
 	if len(e1.byPath) != 1 {
 		t.Fatalf("%d recordings started, want 1", len(e1.byPath))

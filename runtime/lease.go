@@ -10,6 +10,7 @@ import (
 
 	"github.com/recpol/recpol/runtime/catalog"
 	"github.com/recpol/recpol/runtime/esl"
+	"github.com/recpol/recpol/runtime/eslcmd"
 )
 
 // apiFunc runs one api command on a switch.
@@ -56,7 +57,7 @@ type switchLease struct {
 }
 
 func (l *switchLease) acquire(ctx context.Context, api apiFunc) (bool, string, error) {
-	cur, err := api(ctx, "global_getvar "+ownerVar)
+	cur, err := runAPI(ctx, api, eslcmd.GlobalGetVar{Name: ownerVar})
 	if err != nil {
 		return false, "", fmt.Errorf("reading the switch's lease: %w", err)
 	}
@@ -67,14 +68,12 @@ func (l *switchLease) acquire(ctx context.Context, api apiFunc) (bool, string, e
 		return false, holder, nil
 	}
 	next := l.me + ";" + strconv.FormatInt(now.Add(l.ttl).UnixMilli(), 10)
-	cmd := "global_setvar " + ownerVar + "=" + next
-	if cur != "" {
-		cmd += "=" + cur // only if nobody changed it meanwhile
-	}
-	if _, err := api(ctx, cmd); err != nil {
+	// Only if nobody changed it meanwhile.
+	set := eslcmd.GlobalSetVar{Name: ownerVar, Value: next, IfEqual: cur != "", Expected: cur}
+	if _, err := runAPI(ctx, api, set); err != nil {
 		return false, "", fmt.Errorf("taking the switch's lease: %w", err)
 	}
-	got, err := api(ctx, "global_getvar "+ownerVar)
+	got, err := runAPI(ctx, api, eslcmd.GlobalGetVar{Name: ownerVar})
 	if err != nil {
 		return false, "", fmt.Errorf("reading the switch's lease: %w", err)
 	}
@@ -84,14 +83,14 @@ func (l *switchLease) acquire(ctx context.Context, api apiFunc) (bool, string, e
 }
 
 func (l *switchLease) release(ctx context.Context, api apiFunc) {
-	cur, err := api(ctx, "global_getvar "+ownerVar)
+	cur, err := runAPI(ctx, api, eslcmd.GlobalGetVar{Name: ownerVar})
 	if err != nil {
 		return
 	}
 	cur = strings.TrimSpace(cur)
 	if holder, _ := parseOwner(cur); holder == l.me {
 		// An empty value unsets it, if it is still ours.
-		api(ctx, "global_setvar "+ownerVar+"=="+cur)
+		runAPI(ctx, api, eslcmd.GlobalSetVar{Name: ownerVar, IfEqual: true, Expected: cur})
 	}
 }
 
@@ -149,8 +148,8 @@ func (sr *switchRun) gate(ctx context.Context, api func(context.Context, string)
 // ones (engine.start), and this is said once per connection, loudly. An
 // unclear answer keeps mp3: the switch's refusal of a start is then the
 // signal, as before.
-func (sr *switchRun) checkMP3(ctx context.Context, api func(context.Context, string) (string, error)) {
-	res, err := api(ctx, "module_exists mod_shout")
+func (sr *switchRun) checkMP3(ctx context.Context, api apiFunc) {
+	res, err := runAPI(ctx, api, eslcmd.ModuleExists{Module: "mod_shout"})
 	state, can := mp3Unknown, 0.0
 	switch strings.TrimSpace(res) {
 	case "true":

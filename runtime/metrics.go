@@ -15,7 +15,7 @@ import (
 type Metrics struct {
 	Registry *prometheus.Registry
 
-	Recordings          *prometheus.CounterVec // by event: started, stopped, failed, command_dropped
+	Recordings          *prometheus.CounterVec // by event: RecordingEvents
 	Finished            *prometheus.CounterVec // by outcome: stored, discarded, error
 	Uploads             *prometheus.CounterVec // by outcome: ok, failed
 	UploadsPending      prometheus.Gauge
@@ -48,7 +48,7 @@ func (m *Metrics) readUploadHealth() store.UploadHealth {
 
 // RecordingEvents are the values of recpol_recordings_total's event label.
 var RecordingEvents = []string{"requested", "started", "failed", "stopped", "recovered",
-	"command_waited", "command_dropped", "command_deferred", "intent_failed", "announce_refused"}
+	"command_waited", "command_dropped", "command_invalid", "command_deferred", "intent_failed", "announce_refused"}
 
 // InitSwitch creates a switch's labelled series at zero.
 func (m *Metrics) InitSwitch(name string) {
@@ -62,7 +62,7 @@ func NewMetrics() *Metrics {
 	m := &Metrics{
 		Registry: prometheus.NewRegistry(),
 		Recordings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_total",
-			Help: "Recording commands and outcomes seen by the engine, by event (requested: a start sent; started: the switch took it, RECORD_START; failed: the switch refused it; stopped; recovered: finished from an earlier run's intent; command_waited: a recording command waited for room in a full command queue; command_dropped: another command shed; command_deferred: kept while the switch was away; intent_failed: a crash-safety intent could not be written; announce_refused: a consent announcement not played, its media unsafe)."}, []string{"event"}),
+			Help: "Recording commands and outcomes seen by the engine, by event (requested: a start sent; started: the switch took it, RECORD_START; failed: the switch refused it; stopped; recovered: finished from an earlier run's intent; command_waited: a command waited for room in a full command queue; command_dropped: a command not sent, its queue full and its sender stopped or stuck (logged at ERROR); command_invalid: a command refused before the socket, a value in it unsafe (logged at ERROR); command_deferred: kept while the switch was away; intent_failed: a crash-safety intent could not be written; announce_refused: a consent announcement not played, its media unsafe)."}, []string{"event"}),
 		Finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_finished_total",
 			Help: "Stopped recordings by outcome: stored, discarded (too short or empty), error (kept in the spool)."}, []string{"outcome"}),
 		Uploads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_uploads_total",

@@ -67,9 +67,10 @@ type switchRun struct {
 	rt     *Runtime
 	lease  lease
 	lag    prometheus.Gauge // recpol_event_lag_seconds of this switch
-	// ctx is Run's: the goroutines a connection starts (reconcile) end
-	// with it. Set by Run before the client runs.
-	ctx context.Context
+	// connections carries each (re)connection from Connected to the
+	// switch's reconcile loop (run by Run); a connection not yet
+	// reconciled is merged with the next.
+	connections chan connection
 	// state says why the switch is not connected, for /healthz: nil
 	// while connected.
 	state atomic.Pointer[switchState]
@@ -161,7 +162,7 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 			return nil, fmt.Errorf("switch %s: %w", s.Name, err)
 		}
 		m.InitSwitch(s.Name)
-		sr := &switchRun{cfg: s, rt: r, lag: m.EventLag.WithLabelValues(s.Name)}
+		sr := &switchRun{cfg: s, rt: r, lag: m.EventLag.WithLabelValues(s.Name), connections: make(chan connection, 1)}
 		sr.state.Store(&switchState{reason: "not connected yet", since: time.Now()})
 		sr.engine = newEngine(s, cfg.Classify, p.Table, r, log.With("switch", s.Name), func(what string) {
 			m.Recordings.WithLabelValues(what).Inc()
@@ -271,8 +272,11 @@ func (r *Runtime) HTTPAddr(ctx context.Context) (string, error) {
 	}
 }
 
-// Run runs until ctx is done: the store's upload workers, the policy
-// watcher, one client and engine per switch, and the HTTP API.
+// Run runs until ctx is done: the store's upload workers, the finish
+// lane, the policy watcher, per switch its client, its engine's sender,
+// reconcile and recheck loops and its lease, and the HTTP API. Every
+// goroutine the runtime starts is Run's: it ends with Run's context and
+// Run returns only once it has.
 func (r *Runtime) Run(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -299,8 +303,8 @@ func (r *Runtime) Run(ctx context.Context) error {
 	goRun("policy watcher", func() error { return r.Policy.Watch(ctx, r.cfg.ReloadDebounce, r.reload) })
 	for _, sr := range r.switches {
 		sr := sr
-		sr.ctx = ctx
 		goRun("sender "+sr.cfg.Name, func() error { sr.engine.sender(ctx, sr.client); return nil })
+		goRun("reconcile "+sr.cfg.Name, func() error { sr.reconcileLoop(ctx); return nil })
 		goRun("recheck "+sr.cfg.Name, func() error { sr.engine.recheckLoop(ctx, sr.client, sr.client.Connected); return nil })
 		goRun("switch "+sr.cfg.Name, func() error { return sr.client.Run(ctx, sr) })
 		goRun("lease "+sr.cfg.Name, func() error { sr.keepLease(ctx); return nil })
@@ -315,13 +319,7 @@ func (r *Runtime) Run(ctx context.Context) error {
 		r.addr <- ln.Addr().String()
 		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
 			WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}
-		goRun("http", func() error {
-			go func() { <-ctx.Done(); srv.Close() }()
-			if err := srv.Serve(newLimitListener(ln, httpMaxConns)); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
+		goRun("http", func() error { return serveUntil(ctx, srv, newLimitListener(ln, httpMaxConns)) })
 		r.log.Info("http api listening", "addr", ln.Addr().String())
 	}
 	r.log.Info("runtime running", "version", version.Get().String(), "policy", r.Policy.Table().Version, "switches", len(r.switches))
@@ -377,11 +375,63 @@ func (sr *switchRun) Connected(coreUUID string) {
 	sr.state.Store(nil)
 	sr.rt.log.Info("switch connected", "switch", sr.cfg.Name, "core_uuid", coreUUID)
 	restarted := sr.engine.connected(coreUUID)
-	ctx := sr.ctx
-	if ctx == nil {
-		ctx = context.Background() // a switchRun driven without Run (tests)
+	c := connection{coreUUID: coreUUID, restarted: restarted}
+	for {
+		select {
+		case sr.connections <- c:
+			return
+		default:
+		}
+		// A connection not reconciled yet: this one supersedes it
+		// (the client calls Connected from one goroutine, so this
+		// ends).
+		select {
+		case old := <-sr.connections:
+			c.restarted = c.restarted || old.restarted
+		default:
+		}
 	}
-	go sr.engine.reconcile(ctx, sr.client, coreUUID, restarted)
+}
+
+// connection is one (re)connection to a switch, to reconcile.
+type connection struct {
+	coreUUID  string
+	restarted bool // the switch restarted since the connection before
+}
+
+// reconcileLoop reconciles the engine after each (re)connection, off the
+// client's event path, until ctx is done.
+func (sr *switchRun) reconcileLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-sr.connections:
+			sr.engine.reconcile(ctx, sr.client, c.coreUUID, c.restarted)
+		}
+	}
+}
+
+// serveUntil serves srv on ln until ctx is done, then closes it; the
+// goroutine that closes it ends before serveUntil returns.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener) error {
+	stop := make(chan struct{})
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		select {
+		case <-ctx.Done():
+			srv.Close()
+		case <-stop:
+		}
+	}()
+	err := srv.Serve(ln)
+	close(stop)
+	<-closed
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }
 
 // Event hands an event to the engine.

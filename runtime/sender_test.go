@@ -8,7 +8,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/recpol/recpol/runtime/esl"
+	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/table"
 )
 
@@ -58,11 +61,13 @@ func TestSlowSwitchDoesNotStallOtherCalls(t *testing.T) {
 	defer cancel()
 	done := make(chan struct{})
 	go func() { e.sender(ctx, c); close(done) }()
-	e.send("uuid_record slow-1 start /rec/a/1.wav 10 {}")
-	e.send("uuid_record slow-1 mask /rec/a/1.wav")
+	e.mu.Lock()
+	e.send(eslcmd.RecordStart{UUID: "slow-1", Path: "/rec/a/1.wav", TimeLimit: 10})
+	e.send(eslcmd.Record{Op: eslcmd.Mask, UUID: "slow-1", Path: "/rec/a/1.wav"})
 	for i := 0; i < 50; i++ {
-		e.send(fmt.Sprintf("uuid_record fast-%d start /rec/a/%d.wav 10 {}", i, i))
+		e.send(eslcmd.RecordStart{UUID: fmt.Sprintf("fast-%d", i), Path: fmt.Sprintf("/rec/a/%d.wav", i), TimeLimit: 10})
 	}
+	e.mu.Unlock()
 	waitFor(t, "the other calls' commands", func() bool { return len(c.sent()) == 50 })
 	for _, cmd := range c.sent() {
 		if strings.Contains(cmd, "slow-") {
@@ -88,15 +93,20 @@ func TestSlowSwitchDoesNotStallOtherCalls(t *testing.T) {
 // answers.
 func TestCommandKeptWhileDisconnected(t *testing.T) {
 	e := newEngine(SwitchConfig{Name: "fs"}, Classify{Preset: "recpol"}, func() *table.Table { return nil }, &finishes{}, quietLogger(), nil)
-	mask := "uuid_record leg-1 mask /rec/a/1.wav"
-	c := &slowCommander{release: make(chan struct{}), fail: map[string]int{mask: 3}}
+	mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
+	unmask := eslcmd.Record{Op: eslcmd.Unmask, UUID: "leg-1", Path: "/rec/a/1.wav"}
+	c := &slowCommander{release: make(chan struct{}), fail: map[string]int{mask.String(): 3}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go e.sender(ctx, c)
+	done := make(chan struct{})
+	go func() { e.sender(ctx, c); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.mu.Lock()
 	e.send(mask)
-	e.send("uuid_record leg-1 unmask /rec/a/1.wav")
+	e.send(unmask)
+	e.mu.Unlock()
 	waitFor(t, "both commands", func() bool { return len(c.sent()) == 2 })
-	if got := c.sent(); got[0] != mask {
-		t.Errorf("order after the retries: %q", got)
+	if diff := cmp.Diff([]string{mask.String(), unmask.String()}, c.sent()); diff != "" {
+		t.Errorf("order after the retries (-want +got):\n%s", diff)
 	}
 }

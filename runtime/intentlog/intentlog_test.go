@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -310,4 +312,121 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("second open (-first +second):\n%s", diff)
 		}
 	})
+}
+
+// TestCompactsAsKeysComeAndGo: keys come and go; the log is rewritten
+// whenever it holds more than twice the records it needs (plus a margin),
+// every rewrite holds exactly the live keys, and a new open finds them.
+func TestCompactsAsKeysComeAndGo(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "intents.log")
+	l := open(t, p, nil)
+	const live = 100
+	want := map[string]bool{}
+	maxRecords, compactions := 0, 0
+	records := func() int {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		return l.records
+	}
+	// check compares the log on disk with the keys expected, right
+	// after each rewrite (the record that triggered it included).
+	check := func(before int) {
+		t.Helper()
+		n := records()
+		maxRecords = max(maxRecords, n)
+		if n >= before {
+			return
+		}
+		compactions++
+		onDisk, bad, err := Read(p, testOptions(nil))
+		if err != nil || len(bad) > 0 {
+			t.Fatalf("log after a rewrite: %v %+v", err, bad)
+		}
+		got := map[string]bool{}
+		for k := range onDisk {
+			got[k] = true
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("keys on disk after a rewrite (-want +got):\n%s", diff)
+		}
+	}
+	key := func(i int) string { return "r" + strconv.Itoa(i) }
+	for i := range 5 * compactSlack {
+		for v := range 2 { // put, then put again (a start, then a mask)
+			n := records()
+			if err := l.Put(key(i), val(key(i), strconv.Itoa(v))); err != nil {
+				t.Fatal(err)
+			}
+			want[key(i)] = true
+			check(n)
+		}
+		if i >= live {
+			n := records()
+			if err := l.Done(key(i - live)); err != nil {
+				t.Fatal(err)
+			}
+			delete(want, key(i-live))
+			check(n)
+		}
+	}
+	if compactions < 5 {
+		t.Errorf("%d rewrites of the log", compactions)
+	}
+	if limit := 2*(live+1) + compactSlack + 1; maxRecords > limit {
+		t.Errorf("the log held up to %d records, more than %d", maxRecords, limit)
+	}
+	l.Close()
+	next := open(t, p, nil)
+	defer next.Close()
+	if diff := cmp.Diff(want, func() map[string]bool {
+		got := map[string]bool{}
+		for k := range next.Live() {
+			got[k] = true
+		}
+		return got
+	}()); diff != "" {
+		t.Errorf("live keys after a new open (-want +got):\n%s", diff)
+	}
+}
+
+// fullDisk writes half of what it is given, then fails as a full disk.
+type fullDisk struct {
+	file
+	full bool
+}
+
+func (f *fullDisk) Write(b []byte) (int, error) {
+	if !f.full {
+		return f.file.Write(b)
+	}
+	n, _ := f.file.Write(b[:len(b)/2])
+	return n, syscall.ENOSPC
+}
+
+// TestDiskFull: a record the disk had room for only a part of is cut off,
+// so that it does not run into the next record: after the disk has room
+// again, the log reads back whole.
+func TestDiskFull(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "intents.log")
+	l := open(t, p, nil)
+	if err := l.Put("r1", val("r1", "1")); err != nil {
+		t.Fatal(err)
+	}
+	disk := &fullDisk{file: l.f, full: true}
+	l.f = disk
+	if err := l.Put("r2", val("r2", "1")); !errors.Is(err, syscall.ENOSPC) {
+		t.Fatalf("write on a full disk: %v", err)
+	}
+	disk.full = false
+	if err := l.Put("r3", val("r3", "1")); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	live, bad, err := Read(p, testOptions(nil))
+	if err != nil || len(bad) > 0 {
+		t.Fatalf("log after a full disk: %v %+v", err, bad)
+	}
+	if diff := cmp.Diff([]string{"r1", "r3"}, keys(live)); diff != "" {
+		t.Errorf("live keys (-want +got):\n%s", diff)
+	}
 }
