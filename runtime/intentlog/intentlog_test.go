@@ -201,8 +201,8 @@ func TestNotRegular(t *testing.T) {
 	}
 }
 
-// TestPutRefuses: a value that is not one line of JSON keyed by its key
-// is refused, and nothing is written.
+// TestPutRefuses: a value that could run into other records (a newline,
+// too large) or an invalid key is refused, and nothing is written.
 func TestPutRefuses(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "intents.log")
 	l := open(t, p, nil)
@@ -212,16 +212,42 @@ func TestPutRefuses(t *testing.T) {
 		v   []byte
 	}{
 		{"a", []byte("{\"id\":\"a\",\n\"v\":1}")},
-		{"a", []byte(`{"id":"a"`)},
-		{"a", val("b", "1")},
+		{"a", []byte(`{"id":"a","v":"` + strings.Repeat("x", MaxRecord) + `"}`)},
 		{"A B", []byte(`{"id":"A B"}`)},
+		{"", []byte(`{"id":""}`)},
 	} {
 		if err := l.Put(tt.key, tt.v); err == nil {
-			t.Errorf("Put(%q, %q) succeeded", tt.key, tt.v)
+			t.Errorf("Put(%q, %.40q) succeeded", tt.key, tt.v)
 		}
 	}
 	if b, err := os.ReadFile(p); err != nil || len(b) != 0 {
 		t.Errorf("log %q %v, want empty", b, err)
+	}
+}
+
+// TestPutNotJSON: a value that is not JSON is its own record's loss
+// only: the next Open hands it to Corrupt and reads the rest; a value of
+// another key is filed under that key.
+func TestPutNotJSON(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "intents.log")
+	l := open(t, p, nil)
+	for _, put := range []struct {
+		key string
+		v   []byte
+	}{{"a", val("a", "1")}, {"b", []byte(`{"id":"b"`)}, {"c", val("x", "1")}, {"d", val("d", "1")}} {
+		if err := l.Put(put.key, put.v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.Close()
+	var bad []string
+	again := open(t, p, &bad)
+	defer again.Close()
+	if diff := cmp.Diff([]string{"a", "d", "x"}, keys(again.Live())); diff != "" {
+		t.Errorf("live keys (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{`{"put":{"id":"b"}`}, bad); diff != "" {
+		t.Errorf("corrupt (-want +got):\n%s", diff)
 	}
 }
 
