@@ -44,6 +44,7 @@ import (
 	"cuelang.org/go/cue/token"
 
 	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/table"
 )
 
@@ -63,6 +64,12 @@ type Result struct {
 	settings *settingIndex // see SettingPosition
 }
 
+// MaxFileBytes is the largest policy file ReadDir reads: a larger one is
+// an error (wrapping readlimit.ErrTooLarge), never an allocation of its
+// size. The generated tree of 5,000 accounts (recpol gen) is about 11 MB
+// in all.
+const MaxFileBytes = 64 << 20
+
 // ErrNoFiles is returned by ReadDir for a directory without policy files.
 var ErrNoFiles = errors.New("no .cue policy files")
 
@@ -76,7 +83,7 @@ func ReadDir(dir string) ([]File, error) {
 	}
 	files := make([]File, 0, len(entries))
 	for _, e := range entries {
-		data, err := os.ReadFile(e.path)
+		data, err := readlimit.File(e.path, MaxFileBytes)
 		if err != nil {
 			return nil, fmt.Errorf("reading policy file: %w", err)
 		}

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/table"
 )
 
@@ -124,12 +125,8 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 	if !ok {
 		return nil, false
 	}
-	accounts, err := decodeAccounts(m.Accounts)
+	t, err := tableOf(m.Version, m.Accounts)
 	if err != nil {
-		return nil, false
-	}
-	t, err := table.New(accounts, DefaultsDigest())
-	if err != nil || t.Version != m.Version {
 		return nil, false
 	}
 	if hashed > 0 {
@@ -162,7 +159,7 @@ func checkFiles(m *manifest, entries []dirEntry, now int64) (ids []fileIdentity,
 		if id == old && !inDoubt {
 			continue
 		}
-		data, err := os.ReadFile(e.path)
+		data, err := readlimit.File(e.path, MaxFileBytes)
 		if err != nil || int64(len(data)) != id.Size || fileSum(File{Name: e.path, Data: data}) != m.Sums[i] {
 			return nil, 0, false
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/recpol/recpol/table"
 )
 
 func TestResultCodec(t *testing.T) {
@@ -71,5 +72,27 @@ func TestLastGood(t *testing.T) {
 	}
 	if last.Table.Version != good.Table.Version {
 		t.Errorf("last good version %s, want %s", last.Table.Version, good.Table.Version)
+	}
+}
+
+// TestTableOfVersion: the accounts decoded from the compact form hash to
+// the version they were encoded with, so tableOf may trust it.
+func TestTableOfVersion(t *testing.T) {
+	for _, dir := range []string{"../testdata/policies/example", "../testdata/policies/consent", "../testdata/policies/shapes"} {
+		res, err := Options{}.Compile(dir)
+		if err != nil || res.Table == nil {
+			t.Fatalf("%s: %v %v", dir, err, res.Diagnostics)
+		}
+		accounts, err := decodeAccounts(encodeAccounts(res.Table))
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := table.New(accounts, DefaultsDigest())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again.Version != res.Table.Version {
+			t.Errorf("%s: decoded accounts hash to %s, encoded from %s", dir, again.Version, res.Table.Version)
+		}
 	}
 }

@@ -200,12 +200,18 @@ its callflows and metaflows, each setting with its provenance. The table's
 "version" depends only on the policy's meaning.
 
 Diagnostics go to stderr; an invalid policy exits with status 1 and writes
-nothing.`,
+nothing.
+
+With a cache (the default), a compile of a directory whose files did not
+change reads its table from the cache without evaluating anything, and
+-o FILE is not rewritten when FILE still holds that table, untouched since
+recpol wrote it.`,
 		Example: `  recpol compile policies -o table.json
   recpol compile policies --summary`,
 		Args: exactArgs(1, "a policy directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			t, err := compileDirWith(s, args[0], cf.options())
+			o := cf.options()
+			t, err := compileDirWith(s, args[0], o)
 			if err != nil {
 				return err
 			}
@@ -215,7 +221,15 @@ nothing.`,
 					return nil
 				}
 			}
-			return writeOutput(s, out, t.WriteJSON)
+			stamp := stampPath(o.CacheDir, out)
+			if outputCurrent(stamp, out, t.Version) {
+				return nil // out holds this table already
+			}
+			if err := writeOutput(s, out, t.WriteJSON); err != nil {
+				return err
+			}
+			writeStamp(stamp, out, t.Version)
+			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "write the table to `FILE` instead of stdout")
