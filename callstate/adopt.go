@@ -163,10 +163,12 @@ func (m *Machine) Restore(snaps []Snapshot) {
 // still records, for Adopt.
 type AdoptedRecording struct {
 	Continued
-	Leg, Scope, Origin, Endpoint string
-	Settings                     table.Settings
-	Provenance                   table.Provenance
-	ReadOnly                     bool
+	Leg              string
+	Scope            Scope
+	Origin, Endpoint string
+	Settings         table.Settings
+	Provenance       table.Provenance
+	ReadOnly         bool
 }
 
 // Adopt continues a recording of an earlier run on a leg the machine

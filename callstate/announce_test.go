@@ -185,7 +185,7 @@ func TestAnnounce(t *testing.T) {
 				n := 0
 				r.m = callstate.New(callstate.Config{Classifier: classify.Must(classify.Config{}),
 					Table: func() *table.Table { return tb }, NewID: func() string { return "new" },
-					Continue: func(leg, scope, origin string) (callstate.Continued, bool) {
+					Continue: func(leg string, scope callstate.Scope, origin string) (callstate.Continued, bool) {
 						n++
 						return callstate.Continued{ID: "old" + string(rune('0'+n)), StartTS: 1}, true
 					}})

@@ -34,7 +34,7 @@ func scopeOf(s table.Scope) Scope {
 }
 
 // is reports whether the recording is of scope s.
-func (r *Recording) is(s Scope) bool { return r.Scope == string(s) }
+func (r *Recording) is(s Scope) bool { return r.Scope == s }
 
 // Trigger says what started a recording.
 type Trigger string

@@ -55,7 +55,7 @@ type Config struct {
 	// Continue, when set, is asked before a recording starts whether an
 	// earlier run of the driver started it (same leg, scope and origin)
 	// and the switch still records it: it is then continued.
-	Continue func(leg, scope, origin string) (Continued, bool)
+	Continue func(leg string, scope Scope, origin string) (Continued, bool)
 }
 
 // Machine holds the state of every leg and call of one switch. It is not
@@ -192,7 +192,7 @@ type Recording struct {
 	// Account is the account that decided it (its storage and metadata).
 	Account *table.Account
 	// Scope is one of the Scope values: the decision that started it.
-	Scope string
+	Scope Scope
 	// Endpoint is the device of an endpoint or metaflow recording.
 	Endpoint           string
 	Origin             string
@@ -813,7 +813,7 @@ func (m *Machine) hasRunning(l *Leg, scope Scope) bool {
 
 // addPolicy adds a recording decided by a table cell.
 func (m *Machine) addPolicy(c *Call, l *Leg, acct *table.Account, r table.Recording, trigger Trigger) {
-	rec := &Recording{Call: c, Leg: l, Account: acct, Scope: string(scopeOf(r.Scope)), Origin: r.Origin,
+	rec := &Recording{Call: c, Leg: l, Account: acct, Scope: scopeOf(r.Scope), Origin: r.Origin,
 		Direction: r.Direction.String(), Network: r.Network.String(), Trigger: trigger,
 		Settings: *r.Cell.Settings, Provenance: *r.Cell.Provenance}
 	if r.Scope != table.ScopeAccount {
@@ -882,7 +882,7 @@ func (m *Machine) callflows(c *Call, l *Leg) {
 			if m.running(c, l, ScopeCallflow, origin) {
 				continue
 			}
-			m.add(&Recording{Call: c, Leg: l, Account: acct, Scope: string(ScopeCallflow), Origin: origin,
+			m.add(&Recording{Call: c, Leg: l, Account: acct, Scope: ScopeCallflow, Origin: origin,
 				Trigger: TriggerCallflow, Settings: *act.Settings, Provenance: *act.Provenance, MediaName: act.MediaName,
 				ReadOnly: act.Module == table.RecordCaller, FollowTransfer: act.FollowTransfer})
 		}
@@ -960,7 +960,7 @@ func (r *Recording) reasonKey() string {
 	if r.Account != nil {
 		id = r.Account.ID
 	}
-	return id + "\x00" + r.Scope + "\x00" + r.Endpoint + "\x00" + r.Origin
+	return id + "\x00" + string(r.Scope) + "\x00" + r.Endpoint + "\x00" + r.Origin
 }
 
 // setFollow sets the leg's recording_follow_transfer to whether every

@@ -241,7 +241,7 @@ func (m *Machine) Act(leg, action string, who Actor, ts int64) (cmds []Command, 
 			}
 		}
 		cell := c.acct.Cells.Get(table.Inbound, c.from)
-		r := &Recording{Call: c, Leg: l, Account: c.acct, Scope: string(ScopeAPI), Origin: "api", Trigger: TriggerAPI,
+		r := &Recording{Call: c, Leg: l, Account: c.acct, Scope: ScopeAPI, Origin: "api", Trigger: TriggerAPI,
 			Settings: *cell.Settings, Provenance: *cell.Provenance}
 		if l.classified && l.class.Account == c.acct.ID {
 			r.Endpoint = l.class.Device // the leg's device, if any
@@ -290,7 +290,7 @@ func (m *Machine) startMetaflow(c *Call, el endpointLeg, b *table.MetaflowBindin
 	if origin == "" {
 		origin = "metaflow : " + el.mf.BindingDigit + b.Code
 	}
-	r := &Recording{Call: c, Leg: el.leg, Account: c.acct, Scope: string(ScopeMetaflow), Endpoint: el.device,
+	r := &Recording{Call: c, Leg: el.leg, Account: c.acct, Scope: ScopeMetaflow, Endpoint: el.device,
 		Origin: origin, Trigger: TriggerDTMF, MediaName: act.MediaName,
 		Settings: *act.Settings, Provenance: *act.Provenance, FollowTransfer: act.FollowTransfer}
 	m.add(r)

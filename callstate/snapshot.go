@@ -33,7 +33,7 @@ type LegView struct {
 type RecordingView struct {
 	ID       string `json:"recording_id"`
 	Leg      string `json:"leg"`
-	Scope    string `json:"scope"`
+	Scope    Scope  `json:"scope"`
 	Origin   string `json:"origin"`
 	Endpoint string `json:"endpoint,omitempty"`
 	// State is "requested" (start sent) or "running" (RECORD_START seen).

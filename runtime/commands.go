@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"strconv"
 
 	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/runtime/eslcmd"
@@ -13,21 +12,14 @@ import (
 // (package eslcmd) here, at the runtime's boundary; the engine keeps the
 // typed command until the sender renders it on the wire.
 
-// recordVars are the recording variables a recording starts with
-// (uuid_record start's {...}), from its settings: the one place they are
-// derived. A read-only recording (the leg's own party only) is never
-// stereo; a stereo one has the leg's own party (read) left, the other
-// (write) right (switch_ivr_async.c, switch_ivr_record_session_event,
-// SMBF_STEREO).
+// recordVars are a recording's settings as the variables of its start
+// command, in the order and form the settings table gives
+// (table.RecordVars).
 func recordVars(s table.Settings, readOnly bool) []eslcmd.Var {
-	vars := []eslcmd.Var{
-		{Name: "RECORD_MIN_SEC", Value: strconv.Itoa(s.RecordMinSec)},
-		{Name: "record_sample_rate", Value: strconv.Itoa(s.RecordSampleRate)},
-	}
-	if readOnly {
-		vars = append(vars, eslcmd.Var{Name: "RECORD_READ_ONLY", Value: "true"})
-	} else if s.Stereo {
-		vars = append(vars, eslcmd.Var{Name: "RECORD_STEREO", Value: "true"})
+	tv := table.RecordVars(&s, readOnly)
+	vars := make([]eslcmd.Var, len(tv))
+	for i, v := range tv {
+		vars[i] = eslcmd.Var{Name: v.Name, Value: v.Value}
 	}
 	return vars
 }

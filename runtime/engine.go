@@ -391,10 +391,10 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 	c := r.Call
 	m := store.Metadata{
 		RecordingID: r.ID, CallID: r.First.UUID, InteractionID: c.ID, Account: r.Account.ID,
-		Scope: r.Scope, Leg: "b", Origin: r.Origin, Direction: r.Direction,
+		Scope: string(r.Scope), Leg: "b", Origin: r.Origin, Direction: r.Direction,
 		From: c.A.CallerNum, To: c.A.Dest, Start: time.UnixMicro(r.StartTS).UTC(), DurationMS: durMS,
 		Format: r.format, FormatRequested: r.formatRequested, SampleRate: r.Settings.RecordSampleRate, MaskedRanges: []Range{},
-		PolicyVersion: c.Table.Version, Provenance: provenanceMap(&r.Provenance), Switch: e.sw.Name,
+		PolicyVersion: c.Table.Version, Provenance: table.MetadataProvenance(&r.Provenance), Switch: e.sw.Name,
 		URL: r.Settings.URL, Method: r.Settings.Method, RecordMinSec: r.Settings.RecordMinSec,
 		SameLegRecordings: r.SameLeg(), MediaName: r.MediaName, StoppedBy: r.StoppedBy,
 	}
@@ -429,21 +429,6 @@ func (e *engine) metadata(r *recording, durMS int64) store.Metadata {
 		at := time.UnixMicro(r.AnnouncedAt).UTC()
 		m.AnnouncedAt = &at
 		m.Announce = table.AnnounceMedia(r.Settings.Announce)
-	}
-	return m
-}
-
-func provenanceMap(p *table.Provenance) map[string]string {
-	m := map[string]string{
-		"format": p.Format, "time_limit": p.TimeLimit, "record_min_sec": p.RecordMinSec,
-		"record_sample_rate": p.RecordSampleRate, "record_on_answer": p.RecordOnAnswer,
-		"record_on_bridge": p.RecordOnBridge, "method": p.Method,
-	}
-	if p.Enabled != "" {
-		m["enabled"] = p.Enabled
-	}
-	if p.URL != "" {
-		m["url"] = p.URL
 	}
 	return m
 }

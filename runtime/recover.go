@@ -256,10 +256,10 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 // continueAdopted is the machine's question whether a recording it
 // decides is one an earlier run started: an adopted intent of the same
 // leg, scope and origin. e.mu is held.
-func (e *engine) continueAdopted(leg, scope, origin string) (callstate.Continued, bool) {
+func (e *engine) continueAdopted(leg string, scope callstate.Scope, origin string) (callstate.Continued, bool) {
 	for p, it := range e.adopted {
 		m := it.Meta
-		if it.Leg != leg || m.Scope != scope || m.Origin != origin {
+		if it.Leg != leg || m.Scope != string(scope) || m.Origin != origin {
 			continue
 		}
 		delete(e.adopted, p)
@@ -330,11 +330,11 @@ func (e *engine) rebuild(ctx context.Context, c APICommander) {
 	e.m.Restore(snaps)
 	for p, it := range e.adopted {
 		m := it.Meta
-		a := callstate.AdoptedRecording{Leg: it.Leg, Scope: m.Scope, Origin: m.Origin,
+		a := callstate.AdoptedRecording{Leg: it.Leg, Scope: callstate.Scope(m.Scope), Origin: m.Origin,
 			Endpoint: strings.TrimPrefix(m.Endpoint, "device:"), ReadOnly: false,
 			Settings: table.Settings{Format: m.Format, RecordSampleRate: m.SampleRate, RecordMinSec: m.RecordMinSec,
 				URL: m.URL, Method: m.Method},
-			Provenance: provenanceOf(m.Provenance),
+			Provenance: table.ProvenanceFromMetadata(m.Provenance),
 			Continued: callstate.Continued{ID: m.RecordingID, StartTS: m.Start.UnixMicro(), Format: m.Format,
 				MaskedFromMS: it.MaskedFromMS}}
 		if it.StartTS > 0 {
@@ -352,11 +352,4 @@ func (e *engine) rebuild(ctx context.Context, c APICommander) {
 		delete(e.adopted, p)
 		e.do(cmds)
 	}
-}
-
-// provenanceOf is the inverse of provenanceMap.
-func provenanceOf(m map[string]string) table.Provenance {
-	return table.Provenance{Enabled: m["enabled"], Format: m["format"], TimeLimit: m["time_limit"],
-		RecordMinSec: m["record_min_sec"], RecordSampleRate: m["record_sample_rate"],
-		RecordOnAnswer: m["record_on_answer"], RecordOnBridge: m["record_on_bridge"], Method: m["method"], URL: m["url"]}
 }

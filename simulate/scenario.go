@@ -319,7 +319,7 @@ func (v *virtualSwitch) do(cmds []callstate.Command, ts int64) {
 			}
 			r := &vRec{rec: c.Rec, leg: l, limitAt: ts + int64(c.Rec.Settings.TimeLimit)*1_000_000}
 			r.Predicted = Predicted{Call: v.c.ID, Leg: l.def.Name, LegUUID: l.def.UUID, Account: c.Rec.Account.ID,
-				Scope: c.Rec.Scope, Origin: c.Rec.Origin, Trigger: string(c.Rec.Trigger),
+				Scope: string(c.Rec.Scope), Origin: c.Rec.Origin, Trigger: string(c.Rec.Trigger),
 				Settings: &c.Rec.Settings, Provenance: &c.Rec.Provenance, StartMS: ts / 1000, StopMS: -1}
 			if c.Rec.Endpoint != "" {
 				r.Endpoint = "device:" + c.Rec.Endpoint
