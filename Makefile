@@ -3,7 +3,7 @@ GO       ?= go
 BIN      ?= bin/recpol
 PKGS     ?= ./...
 
-.PHONY: all build test vet fmt-check bench demo clean fuzz soak
+.PHONY: all build test vet fmt-check bench demo clean fuzz soak hostile
 
 all: build
 
@@ -95,6 +95,14 @@ fuzz:
 
 SOAK_DURATION ?= 30m
 SOAK_RATE     ?= 200
+## hostile: issue 20's hostile inputs at scale against $(BIN): a poisoned WAV
+## found by start-up recovery, 300,000 originated legs that never bridge,
+## 20,000 idle HTTP connections; writes the section "Hostile inputs at scale"
+## of RELIABILITY.md (about 10 minutes). HOSTILE_FLAGS='-checks wav -out /tmp/h.md'
+HOSTILE_FLAGS ?=
+hostile: build
+	nice -n 10 $(GO) run ./internal/hostile -recpol $(BIN) -out RELIABILITY.md $(HOSTILE_FLAGS)
+
 ## soak: kill -9 of the runtime at random moments during 1,000 calls, then
 ## SOAK_DURATION (default 30m) at SOAK_RATE call setups/s against the fake switch,
 ## the policy reloaded every minute, an upload server failing 10% of requests;
