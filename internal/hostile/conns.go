@@ -377,7 +377,7 @@ func (r *connsResult) notes() []string {
 			r.processes, r.n, r.flood, probeDeadline),
 		fmt.Sprintf("Limits: harness %s; the runtime: %s (its /proc limits); the kernel's accept queue: somaxconn %s, tcp_max_syn_backlog %s. The runtime held at most %d descriptors (sampled each second).",
 			r.nofile, r.runtimeLimits, readProc("/proc/sys/net/core/somaxconn"), readProc("/proc/sys/net/ipv4/tcp_max_syn_backlog"), r.peakFDs),
-		fmt.Sprintf("Flood: %d connections established over the run (at most %d open at once, summed over the processes), %d dials failed (timeouts of a SYN the full accept queue dropped), %d closed by the runtime; the kernel counted %d listen overflows (TcpExtListenOverflows, host-wide).",
+		fmt.Sprintf("Flood: %d connections established over the run as the flood processes saw them (at most %d open at once, summed over the processes: more than the runtime's 256 plus the kernel's accept queue, because a handshake the full queue then drops looks established to the client until it is reset), %d dials failed (a SYN the full queue dropped, timed out after 30 s), %d closed by the runtime (its 5 s read-header timeout); the kernel counted %d listen overflows (TcpExtListenOverflows, host-wide).",
 			r.established, r.peak, r.fails, r.closedByServer, r.overflows),
 		fmt.Sprintf("Runtime log: %d `journal quarantined`, %d `recording quarantined`, %d lines naming `too many open files`.", len(r.journalQuarantined), len(r.recQuarantined), r.emfile),
 	}

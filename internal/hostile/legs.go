@@ -45,6 +45,8 @@ type legSample struct {
 	alloc      float64 // go_memstats_heap_alloc_bytes after a GC: live objects
 	sys        float64 // go_memstats_sys_bytes: what Go holds from the OS
 	released   float64 // go_memstats_heap_released_bytes: returned to the OS
+	goroutines float64 // go_goroutines
+	profile    string  // its heap profile (after the GC)
 	rssKB      int64
 	engineLegs float64 // recpol_engine_legs
 	at         time.Duration
@@ -57,12 +59,16 @@ type legsVariant struct {
 	lost    bool // the hangups never reach the runtime
 	samples []legSample
 	dropped int64 // hangup events the proxy kept from the runtime
+	// maxBacklog is the highest recpol_event_backlog read (each second):
+	// events read from the switch and not yet handled.
+	maxBacklog float64
 	// After the switch's clock moved past the idle age (lost only).
-	freed      float64       // legs freed in freeWindow
-	freeWindow time.Duration // how long that was watched
-	idleLegs   float64       // legs held when the window began
-	profileTop []string
-	err        string
+	freed                  float64       // legs freed in freeWindow
+	freeWindow             time.Duration // how long that was watched
+	idleLegs               float64       // legs held when the window began
+	profileTop             []string      // what grew between two samples' heap profiles
+	profileFrom, profileTo int
+	err                    string
 }
 
 type legsResult struct {
@@ -168,6 +174,10 @@ func checkLegs(bin, launcher string, n, nLost int, keep bool) *legsResult {
 }
 
 func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
+	profDir, err := os.MkdirTemp("", "recpol-hostile-profiles-")
+	if err != nil {
+		return err
+	}
 	var proxy *hangupProxy
 	e, err := newEnv(bin, launcher, envOpts{name: "legs", pprof: true, proxy: func(target string) (string, error) {
 		var err error
@@ -208,16 +218,37 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 		}
 		s := legSample{legs: legs, heap: metric(m, "go_memstats_heap_inuse_bytes"), alloc: metric(m, "go_memstats_heap_alloc_bytes"),
 			sys: metric(m, "go_memstats_sys_bytes"), released: metric(m, "go_memstats_heap_released_bytes"),
-			rssKB: e.rssKB(), engineLegs: metric(m, "recpol_engine_legs"), at: time.Since(t0)}
+			goroutines: metric(m, "go_goroutines"), rssKB: e.rssKB(), engineLegs: metric(m, "recpol_engine_legs"), at: time.Since(t0),
+			profile: filepath.Join(profDir, fmt.Sprintf("heap-%s-%d.pb.gz", strings.ReplaceAll(v.name, " ", "-"), legs))}
+		if err := e.saveHeapProfile(s.profile); err != nil {
+			return err
+		}
 		v.samples = append(v.samples, s)
-		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB, engine legs %.0f, hangups kept from it %d",
-			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024, s.engineLegs, proxy.dropped.Load())
+		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB, goroutines %.0f, engine legs %.0f, hangups kept from it %d",
+			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024,
+			s.goroutines, s.engineLegs, proxy.dropped.Load())
 		return nil
 	}
 	time.Sleep(2 * time.Second)
 	if err := sample(0); err != nil {
 		return err
 	}
+	stopWatch, watched := make(chan struct{}), make(chan struct{})
+	defer func() { close(stopWatch); <-watched }()
+	go func() {
+		defer close(watched)
+		for {
+			select {
+			case <-stopWatch:
+				return
+			case <-time.After(time.Second):
+			}
+			if m, err := e.metrics(); err == nil {
+				v.maxBacklog = max(v.maxBacklog, metric(m, "recpol_event_backlog"))
+			}
+		}
+	}()
+
 	ctx := context.Background()
 	next := n / 3
 	for done := 0; done < n; {
@@ -244,12 +275,15 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 		}
 	}
 	v.dropped = proxy.dropped.Load()
+	// What grew: the heap at the last sample against the first after
+	// legs (100k), in-use space.
+	if len(v.samples) >= 3 {
+		first, last := v.samples[1], v.samples[len(v.samples)-1]
+		v.profileTop = pprofTop(e.bin, last.profile, first.profile)
+		v.profileFrom, v.profileTo = first.legs, last.legs
+		log.Printf("legs (%s): heap profiles in %s; growth from %d to %d legs: %s", v.name, profDir, first.legs, last.legs, strings.Join(v.profileTop, " | "))
+	}
 	if v.lost {
-		prof := filepath.Join(os.TempDir(), fmt.Sprintf("recpol-hostile-legs-heap-%d.pb.gz", os.Getpid()))
-		if err := e.saveHeapProfile(prof); err == nil {
-			v.profileTop = pprofTop(e.bin, prof)
-			log.Printf("legs (%s): heap profile at %s", v.name, prof)
-		}
 		// The switch's clock moves past the idle age (an hour): HEARTBEATs
 		// carry it to the runtime, whose recheck rounds then ask
 		// uuid_exists about the idle legs.
@@ -276,9 +310,13 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 }
 
 // pprofTop is the first lines of `go tool pprof -top` of a heap profile
-// (in-use space).
-func pprofTop(bin, prof string) []string {
-	out, err := exec.Command("go", "tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=8", bin, prof).Output()
+// (in-use space), against base when it is not "".
+func pprofTop(bin, prof, base string) []string {
+	args := []string{"tool", "pprof", "-top", "-sample_index=inuse_space", "-nodecount=6"}
+	if base != "" {
+		args = append(args, "-diff_base="+base)
+	}
+	out, err := exec.Command("go", append(args, bin, prof)...).Output()
 	if err != nil {
 		return nil
 	}
@@ -345,21 +383,25 @@ func (r *legsResult) goals() []goal {
 func (r *legsResult) notes() []string {
 	ns := []string{
 		fmt.Sprintf("How: the switch on its virtual clock (not real time) originates legs %d at a time, each `outbound` on `sofia/internal/1001` with the account's variables: CHANNEL_CREATE, CHANNEL_PROGRESS, then a hangup NO_ANSWER 10 ms later; never answered nor bridged. Each sample waits until the runtime's event backlog is 0 (and, hung up, its `recpol_engine_legs` 0), then collects garbage through the profiler and reads /metrics and VmRSS.", legBatch),
-		"Hangups lost: a proxy between the runtime and the switch keeps every CHANNEL_HANGUP and CHANNEL_HANGUP_COMPLETE from the runtime (as FreeSWITCH drops events when a slow listener's queue is full): the switch forgets each leg, the runtime never hears it ended. The runtime asks `uuid_exists` about a leg idle for an hour on the switch's clock, at most 100 legs per 5 s round (runtime/engine.go: legIdleCheck, legChecksPerRound, recheckEvery); after the 300k the harness moves the switch's clock 61 minutes forward and counts the legs freed in a minute.",
+		"Hangups lost: a proxy between the runtime and the switch keeps every CHANNEL_HANGUP and CHANNEL_HANGUP_COMPLETE from the runtime (as FreeSWITCH drops events when a slow listener's queue is full): the switch forgets each leg, the runtime never hears it ended. The runtime asks `uuid_exists` about a leg idle for an hour on the switch's clock, at most 100 legs per 5 s round (runtime/engine.go: legIdleCheck, legChecksPerRound, recheckEvery); after the last sample the harness moves the switch's clock 61 minutes forward and counts the legs freed in a minute. This variant runs fewer legs (`-lost-legs`): each one lost is kept, by design, for the idle age at least, and the runtime's memory grows with them; the figures scale linearly.",
 	}
 	for _, v := range r.variants {
 		if len(v.samples) > 0 {
-			ns = append(ns, fmt.Sprintf("%s: `recpol_engine_legs` at the samples: %s; taken at %s after the first.", v.name,
+			ns = append(ns, fmt.Sprintf("%s: at the samples, `recpol_engine_legs` %s; live heap (`go_memstats_heap_alloc_bytes`) %s MiB; Go's memory from the OS (`go_memstats_sys_bytes`) %s MiB, of which released %s MiB; goroutines %s; taken at %s after the first. The event backlog reached %.0f events (`recpol_event_backlog`, read each second).", v.name,
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.engineLegs) }),
-				v.series(func(s legSample) string { return s.at.Round(time.Second).String() })))
+				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", s.alloc/(1<<20)) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.sys/(1<<20)) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.released/(1<<20)) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.goroutines) }),
+				v.series(func(s legSample) string { return s.at.Round(time.Second).String() }), v.maxBacklog))
 		}
 		if v.lost {
 			ns = append(ns, fmt.Sprintf("%s: the proxy kept %d hangup events from the runtime. An hour later on the switch's clock, %.0f of the %.0f idle legs were freed in %s (%.1f legs/s): freeing all of them takes %s at that pace.",
 				v.name, v.dropped, v.freed, v.idleLegs, v.freeWindow, v.freed/max(v.freeWindow.Seconds(), 1), projected(v)))
-			if len(v.profileTop) > 0 {
-				ns = append(ns, fmt.Sprintf("%s: heap profile at 300k legs (`go tool pprof -top -sample_index=inuse_space`, flat, flat%%, sum%%, cum, cum%%): %s.", v.name,
-					"`"+strings.Join(v.profileTop, "`; `")+"`"))
-			}
+		}
+		if len(v.profileTop) > 0 {
+			ns = append(ns, fmt.Sprintf("%s: what grew in the Go heap from %dk to %dk legs (`go tool pprof -top -sample_index=inuse_space -diff_base`; flat, flat%%, sum%%, cum, cum%%): %s.",
+				v.name, v.profileFrom/1000, v.profileTo/1000, "`"+strings.Join(v.profileTop, "`; `")+"`"))
 		}
 		if v.err != "" {
 			ns = append(ns, fmt.Sprintf("%s: the run stopped early: %s", v.name, v.err))
