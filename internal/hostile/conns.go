@@ -384,6 +384,9 @@ func (r *connsResult) notes() []string {
 	if len(fails) > 0 {
 		ns = append(ns, fmt.Sprintf("Probes that failed: %d; the first: %s.", len(fails), strings.Join(fails[:min(len(fails), 5)], "; ")))
 	}
+	if ok, _, _, _ := stats(r.during); ok < len(r.during) && r.peakFDs < 256+64 {
+		ns = append(ns, fmt.Sprintf("Why not met: the runtime never ran short of descriptors (at most %d), so its connection limit held; but past 256 connections its listener stops accepting (runtime/httplimit.go: Accept waits for a slot), and a slot frees only when an idle connection reaches the 5 s read-header timeout, about 51 a second. The kernel's accept queue meanwhile fills with idle connections: a probe's connection waits behind them, or its SYN is dropped while the queue is full and retried 1, 3, 7, 15 s later, or its handshake is dropped after the client sent its request (the resets above).", r.peakFDs))
+	}
 	return ns
 }
 

@@ -178,6 +178,9 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 	if err != nil {
 		return err
 	}
+	if !keep {
+		defer os.RemoveAll(profDir)
+	}
 	var proxy *hangupProxy
 	e, err := newEnv(bin, launcher, envOpts{name: "legs", pprof: true, proxy: func(target string) (string, error) {
 		var err error
@@ -402,6 +405,9 @@ func (r *legsResult) notes() []string {
 		if len(v.profileTop) > 0 {
 			ns = append(ns, fmt.Sprintf("%s: what grew in the Go heap from %dk to %dk legs (`go tool pprof -top -sample_index=inuse_space -diff_base`; flat, flat%%, sum%%, cum, cum%%): %s.",
 				v.name, v.profileFrom/1000, v.profileTo/1000, "`"+strings.Join(v.profileTop, "`; `")+"`"))
+			if v.lost && strings.Contains(strings.Join(v.profileTop, " "), "eslwire.parseFrame") {
+				ns = append(ns, fmt.Sprintf("%s: why so much a leg: `eslwire.parseFrame` in the growth is the whole frame (about 2.4 KB) of each held leg's last event, kept alive by the engine's idle map: `e.seen[id] = ts` in `(*engine).Handle` (runtime/engine.go) is keyed by `id := ev.Get(\"Unique-ID\")`, a slice of the frame, and a Go map assignment stores the key it is given, also over an existing entry.", v.name))
+			}
 		}
 		if v.err != "" {
 			ns = append(ns, fmt.Sprintf("%s: the run stopped early: %s", v.name, v.err))
