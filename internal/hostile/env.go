@@ -339,7 +339,7 @@ func (e *env) healthz(timeout time.Duration) (int, time.Duration, error) {
 // metrics reads the runtime's /metrics: each series' value by its name
 // and labels as written.
 func (e *env) metrics() (map[string]float64, error) {
-	c := http.Client{Timeout: 10 * time.Second}
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
 	resp, err := c.Get("http://" + e.httpAddr + "/metrics")
 	if err != nil {
 		return nil, err
@@ -378,16 +378,21 @@ func metric(m map[string]float64, name string) float64 {
 }
 
 // afterGC has the runtime collect garbage twice (its profiler's heap
-// profile with gc=1; the second empties what sync.Pools kept through the
-// first), then reads its /metrics.
+// profile with gc=1, as text: no gzip compressor allocated after the
+// collection; the second empties what sync.Pools kept through the first),
+// then reads its /metrics, uncompressed for the same reason.
 func (e *env) afterGC() (map[string]float64, error) {
 	if e.pprofAddr == "" {
 		return nil, errors.New("the profiler is off")
 	}
+	c := http.Client{Timeout: 60 * time.Second}
 	for range 2 {
-		if err := e.saveHeapProfile(""); err != nil {
-			return nil, err
+		resp, err := c.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1&debug=1")
+		if err != nil {
+			return nil, fmt.Errorf("collecting garbage: %w", err)
 		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
 	}
 	return e.metrics()
 }

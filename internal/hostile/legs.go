@@ -46,8 +46,10 @@ type legSample struct {
 	sys        float64 // go_memstats_sys_bytes: what Go holds from the OS
 	released   float64 // go_memstats_heap_released_bytes: returned to the OS
 	goroutines float64 // go_goroutines
+	goal       float64 // go_memstats_next_gc_bytes: the heap goal the last GC set from what it found live
 	profile    string  // its heap profile (after the GC)
-	rssKB      int64
+	rssKB      int64   // VmRSS once it stopped falling (at most 30 s after the GC)
+	rssNowKB   int64   // VmRSS right after the GC
 	engineLegs float64 // recpol_engine_legs
 	at         time.Duration
 }
@@ -219,16 +221,28 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 		if err != nil {
 			return err
 		}
-		s := legSample{legs: legs, heap: metric(m, "go_memstats_heap_inuse_bytes"), alloc: metric(m, "go_memstats_heap_alloc_bytes"),
+		// Go returns freed memory to the OS gradually (its scavenger):
+		// RSS is read once it stops falling, 30 s at most.
+		rssNow, rss := e.rssKB(), e.rssKB()
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+			time.Sleep(3 * time.Second)
+			r := e.rssKB()
+			if rss-r < 1024 {
+				rss = min(rss, r)
+				break
+			}
+			rss = r
+		}
+		s := legSample{rssNowKB: rssNow, legs: legs, heap: metric(m, "go_memstats_heap_inuse_bytes"), alloc: metric(m, "go_memstats_heap_alloc_bytes"),
 			sys: metric(m, "go_memstats_sys_bytes"), released: metric(m, "go_memstats_heap_released_bytes"),
-			goroutines: metric(m, "go_goroutines"), rssKB: e.rssKB(), engineLegs: metric(m, "recpol_engine_legs"), at: time.Since(t0),
+			goroutines: metric(m, "go_goroutines"), goal: metric(m, "go_memstats_next_gc_bytes"), rssKB: rss, engineLegs: metric(m, "recpol_engine_legs"), at: time.Since(t0),
 			profile: filepath.Join(profDir, fmt.Sprintf("heap-%s-%d.pb.gz", strings.ReplaceAll(v.name, " ", "-"), legs))}
 		if err := e.saveHeapProfile(s.profile); err != nil {
 			return err
 		}
 		v.samples = append(v.samples, s)
-		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB, goroutines %.0f, engine legs %.0f, hangups kept from it %d",
-			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024,
+		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f, next GC at %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB (%d right after the GC), goroutines %.0f, engine legs %.0f, hangups kept from it %d",
+			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.goal/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024, s.rssNowKB/1024,
 			s.goroutines, s.engineLegs, proxy.dropped.Load())
 		return nil
 	}
@@ -385,17 +399,19 @@ func (r *legsResult) goals() []goal {
 
 func (r *legsResult) notes() []string {
 	ns := []string{
-		fmt.Sprintf("How: the switch on its virtual clock (not real time) originates legs %d at a time, each `outbound` on `sofia/internal/1001` with the account's variables: CHANNEL_CREATE, CHANNEL_PROGRESS, then a hangup NO_ANSWER 10 ms later; never answered nor bridged. Each sample waits until the runtime's event backlog is 0 (and, hung up, its `recpol_engine_legs` 0), then collects garbage through the profiler and reads /metrics and VmRSS.", legBatch),
+		fmt.Sprintf("How: the switch on its virtual clock (not real time) originates legs %d at a time, each `outbound` on `sofia/internal/1001` with the account's variables: CHANNEL_CREATE, CHANNEL_PROGRESS, then a hangup NO_ANSWER 10 ms later; never answered nor bridged. Each sample waits until the runtime's event backlog is 0 (and, hung up, its `recpol_engine_legs` 0), then collects garbage through the profiler, reads /metrics, and reads VmRSS once it stops falling (Go returns freed memory to the OS gradually; 30 s at most).", legBatch),
 		"Hangups lost: a proxy between the runtime and the switch keeps every CHANNEL_HANGUP and CHANNEL_HANGUP_COMPLETE from the runtime (as FreeSWITCH drops events when a slow listener's queue is full): the switch forgets each leg, the runtime never hears it ended. The runtime asks `uuid_exists` about a leg idle for an hour on the switch's clock, at most 100 legs per 5 s round (runtime/engine.go: legIdleCheck, legChecksPerRound, recheckEvery); after the last sample the harness moves the switch's clock 61 minutes forward and counts the legs freed in a minute. This variant runs fewer legs (`-lost-legs`): each one lost is kept, by design, for the idle age at least, and the runtime's memory grows with them; the figures scale linearly.",
 	}
 	for _, v := range r.variants {
 		if len(v.samples) > 0 {
-			ns = append(ns, fmt.Sprintf("%s: at the samples, `recpol_engine_legs` %s; live heap (`go_memstats_heap_alloc_bytes`) %s MiB; Go's memory from the OS (`go_memstats_sys_bytes`) %s MiB, of which released %s MiB; goroutines %s; taken at %s after the first. The event backlog reached %.0f events (`recpol_event_backlog`, read each second).", v.name,
+			ns = append(ns, fmt.Sprintf("%s: at the samples, `recpol_engine_legs` %s; live heap (`go_memstats_heap_alloc_bytes`) %s MiB; heap goal the collection set (`go_memstats_next_gc_bytes`, not moved by what the scrape itself allocates) %s MiB; Go's memory from the OS (`go_memstats_sys_bytes`) %s MiB, of which released %s MiB; goroutines %s; RSS right after the collection %s MiB; taken at %s after the first. The event backlog reached %.0f events (`recpol_event_backlog`, read each second).", v.name,
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.engineLegs) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", s.alloc/(1<<20)) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", s.goal/(1<<20)) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.sys/(1<<20)) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.released/(1<<20)) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.goroutines) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%d", s.rssNowKB/1024) }),
 				v.series(func(s legSample) string { return s.at.Round(time.Second).String() }), v.maxBacklog))
 		}
 		if v.lost {
