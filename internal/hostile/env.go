@@ -336,11 +336,17 @@ func (e *env) healthz(timeout time.Duration) (int, time.Duration, error) {
 	return resp.StatusCode, time.Since(t0), nil
 }
 
+// scrape is the client of every /metrics read: one transport, so that
+// its connections are reused rather than left idle in the runtime (each
+// one a goroutine and buffers there until its idle timeout, which a
+// memory measurement would count), and no gzip (a compressor allocated
+// in the runtime by the read itself).
+var scrape = &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 2}}
+
 // metrics reads the runtime's /metrics: each series' value by its name
 // and labels as written.
 func (e *env) metrics() (map[string]float64, error) {
-	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableCompression: true}}
-	resp, err := c.Get("http://" + e.httpAddr + "/metrics")
+	resp, err := scrape.Get("http://" + e.httpAddr + "/metrics")
 	if err != nil {
 		return nil, err
 	}
@@ -385,9 +391,8 @@ func (e *env) afterGC() (map[string]float64, error) {
 	if e.pprofAddr == "" {
 		return nil, errors.New("the profiler is off")
 	}
-	c := http.Client{Timeout: 60 * time.Second}
 	for range 2 {
-		resp, err := c.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1&debug=1")
+		resp, err := scrape.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1&debug=1")
 		if err != nil {
 			return nil, fmt.Errorf("collecting garbage: %w", err)
 		}
@@ -400,8 +405,7 @@ func (e *env) afterGC() (map[string]float64, error) {
 // saveHeapProfile fetches the runtime's heap profile after a GC into path
 // ("" discards it).
 func (e *env) saveHeapProfile(path string) error {
-	c := http.Client{Timeout: 60 * time.Second}
-	resp, err := c.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1")
+	resp, err := scrape.Get("http://" + e.pprofAddr + "/debug/pprof/heap?gc=1")
 	if err != nil {
 		return fmt.Errorf("heap profile: %w", err)
 	}
