@@ -69,6 +69,7 @@ type legsVariant struct {
 	freeWindow             time.Duration // how long that was watched
 	idleLegs               float64       // legs held when the window began
 	profileTop             []string      // what grew between two samples' heap profiles
+	warmTop                []string      // what grew from the sample at 0 to the next
 	profileFrom, profileTo int
 	err                    string
 }
@@ -300,13 +301,15 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 		}
 	}
 	v.dropped = proxy.dropped.Load()
-	// What grew: the heap at the last sample against the first after
-	// legs (100k), in-use space.
+	// What grew: the heap at the first sample after legs against the
+	// one before any, and at the last against the first after legs.
 	if len(v.samples) >= 3 {
-		first, last := v.samples[1], v.samples[len(v.samples)-1]
+		zero, first, last := v.samples[0], v.samples[1], v.samples[len(v.samples)-1]
+		v.warmTop = pprofTop(e.bin, first.profile, zero.profile)
 		v.profileTop = pprofTop(e.bin, last.profile, first.profile)
 		v.profileFrom, v.profileTo = first.legs, last.legs
-		log.Printf("legs (%s): heap profiles in %s; growth from %d to %d legs: %s", v.name, profDir, first.legs, last.legs, strings.Join(v.profileTop, " | "))
+		log.Printf("legs (%s): growth from 0 to %d legs: %s", v.name, first.legs, strings.Join(v.warmTop, " | "))
+		log.Printf("legs (%s): growth from %d to %d legs: %s", v.name, first.legs, last.legs, strings.Join(v.profileTop, " | "))
 	}
 	if v.lost {
 		// The switch's clock moves past the idle age (an hour): HEARTBEATs
@@ -425,6 +428,10 @@ func (r *legsResult) notes() []string {
 		if v.lost {
 			ns = append(ns, fmt.Sprintf("%s: the proxy kept %d hangup events from the runtime. An hour later on the switch's clock, %.0f of the %.0f idle legs were freed in %s (%.1f legs/s): freeing all of them takes %s at that pace.",
 				v.name, v.dropped, v.freed, v.idleLegs, v.freeWindow, v.freed/max(v.freeWindow.Seconds(), 1), projected(v)))
+		}
+		if len(v.warmTop) > 0 && !v.lost {
+			ns = append(ns, fmt.Sprintf("%s: what grew in the Go heap from 0 to %dk legs (same columns): %s.",
+				v.name, v.profileFrom/1000, "`"+strings.Join(v.warmTop, "`; `")+"`"))
 		}
 		if len(v.profileTop) > 0 {
 			ns = append(ns, fmt.Sprintf("%s: what grew in the Go heap from %dk to %dk legs (`go tool pprof -top -sample_index=inuse_space -diff_base`; flat, flat%%, sum%%, cum, cum%%): %s.",

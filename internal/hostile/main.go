@@ -112,9 +112,9 @@ func main() {
 		}
 	}
 	if *out != "" {
-		cmdline := "go run ./internal/hostile " + strings.Join(os.Args[1:], " ")
+		cmdline := "`go run ./internal/hostile " + strings.Join(os.Args[1:], " ") + "`"
 		if os.Getenv("MAKELEVEL") != "" {
-			cmdline = "make hostile` (`" + cmdline
+			cmdline = "`make hostile` (" + cmdline + ")"
 		}
 		if err := writeSection(*out, render(sections, cmdline, machine, nofile)); err != nil {
 			log.Fatal(err)

@@ -29,7 +29,7 @@ func render(ss []section, cmdline, machine, nofile string) string {
 	b.WriteString("ru_maxrss of each runtime process, started through procstat's launcher so that the harness's\n")
 	b.WriteString("memory is not in it; the Go heap is `go_memstats_heap_inuse_bytes` from the runtime's /metrics\n")
 	b.WriteString("read right after a collection (its profiler's heap profile with `gc=1`, `RECPOL_PPROF_LISTEN`).\n\n")
-	fmt.Fprintf(&b, "Command: `%s` on %s, %s UTC. Harness RLIMIT_NOFILE: %s (the runtime inherits it; Go raises a\n", cmdline, machine,
+	fmt.Fprintf(&b, "Command: %s on %s, %s UTC. Harness RLIMIT_NOFILE: %s (the runtime inherits it; Go raises a\n", cmdline, machine,
 		time.Now().UTC().Format("2006-01-02 15:04"), nofile)
 	b.WriteString("process's soft limit to its hard limit at start).\n")
 	for _, s := range ss {
