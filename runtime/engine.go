@@ -239,10 +239,12 @@ func (e *engine) Handle(ev *Event) {
 		cev.Digit = ev.Get("DTMF-Digit")
 	}
 	e.do(e.m.Handle(&cev))
-	if e.m.Leg(id) == nil {
+	if l := e.m.Leg(id); l == nil {
 		delete(e.seen, id)
 	} else {
-		e.seen[id] = ts
+		// The leg's own copy of its uuid: a map assignment stores the key
+		// it is given, and id is a slice of this event's frame.
+		e.seen[l.UUID] = ts
 	}
 }
 

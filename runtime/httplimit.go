@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"net"
+	"net/http"
 	"sync"
 	"time"
 )
@@ -17,36 +18,93 @@ const (
 	httpMaxHeaderBytes    = 64 << 10
 )
 
-// limitListener accepts at most n connections at once; past it Accept
-// waits for one to close (the kernel's backlog holds the rest), so a flood
-// of idle connections costs the process n descriptors, not one each.
+// limitListener holds at most n connections at once. Past it, Accept does
+// not leave new connections in the kernel's accept queue behind idle ones:
+// it closes the oldest connection that has sent no request yet or sits
+// idle between requests (their state comes from http.Server.ConnState,
+// track) and takes the new one. A connection serving a request is never
+// closed; when all n are, Accept waits for one to end.
 type limitListener struct {
 	net.Listener
-	sem chan struct{}
+	n     int
+	mu    sync.Mutex
+	freed *sync.Cond
+	open  int
+	idle  map[*limitConn]time.Time // evictable connections, since when
 }
 
-func newLimitListener(l net.Listener, n int) net.Listener {
-	return &limitListener{Listener: l, sem: make(chan struct{}, n)}
+func newLimitListener(l net.Listener, n int) *limitListener {
+	ll := &limitListener{Listener: l, n: n, idle: map[*limitConn]time.Time{}}
+	ll.freed = sync.NewCond(&ll.mu)
+	return ll
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
-	l.sem <- struct{}{}
 	c, err := l.Listener.Accept()
 	if err != nil {
-		<-l.sem
 		return nil, err
 	}
-	return &limitConn{Conn: c, release: func() { <-l.sem }}, nil
+	l.mu.Lock()
+	for l.open >= l.n {
+		var oldest *limitConn
+		var since time.Time
+		for ic, t := range l.idle {
+			if oldest == nil || t.Before(since) {
+				oldest, since = ic, t
+			}
+		}
+		if oldest == nil {
+			l.freed.Wait()
+			continue
+		}
+		l.releaseLocked(oldest)
+		oldest.Conn.Close() // its server goroutine ends on the error
+	}
+	l.open++
+	lc := &limitConn{Conn: c, l: l}
+	l.mu.Unlock()
+	return lc, nil
+}
+
+// track is the server's ConnState hook.
+func (l *limitListener) track(c net.Conn, s http.ConnState) {
+	lc, ok := c.(*limitConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lc.released {
+		return
+	}
+	switch s {
+	case http.StateNew, http.StateIdle:
+		l.idle[lc] = time.Now()
+	default:
+		delete(l.idle, lc)
+	}
+}
+
+func (l *limitListener) releaseLocked(c *limitConn) {
+	if c.released {
+		return
+	}
+	c.released = true
+	delete(l.idle, c)
+	l.open--
+	l.freed.Signal()
 }
 
 type limitConn struct {
 	net.Conn
-	once    sync.Once
-	release func()
+	l        *limitListener
+	released bool // guarded by l.mu
 }
 
 func (c *limitConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.l.mu.Lock()
+	c.l.releaseLocked(c)
+	c.l.mu.Unlock()
 	return err
 }

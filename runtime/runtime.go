@@ -319,7 +319,9 @@ func (r *Runtime) Run(ctx context.Context) error {
 		r.addr <- ln.Addr().String()
 		srv := &http.Server{Handler: r.Handler(), ReadHeaderTimeout: httpReadHeaderTimeout, ReadTimeout: httpReadTimeout,
 			WriteTimeout: httpWriteTimeout, IdleTimeout: httpIdleTimeout, MaxHeaderBytes: httpMaxHeaderBytes}
-		goRun("http", func() error { return serveUntil(ctx, srv, newLimitListener(ln, httpMaxConns)) })
+		ll := newLimitListener(ln, httpMaxConns)
+		srv.ConnState = ll.track
+		goRun("http", func() error { return serveUntil(ctx, srv, ll) })
 		r.log.Info("http api listening", "addr", ln.Addr().String())
 	}
 	r.log.Info("runtime running", "version", version.Get().String(), "policy", r.Policy.Table().Version, "switches", len(r.switches))

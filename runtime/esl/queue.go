@@ -69,6 +69,9 @@ func (q *queue) run(h Handler) {
 		it := q.items[0]
 		q.items[0] = item{}
 		q.items = q.items[1:]
+		if len(q.items) == 0 {
+			q.items = nil // a drained queue keeps no array sized by its longest backlog
+		}
 		q.mu.Unlock()
 		switch it.kind {
 		case itemConnected:

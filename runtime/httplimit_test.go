@@ -1,0 +1,92 @@
+package runtime
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+)
+
+// TestLimitListenerEvictsIdle: at its limit the listener makes room for a
+// new connection by closing the oldest one that sent no request, and never
+// closes one serving a request.
+func TestLimitListenerEvictsIdle(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := newLimitListener(ln, 2)
+	release := make(chan struct{})
+	busy := make(chan struct{}, 4)
+	srv := &http.Server{ConnState: ll.track, ReadHeaderTimeout: time.Minute,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/slow" {
+				busy <- struct{}{}
+				<-release
+			}
+			io.WriteString(w, "ok")
+		})}
+	go srv.Serve(ll)
+	t.Cleanup(func() { close(release); srv.Close() })
+	addr := ln.Addr().String()
+	dial := func() net.Conn {
+		t.Helper()
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	get := func(c net.Conn, path string) (string, error) {
+		if _, err := io.WriteString(c, "GET "+path+" HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+			return "", err
+		}
+		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		return string(b), err
+	}
+
+	// One connection serves a slow request; another sits idle.
+	slow := dial()
+	slowDone := make(chan string, 1)
+	go func() {
+		body, err := get(slow, "/slow")
+		if err != nil {
+			body = err.Error()
+		}
+		slowDone <- body
+	}()
+	<-busy
+	idle := dial()
+	waitFor(t, "both connections accepted", func() bool {
+		ll.mu.Lock()
+		defer ll.mu.Unlock()
+		return ll.open == 2 && len(ll.idle) == 1
+	})
+	// A third is answered: the idle one made room, not the busy one.
+	if body, err := get(dial(), "/"); err != nil || body != "ok" {
+		t.Fatalf("the third connection: %q %v", body, err)
+	}
+	_ = idle.SetReadDeadline(time.Now().Add(30 * time.Second))
+	if _, err := idle.Read(make([]byte, 1)); err == nil {
+		t.Error("the idle connection was not closed")
+	}
+	ll.mu.Lock()
+	open := ll.open
+	ll.mu.Unlock()
+	if open > 2 {
+		t.Errorf("%d connections open, limit 2", open)
+	}
+	release <- struct{}{}
+	if body := <-slowDone; body != "ok" {
+		t.Errorf("the slow request, on the connection never closed: %q", body)
+	}
+}
