@@ -58,6 +58,15 @@ func TestLegsAreFreed(t *testing.T) {
 type liveLegs struct{ live map[string]bool }
 
 func (a liveLegs) API(_ context.Context, cmd string) (string, error) {
+	if cmd == "show channels as json" {
+		var rows []string
+		for id, up := range a.live {
+			if up {
+				rows = append(rows, fmt.Sprintf(`{"uuid":%q}`, id))
+			}
+		}
+		return fmt.Sprintf(`{"row_count":%d,"rows":[%s]}`, len(rows), strings.Join(rows, ",")), nil
+	}
 	id, ok := strings.CutPrefix(cmd, "uuid_exists ")
 	if !ok {
 		return "-ERR unexpected " + cmd, nil
@@ -67,27 +76,33 @@ func (a liveLegs) API(_ context.Context, cmd string) (string, error) {
 
 // TestLostHangupsAreFreed: legs whose hangup the runtime never saw (the
 // connection dropped) are asked about once idle, and forgotten when the
-// switch no longer has them; a live one is kept.
+// switch no longer has them; a live one is kept. A few are asked about one
+// by one (uuid_exists); more than a round's checks are answered by one
+// channel list, all in one round.
 func TestLostHangupsAreFreed(t *testing.T) {
-	tb := exampleTable(t)
-	sw := SwitchConfig{Name: "fs1", RecordDir: "/var/spool/rec", LocalDir: "/local/rec"}
-	e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, &finishes{}, quietLogger(), nil)
-	e.legIdle = time.Minute
-	for i := range 50 {
-		e.Handle(ev("CHANNEL_CREATE", fmt.Sprintf("lost-%d", i), 0, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1001"))
-	}
-	e.Handle(ev("CHANNEL_CREATE", "live-1", 0, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1002"))
-	// Nothing is asked about before it has been idle for legIdle.
-	e.recheck(context.Background(), liveLegs{live: map[string]bool{"live-1": true}})
-	if got := e.sizes().legs; got != 51 {
-		t.Fatalf("%d legs after a round before any was idle, want 51", got)
-	}
-	// Two minutes later (another channel's event moves the clock).
-	e.Handle(ev("HEARTBEAT", "", 0))
-	e.Handle(ev("CHANNEL_CREATE", "other", 120_000, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1003"))
-	e.recheck(context.Background(), liveLegs{live: map[string]bool{"live-1": true, "other": true}})
-	drain(e)
-	if got := e.sizes(); got.legs != 2 || got.seen != 2 {
-		t.Errorf("after the round: %+v, want the live leg and the new one", got)
+	for _, lost := range []int{50, 3 * legChecksPerRound} {
+		t.Run(fmt.Sprint(lost), func(t *testing.T) {
+			tb := exampleTable(t)
+			sw := SwitchConfig{Name: "fs1", RecordDir: "/var/spool/rec", LocalDir: "/local/rec"}
+			e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, &finishes{}, quietLogger(), nil)
+			e.legIdle = time.Minute
+			for i := range lost {
+				e.Handle(ev("CHANNEL_CREATE", fmt.Sprintf("lost-%d", i), 0, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1001"))
+			}
+			e.Handle(ev("CHANNEL_CREATE", "live-1", 0, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1002"))
+			// Nothing is asked about before it has been idle for legIdle.
+			e.recheck(context.Background(), liveLegs{live: map[string]bool{"live-1": true}})
+			if got := e.sizes().legs; got != lost+1 {
+				t.Fatalf("%d legs after a round before any was idle, want %d", got, lost+1)
+			}
+			// Two minutes later (another channel's event moves the clock).
+			e.Handle(ev("HEARTBEAT", "", 0))
+			e.Handle(ev("CHANNEL_CREATE", "other", 120_000, "Call-Direction", "outbound", "Channel-Name", "sofia/internal/1003"))
+			e.recheck(context.Background(), liveLegs{live: map[string]bool{"live-1": true, "other": true}})
+			drain(e)
+			if got := e.sizes(); got.legs != 2 || got.seen != 2 {
+				t.Errorf("after one round: %+v, want the live leg and the new one", got)
+			}
+		})
 	}
 }

@@ -202,9 +202,6 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 	}
 	var idle []string
 	for id, ts := range e.seen {
-		if len(idle) == legChecksPerRound {
-			break
-		}
 		if e.lastTS-ts >= e.legIdle.Microseconds() {
 			idle = append(idle, id)
 		}
@@ -214,6 +211,16 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 	gone := func(leg string) bool {
 		res, err := runAPI(ctx, c.API, eslcmd.Exists{UUID: leg})
 		return err == nil && strings.TrimSpace(res) == "false"
+	}
+	// Past legChecksPerRound idle legs (a connection that lost many
+	// hangups), one channel list answers for all of them; without it,
+	// legChecksPerRound are asked about one by one, the rest next round.
+	if len(idle) > legChecksPerRound {
+		if live, ok := e.liveChannels(ctx, c); ok {
+			gone = func(leg string) bool { return !live[leg] }
+		} else {
+			idle = idle[:legChecksPerRound]
+		}
 	}
 	for _, id := range idle {
 		if !gone(id) {
@@ -251,6 +258,28 @@ func (e *engine) recheck(ctx context.Context, c APICommander) {
 		}
 		e.mu.Unlock()
 	}
+}
+
+// liveChannels returns the uuids of the switch's channels (`show channels
+// as json`); ok is false when the switch did not answer with a list.
+func (e *engine) liveChannels(ctx context.Context, c APICommander) (live map[string]bool, ok bool) {
+	res, err := runAPI(ctx, c.API, eslcmd.ShowChannels{})
+	if err != nil {
+		return nil, false
+	}
+	var list struct {
+		Rows []struct {
+			UUID string `json:"uuid"`
+		} `json:"rows"`
+	}
+	if json.Unmarshal([]byte(res), &list) != nil {
+		return nil, false
+	}
+	live = make(map[string]bool, len(list.Rows))
+	for _, row := range list.Rows {
+		live[row.UUID] = true
+	}
+	return live, true
 }
 
 // continueAdopted is the machine's question whether a recording it
