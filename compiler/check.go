@@ -21,14 +21,14 @@ var metaflowNumber = regexp.MustCompile(`^[0-9]+$`)
 // check applies the rules of SPEC 2.6 that CUE's schema does not express.
 func (c *compilation) check() {
 	if d := c.policy.Defaults; d != nil {
-		if d.Enabled != nil {
+		if d.get(fEnabled).set {
 			c.add(Diagnostic{Code: CodeDefaults, Severity: Warning, Position: c.posOf("defaults", "enabled"),
 				Path: "defaults.enabled",
 				Message: "enabled is set in defaults: every account and every endpoint inherits it, " +
 					"so most calls are recorded two or three times; set it per account or endpoint instead"})
 		}
-		c.checkURL(d.URL, "defaults", "url")
-		c.checkAnnounce(d.Announce, "defaults", "announce")
+		c.checkURL(d.str(fURL), "defaults", "url")
+		c.checkAnnounce(d.str(fAnnounce), "defaults", "announce")
 	}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.checkAccount(id, c.policy.Accounts[id])
@@ -67,8 +67,8 @@ func (c *compilation) checkCR(cr *rawCR, path []string) {
 	for _, dk := range []string{"any", "inbound", "outbound"} {
 		for _, nk := range []string{"any", "onnet", "offnet"} {
 			if s := cr.dir(dk).net(nk); s != nil {
-				c.checkURL(s.URL, append(append([]string(nil), path...), dk, nk, "url")...)
-				c.checkAnnounce(s.Announce, append(append([]string(nil), path...), dk, nk, "announce")...)
+				c.checkURL(s.str(fURL), append(append([]string(nil), path...), dk, nk, "url")...)
+				c.checkAnnounce(s.str(fAnnounce), append(append([]string(nil), path...), dk, nk, "announce")...)
 			}
 		}
 	}
@@ -195,8 +195,8 @@ func (c *compilation) checkActionData(d *rawActionData, path []string, metaflow 
 			c.errorf(CodeMediaName, c.posOf(p...), cuePath(p), "media_name %q %s", *d.MediaName, msg)
 		}
 	}
-	c.checkURL(d.URL, at("url")...)
-	c.checkAnnounce(d.Announce, at("announce")...)
+	c.checkURL(d.vals.str(fURL), at("url")...)
+	c.checkAnnounce(d.vals.str(fAnnounce), at("announce")...)
 }
 
 func (c *compilation) checkAnnounce(a *string, path ...string) {

@@ -2,6 +2,8 @@ package compiler
 
 import (
 	"cuelang.org/go/cue"
+
+	"github.com/recpol/recpol/table"
 )
 
 // The evaluated policy is decoded by looking up the fields the schema
@@ -251,21 +253,24 @@ func (d *decoder) network(v cue.Value, name string) *rawNetwork {
 	return out
 }
 
-func (d *decoder) settings(v cue.Value) *rawSettings {
-	return &rawSettings{
-		Enabled:          d.boolp(v, "enabled"),
-		Format:           d.strp(v, "format"),
-		TimeLimit:        d.intp(v, "time_limit"),
-		RecordMinSec:     d.intp(v, "record_min_sec"),
-		RecordSampleRate: d.intp(v, "record_sample_rate"),
-		RecordOnAnswer:   d.boolp(v, "record_on_answer"),
-		RecordOnBridge:   d.boolp(v, "record_on_bridge"),
-		Method:           d.strp(v, "method"),
-		URL:              d.strp(v, "url"),
-		Stereo:           d.boolp(v, "stereo"),
-		Announce:         d.strp(v, "announce"),
-		AnnounceTo:       d.strp(v, "announce_to"),
+// field decodes field f of the object v.
+func (d *decoder) field(v cue.Value, f field) value {
+	name := fieldNames[f]
+	switch fieldKind(f) {
+	case table.IntSetting:
+		return iv(d.intp(v, name))
+	case table.BoolSetting:
+		return bv(d.boolp(v, name))
 	}
+	return sv(d.strp(v, name))
+}
+
+func (d *decoder) settings(v cue.Value) *rawSettings {
+	s := &rawSettings{}
+	for f := fEnabled; f < numFields; f++ {
+		s.vals.set(f, d.field(v, f))
+	}
+	return s
 }
 
 func (d *decoder) action(v cue.Value) *rawAction {
@@ -281,26 +286,19 @@ func (d *decoder) action(v cue.Value) *rawAction {
 		a.Module = m
 	}
 	if dv, ok := lookup(v, "data"); ok {
-		a.Data = &rawActionData{
+		data := &rawActionData{
 			Action:               d.strp(dv, "action"),
-			Format:               d.strp(dv, "format"),
 			Label:                d.strp(dv, "label"),
 			MediaName:            d.strp(dv, "media_name"),
-			Method:               d.strp(dv, "method"),
-			RecordMinSec:         d.intp(dv, "record_min_sec"),
-			RecordOnAnswer:       d.boolp(dv, "record_on_answer"),
-			RecordOnBridge:       d.boolp(dv, "record_on_bridge"),
-			RecordSampleRate:     d.intp(dv, "record_sample_rate"),
-			TimeLimit:            d.intp(dv, "time_limit"),
-			URL:                  d.strp(dv, "url"),
 			ShouldFollowTransfer: d.boolp(dv, "should_follow_transfer"),
-			Stereo:               d.boolp(dv, "stereo"),
-			Announce:             d.strp(dv, "announce"),
-			AnnounceTo:           d.strp(dv, "announce_to"),
 			Origin:               d.strp(dv, "origin"),
 			DTMFLeg:              d.strp(dv, "dtmf_leg"),
 			Scope:                d.strp(dv, "scope"),
 		}
+		for f := fEnabled + 1; f < numFields; f++ {
+			data.vals.set(f, d.field(dv, f))
+		}
+		a.Data = data
 	}
 	return a
 }

@@ -3,6 +3,8 @@ package compiler
 import (
 	"regexp"
 	"sync"
+
+	"github.com/recpol/recpol/table"
 )
 
 // plainSchema is the embedded schema (cue/policy.cue) in Go, for the
@@ -14,49 +16,49 @@ import (
 // key with values on both sides of its constraints.
 var plainSchema = sync.OnceValue(func() *snode {
 	id := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
-	urlRE := regexp.MustCompile(`^https?://[^@/?#]+([/?#].*)?$`)
 	i64 := func(n int64) *int64 { return &n }
 	boolean := &snode{kind: sBool}
 	str := &snode{kind: sString}
 	enum := func(s ...string) *snode { return &snode{kind: sString, enumS: s} }
-	format := enum("mp3", "wav")
-	method := enum("put", "post")
-	sampleRate := &snode{kind: sInt, enumI: []int64{8000, 16000, 32000, 44100, 48000}}
-	timeLimit := &snode{kind: sInt, min: i64(5), max: i64(10800)}
-	minSec := &snode{kind: sInt, min: i64(0)}
-	url := &snode{kind: sString, re: urlRE}
-	announceTo := enum("both", "aleg", "bleg")
 	idStr := &snode{kind: sString, re: id}
 	opt := func(n *snode) sfield { return sfield{node: n} }
 	closed := func(fs map[string]sfield) *snode { return &snode{kind: sStruct, fields: fs} }
 
-	settings := closed(map[string]sfield{
-		"enabled": opt(boolean), "format": opt(format), "record_min_sec": opt(minSec),
-		"record_on_answer": opt(boolean), "record_on_bridge": opt(boolean), "record_sample_rate": opt(sampleRate),
-		"time_limit": opt(timeLimit), "url": opt(url), "method": opt(method),
-		"stereo": opt(boolean), "announce": opt(str), "announce_to": opt(announceTo),
-	})
+	// setting is a setting's leaf: its type's constraints, or its kind.
+	setting := func(st *table.Setting) sfield {
+		if n, ok := plainSettingNodes()[st.Name]; ok {
+			return opt(n)
+		}
+		return opt(&snode{kind: plainKind[st.Kind]})
+	}
+	settingsFields := map[string]sfield{"enabled": opt(boolean)}
+	for _, st := range table.SettingList {
+		settingsFields[st.Name] = setting(st)
+	}
+	settings := closed(settingsFields)
 	network := closed(map[string]sfield{"any": opt(settings), "onnet": opt(settings), "offnet": opt(settings)})
 	cr := closed(map[string]sfield{"any": opt(network), "inbound": opt(network), "outbound": opt(network)})
 	recordCallSettings := func(extra map[string]sfield) *snode {
 		fs := map[string]sfield{
-			"format": opt(format), "label": opt(str), "media_name": opt(str), "method": opt(method),
-			"record_min_sec": opt(minSec), "record_on_answer": opt(boolean), "record_on_bridge": opt(boolean),
-			"record_sample_rate": opt(sampleRate), "time_limit": opt(timeLimit), "url": opt(url),
-			"should_follow_transfer": opt(boolean), "origin": opt(str),
-			"stereo": opt(boolean), "announce": opt(str), "announce_to": opt(announceTo),
+			"label": opt(str), "media_name": opt(str), "should_follow_transfer": opt(boolean), "origin": opt(str),
 			"dtmf_leg": opt(enum("self", "peer", "both")),
+		}
+		for _, st := range table.SettingList {
+			fs[st.Name] = setting(st)
 		}
 		for k, v := range extra {
 			fs[k] = v
 		}
 		return closed(fs)
 	}
+	callerData := map[string]sfield{}
+	for _, name := range callerSettings {
+		st, _ := table.SettingNamed(name)
+		callerData[name] = setting(st)
+	}
 	action := &snode{kind: sAction, byModule: map[string]*snode{
-		"record_call": recordCallSettings(map[string]sfield{"action": opt(enum("start", "stop"))}),
-		"record_caller": closed(map[string]sfield{
-			"format": opt(format), "method": opt(method), "time_limit": opt(timeLimit), "url": opt(url),
-		}),
+		"record_call":   recordCallSettings(map[string]sfield{"action": opt(enum("start", "stop"))}),
+		"record_caller": closed(callerData),
 	}}
 	metaflowAction := &snode{kind: sAction, byModule: map[string]*snode{
 		"record_call": recordCallSettings(map[string]sfield{
@@ -89,6 +91,35 @@ var plainSchema = sync.OnceValue(func() *snode {
 		"accounts": opt(&snode{kind: sMap, key: id, elem: account}),
 	})
 })
+
+// plainSettingNodes are the leaves of the settings whose schema constrains
+// more than their kind (an enum, a range, a pattern), by name; every other
+// setting's leaf is its kind. TestPlainSettingNodes fails when a setting
+// the schema constrains is missing.
+var plainSettingNodes = sync.OnceValue(func() map[string]*snode {
+	i64 := func(n int64) *int64 { return &n }
+	enum := func(s ...string) *snode { return &snode{kind: sString, enumS: s} }
+	nodes := map[string]*snode{
+		"format":             enum("mp3", "wav"),
+		"method":             enum("put", "post"),
+		"record_sample_rate": {kind: sInt, enumI: []int64{8000, 16000, 32000, 44100, 48000}},
+		"time_limit":         {kind: sInt, min: i64(5), max: i64(10800)},
+		"record_min_sec":     {kind: sInt, min: i64(0)},
+		"url":                {kind: sString, re: regexp.MustCompile(`^https?://[^@/?#]+([/?#].*)?$`)},
+		"announce_to":        enum("both", "aleg", "bleg"),
+	}
+	for name := range nodes {
+		if _, ok := table.SettingNamed(name); !ok {
+			panic("plain schema: " + name + " is no setting of the table")
+		}
+	}
+	return nodes
+})
+
+// plainKind is the kind of a setting's leaf.
+var plainKind = map[table.SettingKind]skind{
+	table.StringSetting: sString, table.IntSetting: sInt, table.BoolSetting: sBool,
+}
 
 // skind is the kind of a schema node.
 type skind uint8

@@ -5,7 +5,9 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
+	recpolcue "github.com/recpol/recpol/cue"
 	"github.com/recpol/recpol/table"
 )
 
@@ -143,12 +145,13 @@ func (r *resolver) cells(dst *table.Cells, chain []scopeObj) {
 // built-in defaults.
 func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	keys := keyOrder(d, n)
-	var vals [numFields]value
-	var srcs [numFields]source
+	var valBuf [maxFields]value
+	var srcBuf [maxFields]source
+	var provBuf [maxFields]string
+	vals, srcs, prov := valBuf[:numFields], srcBuf[:numFields], provBuf[:numFields]
 	for f := field(0); f < numFields; f++ {
 		vals[f], srcs[f] = r.lookup(chain, keys, f)
 	}
-	var prov [numFields]string
 	for f := field(0); f < numFields; f++ {
 		prov[f] = r.provenance(chain, srcs[f], f, "")
 	}
@@ -177,36 +180,44 @@ func (r *resolver) lookup(chain []scopeObj, keys [4][2]string, f field) (value, 
 	return r.builtin(f, false), source{kind: srcBuiltin}
 }
 
-// builtin returns a built-in default; actions have their own time limit.
+// builtin returns a built-in default, unset for a setting that has none
+// (no url: keep locally; no announce: none); actions have their own time
+// limit.
 func (r *resolver) builtin(f field, action bool) value {
-	b := r.c.defaults.Builtin
-	switch f {
-	case fEnabled:
-		return value{set: true, b: b.Enabled}
-	case fFormat:
-		return value{set: true, s: b.Format}
-	case fTimeLimit:
-		if action {
-			return value{set: true, i: r.c.defaults.Action.TimeLimit}
-		}
-		return value{set: true, i: b.TimeLimit}
-	case fRecordMinSec:
-		return value{set: true, i: b.RecordMinSec}
-	case fRecordSampleRate:
-		return value{set: true, i: b.RecordSampleRate}
-	case fRecordOnAnswer:
-		return value{set: true, b: b.RecordOnAnswer}
-	case fRecordOnBridge:
-		return value{set: true, b: b.RecordOnBridge}
-	case fMethod:
-		return value{set: true, s: b.Method}
-	case fStereo:
-		return value{set: true, b: b.Stereo}
-	case fAnnounceTo:
-		return value{set: true, s: b.AnnounceTo}
+	if action && f == fTimeLimit {
+		return value{set: true, i: r.c.defaults.Action.TimeLimit}
 	}
-	return value{} // no url: keep locally; no announce: none
+	return builtinValues()[f]
 }
+
+// builtinValues are the built-in defaults by field (cue/builtin.cue).
+var builtinValues = sync.OnceValue(func() []value {
+	d, err := recpolcue.BuiltinDefaults()
+	if err != nil {
+		panic(err) // the embedded defaults are tested
+	}
+	out := make([]value, numFields)
+	for _, b := range d.Builtin {
+		f, ok := fieldByName[b.Name]
+		if !ok {
+			panic("compiler: built-in default " + b.Name + " is no setting of the table")
+		}
+		x := value{set: true}
+		switch v := b.Value.(type) {
+		case int:
+			x.i, ok = v, fieldKind(f) == table.IntSetting
+		case bool:
+			x.b, ok = v, fieldKind(f) == table.BoolSetting
+		case string:
+			x.s, ok = v, fieldKind(f) == table.StringSetting
+		}
+		if !ok {
+			panic(fmt.Sprintf("compiler: built-in default %s: %v is not a %s", b.Name, b.Value, fieldKind(f)))
+		}
+		out[f] = x
+	}
+	return out
+})
 
 func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefix string) string {
 	name := fieldNames[f]
@@ -220,8 +231,8 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 	case srcDefaults:
 		return r.intern("defaults " + name)
 	}
-	if f == fURL || f == fAnnounce {
-		return ""
+	if !builtinValues()[f].set {
+		return "" // no built-in default
 	}
 	if actionPrefix != "" && f == fTimeLimit {
 		return "builtin action.time_limit"
@@ -233,7 +244,7 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 // differ from what the policy means because a value was lost to an error:
 // a lost value in a scope tried before the winning one (or in defaults,
 // when defaults or the built-in values won) might have won instead.
-func (r *resolver) cellUnsure(chain []scopeObj, srcs [numFields]source) bool {
+func (r *resolver) cellUnsure(chain []scopeObj, srcs []source) bool {
 	if len(r.c.lost) == 0 {
 		return false
 	}
@@ -258,7 +269,7 @@ func (r *resolver) cellUnsure(chain []scopeObj, srcs [numFields]source) bool {
 }
 
 // actionUnsure is cellUnsure for an action at path.
-func (r *resolver) actionUnsure(path []string, srcs [numFields]source) bool {
+func (r *resolver) actionUnsure(path []string, srcs []source) bool {
 	if len(r.c.lost) == 0 {
 		return false
 	}
@@ -285,7 +296,7 @@ func (r *resolver) scopePath(chain []scopeObj, src source, f field) []string {
 	return nil
 }
 
-func (r *resolver) settings(vals [numFields]value, prov [numFields]string, action bool) (table.Settings, table.Provenance) {
+func (r *resolver) settings(vals []value, prov []string, action bool) (table.Settings, table.Provenance) {
 	var s table.Settings
 	var p table.Provenance
 	for f := fEnabled + 1; f < numFields; f++ {
@@ -313,7 +324,7 @@ func (r *resolver) settings(vals [numFields]value, prov [numFields]string, actio
 // checkMinSec reports a resolved record_min_sec that is not below the
 // resolved time_limit, at the winning record_min_sec with the time_limit
 // as a second position; each pair of sources is reported once.
-func (r *resolver) checkMinSec(vals [numFields]value, prov [numFields]string, path func(field) []string) {
+func (r *resolver) checkMinSec(vals []value, prov []string, path func(field) []string) {
 	minSec, limit := vals[fRecordMinSec].i, vals[fTimeLimit].i
 	if minSec < limit {
 		return
@@ -340,10 +351,11 @@ func (r *resolver) checkMinSec(vals [numFields]value, prov [numFields]string, pa
 // defaults, then the built-in defaults for actions.
 func (r *resolver) action(a *rawAction, defaultAction table.Verb, prov string, path []string) table.Action {
 	callerOnly := table.Module(a.Module) == table.RecordCaller
-	var vals [numFields]value
-	var srcs [numFields]source
-	var provs [numFields]string
-	for f := fFormat; f < numFields; f++ {
+	var valBuf [maxFields]value
+	var srcBuf [maxFields]source
+	var provBuf [maxFields]string
+	vals, srcs, provs := valBuf[:numFields], srcBuf[:numFields], provBuf[:numFields]
+	for f := fEnabled + 1; f < numFields; f++ {
 		if v := a.Data.get(f, callerOnly); v.set {
 			vals[f], srcs[f] = v, source{kind: srcScope}
 		} else if v := r.c.policy.Defaults.get(f); v.set {

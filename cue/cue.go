@@ -7,6 +7,7 @@ package cue
 
 import (
 	_ "embed"
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -39,18 +40,76 @@ func RuntimeSchema() []byte { return append([]byte(nil), runtimeSchema...) }
 // Schema returns the policy schema: one CUE file of package recpol.
 func Schema() []byte { return append([]byte(nil), policySchema...) }
 
-// Builtin holds the built-in defaults of a recording's settings.
-type Builtin struct {
-	Enabled          bool   `json:"enabled"`
-	Format           string `json:"format"`
-	TimeLimit        int    `json:"time_limit"`
-	RecordMinSec     int    `json:"record_min_sec"`
-	RecordSampleRate int    `json:"record_sample_rate"`
-	RecordOnAnswer   bool   `json:"record_on_answer"`
-	RecordOnBridge   bool   `json:"record_on_bridge"`
-	Method           string `json:"method"`
-	Stereo           bool   `json:"stereo"`
-	AnnounceTo       string `json:"announce_to"`
+// Builtin holds the built-in defaults of a recording's settings, enabled
+// and one per setting that has one, in the order of builtin.cue. Its JSON
+// is an object in that order.
+type Builtin []BuiltinValue
+
+// BuiltinValue is the built-in default of one setting (or of enabled).
+type BuiltinValue struct {
+	Name string
+	// Value is a string, an int or a bool.
+	Value any
+}
+
+// Lookup returns the built-in default of a setting.
+func (b Builtin) Lookup(name string) (any, bool) {
+	for _, v := range b {
+		if v.Name == name {
+			return v.Value, true
+		}
+	}
+	return nil, false
+}
+
+// MarshalJSON writes the defaults as an object in their order.
+func (b Builtin) MarshalJSON() ([]byte, error) {
+	out := []byte{'{'}
+	for i, v := range b {
+		if i > 0 {
+			out = append(out, ',')
+		}
+		k, err := json.Marshal(v.Name)
+		if err != nil {
+			return nil, err
+		}
+		x, err := json.Marshal(v.Value)
+		if err != nil {
+			return nil, err
+		}
+		out = append(append(append(out, k...), ':'), x...)
+	}
+	return append(out, '}'), nil
+}
+
+// decodeBuiltin decodes the builtin struct of builtin.cue in its order.
+func decodeBuiltin(v cue.Value) (Builtin, error) {
+	it, err := v.Fields()
+	if err != nil {
+		return nil, err
+	}
+	var b Builtin
+	for it.Next() {
+		f := it.Value()
+		var x any
+		switch f.Kind() {
+		case cue.BoolKind:
+			x, err = f.Bool()
+		case cue.IntKind:
+			var i int64
+			i, err = f.Int64()
+			x = int(i)
+		case cue.StringKind:
+			x, err = f.String()
+		default:
+			err = fmt.Errorf("%s: not a string, an int or a bool", f.Path())
+		}
+		if err != nil {
+			return nil, err
+		}
+		b = append(b, BuiltinValue{Name: it.Selector().Unquoted(), Value: x})
+	}
+	return b, nil
 }
 
 // ActionBuiltin holds the built-in defaults that differ for recordings
@@ -75,7 +134,12 @@ var loadDefaults = sync.OnceValues(func() (Defaults, error) {
 	if err := v.Err(); err != nil {
 		return d, fmt.Errorf("built-in defaults: %w", err)
 	}
-	if err := v.Decode(&d); err != nil {
+	b, err := decodeBuiltin(v.LookupPath(cue.ParsePath("builtin")))
+	if err != nil {
+		return d, fmt.Errorf("built-in defaults: %w", err)
+	}
+	d.Builtin = b
+	if err := v.LookupPath(cue.ParsePath("action")).Decode(&d.Action); err != nil {
 		return d, fmt.Errorf("built-in defaults: %w", err)
 	}
 	return d, nil
