@@ -2,8 +2,12 @@ package compiler
 
 import (
 	"encoding/json"
+	"fmt"
+	"sort"
 	"testing"
 
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
 	"github.com/google/go-cmp/cmp"
 
 	recpolcue "github.com/recpol/recpol/cue"
@@ -98,5 +102,156 @@ func TestTableCodecHasEverySetting(t *testing.T) {
 	}
 	if diff := cmp.Diff(p, c.Provenance); diff != "" {
 		t.Errorf("provenance changed through the codec (-want +got):\n%s", diff)
+	}
+}
+
+// schemaSetting returns the schema's type of a setting (#Settings).
+func schemaSetting(schema cue.Value, name string) cue.Value {
+	return schema.LookupPath(cue.MakePath(cue.Def("#Settings"), cue.Str(name).Optional()))
+}
+
+// settingTestValue returns a value of st other than its default that the
+// embedded schema accepts and vet takes: the first of a few candidates of
+// its kind. A new setting whose schema accepts none of them needs one more.
+func settingTestValue(t *testing.T, schema cue.Value, st *table.Setting) any {
+	t.Helper()
+	var candidates []any
+	switch st.Kind {
+	case table.IntSetting:
+		candidates = []any{1, 5, 30, 16000}
+	case table.BoolSetting:
+		candidates = []any{true, false}
+	default:
+		candidates = []any{"tone", "wav", "post", "bleg", "https://recordings.example.com/in"}
+	}
+	field := schemaSetting(schema, st.Name)
+	if !field.Exists() {
+		t.Fatalf("setting %s is not in the schema's #Settings", st.Name)
+	}
+	for _, v := range candidates {
+		if v == st.Default || (st.Default == nil && v == any("")) {
+			continue
+		}
+		if field.Unify(schema.Context().Encode(v)).Validate(cue.Concrete(true)) == nil {
+			return v
+		}
+	}
+	t.Fatalf("setting %s: the schema takes none of the test values %v: add one", st.Name, candidates)
+	return nil
+}
+
+// TestEverySettingCompiles sets every setting of table.SettingList in a
+// scope, in the policy's defaults and in a callflow action's data, and
+// compiles the policy through CUE and through the plain-data path: the
+// cells and the action have the value, its provenance names where it was
+// set, and both paths give the same table.
+func TestEverySettingCompiles(t *testing.T) {
+	schema := cuecontext.New().CompileBytes(recpolcue.Schema())
+	if err := schema.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range table.SettingList {
+		t.Run(st.Name, func(t *testing.T) {
+			v := settingTestValue(t, schema, st)
+			lit, err := json.Marshal(v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			src := fmt.Sprintf(`package recpol
+
+defaults: %[1]s: %[2]s
+accounts: a: {
+	call_recording: account: inbound: offnet: {enabled: true, %[1]s: %[2]s}
+	devices: d: {}
+	callflows: c: {numbers: ["100"], actions: [{module: "record_call", data: {%[1]s: %[2]s}}]}
+}
+`, st.Name, lit)
+			files := []File{{Name: "a.cue", Data: []byte(src)}}
+			before := plainCompiled.Load()
+			plain, viaCUE := compileBoth(files)
+			if plainCompiled.Load() == before {
+				t.Error("the plain-data path was not taken")
+			}
+			sameResults(t, plain, viaCUE)
+			for _, res := range []*Result{viaCUE, plain} {
+				if res.Table == nil {
+					t.Fatalf("no table: %v", res.Diagnostics)
+				}
+				a, ok := res.Table.Account("a")
+				if !ok {
+					t.Fatal("no account a")
+				}
+				check := func(what string, s *table.Settings, p *table.Provenance, prov string) {
+					t.Helper()
+					if got := st.Value(s); got != v {
+						t.Errorf("%s: %s is %v, want %v", what, st.Name, got, v)
+					}
+					if got := st.Provenance(p); got != prov {
+						t.Errorf("%s: %s comes from %q, want %q", what, st.Name, got, prov)
+					}
+				}
+				c := a.Cells.Get(table.Inbound, table.Offnet)
+				check("account cell", c.Settings, c.Provenance, "account:a call_recording.account.inbound.offnet."+st.Name)
+				c = a.Cells.Get(table.Outbound, table.Onnet)
+				check("other account cell", c.Settings, c.Provenance, "defaults "+st.Name)
+				c = a.Devices["d"].Cells.Get(table.Inbound, table.Offnet)
+				check("device cell", c.Settings, c.Provenance, "defaults "+st.Name)
+				act := a.Callflows[0].Actions[0]
+				check("callflow action", act.Settings, act.Provenance, "account:a callflows.c.actions.0.data."+st.Name)
+			}
+		})
+	}
+}
+
+// TestPlainSettingNodes checks that the plain schema knows the type of
+// every setting: its kind is the schema's, and a setting the schema
+// constrains beyond its kind (an enum, a range, a pattern) has its leaf in
+// plainSettingNodes (whose constraints TestPlainSchema probes).
+func TestPlainSettingNodes(t *testing.T) {
+	ctx := cuecontext.New()
+	schema := ctx.CompileBytes(recpolcue.Schema())
+	if err := schema.Err(); err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[table.SettingKind]cue.Kind{table.StringSetting: cue.StringKind, table.IntSetting: cue.IntKind, table.BoolSetting: cue.BoolKind}
+	for _, st := range table.SettingList {
+		field := schemaSetting(schema, st.Name)
+		if !field.Exists() {
+			t.Errorf("setting %s is not in the schema's #Settings", st.Name)
+			continue
+		}
+		if got := field.IncompleteKind(); got != kinds[st.Kind] {
+			t.Errorf("setting %s: the schema's kind is %v, the table's %v", st.Name, got, st.Kind)
+		}
+		bare := ctx.CompileString(st.Kind.String())
+		// The kinds being equal, the field is constrained when it does
+		// not take every value of its kind.
+		constrained := field.Subsume(bare) != nil
+		if _, ok := plainSettingNodes()[st.Name]; constrained && !ok {
+			t.Errorf("setting %s: the schema constrains it beyond %s, but plainSettingNodes has no leaf for it", st.Name, st.Kind)
+		}
+	}
+}
+
+// TestCallerSettings checks that callerSettings are the settings of the
+// schema's #RecordCallerData.
+func TestCallerSettings(t *testing.T) {
+	schema := cuecontext.New().CompileBytes(recpolcue.Schema())
+	it, err := schema.LookupPath(cue.ParsePath("#RecordCallerData")).Fields(cue.Optional(true))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for it.Next() {
+		name := it.Selector().Unquoted()
+		if _, ok := table.SettingNamed(name); ok {
+			got = append(got, name)
+		}
+	}
+	want := append([]string(nil), callerSettings...)
+	sort.Strings(got)
+	sort.Strings(want)
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("record_caller's settings (-callerSettings +schema):\n%s", diff)
 	}
 }
