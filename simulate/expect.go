@@ -21,22 +21,7 @@ import (
 // code (dtmf); account, from, to and endpoint select with glob patterns
 // (path.Match: "*" matches any id); every other field set must hold for
 // each selected call, number call or device.
-const expectSchema = `
-// Settings a recording must have (only those given are checked).
-#Settings: {
-	format?:             "mp3" | "wav"
-	method?:             "put" | "post"
-	url?:                string
-	time_limit?:         int
-	record_min_sec?:     int
-	record_sample_rate?: int
-	record_on_answer?:   bool
-	record_on_bridge?:   bool
-	stereo?:             bool
-	// announce "" asserts that the recording is not announced.
-	announce?:    string
-	announce_to?: "both" | "aleg" | "bleg"
-}
+var expectSchema = expectSettingsSchema() + `
 #Expectation: {
 	// The account(s), e.g. "sales" or "*".
 	account: *"*" | string
@@ -105,18 +90,105 @@ var expectLoader = input.Loader{
 
 // ExpectSettings are the settings an expectation requires of recordings.
 type ExpectSettings struct {
-	Format           *string `json:"format,omitempty"`
-	Method           *string `json:"method,omitempty"`
-	URL              *string `json:"url,omitempty"`
-	TimeLimit        *int    `json:"time_limit,omitempty"`
-	RecordMinSec     *int    `json:"record_min_sec,omitempty"`
-	RecordSampleRate *int    `json:"record_sample_rate,omitempty"`
-	RecordOnAnswer   *bool   `json:"record_on_answer,omitempty"`
-	RecordOnBridge   *bool   `json:"record_on_bridge,omitempty"`
-	Stereo           *bool   `json:"stereo,omitempty"`
-	Announce         *string `json:"announce,omitempty"`
-	AnnounceTo       *string `json:"announce_to,omitempty"`
+	// want holds the wanted values by setting name: a string, an int or
+	// a bool, as the setting's kind says.
+	want map[string]any
 }
+
+// expectFirst are the settings an expectation checks (and its schema
+// lists) first; the others follow in the order of table.SettingList.
+var expectFirst = []string{"format", "method", "url"}
+
+// expectTypes are the types of the settings an expectation may name that
+// are narrower than their kind: the enums of the policy schema
+// (TestExpectTypesAreThePolicys).
+var expectTypes = map[string]string{
+	"format":      `"mp3" | "wav"`,
+	"method":      `"put" | "post"`,
+	"announce_to": `"both" | "aleg" | "bleg"`,
+}
+
+// expectSettings are the settings in the order an expectation checks them.
+var expectSettings = func() []*table.Setting {
+	var out []*table.Setting
+	for _, name := range expectFirst {
+		st, ok := table.SettingNamed(name)
+		if !ok {
+			panic("simulate: " + name + " is no setting of the table")
+		}
+		out = append(out, st)
+	}
+	for _, st := range table.SettingList {
+		if !slices.Contains(expectFirst, st.Name) {
+			out = append(out, st)
+		}
+	}
+	for name := range expectTypes {
+		if _, ok := table.SettingNamed(name); !ok {
+			panic("simulate: " + name + " is no setting of the table")
+		}
+	}
+	return out
+}()
+
+// expectSettingsSchema returns the #Settings of the expectations' schema:
+// every setting, optional, of its type.
+func expectSettingsSchema() string {
+	var b strings.Builder
+	b.WriteString("\n// Settings a recording must have (only those given are checked);\n")
+	b.WriteString("// announce \"\" asserts that the recording is not announced.\n#Settings: {\n")
+	for _, st := range expectSettings {
+		typ, ok := expectTypes[st.Name]
+		if !ok {
+			typ = st.Kind.String()
+		}
+		fmt.Fprintf(&b, "\t%s?: %s\n", st.Name, typ)
+	}
+	b.WriteString("}\n")
+	return b.String()
+}
+
+// UnmarshalJSON decodes the settings object of an expectation.
+func (s *ExpectSettings) UnmarshalJSON(b []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	s.want = make(map[string]any, len(m))
+	for k, raw := range m {
+		st, ok := table.SettingNamed(k)
+		if !ok {
+			return fmt.Errorf("json: unknown field %q", k)
+		}
+		if string(raw) == "null" {
+			continue
+		}
+		var v any
+		var err error
+		switch st.Kind {
+		case table.IntSetting:
+			var x int
+			err = json.Unmarshal(raw, &x)
+			v = x
+		case table.BoolSetting:
+			var x bool
+			err = json.Unmarshal(raw, &x)
+			v = x
+		default:
+			var x string
+			err = json.Unmarshal(raw, &x)
+			v = x
+		}
+		if err != nil {
+			return fmt.Errorf("settings: %s: %w", k, err)
+		}
+		s.want[k] = v
+	}
+	return nil
+}
+
+// MarshalJSON writes the wanted settings as an object.
+func (s *ExpectSettings) MarshalJSON() ([]byte, error) { return json.Marshal(s.want) }
 
 // Expectation is one assertion about the calls of a simulation, the calls
 // to a callflow number or a DTMF code, read from an expectations file.
@@ -557,34 +629,24 @@ func settingsViolations(want *ExpectSettings, recs []JSONRecording) []string {
 	}
 	var why []string
 	for _, r := range recs {
-		s := r.Settings
+		s := r.Settings.table()
 		var bad []string
-		str := func(name string, w *string, got string) {
-			if w != nil && *w != got {
-				bad = append(bad, fmt.Sprintf("%s %q, want %q", name, got, *w))
+		for _, st := range expectSettings {
+			w, ok := want.want[st.Name]
+			if !ok {
+				continue
+			}
+			if got := st.Value(s); got != w {
+				switch st.Kind {
+				case table.IntSetting:
+					bad = append(bad, fmt.Sprintf("%s %d, want %d", st.Name, got, w))
+				case table.BoolSetting:
+					bad = append(bad, fmt.Sprintf("%s %t, want %t", st.Name, got, w))
+				default:
+					bad = append(bad, fmt.Sprintf("%s %q, want %q", st.Name, got, w))
+				}
 			}
 		}
-		num := func(name string, w *int, got int) {
-			if w != nil && *w != got {
-				bad = append(bad, fmt.Sprintf("%s %d, want %d", name, got, *w))
-			}
-		}
-		flag := func(name string, w *bool, got bool) {
-			if w != nil && *w != got {
-				bad = append(bad, fmt.Sprintf("%s %t, want %t", name, got, *w))
-			}
-		}
-		str("format", want.Format, s.Format)
-		str("method", want.Method, s.Method)
-		str("url", want.URL, s.URL)
-		num("time_limit", want.TimeLimit, s.TimeLimit)
-		num("record_min_sec", want.RecordMinSec, s.RecordMinSec)
-		num("record_sample_rate", want.RecordSampleRate, s.RecordSampleRate)
-		flag("record_on_answer", want.RecordOnAnswer, s.RecordOnAnswer)
-		flag("record_on_bridge", want.RecordOnBridge, s.RecordOnBridge)
-		flag("stereo", want.Stereo, s.Stereo)
-		str("announce", want.Announce, s.Announce)
-		str("announce_to", want.AnnounceTo, s.AnnounceTo)
 		if len(bad) > 0 {
 			who := r.Scope
 			if r.Endpoint != "" {
