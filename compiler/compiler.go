@@ -62,6 +62,10 @@ type Result struct {
 	Diagnostics Diagnostics
 
 	settings *settingIndex // see SettingPosition
+	// enc is Table's accounts in the manifest's compact form when a
+	// compile already encoded them (for its manifest), so that
+	// MarshalResult does not encode them again.
+	enc []byte
 }
 
 // MaxFileBytes is the largest policy file ReadDir reads: a larger one is

@@ -58,20 +58,23 @@ func NewCompiler(o Options) *Compiler {
 
 // Compile reads and compiles the policy in dir. With a CacheDir, its first
 // call takes the table from the manifest when no file changed (see
-// manifest.go), and writes the manifest after a successful compile.
+// manifest.go), and every successful compile writes the manifest, so that
+// it always holds the last table that compiled (LastGood).
 func (cm *Compiler) Compile(dir string) (*Result, error) {
 	cm.mu.Lock()
 	first := !cm.started
 	cm.started = true
 	cm.mu.Unlock()
 	var ids []fileIdentity
-	if first && cm.opts.CacheDir != "" {
+	if cm.opts.CacheDir != "" {
 		entries, err := listDir(dir)
 		if err != nil {
 			return nil, dirError(dir, err)
 		}
-		if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
-			return res, nil
+		if first {
+			if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
+				return res, nil
+			}
 		}
 		for _, e := range entries {
 			ids = append(ids, identityOf(e))
@@ -90,7 +93,8 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 			}
 			sums[i] = fileSum(f)
 		}
-		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table, nil)
+		res.enc = encodeAccounts(res.Table)
+		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table, res.enc)
 	}
 	return res, nil
 }

@@ -132,7 +132,7 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 	if hashed > 0 {
 		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, t, m.Accounts)
 	}
-	res := &Result{Table: t, Diagnostics: m.Diagnostics, settings: &settingIndex{read: func() []File {
+	res := &Result{Table: t, Diagnostics: m.Diagnostics, enc: m.Accounts, settings: &settingIndex{read: func() []File {
 		files, _ := ReadDir(dir)
 		return files
 	}}}

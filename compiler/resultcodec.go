@@ -31,7 +31,11 @@ func MarshalResult(r *Result) ([]byte, error) {
 	}
 	b = append(b, 1)
 	b = appendBytes(b, []byte(r.Table.Version))
-	return appendBytes(b, encodeAccounts(r.Table)), nil
+	enc := r.enc
+	if enc == nil {
+		enc = encodeAccounts(r.Table)
+	}
+	return appendBytes(b, enc), nil
 }
 
 // UnmarshalResult decodes what MarshalResult encoded. It refuses bytes

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"sort"
+	"sync/atomic"
 
 	"github.com/recpol/recpol/table"
 )
@@ -23,7 +24,9 @@ import (
 func encodeAccounts(t *table.Table) []byte {
 	e := &tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
 	ids := sortedKeys(t.Accounts)
-	var body tabEnc
+	// The buffer starts at the size of the last encoding: growing it by
+	// doubling to megabytes was a third of the encoding's time.
+	body := tabEnc{b: make([]byte, 0, lastEncoding.Load())}
 	body.settings, body.provs = e.settings, e.provs
 	body.uint(uint64(len(ids)))
 	for _, id := range ids {
@@ -51,8 +54,14 @@ func encodeAccounts(t *table.Table) []byte {
 			e.str(st.Provenance(&p))
 		}
 	}
-	return append(e.b, body.b...)
+	out := append(e.b, body.b...)
+	lastEncoding.Store(int64(len(out)))
+	return out
 }
+
+// lastEncoding is the size of the last encodeAccounts, its next buffer's
+// capacity.
+var lastEncoding atomic.Int64
 
 type tabEnc struct {
 	b           []byte

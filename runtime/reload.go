@@ -40,7 +40,17 @@ type Policy struct {
 	failed atomic.Pointer[reloadFailure]
 	// OnSwap, when set, is called after a new table goes live.
 	OnSwap func(*table.Table)
+	// supersedeAfter is how long a compile in progress may still run
+	// once a newer change waits (DefaultSupersedeAfter).
+	supersedeAfter time.Duration
 }
+
+// DefaultSupersedeAfter is how long a compile in progress may still run
+// once a newer change is waiting: a normal compile finishes and the change
+// is compiled right after (killing the worker would lose its warm state
+// and make every reload of a busy directory cold); a heavy one (up to the
+// compile budget) is stopped then, so a newer change never waits longer.
+const DefaultSupersedeAfter = 10 * time.Second
 
 // PolicyOptions say how a policy directory is compiled.
 type PolicyOptions struct {
@@ -59,7 +69,8 @@ type PolicyOptions struct {
 // (compiler.LastGood), with the failure reported as a failed reload; with
 // no such table, LoadPolicy fails.
 func LoadPolicy(dir string, o PolicyOptions, log *slog.Logger, m *Metrics) (*Policy, error) {
-	p := &Policy{dir: dir, cacheDir: o.Compiler.CacheDir, log: log, metrics: m, close: func() error { return nil }}
+	p := &Policy{dir: dir, cacheDir: o.Compiler.CacheDir, log: log, metrics: m, close: func() error { return nil },
+		supersedeAfter: DefaultSupersedeAfter}
 	if o.Budget != nil {
 		ic := isolate.New(o.Compiler, *o.Budget)
 		p.compile, p.close = ic.Compile, ic.Close
@@ -212,18 +223,22 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		fire = timer.C
 	}
 	// A reload runs beside this loop, so that a trigger is never blocked
-	// by a compile in progress: a newer trigger cancels it (its child is
-	// killed) and, once it has stopped, starts a reload of what the
-	// directory holds now.
+	// by a compile in progress: a newer trigger waits at most
+	// supersedeAfter for it, then cancels it (its child is killed), and a
+	// reload of what the directory holds now starts once it has ended.
 	var (
 		cancelRun context.CancelFunc
 		running   chan struct{} // closed when the reload in progress returns
 		again     bool          // a trigger came during it
 	)
+	var (
+		started   time.Time
+		supersede <-chan time.Time // when a compile that a newer trigger waits for is stopped
+	)
 	startReload := func() {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
-		cancelRun, running = cancel, done
+		cancelRun, running, started = cancel, done, time.Now()
 		go func() {
 			defer close(done)
 			defer cancel()
@@ -243,8 +258,13 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		select {
 		case <-ctx.Done():
 			return nil
+		case <-supersede:
+			supersede = nil
+			if running != nil && again {
+				cancelRun()
+			}
 		case <-running:
-			running = nil
+			running, supersede = nil, nil
 			// A symlink swap may have replaced what is watched.
 			_ = w.Add(p.dir)
 			if again {
@@ -272,8 +292,17 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		case <-fire:
 			fire = nil
 			if running != nil {
-				cancelRun()
+				// A compile of normal length finishes (its worker stays
+				// warm) and the newer change is compiled right after; one
+				// that has run supersedeAfter is stopped for it.
 				again = true
+				if wait := p.supersedeAfter - time.Since(started); wait > 0 {
+					if supersede == nil {
+						supersede = time.After(wait)
+					}
+				} else {
+					cancelRun()
+				}
 				continue
 			}
 			startReload()

@@ -250,7 +250,7 @@ func TestReloadOverBudget(t *testing.T) {
 }
 
 // TestReloadNotBlocked: a valid change made while a CPU-heavy policy
-// compiles is not blocked by it: the compile in progress is stopped and
+// compiles is not blocked by it: the compile in progress is stopped (once it has run supersedeAfter) and
 // the valid policy goes live long before the budget runs out.
 func TestReloadNotBlocked(t *testing.T) {
 	dir := t.TempDir()
@@ -263,6 +263,7 @@ func TestReloadNotBlocked(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer p.Close()
+	p.supersedeAfter = 200 * time.Millisecond
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -307,6 +308,11 @@ func TestStartOnLastGood(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The last good table is the last one that went live, not the first.
+	writeRename(t, file, policyV2)
+	if err := p.Reload(); err != nil {
+		t.Fatal(err)
+	}
 	p.Close()
 	for _, bad := range []string{policyMemoryBomb, policyBad} {
 		writeRename(t, file, bad)
@@ -316,8 +322,8 @@ func TestStartOnLastGood(t *testing.T) {
 			t.Fatalf("start on a bad policy with a last good table: %v", err)
 		}
 		p.Close()
-		if v := p.Table().Version; v != versionOf(t, policyV1) {
-			t.Errorf("started on %s, want the last good v1", v)
+		if v := p.Table().Version; v != versionOf(t, policyV2) {
+			t.Errorf("started on %s, want the last good v2", v)
 		}
 		if _, _, failed := p.LastReloadFailure(); !failed || testutil.ToFloat64(m.LastReloadOK) != 0 {
 			t.Errorf("the failure is not reported")
