@@ -31,6 +31,12 @@ type limitListener struct {
 	freed *sync.Cond
 	open  int
 	idle  map[*limitConn]time.Time // evictable connections, since when
+	// closed is set by Close: an Accept waiting for a slot gives up, so
+	// that http.Server.Close, which waits for Serve to return before it
+	// closes the busy connections, is not held by it.
+	closed bool
+	// waiting counts the Accepts waiting for a slot.
+	waiting int
 }
 
 func newLimitListener(l net.Listener, n int) *limitListener {
@@ -53,8 +59,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 				oldest, since = ic, t
 			}
 		}
+		if l.closed {
+			l.mu.Unlock()
+			c.Close()
+			return nil, net.ErrClosed
+		}
 		if oldest == nil {
+			l.waiting++
 			l.freed.Wait()
+			l.waiting--
 			continue
 		}
 		l.releaseLocked(oldest)
@@ -64,6 +77,15 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	lc := &limitConn{Conn: c, l: l}
 	l.mu.Unlock()
 	return lc, nil
+}
+
+// Close closes the listener and wakes an Accept waiting for a slot.
+func (l *limitListener) Close() error {
+	l.mu.Lock()
+	l.closed = true
+	l.freed.Broadcast()
+	l.mu.Unlock()
+	return l.Listener.Close()
 }
 
 // track is the server's ConnState hook.

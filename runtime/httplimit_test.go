@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"bufio"
+	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -88,5 +89,59 @@ func TestLimitListenerEvictsIdle(t *testing.T) {
 	release <- struct{}{}
 	if body := <-slowDone; body != "ok" {
 		t.Errorf("the slow request, on the connection never closed: %q", body)
+	}
+}
+
+// TestLimitListenerClose: a server whose every slot serves a request
+// closes at once, though its listener waits in Accept for a slot; before,
+// http.Server.Close waited for Serve, which waited for a slot that only
+// Close could free.
+func TestLimitListenerClose(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ll := newLimitListener(ln, 1)
+	release := make(chan struct{})
+	defer close(release)
+	busy := make(chan struct{}, 1)
+	srv := &http.Server{ConnState: ll.track, ReadHeaderTimeout: time.Minute,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			busy <- struct{}{}
+			<-release
+		})}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ll) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-busy
+	extra, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	waitFor(t, "Accept waiting for a slot", func() bool {
+		ll.mu.Lock()
+		defer ll.mu.Unlock()
+		return ll.waiting > 0
+	})
+	closed := make(chan error, 1)
+	go func() { closed <- srv.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("http.Server.Close still waiting after 30s")
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
 	}
 }

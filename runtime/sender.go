@@ -124,7 +124,8 @@ func (e *engine) stopSending() {
 // again once the client has reconnected, in order: a mask issued while the
 // switch is unreachable is not lost. Every recording command is idempotent
 // on the switch (a second start of a path that records answers +OK and
-// starts nothing), so sending one twice is harmless.
+// starts nothing), so sending one twice is harmless. A broadcast is not: one
+// whose reply timed out may have played, and is counted failed, not resent.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCommand) {
 	e.writeIntent(cmd)
 	line := cmd.String()
@@ -153,6 +154,12 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCom
 			return
 		}
 		if err == nil || !unreached(err) {
+			e.commandFailed(cmd, res, err)
+			return
+		}
+		if _, ok := cmd.(eslcmd.Broadcast); ok && errors.Is(err, esl.ErrCommandTimeout) {
+			// The switch may have played it and be late to say so: sent
+			// again, the parties would hear the notice twice.
 			e.commandFailed(cmd, res, err)
 			return
 		}

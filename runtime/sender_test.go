@@ -22,14 +22,24 @@ type slowCommander struct {
 	mu      sync.Mutex
 	order   []string
 	fail    map[string]int // commands that fail as unreached this many times
+	failErr error          // how they fail; esl.ErrNotConnected if nil
+	tries   map[string]int // every attempt, by command
 }
 
 func (s *slowCommander) BgAPI(ctx context.Context, cmd string) (string, error) {
 	s.mu.Lock()
+	if s.tries == nil {
+		s.tries = map[string]int{}
+	}
+	s.tries[cmd]++
 	if s.fail[cmd] > 0 {
 		s.fail[cmd]--
+		err := s.failErr
+		if err == nil {
+			err = esl.ErrNotConnected
+		}
 		s.mu.Unlock()
-		return "", fmt.Errorf("bgapi: %w", esl.ErrNotConnected)
+		return "", fmt.Errorf("bgapi: %w", err)
 	}
 	s.mu.Unlock()
 	if strings.Contains(cmd, " slow-") {
@@ -108,5 +118,32 @@ func TestCommandKeptWhileDisconnected(t *testing.T) {
 	waitFor(t, "both commands", func() bool { return len(c.sent()) == 2 })
 	if diff := cmp.Diff([]string{mask.String(), unmask.String()}, c.sent()); diff != "" {
 		t.Errorf("order after the retries (-want +got):\n%s", diff)
+	}
+}
+
+// TestBroadcastNotResentAfterTimeout: a command whose reply did not come
+// in time is sent again, except a broadcast: the switch may have played
+// it, and the parties would hear the notice twice.
+func TestBroadcastNotResentAfterTimeout(t *testing.T) {
+	e := newEngine(SwitchConfig{Name: "fs"}, Classify{Preset: "recpol"}, func() *table.Table { return nil }, &finishes{}, quietLogger(), nil)
+	notice := eslcmd.Broadcast{UUID: "leg-1", Media: "/sounds/recorded.wav", Target: eslcmd.Both}
+	mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
+	c := &slowCommander{release: make(chan struct{}), failErr: esl.ErrCommandTimeout,
+		fail: map[string]int{notice.String(): 1, mask.String(): 1}}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan struct{})
+	go func() { e.sender(ctx, c); close(done) }()
+	defer func() { cancel(); <-done }()
+	e.mu.Lock()
+	e.send(notice)
+	e.send(mask)
+	e.mu.Unlock()
+	waitFor(t, "the mask sent again", func() bool { return len(c.sent()) == 1 })
+	c.mu.Lock()
+	got := map[string]int{"broadcast": c.tries[notice.String()], "mask": c.tries[mask.String()]}
+	c.mu.Unlock()
+	if diff := cmp.Diff(map[string]int{"broadcast": 1, "mask": 2}, got); diff != "" {
+		t.Errorf("attempts (-want +got):\n%s", diff)
 	}
 }

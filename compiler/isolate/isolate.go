@@ -207,6 +207,9 @@ func (c *Compiler) Budget() Budget { return c.budget }
 func (c *Compiler) Compile(ctx context.Context, dir string) (*compiler.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.w != nil && c.w.dead() {
+		c.w = nil // it died between compiles (the OOM killer, an operator)
+	}
 	if c.w == nil {
 		w, err := c.start()
 		if err != nil {
@@ -266,6 +269,7 @@ func (c *Compiler) start() (*worker, error) {
 	// The child's argv[0] is the parent's: a program that dispatches on
 	// its name (a busybox-style binary, testscript) dispatches the same.
 	cmd.Args = []string{os.Args[0]}
+	setParentDeath(cmd)
 	cmd.Env = append(os.Environ(), envWorker+"=1", envOptions+"="+string(opts),
 		envMemory+"="+strconv.FormatUint(c.budget.Memory, 10))
 	w := &worker{cmd: cmd, stderr: &tail{max: 4096}, exited: make(chan struct{})}

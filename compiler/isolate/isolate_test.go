@@ -110,3 +110,29 @@ func TestCancel(t *testing.T) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
+
+// TestWorkerDiedBetweenCompiles: a warm child killed while idle (the OOM
+// killer, an operator) is replaced by the next compile, not reported as a
+// failed compile.
+func TestWorkerDiedBetweenCompiles(t *testing.T) {
+	c := New(compiler.Options{}, Budget{Time: time.Minute, Memory: 1 << 30})
+	defer c.Close()
+	dir := policyDir(t, valid)
+	if _, err := c.Compile(context.Background(), dir); err != nil {
+		t.Fatal(err)
+	}
+	c.mu.Lock()
+	w := c.w
+	c.mu.Unlock()
+	if w == nil {
+		t.Fatal("no warm child after a compile")
+	}
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-w.exited
+	res, err := c.Compile(context.Background(), dir)
+	if err != nil || res.Table == nil {
+		t.Fatalf("the compile after the child died: %v", err)
+	}
+}
