@@ -377,7 +377,7 @@ func (r *connsResult) notes() []string {
 			r.processes, r.n, r.flood, probeDeadline),
 		fmt.Sprintf("Limits: harness %s; the runtime: %s (its /proc limits); the kernel's accept queue: somaxconn %s, tcp_max_syn_backlog %s. The runtime held at most %d descriptors (sampled each second).",
 			r.nofile, r.runtimeLimits, readProc("/proc/sys/net/core/somaxconn"), readProc("/proc/sys/net/ipv4/tcp_max_syn_backlog"), r.peakFDs),
-		fmt.Sprintf("Flood: %d connections established over the run as the flood processes saw them (at most %d open at once, summed over the processes: more than the runtime's 256 plus the kernel's accept queue, because a handshake the full queue then drops looks established to the client until it is reset), %d dials failed (a SYN the full queue dropped, timed out after 30 s), %d closed by the runtime (its 5 s read-header timeout); the kernel counted %d listen overflows (TcpExtListenOverflows, host-wide).",
+		fmt.Sprintf("Flood: %d connections established over the run as the flood processes saw them (at most %d open at once, summed over the processes: more than the runtime's 256 plus the kernel's accept queue, because a handshake the full queue then drops looks established to the client until it is reset), %d dials failed (a SYN the full queue dropped, timed out after 30 s), %d closed by the runtime (to make room for a new one, or its 5 s read-header timeout); the kernel counted %d listen overflows (TcpExtListenOverflows, host-wide).",
 			r.established, r.peak, r.fails, r.closedByServer, r.overflows),
 		fmt.Sprintf("Runtime log: %d `journal quarantined`, %d `recording quarantined`, %d lines naming `too many open files`.", len(r.journalQuarantined), len(r.recQuarantined), r.emfile),
 	}
@@ -385,7 +385,11 @@ func (r *connsResult) notes() []string {
 		ns = append(ns, fmt.Sprintf("Probes that failed: %d; the first: %s.", len(fails), strings.Join(fails[:min(len(fails), 5)], "; ")))
 	}
 	if ok, _, _, _ := stats(r.during); ok < len(r.during) && r.peakFDs < 256+64 {
-		ns = append(ns, fmt.Sprintf("Why not met: the runtime never ran short of descriptors (at most %d), so its connection limit held; but past 256 connections its listener stops accepting (runtime/httplimit.go: Accept waits for a slot), and a slot frees only when an idle connection reaches the 5 s read-header timeout, about 51 a second. The kernel's accept queue meanwhile fills with idle connections: a probe's connection waits behind them, or its SYN is dropped while the queue is full and retried 1, 3, 7, 15 s later, or its handshake is dropped after the client sent its request (the resets above).", r.peakFDs))
+		life := "unknown"
+		if r.established > 0 {
+			life = (time.Duration(float64(r.flood) * 256 / float64(r.established))).Round(time.Millisecond).String()
+		}
+		ns = append(ns, fmt.Sprintf("Why not met: the runtime never ran short of descriptors (at most %d), so its connection limit held. Past 256 connections its listener makes room by closing the oldest connection that has sent no request (runtime/httplimit.go); the flood opens each again at once, so at %d connections in %s one that has sent nothing stays open about %s. A probe whose request the runtime has not read by then, on a machine this loaded, is closed unanswered (the EOFs above); one whose SYN meets a full accept queue is retried 1, 3, 7, 15 s later.", r.peakFDs, r.established, r.flood, life))
 	}
 	return ns
 }
