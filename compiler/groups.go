@@ -43,6 +43,7 @@ type Compiler struct {
 	started bool
 	files   map[string]fileMemo     // by file name
 	groups  map[string]*groupResult // by group key: error-free groups only
+	chunks  chunkCache              // the last table's accounts, encoded
 }
 
 // fileMemo is what an earlier compilation learnt about a file.
@@ -93,7 +94,9 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 			}
 			sums[i] = fileSum(f)
 		}
-		res.enc = encodeAccounts(res.Table)
+		cm.mu.Lock()
+		res.enc, cm.chunks = encodeAccountsCached(res.Table, cm.chunks)
+		cm.mu.Unlock()
 		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table, res.enc)
 	}
 	return res, nil

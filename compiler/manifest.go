@@ -86,6 +86,7 @@ var manifestSalt = sync.OnceValue(func() []byte {
 	h := sha256.New()
 	h.Write(cacheSalt())
 	h.Write([]byte("\ntable format " + strconv.Itoa(table.FormatVersion)))
+	h.Write([]byte("\ntable codec " + strconv.Itoa(codecVersion)))
 	if exe, err := os.Executable(); err == nil {
 		if info, err := os.Stat(exe); err == nil {
 			h.Write([]byte("\n" + exe + " " + strconv.FormatInt(info.Size(), 10) + " " +

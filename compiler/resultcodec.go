@@ -41,6 +41,22 @@ func MarshalResult(r *Result) ([]byte, error) {
 // UnmarshalResult decodes what MarshalResult encoded. It refuses bytes
 // from another build of recpol, whose table form may differ.
 func UnmarshalResult(b []byte) (*Result, error) {
+	return new(Decoder).Decode(b)
+}
+
+// A Decoder decodes the results MarshalResult encoded one after another,
+// as the parent of a compile worker does: an account whose encoding is the
+// same as in the result decoded before is that result's account, shared
+// and not decoded again (tables are read-only once built), so that a
+// reload of a large policy decodes only the accounts that changed. Its
+// zero value is ready for use; it is not safe for concurrent use.
+type Decoder struct {
+	memo accountMemo
+}
+
+// Decode is UnmarshalResult. A result that fails to decode leaves the
+// Decoder as it was.
+func (dc *Decoder) Decode(b []byte) (*Result, error) {
 	if len(b) < len(resultMagic) || string(b[:len(resultMagic)]) != resultMagic {
 		return nil, errors.New("decoding a compile result: not an encoded result")
 	}
@@ -68,10 +84,15 @@ func UnmarshalResult(b []byte) (*Result, error) {
 	if d.err != nil {
 		return nil, errors.New("decoding a compile result: truncated table")
 	}
-	t, err := tableOf(version, enc)
+	accounts, memo, err := decodeAccountsAfter(enc, dc.memo)
 	if err != nil {
 		return nil, fmt.Errorf("decoding a compile result: %w", err)
 	}
+	t, err := table.NewVersioned(accounts, version)
+	if err != nil {
+		return nil, fmt.Errorf("decoding a compile result: %w", err)
+	}
+	dc.memo = memo
 	res.Table = t
 	return res, nil
 }

@@ -96,3 +96,73 @@ func TestTableOfVersion(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadReusesAccounts: after one account file changes, the
+// incremental compiler encodes only that account again, and a Decoder
+// decodes only that one: the others are the previous table's, and the
+// table is the one a fresh encoding and decoding gives.
+func TestReloadReusesAccounts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(acct, enabled string) {
+		src := "package recpol\naccounts: " + acct + ": {call_recording: account: any: any: enabled: " + enabled + "}\n"
+		if err := os.WriteFile(filepath.Join(dir, acct+".cue"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []string{"alpha", "bravo", "charlie"} {
+		write(a, "true")
+	}
+	cm := NewCompiler(Options{CacheDir: t.TempDir()})
+	var dec Decoder
+	compile := func() (*Result, *table.Table) {
+		t.Helper()
+		res, err := cm.Compile(dir)
+		if err != nil || res.Table == nil {
+			t.Fatalf("compile: %v %v", err, res.Diagnostics)
+		}
+		b, err := MarshalResult(res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := dec.Decode(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, got.Table
+	}
+	r1, t1 := compile()
+	chunk1 := cm.chunks[r1.Table.Accounts["alpha"]]
+	write("bravo", "false")
+	r2, t2 := compile()
+
+	if r2.Table.Accounts["alpha"] != r1.Table.Accounts["alpha"] {
+		t.Fatal("the incremental compiler did not keep the unchanged account (the test's premise)")
+	}
+	if chunk2 := cm.chunks[r2.Table.Accounts["alpha"]]; len(chunk1) == 0 || &chunk2[0] != &chunk1[0] {
+		t.Error("the unchanged account was encoded again")
+	}
+	if fresh := encodeAccounts(r2.Table); !cmp.Equal(fresh, r2.enc) {
+		t.Error("the encoding from cached chunks differs from a fresh one")
+	}
+	reused := map[string]bool{}
+	for id, a := range t2.Accounts {
+		reused[id] = a == t1.Accounts[id]
+	}
+	if diff := cmp.Diff(map[string]bool{"alpha": true, "bravo": false, "charlie": true}, reused); diff != "" {
+		t.Errorf("accounts shared with the previous decoded table (-want +got):\n%s", diff)
+	}
+	var accounts []*table.Account
+	for _, id := range []string{"alpha", "bravo", "charlie"} {
+		accounts = append(accounts, t2.Accounts[id])
+	}
+	again, err := table.New(accounts, DefaultsDigest())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Version != r2.Table.Version || t2.Version != r2.Table.Version {
+		t.Errorf("decoded table hashes to %s (says %s), compiled %s", again.Version, t2.Version, r2.Table.Version)
+	}
+	if c := t2.Accounts["bravo"].Cells; cmp.Equal(c, t1.Accounts["bravo"].Cells) {
+		t.Error("the changed account decoded as it was")
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"math"
 	"sort"
-	"sync/atomic"
 
 	"github.com/recpol/recpol/table"
 )
@@ -13,27 +12,63 @@ import (
 // The manifest (manifest.go) keeps the last table in a compact binary form:
 // decoding the table's canonical JSON costs seconds on a large policy,
 // this form a few milliseconds per thousand endpoints. Settings and
-// provenance are interned (a table of distinct values, referred to by
-// index), as the compiler interns them.
+// provenance are interned per account (a table of distinct values,
+// referred to by index), as the compiler interns them.
 //
 // The form covers every exported field of the table's types;
 // TestTableCodecFields fails when one is added, so that the codec is
 // extended with it.
 
-// encodeAccounts encodes the accounts of t, in account order.
+// codecVersion numbers the form below; the manifest's salt includes it.
+// 2: each account a chunk with its own interned values.
+const codecVersion = 2
+
+// encodeAccounts encodes the accounts of t, in account order: their
+// count, then each account as a length-prefixed chunk that stands alone
+// (it carries its own interned values). An account's chunk depends on the
+// account only, so a compile that keeps most accounts (the incremental
+// compiler reuses those of unchanged files) encodes only the new ones
+// (chunkCache), and a decoder reuses what it decoded from identical bytes
+// (accountMemo): re-encoding and decoding the whole table was most of a
+// hot reload through the compile worker.
 func encodeAccounts(t *table.Table) []byte {
-	e := &tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
+	b, _ := encodeAccountsCached(t, nil)
+	return b
+}
+
+// chunkCache maps an account to its encoded chunk.
+type chunkCache map[*table.Account][]byte
+
+// encodeAccountsCached is encodeAccounts reusing the chunks of prev, and
+// returns the cache of this encoding's accounts.
+func encodeAccountsCached(t *table.Table, prev chunkCache) ([]byte, chunkCache) {
 	ids := sortedKeys(t.Accounts)
-	// The buffer starts at the size of the last encoding: growing it by
-	// doubling to megabytes was a third of the encoding's time.
-	body := tabEnc{b: make([]byte, 0, lastEncoding.Load())}
-	body.settings, body.provs = e.settings, e.provs
-	body.uint(uint64(len(ids)))
-	for _, id := range ids {
-		body.account(t.Accounts[id])
+	next := make(chunkCache, len(ids))
+	chunks := make([][]byte, len(ids))
+	size := binary.MaxVarintLen64
+	for i, id := range ids {
+		a := t.Accounts[id]
+		c, ok := prev[a]
+		if !ok {
+			c = encodeAccount(a)
+		}
+		next[a], chunks[i] = c, c
+		size += binary.MaxVarintLen64 + len(c)
 	}
-	// The interned values come first so that the decoder has them when
-	// the accounts refer to them.
+	b := make([]byte, 0, size)
+	b = binary.AppendUvarint(b, uint64(len(ids)))
+	for _, c := range chunks {
+		b = appendBytes(b, c)
+	}
+	return b, next
+}
+
+// encodeAccount encodes one account: its interned values first, so that
+// the decoder has them when the account refers to them, then the account.
+func encodeAccount(a *table.Account) []byte {
+	body := tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
+	body.account(a)
+	e := tabEnc{b: make([]byte, 0, len(body.b)+256)}
 	e.uint(uint64(len(body.settingList)))
 	for _, s := range body.settingList {
 		for _, st := range table.SettingList {
@@ -54,14 +89,8 @@ func encodeAccounts(t *table.Table) []byte {
 			e.str(st.Provenance(&p))
 		}
 	}
-	out := append(e.b, body.b...)
-	lastEncoding.Store(int64(len(out)))
-	return out
+	return append(e.b, body.b...)
 }
-
-// lastEncoding is the size of the last encodeAccounts, its next buffer's
-// capacity.
-var lastEncoding atomic.Int64
 
 type tabEnc struct {
 	b           []byte
@@ -215,7 +244,59 @@ var errCodec = errors.New("corrupt table encoding")
 
 // decodeAccounts decodes what encodeAccounts wrote. Any inconsistency is
 // an error: the caller then compiles instead.
-func decodeAccounts(b []byte) (accounts []*table.Account, err error) {
+func decodeAccounts(b []byte) ([]*table.Account, error) {
+	accounts, _, err := decodeAccountsAfter(b, nil)
+	return accounts, err
+}
+
+// accountMemo maps an account's encoded chunk to the account decoded from
+// it. It is keyed by content, so it is never stale: a chunk equal to one
+// decoded before is that account.
+type accountMemo map[string]*table.Account
+
+// decodeAccountsAfter is decodeAccounts reusing the accounts of prev for
+// the chunks it holds, and returns the memo of this decoding's accounts.
+// A reused account is shared with the table prev's came from: tables are
+// read-only once built.
+func decodeAccountsAfter(b []byte, prev accountMemo) ([]*table.Account, accountMemo, error) {
+	d := &tabDec{b: b}
+	n := d.count()
+	accounts := make([]*table.Account, 0, n)
+	memo := make(accountMemo, n)
+	for i := 0; i < n && d.err == nil; i++ {
+		c := d.raw()
+		if d.err != nil {
+			break
+		}
+		a, ok := prev[string(c)]
+		if !ok {
+			var err error
+			if a, err = decodeAccount(c); err != nil {
+				return nil, nil, err
+			}
+		}
+		memo[string(c)] = a
+		accounts = append(accounts, a)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCodec
+	}
+	if d.err != nil {
+		return nil, nil, d.err
+	}
+	if !sort.SliceIsSorted(accounts, func(i, j int) bool { return accounts[i].ID < accounts[j].ID }) {
+		return nil, nil, errCodec
+	}
+	for i := 1; i < len(accounts); i++ {
+		if accounts[i].ID == accounts[i-1].ID {
+			return nil, nil, errCodec
+		}
+	}
+	return accounts, memo, nil
+}
+
+// decodeAccount decodes one chunk of encodeAccount.
+func decodeAccount(b []byte) (*table.Account, error) {
 	d := &tabDec{b: b}
 	n := d.count()
 	d.settings = make([]*table.Settings, 0, n)
@@ -246,21 +327,14 @@ func decodeAccounts(b []byte) (accounts []*table.Account, err error) {
 		}
 		d.provs = append(d.provs, p)
 	}
-	n = d.count()
-	accounts = make([]*table.Account, 0, n)
-	for i := 0; i < n && d.err == nil; i++ {
-		accounts = append(accounts, d.account())
-	}
+	a := d.account()
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCodec
 	}
 	if d.err != nil {
 		return nil, d.err
 	}
-	if !sort.SliceIsSorted(accounts, func(i, j int) bool { return accounts[i].ID < accounts[j].ID }) {
-		return nil, errCodec
-	}
-	return accounts, nil
+	return a, nil
 }
 
 type tabDec struct {

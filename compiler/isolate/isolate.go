@@ -188,6 +188,9 @@ type Compiler struct {
 	budget Budget
 	mu     sync.Mutex
 	w      *worker // nil until the first compile, and after a kill
+	// dec decodes the children's answers, reusing the accounts of the
+	// last one that did not change (whichever child sent it).
+	dec compiler.Decoder
 }
 
 // New returns a Compiler with the compiler's options and a budget. No
@@ -243,6 +246,7 @@ type worker struct {
 	stderr *tail
 	exited chan struct{} // closed when the child has been waited for
 	err    error         // Wait's error, once exited
+	dec    *compiler.Decoder
 }
 
 // self is the program to start as a child: the running executable itself,
@@ -272,7 +276,7 @@ func (c *Compiler) start() (*worker, error) {
 	setParentDeath(cmd)
 	cmd.Env = append(os.Environ(), envWorker+"=1", envOptions+"="+string(opts),
 		envMemory+"="+strconv.FormatUint(c.budget.Memory, 10))
-	w := &worker{cmd: cmd, stderr: &tail{max: 4096}, exited: make(chan struct{})}
+	w := &worker{cmd: cmd, stderr: &tail{max: 4096}, exited: make(chan struct{}), dec: &c.dec}
 	cmd.Stderr = w.stderr
 	if w.in, err = cmd.StdinPipe(); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrWorker, err)
@@ -394,7 +398,7 @@ func (w *worker) decode(a answer) (*compiler.Result, error) {
 	case answerError:
 		return nil, errors.New(string(a.b[1:]))
 	case answerResult:
-		res, err := compiler.UnmarshalResult(a.b[1:])
+		res, err := w.dec.Decode(a.b[1:])
 		if err != nil {
 			w.stop()
 			return nil, fmt.Errorf("%w: %v", ErrWorker, err)
