@@ -113,3 +113,23 @@ func splitLines(b []byte) [][]byte {
 	}
 	return lines
 }
+
+// TestPlainDataPathCase: field names are case-sensitive on both paths, as
+// CUE's closed schema is (not case-insensitive as encoding/json's decoding
+// into a struct is): a misspelt case is the same unknown field, at the
+// same position, with the same hint, whichever path reads the file.
+func TestPlainDataPathCase(t *testing.T) {
+	for _, tc := range []struct{ src, want string }{
+		{"accounts: acme: {call_recording: account: any: any: Enabled: true}\n",
+			`a.cue:2:53: accounts.acme.call_recording.account.any.any.Enabled: unknown field "Enabled" (did you mean enabled?)`},
+		{"defaults: {Format: \"wav\"}\n", `a.cue:2:12: defaults.Format: unknown field "Format" (did you mean format?)`},
+		{"accounts: acme: {call_recording: account: any: ANY: enabled: true}\n",
+			`a.cue:2:48: accounts.acme.call_recording.account.any.ANY: unknown field "ANY" (did you mean any?)`},
+	} {
+		plain, cue := compileBoth([]File{{Name: "a.cue", Data: []byte("package recpol\n" + tc.src)}})
+		sameResults(t, plain, cue)
+		if got := plain.Diagnostics.Error(); got != tc.want {
+			t.Errorf("%q:\n got %s\nwant %s", tc.src, got, tc.want)
+		}
+	}
+}
