@@ -97,7 +97,7 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		cm.mu.Lock()
 		res.enc, cm.chunks = encodeAccountsCached(res.Table, cm.chunks)
 		cm.mu.Unlock()
-		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table, res.enc)
+		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
 	}
 	return res, nil
 }

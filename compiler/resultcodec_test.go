@@ -166,3 +166,45 @@ func TestReloadReusesAccounts(t *testing.T) {
 		t.Error("the changed account decoded as it was")
 	}
 }
+
+// TestUnchanged: the manifest's version and diagnostics are reported for
+// files that are those it was compiled from, and nothing for any doubt.
+func TestUnchanged(t *testing.T) {
+	cache, dir := t.TempDir(), t.TempDir()
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, "p.cue"), []byte("package recpol\n"+src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	type got struct {
+		Version string
+		Diags   string
+		OK      bool
+	}
+	check := func() got {
+		v, ds, ok := Unchanged(cache, dir)
+		return got{v, ds.Error(), ok}
+	}
+	if g := check(); g.OK {
+		t.Fatalf("before any compile: %+v", g)
+	}
+	write("defaults: enabled: true\naccounts: acme: call_recording: account: any: any: enabled: true\n")
+	res, err := Options{CacheDir: cache}.Compile(dir)
+	if err != nil || res.Table == nil || len(res.Diagnostics) == 0 {
+		t.Fatalf("compile: %v %v (the test wants a valid policy with a warning)", err, res.Diagnostics)
+	}
+	if diff := cmp.Diff(got{res.Table.Version, res.Diagnostics.Error(), true}, check()); diff != "" {
+		t.Errorf("after the compile (-want +got):\n%s", diff)
+	}
+	if g := check(); !g.OK {
+		t.Errorf("a second check: %+v", g)
+	}
+	write("accounts: acme: call_recording: account: any: any: enabled: false\n")
+	if g := check(); g.OK {
+		t.Errorf("after the file changed: %+v", g)
+	}
+	if _, _, ok := Unchanged("", dir); ok {
+		t.Error("without a cache")
+	}
+}

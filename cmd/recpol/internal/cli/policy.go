@@ -211,6 +211,13 @@ recpol wrote it.`,
 		Args: exactArgs(1, "a policy directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := cf.options()
+			stamp := stampPath(o.CacheDir, out)
+			if !summary && stamp != "" {
+				if v, ds, ok := compiler.Unchanged(o.CacheDir, args[0]); ok && outputCurrent(stamp, out, v) {
+					printDiagnostics(s, ds)
+					return nil // out holds this table already: nothing to decode
+				}
+			}
 			t, err := compileDirWith(s, args[0], o)
 			if err != nil {
 				return err
@@ -221,7 +228,6 @@ recpol wrote it.`,
 					return nil
 				}
 			}
-			stamp := stampPath(o.CacheDir, out)
 			if outputCurrent(stamp, out, t.Version) {
 				return nil // out holds this table already
 			}
