@@ -209,6 +209,7 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 			// A crash right after the commit may have kept its
 			// sidecar from being written.
 			if r.Outcome == Stored && !exists(sidecarOf(r.Path, id)) {
+				s.sidecarDue(id)
 				s.queueSidecar(id, r.Path, r.Metadata)
 			}
 			return r, nil
@@ -527,6 +528,9 @@ func (s *Store) step(j *journal) (Result, error) {
 		if j.Meta.URL != "" {
 			ops = append(ops, catalog.EnqueueUpload(id, j.Meta.URL, s.cfg.Now()))
 		}
+		// The sidecar is owed from the commit on: a crash before the
+		// lane writes it leaves the mark for the next Open.
+		s.sidecarDue(id)
 		if err := s.cat.Apply(context.Background(), ops...); err != nil {
 			return Result{}, fmt.Errorf("recording %s: catalog: %w", id, err)
 		}

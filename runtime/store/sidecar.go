@@ -1,16 +1,21 @@
 package store
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // sidecarQueue bounds the sidecars waiting to be written. Past it a
 // sidecar is skipped, with a log line: it is a copy of the catalog's row,
-// which `recpol catalog sidecars` (WriteSidecars) writes again, and a
-// finish never waits for it.
+// which the next Open (its mark stays: see sidecarDue) or `recpol
+// catalog sidecars` (WriteSidecars) writes again, and a finish never
+// waits for it.
 const sidecarQueue = 4096
 
 // sidecarJob is a sidecar to write (meta beside media), or, with done
@@ -34,21 +39,25 @@ func (s *Store) queueSidecar(id, media string, m Metadata) {
 	case s.sidecars <- sidecarJob{id: id, media: media, meta: m}:
 	default:
 		if s.sidecarsSkipped++; s.sidecarsSkipped == 1 {
-			s.log.Warn("the sidecar lane is full: sidecars are skipped until it catches up; `recpol catalog sidecars` writes them from the catalog",
+			s.log.Warn("the sidecar lane is full: sidecars are skipped until it catches up; the next Open or `recpol catalog sidecars` writes them from the catalog",
 				"recording_id", id)
 		}
 	}
 }
 
-// writeSidecars is the sidecar lane: it writes the sidecars queued by
-// queueSidecar, in order, until the queue is closed (Close), and then
-// the ones still queued.
-func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}) {
+// writeSidecars is the sidecar lane: it first writes the sidecars an
+// earlier process owed (due, listed by Open: see repairSidecars), then the
+// ones queued by queueSidecar, in order, until the queue is closed
+// (Close), and then the ones still queued.
+func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}, due []string) {
 	defer close(done)
+	if len(due) > 0 {
+		s.repairSidecars(due)
+	}
 	for job := range q {
 		if job.done == nil {
 			if err := s.writeSidecar(job); err != nil {
-				s.log.Warn("a sidecar could not be written; `recpol catalog sidecars` writes it from the catalog",
+				s.log.Warn("a sidecar could not be written; the next Open or `recpol catalog sidecars` writes it from the catalog",
 					"recording_id", job.id, "error", err.Error())
 			}
 		}
@@ -67,31 +76,169 @@ func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}) {
 	}
 }
 
-// writeSidecar writes one sidecar through a temporary file and a rename,
-// without fsync: the catalog is the record. It holds the recording's lock
-// and writes only while the media is in storage, so that a recording
-// deleted meanwhile gets no sidecar again.
+// writeSidecar writes one sidecar and then clears its mark (sidecarDue).
+// It holds the recording's lock and writes only while the media is in
+// storage, so that a recording deleted meanwhile gets no sidecar again.
+// A sidecar that cannot be written keeps its mark: the next Open tries
+// again.
 func (s *Store) writeSidecar(job sidecarJob) error {
 	unlock := s.lock(job.id)
 	defer unlock()
-	if _, err := os.Lstat(job.media); errors.Is(err, os.ErrNotExist) {
-		s.log.Debug("no sidecar: the recording was deleted before it was written", "recording_id", job.id)
+	if err := s.writeSidecarLocked(job.id, job.media, job.meta); err != nil {
+		return err
+	}
+	s.sidecarWritten(job.id)
+	return nil
+}
+
+// writeSidecarLocked writes the sidecar of recording id, stored at media,
+// through a temporary file and a rename, without fsync: the catalog is the
+// record. Nothing is written when the media is not in storage (deleted).
+// The caller holds the recording's lock.
+func (s *Store) writeSidecarLocked(id, media string, m Metadata) error {
+	if _, err := os.Lstat(media); errors.Is(err, os.ErrNotExist) {
+		s.log.Debug("no sidecar: the recording was deleted before it was written", "recording_id", id)
 		return nil
 	} else if err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", job.id, err)
+		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
-	sidecar := sidecarOf(job.media, job.id)
+	sidecar := sidecarOf(media, id)
 	if err := checkNoLinks(s.storage, sidecar); err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", job.id, err)
+		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
-	b, err := json.MarshalIndent(job.meta, "", "  ")
+	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", job.id, err)
+		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
 	if err := writeFileReplace(sidecar, b); err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", job.id, err)
+		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
 	return nil
+}
+
+// duePath is the mark of a recording whose sidecar is owed.
+func (s *Store) duePath(id string) string {
+	return filepath.Join(s.spool, dirSidecarsDue, id)
+}
+
+// sidecarDue marks the sidecar of recording id as owed, before the commit
+// that stores the recording: an empty file <Spool>/sidecars-due/<id>,
+// created without fsync (it has to outlive the process, not the
+// machine: the sidecar it stands for is not fsynced either). The lane
+// removes it once the sidecar is written; a crash, a full lane or a write
+// that failed leaves it for the next Open (repairSidecars). A mark that
+// cannot be created is logged and the recording stored all the same: the
+// sidecar is a copy, and the catalog the record.
+func (s *Store) sidecarDue(id string) {
+	f, err := os.OpenFile(s.duePath(id), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err == nil {
+		err = f.Close()
+	}
+	if err != nil {
+		s.log.Warn("a sidecar could not be marked as owed; should the process die before it is written, `recpol catalog sidecars` writes it",
+			"recording_id", id, "error", err.Error())
+	}
+}
+
+// sidecarWritten clears the mark of recording id: its sidecar is written,
+// or is not owed any more.
+func (s *Store) sidecarWritten(id string) {
+	if err := os.Remove(s.duePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		s.log.Warn("a sidecar's mark could not be removed; the next Open checks its sidecar again",
+			"recording_id", id, "error", err.Error())
+	}
+}
+
+// dueSidecars lists the recordings whose sidecars are marked as owed: one
+// read of a directory that holds a mark per sidecar not written yet,
+// empty after a clean Close.
+func (s *Store) dueSidecars() []string {
+	des, err := os.ReadDir(filepath.Join(s.spool, dirSidecarsDue))
+	if err != nil {
+		s.log.Warn("the sidecars owed by an earlier process cannot be listed; `recpol catalog sidecars` writes them",
+			"error", err.Error())
+		return nil
+	}
+	var ids []string
+	for _, d := range des {
+		if d.Type().IsRegular() && ValidName(d.Name()) {
+			ids = append(ids, d.Name())
+		}
+	}
+	return ids
+}
+
+// sidecarRepair counts what the lane did at its start with the sidecars
+// an earlier process owed.
+type sidecarRepair struct {
+	Due       int // marks found by Open
+	Repaired  int // sidecars written from the catalog
+	Present   int // sidecars already there, left alone
+	NotStored int // recordings not (or no longer) stored: nothing owed
+	Failed    int // not written; the mark stays for the next Open
+}
+
+// repairSidecars writes the sidecars an earlier process owed when it
+// stopped: killed between a recording's commit and its sidecar, or with
+// sidecars skipped by a full lane or failed. Each is checked with one
+// catalog read and one stat; a sidecar already there is not written
+// again. One Info line says what was done, and each sidecar written is an
+// EventSidecarRepaired.
+func (s *Store) repairSidecars(ids []string) {
+	rep := sidecarRepair{Due: len(ids)}
+	for _, id := range ids {
+		s.repairSidecar(id, &rep)
+	}
+	s.sidecarMu.Lock()
+	s.sidecarsRepair = rep
+	s.sidecarMu.Unlock()
+	s.log.Info("sidecars owed when the store last stopped", "due", rep.Due, "repaired", rep.Repaired,
+		"present", rep.Present, "not_stored", rep.NotStored, "failed", rep.Failed)
+}
+
+func (s *Store) repairSidecar(id string, rep *sidecarRepair) {
+	unlock := s.lock(id)
+	defer unlock()
+	cr, err := s.cat.Get(context.Background(), id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		rep.NotStored++ // its commit never happened
+		s.sidecarWritten(id)
+		return
+	}
+	if err != nil {
+		rep.Failed++
+		s.log.Warn("an owed sidecar could not be checked; the next Open tries again", "recording_id", id, "error", err.Error())
+		return
+	}
+	switch cr.State {
+	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
+	default:
+		// Deleted, quarantined, discarded; or finishing, whose next
+		// attempt marks it again before its commit.
+		rep.NotStored++
+		s.sidecarWritten(id)
+		return
+	}
+	r, err := fromRow(cr)
+	if err != nil {
+		// WriteSidecars cannot write it either: the row needs a look.
+		rep.Failed++
+		s.log.Error("an owed sidecar cannot be written: its catalog row cannot be read", "recording_id", id, "error", err.Error())
+		return
+	}
+	if exists(sidecarOf(r.Path, id)) {
+		rep.Present++
+		s.sidecarWritten(id)
+		return
+	}
+	if err := s.writeSidecarLocked(id, r.Path, r.Metadata); err != nil {
+		rep.Failed++
+		s.log.Warn("an owed sidecar could not be written; the next Open tries again", "recording_id", id, "error", err.Error())
+		return
+	}
+	s.sidecarWritten(id)
+	rep.Repaired++
+	s.emit(Event{Kind: EventSidecarRepaired, RecordingID: id, Account: r.Account})
 }
 
 // closeSidecars stops the sidecar lane once it has written the sidecars

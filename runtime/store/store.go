@@ -274,6 +274,10 @@ const (
 	// EventUploadDead: an upload failed permanently, or for longer than
 	// MaxUploadAge; it waits for Retry.
 	EventUploadDead EventKind = "upload_dead"
+	// EventSidecarRepaired: Open's sidecar lane wrote a sidecar that an
+	// earlier process owed when it stopped (killed after the recording's
+	// commit, or the sidecar skipped by a full lane).
+	EventSidecarRepaired EventKind = "sidecar_repaired"
 )
 
 // Event reports one outcome to Config.Events.
@@ -319,7 +323,8 @@ type Store struct {
 	sidecarMu       sync.Mutex
 	sidecars        chan sidecarJob // the sidecar lane's queue; nil once closed
 	sidecarsDone    chan struct{}
-	sidecarsSkipped int // sidecars skipped since the lane was last empty
+	sidecarsSkipped int           // sidecars skipped since the lane was last empty
+	sidecarsRepair  sidecarRepair // what the lane's start did with the sidecars owed at Open
 
 	mu      sync.Mutex
 	pending map[string]*entry // recording id -> pending upload
@@ -356,6 +361,10 @@ const (
 	dirPending    = "pending"
 	dirDead       = "dead"
 	dirQuarantine = "quarantine"
+	// dirSidecarsDue holds an empty file per recording whose sidecar is
+	// owed: created before the commit that stores the recording, removed
+	// once the sidecar is written (see sidecarDue).
+	dirSidecarsDue = "sidecars-due"
 )
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -371,7 +380,10 @@ func ValidName(s string) bool {
 // Open opens the store, creating Storage and Spool (mode 0700) when
 // missing. It resumes every journal left by a crash and loads the pending
 // uploads; a journal or pending entry that cannot be read is moved to
-// <Spool>/quarantine with a log line, and Open goes on.
+// <Spool>/quarantine with a log line, and Open goes on. The sidecars an
+// earlier process owed when it stopped (killed after a recording's commit
+// and before its sidecar was written, or skipped by a full lane) are
+// written by the sidecar lane before the ones queued after Open.
 func Open(cfg Config) (*Store, error) {
 	if cfg.Storage == "" || cfg.Spool == "" {
 		return nil, fmt.Errorf("store: Storage and Spool are required: %w", ErrInvalid)
@@ -436,7 +448,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.spool, err = filepath.Abs(cfg.Spool); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	for _, d := range []string{dirJournal, dirPending, dirDead, dirQuarantine} {
+	for _, d := range []string{dirJournal, dirPending, dirDead, dirQuarantine, dirSidecarsDue} {
 		if err := os.MkdirAll(filepath.Join(s.spool, d), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -446,8 +458,12 @@ func Open(cfg Config) (*Store, error) {
 	}
 	s.active, s.activeDone = make(chan activeEntry, activeQueue), make(chan struct{})
 	go s.writeActive(s.active, s.activeDone)
+	// The sidecars an earlier process owed when it stopped (a crash, a
+	// full lane) are listed before anything can owe new ones, and written
+	// first by the lane.
+	due := s.dueSidecars()
 	s.sidecars, s.sidecarsDone = make(chan sidecarJob, sidecarQueue), make(chan struct{})
-	go s.writeSidecars(s.sidecars, s.sidecarsDone)
+	go s.writeSidecars(s.sidecars, s.sidecarsDone, due)
 	if err := s.loadPending(); err != nil {
 		s.Close()
 		return nil, err
