@@ -587,8 +587,12 @@ func (s *Store) loadPending() error {
 			}
 			e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: u.EnqueuedAt},
 				upload: true, attempts: u.Attempts, since: u.EnqueuedAt, next: u.NextAt, lastErr: u.LastError}
+			// Under s.mu: the sidecar lane, already started, reads
+			// Pending when it repairs sidecars (emit).
+			s.mu.Lock()
 			s.pending[u.RecordingID] = e
 			s.schedule(e, s.cfg.Now())
+			s.mu.Unlock()
 		}
 		if next == "" {
 			return nil
