@@ -18,7 +18,7 @@
 //	<Spool>/quarantine/          corrupt journals and recordings that failed their checks
 //	<Spool>/catalog.db           the catalog, unless the caller gives one (Config.Catalog)
 //	<Spool>/journal/<id>.json    journals of an earlier release, resumed at Open
-//	<Spool>/sidecars-due/<id>    empty marks of the metadata sidecars not written yet
+//	<Spool>/sidecars-owed        ids of the recordings whose metadata sidecars may not be written yet
 //
 // Finish checks and hashes the file first, which only reads it; then the
 // file is moved to its destination, which its metadata decides, and one
@@ -48,26 +48,27 @@
 // goroutine, a bounded queue (a sidecar that does not fit is skipped and
 // logged, never waited for), through a temporary file and a rename but
 // without fsync; Close writes the ones still queued. Before its commit,
-// Finish marks the recording's sidecar as owed: an empty file
-// <Spool>/sidecars-due/<recording id>, created without fsync (no catalog
-// commit and no fsync is added to a finish); the lane removes the mark
-// once the sidecar is written, or once the recording is gone from
-// storage. A mark that remains (the process was killed after the commit
-// and before the lane wrote the sidecar, the lane was full, the write
-// failed) is found by the next Open, which lists that directory, empty
-// after a clean Close, and reads nothing else for it. The lane then
-// checks, before the sidecars queued after Open, each marked recording
-// with one catalog read and one stat, writes from the catalog the
-// sidecars of stored recordings that are missing (a sidecar already
-// there is not written again), and says how many in one log line
-// (EventSidecarRepaired for each). So after a process crash, kill -9
-// included, the next Open writes every sidecar the crash kept from being
-// written. Not covered: a crash of the machine (a power failure may lose
-// the marks as it may lose the sidecars, neither being fsynced), a mark
-// that could not be created (logged), and the sidecars owed by a release
-// without marks. The catalog is the record: `recpol catalog sidecars`
-// (WriteSidecars) writes every sidecar again, and the caller's next
-// Finish of a stored recording whose sidecar is missing queues it.
+// Finish marks the recording's sidecar as owed: its id is appended, as
+// one line and without fsync, to <Spool>/sidecars-owed (one write of a
+// few bytes; no catalog commit and no fsync is added to a finish). The
+// lane forgets the id once the sidecar is written, or once the recording
+// is gone from storage, and replaces the log by one holding only the ids
+// still owed when it has grown well past them; Close removes it when
+// nothing is owed. The next Open reads the log (nothing else: after a
+// clean Close there is none) and the lane, before the sidecars queued
+// after Open, checks each id with one catalog read and one stat, writes
+// from the catalog the sidecars of stored recordings that are missing (a
+// sidecar already there is not written again) and says how many in one
+// log line (EventSidecarRepaired for each). So a sidecar that the process
+// dying (kill -9 included) after the recording's commit kept from being
+// written, that a full lane skipped, or whose writing failed is written
+// by the next Open. Not covered: a crash of the machine (a power failure
+// may lose the log's last lines as it may lose the sidecars, neither
+// being fsynced), a log that cannot be written (logged), and the
+// sidecars owed by a release without the log. The catalog is the record:
+// `recpol catalog sidecars` (WriteSidecars) writes every sidecar again,
+// and the caller's next Finish of a stored recording whose sidecar is
+// missing queues it.
 //
 // The one window that cannot be closed without the server's help is a crash
 // after the server answered 2xx and before the catalog recorded it: the

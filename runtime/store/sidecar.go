@@ -6,14 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // sidecarQueue bounds the sidecars waiting to be written. Past it a
 // sidecar is skipped, with a log line: it is a copy of the catalog's row,
-// which the next Open (its mark stays: see sidecarDue) or `recpol
+// which the next Open (it stays owed: see sidecarDue) or `recpol
 // catalog sidecars` (WriteSidecars) writes again, and a finish never
 // waits for it.
 const sidecarQueue = 4096
@@ -53,6 +52,7 @@ func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}, due []s
 	defer close(done)
 	if len(due) > 0 {
 		s.repairSidecars(due)
+		s.trimOwed()
 	}
 	for job := range q {
 		if job.done == nil {
@@ -60,6 +60,7 @@ func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}, due []s
 				s.log.Warn("a sidecar could not be written; the next Open or `recpol catalog sidecars` writes it from the catalog",
 					"recording_id", job.id, "error", err.Error())
 			}
+			s.trimOwed()
 		}
 		if len(q) == 0 {
 			s.sidecarMu.Lock()
@@ -77,10 +78,10 @@ func (s *Store) writeSidecars(q <-chan sidecarJob, done chan<- struct{}, due []s
 }
 
 // writeSidecar writes one sidecar and then clears its mark (sidecarDue).
-// It holds the recording's lock and writes only while the media is in
-// storage, so that a recording deleted meanwhile gets no sidecar again.
 // A sidecar that cannot be written keeps its mark: the next Open tries
 // again.
+// It holds the recording's lock and writes only while the media is in
+// storage, so that a recording deleted meanwhile gets no sidecar again.
 func (s *Store) writeSidecar(job sidecarJob) error {
 	unlock := s.lock(job.id)
 	defer unlock()
@@ -114,58 +115,6 @@ func (s *Store) writeSidecarLocked(id, media string, m Metadata) error {
 		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
 	return nil
-}
-
-// duePath is the mark of a recording whose sidecar is owed.
-func (s *Store) duePath(id string) string {
-	return filepath.Join(s.spool, dirSidecarsDue, id)
-}
-
-// sidecarDue marks the sidecar of recording id as owed, before the commit
-// that stores the recording: an empty file <Spool>/sidecars-due/<id>,
-// created without fsync (it has to outlive the process, not the
-// machine: the sidecar it stands for is not fsynced either). The lane
-// removes it once the sidecar is written; a crash, a full lane or a write
-// that failed leaves it for the next Open (repairSidecars). A mark that
-// cannot be created is logged and the recording stored all the same: the
-// sidecar is a copy, and the catalog the record.
-func (s *Store) sidecarDue(id string) {
-	f, err := os.OpenFile(s.duePath(id), os.O_WRONLY|os.O_CREATE, 0o600)
-	if err == nil {
-		err = f.Close()
-	}
-	if err != nil {
-		s.log.Warn("a sidecar could not be marked as owed; should the process die before it is written, `recpol catalog sidecars` writes it",
-			"recording_id", id, "error", err.Error())
-	}
-}
-
-// sidecarWritten clears the mark of recording id: its sidecar is written,
-// or is not owed any more.
-func (s *Store) sidecarWritten(id string) {
-	if err := os.Remove(s.duePath(id)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		s.log.Warn("a sidecar's mark could not be removed; the next Open checks its sidecar again",
-			"recording_id", id, "error", err.Error())
-	}
-}
-
-// dueSidecars lists the recordings whose sidecars are marked as owed: one
-// read of a directory that holds a mark per sidecar not written yet,
-// empty after a clean Close.
-func (s *Store) dueSidecars() []string {
-	des, err := os.ReadDir(filepath.Join(s.spool, dirSidecarsDue))
-	if err != nil {
-		s.log.Warn("the sidecars owed by an earlier process cannot be listed; `recpol catalog sidecars` writes them",
-			"error", err.Error())
-		return nil
-	}
-	var ids []string
-	for _, d := range des {
-		if d.Type().IsRegular() && ValidName(d.Name()) {
-			ids = append(ids, d.Name())
-		}
-	}
-	return ids
 }
 
 // sidecarRepair counts what the lane did at its start with the sidecars

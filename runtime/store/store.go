@@ -326,6 +326,12 @@ type Store struct {
 	sidecarsSkipped int           // sidecars skipped since the lane was last empty
 	sidecarsRepair  sidecarRepair // what the lane's start did with the sidecars owed at Open
 
+	owedMu    sync.Mutex
+	owed      map[string]struct{} // recordings whose sidecars are owed (sidecarDue); nil once closed
+	owedLog   *os.File            // <Spool>/sidecars-owed: every owed id, appended to
+	owedLines int                 // lines in owedLog
+	owedErr   bool                // a write to owedLog failed and was logged
+
 	mu      sync.Mutex
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
@@ -361,10 +367,6 @@ const (
 	dirPending    = "pending"
 	dirDead       = "dead"
 	dirQuarantine = "quarantine"
-	// dirSidecarsDue holds an empty file per recording whose sidecar is
-	// owed: created before the commit that stores the recording, removed
-	// once the sidecar is written (see sidecarDue).
-	dirSidecarsDue = "sidecars-due"
 )
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
@@ -448,7 +450,7 @@ func Open(cfg Config) (*Store, error) {
 	if s.spool, err = filepath.Abs(cfg.Spool); err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	for _, d := range []string{dirJournal, dirPending, dirDead, dirQuarantine, dirSidecarsDue} {
+	for _, d := range []string{dirJournal, dirPending, dirDead, dirQuarantine} {
 		if err := os.MkdirAll(filepath.Join(s.spool, d), 0o700); err != nil {
 			return nil, fmt.Errorf("store: %w", err)
 		}
@@ -461,7 +463,7 @@ func Open(cfg Config) (*Store, error) {
 	// The sidecars an earlier process owed when it stopped (a crash, a
 	// full lane) are listed before anything can owe new ones, and written
 	// first by the lane.
-	due := s.dueSidecars()
+	due := s.openOwed()
 	s.sidecars, s.sidecarsDone = make(chan sidecarJob, sidecarQueue), make(chan struct{})
 	go s.writeSidecars(s.sidecars, s.sidecarsDone, due)
 	if err := s.loadPending(); err != nil {
@@ -519,6 +521,7 @@ func (s *Store) Close() error {
 		<-s.activeDone
 	}
 	s.closeSidecars()
+	s.closeOwed()
 	if s.ownCat {
 		return s.cat.Close()
 	}
