@@ -120,11 +120,11 @@ func (s *Store) writeSidecarLocked(id, media string, m Metadata) error {
 // sidecarRepair counts what the lane did at its start with the sidecars
 // an earlier process owed.
 type sidecarRepair struct {
-	Due       int // marks found by Open
+	Due       int // ids in the log Open read (owed.go)
 	Repaired  int // sidecars written from the catalog
 	Present   int // sidecars already there, left alone
-	NotStored int // recordings not (or no longer) stored: nothing owed
-	Failed    int // not written; the mark stays for the next Open
+	NotStored int // recordings not (or no longer) stored, or their media gone: nothing owed
+	Failed    int // not written; still owed, for the next Open
 }
 
 // repairSidecars writes the sidecars an earlier process owed when it
@@ -173,6 +173,13 @@ func (s *Store) repairSidecar(id string, rep *sidecarRepair) {
 		// WriteSidecars cannot write it either: the row needs a look.
 		rep.Failed++
 		s.log.Error("an owed sidecar cannot be written: its catalog row cannot be read", "recording_id", id, "error", err.Error())
+		return
+	}
+	if !exists(r.Path) {
+		// Its media left storage without Delete: no sidecar beside
+		// nothing.
+		rep.NotStored++
+		s.sidecarWritten(id)
 		return
 	}
 	if exists(sidecarOf(r.Path, id)) {

@@ -200,7 +200,7 @@ func TestSidecarsOwedAtOpen(t *testing.T) {
 			kill(t, s)
 			return owed{written: []Result{finishStored(t, e, s, "w2")}, kept: []string{"w1"}}
 		}, want: sidecarRepair{Due: 2, Repaired: 1, Present: 1}},
-		{name: "deleted or never stored", before: func(t *testing.T, e *env, s *Store) owed {
+		{name: "deleted, never stored or media gone", before: func(t *testing.T, e *env, s *Store) owed {
 			kill(t, s)
 			finishStored(t, e, s, "d1")
 			if err := s.Delete(context.Background(), "d1", "test"); err != nil {
@@ -208,8 +208,12 @@ func TestSidecarsOwedAtOpen(t *testing.T) {
 			}
 			// Marked, and the process died before the commit.
 			s.sidecarDue("ghost")
-			return owed{none: []string{"d1", "ghost"}}
-		}, want: sidecarRepair{Due: 2, NotStored: 2}},
+			// Its media removed from storage by hand.
+			if err := os.Remove(finishStored(t, e, s, "gone").Path); err != nil {
+				t.Fatal(err)
+			}
+			return owed{none: []string{"d1", "ghost", "gone"}}
+		}, want: sidecarRepair{Due: 3, NotStored: 3}},
 		{name: "clean Close", clean: true, before: func(t *testing.T, e *env, s *Store) owed {
 			var o owed
 			for _, id := range []string{"k1", "k2"} {
