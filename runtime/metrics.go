@@ -31,6 +31,7 @@ type Metrics struct {
 	EventLag            *prometheus.GaugeVec   // by switch
 	SwitchMP3           *prometheus.GaugeVec   // by switch: 1 can write mp3
 	FinishQueue         prometheus.Gauge
+	SidecarsRepaired    prometheus.Counter
 	// uploadHealth reads the store's upload queue at each scrape; set once
 	// the store is open (SetUploadHealth).
 	uploadHealth atomic.Pointer[func() store.UploadHealth]
@@ -91,6 +92,8 @@ func NewMetrics() *Metrics {
 			Help: "Whether a switch can write mp3 (module_exists mod_shout at its last connection): 0 means mp3 recordings are made in WAV."}, []string{"switch"}),
 		FinishQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_finish_queue",
 			Help: "Stopped recordings waiting for the finish lane to hand them to the store (their files wait in the spool)."}),
+		SidecarsRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "recpol_sidecars_repaired_total",
+			Help: "Metadata sidecars written at start-up that an earlier run owed when it stopped (killed after the recording's commit, or skipped by a full sidecar lane)."}),
 		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
 			Help: "Recordings stored with a discrepancy between the file and what was asked for, by flag (sample-rate-mismatch, duration-mismatch)."}, []string{"flag"}),
 	}
@@ -119,7 +122,7 @@ func NewMetrics() *Metrics {
 	m.Registry.MustRegister(build)
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK, m.ReloadInProgress,
 		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
-		m.FinishQueue, m.SwitchMP3,
+		m.FinishQueue, m.SwitchMP3, m.SidecarsRepaired,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
 			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},
 			func() float64 { return float64(m.readUploadHealth().Dead) }),

@@ -244,6 +244,8 @@ func (r *Runtime) storeEvent(e store.Event) {
 		r.Metrics.Uploads.WithLabelValues("failed").Inc()
 	case store.EventUploadDead:
 		r.Metrics.Uploads.WithLabelValues("dead").Inc()
+	case store.EventSidecarRepaired:
+		r.Metrics.SidecarsRepaired.Inc()
 	case store.EventFlagged:
 		for _, f := range strings.Split(e.Reason, ",") {
 			r.Metrics.Flagged.WithLabelValues(f).Inc()
