@@ -11,11 +11,13 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cuelang.org/go/cue/ast"
 
 	"cuelang.org/go/cue/parser"
 
+	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/table"
 )
 
@@ -44,6 +46,8 @@ type Compiler struct {
 	files   map[string]fileMemo     // by file name
 	groups  map[string]*groupResult // by group key: error-free groups only
 	chunks  chunkCache              // the last table's accounts, encoded
+	read    map[string]readFile     // by path: the files the last Compile read
+	now     func() time.Time        // the clock of readFiles; time.Now if nil
 }
 
 // fileMemo is what an earlier compilation learnt about a file.
@@ -66,40 +70,83 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 	first := !cm.started
 	cm.started = true
 	cm.mu.Unlock()
-	var ids []fileIdentity
-	if cm.opts.CacheDir != "" {
-		entries, err := listDir(dir)
+	if cm.opts.CacheDir == "" {
+		files, err := ReadDir(dir)
 		if err != nil {
 			return nil, dirError(dir, err)
 		}
-		if first {
-			if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
-				return res, nil
-			}
-		}
-		for _, e := range entries {
-			ids = append(ids, identityOf(e))
-		}
+		return cm.CompileFiles(files), nil
 	}
-	files, err := ReadDir(dir)
+	entries, err := listDir(dir)
 	if err != nil {
 		return nil, dirError(dir, err)
 	}
-	res := cm.CompileFiles(files)
-	if ids != nil && res.Table != nil && len(ids) == len(files) {
-		sums := make([][32]byte, len(files))
-		for i, f := range files {
-			if f.Name != ids[i].Name {
-				return res, nil // the directory changed meanwhile
-			}
-			sums[i] = fileSum(f)
+	if first {
+		if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
+			return res, nil
 		}
+	}
+	files, ids, sums, err := cm.readFiles(entries)
+	if err != nil {
+		return nil, dirError(dir, err)
+	}
+	res := cm.compileFiles(files, sums)
+	if res.Table != nil {
 		cm.mu.Lock()
-		res.enc, cm.chunks = encodeAccountsCached(res.Table, cm.chunks)
+		if cm.chunks == nil {
+			cm.chunks = chunkCache{}
+		}
+		res.ids, res.chunks, res.enc = encodeAccountsCached(res.Table, cm.chunks)
 		cm.mu.Unlock()
 		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
 	}
 	return res, nil
+}
+
+// readFile is a policy file as the last Compile read it.
+type readFile struct {
+	id     fileIdentity
+	readNS int64 // when it was read
+	data   []byte
+	sum    [32]byte
+}
+
+// readFiles reads the files entries lists, except those whose identity
+// (size, times, inode) is the one they had when the last Compile read
+// them, and were not changed within doubtWindow before that read (a
+// change within a timestamp's granularity keeps the identity): a reload
+// reads the files that changed, not the whole tree.
+func (cm *Compiler) readFiles(entries []dirEntry) ([]File, []fileIdentity, [][32]byte, error) {
+	cm.mu.Lock()
+	last := cm.read
+	cm.mu.Unlock()
+	next := make(map[string]readFile, len(entries))
+	files := make([]File, len(entries))
+	ids := make([]fileIdentity, len(entries))
+	sums := make([][32]byte, len(entries))
+	for i, e := range entries {
+		id := identityOf(e)
+		k, ok := last[e.path]
+		if !ok || k.id != id || (id.Dev == 0 && id.Ino == 0) ||
+			max(id.MtimeNS, id.CtimeNS) >= k.readNS-int64(doubtWindow) {
+			now := time.Now()
+			if cm.now != nil {
+				now = cm.now()
+			}
+			data, err := readlimit.File(e.path, MaxFileBytes)
+			if err != nil {
+				return nil, nil, nil, fmt.Errorf("reading policy file: %w", err)
+			}
+			k = readFile{id: id, readNS: now.UnixNano(), data: data}
+			k.sum = fileSum(File{Name: e.path, Data: data})
+		}
+		next[e.path] = k
+		files[i], ids[i], sums[i] = File{Name: e.path, Data: k.data}, id, k.sum
+	}
+	cm.mu.Lock()
+	cm.read = next
+	cm.mu.Unlock()
+	return files, ids, sums, nil
 }
 
 func dirError(dir string, err error) error {
@@ -111,6 +158,12 @@ func dirError(dir string, err error) error {
 
 // CompileFiles compiles a policy given as files of package recpol.
 func (cm *Compiler) CompileFiles(files []File) *Result {
+	return cm.compileFiles(files, nil)
+}
+
+// compileFiles is CompileFiles with the files' sums when the caller has
+// them (fileSum), nil otherwise.
+func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 	cm.mu.Lock()
 	defer cm.mu.Unlock()
 	top := newCompilation(files)
@@ -120,7 +173,11 @@ func (cm *Compiler) CompileFiles(files []File) *Result {
 	sums := make([][32]byte, len(files))
 	for i, f := range files {
 		names[i] = f.Name
-		sums[i] = fileSum(f)
+		if known != nil {
+			sums[i] = known[i]
+		} else {
+			sums[i] = fileSum(f)
+		}
 		if m, ok := cm.files[f.Name]; ok && m.sum == sums[i] {
 			infos[i] = m.info
 			continue

@@ -206,7 +206,11 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	if err != nil {
 		return
 	}
-	var b []byte
+	size := len(manifestMagic) + len(manifestSalt()) + len(dj) + len(version) + len(enc) + 64
+	for _, id := range ids {
+		size += len(id.Name) + 6*binary.MaxVarintLen64 + 32
+	}
+	b := make([]byte, 0, size)
 	b = append(b, manifestMagic...)
 	b = append(b, manifestSalt()...)
 	b = binary.AppendVarint(b, time.Now().UnixNano())

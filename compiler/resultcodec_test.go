@@ -4,7 +4,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/table"
@@ -113,17 +115,20 @@ func TestReloadReusesAccounts(t *testing.T) {
 		write(a, "true")
 	}
 	cm := NewCompiler(Options{CacheDir: t.TempDir()})
+	var enc Encoder
 	var dec Decoder
+	var answers [][]byte
 	compile := func() (*Result, *table.Table) {
 		t.Helper()
 		res, err := cm.Compile(dir)
 		if err != nil || res.Table == nil {
 			t.Fatalf("compile: %v %v", err, res.Diagnostics)
 		}
-		b, err := MarshalResult(res)
+		b, err := enc.Encode(res)
 		if err != nil {
 			t.Fatal(err)
 		}
+		answers = append(answers, b)
 		got, err := dec.Decode(b)
 		if err != nil {
 			t.Fatal(err)
@@ -134,6 +139,24 @@ func TestReloadReusesAccounts(t *testing.T) {
 	chunk1 := cm.chunks[r1.Table.Accounts["alpha"]]
 	write("bravo", "false")
 	r2, t2 := compile()
+
+	// The second answer carries one account's chunk, the others' IDs.
+	full, err := MarshalResult(r2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := len(cm.chunks[r2.Table.Accounts["alpha"]]) + len(cm.chunks[r2.Table.Accounts["charlie"]])
+	if len(answers[1]) > len(full)-kept+32 {
+		t.Errorf("the answer after one account changed is %d bytes, the whole table %d, the unchanged accounts' chunks %d", len(answers[1]), len(full), kept)
+	}
+	// A Decoder that did not decode the first answer cannot decode the
+	// second, and says why; the whole table it can.
+	if _, err := new(Decoder).Decode(answers[1]); err == nil || !strings.Contains(err.Error(), "was not sent before") {
+		t.Errorf("a Decoder out of step: %v", err)
+	}
+	if got, err := UnmarshalResult(full); err != nil || got.Table.Version != r2.Table.Version {
+		t.Errorf("the whole table: %v", err)
+	}
 
 	if r2.Table.Accounts["alpha"] != r1.Table.Accounts["alpha"] {
 		t.Fatal("the incremental compiler did not keep the unchanged account (the test's premise)")
@@ -206,5 +229,67 @@ func TestUnchanged(t *testing.T) {
 	}
 	if _, _, ok := Unchanged("", dir); ok {
 		t.Error("without a cache")
+	}
+}
+
+// TestReloadReadsChangedFiles: a reload reads again only the files whose
+// identity changed since the last compile read them, even one rewritten
+// with the same size and modification time, and compiles what a fresh
+// compile of the directory gives.
+func TestReloadReadsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	path := func(acct string) string { return filepath.Join(dir, acct+".cue") }
+	write := func(acct, enabled string) {
+		src := "package recpol\naccounts: " + acct + ": {call_recording: account: any: any: enabled: " + enabled + "}\n"
+		if err := os.WriteFile(path(acct), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range []string{"alpha", "bravo", "charlie"} {
+		write(a, "true ")
+	}
+	cm := NewCompiler(Options{CacheDir: t.TempDir()})
+	// The files' times are an hour old to the compiler: not in doubt.
+	cm.now = func() time.Time { return time.Now().Add(time.Hour) }
+	compile := func() *Result {
+		t.Helper()
+		res, err := cm.Compile(dir)
+		if err != nil || res.Table == nil {
+			t.Fatalf("compile: %v %v", err, res.Diagnostics)
+		}
+		fresh, err := Options{}.Compile(dir)
+		if err != nil || fresh.Table == nil || fresh.Table.Version != res.Table.Version {
+			t.Fatalf("the reload's table differs from a fresh compile's: %v", err)
+		}
+		return res
+	}
+	reads := func() map[string]int64 {
+		m := map[string]int64{}
+		for p, k := range cm.read {
+			m[filepath.Base(p)] = k.readNS
+		}
+		return m
+	}
+	compile()
+	before := reads()
+
+	write("bravo", "false")
+	// charlie: the same size and modification time, another content.
+	info, err := os.Stat(path("charlie"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("charlie", "false")
+	if err := os.Chtimes(path("charlie"), info.ModTime(), info.ModTime()); err != nil {
+		t.Fatal(err)
+	}
+	compile()
+	after := reads()
+	reread := map[string]bool{}
+	for name, ns := range after {
+		reread[name] = ns != before[name]
+	}
+	if diff := cmp.Diff(map[string]bool{"alpha.cue": false, "bravo.cue": true, "charlie.cue": true}, reread); diff != "" {
+		t.Errorf("files read again (-want +got):\n%s", diff)
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"sort"
 
 	"github.com/recpol/recpol/table"
 )
@@ -20,55 +19,67 @@ import (
 // extended with it.
 
 // codecVersion numbers the form below; the manifest's salt includes it.
-// 2: each account a chunk with its own interned values.
-const codecVersion = 2
+// 2: each account a chunk with its own interned values; 3: its ID first.
+const codecVersion = 3
 
 // encodeAccounts encodes the accounts of t, in account order: their
 // count, then each account as a length-prefixed chunk that stands alone
 // (it carries its own interned values). An account's chunk depends on the
 // account only, so a compile that keeps most accounts (the incremental
 // compiler reuses those of unchanged files) encodes only the new ones
-// (chunkCache), and a decoder reuses what it decoded from identical bytes
-// (accountMemo): re-encoding and decoding the whole table was most of a
-// hot reload through the compile worker.
+// (chunkCache), and a compile worker sends its parent only the chunks
+// that changed (Encoder): encoding, sending and decoding the whole table
+// was most of a hot reload through the worker.
 func encodeAccounts(t *table.Table) []byte {
-	b, _ := encodeAccountsCached(t, nil)
+	_, _, b := encodeAccountsCached(t, nil)
 	return b
 }
 
 // chunkCache maps an account to its encoded chunk.
 type chunkCache map[*table.Account][]byte
 
-// encodeAccountsCached is encodeAccounts reusing the chunks of prev, and
-// returns the cache of this encoding's accounts.
-func encodeAccountsCached(t *table.Table, prev chunkCache) ([]byte, chunkCache) {
-	ids := sortedKeys(t.Accounts)
-	next := make(chunkCache, len(ids))
-	chunks := make([][]byte, len(ids))
+// encodeAccountsCached is encodeAccounts reusing the chunks of cache, which
+// it updates to hold this table's accounts only. It returns the account
+// IDs in order, their chunks and the encoding.
+func encodeAccountsCached(t *table.Table, cache chunkCache) (ids []string, chunks [][]byte, enc []byte) {
+	ids = sortedKeys(t.Accounts)
+	chunks = make([][]byte, len(ids))
 	size := binary.MaxVarintLen64
+	keep := make(map[*table.Account]bool, len(ids))
 	for i, id := range ids {
 		a := t.Accounts[id]
-		c, ok := prev[a]
+		c, ok := cache[a]
 		if !ok {
 			c = encodeAccount(a)
+			if cache != nil {
+				cache[a] = c
+			}
 		}
-		next[a], chunks[i] = c, c
+		keep[a] = true
+		chunks[i] = c
 		size += binary.MaxVarintLen64 + len(c)
 	}
-	b := make([]byte, 0, size)
-	b = binary.AppendUvarint(b, uint64(len(ids)))
-	for _, c := range chunks {
-		b = appendBytes(b, c)
+	for a := range cache {
+		if !keep[a] {
+			delete(cache, a)
+		}
 	}
-	return b, next
+	enc = make([]byte, 0, size)
+	enc = binary.AppendUvarint(enc, uint64(len(ids)))
+	for _, c := range chunks {
+		enc = appendBytes(enc, c)
+	}
+	return ids, chunks, enc
 }
 
-// encodeAccount encodes one account: its interned values first, so that
-// the decoder has them when the account refers to them, then the account.
+// encodeAccount encodes one account: its ID, its interned values, so
+// that the decoder has them when the account refers to them, then the
+// account.
 func encodeAccount(a *table.Account) []byte {
 	body := tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
 	body.account(a)
 	e := tabEnc{b: make([]byte, 0, len(body.b)+256)}
+	e.str(a.ID) // first, for chunkID
 	e.uint(uint64(len(body.settingList)))
 	for _, s := range body.settingList {
 		for _, st := range table.SettingList {
@@ -245,38 +256,44 @@ var errCodec = errors.New("corrupt table encoding")
 // decodeAccounts decodes what encodeAccounts wrote. Any inconsistency is
 // an error: the caller then compiles instead.
 func decodeAccounts(b []byte) ([]*table.Account, error) {
-	accounts, _, err := decodeAccountsAfter(b, nil)
-	return accounts, err
-}
-
-// accountMemo maps an account's encoded chunk to the account decoded from
-// it. It is keyed by content, so it is never stale: a chunk equal to one
-// decoded before is that account.
-type accountMemo map[string]*table.Account
-
-// decodeAccountsAfter is decodeAccounts reusing the accounts of prev for
-// the chunks it holds, and returns the memo of this decoding's accounts.
-// A reused account is shared with the table prev's came from: tables are
-// read-only once built.
-func decodeAccountsAfter(b []byte, prev accountMemo) ([]*table.Account, accountMemo, error) {
 	d := &tabDec{b: b}
 	n := d.count()
 	accounts := make([]*table.Account, 0, n)
-	memo := make(accountMemo, n)
 	for i := 0; i < n && d.err == nil; i++ {
 		c := d.raw()
 		if d.err != nil {
 			break
 		}
-		a, ok := prev[string(c)]
-		if !ok {
-			var err error
-			if a, err = decodeAccount(c); err != nil {
-				return nil, nil, err
-			}
+		a, err := decodeAccount(c)
+		if err != nil {
+			return nil, err
 		}
-		memo[string(c)] = a
 		accounts = append(accounts, a)
+	}
+	if d.err == nil && len(d.b) != 0 {
+		d.err = errCodec
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	if err := checkOrder(accounts); err != nil {
+		return nil, err
+	}
+	return accounts, nil
+}
+
+// splitAccounts splits what encodeAccounts wrote into its accounts' IDs
+// and chunks, without decoding them.
+func splitAccounts(b []byte) (ids []string, chunks [][]byte, err error) {
+	d := &tabDec{b: b}
+	n := d.count()
+	for i := 0; i < n && d.err == nil; i++ {
+		c := d.raw()
+		id := (&tabDec{b: c}).str()
+		if d.err == nil && id == "" {
+			d.err = errCodec
+		}
+		ids, chunks = append(ids, id), append(chunks, c)
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.err = errCodec
@@ -284,20 +301,24 @@ func decodeAccountsAfter(b []byte, prev accountMemo) ([]*table.Account, accountM
 	if d.err != nil {
 		return nil, nil, d.err
 	}
-	if !sort.SliceIsSorted(accounts, func(i, j int) bool { return accounts[i].ID < accounts[j].ID }) {
-		return nil, nil, errCodec
-	}
+	return ids, chunks, nil
+}
+
+// checkOrder checks that accounts are in strictly increasing ID order, as
+// the encodings write them.
+func checkOrder(accounts []*table.Account) error {
 	for i := 1; i < len(accounts); i++ {
-		if accounts[i].ID == accounts[i-1].ID {
-			return nil, nil, errCodec
+		if accounts[i].ID <= accounts[i-1].ID {
+			return errCodec
 		}
 	}
-	return accounts, memo, nil
+	return nil
 }
 
 // decodeAccount decodes one chunk of encodeAccount.
 func decodeAccount(b []byte) (*table.Account, error) {
 	d := &tabDec{b: b}
+	id := d.str()
 	n := d.count()
 	d.settings = make([]*table.Settings, 0, n)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -328,7 +349,7 @@ func decodeAccount(b []byte) (*table.Account, error) {
 		d.provs = append(d.provs, p)
 	}
 	a := d.account()
-	if d.err == nil && len(d.b) != 0 {
+	if d.err == nil && (len(d.b) != 0 || a.ID != id) {
 		d.err = errCodec
 	}
 	if d.err != nil {

@@ -120,6 +120,7 @@ func serve(in io.Reader, out io.Writer) error {
 		debug.SetMemoryLimit(m)
 	}
 	cm := compiler.NewCompiler(o)
+	var enc compiler.Encoder // the parent decodes every answer, in order
 	bw := bufio.NewWriter(out)
 	if _, err := bw.WriteString(greeting); err != nil {
 		return err
@@ -140,9 +141,9 @@ func serve(in io.Reader, out io.Writer) error {
 		var ans []byte
 		res, err := cm.Compile(req.Dir)
 		if err == nil {
-			var enc []byte
-			if enc, err = compiler.MarshalResult(res); err == nil {
-				ans = append([]byte{answerResult}, enc...)
+			var b []byte
+			if b, err = enc.Encode(res); err == nil {
+				ans = append([]byte{answerResult}, b...)
 			}
 		}
 		if err != nil {
