@@ -48,6 +48,12 @@ type Compiler struct {
 	chunks  chunkCache              // the last table's accounts, encoded
 	read    map[string]readFile     // by path: the files the last Compile read
 	now     func() time.Time        // the clock of readFiles; time.Now if nil
+	// warmDir is the directory the last Compile took from the manifest.
+	warmDir string
+	// deferManifest: Compile leaves its manifest write in
+	// pendingManifest (DeferManifest).
+	deferManifest   bool
+	pendingManifest func()
 }
 
 // fileMemo is what an earlier compilation learnt about a file.
@@ -66,6 +72,7 @@ func NewCompiler(o Options) *Compiler {
 // manifest.go), and every successful compile writes the manifest, so that
 // it always holds the last table that compiled (LastGood).
 func (cm *Compiler) Compile(dir string) (*Result, error) {
+	cm.WriteManifest() // a deferred one, before this compile's
 	cm.mu.Lock()
 	first := !cm.started
 	cm.started = true
@@ -83,6 +90,9 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 	}
 	if first {
 		if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
+			cm.mu.Lock()
+			cm.warmDir = dir
+			cm.mu.Unlock()
 			return res, nil
 		}
 	}
@@ -97,10 +107,57 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 			cm.chunks = chunkCache{}
 		}
 		res.ids, res.chunks, res.enc = encodeAccountsCached(res.Table, cm.chunks)
+		write := func() {
+			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
+		}
+		if cm.deferManifest {
+			cm.pendingManifest = write
+			write = nil
+		}
 		cm.mu.Unlock()
-		writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
+		if write != nil {
+			write()
+		}
 	}
 	return res, nil
+}
+
+// DeferManifest makes each later Compile leave the writing of its manifest
+// to WriteManifest (or to the next Compile), so that a compile worker
+// answers before it writes: the manifest is the whole table, megabytes
+// for a thousand accounts. A process killed in between leaves the
+// manifest of the compile before (LastGood is then that table).
+func (cm *Compiler) DeferManifest() {
+	cm.mu.Lock()
+	cm.deferManifest = true
+	cm.mu.Unlock()
+}
+
+// WriteManifest writes the manifest of the last Compile, if it deferred it.
+func (cm *Compiler) WriteManifest() {
+	cm.mu.Lock()
+	write := cm.pendingManifest
+	cm.pendingManifest = nil
+	cm.mu.Unlock()
+	if write != nil {
+		write()
+	}
+}
+
+// Prime fills the compiler's memory (files read, account groups, encoded
+// accounts) when the last Compile of dir took its table from the manifest,
+// which fills none of it, by compiling dir again, and does nothing
+// otherwise: a worker that primes after it answered a warm start makes its
+// first reload as fast as the next ones.
+func (cm *Compiler) Prime(dir string) {
+	cm.mu.Lock()
+	warm := cm.warmDir == dir
+	cm.warmDir = ""
+	cm.mu.Unlock()
+	if warm {
+		_, _ = cm.Compile(dir)
+		cm.WriteManifest()
+	}
 }
 
 // readFile is a policy file as the last Compile read it.

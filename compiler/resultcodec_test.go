@@ -293,3 +293,77 @@ func TestReloadReadsChangedFiles(t *testing.T) {
 		t.Errorf("files read again (-want +got):\n%s", diff)
 	}
 }
+
+// TestDeferManifest: a deferred manifest is written by WriteManifest or by
+// the next Compile, not by its own.
+func TestDeferManifest(t *testing.T) {
+	cache, dir := t.TempDir(), t.TempDir()
+	write := func(enabled string) {
+		t.Helper()
+		src := "package recpol\naccounts: acme: call_recording: account: any: any: enabled: " + enabled + "\n"
+		if err := os.WriteFile(filepath.Join(dir, "p.cue"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lastGood := func() string {
+		res, _, err := LastGood(cache, dir)
+		if err != nil {
+			return "none"
+		}
+		return res.Table.Version
+	}
+	cm := NewCompiler(Options{CacheDir: cache})
+	cm.DeferManifest()
+	compile := func() string {
+		t.Helper()
+		res, err := cm.Compile(dir)
+		if err != nil || res.Table == nil {
+			t.Fatalf("compile: %v", err)
+		}
+		return res.Table.Version
+	}
+	write("true")
+	v1 := compile()
+	var got []string
+	got = append(got, lastGood())
+	cm.WriteManifest()
+	got = append(got, lastGood())
+	write("false")
+	v2 := compile()
+	got = append(got, lastGood())
+	compile()
+	got = append(got, lastGood())
+	if diff := cmp.Diff([]string{"none", v1, v1, v2}, got); diff != "" {
+		t.Errorf("the manifest's table after compile, WriteManifest, compile, compile (-want +got):\n%s", diff)
+	}
+}
+
+// TestPrime: after a warm start, Prime fills what the next reload reuses
+// (the files read, the encoded accounts); otherwise it does nothing.
+func TestPrime(t *testing.T) {
+	cache, dir := t.TempDir(), t.TempDir()
+	for _, a := range []string{"alpha", "bravo"} {
+		src := "package recpol\naccounts: " + a + ": call_recording: account: any: any: enabled: true\n"
+		if err := os.WriteFile(filepath.Join(dir, a+".cue"), []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := NewCompiler(Options{CacheDir: cache}).Compile(dir); err != nil {
+		t.Fatal(err)
+	}
+	cm := NewCompiler(Options{CacheDir: cache})
+	if _, err := cm.Compile(dir); err != nil {
+		t.Fatal(err)
+	}
+	type state struct{ Read, Chunks int }
+	var got []state
+	got = append(got, state{len(cm.read), len(cm.chunks)})
+	cm.Prime(dir)
+	got = append(got, state{len(cm.read), len(cm.chunks)})
+	cm.read = nil
+	cm.Prime(dir) // not after a warm start: nothing
+	got = append(got, state{len(cm.read), len(cm.chunks)})
+	if diff := cmp.Diff([]state{{0, 0}, {2, 2}, {0, 2}}, got); diff != "" {
+		t.Errorf("files read and accounts encoded after warm start, Prime, Prime again (-want +got):\n%s", diff)
+	}
+}

@@ -120,6 +120,7 @@ func serve(in io.Reader, out io.Writer) error {
 		debug.SetMemoryLimit(m)
 	}
 	cm := compiler.NewCompiler(o)
+	cm.DeferManifest()       // written after the answer
 	var enc compiler.Encoder // the parent decodes every answer, in order
 	bw := bufio.NewWriter(out)
 	if _, err := bw.WriteString(greeting); err != nil {
@@ -155,6 +156,10 @@ func serve(in io.Reader, out io.Writer) error {
 		if err := bw.Flush(); err != nil {
 			return err
 		}
+		// Answered: now the manifest, and after a warm start the
+		// memory the next reload needs, while the parent has the table.
+		cm.WriteManifest()
+		cm.Prime(req.Dir)
 	}
 }
 
