@@ -71,7 +71,10 @@ type entry struct {
 	// lastErr is the last attempt's failure.
 	lastErr string
 	busy    bool // an attempt is running
-	queued  bool // in the scheduler's queue
+	queued  bool // in the scheduler's queue, or parked (Store.parked)
+	// target is the upload's target (targetOf), once targetKnown.
+	target      string
+	targetKnown bool
 }
 
 func (s *Store) journalPath(id string) string {
@@ -162,6 +165,7 @@ func checkMeta(m Metadata) (Metadata, error) {
 // where it is with its journal in the catalog (state finishing), and Run
 // retries it.
 func (s *Store) Finish(m Metadata, file string) (Result, error) {
+	m = m.detached()
 	ext := strings.TrimPrefix(filepath.Ext(file), ".")
 	if m.Format == "" {
 		m.Format = ext

@@ -1,8 +1,12 @@
 package store
 
 import (
+	"context"
 	"encoding/binary"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync/atomic"
@@ -111,4 +115,60 @@ func pcmWAV(rate, ms int) []byte {
 	copy(b[36:], "data")
 	put32(40, data)
 	return b
+}
+
+// BenchmarkUploadBacklog uploads a backlog of recordings, all to one
+// target (a local server that answers at once), with the default workers
+// and per-target limit: the recordings are finished before the timer
+// starts, then Run uploads them. It reports uploads per second and the
+// process's CPU per upload (the server's included: it runs in process).
+func BenchmarkUploadBacklog(b *testing.B) {
+	var got atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		got.Add(1)
+	}))
+	defer srv.Close()
+	e := newEnvB(b)
+	s, err := Open(e.config())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	wav := pcmWAV(8000, 200)
+	for i := range b.N {
+		m := meta(fmt.Sprintf("u-%d", i))
+		m.CallID = fmt.Sprintf("call-%d", i)
+		m.URL = srv.URL + "/up/"
+		if err := os.WriteFile(e.src(m), wav, 0o600); err != nil {
+			b.Fatal(err)
+		}
+		if r, err := s.Finish(m, e.src(m)); err != nil || r.Outcome != Stored {
+			b.Fatalf("%+v %v", r, err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	cpu0 := cpuMicros()
+	start := time.Now()
+	b.ResetTimer()
+	go func() { done <- s.Run(ctx) }()
+	for {
+		s.mu.Lock()
+		left := len(s.pending)
+		s.mu.Unlock()
+		if left == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.StopTimer()
+	wall := time.Since(start)
+	cancel()
+	<-done
+	if int(got.Load()) < b.N {
+		b.Fatalf("%d of %d uploaded", got.Load(), b.N)
+	}
+	b.ReportMetric(float64(b.N)/wall.Seconds(), "uploads/s")
+	b.ReportMetric(float64(cpuMicros()-cpu0)/float64(b.N), "cpu-µs/op")
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -104,6 +105,45 @@ type Upload struct {
 type Range struct {
 	StartMS int64 `json:"start_ms"`
 	EndMS   int64 `json:"end_ms"`
+}
+
+// detached returns m with copies of its strings, slices and map: the store
+// keeps a recording's metadata (its journal, its pending upload) long
+// after Finish returns, and a caller's strings may be slices of a much
+// larger buffer (the runtime's are of event-socket frames, 3 KB each),
+// which the store would keep alive with them. TestDetached holds it to
+// every field.
+func (m Metadata) detached() Metadata {
+	c := strings.Clone
+	for _, p := range []*string{&m.RecordingID, &m.CallID, &m.InteractionID, &m.Account, &m.Endpoint,
+		&m.Owner, &m.Scope, &m.Leg, &m.Origin, &m.Direction, &m.From, &m.To, &m.Format,
+		&m.PolicyVersion, &m.SHA256, &m.Switch, &m.URL, &m.Method, &m.MediaName, &m.StoppedBy,
+		&m.QuarantineReason, &m.Announce, &m.FormatRequested, &m.FileFormat} {
+		*p = c(*p)
+	}
+	m.MaskedRanges = slices.Clone(m.MaskedRanges)
+	m.ReportedMaskedRanges = slices.Clone(m.ReportedMaskedRanges)
+	if m.Provenance != nil {
+		p := make(map[string]string, len(m.Provenance))
+		for k, v := range m.Provenance {
+			p[c(k)] = c(v)
+		}
+		m.Provenance = p
+	}
+	for _, l := range []*[]string{&m.Flags, &m.Channels} {
+		if *l != nil {
+			out := make([]string, len(*l))
+			for i, v := range *l {
+				out[i] = c(v)
+			}
+			*l = out
+		}
+	}
+	if m.AnnouncedAt != nil {
+		t := *m.AnnouncedAt
+		m.AnnouncedAt = &t
+	}
+	return m
 }
 
 // Metadata describes a recording; it is written as the JSON sidecar.
@@ -336,6 +376,9 @@ type Store struct {
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
 	targets map[string]int    // uploads in flight per target (targetOf)
+	// parked are the uploads due while their target was at its
+	// PerTarget limit, by target, in order: the next goes when one ends.
+	parked map[string][]*entry
 
 	faultMu sync.Mutex
 	fault   *StorageFault   // the storage failure in force, nil when storing works
@@ -423,6 +466,7 @@ func Open(cfg Config) (*Store, error) {
 		pending: map[string]*entry{},
 		stuck:   map[string]*entry{},
 		targets: map[string]int{},
+		parked:  map[string][]*entry{},
 		faulted: map[string]bool{},
 		locks:   map[string]*idLock{},
 		wake:    make(chan struct{}, 1),

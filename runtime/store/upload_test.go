@@ -537,3 +537,60 @@ func TestSlowTargetDoesNotStarveOthers(t *testing.T) {
 		t.Errorf("the slow target holds %d uploads at once, want at most PerTarget 2", n)
 	}
 }
+
+// TestUploadsParkedByTarget: a backlog to one target is uploaded PerTarget
+// at a time, every recording once, and nothing stays parked or counted
+// in flight once it is done.
+func TestUploadsParkedByTarget(t *testing.T) {
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	got := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		got[strings.Split(r.URL.Path, "/")[1]]++ // /<id>/<file name>
+		mu.Unlock()
+		io.Copy(io.Discard, r.Body)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	e := newEnv(t)
+	s := e.open(t, func(c *Config) { c.Workers, c.PerTarget = 8, 2 })
+	const n = 60
+	want := map[string]int{}
+	for i := range n {
+		id := fmt.Sprintf("rec-%02d", i)
+		m := meta(id)
+		m.URL = srv.URL + "/" + id
+		finishWAV(t, s, e.spool, m)
+		want[id] = 1
+	}
+	stop := run(t, s)
+	defer stop()
+	waitFor(t, "every upload", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == n && inFlight == 0
+	})
+	waitFor(t, "the store to account for every upload", func() bool {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return len(s.pending) == 0
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("uploads per recording (-want +got):\n%s", diff)
+	}
+	if most > 2 {
+		t.Errorf("%d uploads to one target at once, PerTarget 2", most)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.parked) != 0 || len(s.targets) != 0 {
+		t.Errorf("left parked %v, in flight %v", s.parked, s.targets)
+	}
+}
