@@ -238,11 +238,17 @@ func (c *Compiler) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.w != nil {
-		c.w.stop()
+		c.w.close(closeGrace)
 		c.w = nil
 	}
 	return nil
 }
+
+// closeGrace is how long Close lets a child end on its own: it writes
+// the manifest of its last compile after answering it (see
+// compiler.Compiler.DeferManifest), and a kill before that would leave
+// LastGood one table behind.
+const closeGrace = 2 * time.Second
 
 // worker is one child process.
 type worker struct {
@@ -416,6 +422,22 @@ func (w *worker) decode(a answer) (*compiler.Result, error) {
 }
 
 // stop kills the child and waits for it.
+// close ends the child's input and waits up to grace for it to exit
+// (it finishes what it does between requests, then reads the end), then
+// kills it.
+func (w *worker) close(grace time.Duration) {
+	_ = w.in.Close()
+	t := time.NewTimer(grace)
+	defer t.Stop()
+	select {
+	case <-w.exited:
+		return
+	case <-t.C:
+	}
+	_ = w.cmd.Process.Kill()
+	<-w.exited
+}
+
 func (w *worker) stop() {
 	_ = w.in.Close()
 	_ = w.cmd.Process.Kill()

@@ -136,3 +136,22 @@ func TestWorkerDiedBetweenCompiles(t *testing.T) {
 		t.Fatalf("the compile after the child died: %v", err)
 	}
 }
+
+// TestCloseKeepsManifest: the child writes the manifest after answering;
+// Close lets it, so the last table compiled is the last good one.
+func TestCloseKeepsManifest(t *testing.T) {
+	cache := t.TempDir()
+	for i := range 5 {
+		dir := policyDir(t, valid)
+		c := New(compiler.Options{CacheDir: cache}, Budget{Time: time.Minute, Memory: 1 << 30})
+		res, err := c.Compile(context.Background(), dir)
+		if err != nil || res.Table == nil {
+			t.Fatalf("compile: %v", err)
+		}
+		c.Close()
+		last, _, err := compiler.LastGood(cache, dir)
+		if err != nil || last.Table.Version != res.Table.Version {
+			t.Fatalf("run %d: LastGood after Close: %v", i, err)
+		}
+	}
+}
