@@ -439,27 +439,6 @@ func (c *compilation) declPosition(path []string) Position {
 	return best
 }
 
-// cuePath formats a path as CUE does: dotted labels, quoted where they are
-// not identifiers, and [i] for list elements.
-func cuePath(path []string) string {
-	var b strings.Builder
-	for i, p := range path {
-		if strings.HasPrefix(p, "[") {
-			b.WriteString(p)
-			continue
-		}
-		if i > 0 {
-			b.WriteByte('.')
-		}
-		if ast.IsValidIdent(p) && !strings.HasPrefix(p, "#") && !strings.HasPrefix(p, "_") {
-			b.WriteString(p)
-		} else {
-			b.WriteString(strconv.Quote(p))
-		}
-	}
-	return b.String()
-}
-
 // position converts a CUE position.
 func position(p token.Pos) Position {
 	if !p.IsValid() {

@@ -92,6 +92,9 @@ func (c *compilation) cueErrors(code string, err error) {
 // (input.NormalizePath).
 func normalizePath(path []string) []string { return input.NormalizePath(path) }
 
+// cuePath formats a path as CUE does (input.PathString).
+func cuePath(path []string) string { return input.PathString(path) }
+
 // cueDiagnostic converts one CUE error, restating the messages an operator
 // would otherwise have to decode.
 func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []string) Diagnostic {

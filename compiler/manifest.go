@@ -114,10 +114,12 @@ func manifestPath(cacheDir, dir string) string {
 	return filepath.Join(cacheDir, "manifests", hex.EncodeToString(sum[:16]))
 }
 
-// warmCompile returns the result the manifest of dir holds when the files
-// entries lists are those it records. It reports false on any doubt: a
-// missing, foreign or corrupt manifest, a file added, removed or changed.
-func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
+// currentManifest returns the manifest of dir when the files entries
+// lists are those it records. It reports false on any doubt: a missing,
+// foreign or corrupt manifest, a file added, removed or changed. Files it
+// had to hash to be sure (their times too close to the manifest's) are
+// recorded again, so that the next check is a stat.
+func currentManifest(cacheDir, dir string, entries []dirEntry) (*manifest, bool) {
 	m, ok := readManifest(manifestPath(cacheDir, dir))
 	if !ok {
 		return nil, false
@@ -126,12 +128,22 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 	if !ok {
 		return nil, false
 	}
+	if hashed > 0 {
+		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, m.Version, m.Accounts)
+	}
+	return m, true
+}
+
+// warmCompile returns the result the manifest of dir holds when it is
+// current (currentManifest).
+func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
+	m, ok := currentManifest(cacheDir, dir, entries)
+	if !ok {
+		return nil, false
+	}
 	t, err := tableOf(m.Version, m.Accounts)
 	if err != nil {
 		return nil, false
-	}
-	if hashed > 0 {
-		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, m.Version, m.Accounts)
 	}
 	res := &Result{Table: t, Diagnostics: m.Diagnostics, enc: m.Accounts, settings: &settingIndex{read: func() []File {
 		files, _ := ReadDir(dir)
@@ -141,12 +153,10 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 }
 
 // Unchanged reports the version and diagnostics of the table that the
-// manifest in cacheDir records for dir, when dir's files are those it
-// was compiled from, without decoding the table: what a caller needs to
+// manifest in cacheDir records for dir, when it is current
+// (currentManifest), without decoding the table: what a caller needs to
 // know that an output it wrote from that table is current. Decoding a
-// thousand accounts' table was most of a warm compile. It reports false on
-// any doubt. Files it had to hash to be sure (their times too close to the
-// manifest's) are recorded again, so that the next check is a stat.
+// thousand accounts' table was most of a warm compile.
 func Unchanged(cacheDir, dir string) (version string, diags Diagnostics, ok bool) {
 	if cacheDir == "" {
 		return "", nil, false
@@ -155,16 +165,9 @@ func Unchanged(cacheDir, dir string) (version string, diags Diagnostics, ok bool
 	if err != nil {
 		return "", nil, false
 	}
-	m, ok := readManifest(manifestPath(cacheDir, dir))
+	m, ok := currentManifest(cacheDir, dir, entries)
 	if !ok {
 		return "", nil, false
-	}
-	ids, hashed, ok := checkFiles(m, entries, time.Now().UnixNano())
-	if !ok {
-		return "", nil, false
-	}
-	if hashed > 0 {
-		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, m.Version, m.Accounts)
 	}
 	return m.Version, m.Diagnostics, true
 }

@@ -347,7 +347,9 @@ func (w *worker) compile(ctx context.Context, dir string, b Budget) (*compiler.R
 	}()
 	deadline := time.NewTimer(b.Time)
 	defer deadline.Stop()
+	// poll stays nil (memory unbounded) where /proc is not there.
 	var poll <-chan time.Time
+	var rss func() uint64
 	if statm, err := os.Open(fmt.Sprintf("/proc/%d/statm", w.cmd.Process.Pid)); err == nil {
 		defer statm.Close()
 		tick := time.NewTicker(pollEvery)
@@ -355,7 +357,7 @@ func (w *worker) compile(ctx context.Context, dir string, b Budget) (*compiler.R
 		poll = tick.C
 		pageSize := uint64(os.Getpagesize())
 		buf := make([]byte, 128)
-		rss := func() uint64 {
+		rss = func() uint64 {
 			n, err := statm.ReadAt(buf, 0)
 			if err != nil && n == 0 {
 				return 0
@@ -367,33 +369,23 @@ func (w *worker) compile(ctx context.Context, dir string, b Budget) (*compiler.R
 			pages, _ := strconv.ParseUint(f[1], 10, 64)
 			return pages * pageSize
 		}
-		for {
-			select {
-			case a := <-got:
-				return w.decode(a)
-			case <-ctx.Done():
+	}
+	for {
+		select {
+		case a := <-got:
+			return w.decode(a)
+		case <-ctx.Done():
+			w.stop()
+			return nil, ctx.Err()
+		case <-deadline.C:
+			w.stop()
+			return nil, fmt.Errorf("%w: still evaluating after %s", ErrOverBudget, b.Time)
+		case <-poll:
+			if m := rss(); m > b.Memory {
 				w.stop()
-				return nil, ctx.Err()
-			case <-deadline.C:
-				w.stop()
-				return nil, fmt.Errorf("%w: still evaluating after %s", ErrOverBudget, b.Time)
-			case <-poll:
-				if m := rss(); m > b.Memory {
-					w.stop()
-					return nil, fmt.Errorf("%w: the evaluation used %s of memory, more than its %s", ErrOverBudget, bytesString(m), bytesString(b.Memory))
-				}
+				return nil, fmt.Errorf("%w: the evaluation used %s of memory, more than its %s", ErrOverBudget, bytesString(m), bytesString(b.Memory))
 			}
 		}
-	}
-	select {
-	case a := <-got:
-		return w.decode(a)
-	case <-ctx.Done():
-		w.stop()
-		return nil, ctx.Err()
-	case <-deadline.C:
-		w.stop()
-		return nil, fmt.Errorf("%w: still evaluating after %s", ErrOverBudget, b.Time)
 	}
 }
 
