@@ -31,7 +31,7 @@ var layers = []string{
 var outside = []string{
 	"", "cmd/recpol", "cmd/recpol/internal/cli",
 	"internal/bench", "internal/bench/cmd/benchall", "internal/bench/procstat", "internal/bench/procstat/launch",
-	"internal/soak", "internal/hostile", "internal/catalogtest",
+	"internal/soak", "internal/hostile", "internal/catalogtest", "internal/tabletest",
 }
 
 const module = "github.com/recpol/recpol"

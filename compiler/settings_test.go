@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/internal/tabletest"
 	"github.com/recpol/recpol/table"
 )
 
@@ -66,28 +67,8 @@ func TestSettingDefaultsAreTheBuiltins(t *testing.T) {
 // TestTableCodecHasEverySetting checks that the cache's encoding of a
 // table keeps every setting and its provenance.
 func TestTableCodecHasEverySetting(t *testing.T) {
-	s, p := &table.Settings{}, &table.Provenance{Enabled: "prov-enabled"}
-	for i, st := range table.SettingList {
-		var v any
-		switch st.Kind {
-		case table.IntSetting:
-			v = 1000 + i
-		case table.BoolSetting:
-			v = true
-		default:
-			v = "v-" + st.Name
-		}
-		if err := st.Set(s, v); err != nil {
-			t.Fatal(err)
-		}
-		st.SetProvenance(p, "prov-"+st.Name)
-	}
-	a := &table.Account{ID: "a"}
-	for _, d := range table.Directions {
-		for _, n := range table.Networks {
-			*a.Cells.Get(d, n) = table.Cell{Record: true, Settings: s, Provenance: p}
-		}
-	}
+	s, p := tabletest.EverySetting()
+	a := tabletest.Account("a", s, p)
 	tb, err := table.New([]*table.Account{a}, DefaultsDigest())
 	if err != nil {
 		t.Fatal(err)
@@ -105,41 +86,6 @@ func TestTableCodecHasEverySetting(t *testing.T) {
 	}
 }
 
-// schemaSetting returns the schema's type of a setting (#Settings).
-func schemaSetting(schema cue.Value, name string) cue.Value {
-	return schema.LookupPath(cue.MakePath(cue.Def("#Settings"), cue.Str(name).Optional()))
-}
-
-// settingTestValue returns a value of st other than its default that the
-// embedded schema accepts and vet takes: the first of a few candidates of
-// its kind. A new setting whose schema accepts none of them needs one more.
-func settingTestValue(t *testing.T, schema cue.Value, st *table.Setting) any {
-	t.Helper()
-	var candidates []any
-	switch st.Kind {
-	case table.IntSetting:
-		candidates = []any{1, 5, 30, 16000}
-	case table.BoolSetting:
-		candidates = []any{true, false}
-	default:
-		candidates = []any{"tone", "wav", "post", "bleg", "https://recordings.example.com/in"}
-	}
-	field := schemaSetting(schema, st.Name)
-	if !field.Exists() {
-		t.Fatalf("setting %s is not in the schema's #Settings", st.Name)
-	}
-	for _, v := range candidates {
-		if v == st.Default || (st.Default == nil && v == any("")) {
-			continue
-		}
-		if field.Unify(schema.Context().Encode(v)).Validate(cue.Concrete(true)) == nil {
-			return v
-		}
-	}
-	t.Fatalf("setting %s: the schema takes none of the test values %v: add one", st.Name, candidates)
-	return nil
-}
-
 // TestEverySettingCompiles sets every setting of table.SettingList in a
 // scope, in the policy's defaults and in a callflow action's data, and
 // compiles the policy through CUE and through the plain-data path: the
@@ -152,7 +98,10 @@ func TestEverySettingCompiles(t *testing.T) {
 	}
 	for _, st := range table.SettingList {
 		t.Run(st.Name, func(t *testing.T) {
-			v := settingTestValue(t, schema, st)
+			v, err := tabletest.Value(schema, st)
+			if err != nil {
+				t.Fatal(err)
+			}
 			lit, err := json.Marshal(v)
 			if err != nil {
 				t.Fatal(err)
@@ -215,7 +164,7 @@ func TestPlainSettingNodes(t *testing.T) {
 	}
 	kinds := map[table.SettingKind]cue.Kind{table.StringSetting: cue.StringKind, table.IntSetting: cue.IntKind, table.BoolSetting: cue.BoolKind}
 	for _, st := range table.SettingList {
-		field := schemaSetting(schema, st.Name)
+		field := tabletest.SchemaSetting(schema, st.Name)
 		if !field.Exists() {
 			t.Errorf("setting %s is not in the schema's #Settings", st.Name)
 			continue

@@ -10,39 +10,9 @@ import (
 	"cuelang.org/go/cue/cuecontext"
 
 	recpolcue "github.com/recpol/recpol/cue"
+	"github.com/recpol/recpol/internal/tabletest"
 	"github.com/recpol/recpol/table"
 )
-
-// policySetting returns the policy schema's type of a setting (#Settings).
-func policySetting(schema cue.Value, name string) cue.Value {
-	return schema.LookupPath(cue.MakePath(cue.Def("#Settings"), cue.Str(name).Optional()))
-}
-
-// testValue returns a value of st other than its default that the policy
-// schema accepts and vet takes: the first of a few candidates of its kind.
-func testValue(t *testing.T, schema cue.Value, st *table.Setting) any {
-	t.Helper()
-	var candidates []any
-	switch st.Kind {
-	case table.IntSetting:
-		candidates = []any{1, 5, 30, 16000}
-	case table.BoolSetting:
-		candidates = []any{true, false}
-	default:
-		candidates = []any{"tone", "wav", "post", "bleg", "https://recordings.example.com/in"}
-	}
-	field := policySetting(schema, st.Name)
-	for _, v := range candidates {
-		if v == st.Default || (st.Default == nil && v == any("")) {
-			continue
-		}
-		if field.Unify(schema.Context().Encode(v)).Validate(cue.Concrete(true)) == nil {
-			return v
-		}
-	}
-	t.Fatalf("setting %s: the schema takes none of the test values %v: add one", st.Name, candidates)
-	return nil
-}
 
 // TestExpectEverySetting sets every setting of table.SettingList in a
 // policy and checks that an expectations file can assert it: the value
@@ -54,7 +24,10 @@ func TestExpectEverySetting(t *testing.T) {
 	}
 	for _, st := range table.SettingList {
 		t.Run(st.Name, func(t *testing.T) {
-			v := testValue(t, schema, st)
+			v, err := tabletest.Value(schema, st)
+			if err != nil {
+				t.Fatal(err)
+			}
 			lit, err := json.Marshal(v)
 			if err != nil {
 				t.Fatal(err)
@@ -64,7 +37,11 @@ func TestExpectEverySetting(t *testing.T) {
 				// Recordings show it only while the setting it
 				// qualifies is set.
 				req, _ := table.SettingNamed(st.Requires)
-				rlit, err := json.Marshal(testValue(t, schema, req))
+				rv, err := tabletest.Value(schema, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rlit, err := json.Marshal(rv)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -136,7 +113,7 @@ func TestExpectTypesAreThePolicys(t *testing.T) {
 		}
 		want := st.Kind.String()
 		if _, ok := expectTypes[st.Name]; ok {
-			want = fmt.Sprint(policySetting(policy, st.Name))
+			want = fmt.Sprint(tabletest.SchemaSetting(policy, st.Name))
 		}
 		if fmt.Sprint(got) != want {
 			t.Errorf("setting %s: the expectations' type is %v, want %v", st.Name, got, want)

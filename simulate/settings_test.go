@@ -6,40 +6,16 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/recpol/recpol/internal/tabletest"
 	"github.com/recpol/recpol/table"
 )
-
-// everySetting returns settings in which every setting of
-// table.SettingList has a value of its own, and a provenance naming it:
-// a setting added to the list and missed by a renderer fails the test
-// below.
-func everySetting(t testing.TB) (*table.Settings, *table.Provenance) {
-	t.Helper()
-	s, p := &table.Settings{}, &table.Provenance{Enabled: "prov-enabled"}
-	for i, st := range table.SettingList {
-		var v any
-		switch st.Kind {
-		case table.IntSetting:
-			v = 1000 + i
-		case table.BoolSetting:
-			v = true
-		default:
-			v = "v-" + st.Name
-		}
-		if err := st.Set(s, v); err != nil {
-			t.Fatal(err)
-		}
-		st.SetProvenance(p, "prov-"+st.Name)
-	}
-	return s, p
-}
 
 // TestRenderersSeeEverySetting checks that every rendering of a
 // recording's settings names every setting of table.SettingList with its
 // value and its provenance: the simulation's JSON, the truth tables'
 // summary, explain and diff.
 func TestRenderersSeeEverySetting(t *testing.T) {
-	s, p := everySetting(t)
+	s, p := tabletest.EverySetting()
 	rec := table.Recording{Scope: table.ScopeAccount, Leg: table.LegA, Direction: table.Inbound, Network: table.Offnet,
 		Origin: "inbound from offnet to account", Cell: &table.Cell{Record: true, Settings: s, Provenance: p}}
 

@@ -7,50 +7,15 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/recpol/recpol/internal/tabletest"
 	"github.com/recpol/recpol/table"
 )
-
-// everySetting returns settings in which every setting of
-// table.SettingList has a value of its own that no other has, and a
-// provenance naming it: what the tests of every renderer feed in, so that
-// a setting added to the list and missed by a renderer fails them.
-func everySetting(t testing.TB) (*table.Settings, *table.Provenance) {
-	t.Helper()
-	s, p := &table.Settings{}, &table.Provenance{Enabled: "prov-enabled"}
-	for i, st := range table.SettingList {
-		var v any
-		switch st.Kind {
-		case table.IntSetting:
-			v = 1000 + i
-		case table.BoolSetting:
-			v = true
-		default:
-			v = "v-" + st.Name
-		}
-		if err := st.Set(s, v); err != nil {
-			t.Fatal(err)
-		}
-		st.SetProvenance(p, "prov-"+st.Name)
-	}
-	return s, p
-}
-
-// oneCellAccount is an account whose cells all have the settings s.
-func oneCellAccount(s *table.Settings, p *table.Provenance) *table.Account {
-	a := &table.Account{ID: "a"}
-	for _, d := range table.Directions {
-		for _, n := range table.Networks {
-			*a.Cells.Get(d, n) = table.Cell{Record: true, Settings: s, Provenance: p}
-		}
-	}
-	return a
-}
 
 // TestTableJSONHasEverySetting checks that the table's JSON writes every
 // setting and its provenance, and reads them back.
 func TestTableJSONHasEverySetting(t *testing.T) {
-	s, p := everySetting(t)
-	tb, err := table.New([]*table.Account{oneCellAccount(s, p)}, "test defaults")
+	s, p := tabletest.EverySetting()
+	tb, err := table.New([]*table.Account{tabletest.Account("a", s, p)}, "test defaults")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +69,7 @@ func TestSettingsHaveOneName(t *testing.T) {
 // TestSummaryHasEverySetting checks that the one-line summary shows every
 // setting whose value is set.
 func TestSummaryHasEverySetting(t *testing.T) {
-	s, _ := everySetting(t)
+	s, _ := tabletest.EverySetting()
 	got := table.Summary(s)
 	for _, st := range table.SettingList {
 		if want := st.Label + " " + st.Text(s); !strings.Contains(got, want) {
@@ -137,7 +102,7 @@ func TestRecordVars(t *testing.T) {
 			}
 		})
 	}
-	s, _ := everySetting(t)
+	s, _ := tabletest.EverySetting()
 	vars := map[string]string{}
 	for _, v := range table.RecordVars(s, false) {
 		vars[v.Name] = v.Value
@@ -152,7 +117,7 @@ func TestRecordVars(t *testing.T) {
 // TestMetadataProvenance checks the provenance of a recording's metadata:
 // every setting with a MetaKey, and back.
 func TestMetadataProvenance(t *testing.T) {
-	_, p := everySetting(t)
+	_, p := tabletest.EverySetting()
 	m := table.MetadataProvenance(p)
 	want := map[string]string{table.EnabledName: p.Enabled}
 	for _, st := range table.SettingList {
