@@ -66,10 +66,6 @@ type Result struct {
 	// compile already encoded them (for its manifest), so that
 	// MarshalResult does not encode them again.
 	enc []byte
-	// ids and chunks are the accounts of enc, each ID with its chunk,
-	// when the compile encoded them itself (for Encoder).
-	ids    []string
-	chunks [][]byte
 }
 
 // MaxFileBytes is the largest policy file ReadDir reads: a larger one is

@@ -106,7 +106,7 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		if cm.chunks == nil {
 			cm.chunks = chunkCache{}
 		}
-		res.ids, res.chunks, res.enc = encodeAccountsCached(res.Table, cm.chunks)
+		res.enc = encodeAccountsCached(res.Table, cm.chunks)
 		write := func() {
 			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
 		}

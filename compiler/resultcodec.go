@@ -66,16 +66,13 @@ func (e *Encoder) Encode(r *Result) ([]byte, error) {
 	}
 	b = append(b, 1)
 	b = appendBytes(b, []byte(r.Table.Version))
-	ids, chunks := r.ids, r.chunks
-	if ids == nil && r.enc != nil {
-		// A table from the manifest: its encoding is at hand.
-		ids, chunks, err = splitAccounts(r.enc)
-		if err != nil {
-			ids = nil
-		}
+	enc := r.enc
+	if enc == nil {
+		enc = encodeAccounts(r.Table)
 	}
-	if ids == nil {
-		ids, chunks, _ = encodeAccountsCached(r.Table, nil)
+	ids, chunks, err := splitAccounts(enc)
+	if err != nil {
+		return nil, fmt.Errorf("encoding a compile result: %w", err)
 	}
 	next := make(map[string][]byte, len(ids))
 	size := len(b) + binary.MaxVarintLen64

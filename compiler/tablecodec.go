@@ -31,19 +31,17 @@ const codecVersion = 3
 // that changed (Encoder): encoding, sending and decoding the whole table
 // was most of a hot reload through the worker.
 func encodeAccounts(t *table.Table) []byte {
-	_, _, b := encodeAccountsCached(t, nil)
-	return b
+	return encodeAccountsCached(t, nil)
 }
 
 // chunkCache maps an account to its encoded chunk.
 type chunkCache map[*table.Account][]byte
 
 // encodeAccountsCached is encodeAccounts reusing the chunks of cache, which
-// it updates to hold this table's accounts only. It returns the account
-// IDs in order, their chunks and the encoding.
-func encodeAccountsCached(t *table.Table, cache chunkCache) (ids []string, chunks [][]byte, enc []byte) {
-	ids = sortedKeys(t.Accounts)
-	chunks = make([][]byte, len(ids))
+// it updates to hold this table's accounts only.
+func encodeAccountsCached(t *table.Table, cache chunkCache) []byte {
+	ids := sortedKeys(t.Accounts)
+	chunks := make([][]byte, len(ids))
 	size := binary.MaxVarintLen64
 	keep := make(map[*table.Account]bool, len(ids))
 	for i, id := range ids {
@@ -64,12 +62,12 @@ func encodeAccountsCached(t *table.Table, cache chunkCache) (ids []string, chunk
 			delete(cache, a)
 		}
 	}
-	enc = make([]byte, 0, size)
+	enc := make([]byte, 0, size)
 	enc = binary.AppendUvarint(enc, uint64(len(ids)))
 	for _, c := range chunks {
 		enc = appendBytes(enc, c)
 	}
-	return ids, chunks, enc
+	return enc
 }
 
 // encodeAccount encodes one account: its ID, its interned values, so
