@@ -98,23 +98,29 @@ func TestSlowSwitchDoesNotStallOtherCalls(t *testing.T) {
 	}
 }
 
+// startSender starts an engine's sender on c, until the test ends, and
+// queues cmds.
+func startSender(t *testing.T, c Commander, cmds ...eslcmd.ChannelCommand) {
+	e := newEngine(SwitchConfig{Name: "fs"}, Classify{Preset: "recpol"}, func() *table.Table { return nil }, &finishes{}, quietLogger(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.sender(ctx, c); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	e.mu.Lock()
+	for _, cmd := range cmds {
+		e.send(cmd)
+	}
+	e.mu.Unlock()
+}
+
 // TestCommandKeptWhileDisconnected: a command that finds no connection is
 // sent again, in order with its leg's later commands, once the switch
 // answers.
 func TestCommandKeptWhileDisconnected(t *testing.T) {
-	e := newEngine(SwitchConfig{Name: "fs"}, Classify{Preset: "recpol"}, func() *table.Table { return nil }, &finishes{}, quietLogger(), nil)
 	mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
 	unmask := eslcmd.Record{Op: eslcmd.Unmask, UUID: "leg-1", Path: "/rec/a/1.wav"}
 	c := &slowCommander{release: make(chan struct{}), fail: map[string]int{mask.String(): 3}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() { e.sender(ctx, c); close(done) }()
-	defer func() { cancel(); <-done }()
-	e.mu.Lock()
-	e.send(mask)
-	e.send(unmask)
-	e.mu.Unlock()
+	startSender(t, c, mask, unmask)
 	waitFor(t, "both commands", func() bool { return len(c.sent()) == 2 })
 	if diff := cmp.Diff([]string{mask.String(), unmask.String()}, c.sent()); diff != "" {
 		t.Errorf("order after the retries (-want +got):\n%s", diff)
@@ -125,20 +131,11 @@ func TestCommandKeptWhileDisconnected(t *testing.T) {
 // in time is sent again, except a broadcast: the switch may have played
 // it, and the parties would hear the notice twice.
 func TestBroadcastNotResentAfterTimeout(t *testing.T) {
-	e := newEngine(SwitchConfig{Name: "fs"}, Classify{Preset: "recpol"}, func() *table.Table { return nil }, &finishes{}, quietLogger(), nil)
 	notice := eslcmd.Broadcast{UUID: "leg-1", Media: "/sounds/recorded.wav", Target: eslcmd.Both}
 	mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
 	c := &slowCommander{release: make(chan struct{}), failErr: esl.ErrCommandTimeout,
 		fail: map[string]int{notice.String(): 1, mask.String(): 1}}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	done := make(chan struct{})
-	go func() { e.sender(ctx, c); close(done) }()
-	defer func() { cancel(); <-done }()
-	e.mu.Lock()
-	e.send(notice)
-	e.send(mask)
-	e.mu.Unlock()
+	startSender(t, c, notice, mask)
 	waitFor(t, "the mask sent again", func() bool { return len(c.sent()) == 1 })
 	c.mu.Lock()
 	got := map[string]int{"broadcast": c.tries[notice.String()], "mask": c.tries[mask.String()]}
