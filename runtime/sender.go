@@ -124,8 +124,9 @@ func (e *engine) stopSending() {
 // again once the client has reconnected, in order: a mask issued while the
 // switch is unreachable is not lost. Every recording command is idempotent
 // on the switch (a second start of a path that records answers +OK and
-// starts nothing), so sending one twice is harmless. A broadcast is not: one
-// whose reply timed out may have played, and is counted failed, not resent.
+// starts nothing), so sending one twice is harmless. A command that is not
+// (eslcmd's Repeatable: a broadcast) is sent again only when it never left
+// (no connection); one whose reply was lost is counted failed.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCommand) {
 	e.writeIntent(cmd)
 	line := cmd.String()
@@ -157,9 +158,9 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCom
 			e.commandFailed(cmd, res, err)
 			return
 		}
-		if _, ok := cmd.(eslcmd.Broadcast); ok && errors.Is(err, esl.ErrCommandTimeout) {
-			// The switch may have played it and be late to say so: sent
-			// again, the parties would hear the notice twice.
+		if !cmd.Repeatable() && !errors.Is(err, esl.ErrNotConnected) {
+			// It may have reached the switch (its reply was late or
+			// lost): sent again, it could take effect twice.
 			e.commandFailed(cmd, res, err)
 			return
 		}

@@ -128,19 +128,36 @@ func TestCommandKeptWhileDisconnected(t *testing.T) {
 }
 
 // TestBroadcastNotResentAfterTimeout: a command whose reply did not come
-// in time is sent again, except a broadcast: the switch may have played
-// it, and the parties would hear the notice twice.
+// is sent again, except one that is not Repeatable (a broadcast): the
+// switch may have played it, and the parties would hear the notice twice.
+// A broadcast that never left (no connection) is sent again.
 func TestBroadcastNotResentAfterTimeout(t *testing.T) {
-	notice := eslcmd.Broadcast{UUID: "leg-1", Media: "/sounds/recorded.wav", Target: eslcmd.Both}
-	mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
-	c := &slowCommander{release: make(chan struct{}), failErr: esl.ErrCommandTimeout,
-		fail: map[string]int{notice.String(): 1, mask.String(): 1}}
-	startSender(t, c, notice, mask)
-	waitFor(t, "the mask sent again", func() bool { return len(c.sent()) == 1 })
-	c.mu.Lock()
-	got := map[string]int{"broadcast": c.tries[notice.String()], "mask": c.tries[mask.String()]}
-	c.mu.Unlock()
-	if diff := cmp.Diff(map[string]int{"broadcast": 1, "mask": 2}, got); diff != "" {
-		t.Errorf("attempts (-want +got):\n%s", diff)
+	for _, tc := range []struct {
+		err        error
+		broadcasts int
+	}{
+		{esl.ErrCommandTimeout, 1},
+		{esl.ErrConnectionLost, 1},
+		{esl.ErrNotConnected, 2},
+	} {
+		t.Run(tc.err.Error(), func(t *testing.T) {
+			notice := eslcmd.Broadcast{UUID: "leg-1", Media: "/sounds/recorded.wav", Target: eslcmd.Both}
+			mask := eslcmd.Record{Op: eslcmd.Mask, UUID: "leg-1", Path: "/rec/a/1.wav"}
+			c := &slowCommander{release: make(chan struct{}), failErr: tc.err,
+				fail: map[string]int{notice.String(): 1, mask.String(): 1}}
+			startSender(t, c, notice, mask)
+			// The mask, sent again, goes after the broadcast's attempts.
+			waitFor(t, "the mask sent again", func() bool {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return c.tries[mask.String()] == 2
+			})
+			c.mu.Lock()
+			got := map[string]int{"broadcast": c.tries[notice.String()], "mask": c.tries[mask.String()]}
+			c.mu.Unlock()
+			if diff := cmp.Diff(map[string]int{"broadcast": tc.broadcasts, "mask": 2}, got); diff != "" {
+				t.Errorf("attempts (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

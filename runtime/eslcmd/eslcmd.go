@@ -35,6 +35,10 @@ type ChannelCommand interface {
 	Command
 	// Channel is the uuid of the channel the command acts on.
 	Channel() string
+	// Repeatable reports whether the switch running the command twice
+	// has the effect of running it once, so that a command whose reply
+	// was lost may be sent again.
+	Repeatable() bool
 }
 
 // ErrInvalid is wrapped by every validation error.
@@ -108,6 +112,9 @@ type RecordStart struct {
 
 // Channel is the recorded channel.
 func (c RecordStart) Channel() string { return c.UUID }
+
+// Repeatable is true: a second start of a path that records answers +OK and starts nothing.
+func (RecordStart) Repeatable() bool { return true }
 
 func (c RecordStart) String() string {
 	var b strings.Builder
@@ -186,6 +193,9 @@ type Record struct {
 // Channel is the recorded channel.
 func (c Record) Channel() string { return c.UUID }
 
+// Repeatable is true: a stop, mask, unmask, pause or resume applied twice leaves the recording as once.
+func (Record) Repeatable() bool { return true }
+
 func (c Record) String() string {
 	return "uuid_record " + c.UUID + " " + c.Op.String() + " " + c.Path
 }
@@ -226,6 +236,9 @@ type Broadcast struct {
 // Channel is the channel whose parties hear the media.
 func (c Broadcast) Channel() string { return c.UUID }
 
+// Repeatable is false: played twice, the parties hear the notice twice.
+func (Broadcast) Repeatable() bool { return false }
+
 func (c Broadcast) String() string {
 	return "uuid_broadcast " + c.UUID + " " + c.Media + " " + string(c.Target)
 }
@@ -263,6 +276,9 @@ type SetVar struct {
 // Channel is the channel whose variable is set.
 func (c SetVar) Channel() string { return c.UUID }
 
+// Repeatable is true: setting a variable to the same value twice.
+func (SetVar) Repeatable() bool { return true }
+
 func (c SetVar) String() string {
 	return "uuid_setvar " + c.UUID + " " + c.Name + " " + c.Value
 }
@@ -292,6 +308,9 @@ type Exists struct {
 // Channel is the channel asked about.
 func (c Exists) Channel() string { return c.UUID }
 
+// Repeatable is true: a question.
+func (Exists) Repeatable() bool { return true }
+
 func (c Exists) String() string { return "uuid_exists " + c.UUID }
 
 // Validate checks the uuid.
@@ -306,6 +325,9 @@ type Dump struct {
 
 // Channel is the channel asked about.
 func (c Dump) Channel() string { return c.UUID }
+
+// Repeatable is true: a question.
+func (Dump) Repeatable() bool { return true }
 
 func (c Dump) String() string { return "uuid_dump " + c.UUID + " json" }
 
