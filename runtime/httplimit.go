@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,7 +24,12 @@ const (
 // it closes the oldest connection that has sent no request yet or sits
 // idle between requests (their state comes from http.Server.ConnState,
 // track) and takes the new one. A connection serving a request is never
-// closed; when all n are, Accept waits for one to end.
+// closed, nor one whose request has arrived but is not served yet: its
+// bytes wait in the kernel (unread, see unread) or the server has begun
+// to read them (limitConn.got). Under a flood of silent connections a
+// probe that sends its request at once is therefore never the one
+// closed. When no connection can be closed, Accept waits for one to end
+// or to fall idle.
 type limitListener struct {
 	net.Listener
 	n     int
@@ -55,7 +61,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		var oldest *limitConn
 		var since time.Time
 		for ic, t := range l.idle {
-			if oldest == nil || t.Before(since) {
+			if (oldest == nil || t.Before(since)) && ic.silent() {
 				oldest, since = ic, t
 			}
 		}
@@ -101,7 +107,15 @@ func (l *limitListener) track(c net.Conn, s http.ConnState) {
 	}
 	switch s {
 	case http.StateNew, http.StateIdle:
+		// Between requests the next one has not begun: what the
+		// connection read so far belonged to the last one.
+		lc.got.Store(false)
 		l.idle[lc] = time.Now()
+		if l.waiting > 0 {
+			// An Accept waiting because no connection could be closed
+			// may close this one now.
+			l.freed.Broadcast()
+		}
 	default:
 		delete(l.idle, lc)
 	}
@@ -121,6 +135,25 @@ type limitConn struct {
 	net.Conn
 	l        *limitListener
 	released bool // guarded by l.mu
+	// got is set when a Read returned bytes since the connection was
+	// last idle (track): the server is reading a request.
+	got atomic.Bool
+}
+
+// Read reads from the connection and notes that a request has begun.
+func (c *limitConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.got.Store(true)
+	}
+	return n, err
+}
+
+// silent reports whether the connection can be closed to make room: the
+// server has read nothing of a request on it and no bytes of one wait in
+// the kernel.
+func (c *limitConn) silent() bool {
+	return !c.got.Load() && !unread(c.Conn)
 }
 
 func (c *limitConn) Close() error {

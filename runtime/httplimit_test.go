@@ -145,3 +145,109 @@ func TestLimitListenerClose(t *testing.T) {
 		t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
 	}
 }
+
+// TestLimitListenerKeepsArrivedRequest: at its limit the listener closes
+// a silent connection to make room, but not one whose request has arrived
+// and waits in the kernel unread, nor one whose request the server has
+// begun to read; for those the new connection waits until the old one
+// falls idle. Before, a health probe could be closed under a flood of
+// silent connections before the server read its request.
+func TestLimitListenerKeepsArrivedRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		send, read  bool // the first client sends a request; the server reads it
+		wantEvicted bool
+	}{
+		{name: "silent", wantEvicted: true},
+		{name: "request unread in the kernel", send: true},
+		{name: "request being read", send: true, read: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			ll := newLimitListener(ln, 1)
+			t.Cleanup(func() { ll.Close() })
+			dial := func() net.Conn {
+				t.Helper()
+				c, err := net.Dial("tcp", ln.Addr().String())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { c.Close() })
+				return c
+			}
+			first := dial()
+			sc, err := ll.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			ll.track(sc, http.StateNew)
+			if tc.send {
+				if _, err := io.WriteString(first, "GET / HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+					t.Fatal(err)
+				}
+				waitFor(t, "the request in the kernel", func() bool { return unread(sc.(*limitConn).Conn) })
+			}
+			if tc.read {
+				// All of it: only the server's reading tells now.
+				if _, err := sc.Read(make([]byte, 256)); err != nil {
+					t.Fatal(err)
+				}
+				if unread(sc.(*limitConn).Conn) {
+					t.Fatal("part of the request is still in the kernel")
+				}
+			}
+			dial()
+			accepted := make(chan net.Conn, 1)
+			go func() {
+				c, err := ll.Accept()
+				if err != nil {
+					c = nil
+				}
+				accepted <- c
+			}()
+			if tc.wantEvicted {
+				c := <-accepted
+				if c == nil {
+					t.Fatal("Accept failed")
+				}
+				c.Close()
+				_ = first.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, err := first.Read(make([]byte, 1)); err == nil {
+					t.Error("the silent connection was not closed")
+				}
+				return
+			}
+			waitFor(t, "Accept waiting for a slot", func() bool {
+				ll.mu.Lock()
+				defer ll.mu.Unlock()
+				return ll.waiting > 0
+			})
+			select {
+			case <-accepted:
+				t.Fatal("a connection with a request was closed to make room")
+			default:
+			}
+			// The request served (read whole), the connection falls idle
+			// between requests and makes room.
+			drain := make([]byte, 256)
+			for unread(sc.(*limitConn).Conn) {
+				if _, err := sc.Read(drain); err != nil {
+					t.Fatal(err)
+				}
+			}
+			ll.track(sc, http.StateIdle)
+			select {
+			case c := <-accepted:
+				if c == nil {
+					t.Fatal("Accept failed")
+				}
+				c.Close()
+			case <-time.After(30 * time.Second):
+				t.Fatal("Accept still waiting after the connection fell idle")
+			}
+		})
+	}
+}
