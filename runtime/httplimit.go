@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"container/list"
 	"net"
 	"net/http"
 	"sync"
@@ -36,7 +37,10 @@ type limitListener struct {
 	mu    sync.Mutex
 	freed *sync.Cond
 	open  int
-	idle  map[*limitConn]time.Time // evictable connections, since when
+	// idle holds the connections that may be closed to make room, the
+	// longest idle first (track appends); each *limitConn, its element
+	// in limitConn.elem.
+	idle *list.List
 	// closed is set by Close: an Accept waiting for a slot gives up, so
 	// that http.Server.Close, which waits for Serve to return before it
 	// closes the busy connections, is not held by it.
@@ -46,7 +50,7 @@ type limitListener struct {
 }
 
 func newLimitListener(l net.Listener, n int) *limitListener {
-	ll := &limitListener{Listener: l, n: n, idle: map[*limitConn]time.Time{}}
+	ll := &limitListener{Listener: l, n: n, idle: list.New()}
 	ll.freed = sync.NewCond(&ll.mu)
 	return ll
 }
@@ -58,11 +62,13 @@ func (l *limitListener) Accept() (net.Conn, error) {
 	}
 	l.mu.Lock()
 	for l.open >= l.n {
+		// The longest idle that is silent: usually the first, so one
+		// check (a system call) per connection accepted.
 		var oldest *limitConn
-		var since time.Time
-		for ic, t := range l.idle {
-			if (oldest == nil || t.Before(since)) && ic.silent() {
-				oldest, since = ic, t
+		for el := l.idle.Front(); el != nil; el = el.Next() {
+			if ic := el.Value.(*limitConn); ic.silent() {
+				oldest = ic
+				break
 			}
 		}
 		if l.closed {
@@ -110,14 +116,17 @@ func (l *limitListener) track(c net.Conn, s http.ConnState) {
 		// Between requests the next one has not begun: what the
 		// connection read so far belonged to the last one.
 		lc.got.Store(false)
-		l.idle[lc] = time.Now()
+		if lc.elem != nil {
+			l.idle.Remove(lc.elem)
+		}
+		lc.elem = l.idle.PushBack(lc)
 		if l.waiting > 0 {
 			// An Accept waiting because no connection could be closed
 			// may close this one now.
 			l.freed.Broadcast()
 		}
 	default:
-		delete(l.idle, lc)
+		l.unidleLocked(lc)
 	}
 }
 
@@ -126,15 +135,24 @@ func (l *limitListener) releaseLocked(c *limitConn) {
 		return
 	}
 	c.released = true
-	delete(l.idle, c)
+	l.unidleLocked(c)
 	l.open--
 	l.freed.Signal()
+}
+
+// unidleLocked takes c out of the idle list, if it is in it.
+func (l *limitListener) unidleLocked(c *limitConn) {
+	if c.elem != nil {
+		l.idle.Remove(c.elem)
+		c.elem = nil
+	}
 }
 
 type limitConn struct {
 	net.Conn
 	l        *limitListener
-	released bool // guarded by l.mu
+	released bool          // guarded by l.mu
+	elem     *list.Element // in l.idle, or nil; guarded by l.mu
 	// got is set when a Read returned bytes since the connection was
 	// last idle (track): the server is reading a request.
 	got atomic.Bool

@@ -70,7 +70,7 @@ func TestLimitListenerEvictsIdle(t *testing.T) {
 	waitFor(t, "both connections accepted", func() bool {
 		ll.mu.Lock()
 		defer ll.mu.Unlock()
-		return ll.open == 2 && len(ll.idle) == 1
+		return ll.open == 2 && ll.idle.Len() == 1
 	})
 	// A third is answered: the idle one made room, not the busy one.
 	if body, err := get(dial(), "/"); err != nil || body != "ok" {
