@@ -59,10 +59,16 @@ type session struct {
 	waiters     []chan reply // commands written and awaiting a reply, oldest first
 	relayClosed bool
 	authReply   string
-	events      map[uint64]*eslwire.Event
-	seq         uint64
-	forwarded   uint64 // events written to the library
-	jobs        map[string]chan *Event
+	// events are the relay's copies of the events forwarded to the
+	// library and not yet handled, in order: events[0] is the one with
+	// sequence number seq-len(events)+1. The library hands them back in
+	// the order it read them, so a queue (which lets go of its array
+	// when drained) and not a map (whose buckets stay sized by the
+	// longest backlog) holds them.
+	events    []*eslwire.Event
+	seq       uint64
+	forwarded uint64 // events written to the library
+	jobs      map[string]chan *Event
 
 	lastSeen     atomic.Int64 // unix nanos of the last frame from the switch
 	wasConnected atomic.Bool
@@ -171,7 +177,6 @@ func (c *Client) connect(ctx context.Context, q *queue) (*session, error) {
 	}
 	s := &session{
 		c: c, log: c.log, q: q, up: up, lib: lib,
-		events:     map[uint64]*eslwire.Event{},
 		jobs:       map[string]chan *Event{},
 		done:       make(chan struct{}),
 		relayDone:  make(chan struct{}),
@@ -416,7 +421,7 @@ func (s *session) relayLoop() error {
 			s.mu.Lock()
 			s.seq++
 			seq := s.seq
-			s.events[seq] = ev
+			s.events = append(s.events, ev)
 			s.mu.Unlock()
 			if _, err := lw.WriteString(frameEvent(seq)); err != nil {
 				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
@@ -478,12 +483,22 @@ func (s *session) read() {
 
 func (s *session) handle(lev *eventsocket.Event) {
 	seq, err := strconv.ParseUint(lev.Get(relaySeqHeader), 10, 64)
+	var w *eslwire.Event
 	s.mu.Lock()
-	w := s.events[seq]
-	delete(s.events, seq)
+	if n := uint64(len(s.events)); err == nil && n > 0 && seq == s.seq-n+1 {
+		w = s.events[0]
+		s.events[0] = nil
+		s.events = s.events[1:]
+		if len(s.events) == 0 {
+			s.events = nil
+		}
+	}
 	s.mu.Unlock()
 	if err != nil || w == nil {
-		s.log.Error("event socket: event without its relay copy; dropped", "seq", lev.Get(relaySeqHeader))
+		// The library skipped or reordered an event: every later one
+		// would be out of step with the relay's copies. The connection
+		// is dropped, and the next one starts in step.
+		s.fail(s.protocolError("event %q from the library out of the relay's order", lev.Get(relaySeqHeader)))
 		return
 	}
 	if s.abandoned.Load() {
