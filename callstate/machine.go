@@ -40,6 +40,7 @@ import (
 	"strings"
 
 	"github.com/recpol/recpol/callstate/classify"
+	"github.com/recpol/recpol/internal/shrink"
 	"github.com/recpol/recpol/table"
 )
 
@@ -374,7 +375,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 		if r := m.recs[ev.Rec]; r != nil && r.State == Requested {
 			r.State = Failed
 			delete(m.recs, r.ID)
-			m.recs = drained(m.recs)
+			m.recs = shrink.Map(m.recs)
 			m.reap(r.Call)
 		}
 		return m.out
@@ -476,7 +477,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 			}
 			if c == nil {
 				delete(m.legs, l.UUID)
-				m.legs = drained(m.legs)
+				m.legs = shrink.Map(m.legs)
 			}
 			m.reap(c)
 		}
@@ -1005,7 +1006,7 @@ func (m *Machine) stop(r *Recording) {
 // stopAt marks a recording stopped at ts, closing a mask in force.
 func (m *Machine) stopAt(r *Recording, ts int64) {
 	delete(m.recs, r.ID)
-	m.recs = drained(m.recs)
+	m.recs = shrink.Map(m.recs)
 	if r.State == Requested {
 		r.StartTS = ts
 	}
@@ -1052,16 +1053,5 @@ func (m *Machine) reap(c *Call) {
 			delete(m.legs, l.UUID)
 		}
 	}
-	m.legs = drained(m.legs)
-}
-
-// drained returns m, or a new empty map in its place when m is empty: a
-// Go map keeps the buckets of its largest size after its entries are
-// deleted, so a map sized by a burst of calls would hold that memory for
-// ever. An empty map costs one small allocation to make again.
-func drained[K comparable, V any](m map[K]V) map[K]V {
-	if len(m) == 0 {
-		return map[K]V{}
-	}
-	return m
+	m.legs = shrink.Map(m.legs)
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/callstate/classify"
+	"github.com/recpol/recpol/internal/shrink"
 	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/store"
 	"github.com/recpol/recpol/table"
@@ -241,6 +242,7 @@ func (e *engine) Handle(ev *Event) {
 	e.do(e.m.Handle(&cev))
 	if l := e.m.Leg(id); l == nil {
 		delete(e.seen, id)
+		e.seen = shrink.Map(e.seen)
 	} else {
 		// The leg's own copy of its uuid: a map assignment stores the key
 		// it is given, and id is a slice of this event's frame.
@@ -339,6 +341,7 @@ func (e *engine) start(rec *callstate.Recording) {
 func (e *engine) forget(r *recording) {
 	delete(e.byPath, r.path)
 	delete(e.byID, r.ID)
+	e.byPath, e.byID = shrink.Map(e.byPath), shrink.Map(e.byID)
 }
 
 // intentOf is the intent of a requested or running recording as the
