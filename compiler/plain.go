@@ -15,9 +15,13 @@ import (
 
 // The plain-data path. A policy file that is plain data (struct, list and
 // scalar literals only: no references, comprehensions, definitions,
-// disjunctions, imports, pattern constraints, let clauses, interpolations
-// or attributes) means what its syntax says: evaluating it with CUE only
-// unifies it with the schema. An account group whose files, and the
+// disjunctions, imports, let clauses, interpolations or attributes) means
+// what its syntax says: evaluating it with CUE only unifies it with the
+// schema. One kind of template is plain data too: a pattern constraint
+// that matches every label (`[_]: v` or `[string]: v`, v plain) in a
+// struct the schema makes a map (accounts, users, devices, ...) unifies v
+// with each of that struct's fields, which plain.go does in Go
+// (applyTemplates); any other pattern is left to CUE. An account group whose files, and the
 // shared files, are all plain data is therefore decoded from the syntax
 // trees straight into the raw policy, checked against plainSchema (a Go
 // rendering of the embedded schema, tested against it field by field in
@@ -52,10 +56,13 @@ const (
 type pnode struct {
 	kind   pkind
 	fields map[string]*pnode
-	elems  []*pnode
-	b      bool
-	i      int64
-	s      string
+	// tmpl is a struct's template: the value of its pattern constraints
+	// that match every label, unified with each field (applyTemplates).
+	tmpl  *pnode
+	elems []*pnode
+	b     bool
+	i     int64
+	s     string
 }
 
 // plainFile returns the plain value of a file, or false when the file is
@@ -80,6 +87,17 @@ func plainFile(f *ast.File) (*pnode, bool) {
 func plainField(st *pnode, f *ast.Field) bool {
 	if f.Constraint != token.ILLEGAL || len(f.Attrs) > 0 {
 		return false
+	}
+	if anyLabel(f.Label) {
+		v, ok := plainExpr(f.Value)
+		if !ok {
+			return false
+		}
+		if st.tmpl == nil {
+			st.tmpl = v
+			return true
+		}
+		return mergePlain(st.tmpl, v)
 	}
 	name, ok := plainLabel(f.Label)
 	if !ok {
@@ -113,6 +131,17 @@ func plainLabel(l ast.Label) (string, bool) {
 		return plainString(l.Value)
 	}
 	return "", false
+}
+
+// anyLabel reports whether l is a pattern that matches every label:
+// `[_]` or `[string]`.
+func anyLabel(l ast.Label) bool {
+	ll, ok := l.(*ast.ListLit)
+	if !ok || len(ll.Elts) != 1 {
+		return false
+	}
+	id, ok := ll.Elts[0].(*ast.Ident)
+	return ok && (id.Name == "_" || id.Name == "string")
 }
 
 // plainString unquotes a single-line double-quoted string literal.
@@ -197,6 +226,16 @@ func mergePlain(a, b *pnode) bool {
 			}
 			a.fields[k] = v
 		}
+		switch {
+		case b.tmpl == nil:
+		case a.tmpl == nil:
+			a.tmpl = b.tmpl
+		default:
+			// Two templates of one struct: CUE unifies both with each
+			// field, as their unification; two that conflict are an
+			// error only where a field exists, which CUE is left to say.
+			return mergePlain(a.tmpl, b.tmpl)
+		}
 		return true
 	case pList:
 		return false
@@ -227,7 +266,7 @@ func plainPolicy(files []*ast.File) (rawPolicy, bool) {
 			return rawPolicy{}, false
 		}
 	}
-	if !plainSchema().check(root) {
+	if !applyTemplates(root, plainSchema()) || !plainSchema().check(root) {
 		return rawPolicy{}, false
 	}
 	b, err := json.Marshal(root.json())
@@ -240,6 +279,78 @@ func plainPolicy(files []*ast.File) (rawPolicy, bool) {
 	}
 	p.normalize()
 	return p, true
+}
+
+// applyTemplates unifies each struct's template with each of its fields,
+// as CUE does, and reports false, leaving the policy to CUE, where that
+// is in doubt: a template in a struct the schema does not make a map (a
+// closed struct, an action's data) or a conflict. s is n's schema (nil:
+// none known).
+func applyTemplates(n *pnode, s *snode) bool {
+	switch n.kind {
+	case pList:
+		for _, e := range n.elems {
+			var es *snode
+			if s != nil && s.kind == sList {
+				es = s.elem
+			}
+			if !applyTemplates(e, es) {
+				return false
+			}
+		}
+		return true
+	case pStruct:
+	default:
+		return true
+	}
+	if n.tmpl != nil {
+		if s == nil || s.kind != sMap {
+			return false
+		}
+		for _, f := range n.fields {
+			if !mergePlain(f, n.tmpl.clone()) {
+				return false
+			}
+		}
+		n.tmpl = nil
+	}
+	for k, f := range n.fields {
+		var fs *snode
+		if s != nil {
+			switch s.kind {
+			case sStruct:
+				fs = s.fields[k].node
+			case sMap:
+				fs = s.elem
+			}
+		}
+		if !applyTemplates(f, fs) {
+			return false
+		}
+	}
+	return true
+}
+
+// clone returns a deep copy of n, which merging into another value may
+// then change.
+func (n *pnode) clone() *pnode {
+	c := *n
+	if n.fields != nil {
+		c.fields = make(map[string]*pnode, len(n.fields))
+		for k, v := range n.fields {
+			c.fields[k] = v.clone()
+		}
+	}
+	if n.elems != nil {
+		c.elems = make([]*pnode, len(n.elems))
+		for i, v := range n.elems {
+			c.elems[i] = v.clone()
+		}
+	}
+	if n.tmpl != nil {
+		c.tmpl = n.tmpl.clone()
+	}
+	return &c
 }
 
 // json returns the value as encoding/json encodes it.

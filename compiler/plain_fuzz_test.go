@@ -181,6 +181,16 @@ func (g *plainGenerator) fields(b *strings.Builder, s *snode, depth int) {
 		}
 		return
 	}
+	// Now and then a template: in a map, one that matches every label
+	// (applied on the plain-data path); elsewhere, or of another
+	// pattern, one left to CUE.
+	if s.kind == sMap && g.next(4) == 0 {
+		fmt.Fprintf(b, "[%s]: ", []string{"_", "string"}[g.next(2)])
+		g.value(b, s.elem, depth+1)
+		b.WriteString("\n")
+	} else if s.kind == sStruct && g.oneIn(24) {
+		b.WriteString([]string{"[_]: {}\n", "[=~\"^a\"]: {}\n"}[g.next(2)])
+	}
 	n := 1 + g.next(4)
 	if depth > 5 {
 		n = g.next(2)

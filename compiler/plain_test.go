@@ -43,15 +43,15 @@ func TestPlainDecode(t *testing.T) {
 var rawCmp = cmp.AllowUnexported(rawSettings{}, rawActionData{}, value{})
 
 // TestPlainDataPathTree compiles a generated tree without its template
-// (so that every account is plain data) and with it: the same result as
-// CUE's, and the plain-data path taken only without the template.
+// and with it (`accounts: [_]: ...`, a plain template): the same result as
+// CUE's, and the plain-data path taken both ways.
 func TestPlainDataPathTree(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		template bool
 		plain    bool
 	}{
-		{"template", true, false},
+		{"template", true, true},
 		{"plain", false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -131,5 +131,40 @@ func TestPlainDataPathCase(t *testing.T) {
 		if got := plain.Diagnostics.Error(); got != tc.want {
 			t.Errorf("%q:\n got %s\nwant %s", tc.src, got, tc.want)
 		}
+	}
+}
+
+// TestPlainTemplates: a template that matches every label of a map is
+// applied in Go, anything else about templates is left to CUE, and both
+// paths give the same table and diagnostics.
+func TestPlainTemplates(t *testing.T) {
+	const acme = "accounts: acme: {call_recording: account: any: any: enabled: true, users: {u1: {}, u2: call_recording: inbound: any: record_min_sec: 5}}\n"
+	for _, tc := range []struct {
+		name, src string
+		plain     bool
+	}{
+		{"accounts [_]", acme + "accounts: [_]: call_recording: endpoint: any: any: record_min_sec: 1\n", true},
+		{"accounts [string]", acme + "accounts: [string]: call_recording: endpoint: any: any: record_min_sec: 1\n", true},
+		{"users [_] merged with a field", acme + "accounts: acme: users: [_]: call_recording: inbound: any: enabled: true\n", true},
+		{"users [_] the same value", acme + "accounts: acme: users: [_]: call_recording: inbound: any: record_min_sec: 5\n", true},
+		{"two templates", acme + "accounts: [_]: users: [_]: call_recording: outbound: any: enabled: false\naccounts: [_]: call_recording: endpoint: any: any: enabled: true\n", true},
+		{"template of an absent map", acme + "accounts: acme: devices: [_]: call_recording: inbound: any: enabled: true\n", true},
+		{"conflict with a field", acme + "accounts: acme: users: [_]: call_recording: inbound: any: record_min_sec: 6\n", false},
+		{"conflicting templates, no field", acme + "accounts: acme: devices: [_]: {call_recording: inbound: any: record_min_sec: 6}\naccounts: acme: devices: [_]: {call_recording: inbound: any: record_min_sec: 7}\n", false},
+		{"template in a closed struct", acme + "accounts: acme: call_recording: [_]: any: any: enabled: true\n", false},
+		{"template at the top", acme + "[_]: {}\n", false},
+		{"template the schema rejects", acme + "accounts: [_]: bogus: 1\n", false},
+		{"regexp pattern", acme + "accounts: [=~\"^a\"]: call_recording: endpoint: any: any: record_min_sec: 1\n", false},
+		{"aliased pattern", acme + "accounts: [X=_]: call_recording: endpoint: any: any: record_min_sec: 1\n", false},
+		{"template with a list", acme + "accounts: [_]: callflows: cf: {numbers: [\"1\"], actions: []}\n", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := plainCompiled.Load()
+			plain, cue := compileBoth([]File{{Name: "a.cue", Data: []byte("package recpol\n" + tc.src)}})
+			if taken := plainCompiled.Load() > before; taken != tc.plain {
+				t.Errorf("plain-data path taken: %v, want %v (diagnostics: %v)", taken, tc.plain, cue.Diagnostics)
+			}
+			sameResults(t, plain, cue)
+		})
 	}
 }
