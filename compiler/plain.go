@@ -269,10 +269,7 @@ func plainPolicy(files []*ast.File) (rawPolicy, bool) {
 	if !applyTemplates(root, plainSchema()) || !plainSchema().check(root) {
 		return rawPolicy{}, false
 	}
-	b, err := json.Marshal(root.json())
-	if err != nil {
-		return rawPolicy{}, false
-	}
+	b := root.appendJSON(nil)
 	var p rawPolicy
 	if err := json.Unmarshal(b, &p); err != nil {
 		return rawPolicy{}, false
@@ -353,27 +350,56 @@ func (n *pnode) clone() *pnode {
 	return &c
 }
 
-// json returns the value as encoding/json encodes it.
-func (n *pnode) json() any {
+// appendJSON appends the value as JSON to b: what encoding/json makes
+// of it, without building it as maps of interfaces first (a plain
+// string is valid UTF-8, see plainString).
+func (n *pnode) appendJSON(b []byte) []byte {
 	switch n.kind {
 	case pStruct:
-		m := make(map[string]any, len(n.fields))
+		b = append(b, '{')
+		first := true
 		for k, v := range n.fields {
-			m[k] = v.json()
+			if !first {
+				b = append(b, ',')
+			}
+			first = false
+			b = appendJSONString(b, k)
+			b = append(b, ':')
+			b = v.appendJSON(b)
 		}
-		return m
+		return append(b, '}')
 	case pList:
-		l := make([]any, len(n.elems))
+		b = append(b, '[')
 		for i, v := range n.elems {
-			l[i] = v.json()
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = v.appendJSON(b)
 		}
-		return l
+		return append(b, ']')
 	case pBool:
-		return n.b
+		return strconv.AppendBool(b, n.b)
 	case pInt:
-		return n.i
+		return strconv.AppendInt(b, n.i, 10)
 	}
-	return n.s
+	return appendJSONString(b, n.s)
+}
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString(b []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			b = append(b, '\\', c)
+		case c < 0x20:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }
 
 // normalize leaves unset what the CUE decoder leaves unset: the maps of an

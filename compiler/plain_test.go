@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -165,6 +166,37 @@ func TestPlainTemplates(t *testing.T) {
 				t.Errorf("plain-data path taken: %v, want %v (diagnostics: %v)", taken, tc.plain, cue.Diagnostics)
 			}
 			sameResults(t, plain, cue)
+		})
+	}
+}
+
+// TestAppendJSON: a plain value written as JSON reads back as itself,
+// strings with quotes, backslashes, control characters and any UTF-8
+// included.
+func TestAppendJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    *pnode
+		want any
+	}{
+		{"string", &pnode{kind: pString, s: "a \"b\" \\ c\n\t\x01\x1f é ☎ \u2028"}, "a \"b\" \\ c\n\t\x01\x1f é ☎ \u2028"},
+		{"empty string", &pnode{kind: pString}, ""},
+		{"int", &pnode{kind: pInt, i: -42}, float64(-42)},
+		{"bool", &pnode{kind: pBool, b: true}, true},
+		{"list", &pnode{kind: pList, elems: []*pnode{{kind: pInt, i: 1}, {kind: pString, s: "x"}}}, []any{float64(1), "x"}},
+		{"empty list", &pnode{kind: pList, elems: []*pnode{}}, []any{}},
+		{"struct", &pnode{kind: pStruct, fields: map[string]*pnode{"a\"b": {kind: pBool}, "c": {kind: pStruct, fields: map[string]*pnode{}}}},
+			map[string]any{"a\"b": false, "c": map[string]any{}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := tc.n.appendJSON(nil)
+			var got any
+			if err := json.Unmarshal(b, &got); err != nil {
+				t.Fatalf("%s: %v", b, err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("%s (-want +got):\n%s", b, diff)
+			}
 		})
 	}
 }

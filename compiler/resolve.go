@@ -35,10 +35,13 @@ const (
 
 // resolver resolves cells and actions of one compilation.
 type resolver struct {
-	c       *compilation
-	in      *table.Interner
-	strs    map[string]string // interned provenance strings
-	minSecs map[string]bool   // reported record_min_sec conflicts
+	c    *compilation
+	in   *table.Interner
+	strs map[string]string // interned provenance strings
+	// provs are the provenance strings of scope fields by their parts,
+	// so that a cell's provenance is found without building its string.
+	provs   map[provKey]string
+	minSecs map[string]bool // reported record_min_sec conflicts
 	// ownerLost is set while the cells of a device whose owner was lost
 	// (see compilation.lost) are resolved: their chain lacks the owner, so
 	// record_min_sec is not checked.
@@ -46,7 +49,7 @@ type resolver struct {
 }
 
 func (c *compilation) resolve() {
-	r := &resolver{c: c, in: table.NewInterner(), strs: map[string]string{}, minSecs: map[string]bool{}}
+	r := &resolver{c: c, in: table.NewInterner(), strs: map[string]string{}, provs: map[provKey]string{}, minSecs: map[string]bool{}}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
 	}
@@ -219,17 +222,38 @@ var builtinValues = sync.OnceValue(func() []value {
 	return out
 })
 
+// provKey is what a scope field's provenance string is made of.
+type provKey struct {
+	name, prefix, dk, nk string
+	f                    field
+}
+
+// fixedProvenance are the provenance strings of the defaults and the
+// built-in defaults, by field.
+var fixedProvenance = sync.OnceValue(func() (p struct{ defaults, builtin []string }) {
+	for f := field(0); f < numFields; f++ {
+		p.defaults = append(p.defaults, "defaults "+fieldNames[f])
+		p.builtin = append(p.builtin, "builtin "+fieldNames[f])
+	}
+	return p
+})
+
 func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefix string) string {
-	name := fieldNames[f]
 	switch src.kind {
 	case srcScope:
 		if actionPrefix != "" {
-			return r.intern(actionPrefix + ".data." + name)
+			return r.intern(actionPrefix + ".data." + fieldNames[f])
 		}
 		s := chain[src.scope]
-		return r.intern(s.name + " " + s.prefix + "." + src.dk + "." + src.nk + "." + name)
+		k := provKey{s.name, s.prefix, src.dk, src.nk, f}
+		if v, ok := r.provs[k]; ok {
+			return v
+		}
+		v := r.intern(s.name + " " + s.prefix + "." + src.dk + "." + src.nk + "." + fieldNames[f])
+		r.provs[k] = v
+		return v
 	case srcDefaults:
-		return r.intern("defaults " + name)
+		return fixedProvenance().defaults[f]
 	}
 	if !builtinValues()[f].set {
 		return "" // no built-in default
@@ -237,7 +261,7 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 	if actionPrefix != "" && f == fTimeLimit {
 		return "builtin action.time_limit"
 	}
-	return r.intern("builtin " + name)
+	return fixedProvenance().builtin[f]
 }
 
 // cellUnsure reports whether a cell's record_min_sec or time_limit may
@@ -301,18 +325,7 @@ func (r *resolver) settings(vals []value, prov []string, action bool) (table.Set
 	var p table.Provenance
 	for f := fEnabled + 1; f < numFields; f++ {
 		st := settingOf[f]
-		var v any
-		switch st.Kind {
-		case table.IntSetting:
-			v = vals[f].i
-		case table.BoolSetting:
-			v = vals[f].b
-		default:
-			v = vals[f].s
-		}
-		if err := st.Set(&s, v); err != nil {
-			panic(err) // settingOf and the kinds are tested
-		}
+		st.SetKind(&s, vals[f].i, vals[f].b, vals[f].s)
 		st.SetProvenance(&p, prov[f])
 	}
 	if !action {

@@ -214,6 +214,20 @@ func (st *Setting) Set(s *Settings, v any) error {
 	return nil
 }
 
+// SetKind sets the setting's value in s to the one of i, b and str its
+// Kind names, the others unused: Set without boxing the value in an
+// interface, for a caller that sets many.
+func (st *Setting) SetKind(s *Settings, i int, b bool, str string) {
+	switch st.Kind {
+	case IntSetting:
+		*st.num(s) = i
+	case BoolSetting:
+		*st.flag(s) = b
+	default:
+		*st.str(s) = str
+	}
+}
+
 // Clear sets the setting's value in s to its type's zero value.
 func (st *Setting) Clear(s *Settings) {
 	switch st.Kind {

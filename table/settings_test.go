@@ -142,3 +142,29 @@ func TestMetadataProvenance(t *testing.T) {
 		t.Errorf("MetadataProvenance of a bare provenance = %v", got)
 	}
 }
+
+// TestSetKind: SetKind sets each setting to the value of its kind, as Set
+// does with that value, and leaves the other settings as they were.
+func TestSetKind(t *testing.T) {
+	for _, st := range table.SettingList {
+		t.Run(st.Name, func(t *testing.T) {
+			var want, got table.Settings
+			var v any
+			switch st.Kind {
+			case table.IntSetting:
+				v = 4242
+			case table.BoolSetting:
+				v = true
+			default:
+				v = "x"
+			}
+			if err := st.Set(&want, v); err != nil {
+				t.Fatal(err)
+			}
+			st.SetKind(&got, 4242, true, "x")
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("(-Set +SetKind):\n%s", diff)
+			}
+		})
+	}
+}
