@@ -385,11 +385,24 @@ func (r *connsResult) notes() []string {
 		ns = append(ns, fmt.Sprintf("Probes that failed: %d; the first: %s.", len(fails), strings.Join(fails[:min(len(fails), 5)], "; ")))
 	}
 	if ok, _, _, _ := stats(r.during); ok < len(r.during) && r.peakFDs < 256+64 {
+		// A probe that failed was either closed before its answer (an
+		// error) or answered late: its SYN met a full accept queue and
+		// was sent again 1, 3, 7, 15 s later.
+		var closed, late int
+		for _, p := range r.during {
+			switch {
+			case p.err != "":
+				closed++
+			case p.code == http.StatusOK && p.took > probeDeadline:
+				late++
+			}
+		}
 		life := "unknown"
 		if r.established > 0 {
 			life = (time.Duration(float64(r.flood) * 256 / float64(r.established))).Round(time.Millisecond).String()
 		}
-		ns = append(ns, fmt.Sprintf("Why not met: the runtime never ran short of descriptors (at most %d), so its connection limit held. Past 256 connections its listener makes room by closing the oldest connection that has sent no request (runtime/httplimit.go); the flood opens each again at once, so at %d connections in %s one that has sent nothing stays open about %s. A probe whose request the runtime has not read by then, on a machine this loaded, is closed unanswered (the EOFs above); one whose SYN meets a full accept queue is retried 1, 3, 7, 15 s later.", r.peakFDs, r.established, r.flood, life))
+		ns = append(ns, fmt.Sprintf("Why not met: the runtime never ran short of descriptors (at most %d), so its connection limit held. Past 256 connections its listener makes room by closing the oldest connection that has sent nothing, never one whose request has arrived (unread in the kernel or being read; runtime/httplimit.go); the flood opens each connection it loses again at once, so at %d connections in %s one that has sent nothing stays open about %s, and the kernel's accept queue stays full. Of the probes that failed, %d were closed before an answer and %d were answered late: their SYN met the full queue, which drops it (the listen overflows above), and the client sent it again 1, 3, 7, 15 s later. On loopback the flood and the probes come from one address; no choice of the runtime's keeps the kernel from dropping a SYN while the flood refills its queue as fast as the runtime empties it.",
+			r.peakFDs, r.established, r.flood, life, closed, late))
 	}
 	return ns
 }
