@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -112,7 +113,17 @@ func finishStored(t *testing.T, e *env, s *Store, id string) Result {
 func blockLane(s *Store) (release func()) {
 	unlock := s.lock("blocker")
 	s.queueSidecar("blocker", filepath.Join(s.storage, "blocker.wav"), meta("blocker"))
-	return unlock
+	// Returns once the lane waits for the blocker's lock, out of its
+	// queue: a queue filled before that would have room left.
+	for {
+		s.lockMu.Lock()
+		waiting := s.locks["blocker"].refs == 2
+		s.lockMu.Unlock()
+		if waiting {
+			return unlock
+		}
+		runtime.Gosched()
+	}
 }
 
 // syncSidecars returns once every sidecar queued before the call is
