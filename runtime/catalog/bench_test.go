@@ -261,3 +261,32 @@ func BenchmarkSearch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGet reads a recording by its id, as every upload attempt that
+// does not hold its metadata does, from a catalog of 10,000 recordings.
+// It reports the CPU time per read.
+func BenchmarkGet(b *testing.B) {
+	for _, d := range drivers {
+		b.Run(d.name, func(b *testing.B) {
+			c := open(b, d.cfg(b))
+			ctx := context.Background()
+			const n = 10000
+			ops := make([]catalog.Op, 0, n)
+			for i := range n {
+				ops = append(ops, catalog.PutRecording(rec(fmt.Sprintf("get-%d", i), i)))
+			}
+			if err := c.Apply(ctx, ops...); err != nil {
+				b.Fatal(err)
+			}
+			cpu0 := cpuTime(b)
+			b.ResetTimer()
+			for i := range b.N {
+				if _, err := c.Get(ctx, fmt.Sprintf("get-%d", i%n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.StopTimer()
+			b.ReportMetric(float64((cpuTime(b)-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+		})
+	}
+}

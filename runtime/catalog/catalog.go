@@ -95,6 +95,7 @@ type Catalog struct {
 	closeOnce  sync.Once
 
 	stmts map[string]*sql.Stmt // the writer's prepared statements
+	get   *sql.Stmt            // Get's, on the read pool (SQLite only)
 
 	commits atomic.Int64
 	applies atomic.Int64
@@ -205,6 +206,9 @@ func (c *Catalog) closeDBs() error {
 	var err error
 	for _, st := range c.stmts {
 		err = errors.Join(err, st.Close())
+	}
+	if c.get != nil {
+		err = errors.Join(err, c.get.Close())
 	}
 	err = errors.Join(err, c.wdb.Close())
 	if c.rdb != c.wdb {

@@ -91,6 +91,8 @@ type Recording struct {
 	UpdatedAt time.Time
 }
 
+const qGet = "SELECT " + recordingCols + " FROM recordings WHERE id = ?"
+
 const recordingCols = "id, call_id, interaction_id, account, endpoint, owner, origin, scope, start_us, state, flags, hold, path, doc, created_us, updated_us"
 
 func scanRecording(sc interface{ Scan(...any) error }) (Recording, error) {
@@ -147,7 +149,12 @@ func encodeFlags(flags []string) string {
 // Get returns the recording with the id, whatever its state, or an error
 // wrapping ErrNotFound.
 func (c *Catalog) Get(ctx context.Context, id string) (Recording, error) {
-	row := c.rdb.QueryRowContext(ctx, c.d.q("SELECT "+recordingCols+" FROM recordings WHERE id = ?"), id)
+	var row *sql.Row
+	if c.get != nil {
+		row = c.get.QueryRowContext(ctx, id)
+	} else {
+		row = c.rdb.QueryRowContext(ctx, c.d.q(qGet), id)
+	}
 	r, err := scanRecording(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Recording{}, fmt.Errorf("catalog: recording %q: %w", id, ErrNotFound)
