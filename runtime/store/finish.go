@@ -59,22 +59,29 @@ func (j *journal) file() string {
 }
 
 // entry is a pending upload, or a journal whose finish failed, scheduled
-// for another attempt.
+// for another attempt. A pending upload holds only what scheduling it
+// needs: its id, its target, its attempts and times. Its metadata and
+// path are read from the catalog when an attempt starts (uploadOf), so a
+// backlog of uploads costs under two hundred bytes each, not the
+// recordings' metadata (a few KB each: TestPendingUploadHeap). Only a
+// recording just finished while fewer than Store.holdMax uploads were
+// pending keeps its journal until its first attempt, which then reads
+// nothing: the uploads of a store keeping up cost no catalog read.
 type entry struct {
-	j        *journal
-	upload   bool // a pending upload, else a journal to resume
+	id string
+	// j is the journal to resume, or the journal of an upload not yet
+	// attempted that holds it (see above); nil for the others.
+	j *journal
+	// target is the upload's target (targetOf), interned (Store.target).
+	target   string
 	attempts int
 	next     time.Time
 	// since is when the upload's retries began counting towards
 	// MaxUploadAge: when its recording was checked, or a manual Retry.
-	since time.Time
-	// lastErr is the last attempt's failure.
-	lastErr string
-	busy    bool // an attempt is running
-	queued  bool // in the scheduler's queue, or parked (Store.parked)
-	// target is the upload's target (targetOf), once targetKnown.
-	target      string
-	targetKnown bool
+	since  time.Time
+	upload bool // a pending upload, else a journal to resume
+	busy   bool // an attempt is running
+	queued bool // in the scheduler's queue, or parked (Store.parked)
 }
 
 func (s *Store) journalPath(id string) string {
@@ -266,32 +273,38 @@ func regularFile(p string) bool {
 // upload pending.
 func (s *Store) earlier(id string) (Result, *journal, bool) {
 	s.mu.Lock()
-	e, queued := s.pending[id]
+	_, queued := s.pending[id]
 	s.mu.Unlock()
-	if queued {
-		return Result{Outcome: Stored, Path: e.j.Dst, Metadata: e.j.Meta, Queued: true, Duplicate: true}, nil, true
+	// none: nothing usable in the catalog. A recording whose upload is
+	// pending is stored all the same: a duplicate, whose metadata the
+	// catalog could not give this time.
+	none := func() (Result, *journal, bool) {
+		if queued {
+			return Result{Outcome: Stored, Metadata: Metadata{RecordingID: id}, Queued: true, Duplicate: true}, nil, true
+		}
+		return Result{}, nil, false
 	}
 	cr, err := s.cat.Get(context.Background(), id)
 	if err != nil {
-		return Result{}, nil, false
+		return none()
 	}
 	switch cr.State {
 	case catalog.StateFinishing:
 		j, err := s.checkJournal(cr.Doc, id)
 		if err != nil {
 			s.log.Error("a recording's journal in the catalog cannot be used", "recording_id", id, "error", err.Error())
-			return Result{}, nil, false
+			return none()
 		}
 		j.listed = true
 		return Result{}, j, true
 	case catalog.StateStored, catalog.StateUploaded, catalog.StateDead:
 		r, err := fromRow(cr)
 		if err != nil {
-			return Result{}, nil, false
+			return none()
 		}
-		return Result{Outcome: Stored, Path: r.Path, Metadata: r.Metadata, Duplicate: true}, nil, true
+		return Result{Outcome: Stored, Path: r.Path, Metadata: r.Metadata, Queued: queued, Duplicate: true}, nil, true
 	}
-	return Result{}, nil, false
+	return none()
 }
 
 // putJournal records a recording whose finish failed, or that is on its
@@ -465,7 +478,7 @@ func (s *Store) advance(j *journal) (Result, error) {
 	if err != nil && !errors.Is(err, errCrash) {
 		e := s.stuck[id]
 		if e == nil {
-			e = &entry{}
+			e = &entry{id: id}
 			s.stuck[id] = e
 		}
 		e.j = j
@@ -553,7 +566,10 @@ func (s *Store) step(j *journal) (Result, error) {
 			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
 		}
 		s.mu.Lock()
-		e := &entry{j: j, upload: true, since: j.Checked}
+		e := s.newUpload(id, j.Meta.URL, j.Checked)
+		if len(s.pending) < s.holdMax {
+			e.j = j
+		}
 		s.pending[id] = e
 		s.schedule(e, s.cfg.Now())
 		s.mu.Unlock()

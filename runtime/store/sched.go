@@ -32,11 +32,10 @@ func (s *Store) schedule(e *entry, now time.Time) {
 
 // current reports whether e is still the entry of its recording.
 func (s *Store) current(e *entry) bool {
-	id := e.j.Meta.RecordingID
 	if e.upload {
-		return s.pending[id] == e
+		return s.pending[e.id] == e
 	}
-	return s.stuck[id] == e
+	return s.stuck[e.id] == e
 }
 
 // due takes up to n entries whose attempt is due, marks them busy and

@@ -15,7 +15,10 @@ func TestSchedDue(t *testing.T) {
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	s := &Store{pending: map[string]*entry{}, stuck: map[string]*entry{}}
 	add := func(id string, upload bool, at time.Duration) *entry {
-		e := &entry{j: &journal{Meta: Metadata{RecordingID: id}}, upload: upload, next: t0.Add(at)}
+		e := &entry{id: id, upload: upload, next: t0.Add(at)}
+		if !upload {
+			e.j = &journal{Meta: Metadata{RecordingID: id}}
+		}
 		if upload {
 			s.pending[id] = e
 		} else {
@@ -32,12 +35,12 @@ func TestSchedDue(t *testing.T) {
 	add("gone", true, 0)
 	delete(s.pending, "gone")
 	replaced := add("c", true, 0)
-	s.pending["c"] = &entry{j: replaced.j, upload: true}
+	s.pending["c"] = &entry{id: replaced.id, upload: true}
 
 	ids := func(es []*entry) []string {
 		var out []string
 		for _, e := range es {
-			out = append(out, e.j.Meta.RecordingID)
+			out = append(out, e.id)
 		}
 		return out
 	}
@@ -62,7 +65,7 @@ func TestSchedDue(t *testing.T) {
 		}
 		for _, e := range got {
 			if !e.busy {
-				t.Errorf("step %d: %s handed out without busy", i, e.j.Meta.RecordingID)
+				t.Errorf("step %d: %s handed out without busy", i, e.id)
 			}
 		}
 	}

@@ -376,6 +376,13 @@ type Store struct {
 	pending map[string]*entry // recording id -> pending upload
 	stuck   map[string]*entry // recording id -> journal whose finish failed
 	targets map[string]int    // uploads in flight per target (targetOf)
+	// holdMax: a recording finished while fewer uploads than this are
+	// pending keeps its journal in its entry until its first attempt
+	// (entry). Set by Open (maxHeldUploads); tests lower it.
+	holdMax int
+	// targetNames interns the targets of pending uploads (newUpload):
+	// a few strings, one per scheme and host the policies name.
+	targetNames map[string]string
 	// parked are the uploads due while their target was at its
 	// PerTarget limit, by target, in order: the next goes when one ends.
 	parked map[string][]*entry
@@ -401,6 +408,13 @@ type Store struct {
 // of the moment), so the rate grows with them: with 16, a 200 calls/s
 // soak uploaded 250 of its 400 recordings a second and the backlog grew.
 const DefaultWorkers = 64
+
+// maxHeldUploads bounds the pending uploads that keep their recording's
+// metadata in memory until their first attempt: 256 of a few KB each. A
+// store that keeps up has fewer pending (those in flight and about to
+// be), and reads nothing from the catalog to upload; a backlog beyond it
+// costs a catalog read per attempt instead of its metadata in memory.
+const maxHeldUploads = 256
 
 // DefaultMaxUploadAge is how long a failing upload is retried by default.
 const DefaultMaxUploadAge = 24 * time.Hour
@@ -460,18 +474,20 @@ func Open(cfg Config) (*Store, error) {
 		}
 	}
 	s := &Store{
-		cfg:     cfg,
-		log:     cfg.Logger,
-		client:  cfg.Client,
-		pending: map[string]*entry{},
-		stuck:   map[string]*entry{},
-		targets: map[string]int{},
-		parked:  map[string][]*entry{},
-		faulted: map[string]bool{},
-		locks:   map[string]*idLock{},
-		wake:    make(chan struct{}, 1),
-		rename:  os.Rename,
-		dirs:    newDirSyncer(),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		client:      cfg.Client,
+		pending:     map[string]*entry{},
+		stuck:       map[string]*entry{},
+		targets:     map[string]int{},
+		targetNames: map[string]string{},
+		holdMax:     maxHeldUploads,
+		parked:      map[string][]*entry{},
+		faulted:     map[string]bool{},
+		locks:       map[string]*idLock{},
+		wake:        make(chan struct{}, 1),
+		rename:      os.Rename,
+		dirs:        newDirSyncer(),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

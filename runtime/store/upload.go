@@ -144,15 +144,15 @@ func permanent(err error) bool {
 	return errors.Is(err, ErrInvalid)
 }
 
-// upload sends one stored recording to its URL; nil means a 2xx.
-func (s *Store) upload(ctx context.Context, j *journal) error {
-	target, err := uploadURL(j.Meta)
+// upload sends the recording stored at path to its URL; nil means a 2xx.
+func (s *Store) upload(ctx context.Context, m *Metadata, path string) error {
+	target, err := uploadURL(*m)
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(j.Dst)
+	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("%s: %w", j.Dst, errGone)
+		return fmt.Errorf("%s: %w", path, errGone)
 	}
 	if err != nil {
 		return err
@@ -163,7 +163,7 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 		return err
 	}
 	method := http.MethodPut
-	if j.Meta.Method == "post" {
+	if m.Method == "post" {
 		method = http.MethodPost
 	}
 	ctx, cancel := context.WithTimeout(ctx, attemptDeadline(fi.Size()))
@@ -174,8 +174,8 @@ func (s *Store) upload(ctx context.Context, j *journal) error {
 		return fmt.Errorf("%s %s: request: %w", method, redact(target), ErrInvalid)
 	}
 	req.ContentLength = fi.Size()
-	req.GetBody = func() (io.ReadCloser, error) { return os.Open(j.Dst) }
-	req.Header.Set("Content-Type", j.Meta.ContentType())
+	req.GetBody = func() (io.ReadCloser, error) { return os.Open(path) }
+	req.Header.Set("Content-Type", m.ContentType())
 	if c := s.credentials(target); c != nil {
 		for k, v := range c.Headers {
 			req.Header.Set(k, v)
@@ -224,22 +224,43 @@ func (s *Store) unpark(t string) {
 	s.schedule(e, s.cfg.Now())
 }
 
-// targetName is targetOf the entry's upload, computed once.
-func (e *entry) targetName() string {
-	if !e.targetKnown {
-		e.target, e.targetKnown = targetOf(e.j.Meta), true
+// newUpload is the entry of recording id's pending upload to rawURL, its
+// retries counted from since, due at once. Its target is interned: the
+// entries of one target share one string. s.mu is held.
+func (s *Store) newUpload(id, rawURL string, since time.Time) *entry {
+	t := targetOf(rawURL)
+	if it, ok := s.targetNames[t]; ok {
+		t = it
+	} else {
+		s.targetNames[t] = t
 	}
-	return e.target
+	return &entry{id: id, upload: true, target: t, since: since}
 }
 
 // targetOf is an upload's target for the PerTarget limit: its scheme and
 // host ("" for a URL that does not parse: the attempt fails on its own).
-func targetOf(m Metadata) string {
-	u, err := url.Parse(m.URL)
+func targetOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
 	if err != nil {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// uploadOf reads what an upload attempt needs from the catalog: the
+// recording's metadata and the path of its file. A document that does
+// not decode can never be uploaded: its error wraps ErrInvalid (a
+// permanent failure); any other failure to read it is transient.
+func (s *Store) uploadOf(ctx context.Context, id string) (Recording, error) {
+	cr, err := s.cat.Get(ctx, id)
+	if err != nil {
+		return Recording{}, fmt.Errorf("recording %s: reading its upload from the catalog: %w", id, err)
+	}
+	r, err := fromRow(cr)
+	if err != nil {
+		return Recording{}, fmt.Errorf("%w: %w", err, ErrInvalid)
+	}
+	return r, nil
 }
 
 // attemptDeadline bounds one upload attempt, request and response
@@ -289,7 +310,7 @@ func (s *Store) Run(ctx context.Context) error {
 			if !e.upload {
 				return false
 			}
-			t := e.targetName()
+			t := e.target
 			if s.targets[t] < s.cfg.PerTarget {
 				s.targets[t]++
 				return false
@@ -305,7 +326,7 @@ func (s *Store) Run(ctx context.Context) error {
 				if e.upload {
 					s.attemptUpload(ctx, e)
 					s.mu.Lock()
-					s.unpark(e.targetName())
+					s.unpark(e.target)
 					s.mu.Unlock()
 				} else {
 					s.retryJournal(e)
@@ -339,11 +360,26 @@ func (s *Store) Run(ctx context.Context) error {
 	}
 }
 
-// attemptUpload makes one attempt and records its outcome.
+// attemptUpload makes one attempt and records its outcome. The
+// recording's metadata and path are read from the catalog for the
+// attempt and let go after it.
 func (s *Store) attemptUpload(ctx context.Context, e *entry) {
-	j := e.j
-	id := j.Meta.RecordingID
-	err := s.upload(ctx, j)
+	id := e.id
+	s.mu.Lock()
+	j := e.j // held by a fresh upload (entry), given up now
+	e.j = nil
+	s.mu.Unlock()
+	var r Recording
+	var err error
+	if j != nil {
+		r = Recording{Metadata: j.Meta, Path: j.Dst}
+	} else {
+		r, err = s.uploadOf(ctx, id)
+	}
+	if err == nil {
+		err = s.upload(ctx, &r.Metadata, r.Path)
+	}
+	account := r.Account // "" when the catalog could not be read
 	if err == nil {
 		if s.hook("uploaded") {
 			return // as if the process died before removing the entry
@@ -362,8 +398,8 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		s.mu.Lock()
 		delete(s.pending, id)
 		s.mu.Unlock()
-		s.log.Info("recording uploaded", "recording_id", id, "account", j.Meta.Account, "attempts", e.attempts+1)
-		s.emit(Event{Kind: EventUploadOK, RecordingID: id, Account: j.Meta.Account})
+		s.log.Info("recording uploaded", "recording_id", id, "account", account, "attempts", e.attempts+1)
+		s.emit(Event{Kind: EventUploadOK, RecordingID: id, Account: account})
 		return
 	}
 	if ctx.Err() != nil {
@@ -377,18 +413,16 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 		// with the reason.
 		s.mu.Lock()
 		e.attempts++
-		e.lastErr = err.Error()
 		s.mu.Unlock()
-		s.deadLetter(e, err, true)
+		s.deadLetter(e, account, err, true)
 		return
 	}
 	now := s.cfg.Now()
 	s.mu.Lock()
 	e.attempts++
-	e.lastErr = err.Error()
-	if permanent(err) || now.Sub(e.retriesSince()) >= s.cfg.MaxUploadAge {
+	if permanent(err) || now.Sub(e.since) >= s.cfg.MaxUploadAge {
 		s.mu.Unlock()
-		s.deadLetter(e, err, permanent(err))
+		s.deadLetter(e, account, err, permanent(err))
 		return
 	}
 	attempts := e.attempts
@@ -405,25 +439,15 @@ func (s *Store) attemptUpload(ctx context.Context, e *entry) {
 	e.busy = false
 	s.schedule(e, s.cfg.Now())
 	s.mu.Unlock()
-	s.log.Warn("upload failed; will retry", "recording_id", id, "account", j.Meta.Account,
+	s.log.Warn("upload failed; will retry", "recording_id", id, "account", account,
 		"attempt", attempts, "retry_in", delay.String(), "error", err.Error())
-	s.emit(Event{Kind: EventUploadFailed, RecordingID: id, Account: j.Meta.Account, Reason: err.Error()})
-}
-
-// retriesSince is when e's retries began counting towards MaxUploadAge,
-// on the runtime's clock (the recording's own times are the switch's).
-func (e *entry) retriesSince() time.Time {
-	if !e.since.IsZero() {
-		return e.since
-	}
-	return e.j.Checked
+	s.emit(Event{Kind: EventUploadFailed, RecordingID: id, Account: account, Reason: err.Error()})
 }
 
 // deadLetter takes a failing upload out of the queue: the catalog marks it
 // dead, and it is retried only by Retry. The recording stays stored.
-func (s *Store) deadLetter(e *entry, cause error, perm bool) {
-	j := e.j
-	id := j.Meta.RecordingID
+func (s *Store) deadLetter(e *entry, account string, cause error, perm bool) {
+	id := e.id
 	err := s.cat.Apply(context.Background(), catalog.UploadFailed(id, cause.Error(), time.Time{}, true),
 		catalog.SetState(id, catalog.StateDead))
 	s.mu.Lock()
@@ -444,8 +468,8 @@ func (s *Store) deadLetter(e *entry, cause error, perm bool) {
 		why = "a permanent failure"
 	}
 	s.log.Error("upload dead-lettered: it will not be retried until an operator retries it", "recording_id", id,
-		"account", j.Meta.Account, "attempts", attempts, "why", why, "error", cause.Error())
-	s.emit(Event{Kind: EventUploadDead, RecordingID: id, Account: j.Meta.Account, Reason: cause.Error()})
+		"account", account, "attempts", attempts, "why", why, "error", cause.Error())
+	s.emit(Event{Kind: EventUploadDead, RecordingID: id, Account: account, Reason: cause.Error()})
 }
 
 // DeadUpload is an upload that will not be retried until Retry.
@@ -492,7 +516,7 @@ func (s *Store) Health() UploadHealth {
 	s.mu.Lock()
 	h := UploadHealth{Pending: len(s.pending)}
 	for _, e := range s.pending {
-		if age := now.Sub(e.retriesSince()); age > h.Oldest {
+		if age := now.Sub(e.since); age > h.Oldest {
 			h.Oldest = age
 		}
 	}
@@ -523,8 +547,9 @@ func (s *Store) Retry(id string) error {
 	if err := s.cat.Apply(context.Background(), catalog.EnqueueUpload(id, r.URL, now), catalog.SetState(id, catalog.StateStored)); err != nil {
 		return fmt.Errorf("recording %s: retry: %w", id, err)
 	}
-	e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: now}, upload: true, since: now, next: now}
 	s.mu.Lock()
+	e := s.newUpload(id, r.URL, now)
+	e.next = now
 	s.pending[id] = e
 	s.schedule(e, now)
 	s.mu.Unlock()
@@ -537,7 +562,7 @@ func (s *Store) Retry(id string) error {
 // file (an earlier release's), from the catalog, or from memory when the
 // catalog could not list it; one that is gone was finished meanwhile.
 func (s *Store) retryJournal(e *entry) {
-	id := e.j.Meta.RecordingID
+	id := e.id
 	unlock := s.lock(id)
 	defer unlock()
 	s.mu.Lock()
@@ -606,11 +631,11 @@ func (s *Store) loadPending() error {
 			if !inside(s.storage, r.Path) {
 				continue // another runtime's, in a catalog they share: it uploads its own
 			}
-			e := &entry{j: &journal{Version: 1, State: stChecked, Dst: r.Path, Meta: r.Metadata, Checked: u.EnqueuedAt},
-				upload: true, attempts: u.Attempts, since: u.EnqueuedAt, next: u.NextAt, lastErr: u.LastError}
 			// Under s.mu: the sidecar lane, already started, reads
 			// Pending when it repairs sidecars (emit).
 			s.mu.Lock()
+			e := s.newUpload(u.RecordingID, r.URL, u.EnqueuedAt)
+			e.attempts, e.next = u.Attempts, u.NextAt
 			s.pending[u.RecordingID] = e
 			s.schedule(e, s.cfg.Now())
 			s.mu.Unlock()
