@@ -1,10 +1,19 @@
 package store
 
 import (
+	"context"
 	"fmt"
+	"net/http/httptest"
+	"net/url"
 	"os"
 	"runtime"
+	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/recpol/recpol/runtime/catalog"
 )
 
 // fullMeta is metadata shaped like the runtime's: every field it sets,
@@ -137,5 +146,104 @@ func BenchmarkPendingHeap(b *testing.B) {
 			got, _ := pendingHeap(b, n, tc.hold, fullMeta)
 			b.ReportMetric(got/float64(n), "bytes/pending")
 		})
+	}
+}
+
+// An upload sends the same request whether its entry held the journal
+// (a recording finished while few uploads were pending) or read the
+// recording from the catalog when its attempt started.
+func TestUploadHeldOrRead(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		hold     int
+		wantHeld int
+	}{
+		{"read from the catalog", 0, 0},
+		{"held journal", maxHeldUploads, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			rc := newReceiver(0, "")
+			srv := httptest.NewServer(rc)
+			defer srv.Close()
+			e := newEnv(t)
+			s := e.open(t)
+			s.holdMax = tc.hold
+			m := fullMeta("r1", 7)
+			m.URL = srv.URL + "/acme/"
+			m.Method, m.MediaName, m.SameLegRecordings = "post", "support", true
+			r := finishWAV(t, s, e.spool, m)
+			held := 0
+			s.mu.Lock()
+			if s.pending["r1"].j != nil {
+				held++
+			}
+			s.mu.Unlock()
+			if held != tc.wantHeld {
+				t.Fatalf("%d entries hold their journal, want %d", held, tc.wantHeld)
+			}
+			body, err := os.ReadFile(r.Path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			run(t, s)
+			waitFor(t, "upload", func() bool { return s.Pending() == 0 })
+			name := "support_" + m.CallID + "_r1.wav"
+			got := rc.requests(name)
+			if len(got) != 1 {
+				t.Fatalf("%s received %d times; all: %v", name, len(got), rc.accepted())
+			}
+			want := request{Method: "POST", Path: "/acme/" + name, ContentType: "audio/wav", Body: body,
+				Query: url.Values{"from": {m.From}, "to": {m.To}, "call_id": {m.CallID}, "interaction_id": {m.InteractionID}, "account_id": {"acme"}}}
+			if diff := cmp.Diff(want, got[0], cmpopts.IgnoreFields(request{}, "Header")); diff != "" {
+				t.Errorf("request (-want +got):\n%s", diff)
+			}
+			if n := e.count(EventUploadOK); n != 1 {
+				t.Errorf("%d upload_ok events, want 1", n)
+			}
+		})
+	}
+}
+
+// A pending upload whose recording's document in the catalog does not
+// decode can never be sent: it is dead-lettered, listed with the reason,
+// not dropped.
+func TestUploadUnreadableDocumentDeadLettered(t *testing.T) {
+	t.Parallel()
+	rc := newReceiver(0, "")
+	srv := httptest.NewServer(rc)
+	defer srv.Close()
+	e := newEnv(t)
+	s := e.open(t)
+	s.holdMax = 0
+	m := meta("bad")
+	m.URL = srv.URL + "/up/"
+	r := finishWAV(t, s, e.spool, m)
+	cr, err := s.cat.Get(context.Background(), "bad")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cr.Doc = []byte(`{"recording_id": 42`)
+	if err := s.cat.Apply(context.Background(), catalog.PutRecording(cr)); err != nil {
+		t.Fatal(err)
+	}
+	run(t, s)
+	waitFor(t, "the dead letter", func() bool { return s.Pending() == 0 })
+	if got := rc.totalAttempts(); got != 0 {
+		t.Errorf("%d requests sent", got)
+	}
+	dead, _, err := s.DeadUploads(context.Background(), 10, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dead) != 1 || dead[0].RecordingID != "bad" || !strings.Contains(dead[0].LastError, "catalog document") {
+		t.Errorf("dead uploads %+v, want bad's with the document's error", dead)
+	}
+	if n := e.count(EventUploadDead); n != 1 {
+		t.Errorf("%d upload_dead events, want 1", n)
+	}
+	if !regularFile(r.Path) {
+		t.Errorf("the stored file %s is gone", r.Path)
 	}
 }
