@@ -46,6 +46,13 @@ type journal struct {
 	// listed: the catalog holds the recording (its journal, state
 	// finishing, or the recording stored).
 	listed bool
+	// srcInfo is the Lstat of Src that Finish just made, for check to
+	// use instead of its own; srcSeen says that this attempt found the
+	// file at Src, a regular file, which moveIn need not look for again
+	// (the recording's lock is held throughout). Both hold for one
+	// attempt: a retry looks again.
+	srcInfo os.FileInfo
+	srcSeen bool
 }
 
 // file is the recording's file as it is now: at Src in the spool, or in
@@ -212,7 +219,10 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	// left the spool can this be a repeated Finish, or one whose move a
 	// crash interrupted: the catalog says which.
 	j = &journal{Version: 1, State: stReceived, Src: src, Meta: m}
-	if _, err := os.Lstat(src); err != nil {
+	fi, err := os.Lstat(src)
+	if err == nil {
+		j.srcInfo = fi
+	} else {
 		if r, j, ok := s.earlier(id); ok {
 			if j != nil {
 				return s.advance(j)
@@ -672,7 +682,11 @@ func (s *Store) storageOK(id string) {
 // SampleRate. done reports that the journal reached its end.
 func (s *Store) check(j *journal) (done bool, r Result, err error) {
 	m := &j.Meta
-	fi, err := os.Lstat(j.file())
+	fi := j.srcInfo
+	j.srcInfo = nil
+	if fi == nil || j.at != "" {
+		fi, err = os.Lstat(j.file())
+	}
 	if errors.Is(err, os.ErrNotExist) {
 		r, err := s.discard(j, "missing file")
 		return true, r, err
@@ -688,6 +702,7 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 		r, err := s.discard(j, "empty file")
 		return true, r, err
 	}
+	j.srcSeen = j.at == ""
 	if m.Format == "wav" || m.Format == "mp3" {
 		done, r, err := s.checkAudio(j)
 		if done || err != nil {
@@ -908,7 +923,11 @@ func (s *Store) moveIn(j *journal) error {
 	if derr == nil && dfi.Mode()&os.ModeSymlink != 0 {
 		return fmt.Errorf("%s is a symbolic link: %w", j.Dst, ErrUnsafePath)
 	}
-	_, serr := os.Lstat(j.Src)
+	var serr error
+	if !j.srcSeen {
+		_, serr = os.Lstat(j.Src)
+	}
+	j.srcSeen = false
 	switch {
 	case serr == nil && derr == nil:
 		// A copy finished but the source was not removed yet, or the id

@@ -16,14 +16,14 @@ import (
 // of that name (one a crash left) and trying again when there is one;
 // O_EXCL refuses to follow a symbolic link planted there.
 func createExcl(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	f, err := openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if !errors.Is(err, os.ErrExist) {
 		return f, err
 	}
 	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
-	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	return openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 }
 
 // writeFileAtomic writes data to path with mode 0600: a temporary file in
@@ -85,7 +85,7 @@ func (ds *dirSyncer) removeDurable(path string) error {
 
 // fileSHA256 returns the hex sha256 of a file's bytes.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
@@ -171,10 +171,21 @@ func checkNoLinks(root, path string) error {
 	return nil
 }
 
+// lstatBelow is os.Lstat of path after checkNoLinks of its directory:
+// no directory between root and path is a symbolic link (error wrapping
+// ErrUnsafePath); path itself is not followed, whatever it is. One lstat
+// per component, the last one's result returned.
+func lstatBelow(root, path string) (os.FileInfo, error) {
+	if err := checkNoLinks(root, filepath.Dir(path)); err != nil {
+		return nil, err
+	}
+	return os.Lstat(path)
+}
+
 // copyFile copies src to dst through dst+".tmp": write, fsync, rename,
 // fsync of the directory.
 func (ds *dirSyncer) copyFile(src, dst string) error {
-	in, err := os.Open(src)
+	in, err := openFile(src, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

@@ -97,16 +97,16 @@ func (s *Store) writeSidecar(job sidecarJob) error {
 // record. Nothing is written when the media is not in storage (deleted).
 // The caller holds the recording's lock.
 func (s *Store) writeSidecarLocked(id, media string, m Metadata) error {
-	if _, err := os.Lstat(media); errors.Is(err, os.ErrNotExist) {
+	// The sidecar's directory is the media's: checked once. The
+	// sidecar's own name is not looked at: the rename replaces whatever
+	// is there, a symbolic link included, without following it.
+	if _, err := lstatBelow(s.storage, media); errors.Is(err, os.ErrNotExist) {
 		s.log.Debug("no sidecar: the recording was deleted before it was written", "recording_id", id)
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
 	sidecar := sidecarOf(media, id)
-	if err := checkNoLinks(s.storage, sidecar); err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", id, err)
-	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return fmt.Errorf("recording %s: sidecar: %w", id, err)

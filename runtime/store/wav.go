@@ -43,7 +43,7 @@ func inspectWAV(path string) (audioInfo, error) {
 
 // openAudio opens a recording file and returns its size.
 func openAudio(path string) (*os.File, int64, error) {
-	f, err := os.Open(path)
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, 0, err
 	}
