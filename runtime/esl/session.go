@@ -21,8 +21,8 @@ import (
 // A session is one connection to the switch. go-eventsocket can only
 // Dial an address, so the session dials the switch itself and serves the
 // library a loopback listener that accepts exactly one connection; a
-// relay between the two reads every frame from the switch with
-// eslwire.ReadFrame and forwards only what the library handles safely:
+// relay between the two reads every frame from the switch with an
+// eslwire.Reader (ReadFrame's rules) and forwards only what the library handles safely:
 //
 //   - auth/request, first; then the auth reply (canonical "+OK accepted" or
 //     "-ERR invalid");
@@ -338,20 +338,20 @@ func (s *session) relay() {
 }
 
 func (s *session) relayLoop() error {
-	br := bufio.NewReaderSize(s.up, 64<<10)
+	fr := eslwire.NewReader(bufio.NewReaderSize(s.up, 64<<10))
 	// Events go to the library in batches: what the switch sent at once
 	// is written at once.
 	lw := bufio.NewWriterSize(s.lib, 16<<10)
 	defer lw.Flush()
 	authed := false
 	for first := true; ; first = false {
-		if br.Buffered() == 0 {
+		if fr.Buffered() == 0 {
 			// About to wait for the switch: hand over what is held.
 			if err := lw.Flush(); err != nil {
 				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
 			}
 		}
-		f, err := eslwire.ReadFrame(br)
+		f, err := fr.Read() // valid until the next Read: what is kept is copied
 		if err != nil {
 			if s.closed() {
 				return fmt.Errorf("%w: %w", ErrConnectionLost, err)

@@ -81,12 +81,63 @@ func ReadFrame(r *bufio.Reader) (Frame, error) {
 		func(n int) ([]byte, error) { return readBody(r, n) })
 }
 
+// Reader reads frames as ReadFrame does, reusing its memory from one
+// frame to the next: a Frame that Read returns (its Headers and its Body)
+// is valid only until the next Read. A reader that keeps a frame's
+// content copies what it keeps.
+type Reader struct {
+	br   *bufio.Reader
+	hs   []Header
+	body []byte
+	// next and readBody are bound once, not per frame.
+	next     func() (string, error)
+	readBody func(n int) ([]byte, error)
+}
+
+// NewReader returns a Reader of the frames of br.
+func NewReader(br *bufio.Reader) *Reader {
+	r := &Reader{br: br}
+	r.next = func() (string, error) { return readLine(br) }
+	r.readBody = func(n int) ([]byte, error) {
+		if n > bodyAlloc {
+			return readBody(br, n) // not kept: a rare large body
+		}
+		if cap(r.body) < n {
+			r.body = make([]byte, n, max(n, 4<<10))
+		}
+		b := r.body[:n]
+		if _, err := io.ReadFull(br, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, err
+		}
+		return b, nil
+	}
+	return r
+}
+
+// Buffered returns how many bytes the Reader holds that it has not
+// returned yet: zero means the next Read waits for its source.
+func (r *Reader) Buffered() int { return r.br.Buffered() }
+
+// Read reads one frame, with ReadFrame's rules and errors.
+func (r *Reader) Read() (Frame, error) {
+	clear(r.hs)
+	f, err := readFrom(r.hs[:0], r.next, r.readBody)
+	if cap(f.Headers) <= 64 {
+		r.hs = f.Headers[:0]
+	}
+	return f, err
+}
+
 // readFrom reads one frame from its lines (next returns io.EOF at the end)
 // and its body (body reads n bytes), appending its headers to hs: the
 // rules of ReadFrame, whatever the source.
 func readFrom(hs []Header, next func() (string, error), body func(n int) ([]byte, error)) (Frame, error) {
 	f := Frame{Headers: hs}
 	started := false
+	length := -1 // index in f.Headers of the first Content-Length
 	for {
 		line, err := next()
 		if err != nil {
@@ -105,13 +156,21 @@ func readFrom(hs []Header, next func() (string, error), body func(n int) ([]byte
 		if len(f.Headers) >= MaxHeaders {
 			return f, ErrTooManyHeader
 		}
-		name, value, ok := strings.Cut(line, ":")
-		if !ok || name == "" || strings.ContainsAny(name, " \t") {
+		colon := strings.IndexByte(line, ':')
+		if colon <= 0 || hasBlank(line[:colon]) {
 			return f, fmt.Errorf("%w: %q", ErrBadHeader, truncate(line))
 		}
-		f.Headers = append(f.Headers, Header{Name: name, Value: strings.TrimLeft(value, " ")})
+		name, value := line[:colon], line[colon+1:]
+		for len(value) > 0 && value[0] == ' ' {
+			value = value[1:]
+		}
+		if length < 0 && len(name) == len("Content-Length") && strings.EqualFold(name, "Content-Length") {
+			length = len(f.Headers)
+		}
+		f.Headers = append(f.Headers, Header{Name: name, Value: value})
 	}
-	if v := f.Get("Content-Length"); v != "" {
+	if length >= 0 && f.Headers[length].Value != "" {
+		v := f.Headers[length].Value
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 0 || n > MaxBody {
 			return f, fmt.Errorf("%w: %q", ErrBadLength, truncate(v))
@@ -123,6 +182,16 @@ func readFrom(hs []Header, next func() (string, error), body func(n int) ([]byte
 		f.Body = b
 	}
 	return f, nil
+}
+
+// hasBlank reports whether a header name holds a space or a tab.
+func hasBlank(name string) bool {
+	for i := 0; i < len(name); i++ {
+		if name[i] == ' ' || name[i] == '\t' {
+			return true
+		}
+	}
+	return false
 }
 
 // bodyAlloc is the largest body read into one allocation of its
@@ -301,33 +370,63 @@ func (e *Event) PlainFrame() Frame {
 // up to a blank line, values URL-decoded (_undef_ becomes ""), then a body
 // when the event has its own Content-Length header (that header is not kept
 // in Headers; MarshalPlain writes it back).
+//
+// The event's names, values and body are substrings of one copy of b, and
+// the decoded values share one allocation: an event of a hundred headers
+// costs a few allocations, not a few hundred.
 func ParseEventPlain(b []byte) (*Event, error) {
-	f, err := parseFrame(b)
+	f, body, err := parseFrameString(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("event-plain: %w", err)
 	}
-	e := &Event{Body: string(f.Body), Headers: make([]Header, 0, len(f.Headers))}
+	// The frame's header slice becomes the event's: the Content-Length
+	// header is dropped and values are decoded in place.
+	hs := f.Headers[:0]
+	encoded := 0 // bytes of the values that need decoding
 	for _, h := range f.Headers {
 		if h.Name == "Content-Length" {
 			continue
 		}
-		v := h.Value
-		if v == undef {
-			v = ""
+		if h.Value == undef {
+			h.Value = ""
+		} else if strings.IndexByte(h.Value, '%') >= 0 {
+			encoded += len(h.Value)
 		}
-		e.Headers = append(e.Headers, Header{Name: h.Name, Value: URLDecode(v)})
+		hs = append(hs, h)
 	}
-	if len(e.Headers) == 0 {
+	clear(f.Headers[len(hs):])
+	if len(hs) == 0 {
 		return nil, fmt.Errorf("event-plain: %w: no headers", ErrBadHeader)
 	}
-	return e, nil
+	if encoded > 0 {
+		var dec strings.Builder
+		dec.Grow(encoded)
+		for i := range hs {
+			if v := hs[i].Value; strings.IndexByte(v, '%') >= 0 {
+				start := dec.Len()
+				appendURLDecoded(&dec, v)
+				// The Builder only appends: what it returned stays as it is.
+				hs[i].Value = dec.String()[start:]
+			}
+		}
+	}
+	return &Event{Body: body, Headers: hs}, nil
 }
 
 // parseFrame is ReadFrame over a frame held in memory, with the same
-// rules and errors: the header names and values are substrings of one
-// copy of b, not a string per line, and the body is a slice of b.
+// rules and errors (parseFrameString), its body a slice of b.
 func parseFrame(b []byte) (Frame, error) {
-	src := string(b)
+	f, body, err := parseFrameString(string(b))
+	if err == nil && body != "" {
+		f.Body = []byte(body)
+	}
+	return f, err
+}
+
+// parseFrameString is ReadFrame over a frame held in a string, with the
+// same rules and errors: the header names and values are substrings of
+// src, and so is the body, returned beside the frame (whose Body is nil).
+func parseFrameString(src string) (Frame, string, error) {
 	i := 0
 	next := func() (string, error) {
 		if i >= len(src) {
@@ -335,7 +434,10 @@ func parseFrame(b []byte) (Frame, error) {
 		}
 		line := src[i:]
 		if j := strings.IndexByte(line, '\n'); j >= 0 {
-			line = strings.TrimSuffix(line[:j], "\r") // as bufio.Reader.ReadLine
+			line = line[:j]
+			if len(line) > 0 && line[len(line)-1] == '\r' { // as bufio.Reader.ReadLine
+				line = line[:len(line)-1]
+			}
 			i += j + 1
 		} else {
 			i = len(src)
@@ -345,13 +447,16 @@ func parseFrame(b []byte) (Frame, error) {
 		}
 		return line, nil
 	}
-	body := func(n int) ([]byte, error) {
-		if len(b)-i < n {
+	var body string
+	readBody := func(n int) ([]byte, error) {
+		if len(src)-i < n {
 			return nil, io.ErrUnexpectedEOF
 		}
-		return b[i : i+n : i+n], nil
+		body = src[i : i+n]
+		return nil, nil
 	}
-	return readFrom(make([]Header, 0, min(strings.Count(src, "\n")+1, MaxHeaders)), next, body)
+	f, err := readFrom(make([]Header, 0, min(strings.Count(src, "\n")+1, MaxHeaders)), next, readBody)
+	return f, body, err
 }
 
 // MarshalJSON returns the event as text/event-json: one object with the
@@ -436,18 +541,24 @@ func URLDecode(s string) string {
 	if strings.IndexByte(s, '%') < 0 {
 		return s
 	}
-	b := make([]byte, 0, len(s))
+	var b strings.Builder
+	b.Grow(len(s))
+	appendURLDecoded(&b, s)
+	return b.String()
+}
+
+// appendURLDecoded writes URLDecode(s) to b.
+func appendURLDecoded(b *strings.Builder, s string) {
 	for i := 0; i < len(s); i++ {
 		if s[i] == '%' && i+2 < len(s) {
 			hi, ok1 := unhex(s[i+1])
 			lo, ok2 := unhex(s[i+2])
 			if ok1 && ok2 {
-				b = append(b, hi<<4|lo)
+				b.WriteByte(hi<<4 | lo)
 				i += 2
 				continue
 			}
 		}
-		b = append(b, s[i])
+		b.WriteByte(s[i])
 	}
-	return string(b)
 }

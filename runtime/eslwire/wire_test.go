@@ -160,3 +160,48 @@ func BenchmarkParseEventPlain(b *testing.B) {
 		}
 	}
 }
+
+// TestReaderAgrees: a Reader, which reuses its memory from frame to
+// frame, reads a stream of frames exactly as ReadFrame does, each frame
+// checked before the next Read.
+func TestReaderAgrees(t *testing.T) {
+	big := bytes.Repeat([]byte("y"), bodyAlloc+1)
+	streams := map[string][]byte{
+		"events and replies": []byte("Content-Type: auth/request\n\n" +
+			"Content-Type: command/reply\nReply-Text: +OK accepted\n\n" +
+			"Content-Length: 5\nContent-Type: api/response\n\n-ERR \n" +
+			"Content-Length: 16\nContent-Type: text/event-plain\n\nEvent-Name: A\n\n\n" +
+			"Content-Length: 3\nContent-Type: text/event-plain\n\nabc" +
+			"Content-Type: text/disconnect-notice\n\n"),
+		"a longer body after a short one": append([]byte("Content-Length: 2\n\nab"+
+			fmt.Sprintf("Content-Length: %d\n\n", len(big))), big...),
+		"a malformed frame last": []byte("Content-Length: 1\n\nxA b\n\n"),
+		"cut inside a body":      []byte("Content-Length: 1\n\nxContent-Length: 9\n\nabc"),
+		"many headers":           append(bytes.Repeat([]byte("A: b\n"), 100), "\nContent-Length: 0\n\n"...),
+	}
+	for name, stream := range streams {
+		t.Run(name, func(t *testing.T) {
+			want := bufio.NewReader(bytes.NewReader(stream))
+			r := NewReader(bufio.NewReader(bytes.NewReader(stream)))
+			for n := 0; ; n++ {
+				wf, werr := ReadFrame(want)
+				gf, gerr := r.Read()
+				if (werr == nil) != (gerr == nil) || (werr != nil && werr.Error() != gerr.Error()) {
+					t.Fatalf("frame %d: ReadFrame error %v, Reader error %v", n, werr, gerr)
+				}
+				if werr != nil {
+					return
+				}
+				if len(wf.Body) == 0 {
+					wf.Body = nil
+				}
+				if len(gf.Body) == 0 {
+					gf.Body = nil
+				}
+				if diff := cmp.Diff(wf, gf); diff != "" {
+					t.Fatalf("frame %d: ReadFrame -want Reader +got:\n%s", n, diff)
+				}
+			}
+		})
+	}
+}
