@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"maps"
 	"net"
 	"strings"
 	"sync"
@@ -101,18 +102,32 @@ func captureCall(b *testing.B) []*Event {
 // a start command: the leg's full header set from its CHANNEL_ANSWER, with
 // the recording's headers.
 func recordEvent(answer *Event, name, path string) *Event {
-	h := make(map[string]string, len(answer.Headers)+4)
-	for k, v := range answer.Headers {
-		h[k] = v
-	}
+	h := headerMap(answer, 4)
 	h["Event-Name"] = name
 	h["Record-File-Path"] = path
 	if name == "RECORD_STOP" {
 		h["Record-Completion-Cause"] = "success-silence"
 		h["variable_record_ms"] = "1500"
-		h["Event-Date-Timestamp"] = answer.Headers["Event-Date-Timestamp"] + "0"
+		h["Event-Date-Timestamp"] = answer.Get("Event-Date-Timestamp") + "0"
 	}
 	return &Event{Name: name, Headers: h}
+}
+
+// headerMap is a map of an event's headers (the first of a repeated one),
+// with room for extra more.
+func headerMap(ev *Event, extra int) map[string]string {
+	if ev.List == nil {
+		h := make(map[string]string, len(ev.Headers)+extra)
+		maps.Copy(h, ev.Headers)
+		return h
+	}
+	h := make(map[string]string, len(ev.List)+extra)
+	for _, x := range ev.List {
+		if _, dup := h[x.Name]; !dup {
+			h[x.Name] = x.Value
+		}
+	}
+	return h
 }
 
 type nopFinisher struct{}
@@ -137,9 +152,9 @@ func BenchmarkEngineCallSetup(b *testing.B) {
 	size := 0
 	for _, ev := range evs {
 		if ev.Name == "CHANNEL_ANSWER" {
-			answers[ev.Headers["Unique-ID"]] = ev
+			answers[ev.Get("Unique-ID")] = ev
 		}
-		for k, v := range ev.Headers {
+		for k, v := range headerMap(ev, 0) {
 			size += len(k) + len(v) + 3
 		}
 	}

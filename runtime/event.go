@@ -1,15 +1,19 @@
 package runtime
 
 import (
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/eslwire"
 )
 
 // Event is one event-socket event as the engine sees it: its name and
 // headers, channel variables as "variable_<name>" headers. Lookups are
-// case-insensitive, because clients rewrite header names.
+// case-insensitive, because clients rewrite header names. It is an
+// esl.Event (the two convert): the headers are in List for an event read
+// from the switch, in Headers for one built from a map.
 type Event struct {
 	Name    string
 	Headers map[string]string
@@ -21,41 +25,52 @@ type Event struct {
 	Received time.Time
 }
 
-// Get returns a header, case-insensitively.
-func (e *Event) Get(name string) string {
-	if v, ok := e.Headers[name]; ok {
-		return v
-	}
-	for k, v := range e.Headers {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
-}
+// Get returns a header: its exact name first, then case-insensitively
+// (esl.Event.Get).
+func (e *Event) Get(name string) string { return (*esl.Event)(e).Get(name) }
 
 // Var returns the channel variable name, case-insensitively.
 func (e *Event) Var(name string) string { return e.Get("variable_" + name) }
 
 // CopyVars copies the event's channel variables named in want into dst,
 // keyed by lower-case name, and reports whether any changed
-// (callstate.Vars).
+// (callstate.Vars). A variable whose name has a length no wanted name has
+// is passed over without a map lookup: an event carries a hundred
+// variables and the machine wants a handful.
 func (ev *Event) CopyVars(dst map[string]string, want map[string]bool) bool {
+	var lengths uint64 // bit n: a wanted name is n bytes long (n < 64)
+	long := false      // a wanted name is longer
+	for n := range want {
+		if len(n) < 64 {
+			lengths |= 1 << len(n)
+		} else {
+			long = true
+		}
+	}
 	changed := false
+	var seenBuf [16]string
+	seen := seenBuf[:0] // the list's variables copied so far, by header name
 	copyVar := func(k, v string, fromList bool) {
-		if len(k) <= 9 || !strings.EqualFold(k[:9], "variable_") {
+		if len(k) <= 9 || k[8] != '_' || !strings.EqualFold(k[:8], "variable") {
 			return
 		}
 		name := k[9:]
+		if (len(name) < 64 && lengths&(1<<len(name)) == 0 || len(name) >= 64 && !long) && ascii(name) {
+			return // lower-casing an ASCII name keeps its length
+		}
 		if !want[name] {
 			// FreeSWITCH's variable names are case-insensitive.
-			name = strings.ToLower(name)
-			if !want[name] {
+			lower := strings.ToLower(name)
+			if lower == name || !want[lower] {
 				return
 			}
+			name = lower
 		}
-		if fromList && ev.Headers[k] != v {
-			return // a duplicate header: the first one counts, as in Headers
+		if fromList {
+			if slices.Contains(seen, k) {
+				return // a duplicate header: the first one counts
+			}
+			seen = append(seen, k)
 		}
 		if old, ok := dst[name]; !ok || old != v {
 			// A copy: the value is a slice of the event's frame, which
@@ -74,4 +89,14 @@ func (ev *Event) CopyVars(dst map[string]string, want map[string]bool) bool {
 		copyVar(k, v, false)
 	}
 	return changed
+}
+
+// ascii reports whether s is all ASCII.
+func ascii(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }

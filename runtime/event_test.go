@@ -41,3 +41,46 @@ func TestCopyVars(t *testing.T) {
 		}
 	}
 }
+
+// TestCopyVarsNames: which header names reach which wanted variable,
+// from a list and from a map: the prefix in any case, the name in any
+// case (ASCII or not), names of a length no wanted name has, and names
+// of 64 bytes and more.
+func TestCopyVarsNames(t *testing.T) {
+	long := "a_very_long_variable_name_that_is_longer_than_sixty_four_bytes_xyz"
+	tests := []struct {
+		name   string
+		header string
+		want   map[string]bool
+		got    map[string]string // the variables copied
+	}{
+		{"exact", "variable_acct", map[string]bool{"acct": true}, map[string]string{"acct": "v"}},
+		{"prefix in upper case", "VARIABLE_acct", map[string]bool{"acct": true}, map[string]string{"acct": "v"}},
+		{"name in mixed case", "variable_AcCt", map[string]bool{"acct": true}, map[string]string{"acct": "v"}},
+		{"same length, not wanted", "variable_abcd", map[string]bool{"acct": true}, map[string]string{}},
+		{"other length", "variable_account", map[string]bool{"acct": true}, map[string]string{}},
+		{"no prefix", "variablesacct", map[string]bool{"acct": true}, map[string]string{}},
+		{"long, wanted", "variable_" + long, map[string]bool{long: true}, map[string]string{long: "v"}},
+		{"long, another wanted", "variable_" + long + "2", map[string]bool{long: true}, map[string]string{}},
+		{"long, none wanted", "variable_" + long, map[string]bool{"acct": true}, map[string]string{}},
+		// The Kelvin sign lower-cases to a one-byte k.
+		{"lower-cased to another length", "variable_\u212Aey", map[string]bool{"key": true}, map[string]string{"key": "v"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for _, ev := range []*Event{
+				{List: []eslwire.Header{{Name: tt.header, Value: "v"}}},
+				{Headers: map[string]string{tt.header: "v"}},
+			} {
+				got := map[string]string{}
+				changed := ev.CopyVars(got, tt.want)
+				if diff := cmp.Diff(tt.got, got); diff != "" {
+					t.Errorf("list %t: variables (-want +got):\n%s", ev.List != nil, diff)
+				}
+				if changed != (len(tt.got) > 0) {
+					t.Errorf("list %t: changed %t", ev.List != nil, changed)
+				}
+			}
+		})
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -86,8 +87,8 @@ func TestEventsNormalized(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("-want +got:\n%s", diff)
 			}
-			if _, ok := ev.Headers["Unique-ID"]; !ok {
-				t.Errorf("no header spelled Unique-ID in %v", keys(ev.Headers))
+			if !slices.ContainsFunc(ev.List, func(h eslwire.Header) bool { return h.Name == "Unique-ID" }) {
+				t.Errorf("no header spelled Unique-ID in %v", ev.List)
 			}
 		})
 	}
@@ -107,14 +108,6 @@ func TestEventsNormalized(t *testing.T) {
 	if diff := cmp.Diff(sent, got); diff != "" {
 		t.Errorf("events -sent +delivered:\n%s", diff)
 	}
-}
-
-func keys(m map[string]string) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func TestAPIAndBgAPI(t *testing.T) {
@@ -167,7 +160,7 @@ func TestAPIAndBgAPI(t *testing.T) {
 	}
 	for _, c := range rec.snapshot() {
 		if c.kind == itemEvent && c.ev.Name == "BACKGROUND_JOB" {
-			t.Errorf("BACKGROUND_JOB passed to the Handler: %v", c.ev.Headers)
+			t.Errorf("BACKGROUND_JOB passed to the Handler: %v", c.ev.List)
 		}
 	}
 }

@@ -17,19 +17,24 @@ import (
 // names, url.QueryUnescape turning '+' into ' ') reaches an Event. Values
 // are decoded as FreeSWITCH encodes them (%XX only; "_undef_" becomes "").
 // When a header appears twice in one event the first value is kept.
+//
+// An Event the client read carries its headers in List only: a map of
+// its hundred-odd headers, built for every event, cost more than the few
+// lookups a Handler makes (Get walks List). An Event built by hand may
+// carry a Headers map instead.
 type Event struct {
 	// Name is the Event-Name header (for example CHANNEL_ANSWER).
 	Name string
 	// Headers maps each header name, as FreeSWITCH spells it, to its
-	// decoded value.
+	// decoded value, for an Event built from a map; nil for an Event the
+	// client read (List holds its headers).
 	Headers map[string]string
 	// Body is the event's body, if any (BACKGROUND_JOB carries the
 	// command's output there).
 	Body string
-	// List holds the same headers in the order the switch sent them
-	// (duplicates included): walking it is several times cheaper than
-	// walking Headers, for a caller that looks at every variable. Nil for
-	// an Event built from a map.
+	// List holds the headers in the order the switch sent them
+	// (duplicates included: the first counts). Nil for an Event built
+	// from a map.
 	List []eslwire.Header
 	// Received is when the client took the event off the connection
 	// (zero for an Event built by hand): a Handler tells from it how far
@@ -42,6 +47,19 @@ type Event struct {
 // "Unique-ID".
 func (e *Event) Get(name string) string {
 	if e == nil {
+		return ""
+	}
+	if e.List != nil {
+		for _, h := range e.List {
+			if h.Name == name {
+				return h.Value
+			}
+		}
+		for _, h := range e.List {
+			if len(h.Name) == len(name) && strings.EqualFold(h.Name, name) {
+				return h.Value
+			}
+		}
 		return ""
 	}
 	if v, ok := e.Headers[name]; ok {
@@ -64,12 +82,5 @@ func (e *Event) Var(name string) string {
 
 // fromWire converts an event parsed by the strict reader.
 func fromWire(w *eslwire.Event) *Event {
-	ev := &Event{Headers: make(map[string]string, len(w.Headers)), Body: w.Body, List: w.Headers, Received: time.Now()}
-	for _, h := range w.Headers {
-		if _, dup := ev.Headers[h.Name]; !dup {
-			ev.Headers[h.Name] = h.Value
-		}
-	}
-	ev.Name = ev.Headers["Event-Name"]
-	return ev
+	return &Event{Name: w.Get("Event-Name"), Body: w.Body, List: w.Headers, Received: time.Now()}
 }
