@@ -689,3 +689,45 @@ func TestLibraryDialFailsFast(t *testing.T) {
 		t.Errorf("setups that failed: %v, want 2 wrapping the dial's error and ErrConnectionLost", got)
 	}
 }
+
+// TestEventsBatched: the events the switch sends at once reach the
+// library as far fewer placeholders than events, and every event is
+// delivered, in order.
+func TestEventsBatched(t *testing.T) {
+	const n = 300
+	rs := startRaw(t, func(c *rawConn) {
+		if !c.login() {
+			return
+		}
+		var b strings.Builder
+		for k := range n {
+			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
+		}
+		c.write(b.String())
+		for {
+			if _, ok := c.command(); !ok {
+				return
+			}
+		}
+	})
+	c, rec := runClient(t, testConfig(rs.addr()))
+	i, _ := rec.waitConnected(t, 0)
+	rec.waitCount(t, "CUSTOM events", n, func(c call) bool { return c.kind == itemEvent })
+	var want []string
+	for k := range n {
+		want = append(want, fmt.Sprint(k))
+	}
+	if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:])); diff != "" {
+		t.Errorf("events -want +got:\n%s", diff)
+	}
+	s, err := c.current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.mu.Lock()
+	parsed, forwarded, left := s.parsed, s.forwarded, len(s.pending)-s.head
+	s.mu.Unlock()
+	if forwarded*2 > parsed || left != 0 {
+		t.Errorf("%d events parsed in %d placeholders, %d left, want at most half as many placeholders and none left", parsed, forwarded, left)
+	}
+}

@@ -26,10 +26,14 @@ import (
 //
 //   - auth/request, first; then the auth reply (canonical "+OK accepted" or
 //     "-ERR invalid");
-//   - text/event-plain, parsed by eslwire, kept by the relay under a
-//     sequence number, and forwarded as a two-line event carrying that
-//     number; the library's events are order tokens, the content comes
-//     from the strict parse (exact header names, FreeSWITCH's decoding);
+//   - text/event-plain, parsed by eslwire and queued by the relay, each
+//     event numbered in order; what the switch sent at once is forwarded
+//     as one two-line event carrying the number of the last event of the
+//     batch (the relay writes one whenever it is about to wait for the
+//     switch). The library's events are order tokens, each handing over
+//     the queued events up to its number; the content comes from the
+//     strict parse (exact header names, FreeSWITCH's decoding), and the
+//     library parses one small placeholder a batch, not one an event;
 //   - text/disconnect-notice is logged and not forwarded.
 //
 // After authentication the session writes commands to the switch itself
@@ -59,15 +63,15 @@ type session struct {
 	waiters     []chan reply // commands written and awaiting a reply, oldest first
 	relayClosed bool
 	authReply   string
-	// events are the relay's copies of the events forwarded to the
-	// library and not yet handled, in order: events[0] is the one with
-	// sequence number seq-len(events)+1. The library hands them back in
-	// the order it read them, so a queue (which lets go of its array
-	// when drained) and not a map (whose buckets stay sized by the
-	// longest backlog) holds them.
-	events    []*eslwire.Event
-	seq       uint64
-	forwarded uint64 // events written to the library
+	// pending holds the events the relay parsed and the reader has not
+	// taken yet, oldest first, from pending[head]; parsed counts the
+	// events the relay parsed, taken those the reader took (the number
+	// of the event before pending[head]).
+	pending   []*eslwire.Event
+	head      int
+	parsed    uint64
+	taken     uint64
+	forwarded uint64 // placeholders written to the library
 	jobs      map[string]chan *Event
 
 	lastSeen     atomic.Int64 // unix nanos of the last frame from the switch
@@ -342,11 +346,36 @@ func (s *session) relayLoop() error {
 	// Events go to the library in batches: what the switch sent at once
 	// is written at once.
 	lw := bufio.NewWriterSize(s.lib, 16<<10)
-	defer lw.Flush()
+	placed := uint64(0) // the events a placeholder was written for
+	place := func() error {
+		s.mu.Lock()
+		n := s.parsed
+		s.mu.Unlock()
+		if n == placed {
+			return nil
+		}
+		if _, err := lw.WriteString(frameEvent(n)); err != nil {
+			return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+		}
+		placed = n
+		s.mu.Lock()
+		s.forwarded++
+		s.mu.Unlock()
+		return nil
+	}
+	defer func() {
+		// The events parsed before the end are still delivered.
+		if place() == nil {
+			lw.Flush()
+		}
+	}()
 	authed := false
 	for first := true; ; first = false {
 		if fr.Buffered() == 0 {
 			// About to wait for the switch: hand over what is held.
+			if err := place(); err != nil {
+				return err
+			}
 			if err := lw.Flush(); err != nil {
 				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
 			}
@@ -419,15 +448,15 @@ func (s *session) relayLoop() error {
 				return s.protocolError("event: %v", err)
 			}
 			s.mu.Lock()
-			s.seq++
-			seq := s.seq
-			s.events = append(s.events, ev)
-			s.mu.Unlock()
-			if _, err := lw.WriteString(frameEvent(seq)); err != nil {
-				return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+			if s.head > 0 && len(s.pending) == cap(s.pending) {
+				// Full, with taken slots at its front: move down
+				// rather than grow.
+				n := copy(s.pending, s.pending[s.head:])
+				clear(s.pending[n:])
+				s.pending, s.head = s.pending[:n], 0
 			}
-			s.mu.Lock()
-			s.forwarded++
+			s.pending = append(s.pending, ev)
+			s.parsed++
 			s.mu.Unlock()
 			continue
 		case ct == eslwire.TypeDisconnectNotice:
@@ -457,6 +486,7 @@ func (s *session) protocolError(format string, args ...any) error {
 func (s *session) read() {
 	defer close(s.readerDone)
 	var got uint64
+	var taken []*eslwire.Event
 	for {
 		ev, err := s.conn.ReadEvent()
 		if err != nil {
@@ -464,7 +494,7 @@ func (s *session) read() {
 			break
 		}
 		got++
-		s.handle(ev)
+		taken = s.handle(ev, taken)
 	}
 	// Events the library queued before its read error are still due.
 	<-s.relayDone
@@ -477,30 +507,41 @@ func (s *session) read() {
 			break
 		}
 		got++
-		s.handle(ev)
+		taken = s.handle(ev, taken)
 	}
 }
 
-func (s *session) handle(lev *eventsocket.Event) {
-	seq, err := strconv.ParseUint(lev.Get(relaySeqHeader), 10, 64)
-	var w *eslwire.Event
+// handle takes the events a placeholder of the relay hands over and
+// delivers them in order. taken is the reader's buffer, returned for the
+// next call.
+func (s *session) handle(lev *eventsocket.Event, taken []*eslwire.Event) []*eslwire.Event {
+	upTo, err := strconv.ParseUint(lev.Get(relaySeqHeader), 10, 64)
 	s.mu.Lock()
-	if n := uint64(len(s.events)); err == nil && n > 0 && seq == s.seq-n+1 {
-		w = s.events[0]
-		s.events[0] = nil
-		s.events = s.events[1:]
-		if len(s.events) == 0 {
-			s.events = nil
+	ok := err == nil && upTo > s.taken && upTo-s.taken <= uint64(len(s.pending)-s.head)
+	if ok {
+		n := int(upTo - s.taken)
+		taken = append(taken[:0], s.pending[s.head:s.head+n]...)
+		clear(s.pending[s.head : s.head+n])
+		s.head += n
+		if s.head == len(s.pending) {
+			s.pending, s.head = s.pending[:0], 0
 		}
+		s.taken = upTo
 	}
 	s.mu.Unlock()
-	if err != nil || w == nil {
-		// The library skipped or reordered an event: every later one
-		// would be out of step with the relay's copies. The connection
-		// is dropped, and the next one starts in step.
-		s.fail(s.protocolError("event %q from the library out of the relay's order", lev.Get(relaySeqHeader)))
-		return
+	if !ok {
+		s.log.Error("event socket: event without its relay copy; dropped", "seq", lev.Get(relaySeqHeader))
+		return taken
 	}
+	for i, w := range taken {
+		taken[i] = nil
+		s.deliver(w)
+	}
+	return taken[:0]
+}
+
+// deliver hands one event to its BgAPI caller or to the delivery queue.
+func (s *session) deliver(w *eslwire.Event) {
 	if s.abandoned.Load() {
 		return
 	}
