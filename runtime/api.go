@@ -392,7 +392,7 @@ func (r *Runtime) listRecordings(w http.ResponseWriter, req *http.Request) {
 			*p.dst = t
 		}
 	}
-	if f.Account != "" && !idRE.MatchString(f.Account) {
+	if f.Account != "" && !validID(f.Account) {
 		writeError(w, http.StatusBadRequest, "invalid account")
 		return
 	}

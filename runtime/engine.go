@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"log/slog"
-	"regexp"
 	"slices"
 	"sort"
 	"strconv"
@@ -141,7 +140,24 @@ type recording struct {
 	recheck bool
 }
 
-var idRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// validID reports whether s is an id the runtime puts in a path or a
+// command (an account, a recording, a runtime's name):
+// ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, checked byte by byte (TestValidID).
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 || !isAlnum(s[0]) {
+		return false
+	}
+	for i := 1; i < len(s); i++ {
+		if c := s[i]; !isAlnum(c) && c != '.' && c != '_' && c != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+func isAlnum(c byte) bool {
+	return c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9'
+}
 
 func newEngine(sw SwitchConfig, cls Classify, tbl func() *table.Table, fin Finisher, log *slog.Logger, obs func(string)) *engine {
 	if obs == nil {
@@ -297,7 +313,7 @@ func (e *engine) start(rec *callstate.Recording) {
 		// its metadata says what was asked for.
 		ext, requested = "wav", "mp3"
 	}
-	if !idRE.MatchString(acct) || !idRE.MatchString(rec.ID) {
+	if !validID(acct) || !validID(rec.ID) {
 		e.log.Error("refusing to record: unsafe account or id")
 		e.do(e.m.Handle(&callstate.Event{Kind: callstate.StartRefused, Rec: rec.ID}))
 		return

@@ -181,3 +181,19 @@ func sortStrings(s []string) {
 		}
 	}
 }
+
+// TestValidID: validID accepts exactly what its pattern accepts: every
+// byte first and later, and lengths around the limit.
+func TestValidID(t *testing.T) {
+	pattern := regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+	inputs := []string{"", "a", "a\n", "-a", ".a", "_a", "a.b_c-d", "a b", "a/b",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), strings.Repeat("a", 65)}
+	for c := range 256 {
+		inputs = append(inputs, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}))
+	}
+	for _, in := range inputs {
+		if got, want := validID(in), pattern.MatchString(in); got != want {
+			t.Errorf("%q: %t, the pattern says %t", in, got, want)
+		}
+	}
+}

@@ -357,7 +357,7 @@ func checkIntent(b []byte, id string, sw SwitchConfig) (*intent, error) {
 		return nil, fmt.Errorf("recording id %q in the intent of %q", m.RecordingID, id)
 	case !eslcmd.ValidUUID(it.Leg) || m.CallID != it.Leg:
 		return nil, fmt.Errorf("invalid leg %q", it.Leg)
-	case !idRE.MatchString(m.Account) || !store.ValidName(m.Account):
+	case !validID(m.Account) || !store.ValidName(m.Account):
 		return nil, fmt.Errorf("invalid account %q", m.Account)
 	case m.Format != "wav" && m.Format != "mp3":
 		return nil, fmt.Errorf("invalid format %q", m.Format)

@@ -98,7 +98,7 @@ func (l *switchLease) release(ctx context.Context, api apiFunc) {
 func parseOwner(v string) (holder string, expires time.Time) {
 	h, ms, ok := strings.Cut(v, ";")
 	n, err := strconv.ParseInt(ms, 10, 64)
-	if !ok || err != nil || !idRE.MatchString(h) {
+	if !ok || err != nil || !validID(h) {
 		return "", time.Time{}
 	}
 	return h, time.UnixMilli(n)

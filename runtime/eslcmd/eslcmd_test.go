@@ -2,6 +2,8 @@ package eslcmd
 
 import (
 	"errors"
+	"math/rand/v2"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -143,4 +145,45 @@ func FuzzValidate(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestTokensMatchPatterns: the byte-by-byte checks of uuids, variable
+// names and recording variable values accept exactly what their patterns
+// accept: every byte first and later, lengths around the limits, and
+// random strings over an alphabet of allowed and refused bytes.
+func TestTokensMatchPatterns(t *testing.T) {
+	checks := []struct {
+		name    string
+		pattern *regexp.Regexp
+		check   func(string) bool
+	}{
+		{"uuid", regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,127}$`), ValidUUID},
+		{"variable name", regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`), validVarName},
+		{"recording variable value", regexp.MustCompile(`^[A-Za-z0-9._:/+-]{1,256}$`), validRecordVarValue},
+	}
+	inputs := []string{"", "\n", "a\n", "a$", "-a", "_a", ".a", "a.b", "a:b", "a/b", "a+b", "a b"}
+	for c := range 256 {
+		inputs = append(inputs, string([]byte{byte(c)}), "a"+string([]byte{byte(c)}), string([]byte{byte(c)})+"a")
+	}
+	for _, n := range []int{127, 128, 129, 255, 256, 257} {
+		inputs = append(inputs, strings.Repeat("a", n), strings.Repeat("a", n-1)+"-", "_"+strings.Repeat("b", n-1))
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	alphabet := []byte("aZ09-_.:/+ {}\n\x00\xff%")
+	for range 2000 {
+		b := make([]byte, rng.IntN(12))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		inputs = append(inputs, string(b))
+	}
+	for _, c := range checks {
+		t.Run(c.name, func(t *testing.T) {
+			for _, in := range inputs {
+				if got, want := c.check(in), c.pattern.MatchString(in); got != want {
+					t.Errorf("%q: %t, the pattern says %t", in, got, want)
+				}
+			}
+		})
+	}
 }
