@@ -399,18 +399,31 @@ func ParseEventPlain(b []byte) (*Event, error) {
 		return nil, fmt.Errorf("event-plain: %w: no headers", ErrBadHeader)
 	}
 	if encoded > 0 {
-		var dec strings.Builder
-		dec.Grow(encoded)
-		for i := range hs {
-			if v := hs[i].Value; strings.IndexByte(v, '%') >= 0 {
-				start := dec.Len()
-				appendURLDecoded(&dec, v)
-				// The Builder only appends: what it returned stays as it is.
-				hs[i].Value = dec.String()[start:]
-			}
-		}
+		decodeValues(hs, encoded)
 	}
 	return &Event{Body: body, Headers: hs}, nil
+}
+
+// decodeValues URL-decodes the values of hs that hold a '%', encoded
+// bytes in all, into one string they become slices of.
+func decodeValues(hs []Header, encoded int) {
+	buf := make([]byte, 0, encoded)
+	var endsBuf [128]int32
+	ends := endsBuf[:0] // where each decoded value ends in buf, in order
+	for _, h := range hs {
+		if strings.IndexByte(h.Value, '%') >= 0 {
+			buf = appendURLDecoded(buf, h.Value)
+			ends = append(ends, int32(len(buf)))
+		}
+	}
+	all := string(buf)
+	start := int32(0)
+	for i := range hs {
+		if strings.IndexByte(hs[i].Value, '%') >= 0 {
+			hs[i].Value, start = all[start:ends[0]], ends[0]
+			ends = ends[1:]
+		}
+	}
 }
 
 // parseFrame is ReadFrame over a frame held in memory, with the same
@@ -541,24 +554,28 @@ func URLDecode(s string) string {
 	if strings.IndexByte(s, '%') < 0 {
 		return s
 	}
-	var b strings.Builder
-	b.Grow(len(s))
-	appendURLDecoded(&b, s)
-	return b.String()
+	return string(appendURLDecoded(make([]byte, 0, len(s)), s))
 }
 
-// appendURLDecoded writes URLDecode(s) to b.
-func appendURLDecoded(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) {
-			hi, ok1 := unhex(s[i+1])
-			lo, ok2 := unhex(s[i+2])
+// appendURLDecoded appends URLDecode(s) to b.
+func appendURLDecoded(b []byte, s string) []byte {
+	for {
+		i := strings.IndexByte(s, '%')
+		if i < 0 {
+			return append(b, s...)
+		}
+		b = append(b, s[:i]...)
+		s = s[i:]
+		if len(s) > 2 {
+			hi, ok1 := unhex(s[1])
+			lo, ok2 := unhex(s[2])
 			if ok1 && ok2 {
-				b.WriteByte(hi<<4 | lo)
-				i += 2
+				b = append(b, hi<<4|lo)
+				s = s[3:]
 				continue
 			}
 		}
-		b.WriteByte(s[i])
+		b = append(b, '%')
+		s = s[1:]
 	}
 }

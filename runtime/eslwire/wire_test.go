@@ -205,3 +205,45 @@ func TestReaderAgrees(t *testing.T) {
 		})
 	}
 }
+
+// TestURLDecode: %XX in either case becomes its byte; anything else, a
+// '%' without two hex digits after it and '+' included, is kept; an event
+// decodes every value as URLDecode does.
+func TestURLDecode(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", ""},
+		{"plain+value", "plain+value"},
+		{"a%20b", "a b"},
+		{"%3a%3A", "::"},
+		{"%", "%"},
+		{"%4", "%4"},
+		{"a%41", "aA"},
+		{"%41%", "A%"},
+		{"%zz%41", "%zzA"},
+		{"%%41", "%A"},
+		{"%C3%A9", "é"},
+		{"%0A", "\n"},
+	}
+	ev := &Event{}
+	for i, tt := range tests {
+		if got := URLDecode(tt.in); got != tt.want {
+			t.Errorf("URLDecode(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if tt.in != "" {
+			ev.Add(fmt.Sprintf("H%d", i), tt.in)
+		}
+	}
+	var b []byte
+	for _, h := range ev.Headers {
+		b = fmt.Appendf(b, "%s: %s\n", h.Name, h.Value)
+	}
+	got, err := ParseEventPlain(append(b, '\n'))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, h := range got.Headers {
+		if want := URLDecode(ev.Headers[i].Value); h.Value != want {
+			t.Errorf("%s: %q, want %q", h.Name, h.Value, want)
+		}
+	}
+}
