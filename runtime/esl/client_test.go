@@ -731,3 +731,37 @@ func TestEventsBatched(t *testing.T) {
 		t.Errorf("%d events parsed in %d placeholders, %d left, want at most half as many placeholders and none left", parsed, forwarded, left)
 	}
 }
+
+// TestEventsOfAStreamThatNeverPauses: events are handed over in batches
+// of at most maxBatch even while the switch keeps sending (here, the
+// start of a frame whose end never comes), not only when it pauses.
+func TestEventsOfAStreamThatNeverPauses(t *testing.T) {
+	const n = 3 * maxBatch
+	rs := startRaw(t, func(c *rawConn) {
+		if !c.login() {
+			return
+		}
+		var b strings.Builder
+		for k := range n {
+			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
+		}
+		b.WriteString("Content-Length: 100\nContent-Type: text/event-plain\n\nEvent-Name: CUS")
+		c.write(b.String())
+		for {
+			if _, ok := c.command(); !ok {
+				return
+			}
+		}
+	})
+	_, rec := runClient(t, testConfig(rs.addr()))
+	i, _ := rec.waitConnected(t, 0)
+	rec.waitCount(t, "CUSTOM events", 2*maxBatch, func(c call) bool { return c.kind == itemEvent })
+	got := subclasses(rec.snapshot()[i:])
+	var want []string
+	for k := range len(got) {
+		want = append(want, fmt.Sprint(k))
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events -want +got:\n%s", diff)
+	}
+}

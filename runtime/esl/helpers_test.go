@@ -199,7 +199,7 @@ type rawSwitch struct {
 	wake  chan struct{}
 }
 
-func startRaw(t *testing.T, serve func(c *rawConn)) *rawSwitch {
+func startRaw(t testing.TB, serve func(c *rawConn)) *rawSwitch {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

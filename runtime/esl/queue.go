@@ -40,6 +40,18 @@ func (q *queue) push(it item) {
 	q.cond.Signal()
 }
 
+// pushAll queues its, in order, with one wake-up of the delivery
+// goroutine.
+func (q *queue) pushAll(its []item) {
+	if len(its) == 0 {
+		return
+	}
+	q.mu.Lock()
+	q.items = append(q.items, its...)
+	q.mu.Unlock()
+	q.cond.Signal()
+}
+
 // len returns how many items wait for the Handler.
 func (q *queue) len() int {
 	q.mu.Lock()

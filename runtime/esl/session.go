@@ -30,7 +30,7 @@ import (
 //     event numbered in order; what the switch sent at once is forwarded
 //     as one two-line event carrying the number of the last event of the
 //     batch (the relay writes one whenever it is about to wait for the
-//     switch). The library's events are order tokens, each handing over
+//     switch, and after maxBatch events). The library's events are order tokens, each handing over
 //     the queued events up to its number; the content comes from the
 //     strict parse (exact header names, FreeSWITCH's decoding), and the
 //     library parses one small placeholder a batch, not one an event;
@@ -56,7 +56,14 @@ type session struct {
 	lib  net.Conn // the relay's end of the library's connection
 	conn *eventsocket.Connection
 
-	wmu sync.Mutex // orders the writes of commands with their waiters
+	// wmu orders the writes of commands with their waiters. It guards
+	// wbuf, the commands queued while another goroutine writes (which
+	// writes them too, in one write), writing, and wspare, the buffer
+	// the last write used.
+	wmu     sync.Mutex
+	wbuf    []byte
+	wspare  []byte
+	writing bool
 
 	mu          sync.Mutex
 	authPending bool         // the library's auth awaits its reply
@@ -72,7 +79,11 @@ type session struct {
 	parsed    uint64
 	taken     uint64
 	forwarded uint64 // placeholders written to the library
-	jobs      map[string]chan *Event
+	// The reader goroutine's own buffers: the events of the batch it
+	// delivers, and their Handler calls.
+	batch []*eslwire.Event
+	items []item
+	jobs  map[string]chan *Event
 
 	lastSeen     atomic.Int64 // unix nanos of the last frame from the switch
 	wasConnected atomic.Bool
@@ -95,6 +106,11 @@ type reply struct {
 // relaySeqHeader carries the relay's sequence number on the events the
 // library sees.
 const relaySeqHeader = "Relay-Seq"
+
+// maxBatch is the most events one placeholder hands over: the relay
+// writes one when it is about to wait for the switch, or when this many
+// events wait for one.
+const maxBatch = 16
 
 // fail ends the session with err (the first reason wins).
 func (s *session) fail(err error) {
@@ -458,6 +474,16 @@ func (s *session) relayLoop() error {
 			s.pending = append(s.pending, ev)
 			s.parsed++
 			s.mu.Unlock()
+			if s.parsed-placed >= maxBatch {
+				// A switch that never pauses still has its events
+				// handed over as they come, not once it pauses.
+				if err := place(); err != nil {
+					return err
+				}
+				if err := lw.Flush(); err != nil {
+					return fmt.Errorf("%w: relay to library: %w", ErrConnectionLost, err)
+				}
+			}
 			continue
 		case ct == eslwire.TypeDisconnectNotice:
 			s.log.Info("event socket: switch sent a disconnect notice")
@@ -486,7 +512,6 @@ func (s *session) protocolError(format string, args ...any) error {
 func (s *session) read() {
 	defer close(s.readerDone)
 	var got uint64
-	var taken []*eslwire.Event
 	for {
 		ev, err := s.conn.ReadEvent()
 		if err != nil {
@@ -494,7 +519,7 @@ func (s *session) read() {
 			break
 		}
 		got++
-		taken = s.handle(ev, taken)
+		s.handle(ev)
 	}
 	// Events the library queued before its read error are still due.
 	<-s.relayDone
@@ -507,20 +532,20 @@ func (s *session) read() {
 			break
 		}
 		got++
-		taken = s.handle(ev, taken)
+		s.handle(ev)
 	}
 }
 
 // handle takes the events a placeholder of the relay hands over and
-// delivers them in order. taken is the reader's buffer, returned for the
-// next call.
-func (s *session) handle(lev *eventsocket.Event, taken []*eslwire.Event) []*eslwire.Event {
+// delivers them in order, queueing the Handler's calls of the batch at
+// once. It runs on the reader goroutine only.
+func (s *session) handle(lev *eventsocket.Event) {
 	upTo, err := strconv.ParseUint(lev.Get(relaySeqHeader), 10, 64)
 	s.mu.Lock()
 	ok := err == nil && upTo > s.taken && upTo-s.taken <= uint64(len(s.pending)-s.head)
 	if ok {
 		n := int(upTo - s.taken)
-		taken = append(taken[:0], s.pending[s.head:s.head+n]...)
+		s.batch = append(s.batch[:0], s.pending[s.head:s.head+n]...)
 		clear(s.pending[s.head : s.head+n])
 		s.head += n
 		if s.head == len(s.pending) {
@@ -531,16 +556,19 @@ func (s *session) handle(lev *eventsocket.Event, taken []*eslwire.Event) []*eslw
 	s.mu.Unlock()
 	if !ok {
 		s.log.Error("event socket: event without its relay copy; dropped", "seq", lev.Get(relaySeqHeader))
-		return taken
+		return
 	}
-	for i, w := range taken {
-		taken[i] = nil
+	for i, w := range s.batch {
+		s.batch[i] = nil
 		s.deliver(w)
 	}
-	return taken[:0]
+	s.q.pushAll(s.items)
+	clear(s.items)
+	s.items = s.items[:0]
 }
 
-// deliver hands one event to its BgAPI caller or to the delivery queue.
+// deliver hands one event to its BgAPI caller, or adds its Handler call
+// to s.items.
 func (s *session) deliver(w *eslwire.Event) {
 	if s.abandoned.Load() {
 		return
@@ -556,7 +584,7 @@ func (s *session) deliver(w *eslwire.Event) {
 		}
 		s.c.mu.Unlock()
 		s.log.Info("event socket: connected", "core_uuid", core)
-		s.q.push(item{kind: itemConnected, core: core})
+		s.items = append(s.items, item{kind: itemConnected, core: core})
 	}
 	if ev.Name == "BACKGROUND_JOB" {
 		job := ev.Get("Job-UUID")
@@ -569,7 +597,7 @@ func (s *session) deliver(w *eslwire.Event) {
 		}
 		return
 	}
-	s.q.push(item{kind: itemEvent, ev: ev})
+	s.items = append(s.items, item{kind: itemEvent, ev: ev})
 }
 
 // watchdog closes a connection the switch has been silent on for
@@ -595,10 +623,12 @@ func (s *session) watchdog() {
 // command writes one command to the switch and returns its exact reply.
 // Commands are pipelined: each is written as soon as the previous one is
 // written, and the relay hands replies to the waiting commands in the
-// order the commands were written. A reply missing after CommandTimeout
-// closes the connection (every later reply would be matched to the wrong
-// command otherwise); so does a write that cannot complete in that time.
-// A cancelled ctx returns at once; the reply, when it comes, is consumed.
+// order the commands were written. The commands issued while a write is
+// under way go out together in the next write (one system call for a
+// burst). A reply missing after CommandTimeout closes the connection
+// (every later reply would be matched to the wrong command otherwise); so
+// does a write that cannot complete in that time. A cancelled ctx
+// returns at once; the reply, when it comes, is consumed.
 func (s *session) command(ctx context.Context, line string) (reply, error) {
 	w := make(chan reply, 1)
 	s.wmu.Lock()
@@ -610,10 +640,11 @@ func (s *session) command(ctx context.Context, line string) (reply, error) {
 	}
 	s.waiters = append(s.waiters, w)
 	s.mu.Unlock()
-	_ = s.up.SetWriteDeadline(time.Now().Add(s.c.cfg.CommandTimeout))
-	_, err := io.WriteString(s.up, line+"\n\n")
-	s.wmu.Unlock()
-	if err != nil {
+	s.wbuf = append(append(s.wbuf, line...), "\n\n"...)
+	if s.writing {
+		// The goroutine writing now writes this command next.
+		s.wmu.Unlock()
+	} else if err := s.writeQueued(); err != nil {
 		// The relay ends with the connection and answers every waiter,
 		// this one included.
 		s.fail(fmt.Errorf("%w: writing %s: %w", ErrConnectionLost, verb(line), err))
@@ -631,6 +662,31 @@ func (s *session) command(ctx context.Context, line string) (reply, error) {
 	case <-ctx.Done():
 		return reply{}, ctx.Err()
 	}
+}
+
+// writeQueued writes the queued commands, and those queued meanwhile,
+// until none is left or a write fails. s.wmu is held, and released.
+func (s *session) writeQueued() error {
+	s.writing = true
+	var err error
+	for len(s.wbuf) > 0 {
+		buf := s.wbuf
+		s.wbuf = s.wspare[:0]
+		s.wmu.Unlock()
+		_ = s.up.SetWriteDeadline(time.Now().Add(s.c.cfg.CommandTimeout))
+		_, err = s.up.Write(buf)
+		s.wmu.Lock()
+		s.wspare = buf[:0]
+		if err != nil {
+			// Commands queued behind a failed write are answered by
+			// the relay as the connection ends.
+			s.wbuf = s.wbuf[:0]
+			break
+		}
+	}
+	s.writing = false
+	s.wmu.Unlock()
+	return err
 }
 
 func (s *session) addJob(job string) chan *Event {
