@@ -536,6 +536,10 @@ func (s *session) read() {
 	}
 }
 
+// maxKeptPending is the most parsed events' room the relay's queue keeps
+// once drained; a larger array, grown by a burst, is let go.
+const maxKeptPending = 1024
+
 // handle takes the events a placeholder of the relay hands over and
 // delivers them in order, queueing the Handler's calls of the batch at
 // once. It runs on the reader goroutine only.
@@ -550,6 +554,10 @@ func (s *session) handle(lev *eventsocket.Event) {
 		s.head += n
 		if s.head == len(s.pending) {
 			s.pending, s.head = s.pending[:0], 0
+			if cap(s.pending) > maxKeptPending {
+				// Drained after a burst: the array sized by it goes.
+				s.pending = nil
+			}
 		}
 		s.taken = upTo
 	}
