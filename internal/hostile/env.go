@@ -323,6 +323,35 @@ func (e *env) rssKB() int64 {
 	return rss >> 10
 }
 
+// rssSplitKB reads how much of the running runtime's resident memory is
+// anonymous (its heap and stacks, SQLite's caches) and how much maps files
+// (the binary's pages as its code runs): RssAnon and RssFile of
+// /proc/PID/status.
+func (e *env) rssSplitKB() (anon, file int64) {
+	pid := e.pid()
+	if pid == 0 {
+		return 0, 0
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok {
+			continue
+		}
+		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		switch k {
+		case "RssAnon":
+			anon = n
+		case "RssFile":
+			file = n
+		}
+	}
+	return anon, file
+}
+
 // healthz asks the runtime's /healthz on a new connection.
 func (e *env) healthz(timeout time.Duration) (int, time.Duration, error) {
 	c := http.Client{Timeout: timeout, Transport: &http.Transport{DisableKeepAlives: true}}

@@ -50,6 +50,8 @@ type legSample struct {
 	profile    string  // its heap profile (after the GC)
 	rssKB      int64   // VmRSS once it stopped falling (at most 30 s after the GC)
 	rssNowKB   int64   // VmRSS right after the GC
+	anonKB     int64   // RssAnon when rssKB was read
+	fileKB     int64   // RssFile when rssKB was read
 	engineLegs float64 // recpol_engine_legs
 	at         time.Duration
 }
@@ -234,7 +236,8 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 			}
 			rss = r
 		}
-		s := legSample{rssNowKB: rssNow, legs: legs, heap: metric(m, "go_memstats_heap_inuse_bytes"), alloc: metric(m, "go_memstats_heap_alloc_bytes"),
+		anon, file := e.rssSplitKB()
+		s := legSample{rssNowKB: rssNow, anonKB: anon, fileKB: file, legs: legs, heap: metric(m, "go_memstats_heap_inuse_bytes"), alloc: metric(m, "go_memstats_heap_alloc_bytes"),
 			sys: metric(m, "go_memstats_sys_bytes"), released: metric(m, "go_memstats_heap_released_bytes"),
 			goroutines: metric(m, "go_goroutines"), goal: metric(m, "go_memstats_next_gc_bytes"), rssKB: rss, engineLegs: metric(m, "recpol_engine_legs"), at: time.Since(t0),
 			profile: filepath.Join(profDir, fmt.Sprintf("heap-%s-%d.pb.gz", strings.ReplaceAll(v.name, " ", "-"), legs))}
@@ -242,8 +245,8 @@ func runLegs(bin, launcher string, n int, keep bool, v *legsVariant) error {
 			return err
 		}
 		v.samples = append(v.samples, s)
-		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f, next GC at %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB (%d right after the GC), goroutines %.0f, engine legs %.0f, hangups kept from it %d",
-			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.goal/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024, s.rssNowKB/1024,
+		log.Printf("legs (%s): %d legs in %s: Go heap after GC %.1f MiB (live %.1f, next GC at %.1f), Go sys %.1f MiB (released %.1f), RSS %d MiB (%d right after the GC; anonymous %d, files %d), goroutines %.0f, engine legs %.0f, hangups kept from it %d",
+			v.name, legs, s.at.Round(time.Second), s.heap/(1<<20), s.alloc/(1<<20), s.goal/(1<<20), s.sys/(1<<20), s.released/(1<<20), s.rssKB/1024, s.rssNowKB/1024, s.anonKB/1024, s.fileKB/1024,
 			s.goroutines, s.engineLegs, proxy.dropped.Load())
 		return nil
 	}
@@ -415,7 +418,7 @@ func (r *legsResult) notes() []string {
 	}
 	for _, v := range r.variants {
 		if len(v.samples) > 0 {
-			ns = append(ns, fmt.Sprintf("%s: at the samples, `recpol_engine_legs` %s; live heap (`go_memstats_heap_alloc_bytes`) %s MiB; heap goal the collection set (`go_memstats_next_gc_bytes`, not moved by what the scrape itself allocates) %s MiB; Go's memory from the OS (`go_memstats_sys_bytes`) %s MiB, of which released %s MiB; goroutines %s; RSS right after the collection %s MiB; taken at %s after the first. The event backlog reached %.0f events (`recpol_event_backlog`, read each second; the harness sends the next batch once it is under %d).", v.name,
+			ns = append(ns, fmt.Sprintf("%s: at the samples, `recpol_engine_legs` %s; live heap (`go_memstats_heap_alloc_bytes`) %s MiB; heap goal the collection set (`go_memstats_next_gc_bytes`, not moved by what the scrape itself allocates) %s MiB; Go's memory from the OS (`go_memstats_sys_bytes`) %s MiB, of which released %s MiB; goroutines %s; RSS right after the collection %s MiB; RSS once it stopped falling, anonymous memory (`RssAnon`: heap, stacks, SQLite's caches) %s MiB and mapped files (`RssFile`: the binary's pages, touched as its code runs) %s MiB; taken at %s after the first. The event backlog reached %.0f events (`recpol_event_backlog`, read each second; the harness sends the next batch once it is under %d).", v.name,
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.engineLegs) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", s.alloc/(1<<20)) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", s.goal/(1<<20)) }),
@@ -423,6 +426,8 @@ func (r *legsResult) notes() []string {
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.released/(1<<20)) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%.0f", s.goroutines) }),
 				v.series(func(s legSample) string { return fmt.Sprintf("%d", s.rssNowKB/1024) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", float64(s.anonKB)/1024) }),
+				v.series(func(s legSample) string { return fmt.Sprintf("%.1f", float64(s.fileKB)/1024) }),
 				v.series(func(s legSample) string { return s.at.Round(time.Second).String() }), v.maxBacklog, 3*legBatch))
 		}
 		if v.lost {
