@@ -617,6 +617,25 @@ func TestFlood(t *testing.T) {
 	}
 }
 
+// customEvents is n CUSTOM events as the switch frames them, their
+// Event-Subclass 0 to n-1.
+func customEvents(n int) string {
+	var b strings.Builder
+	for k := range n {
+		b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
+	}
+	return b.String()
+}
+
+// numbered is "0" to n-1: the subclasses of customEvents(n).
+func numbered(n int) []string {
+	out := make([]string, n)
+	for k := range out {
+		out[k] = fmt.Sprint(k)
+	}
+	return out
+}
+
 func subclasses(calls []call) []string {
 	var out []string
 	for _, c := range calls {
@@ -635,11 +654,7 @@ func TestEventsBeforeClose(t *testing.T) {
 		if !c.login() {
 			return
 		}
-		var b strings.Builder
-		for k := range n {
-			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
-		}
-		c.write(b.String())
+		c.write(customEvents(n))
 		// and close
 	})
 	_, rec := runClient(t, testConfig(rs.addr()))
@@ -648,11 +663,7 @@ func TestEventsBeforeClose(t *testing.T) {
 	if !errors.Is(err, ErrConnectionLost) {
 		t.Errorf("Disconnected(%v), want ErrConnectionLost", err)
 	}
-	var want []string
-	for k := range n {
-		want = append(want, fmt.Sprint(k))
-	}
-	if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:j])); diff != "" {
+	if diff := cmp.Diff(numbered(n), subclasses(rec.snapshot()[i:j])); diff != "" {
 		t.Errorf("events before Disconnected -want +got:\n%s", diff)
 	}
 }
@@ -699,11 +710,7 @@ func TestEventsBatched(t *testing.T) {
 		if !c.login() {
 			return
 		}
-		var b strings.Builder
-		for k := range n {
-			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
-		}
-		c.write(b.String())
+		c.write(customEvents(n))
 		for {
 			if _, ok := c.command(); !ok {
 				return
@@ -713,11 +720,7 @@ func TestEventsBatched(t *testing.T) {
 	c, rec := runClient(t, testConfig(rs.addr()))
 	i, _ := rec.waitConnected(t, 0)
 	rec.waitCount(t, "CUSTOM events", n, func(c call) bool { return c.kind == itemEvent })
-	var want []string
-	for k := range n {
-		want = append(want, fmt.Sprint(k))
-	}
-	if diff := cmp.Diff(want, subclasses(rec.snapshot()[i:])); diff != "" {
+	if diff := cmp.Diff(numbered(n), subclasses(rec.snapshot()[i:])); diff != "" {
 		t.Errorf("events -want +got:\n%s", diff)
 	}
 	s, err := c.current()
@@ -741,12 +744,7 @@ func TestEventsOfAStreamThatNeverPauses(t *testing.T) {
 		if !c.login() {
 			return
 		}
-		var b strings.Builder
-		for k := range n {
-			b.WriteString(rawEvent("CUSTOM", eslwire.Header{Name: "Event-Subclass", Value: fmt.Sprint(k)}))
-		}
-		b.WriteString("Content-Length: 100\nContent-Type: text/event-plain\n\nEvent-Name: CUS")
-		c.write(b.String())
+		c.write(customEvents(n) + "Content-Length: 100\nContent-Type: text/event-plain\n\nEvent-Name: CUS")
 		for {
 			if _, ok := c.command(); !ok {
 				return
@@ -757,11 +755,7 @@ func TestEventsOfAStreamThatNeverPauses(t *testing.T) {
 	i, _ := rec.waitConnected(t, 0)
 	rec.waitCount(t, "CUSTOM events", 2*maxBatch, func(c call) bool { return c.kind == itemEvent })
 	got := subclasses(rec.snapshot()[i:])
-	var want []string
-	for k := range len(got) {
-		want = append(want, fmt.Sprint(k))
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(numbered(len(got)), got); diff != "" {
 		t.Errorf("events -want +got:\n%s", diff)
 	}
 }
