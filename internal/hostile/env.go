@@ -324,32 +324,14 @@ func (e *env) rssKB() int64 {
 }
 
 // rssSplitKB reads how much of the running runtime's resident memory is
-// anonymous (its heap and stacks, SQLite's caches) and how much maps files
-// (the binary's pages as its code runs): RssAnon and RssFile of
-// /proc/PID/status.
+// anonymous and how much maps files (procstat.Resident), in KiB.
 func (e *env) rssSplitKB() (anon, file int64) {
 	pid := e.pid()
 	if pid == 0 {
 		return 0, 0
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0, 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-		switch k {
-		case "RssAnon":
-			anon = n
-		case "RssFile":
-			file = n
-		}
-	}
-	return anon, file
+	anon, file, _ = procstat.Resident(pid)
+	return anon >> 10, file >> 10
 }
 
 // healthz asks the runtime's /healthz on a new connection.

@@ -201,29 +201,48 @@ func (p *Proc) Wait() (Usage, error) {
 // Status reads the current and peak resident set size of a live process
 // (VmRSS and VmHWM of /proc/<pid>/status), in bytes.
 func Status(pid int) (rss, hwm int64, err error) {
+	v, err := status(pid, "VmRSS", "VmHWM")
+	return v[0], v[1], err
+}
+
+// Resident reads how much of a live process's resident memory is
+// anonymous (heap, stacks, caches it allocated) and how much maps files
+// (its binary's pages, as its code runs): RssAnon and RssFile of
+// /proc/<pid>/status, in bytes.
+func Resident(pid int) (anon, file int64, err error) {
+	v, err := status(pid, "RssAnon", "RssFile")
+	return v[0], v[1], err
+}
+
+// status reads fields of /proc/<pid>/status given in kB, in bytes, in
+// the order of keys; an error when one is missing.
+func status(pid int, keys ...string) ([]int64, error) {
+	out := make([]int64, len(keys))
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
-		return 0, 0, err
+		return out, err
 	}
 	found := 0
 	for _, l := range strings.Split(string(b), "\n") {
-		for _, f := range []struct {
-			key string
-			v   *int64
-		}{{"VmRSS:", &rss}, {"VmHWM:", &hwm}} {
-			if v, ok := strings.CutPrefix(l, f.key); ok {
-				n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-				if err == nil {
-					*f.v = n << 10
-					found++
-				}
+		k, v, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		for i, key := range keys {
+			if k != key {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			if err == nil {
+				out[i] = n << 10
+				found++
 			}
 		}
 	}
-	if found < 2 {
-		return rss, hwm, fmt.Errorf("/proc/%d/status: no VmRSS and VmHWM (the process has exited)", pid)
+	if found < len(keys) {
+		return out, fmt.Errorf("/proc/%d/status: no %s (the process has exited)", pid, strings.Join(keys, " and "))
 	}
-	return rss, hwm, nil
+	return out, nil
 }
 
 // clockTick is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on

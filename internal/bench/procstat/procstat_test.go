@@ -188,4 +188,11 @@ func TestCPUAndStatus(t *testing.T) {
 	if _, _, err := Status(1 << 30); err == nil {
 		t.Errorf("Status of a pid that does not exist: no error")
 	}
+	anon, file, err := Resident(os.Getpid())
+	if err != nil || anon <= 0 || file <= 0 {
+		t.Errorf("Resident: anon %d, file %d, %v", anon, file, err)
+	}
+	if _, _, err := Resident(1 << 30); err == nil {
+		t.Errorf("Resident of a pid that does not exist: no error")
+	}
 }
