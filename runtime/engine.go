@@ -85,6 +85,14 @@ type engine struct {
 	unwritten map[string]*intent
 	lastTS    int64     // the latest event time seen, µs on the switch's clock
 	lastSeen  time.Time // when it was seen
+	// received is when the event being handled was read off the
+	// connection (zero outside Handle): a start it decides is timed
+	// from it (startDelay).
+	received time.Time
+	// startDelay observes, for each start command as it goes out, how
+	// long it took since the event that decided it was read (nil: not
+	// observed; recpol_start_delay_seconds).
+	startDelay func(time.Duration)
 
 	// out is the command queue, in order, drained by the sender;
 	// senderStopped is closed once the sender has stopped (stopOnce).
@@ -125,6 +133,9 @@ type recording struct {
 	*callstate.Recording
 	path, local string
 	started     time.Time
+	// decided is when the event that decided the start was read off the
+	// connection (the API call's time for a start asked by API).
+	decided time.Time
 	// format is the file's format: the policy's, or wav where the switch
 	// cannot write the mp3 the policy asks for (formatRequested).
 	format, formatRequested string
@@ -196,6 +207,8 @@ func (e *engine) Handle(ev *Event) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	ts := eventTS(ev)
+	e.received = ev.Received
+	defer func() { e.received = time.Time{} }()
 	if ts > e.lastTS {
 		e.lastTS, e.lastSeen = ts, time.Now()
 	}
@@ -319,6 +332,10 @@ func (e *engine) start(rec *callstate.Recording) {
 		return
 	}
 	r := &recording{Recording: rec, started: time.Now(), format: ext, formatRequested: requested}
+	r.decided = e.received
+	if r.decided.IsZero() {
+		r.decided = r.started
+	}
 	it := e.continuing[rec.ID]
 	if it != nil {
 		r.path = it.Path

@@ -172,3 +172,65 @@ func TestEventLag(t *testing.T) {
 		t.Errorf("lag %v s, want about 2", v)
 	}
 }
+
+// TestStartDelay: each start going out observes the time since the event
+// that decided it was read off the connection; commands that are not
+// starts observe nothing, and an event read long ago is not lost in a
+// fresh one.
+func TestStartDelay(t *testing.T) {
+	tb := exampleTable(t)
+	var (
+		mu   sync.Mutex
+		seen []time.Duration
+	)
+	e := newEngine(SwitchConfig{Name: "fs", RecordDir: "/rec", LocalDir: "/rec"}, Classify{Preset: "recpol"},
+		func() *table.Table { return tb }, nopFinisher{}, quietLogger(), nil)
+	e.startDelay = func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, d)
+	}
+	answer := ev("CHANNEL_ANSWER", "aaaa-1", 0, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+		"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+		"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet")
+	answer.Received = time.Now().Add(-2 * time.Second)
+	e.Handle(answer)
+	if len(e.out) == 0 {
+		t.Fatal("the call started no recording: the test proves nothing")
+	}
+	c := &slowCommander{release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { e.sender(ctx, c); close(done) }()
+	defer func() { cancel(); <-done }()
+	var starts, others int
+	waitFor(t, "the commands", func() bool {
+		starts, others = 0, 0
+		for _, cmd := range c.sent() {
+			if strings.Contains(cmd, " start ") {
+				starts++
+			} else {
+				others++
+			}
+		}
+		return starts > 0 && starts+others == len(c.sent()) && len(e.out) == 0
+	})
+	waitFor(t, "every start observed", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= starts
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) != starts {
+		t.Errorf("%d delays observed for %d starts (and %d other commands)", len(seen), starts, others)
+	}
+	for _, d := range seen {
+		if d < 2*time.Second || d > time.Minute {
+			t.Errorf("start delay %v, want about 2 s (the event was read 2 s before it was handled)", d)
+		}
+	}
+	if !e.received.IsZero() {
+		t.Errorf("the engine still holds the handled event's time %v", e.received)
+	}
+}

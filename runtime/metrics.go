@@ -27,9 +27,10 @@ type Metrics struct {
 	TableAccounts       prometheus.Gauge
 	SwitchUp            *prometheus.GaugeVec // by switch: 1 connected, 0 not
 	Reconnects          *prometheus.CounterVec
-	Flagged             *prometheus.CounterVec // by flag
-	EventLag            *prometheus.GaugeVec   // by switch
-	SwitchMP3           *prometheus.GaugeVec   // by switch: 1 can write mp3
+	Flagged             *prometheus.CounterVec   // by flag
+	EventLag            *prometheus.GaugeVec     // by switch
+	StartDelay          *prometheus.HistogramVec // by switch
+	SwitchMP3           *prometheus.GaugeVec     // by switch: 1 can write mp3
 	FinishQueue         prometheus.Gauge
 	SidecarsRepaired    prometheus.Counter
 	// uploadHealth reads the store's upload queue at each scrape; set once
@@ -56,6 +57,7 @@ func (m *Metrics) InitSwitch(name string) {
 	m.SwitchUp.WithLabelValues(name).Set(0)
 	m.Reconnects.WithLabelValues(name)
 	m.EventLag.WithLabelValues(name)
+	m.StartDelay.WithLabelValues(name)
 }
 
 // NewMetrics creates the metrics and their registry.
@@ -88,6 +90,9 @@ func NewMetrics() *Metrics {
 			Help: "Event-socket disconnections by switch."}, []string{"switch"}),
 		EventLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_event_lag_seconds",
 			Help: "How far behind the switch the runtime reads: the time the last event handled waited between the connection and the engine."}, []string{"switch"}),
+		StartDelay: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "recpol_start_delay_seconds",
+			Help:    "How long a recording start took inside the runtime: from reading the switch's event that decided it off the connection (or the API call that asked for it) to writing its uuid_record start to the switch.",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}}, []string{"switch"}),
 		SwitchMP3: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_switch_mp3",
 			Help: "Whether a switch can write mp3 (module_exists mod_shout at its last connection): 0 means mp3 recordings are made in WAV."}, []string{"switch"}),
 		FinishQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_finish_queue",
@@ -121,7 +126,7 @@ func NewMetrics() *Metrics {
 	build.Set(1)
 	m.Registry.MustRegister(build)
 	m.Registry.MustRegister(m.Recordings, m.Finished, m.Uploads, m.UploadsPending, m.Reloads, m.LastReloadOK, m.ReloadInProgress,
-		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag,
+		m.LastReloadOKSeconds, m.TableInfo, m.TableAccounts, m.SwitchUp, m.Reconnects, m.Flagged, m.EventLag, m.StartDelay,
 		m.FinishQueue, m.SwitchMP3, m.SidecarsRepaired,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "recpol_uploads_dead_letter",
 			Help: "Uploads dead-lettered (a permanent failure, or failing past upload_max_age_s): retried only by POST /v1/recordings/{id}/upload."},

@@ -168,6 +168,8 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 			m.Recordings.WithLabelValues(what).Inc()
 		})
 		sr.engine.intents = in
+		delay := m.StartDelay.WithLabelValues(s.Name)
+		sr.engine.startDelay = func(d time.Duration) { delay.Observe(d.Seconds()) }
 		if cfg.Catalog.Driver == "postgres" {
 			sr.lease = &catalogLease{cat: cat, key: "switch:" + s.Name, me: cfg.Name, ttl: cfg.LeaseTTL}
 		} else {

@@ -129,6 +129,7 @@ func (e *engine) stopSending() {
 // (no connection); one whose reply was lost is counted failed.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCommand) {
 	e.writeIntent(cmd)
+	e.timeStart(cmd)
 	line := cmd.String()
 	delay := 20 * time.Millisecond
 	jt, timed := c.(jobTimer)
@@ -210,6 +211,24 @@ func (e *engine) writeIntent(cmd eslcmd.ChannelCommand) {
 		e.log.Error("writing a recording intent failed: the recording is not protected against a crash of the runtime",
 			"recording", it.Meta.RecordingID, "error", err)
 		e.obs("intent_failed")
+	}
+}
+
+// timeStart observes a start command's delay (startDelay) as it goes out:
+// the time since the event that decided it was read.
+func (e *engine) timeStart(cmd eslcmd.ChannelCommand) {
+	c, ok := cmd.(eslcmd.RecordStart)
+	if !ok || e.startDelay == nil {
+		return
+	}
+	e.mu.Lock()
+	var decided time.Time
+	if r := e.byPath[c.Path]; r != nil {
+		decided = r.decided
+	}
+	e.mu.Unlock()
+	if !decided.IsZero() {
+		e.startDelay(time.Since(decided))
 	}
 }
 

@@ -36,6 +36,7 @@ import (
 	"io"
 	"log"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -46,6 +47,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -158,6 +160,83 @@ func gauges(addr string) string {
 	return ", " + strings.Join(out, " ")
 }
 
+// startDelay reads the runtime's recpol_start_delay_seconds histogram from
+// its /metrics (how long a start took inside the runtime, from reading the
+// event that decided it to writing its command) and says its median, 99th
+// percentile and count, each quantile as the upper bound of its bucket.
+func startDelay(addr string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return ""
+	}
+	return histogramQuantiles(string(b), "recpol_start_delay_seconds")
+}
+
+// histogramQuantiles says the median and 99th percentile of the histogram
+// name in a Prometheus text exposition, summed over its series, as the
+// upper bounds of the buckets they fall in, and the observations' count.
+func histogramQuantiles(text, name string) string {
+	counts := map[float64]float64{} // cumulative, by upper bound
+	for _, line := range strings.Split(text, "\n") {
+		if !strings.HasPrefix(line, name+"_bucket{") {
+			continue
+		}
+		i := strings.Index(line, `le="`)
+		if i < 0 {
+			continue
+		}
+		le, rest, ok := strings.Cut(line[i+4:], `"`)
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		if len(f) == 0 {
+			continue
+		}
+		n, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		bound := math.Inf(1)
+		if le != "+Inf" {
+			if bound, err = strconv.ParseFloat(le, 64); err != nil {
+				continue
+			}
+		}
+		counts[bound] += n
+	}
+	bounds := make([]float64, 0, len(counts))
+	for b := range counts {
+		bounds = append(bounds, b)
+	}
+	sort.Float64s(bounds)
+	if len(bounds) == 0 || counts[bounds[len(bounds)-1]] == 0 {
+		return ""
+	}
+	total := counts[bounds[len(bounds)-1]]
+	q := func(p float64) string {
+		for _, b := range bounds {
+			if counts[b] >= p*total {
+				if math.IsInf(b, 1) {
+					return fmt.Sprintf("> %s", fmtSeconds(bounds[len(bounds)-2]))
+				}
+				return "<= " + fmtSeconds(b)
+			}
+		}
+		return "?"
+	}
+	return fmt.Sprintf("p50 %s, p99 %s, %.0f starts", q(0.5), q(0.99), total)
+}
+
+// fmtSeconds writes a bucket bound in seconds as a duration.
+func fmtSeconds(s float64) string { return time.Duration(s * float64(time.Second)).String() }
+
 // build compiles the recpol binary the runtime runs as, and the launcher
 // that starts it so that its peak RSS and CPU are its own
 // (internal/bench/procstat).
@@ -227,6 +306,11 @@ type result struct {
 	// The catalog at the end, by state, and the sidecars in storage.
 	catalog  map[catalog.State]int
 	sidecars int
+	// startDelay is the runtime's recpol_start_delay_seconds at the end
+	// of the phase (histogramQuantiles): the part of a start's delay
+	// spent inside the runtime (the last runtime process's, in the kill
+	// phase).
+	startDelay string
 	// load0 and load1 are the load averages when the phase started and
 	// once its last recording was stored and uploaded.
 	load0, load1 string
@@ -548,7 +632,7 @@ http: listen: %q
 		}
 		if now.Sub(lastLog) > 30*time.Second {
 			lastLog = now
-			log.Printf("%s: %d calls placed in %s, runtime RSS %d MiB%s", p.name, res.placed, now.Sub(start).Round(time.Second), rt.rssKB()/1024, gauges(httpAddr))
+			log.Printf("%s: %d calls placed in %s, runtime RSS %d MiB%s; start delay in the runtime %s", p.name, res.placed, now.Sub(start).Round(time.Second), rt.rssKB()/1024, gauges(httpAddr), startDelay(httpAddr))
 		}
 	}
 	res.ran = time.Since(start)
@@ -611,6 +695,7 @@ http: listen: %q
 		}
 	}
 	res.load1 = procstat.LoadAvg()
+	res.startDelay = startDelay(httpAddr)
 	rt.stop()
 	res.peakRSSKB, res.cpu = rt.usage()
 	res.ownExits = int(rt.ownExits.Load())
@@ -963,6 +1048,9 @@ func report(rs []*result, cmdline string) string {
 		}
 		fmt.Fprintf(&b, "\n%s: uploads by object name (upload server %s): %d recordings with a URL, %d of them received; %d objects; re-sent %d (%.1f%% of the objects%s); duplicated objects %d; names shared by two recordings %d\n",
 			r.name, delay, r.uploadsExpected, r.uploaded, r.objects, r.resent, 100*r.resentRate(), perKill, r.dupObjects(), len(r.shared))
+		if r.startDelay != "" {
+			fmt.Fprintf(&b, "\n%s: start delay inside the runtime (`recpol_start_delay_seconds`: from reading the event that decided a start to writing its command; bucket bounds): %s\n", r.name, r.startDelay)
+		}
 		if r.ownExits > 0 {
 			fmt.Fprintf(&b, "\n%s: the runtime exited on its own %d times (neither killed nor stopped by the harness: runtime.log, kept with -keep, says why); the harness started it again after a second each time\n", r.name, r.ownExits)
 		}

@@ -150,3 +150,36 @@ func TestCountUploads(t *testing.T) {
 		t.Errorf("uploaded %d re-sent %d, want 4 0", r.uploaded, r.resent)
 	}
 }
+
+// TestHistogramQuantiles: the quantiles are read from the cumulative
+// buckets of every series of the histogram, as bucket bounds.
+func TestHistogramQuantiles(t *testing.T) {
+	const head = "# HELP recpol_start_delay_seconds x\n# TYPE recpol_start_delay_seconds histogram\n"
+	for _, tc := range []struct {
+		name, text, want string
+	}{
+		{"none", head, ""},
+		{"one series", head +
+			`recpol_start_delay_seconds_bucket{switch="fs",le="0.001"} 60` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="fs",le="0.01"} 99` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="fs",le="1"} 100` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="fs",le="+Inf"} 100` + "\n" +
+			`recpol_start_delay_seconds_sum{switch="fs"} 1.5` + "\n",
+			"p50 <= 1ms, p99 <= 10ms, 100 starts"},
+		{"two series summed, the tail past the last bound", head +
+			`recpol_start_delay_seconds_bucket{switch="a",le="0.001"} 10` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="a",le="5"} 10` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="a",le="+Inf"} 10` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="b",le="0.001"} 0` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="b",le="5"} 0` + "\n" +
+			`recpol_start_delay_seconds_bucket{switch="b",le="+Inf"} 10` + "\n",
+			"p50 <= 1ms, p99 > 5s, 20 starts"},
+		{"another histogram only", `other_bucket{le="1"} 5` + "\n", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := histogramQuantiles(tc.text, "recpol_start_delay_seconds"); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
