@@ -277,32 +277,52 @@ func pcm(segs []segment, rate int, f recFlags) []int16 {
 	nch := f.channels()
 	out := make([]int16, 0, total*nch)
 	tables := map[voice][]int{}
-	table := func(v voice) []int {
-		t, ok := tables[v]
-		if !ok {
-			t = toneTable(float64(v), rate)
-			tables[v] = t
-		}
-		return t
-	}
-	mix := func(vs []voice, j int) int {
-		z := 0
+	// The tables of a segment's voices are looked up once per segment,
+	// not once per sample.
+	resolve := func(vs []voice, buf [][]int) [][]int {
+		buf = buf[:0]
 		for _, v := range vs {
-			t := table(v)
-			z += t[j%len(t)]
+			t, ok := tables[v]
+			if !ok {
+				t = toneTable(float64(v), rate)
+				tables[v] = t
+			}
+			buf = append(buf, t)
+		}
+		return buf
+	}
+	// at[i] is the position in table i of the sample being written: it
+	// steps and wraps instead of taking a remainder per sample.
+	mix := func(ts [][]int, at []int) int {
+		z := 0
+		for i, t := range ts {
+			z += t[at[i]]
+			if at[i]++; at[i] == len(t) {
+				at[i] = 0
+			}
 		}
 		return z
 	}
+	starts := func(ts [][]int, j int, at []int) []int {
+		at = at[:0]
+		for _, t := range ts {
+			at = append(at, j%len(t))
+		}
+		return at
+	}
+	var rbuf, wbuf [][]int
+	var rat, wat []int
 	j := 0
 	for _, s := range segs {
-		for k := 0; k < s.n; k, j = k+1, j+1 {
-			if s.masked {
-				for c := 0; c < nch; c++ {
-					out = append(out, 0)
-				}
-				continue
-			}
-			r, w := mix(s.read, j), mix(s.write, j)
+		if s.masked {
+			out = append(out, make([]int16, s.n*nch)...)
+			j += s.n
+			continue
+		}
+		rbuf, wbuf = resolve(s.read, rbuf), resolve(s.write, wbuf)
+		rat, wat = starts(rbuf, j, rat), starts(wbuf, j, wat)
+		for range s.n {
+			r, w := mix(rbuf, rat), mix(wbuf, wat)
 			if f.stereo {
 				l, rt := r, w
 				if f.swap {
@@ -313,6 +333,7 @@ func pcm(segs []segment, rate int, f recFlags) []int16 {
 			}
 			out = append(out, clip16(r+w))
 		}
+		j += s.n
 	}
 	return out
 }
