@@ -37,6 +37,7 @@ type channel struct {
 	rdnis                                       string // Caller-RDNIS: the destination before a blind transfer
 
 	createdUS, answeredUS, progressUS, progressMediaUS, bridgedUS, hangupUS, transferUS int64
+	answeredMS                                                                          int64 // virtual time of the answer
 
 	recordings []*recording // running, in start order
 
@@ -127,6 +128,7 @@ func (s *Server) answer(ch *channel) {
 	}
 	ch.answered = true
 	ch.answeredUS = s.usec()
+	ch.answeredMS = s.now
 	ch.setVar("endpoint_disposition", "ANSWER")
 	s.publish(s.channelEvent("CHANNEL_ANSWER", ch, "switch_channel.c", "switch_channel_perform_mark_answered", 3846, nil, nil))
 }

@@ -48,6 +48,7 @@ type FileRecord struct {
 	Vars       []eslwire.Header // recording variables ({k=v})
 	StartedAt  time.Duration    // virtual time of RECORD_START
 	StoppedAt  time.Duration    // virtual time of RECORD_STOP
+	AnsweredAt time.Duration    // virtual time the recorded leg answered; 0 if it had not when the recording started
 	Deleted    bool             // too short or empty: removed before RECORD_STOP
 	ToneHz     float64          // the recorded leg's voice (its party's tone); the read side
 	OtherHz    []float64        // the other voices the file carries (the write side: the bridged parties), sorted

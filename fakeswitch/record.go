@@ -237,6 +237,9 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		StartedAt: durMS(r.startMS), StoppedAt: s.nowDur(), ToneHz: float64(r.owners[0].ch.voice), Cause: cause,
 		Channels: r.flags.channels(),
 	}
+	if ch.answered && ch.answeredMS <= r.startMS {
+		fr.AnsweredAt = durMS(ch.answeredMS)
+	}
 	segs := r.segments()
 	fr.OtherHz, fr.Announced = heard(segs, r.rate, fr.ToneHz)
 	switch {

@@ -114,6 +114,7 @@ func TestRecordings(t *testing.T) {
 			got := files[0]
 			want := tt.want
 			want.Path, want.UUID, want.CallID, want.ToneHz, want.Channels = path, a, "rec", hzA, 1
+			want.AnsweredAt = time.Second // twoLegCall answers a at 1000 ms, before every start
 			if want.Samples > 0 {
 				// Recorded after the bridge: the callee's voice too.
 				want.OtherHz = []float64{hzB}

@@ -46,6 +46,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -158,6 +159,24 @@ func gauges(addr string) string {
 		return ""
 	}
 	return ", " + strings.Join(out, " ")
+}
+
+// lateStart is how late after the answer a start may come before the
+// agent's recording (2.8 s from the answer to the hangup) falls under its
+// 2 s record_min_sec and is discarded.
+const lateStart = 800 * time.Millisecond
+
+// lagSummary says the median, 90th and 99th percentiles and the largest
+// of lags, and how many are over late.
+func lagSummary(lags []time.Duration, late time.Duration) string {
+	if len(lags) == 0 {
+		return ""
+	}
+	lags = slices.Clone(lags)
+	slices.Sort(lags)
+	q := func(p float64) time.Duration { return lags[int(p*float64(len(lags)-1))] }
+	over := len(lags) - sort.Search(len(lags), func(i int) bool { return lags[i] > late })
+	return fmt.Sprintf("p50 %s, p90 %s, p99 %s, max %s; %d of %d later than %s", q(0.5), q(0.9), q(0.99), lags[len(lags)-1], over, len(lags), late)
 }
 
 // startDelay reads the runtime's recpol_start_delay_seconds histogram from
@@ -306,6 +325,9 @@ type result struct {
 	// The catalog at the end, by state, and the sidecars in storage.
 	catalog  map[catalog.State]int
 	sidecars int
+	// switchLag is how long after its leg's answer each recording
+	// started on the switch (lagSummary).
+	switchLag string
 	// startDelay is the runtime's recpol_start_delay_seconds at the end
 	// of the phase (histogramQuantiles): the part of a start's delay
 	// spent inside the runtime (the last runtime process's, in the kill
@@ -527,8 +549,14 @@ func runPhase(p phase) (*result, error) {
 
 	var filesMu sync.Mutex
 	files := map[string]fakeswitch.FileRecord{}
+	var startLags []time.Duration // per recording started after its leg's answer
 	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Realtime: true,
 		NoHistory: os.Getenv("SOAK_DEBUG") == "", OnFile: func(f fakeswitch.FileRecord) {
+			if f.AnsweredAt > 0 {
+				filesMu.Lock()
+				startLags = append(startLags, f.StartedAt-f.AnsweredAt)
+				filesMu.Unlock()
+			}
 			if f.Deleted || f.Error != "" {
 				return
 			}
@@ -646,6 +674,7 @@ http: listen: %q
 	// Wait until every kept file is stored and every upload is done.
 	filesMu.Lock()
 	res.produced = len(files)
+	res.switchLag = lagSummary(startLags, lateStart)
 	filesMu.Unlock()
 	storage, spool := filepath.Join(dir, "storage"), filepath.Join(dir, "spool")
 	deadline := time.Now().Add(p.drain)
@@ -1048,6 +1077,9 @@ func report(rs []*result, cmdline string) string {
 		}
 		fmt.Fprintf(&b, "\n%s: uploads by object name (upload server %s): %d recordings with a URL, %d of them received; %d objects; re-sent %d (%.1f%% of the objects%s); duplicated objects %d; names shared by two recordings %d\n",
 			r.name, delay, r.uploadsExpected, r.uploaded, r.objects, r.resent, 100*r.resentRate(), perKill, r.dupObjects(), len(r.shared))
+		if r.switchLag != "" {
+			fmt.Fprintf(&b, "\n%s: start lag on the switch (from the leg's answer to the start running on the fake switch, its clock; the runtime's part is the line below): %s\n", r.name, r.switchLag)
+		}
 		if r.startDelay != "" {
 			fmt.Fprintf(&b, "\n%s: start delay inside the runtime (`recpol_start_delay_seconds`: from reading the event that decided a start to writing its command; bucket bounds): %s\n", r.name, r.startDelay)
 		}

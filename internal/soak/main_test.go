@@ -183,3 +183,30 @@ func TestHistogramQuantiles(t *testing.T) {
 		})
 	}
 }
+
+// TestLagSummary: quantiles of the sorted lags, the largest, and the
+// count strictly later than the limit.
+func TestLagSummary(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		var out []time.Duration
+		for _, n := range ns {
+			out = append(out, time.Duration(n)*time.Millisecond)
+		}
+		return out
+	}
+	for _, tc := range []struct {
+		name string
+		lags []time.Duration
+		want string
+	}{
+		{"none", nil, ""},
+		{"one", ms(5), "p50 5ms, p90 5ms, p99 5ms, max 5ms; 0 of 1 later than 800ms"},
+		{"unsorted, one at the limit", ms(900, 10, 800, 20, 30), "p50 30ms, p90 800ms, p99 800ms, max 900ms; 1 of 5 later than 800ms"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := lagSummary(tc.lags, 800*time.Millisecond); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
