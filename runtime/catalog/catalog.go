@@ -99,6 +99,16 @@ type Catalog struct {
 
 	commits atomic.Int64
 	applies atomic.Int64
+
+	// SQLite only: ckdb is the connection that checkpoints the WAL, off
+	// the writer's commits (checkpointer); ckKick asks it to, ckDone is
+	// closed when it has stopped.
+	ckdb         *sql.DB
+	ckKick       chan struct{}
+	ckDone       chan struct{}
+	checkpoints  atomic.Int64
+	ckpointErrs  atomic.Int64
+	onCheckpoint atomic.Pointer[func()] // tests: called after each checkpoint
 }
 
 // Stats counts the work of the group-commit writer since Open.
@@ -108,6 +118,10 @@ type Stats struct {
 	// Commits is the number of transactions the writer committed (or
 	// tried to): Applies/Commits is the mean group size.
 	Commits int64
+	// Checkpoints is the number of WAL checkpoints run off the writer
+	// (SQLite), CheckpointErrors those that failed (the next one copies
+	// what they did not).
+	Checkpoints, CheckpointErrors int64
 }
 
 // Open opens the catalog, applies the migrations it lacks and starts the
@@ -130,7 +144,14 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		// heap, and SQLite's commit walks the writer's cache: 64 MB each
 		// cost a 200 calls/s runtime 320 MB of RSS and a tenth of its CPU.
 		const common = "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate")
+		// The writer never checkpoints the WAL itself
+		// (wal_autocheckpoint 0): a checkpoint copies pages into the
+		// database file and fsyncs it, which in the writer would hold up
+		// every commit waiting behind it. The checkpointer does it on a
+		// connection of its own (PASSIVE: the writer goes on appending
+		// meanwhile). journal_size_limit truncates a WAL a burst grew once
+		// it restarts.
+		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
@@ -150,6 +171,18 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		r.SetMaxIdleConns(4)
 		r.SetConnMaxIdleTime(0)
 		c.rdb = r
+		ck, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-512)&_pragma=synchronous(FULL)")
+		if err != nil {
+			w.Close()
+			r.Close()
+			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
+		}
+		ck.SetMaxOpenConns(1)
+		ck.SetMaxIdleConns(1)
+		ck.SetConnMaxIdleTime(0)
+		c.ckdb = ck
+		c.ckKick = make(chan struct{}, 1)
+		c.ckDone = make(chan struct{})
 	case DriverPostgres:
 		pc, err := pgx.ParseConfig(cfg.DSN)
 		if err != nil {
@@ -179,6 +212,9 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		return nil, err
 	}
 	go c.writer()
+	if c.ckdb != nil {
+		go c.checkpointer()
+	}
 	return c, nil
 }
 
@@ -187,7 +223,8 @@ func (c *Catalog) Driver() string { return c.d.name }
 
 // Stats reports the writer's counters.
 func (c *Catalog) Stats() Stats {
-	return Stats{Applies: c.applies.Load(), Commits: c.commits.Load()}
+	return Stats{Applies: c.applies.Load(), Commits: c.commits.Load(),
+		Checkpoints: c.checkpoints.Load(), CheckpointErrors: c.ckpointErrs.Load()}
 }
 
 // Close stops the writer, once the transaction in progress is committed,
@@ -197,6 +234,9 @@ func (c *Catalog) Close() error {
 	c.closeOnce.Do(func() {
 		close(c.quit)
 		<-c.writerDone
+		if c.ckDone != nil {
+			<-c.ckDone
+		}
 		err = c.closeDBs()
 	})
 	return err
@@ -209,6 +249,9 @@ func (c *Catalog) closeDBs() error {
 	}
 	if c.get != nil {
 		err = errors.Join(err, c.get.Close())
+	}
+	if c.ckdb != nil {
+		err = errors.Join(err, c.ckdb.Close())
 	}
 	err = errors.Join(err, c.wdb.Close())
 	if c.rdb != c.wdb {

@@ -101,3 +101,9 @@ func (c *Catalog) ExplainSearch(ctx context.Context, f Filter) (string, error) {
 	}
 	return b.String(), rows.Err()
 }
+
+// OnCheckpoint has f called after each checkpoint of the checkpointer.
+func (c *Catalog) OnCheckpoint(f func()) { c.onCheckpoint.Store(&f) }
+
+// CheckpointEvery is how many commits ask for a checkpoint.
+const CheckpointEvery = checkpointEvery

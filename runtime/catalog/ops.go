@@ -104,6 +104,7 @@ func (c *Catalog) Apply(ctx context.Context, ops ...Op) error {
 func (c *Catalog) writer() {
 	defer close(c.writerDone)
 	group := make([]*request, 0, maxGroup)
+	sinceCheckpoint := 0
 	for {
 		select {
 		case r := <-c.reqs:
@@ -121,6 +122,57 @@ func (c *Catalog) writer() {
 			}
 		}
 		c.commitGroup(group)
+		if c.ckKick != nil {
+			if sinceCheckpoint++; sinceCheckpoint >= checkpointEvery {
+				sinceCheckpoint = 0
+				select {
+				case c.ckKick <- struct{}{}:
+				default: // one is asked for already
+				}
+			}
+		}
+	}
+}
+
+// checkpointEvery is how many commits of the writer ask the checkpointer
+// for a checkpoint: a group of finishes writes a few dozen pages, so that
+// the WAL holds about as many as SQLite's own default (1,000 pages)
+// between two. checkpointIdle is how soon after the last commit the
+// checkpointer copies what fewer commits left in the WAL.
+const (
+	checkpointEvery = 32
+	checkpointIdle  = time.Second
+)
+
+// checkpointer copies the WAL into the database file (PRAGMA
+// wal_checkpoint(PASSIVE)) when the writer asks, and after commits that
+// did not ask, on a connection of its own, until Close. A checkpoint that
+// fails is counted (Stats.CheckpointErrors) and the next one copies what
+// it did not; nothing is lost, the WAL is durable.
+func (c *Catalog) checkpointer() {
+	defer close(c.ckDone)
+	t := time.NewTicker(checkpointIdle)
+	defer t.Stop()
+	done := c.commits.Load()
+	for {
+		select {
+		case <-c.quit:
+			return
+		case <-c.ckKick:
+		case <-t.C:
+			if c.commits.Load() == done {
+				continue
+			}
+		}
+		done = c.commits.Load()
+		if _, err := c.ckdb.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+			c.ckpointErrs.Add(1)
+		} else {
+			c.checkpoints.Add(1)
+		}
+		if f := c.onCheckpoint.Load(); f != nil {
+			(*f)()
+		}
 	}
 }
 
