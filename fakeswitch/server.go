@@ -48,6 +48,15 @@ type Config struct {
 	// what lets a client react to an event (send uuid_record) at the
 	// virtual time of that event. Default 20ms. Not used in Realtime mode.
 	Quiet time.Duration
+	// Settled, when set, is asked too before each advance of the clock
+	// (not in Realtime mode), with how many events the server has
+	// written to its clients: a client that counts the events it is done
+	// with says whether it has caught up, which no quiet period can tell
+	// on a loaded machine. Run waits for it for at most SettleTimeout
+	// (default 5s) of real time per advance, then advances anyway.
+	Settled func(eventsWritten int64) bool
+	// SettleTimeout bounds the wait for Settled.
+	SettleTimeout time.Duration
 	// Heartbeat is the virtual-time interval of HEARTBEAT events; default
 	// 20s, as FreeSWITCH. Negative disables them.
 	Heartbeat time.Duration
@@ -125,22 +134,23 @@ type Server struct {
 	globals map[string]string
 	closing map[string]int // by leg uuid: recording files still being closed
 	// preAnswered: uuids of the legs a recording start pre-answered.
-	preAnswered map[string]bool
-	clients     map[*client]struct{}
-	clientSeq   int
-	listeners   []net.Listener
-	closed      bool
-	commands    []CommandRecord
-	sent        []SentEvent
-	files       []FileRecord
-	activity    chan struct{} // signalled on every command and write
-	lastBusy    time.Time     // real time of the last command or write
-	unwritten   int           // frames queued and not yet written
-	wg          sync.WaitGroup
-	jobsMu      sync.Mutex
-	jobsLeft    int           // file jobs not yet done, guarded by jobsMu
-	jobsDone    *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
-	jobsTick    chan struct{} // guarded by jobsMu, closed and replaced when a job ends
+	preAnswered   map[string]bool
+	clients       map[*client]struct{}
+	clientSeq     int
+	listeners     []net.Listener
+	closed        bool
+	commands      []CommandRecord
+	sent          []SentEvent
+	files         []FileRecord
+	activity      chan struct{} // signalled on every command and write
+	lastBusy      time.Time     // real time of the last command or write
+	unwritten     int           // frames queued and not yet written
+	eventsWritten int64         // event frames written to clients (Config.Settled)
+	wg            sync.WaitGroup
+	jobsMu        sync.Mutex
+	jobsLeft      int           // file jobs not yet done, guarded by jobsMu
+	jobsDone      *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
+	jobsTick      chan struct{} // guarded by jobsMu, closed and replaced when a job ends
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -153,6 +163,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.Epoch.IsZero() {
 		cfg.Epoch = time.Now().Truncate(time.Millisecond)
+	}
+	if cfg.SettleTimeout <= 0 {
+		cfg.SettleTimeout = 5 * time.Second
 	}
 	if cfg.Quiet <= 0 {
 		cfg.Quiet = 20 * time.Millisecond
@@ -369,7 +382,7 @@ func (c *client) writeLoop() {
 			held = nil
 		}
 		buf = buf[:0]
-		n := 0
+		n, events := 0, 0
 		var blocked map[string]bool
 		tick := c.s.jobEnded()
 		waiting := false // a held frame waits for a job
@@ -399,11 +412,15 @@ func (c *client) writeLoop() {
 			}
 			buf = eslwire.AppendFrame(buf, q.f)
 			n++
+			if ct := q.f.Get("Content-Type"); ct == eslwire.TypeEventPlain || ct == eslwire.TypeEventJSON {
+				events++
+			}
 		}
 		if n > 0 {
 			_, err := c.conn.Write(buf)
 			c.s.mu.Lock()
 			c.s.unwritten -= n
+			c.s.eventsWritten += int64(events)
 			c.s.markBusy()
 			c.s.mu.Unlock()
 			if err != nil {
@@ -1025,13 +1042,21 @@ func (s *Server) runRealtime(ctx context.Context) error {
 }
 
 func (s *Server) waitQuiet(ctx context.Context) error {
+	settleBy := time.Now().Add(s.cfg.SettleTimeout)
 	for {
 		s.mu.Lock()
 		idle := s.unwritten == 0
 		wait := s.cfg.Quiet - time.Since(s.lastBusy)
+		written := s.eventsWritten
 		s.mu.Unlock()
 		if idle && wait <= 0 {
-			return nil
+			if s.cfg.Settled == nil || s.cfg.Settled(written) {
+				return nil
+			}
+			if time.Now().After(settleBy) {
+				s.log.Warn("the client did not settle: advancing the clock anyway", "events_written", written)
+				return nil
+			}
 		}
 		if wait <= 0 {
 			wait = s.cfg.Quiet

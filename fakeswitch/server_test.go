@@ -1,16 +1,20 @@
 package fakeswitch
 
 import (
+	"context"
 	"math"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/fiorix/go-eventsocket/eventsocket"
 	"github.com/google/go-cmp/cmp"
 	"github.com/recpol/recpol/runtime/eslwire"
+	"github.com/recpol/recpol/scenario"
 )
 
 func TestAuth(t *testing.T) {
@@ -221,5 +225,72 @@ func checkAudio(t *testing.T, samples []int, rate int, hz []float64, tone, maske
 				}
 			}
 		}
+	}
+}
+
+// TestSettledHoldsTheClock: with Config.Settled, Run moves the clock only
+// once the client says it is done with every event written (here: once it
+// has read them all), and after SettleTimeout without it.
+func TestSettledHoldsTheClock(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		timeout time.Duration
+		settle  bool // the client reads and reports what it read
+	}{
+		{"settled", time.Minute, true},
+		{"never settled: the timeout advances the clock", 50 * time.Millisecond, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var read, asked atomic.Int64
+			var writtenSeen atomic.Int64
+			srv, addr := startServer(t, Config{Quiet: time.Millisecond, SettleTimeout: tc.timeout, Settled: func(w int64) bool {
+				asked.Add(1)
+				writtenSeen.Store(w)
+				return tc.settle && read.Load() == w
+			}})
+			c := dialRaw(t, addr)
+			c.login(t, "CHANNEL_CREATE CHANNEL_ANSWER")
+			call := scenario.Call{ID: "s", Legs: []scenario.Leg{{Name: "a", CallerIDNumber: "1001", DestinationNumber: "1002"}},
+				Steps: []scenario.Step{{AtMS: 0, Do: "create", Leg: "a"}, {AtMS: 1000, Do: "answer", Leg: "a"}, {AtMS: 2000, Do: "hangup", Leg: "a"}}}
+			if _, err := srv.StartCall(call); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Run(context.Background()) }()
+			if !tc.settle {
+				if err := <-done; err != nil {
+					t.Fatal(err)
+				}
+				if asked.Load() == 0 || writtenSeen.Load() == 0 {
+					t.Errorf("Settled asked %d times, last with %d events written: want asked with the events", asked.Load(), writtenSeen.Load())
+				}
+				return
+			}
+			// The create is written at 0 ms; until it is read the clock
+			// stays there, however often Settled is asked.
+			ev := c.nextEvent(t)
+			for deadline := time.Now().Add(10 * time.Second); asked.Load() < 5; runtime.Gosched() {
+				if time.Now().After(deadline) {
+					t.Fatalf("Settled asked %d times in 10 s, the clock at %v", asked.Load(), srv.Now())
+				}
+			}
+			if now := srv.Now(); now != 0 {
+				t.Fatalf("the clock moved to %v before the client settled", now)
+			}
+			if ev.Get("Event-Name") != "CHANNEL_CREATE" {
+				t.Fatalf("first event %s", ev.Get("Event-Name"))
+			}
+			read.Add(1)
+			if ev := c.nextEvent(t); ev.Get("Event-Name") != "CHANNEL_ANSWER" {
+				t.Fatalf("second event %s", ev.Get("Event-Name"))
+			}
+			if now := srv.Now(); now != time.Second {
+				t.Errorf("the answer written at %v, want 1s", now)
+			}
+			read.Add(1)
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

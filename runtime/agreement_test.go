@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ type harness struct {
 	rt     *Runtime
 	cancel context.CancelFunc
 	done   chan error
+	// settled: the switch run the fake switch's Config.Settled asks, set
+	// once the runtime exists (nil for a switch the test made).
+	settled *atomic.Pointer[switchRun]
 }
 
 // harnessOpts change what startHarnessOpts sets up.
@@ -77,8 +81,17 @@ func startHarnessOpts(t testing.TB, policyDir string, o harnessOpts) *harness {
 	if o.srv != nil {
 		h.srv = o.srv
 	} else {
+		// The clock moves once the runtime is done with every event sent
+		// (handled, or a BACKGROUND_JOB read) and with every command it
+		// queued: on a loaded machine a quiet period alone let a start
+		// come after the clock had moved on.
+		var sr atomic.Pointer[switchRun]
+		h.settled = &sr
 		h.srv = fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: h.rec, Quiet: 100 * time.Millisecond,
-			Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC)})
+			Epoch: time.Date(2026, 11, 21, 9, 0, 0, 0, time.UTC), Settled: func(written int64) bool {
+				s := sr.Load()
+				return s != nil && s.handled.Load()+s.client.JobsRead() == written && s.engine.commands.Load() == 0
+			}})
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
@@ -111,6 +124,9 @@ reload_debounce_ms: 20
 		t.Fatal(err)
 	}
 	h.rt = rt
+	if h.settled != nil {
+		h.settled.Store(rt.switches[0])
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h.cancel = cancel
 	go func() { h.done <- rt.Run(ctx) }()

@@ -99,6 +99,9 @@ type engine struct {
 	out           chan eslcmd.ChannelCommand
 	senderStopped chan struct{}
 	stopOnce      sync.Once
+	// commands counts the commands queued and not yet done with: sent
+	// and answered, failed, or given up (sendOne).
+	commands atomic.Int64
 
 	// mp3 is whether the switch can write mp3 (mod_shout loaded), asked
 	// at each connection: mp3Unknown until it answers.

@@ -67,6 +67,8 @@ type switchRun struct {
 	rt     *Runtime
 	lease  lease
 	lag    prometheus.Gauge // recpol_event_lag_seconds of this switch
+	// handled counts the events the engine has handled (Event).
+	handled atomic.Int64
 	// connections carries each (re)connection from Connected to the
 	// switch's reconcile loop (run by Run); a connection not yet
 	// reconciled is merged with the next.
@@ -446,6 +448,7 @@ func (sr *switchRun) Event(ev *esl.Event) {
 		sr.lag.Set(time.Since(ev.Received).Seconds())
 	}
 	sr.engine.Handle((*Event)(ev))
+	sr.handled.Add(1)
 }
 
 // Disconnected records a lost connection.

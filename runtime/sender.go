@@ -128,6 +128,7 @@ func (e *engine) stopSending() {
 // (eslcmd's Repeatable: a broadcast) is sent again only when it never left
 // (no connection); one whose reply was lost is counted failed.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCommand) {
+	defer e.commands.Add(-1)
 	e.writeIntent(cmd)
 	e.timeStart(cmd)
 	line := cmd.String()
@@ -271,6 +272,7 @@ func (e *engine) send(cmd eslcmd.ChannelCommand) {
 		e.unsent(cmd)
 		return
 	}
+	e.commands.Add(1) // until sendOne is done with it
 	select {
 	case e.out <- cmd:
 		return
@@ -287,6 +289,7 @@ func (e *engine) send(cmd eslcmd.ChannelCommand) {
 	case <-e.senderStopped:
 		why = "the sender has stopped"
 	}
+	e.commands.Add(-1)
 	e.log.Error("command not sent: "+why, "command", cmd.String(), "queued", len(e.out))
 	e.obs("command_dropped")
 	e.unsent(cmd)

@@ -144,6 +144,7 @@ type Client struct {
 	running   atomic.Bool
 	connected atomic.Bool
 	backlog   atomic.Pointer[queue] // the delivery queue of the running Run
+	jobsRead  atomic.Int64          // BACKGROUND_JOBs read (JobsRead)
 	mu        sync.Mutex
 	sess      *session // the usable connection, or nil
 }
@@ -156,6 +157,13 @@ func (c *Client) Backlog() int {
 	}
 	return 0
 }
+
+// JobsRead returns how many BACKGROUND_JOB events the client has read
+// since New, on every connection: they answer BgAPI calls and never
+// reach the Handler. With the events the Handler has handled, they are
+// every event the switch has sent that the client is done with (a test
+// switch waits for that before it moves its clock).
+func (c *Client) JobsRead() int64 { return c.jobsRead.Load() }
 
 // New returns a client; it connects when Run is called.
 func New(cfg Config) *Client {

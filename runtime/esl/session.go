@@ -603,6 +603,7 @@ func (s *session) deliver(w *eslwire.Event) {
 		if ch != nil {
 			ch <- ev // buffered, one send per job
 		}
+		s.c.jobsRead.Add(1)
 		return
 	}
 	s.items = append(s.items, item{kind: itemEvent, ev: ev})
