@@ -7,9 +7,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"hash/crc32"
+	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -49,7 +52,7 @@ const doubtWindow = 2 * time.Second
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // manifestMagic starts every manifest.
-const manifestMagic = "recpol manifest\n"
+const manifestMagic = "recpol manifest 2\n"
 
 // fileIdentity is what a stat says about a file.
 type fileIdentity struct {
@@ -119,8 +122,17 @@ func manifestPath(cacheDir, dir string) string {
 // foreign or corrupt manifest, a file added, removed or changed. Files it
 // had to hash to be sure (their times too close to the manifest's) are
 // recorded again, so that the next check is a stat.
-func currentManifest(cacheDir, dir string, entries []dirEntry) (*manifest, bool) {
-	m, ok := readManifest(manifestPath(cacheDir, dir))
+//
+// With withTable, the manifest's table (Accounts) is read and checked too,
+// and a corrupt table is a miss; without it only the manifest's header is
+// read (readManifestHeader), and m.Accounts is nil.
+func currentManifest(cacheDir, dir string, entries []dirEntry, withTable bool) (*manifest, bool) {
+	p := manifestPath(cacheDir, dir)
+	read := readManifestHeader
+	if withTable {
+		read = readManifest
+	}
+	m, ok := read(p)
 	if !ok {
 		return nil, false
 	}
@@ -129,15 +141,30 @@ func currentManifest(cacheDir, dir string, entries []dirEntry) (*manifest, bool)
 		return nil, false
 	}
 	if hashed > 0 {
-		writeManifest(cacheDir, dir, ids, m.Sums, m.Diagnostics, m.Version, m.Accounts)
+		full := m
+		if !withTable {
+			// Recording the new identities needs the table: read it now,
+			// and only if the manifest is still the one checked.
+			if full, ok = readManifest(p); !ok || !sameHeader(full, m) {
+				return m, true
+			}
+		}
+		writeManifest(cacheDir, dir, ids, full.Sums, full.Diagnostics, full.Version, full.Accounts)
 	}
 	return m, true
+}
+
+// sameHeader reports whether two reads of a manifest record the same
+// compile.
+func sameHeader(a, b *manifest) bool {
+	return a.WrittenNS == b.WrittenNS && a.Version == b.Version &&
+		slices.Equal(a.Files, b.Files) && slices.Equal(a.Sums, b.Sums)
 }
 
 // warmCompile returns the result the manifest of dir holds when it is
 // current (currentManifest).
 func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
-	m, ok := currentManifest(cacheDir, dir, entries)
+	m, ok := currentManifest(cacheDir, dir, entries, true)
 	if !ok {
 		return nil, false
 	}
@@ -154,9 +181,11 @@ func warmCompile(cacheDir, dir string, entries []dirEntry) (*Result, bool) {
 
 // Unchanged reports the version and diagnostics of the table that the
 // manifest in cacheDir records for dir, when it is current
-// (currentManifest), without decoding the table: what a caller needs to
-// know that an output it wrote from that table is current. Decoding a
-// thousand accounts' table was most of a warm compile.
+// (currentManifest), without reading or decoding the table: what a caller
+// needs to know that an output it wrote from that table is current. It
+// reads only the manifest's header (readManifestHeader): decoding a
+// thousand accounts' table, and then reading the megabytes it takes, were
+// most of a warm compile.
 func Unchanged(cacheDir, dir string) (version string, diags Diagnostics, ok bool) {
 	if cacheDir == "" {
 		return "", nil, false
@@ -165,7 +194,7 @@ func Unchanged(cacheDir, dir string) (version string, diags Diagnostics, ok bool
 	if err != nil {
 		return "", nil, false
 	}
-	m, ok := currentManifest(cacheDir, dir, entries)
+	m, ok := currentManifest(cacheDir, dir, entries, false)
 	if !ok {
 		return "", nil, false
 	}
@@ -201,6 +230,25 @@ func checkFiles(m *manifest, entries []dirEntry, now int64) (ids []fileIdentity,
 	return ids, hashed, true
 }
 
+// A manifest file is a header and the table:
+//
+//	magic, salt (32 bytes), header length (4 bytes, big-endian)
+//	header: written time, the files' identities and sums, the diagnostics
+//	        (JSON), the table's version, the table's length and CRC-32C
+//	CRC-32C of all of the above (4 bytes)
+//	the table (encodeAccounts)
+//
+// so that a reader that needs only the header (Unchanged) reads a few
+// kilobytes and still checks what it reads, and a reader of the table
+// checks it against the CRC the checked header records.
+
+// maxManifestHeader bounds the header a reader accepts, against a corrupt
+// length.
+const maxManifestHeader = 256 << 20
+
+// manifestPrefix is the length of magic, salt and header length.
+const manifestPrefix = len(manifestMagic) + sha256.Size + 4
+
 // writeManifest records a successful compile of dir. ids are the files'
 // identities taken before they were read, sums the hashes of what was
 // compiled; enc, when not nil, is t's accounts already encoded.
@@ -209,13 +257,13 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	if err != nil {
 		return
 	}
-	size := len(manifestMagic) + len(manifestSalt()) + len(dj) + len(version) + len(enc) + 64
+	size := manifestPrefix + len(dj) + len(version) + len(enc) + 64
 	for _, id := range ids {
 		size += len(id.Name) + 6*binary.MaxVarintLen64 + 32
 	}
-	b := make([]byte, 0, size)
-	b = append(b, manifestMagic...)
-	b = append(b, manifestSalt()...)
+	b := make([]byte, manifestPrefix, size)
+	copy(b, manifestMagic)
+	copy(b[len(manifestMagic):], manifestSalt())
 	b = binary.AppendVarint(b, time.Now().UnixNano())
 	b = binary.AppendUvarint(b, uint64(len(ids)))
 	for i, id := range ids {
@@ -229,8 +277,11 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	}
 	b = appendBytes(b, dj)
 	b = appendBytes(b, []byte(version))
-	b = appendBytes(b, enc)
+	b = binary.AppendUvarint(b, uint64(len(enc)))
+	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(enc, castagnoli))
+	binary.BigEndian.PutUint32(b[manifestPrefix-4:], uint32(len(b)-manifestPrefix))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	b = append(b, enc...)
 	writeFileAtomic(manifestPath(cacheDir, dir), b)
 }
 
@@ -239,25 +290,33 @@ func appendBytes(b, p []byte) []byte {
 	return append(b, p...)
 }
 
-// readManifest reads and verifies a manifest file.
-func readManifest(path string) (*manifest, bool) {
-	b, err := os.ReadFile(path)
-	if err != nil || len(b) < len(manifestMagic)+sha256.Size+4 {
-		return nil, false
+// headerLen returns the length of the manifest's header, with its prefix
+// and CRC, from the prefix b, and false when b is not the start of a
+// manifest of this build.
+func headerLen(b []byte) (int, bool) {
+	if len(b) < manifestPrefix || string(b[:len(manifestMagic)]) != manifestMagic ||
+		!bytes.Equal(b[len(manifestMagic):manifestPrefix-4], manifestSalt()) {
+		return 0, false
+	}
+	n := binary.BigEndian.Uint32(b[manifestPrefix-4:])
+	if n > maxManifestHeader {
+		return 0, false
+	}
+	return manifestPrefix + int(n) + 4, true
+}
+
+// parseHeader decodes and checks a manifest's header (prefix, header and
+// CRC, as headerLen measures it) and returns the table's length and CRC.
+func parseHeader(b []byte) (m *manifest, tableLen int, tableSum uint32, ok bool) {
+	if len(b) < manifestPrefix+4 {
+		return nil, 0, 0, false
 	}
 	body, trailer := b[:len(b)-4], b[len(b)-4:]
 	if crc32.Checksum(body, castagnoli) != binary.BigEndian.Uint32(trailer) {
-		return nil, false
+		return nil, 0, 0, false
 	}
-	if string(body[:len(manifestMagic)]) != manifestMagic {
-		return nil, false
-	}
-	body = body[len(manifestMagic):]
-	if !bytes.Equal(body[:sha256.Size], manifestSalt()) {
-		return nil, false
-	}
-	d := &tabDec{b: body[sha256.Size:]}
-	m := &manifest{}
+	d := &tabDec{b: body[manifestPrefix:]}
+	m = &manifest{}
 	m.WrittenNS = int64(d.int())
 	n := d.count()
 	for i := 0; i < n && d.err == nil; i++ {
@@ -274,17 +333,57 @@ func readManifest(path string) (*manifest, bool) {
 	}
 	dj := d.str()
 	m.Version = d.str()
-	if n := d.count(); d.err == nil {
-		m.Accounts = d.b[:n]
-		d.b = d.b[n:]
-	}
-	if d.err != nil || len(d.b) != 0 {
-		return nil, false
+	tl := d.uint()
+	if d.err != nil || len(d.b) != 4 || tl > math.MaxInt32 {
+		return nil, 0, 0, false
 	}
 	if err := json.Unmarshal([]byte(dj), &m.Diagnostics); err != nil || m.Diagnostics.HasErrors() {
+		return nil, 0, 0, false
+	}
+	return m, int(tl), binary.BigEndian.Uint32(d.b), true
+}
+
+// readManifest reads and verifies a whole manifest file, its table too.
+func readManifest(path string) (*manifest, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
 		return nil, false
 	}
+	hl, ok := headerLen(b)
+	if !ok || hl > len(b) {
+		return nil, false
+	}
+	m, tl, sum, ok := parseHeader(b[:hl])
+	if !ok || len(b)-hl != tl || crc32.Checksum(b[hl:], castagnoli) != sum {
+		return nil, false
+	}
+	m.Accounts = b[hl:]
 	return m, true
+}
+
+// readManifestHeader reads and verifies only the header of a manifest
+// file: a few kilobytes, where the table is megabytes. The manifest's
+// Accounts are nil.
+func readManifestHeader(path string) (*manifest, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	b := make([]byte, manifestPrefix, 4<<10)
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, false
+	}
+	hl, ok := headerLen(b)
+	if !ok {
+		return nil, false
+	}
+	b = slices.Grow(b, hl-len(b))[:hl]
+	if _, err := io.ReadFull(f, b[manifestPrefix:]); err != nil {
+		return nil, false
+	}
+	m, _, _, ok := parseHeader(b[:hl])
+	return m, ok
 }
 
 // writeFileAtomic writes a file through a temporary file and a rename, so

@@ -286,3 +286,127 @@ func TestManifestStatOnly(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestParts damages the manifest's header and its table apart.
+// Any damage to the header makes the manifest a miss everywhere; damage
+// to the table makes it a miss for what reads the table (a warm compile,
+// LastGood), while Unchanged, which reads only the checked header, still
+// reports the version and diagnostics that header records.
+func TestManifestParts(t *testing.T) {
+	src, err := ReadDir(filepath.Join("..", "testdata", "policies", "example"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	type got struct {
+		Unchanged, Warm, LastGood bool
+	}
+	for _, tc := range []struct {
+		name   string
+		damage func(b []byte, hl int) []byte
+		want   got
+	}{
+		{"intact", func(b []byte, _ int) []byte { return b }, got{true, true, true}},
+		{"magic", func(b []byte, _ int) []byte { b[0] ^= 1; return b }, got{}},
+		{"salt", func(b []byte, _ int) []byte { b[len(manifestMagic)] ^= 1; return b }, got{}},
+		{"header length", func(b []byte, _ int) []byte { b[manifestPrefix-1] ^= 1; return b }, got{}},
+		{"header length huge", func(b []byte, _ int) []byte { b[manifestPrefix-4] = 0xff; return b }, got{}},
+		{"header", func(b []byte, hl int) []byte { b[manifestPrefix+(hl-manifestPrefix)/2] ^= 1; return b }, got{}},
+		{"header CRC", func(b []byte, hl int) []byte { b[hl-1] ^= 1; return b }, got{}},
+		{"header truncated", func(b []byte, hl int) []byte { return b[:hl-2] }, got{}},
+		{"table", func(b []byte, hl int) []byte { b[hl+(len(b)-hl)/2] ^= 1; return b }, got{Unchanged: true}},
+		{"table truncated", func(b []byte, _ int) []byte { return b[:len(b)-1] }, got{Unchanged: true}},
+		{"table extended", func(b []byte, _ int) []byte { return append(b, 0) }, got{Unchanged: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, cache := t.TempDir(), t.TempDir()
+			for _, f := range src {
+				p := filepath.Join(dir, filepath.Base(f.Name))
+				must(t, os.WriteFile(p, f.Data, 0o644))
+				must(t, os.Chtimes(p, old, old))
+			}
+			first, err := Options{CacheDir: cache}.Compile(dir)
+			if err != nil || first.Table == nil {
+				t.Fatalf("compile: %v %v", err, first.Diagnostics)
+			}
+			p := manifestPath(cache, dir)
+			b, err := os.ReadFile(p)
+			must(t, err)
+			hl, ok := headerLen(b)
+			if !ok {
+				t.Fatal("no header")
+			}
+			must(t, os.WriteFile(p, tc.damage(b, hl), 0o600))
+
+			var g got
+			v, ds, ok := Unchanged(cache, dir)
+			if ok {
+				g.Unchanged = true
+				if v != first.Table.Version {
+					t.Errorf("Unchanged version %s, want %s", v, first.Table.Version)
+				}
+				if diff := cmp.Diff(first.Diagnostics, ds); diff != "" {
+					t.Errorf("Unchanged diagnostics (-want +got):\n%s", diff)
+				}
+			}
+			entries, err := listDir(dir)
+			must(t, err)
+			res, ok := warmCompile(cache, dir, entries)
+			if ok {
+				g.Warm = true
+				if res.Table.Version != first.Table.Version {
+					t.Errorf("warm version %s, want %s", res.Table.Version, first.Table.Version)
+				}
+			}
+			if res, _, err := LastGood(cache, dir); err == nil {
+				g.LastGood = true
+				if res.Table.Version != first.Table.Version {
+					t.Errorf("LastGood version %s, want %s", res.Table.Version, first.Table.Version)
+				}
+			}
+			if diff := cmp.Diff(tc.want, g); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			// A compile after any damage gives the table, and a
+			// manifest that holds again.
+			again, err := Options{CacheDir: cache}.Compile(dir)
+			if err != nil || again.Table == nil || again.Table.Version != first.Table.Version {
+				t.Fatalf("compile after the damage: %v", err)
+			}
+			if _, ok := readManifest(p); !ok {
+				t.Error("the compile after the damage left no sound manifest")
+			}
+		})
+	}
+}
+
+// TestManifestHeaderDoubt: Unchanged, which reads only the header, writes
+// the manifest back, table and all, when a file in doubt proved unchanged,
+// so that the next check is a stat.
+func TestManifestHeaderDoubt(t *testing.T) {
+	dir, cache := t.TempDir(), t.TempDir()
+	p := filepath.Join(dir, "a.cue")
+	must(t, os.WriteFile(p, []byte("package recpol\naccounts: a: users: u: {}\n"), 0o644))
+	res, err := Options{CacheDir: cache}.Compile(dir)
+	if err != nil || res.Table == nil {
+		t.Fatal(err)
+	}
+	// The file is in doubt: written just now.
+	before, ok := readManifest(manifestPath(cache, dir))
+	if !ok {
+		t.Fatal("no manifest")
+	}
+	if _, _, ok := Unchanged(cache, dir); !ok {
+		t.Fatal("Unchanged: not current")
+	}
+	after, ok := readManifest(manifestPath(cache, dir))
+	if !ok {
+		t.Fatal("Unchanged left no sound manifest")
+	}
+	if after.WrittenNS == before.WrittenNS {
+		t.Error("the manifest was not written back")
+	}
+	if !bytes.Equal(after.Accounts, before.Accounts) || after.Version != before.Version {
+		t.Error("the written-back manifest lost its table")
+	}
+}
