@@ -211,9 +211,8 @@ recpol wrote it.`,
 		Args: exactArgs(1, "a policy directory"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o := cf.options()
-			stamp := stampPath(o.CacheDir, out)
-			if !summary && stamp != "" {
-				if v, ds, ok := compiler.Unchanged(o.CacheDir, args[0]); ok && outputCurrent(stamp, out, v) {
+			if !summary {
+				if ds, ok := compiler.OutputCurrent(o.CacheDir, args[0], out); ok {
 					printDiagnostics(s, ds)
 					return nil // out holds this table already: nothing to decode
 				}
@@ -228,13 +227,13 @@ recpol wrote it.`,
 					return nil
 				}
 			}
-			if outputCurrent(stamp, out, t.Version) {
+			if compiler.OutputHolds(o.CacheDir, out, t.Version) {
 				return nil // out holds this table already
 			}
 			if err := writeOutput(s, out, t.WriteJSON); err != nil {
 				return err
 			}
-			writeStamp(stamp, out, t.Version)
+			compiler.RecordOutput(o.CacheDir, out, t.Version)
 			return nil
 		},
 	}
