@@ -136,7 +136,7 @@ func readFileInfo(dir string, sum [32]byte) (fileInfo, bool) {
 		return fileInfo{}, false
 	}
 	for _, a := range e.Accounts {
-		if !idPattern.MatchString(a) {
+		if !idPattern().MatchString(a) {
 			return fileInfo{}, false
 		}
 	}

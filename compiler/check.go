@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode"
 
 	"github.com/recpol/recpol/table"
@@ -16,7 +17,7 @@ import (
 // or start an escape sequence that FreeSWITCH does not re-encode.
 const eslUnsafe = `%{},='"`
 
-var metaflowNumber = regexp.MustCompile(`^[0-9]+$`)
+var metaflowNumber = lazyRegexp(`^[0-9]+$`)
 
 // check applies the rules of SPEC 2.6 that CUE's schema does not express.
 func (c *compilation) check() {
@@ -145,7 +146,7 @@ func (c *compilation) checkMetaflows(m *rawMetaflows, path []string) {
 	at := func(rest ...string) []string { return append(append([]string(nil), path...), rest...) }
 	for _, code := range sortedKeys(m.Numbers) {
 		p := at("numbers", code)
-		if !metaflowNumber.MatchString(code) {
+		if !metaflowNumber().MatchString(code) {
 			c.errorf(CodeMetaflowNumber, c.posOf(p...), cuePath(p),
 				"metaflow number %q must be digits only (the binding digit comes first, then these digits)", code)
 		}
@@ -239,11 +240,11 @@ func CheckAnnounce(s string) string {
 	case strings.Contains(s, "::"):
 		return `must not contain "::" (uuid_broadcast would run it as an application)`
 	case strings.HasPrefix(s, tonePrefix):
-		if !toneSpec.MatchString(s[len(tonePrefix):]) {
+		if !toneSpec().MatchString(s[len(tonePrefix):]) {
 			return "must be tone_stream:// followed by a tone spec of letters, digits and % ( ) , ; = . + - only, e.g. " + table.ToneStream
 		}
 		return ""
-	case !announcePath.MatchString(s):
+	case !announcePath().MatchString(s):
 		return `must be an absolute path on the switch ("/" then letters, digits, '.', '_', '+', '-' and '/', not ending in "/"), a tone_stream:// spec, "tone" for a beep, or "" for none`
 	}
 	return ""
@@ -251,8 +252,8 @@ func CheckAnnounce(s string) string {
 
 // announcePath and toneSpec are the two forms of an announce beside "tone".
 var (
-	announcePath = regexp.MustCompile(`^(/[A-Za-z0-9._+-]+)+$`)
-	toneSpec     = regexp.MustCompile(`^[A-Za-z0-9%(),;=.+-]+$`)
+	announcePath = lazyRegexp(`^(/[A-Za-z0-9._+-]+)+$`)
+	toneSpec     = lazyRegexp(`^[A-Za-z0-9%(),;=.+-]+$`)
 )
 
 func (c *compilation) checkURL(u *string, path ...string) {
@@ -326,7 +327,7 @@ func checkMediaName(s string) string {
 		return "must not contain whitespace or control characters"
 	case strings.ContainsAny(s, eslUnsafe):
 		return "must not contain any of " + spaced(eslUnsafe) + " (they would break an event-socket command)"
-	case !mediaName.MatchString(s):
+	case !mediaName().MatchString(s):
 		return "must start with a letter or a digit and hold only letters, digits, '.', '_' and '-', at most 64 of them (it names the stored file and the uploaded object)"
 	}
 	return ""
@@ -334,8 +335,16 @@ func checkMediaName(s string) string {
 
 // mediaName is what a media_name may be: one file-name component, which
 // the store prefixes to the recording id (runtime/store ValidName).
-var mediaName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var mediaName = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func spaced(chars string) string {
 	return strings.Join(strings.Split(chars, ""), " ")
+}
+
+// lazyRegexp returns a regular expression compiled on its first use: the
+// package's patterns compiled at start-up took a millisecond of every
+// recpol command, most of them for the bounded repetitions of ids and
+// media names, and a warm compile uses none of them.
+func lazyRegexp(expr string) func() *regexp.Regexp {
+	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }

@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"cuelang.org/go/cue"
@@ -130,8 +129,8 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 	// the policy's own.
 	code, msg := input.Restate(code, e, last)
 	switch {
-	case input.UnknownField(e) && n >= 2 && isIDMap(path[n-2]) && !idPattern.MatchString(last):
-		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern)
+	case input.UnknownField(e) && n >= 2 && isIDMap(path[n-2]) && !idPattern().MatchString(last):
+		msg = fmt.Sprintf("%q is not a valid id: ids match %s", last, idPattern())
 	case input.UnknownField(e):
 		msg = c.unknownFieldMessage(path)
 	case n == 1 && c.schemaAt(path) == nil && !c.userPosition(e):
@@ -141,8 +140,8 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 			last, didYouMean(last, sortedKeys(plainSchema().fields)))
 	case last == "url" && len(args) > 0 && CheckURL(unquote(arg(0))) != "":
 		msg = fmt.Sprintf("url %q %s", RedactURL(unquote(arg(0))), CheckURL(unquote(arg(0))))
-	case format == "invalid value %v (out of bound %s)" && strings.Contains(arg(1), idPattern.String()):
-		msg = fmt.Sprintf("%s is not a valid id: ids match %s", arg(0), idPattern)
+	case format == "invalid value %v (out of bound %s)" && strings.Contains(arg(1), idPattern().String()):
+		msg = fmt.Sprintf("%s is not a valid id: ids match %s", arg(0), idPattern())
 	}
 	p := cuePath(path)
 	if p != "" {
@@ -154,7 +153,7 @@ func (c *compilation) cueDiagnostic(code string, e cueerrors.Error, path []strin
 // unquote returns a path element without CUE's quotes (input.Unquote).
 func unquote(s string) string { return input.Unquote(s) }
 
-var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+var idPattern = lazyRegexp(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // isIDMap reports whether a field holds a map keyed by ids.
 func isIDMap(name string) bool {

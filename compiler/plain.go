@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"encoding/json"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -156,7 +155,7 @@ func plainString(lit string) (string, bool) {
 	return s, true
 }
 
-var plainInt = regexp.MustCompile(`^(0|[1-9][0-9]*)$`)
+var plainInt = lazyRegexp(`^(0|[1-9][0-9]*)$`)
 
 func plainExpr(e ast.Expr) (*pnode, bool) {
 	switch e := e.(type) {
@@ -189,7 +188,7 @@ func plainExpr(e ast.Expr) (*pnode, bool) {
 		case token.TRUE, token.FALSE:
 			return &pnode{kind: pBool, b: e.Kind == token.TRUE}, true
 		case token.INT:
-			if !plainInt.MatchString(e.Value) {
+			if !plainInt().MatchString(e.Value) {
 				return nil, false
 			}
 			n, err := strconv.ParseInt(e.Value, 10, 64)

@@ -85,7 +85,7 @@ func provenancePath(account, prov string) (path []string, scopeDepth int) {
 		return append(path, strings.Split(rest, ".")...), scopeDepth
 	case strings.HasPrefix(rest, "callflows.") && kind == "account":
 		action, data := cutData(strings.TrimPrefix(rest, "callflows."))
-		m := callflowAction.FindStringSubmatch(action)
+		m := callflowAction().FindStringSubmatch(action)
 		if m == nil {
 			return nil, 0
 		}
@@ -103,7 +103,7 @@ func provenancePath(account, prov string) (path []string, scopeDepth int) {
 
 // callflowAction matches "<callflow id>.actions.<index>"; an id may hold
 // dots, the index never does.
-var callflowAction = regexp.MustCompile(`^(.+)\.actions\.([0-9]+)$`)
+var callflowAction = lazyRegexp(`^(.+)\.actions\.([0-9]+)$`)
 
 // cutData splits "<action>.data.<field>" into the action and ["data",
 // field]; a string without such a suffix is the action itself.

@@ -3,7 +3,6 @@ package compiler
 import (
 	"fmt"
 	"github.com/recpol/recpol/internal/suggest"
-	"regexp"
 	"slices"
 	"strings"
 )
@@ -54,12 +53,12 @@ func orList(names []string) string {
 // recpol fields: README.md's "Wazo's four switches" maps them to endpoint
 // cells (outgoing = outbound, incoming = inbound, internal = onnet,
 // external = offnet).
-var wazoSwitch = regexp.MustCompile(`^call_record_(outgoing|incoming)_(internal|external)_enabled$`)
+var wazoSwitch = lazyRegexp(`^call_record_(outgoing|incoming)_(internal|external)_enabled$`)
 
 // wazoHint says which recpol cell a Wazo switch is, or "" for any other
 // name.
 func wazoHint(name string) string {
-	m := wazoSwitch.FindStringSubmatch(name)
+	m := wazoSwitch().FindStringSubmatch(name)
 	if m == nil {
 		return ""
 	}
