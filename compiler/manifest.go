@@ -121,12 +121,18 @@ func manifestPath(cacheDir, dir string) string {
 // lists are those it records. It reports false on any doubt: a missing,
 // foreign or corrupt manifest, a file added, removed or changed. Files it
 // had to hash to be sure (their times too close to the manifest's) are
-// recorded again, so that the next check is a stat.
+// recorded again, so that the next check is a stat, once they are old
+// enough for that (worthRecording).
 //
 // With withTable, the manifest's table (Accounts) is read and checked too,
 // and a corrupt table is a miss; without it only the manifest's header is
 // read (readManifestHeader), and m.Accounts is nil.
 func currentManifest(cacheDir, dir string, entries []dirEntry, withTable bool) (*manifest, bool) {
+	return currentManifestAt(cacheDir, dir, entries, withTable, time.Now().UnixNano())
+}
+
+// currentManifestAt is currentManifest checking at the time now.
+func currentManifestAt(cacheDir, dir string, entries []dirEntry, withTable bool, now int64) (*manifest, bool) {
 	p := manifestPath(cacheDir, dir)
 	read := readManifestHeader
 	if withTable {
@@ -136,11 +142,11 @@ func currentManifest(cacheDir, dir string, entries []dirEntry, withTable bool) (
 	if !ok {
 		return nil, false
 	}
-	ids, hashed, ok := checkFiles(m, entries, time.Now().UnixNano())
+	ids, hashed, ok := checkFiles(m, entries, now)
 	if !ok {
 		return nil, false
 	}
-	if hashed > 0 {
+	if hashed > 0 && worthRecording(m, ids, now) {
 		full := m
 		if !withTable {
 			// Recording the new identities needs the table: read it now,
@@ -215,10 +221,7 @@ func checkFiles(m *manifest, entries []dirEntry, now int64) (ids []fileIdentity,
 		if id.Name != old.Name {
 			return nil, 0, false
 		}
-		newest := max(id.MtimeNS, id.CtimeNS)
-		inDoubt := newest >= m.WrittenNS-int64(doubtWindow) || newest >= now-int64(doubtWindow) ||
-			(id.Dev == 0 && id.Ino == 0)
-		if id == old && !inDoubt {
+		if id == old && !inDoubt(id, m.WrittenNS, now) {
 			continue
 		}
 		data, err := readlimit.File(e.path, MaxFileBytes)
@@ -248,6 +251,28 @@ const maxManifestHeader = 256 << 20
 
 // manifestPrefix is the length of magic, salt and header length.
 const manifestPrefix = len(manifestMagic) + sha256.Size + 4
+
+// inDoubt reports whether the file id, checked at now against a manifest
+// written at written, must be hashed whatever its identity says.
+func inDoubt(id fileIdentity, written, now int64) bool {
+	newest := max(id.MtimeNS, id.CtimeNS)
+	return newest >= written-int64(doubtWindow) || newest >= now-int64(doubtWindow) ||
+		(id.Dev == 0 && id.Ino == 0)
+}
+
+// worthRecording reports whether writing the manifest again, at now, with
+// the identities ids would spare the next check a hash: whether a file
+// hashed now would be trusted by its identity then. A file changed less
+// than doubtWindow ago stays in doubt whatever the manifest records, and
+// writing megabytes of table again for it would buy nothing.
+func worthRecording(m *manifest, ids []fileIdentity, now int64) bool {
+	for i, id := range ids {
+		if (id != m.Files[i] || inDoubt(id, m.WrittenNS, now)) && !inDoubt(id, now, now) {
+			return true
+		}
+	}
+	return false
+}
 
 // writeManifest records a successful compile of dir. ids are the files'
 // identities taken before they were read, sums the hashes of what was

@@ -380,33 +380,49 @@ func TestManifestParts(t *testing.T) {
 	}
 }
 
-// TestManifestHeaderDoubt: Unchanged, which reads only the header, writes
-// the manifest back, table and all, when a file in doubt proved unchanged,
-// so that the next check is a stat.
+// TestManifestHeaderDoubt: a check that had to hash a file writes the
+// manifest back, table and all, even when it read only the header, so
+// that the next check is a stat; but not while the file is so new that
+// the next check would hash it all the same.
 func TestManifestHeaderDoubt(t *testing.T) {
-	dir, cache := t.TempDir(), t.TempDir()
-	p := filepath.Join(dir, "a.cue")
-	must(t, os.WriteFile(p, []byte("package recpol\naccounts: a: users: u: {}\n"), 0o644))
-	res, err := Options{CacheDir: cache}.Compile(dir)
-	if err != nil || res.Table == nil {
-		t.Fatal(err)
-	}
-	// The file is in doubt: written just now.
-	before, ok := readManifest(manifestPath(cache, dir))
-	if !ok {
-		t.Fatal("no manifest")
-	}
-	if _, _, ok := Unchanged(cache, dir); !ok {
-		t.Fatal("Unchanged: not current")
-	}
-	after, ok := readManifest(manifestPath(cache, dir))
-	if !ok {
-		t.Fatal("Unchanged left no sound manifest")
-	}
-	if after.WrittenNS == before.WrittenNS {
-		t.Error("the manifest was not written back")
-	}
-	if !bytes.Equal(after.Accounts, before.Accounts) || after.Version != before.Version {
-		t.Error("the written-back manifest lost its table")
+	for _, tc := range []struct {
+		name      string
+		later     time.Duration // when the check runs, after the compile
+		withTable bool
+		rewritten bool
+	}{
+		{"header only, the file settled", time.Hour, false, true},
+		{"with the table, the file settled", time.Hour, true, true},
+		{"header only, the file still new", 0, false, false},
+		{"with the table, the file still new", 0, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, cache := t.TempDir(), t.TempDir()
+			must(t, os.WriteFile(filepath.Join(dir, "a.cue"), []byte("package recpol\naccounts: a: users: u: {}\n"), 0o644))
+			res, err := Options{CacheDir: cache}.Compile(dir)
+			if err != nil || res.Table == nil {
+				t.Fatal(err)
+			}
+			before, ok := readManifest(manifestPath(cache, dir))
+			if !ok {
+				t.Fatal("no manifest")
+			}
+			entries, err := listDir(dir)
+			must(t, err)
+			m, ok := currentManifestAt(cache, dir, entries, tc.withTable, time.Now().Add(tc.later).UnixNano())
+			if !ok || m.Version != res.Table.Version {
+				t.Fatalf("not current: %v", ok)
+			}
+			after, ok := readManifest(manifestPath(cache, dir))
+			if !ok {
+				t.Fatal("the check left no sound manifest")
+			}
+			if rewritten := after.WrittenNS != before.WrittenNS; rewritten != tc.rewritten {
+				t.Errorf("rewritten = %v, want %v", rewritten, tc.rewritten)
+			}
+			if diff := cmp.Diff(before.Accounts, after.Accounts); diff != "" || after.Version != before.Version {
+				t.Errorf("the manifest's table changed (-before +after):\n%s", diff)
+			}
+		})
 	}
 }
