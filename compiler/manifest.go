@@ -282,7 +282,7 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	if err != nil {
 		return
 	}
-	size := manifestPrefix + len(dj) + len(version) + len(enc) + 64
+	size := manifestPrefix + len(dj) + len(version) + 64
 	for _, id := range ids {
 		size += len(id.Name) + 6*binary.MaxVarintLen64 + 32
 	}
@@ -306,8 +306,9 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(enc, castagnoli))
 	binary.BigEndian.PutUint32(b[manifestPrefix-4:], uint32(len(b)-manifestPrefix))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	b = append(b, enc...)
-	writeFileAtomic(manifestPath(cacheDir, dir), b)
+	// The table follows the header as it is: not copied into b, which
+	// would be megabytes more for the collector at every reload.
+	writeFileAtomic(manifestPath(cacheDir, dir), b, enc)
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -411,10 +412,10 @@ func readManifestHeader(path string) (*manifest, bool) {
 	return m, ok
 }
 
-// writeFileAtomic writes a file through a temporary file and a rename, so
-// that a reader never sees half of it; failures only cost a later compile
-// and are ignored.
-func writeFileAtomic(path string, b []byte) {
+// writeFileAtomic writes a file, the concatenation of parts, through a
+// temporary file and a rename, so that a reader never sees half of it;
+// failures only cost a later compile and are ignored.
+func writeFileAtomic(path string, parts ...[]byte) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
@@ -423,7 +424,12 @@ func writeFileAtomic(path string, b []byte) {
 	if err != nil {
 		return
 	}
-	_, werr := f.Write(b)
+	var werr error
+	for _, b := range parts {
+		if _, werr = f.Write(b); werr != nil {
+			break
+		}
+	}
 	cerr := f.Close()
 	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {
 		os.Remove(f.Name())
