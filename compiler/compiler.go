@@ -63,9 +63,11 @@ type Result struct {
 
 	settings *settingIndex // see SettingPosition
 	// enc is Table's accounts in the manifest's compact form when a
-	// compile already encoded them (for its manifest), so that
-	// MarshalResult does not encode them again.
-	enc []byte
+	// compile already has them so (from the manifest), and chunks the
+	// same encoded account by account when a compile encoded them, so
+	// that MarshalResult does not encode them again.
+	enc    []byte
+	chunks *accountChunks
 }
 
 // MaxFileBytes is the largest policy file ReadDir reads: a larger one is

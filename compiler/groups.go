@@ -106,9 +106,12 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		if cm.chunks == nil {
 			cm.chunks = chunkCache{}
 		}
-		res.enc = encodeAccountsCached(res.Table, cm.chunks)
+		chunks := accountChunksCached(res.Table, cm.chunks)
+		res.chunks = &chunks
 		write := func() {
-			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, res.enc)
+			// Joined here, after a worker's answer when deferred: the
+			// answer needs only the chunks that changed.
+			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, chunks.join())
 		}
 		if cm.deferManifest {
 			cm.pendingManifest = write

@@ -66,13 +66,19 @@ func (e *Encoder) Encode(r *Result) ([]byte, error) {
 	}
 	b = append(b, 1)
 	b = appendBytes(b, []byte(r.Table.Version))
-	enc := r.enc
-	if enc == nil {
-		enc = encodeAccounts(r.Table)
-	}
-	ids, chunks, err := splitAccounts(enc)
-	if err != nil {
-		return nil, fmt.Errorf("encoding a compile result: %w", err)
+	var ids []string
+	var chunks [][]byte
+	if r.chunks != nil {
+		ids, chunks = r.chunks.ids, r.chunks.chunks
+	} else {
+		enc := r.enc
+		if enc == nil {
+			enc = encodeAccounts(r.Table)
+		}
+		var err error
+		if ids, chunks, err = splitAccounts(enc); err != nil {
+			return nil, fmt.Errorf("encoding a compile result: %w", err)
+		}
 	}
 	next := make(map[string][]byte, len(ids))
 	size := len(b) + binary.MaxVarintLen64

@@ -40,9 +40,23 @@ type chunkCache map[*table.Account][]byte
 // encodeAccountsCached is encodeAccounts reusing the chunks of cache, which
 // it updates to hold this table's accounts only.
 func encodeAccountsCached(t *table.Table, cache chunkCache) []byte {
+	return accountChunksCached(t, cache).join()
+}
+
+// accountChunks are a table's accounts encoded one by one, in ID order:
+// what encodeAccounts joins, kept apart so that a compile worker answers
+// from the chunks (Encoder) and joins them only for the manifest, after
+// its answer.
+type accountChunks struct {
+	ids    []string
+	chunks [][]byte
+}
+
+// accountChunksCached encodes t's accounts, reusing the chunks of cache,
+// which it updates to hold this table's accounts only.
+func accountChunksCached(t *table.Table, cache chunkCache) accountChunks {
 	ids := sortedKeys(t.Accounts)
 	chunks := make([][]byte, len(ids))
-	size := binary.MaxVarintLen64
 	keep := make(map[*table.Account]bool, len(ids))
 	for i, id := range ids {
 		a := t.Accounts[id]
@@ -55,16 +69,24 @@ func encodeAccountsCached(t *table.Table, cache chunkCache) []byte {
 		}
 		keep[a] = true
 		chunks[i] = c
-		size += binary.MaxVarintLen64 + len(c)
 	}
 	for a := range cache {
 		if !keep[a] {
 			delete(cache, a)
 		}
 	}
+	return accountChunks{ids: ids, chunks: chunks}
+}
+
+// join returns the accounts' encoding (encodeAccounts).
+func (ac accountChunks) join() []byte {
+	size := binary.MaxVarintLen64
+	for _, c := range ac.chunks {
+		size += binary.MaxVarintLen64 + len(c)
+	}
 	enc := make([]byte, 0, size)
-	enc = binary.AppendUvarint(enc, uint64(len(ids)))
-	for _, c := range chunks {
+	enc = binary.AppendUvarint(enc, uint64(len(ac.chunks)))
+	for _, c := range ac.chunks {
 		enc = appendBytes(enc, c)
 	}
 	return enc
