@@ -3,7 +3,6 @@ package compiler
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"os"
@@ -17,7 +16,7 @@ import (
 // cacheFormat changes whenever the cached shape (rawPolicy, the manifest)
 // or the wording of the cached diagnostics changes, so that entries
 // written by another release are never trusted.
-const cacheFormat = "recpol compile cache 5"
+const cacheFormat = "recpol compile cache 6"
 
 // cacheSalt covers what an entry's meaning depends on besides the files:
 // the cache format, the schema and the CUE evaluator's version.
@@ -35,18 +34,15 @@ var cacheSalt = sync.OnceValue(func() []byte {
 	return h.Sum(nil)
 })
 
-// cacheKey hashes a group's inputs: the salt, then every file's name and
-// content, length-prefixed so that no two inputs share a key.
-func cacheKey(files []File) string {
+// cacheKey hashes a group's inputs: the salt, then every file's sum
+// (fileSum: its name and content), in order. The sums are those the
+// compile took anyway, so that a reload does not hash the shared files
+// again for each of a thousand groups.
+func cacheKey(sums [][32]byte) string {
 	h := sha256.New()
 	h.Write(cacheSalt())
-	var n [8]byte
-	for _, f := range files {
-		for _, b := range [][]byte{[]byte(f.Name), f.Data} {
-			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
-			h.Write(n[:])
-			h.Write(b)
-		}
+	for _, s := range sums {
+		h.Write(s[:])
 	}
 	return hex.EncodeToString(h.Sum(nil))
 }

@@ -277,7 +277,7 @@ func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 		whole.run(stages[1:])
 		return whole.result()
 	}
-	res := cm.compileGroups(top, asts, part)
+	res := cm.compileGroups(top, asts, part, sums)
 	return res
 }
 
@@ -302,7 +302,7 @@ func fileSum(f File) [32]byte {
 // The diagnostics are those of a whole evaluation: every group runs every
 // stage up to resolve whatever errors it has (see the package
 // documentation), and the table is built only when no group has an error.
-func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part partitioning) *Result {
+func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part partitioning, sums [][32]byte) *Result {
 	sharedFiles := pick(top.files, part.shared)
 	workers := cm.opts.Parallel
 	if workers <= 0 {
@@ -313,7 +313,7 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 	var todo []int
 	for gi, idx := range part.groups {
 		files := append(append([]File(nil), sharedFiles...), pick(top.files, idx)...)
-		keys[gi] = cacheKey(files)
+		keys[gi] = cacheKey(append(append([][32]byte(nil), pick(sums, part.shared)...), pick(sums, idx)...))
 		if r, ok := cm.groups[keys[gi]]; ok {
 			results[gi] = r
 			continue
@@ -606,10 +606,10 @@ func (c *compilation) groupResult(want map[string]bool) groupResult {
 	return groupResult{accounts: c.accounts, diags: c.diags}
 }
 
-func pick(files []File, idx []int) []File {
-	out := make([]File, len(idx))
+func pick[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
 	for i, j := range idx {
-		out[i] = files[j]
+		out[i] = s[j]
 	}
 	return out
 }
