@@ -49,9 +49,12 @@ type Config struct {
 	ReloadDebounce time.Duration
 	// Compile bounds each policy compile (compile_timeout_s,
 	// compile_memory_mb), run in a child process.
-	Compile  isolate.Budget
-	LogLevel slog.Level
-	LogJSON  bool
+	Compile isolate.Budget
+	// MemoryLimit is the soft limit on the runtime's Go memory, in bytes
+	// (memory_limit_mb; 0: none), applied by ApplyMemoryLimit.
+	MemoryLimit int64
+	LogLevel    slog.Level
+	LogJSON     bool
 }
 
 // SwitchConfig is one FreeSWITCH node.
@@ -197,6 +200,7 @@ type rawConfig struct {
 	ReloadDebounceMS int `json:"reload_debounce_ms"`
 	CompileTimeoutS  int `json:"compile_timeout_s"`
 	CompileMemoryMB  int `json:"compile_memory_mb"`
+	MemoryLimitMB    int `json:"memory_limit_mb"`
 	Catalog          struct {
 		Driver string `json:"driver"`
 		DSN    string `json:"dsn"`
@@ -304,6 +308,7 @@ func resolveConfig(file string, in *input.Input, raw rawConfig) (*Config, error)
 		Spool:          rel(raw.Spool),
 		ReloadDebounce: time.Duration(raw.ReloadDebounceMS) * time.Millisecond,
 		Compile:        isolate.Budget{Time: time.Duration(raw.CompileTimeoutS) * time.Second, Memory: uint64(raw.CompileMemoryMB) << 20},
+		MemoryLimit:    int64(raw.MemoryLimitMB) << 20,
 		UploadWorkers:  raw.UploadWorkers,
 		UploadMaxAge:   time.Duration(raw.UploadMaxAgeS) * time.Second,
 		LogJSON:        raw.Log.Format == "json",

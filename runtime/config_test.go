@@ -46,15 +46,16 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 		Policies, Storage, Spool, Preset, Listen, Token, Password, LocalDir, RecordDir, Upload string
 		Debounce, UploadMaxAge, UploadAlertAfter                                               time.Duration
 		UploadWorkers                                                                          int
+		MemoryLimit                                                                            int64
 	}{c.Policies, c.Storage, c.Spool, c.Classify.Preset, c.HTTP.Listen, c.HTTP.Tokens[0].Secret.Reveal(),
 		c.Switches[0].Password.Reveal(), c.Switches[0].LocalDir, c.Switches[0].RecordDir,
-		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce, c.UploadMaxAge, c.UploadAlertAfter, c.UploadWorkers}
+		c.Uploads[0].Headers["Authorization"].Reveal(), c.ReloadDebounce, c.UploadMaxAge, c.UploadAlertAfter, c.UploadWorkers, c.MemoryLimit}
 	want := got
 	want.Policies, want.Storage, want.Spool = filepath.Join(dir, "policies"), filepath.Join(dir, "recordings"), filepath.Join(dir, "spool")
 	want.Preset, want.Listen, want.Token, want.Password = "recpol", "127.0.0.1:8089", "tok-123", "s3cret-pw"
 	want.LocalDir = filepath.Join(dir, "spool", "recordings", "127.0.0.1-8021")
 	want.RecordDir, want.Upload, want.Debounce = want.LocalDir, "Bearer xyz", 20*time.Millisecond
-	want.UploadWorkers = 64
+	want.UploadWorkers, want.MemoryLimit = 64, 150<<20
 	want.UploadMaxAge, want.UploadAlertAfter = 24*time.Hour, time.Hour
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -78,6 +79,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"token with an unknown right", base + `, http: tokens: t: {secret: "s", rights: ["admin"]}`, "rights"},
 		{"two tokens, one secret", base + `, http: {token: "s", tokens: t: {secret: "s", rights: ["read"]}}`, "tokens token and t have the same secret"},
 		{"a token named token beside http.token", base + `, http: {token: "s", tokens: token: {secret: "u", rights: ["read"]}}`, "the name is taken by http.token"},
+		{"a memory limit too small to run in", base + `, memory_limit_mb: 16`, "memory_limit_mb"},
+		{"a negative memory limit", base + `, memory_limit_mb: -1`, "memory_limit_mb"},
 		{"a token with an empty secret", base + `, http: tokens: t: {secret: "", rights: ["read"]}`, "http.tokens.t.secret: the secret is empty"},
 	}
 	for _, tc := range tests {
@@ -146,6 +149,31 @@ policies: "p", storage: "s", spool: "q"`,
 			}
 			if !strings.HasPrefix(err.Error(), "runtime config:\n"+tt.want[0].String()) {
 				t.Errorf("error %q does not start with the config's first diagnostic", err)
+			}
+		})
+	}
+}
+
+// TestLoadConfigMemoryLimit: memory_limit_mb defaults to 150 and 0 is no
+// limit.
+func TestLoadConfigMemoryLimit(t *testing.T) {
+	const base = `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q"`
+	tests := []struct {
+		name, src string
+		want      int64
+	}{
+		{"default", base, 150 << 20},
+		{"none", base + `, memory_limit_mb: 0`, 0},
+		{"set", base + `, memory_limit_mb: 512`, 512 << 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := LoadConfig(writeConfig(t, tt.src))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.MemoryLimit != tt.want {
+				t.Errorf("MemoryLimit = %d, want %d", c.MemoryLimit, tt.want)
 			}
 		})
 	}

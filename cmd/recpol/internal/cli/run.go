@@ -55,6 +55,7 @@ usage or runtime error.`,
 				h = slog.NewJSONHandler(s.stderr, opts)
 			}
 			log := slog.New(h)
+			recpolruntime.ApplyMemoryLimit(cfg, log)
 			rt, err := recpolruntime.New(cfg, log)
 			if err != nil {
 				if errors.Is(err, recpolruntime.ErrInvalidPolicy) {
