@@ -4,6 +4,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/recpol/recpol/runtime/esl"
 	"github.com/recpol/recpol/runtime/eslwire"
@@ -73,9 +74,15 @@ func (ev *Event) CopyVars(dst map[string]string, want map[string]bool) bool {
 			seen = append(seen, k)
 		}
 		if old, ok := dst[name]; !ok || old != v {
-			// A copy: the value is a slice of the event's frame, which
-			// the leg would otherwise keep whole (3 KB an event).
-			dst[strings.Clone(name)] = strings.Clone(v)
+			// Copies: name and value are slices of the event's frame,
+			// which the leg would otherwise keep whole (3 KB an event).
+			// The name is interned (unique.Make): the legs share one
+			// copy of each of the handful of names instead of a copy a
+			// leg (a map assignment stores the key it is given, even
+			// over an equal one). unique's map is weak: a collection
+			// drops a name no handle holds, and the next leg makes the
+			// copy the legs after it share.
+			dst[unique.Make(name).Value()] = strings.Clone(v)
 			changed = true
 		}
 	}

@@ -1,7 +1,11 @@
 package runtime
 
 import (
+	goruntime "runtime"
+	"strings"
 	"testing"
+	"unique"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -82,5 +86,38 @@ func TestCopyVarsNames(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCopyVarsInterned: the names copied are one copy for every leg, and
+// neither names nor values are slices of the event's frame.
+func TestCopyVarsInterned(t *testing.T) {
+	want := map[string]bool{"recpol_account": true}
+	frame := func() (string, *Event) {
+		f := strings.Clone("variable_recpol_accountacme") // a frame of its own
+		return f, &Event{List: []eslwire.Header{{Name: f[:23], Value: f[23:]}}}
+	}
+	in := func(s, f string) bool {
+		p, b := uintptr(unsafe.Pointer(unsafe.StringData(s))), uintptr(unsafe.Pointer(unsafe.StringData(f)))
+		return p >= b && p < b+uintptr(len(f))
+	}
+	// Held, so that no collection between the legs drops the interned
+	// name from unique's weak map.
+	h := unique.Make("recpol_account")
+	defer goruntime.KeepAlive(h)
+	var names []string
+	for range 2 {
+		f, ev := frame()
+		leg := map[string]string{}
+		ev.CopyVars(leg, want)
+		for k, v := range leg {
+			if in(k, f) || in(v, f) {
+				t.Errorf("%s=%s is a slice of the frame", k, v)
+			}
+			names = append(names, k)
+		}
+	}
+	if len(names) != 2 || unsafe.StringData(names[0]) != unsafe.StringData(names[1]) {
+		t.Errorf("the legs' names %q are not one copy", names)
 	}
 }
