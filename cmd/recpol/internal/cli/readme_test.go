@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +104,11 @@ func TestReadmeLocalSetup(t *testing.T) {
 	if !strings.HasPrefix(run, "bin/recpol run ") {
 		t.Fatalf("README step %q: want bin/recpol run", run)
 	}
+	// recpol run applies its memory limit (the config's default) to the
+	// process: this test's, restored after.
+	t.Setenv("GOMEMLIMIT", "")
+	oldLimit := debug.SetMemoryLimit(-1)
+	t.Cleanup(func() { debug.SetMemoryLimit(oldLimit) })
 	logR, logW := io.Pipe()
 	rtCtx, stopRuntime := context.WithCancel(ctx)
 	rtExit := make(chan int, 1)
@@ -126,6 +133,14 @@ func TestReadmeLocalSetup(t *testing.T) {
 	}
 	if path == "" {
 		t.Fatalf("the runtime stored no recording; its log:\n%s", strings.Join(log, "\n"))
+	}
+	if !slices.ContainsFunc(log, func(l string) bool {
+		return strings.Contains(l, `msg="memory limit" limit_mb=150 source=memory_limit_mb`)
+	}) {
+		t.Errorf("the runtime did not log its memory limit; its log:\n%s", strings.Join(log, "\n"))
+	}
+	if got := debug.SetMemoryLimit(-1); got != 150<<20 {
+		t.Errorf("the process's memory limit is %d, want the config's default 150 MB", got)
 	}
 	if !strings.HasPrefix(path, filepath.Join(dir, "recordings")+string(filepath.Separator)) {
 		t.Errorf("stored at %s, not under the config's storage %s", path, filepath.Join(dir, "recordings"))
