@@ -55,7 +55,7 @@ uploads: [{prefix: "https://store.example.com/", headers: Authorization: "file:u
 	want.Preset, want.Listen, want.Token, want.Password = "recpol", "127.0.0.1:8089", "tok-123", "s3cret-pw"
 	want.LocalDir = filepath.Join(dir, "spool", "recordings", "127.0.0.1-8021")
 	want.RecordDir, want.Upload, want.Debounce = want.LocalDir, "Bearer xyz", 20*time.Millisecond
-	want.UploadWorkers, want.MemoryLimit = 64, 150<<20
+	want.UploadWorkers, want.MemoryLimit = 64, 120<<20
 	want.UploadMaxAge, want.UploadAlertAfter = 24*time.Hour, time.Hour
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("config (-want +got):\n%s", diff)
@@ -154,7 +154,7 @@ policies: "p", storage: "s", spool: "q"`,
 	}
 }
 
-// TestLoadConfigMemoryLimit: memory_limit_mb defaults to 150 and 0 is no
+// TestLoadConfigMemoryLimit: memory_limit_mb defaults to 120 and 0 is no
 // limit.
 func TestLoadConfigMemoryLimit(t *testing.T) {
 	const base = `switches: [{address: "127.0.0.1:8021", password: "x"}], policies: "p", storage: "s", spool: "q"`
@@ -162,7 +162,7 @@ func TestLoadConfigMemoryLimit(t *testing.T) {
 		name, src string
 		want      int64
 	}{
-		{"default", base, 150 << 20},
+		{"default", base, 120 << 20},
 		{"none", base + `, memory_limit_mb: 0`, 0},
 		{"set", base + `, memory_limit_mb: 512`, 512 << 20},
 	}

@@ -135,12 +135,12 @@ func TestReadmeLocalSetup(t *testing.T) {
 		t.Fatalf("the runtime stored no recording; its log:\n%s", strings.Join(log, "\n"))
 	}
 	if !slices.ContainsFunc(log, func(l string) bool {
-		return strings.Contains(l, `msg="memory limit" limit_mb=150 source=memory_limit_mb`)
+		return strings.Contains(l, `msg="memory limit" limit_mb=120 source=memory_limit_mb`)
 	}) {
 		t.Errorf("the runtime did not log its memory limit; its log:\n%s", strings.Join(log, "\n"))
 	}
-	if got := debug.SetMemoryLimit(-1); got != 150<<20 {
-		t.Errorf("the process's memory limit is %d, want the config's default 150 MB", got)
+	if got := debug.SetMemoryLimit(-1); got != 120<<20 {
+		t.Errorf("the process's memory limit is %d, want the config's default 120 MB", got)
 	}
 	if !strings.HasPrefix(path, filepath.Join(dir, "recordings")+string(filepath.Separator)) {
 		t.Errorf("stored at %s, not under the config's storage %s", path, filepath.Join(dir, "recordings"))
