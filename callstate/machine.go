@@ -326,9 +326,14 @@ const (
 	// does not announce again; a recording continued from an earlier run
 	// of the driver never does.
 	Announce
+	// Forget: the machine no longer follows Leg (its call ended, or it
+	// hung up outside any call): the driver drops what it keeps of the
+	// leg. It may come on another leg's event (the last hangup of the
+	// call, or the RECORD_STOP after it).
+	Forget
 )
 
-var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle", "follow", "moved", "announce"}
+var commandNames = [...]string{"start", "stop", "mask", "unmask", "pause", "resume", "tag", "settle", "follow", "moved", "announce", "forget"}
 
 func (k CommandKind) String() string { return commandNames[k] }
 
@@ -336,7 +341,8 @@ func (k CommandKind) String() string { return commandNames[k] }
 type Command struct {
 	Kind CommandKind
 	Rec  *Recording
-	// Leg and Value are TagLeg's, Follow's and Announce's.
+	// Leg and Value are TagLeg's, Follow's and Announce's; Leg is also
+	// Forget's.
 	Leg, Value string
 	// Target is Announce's: both, aleg or bleg.
 	Target string
@@ -478,6 +484,7 @@ func (m *Machine) Handle(ev *Event) []Command {
 			if c == nil {
 				delete(m.legs, l.UUID)
 				m.legs = shrink.Map(m.legs)
+				m.emit(Command{Kind: Forget, Leg: l.UUID})
 			}
 			m.reap(c)
 		}
@@ -1051,6 +1058,7 @@ func (m *Machine) reap(c *Call) {
 	for _, l := range c.legs {
 		if m.legs[l.UUID] == l {
 			delete(m.legs, l.UUID)
+			m.emit(Command{Kind: Forget, Leg: l.UUID})
 		}
 	}
 	m.legs = shrink.Map(m.legs)

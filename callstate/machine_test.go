@@ -63,11 +63,14 @@ type run struct {
 	recs   map[string]*callstate.Recording
 	follow map[string]bool   // recording_follow_transfer per leg
 	moved  map[string]string // recordings the switch moved with a transfer, from leg
+	legs   map[string]bool   // every leg an event named
+	forgot map[string]int    // Forget commands, by leg
 }
 
 func newRun(t *testing.T, tb *table.Table) *run {
 	n := 0
-	r := &run{t: t, recs: map[string]*callstate.Recording{}, follow: map[string]bool{}, moved: map[string]string{}}
+	r := &run{t: t, recs: map[string]*callstate.Recording{}, follow: map[string]bool{}, moved: map[string]string{},
+		legs: map[string]bool{}, forgot: map[string]int{}}
 	r.m = callstate.New(callstate.Config{Classifier: classify.Must(classify.Config{}),
 		Table: func() *table.Table { return tb }, NewID: func() string { n++; return "r" + strconv.Itoa(n) }})
 	return r
@@ -88,6 +91,9 @@ func (r *run) ev(kind callstate.EventKind, leg string, f func(*callstate.Event),
 	if f != nil {
 		f(&ev)
 	}
+	if ev.Leg != "" {
+		r.legs[ev.Leg] = true
+	}
 	r.do(r.m.Handle(&ev))
 }
 
@@ -96,6 +102,9 @@ func (r *run) do(cmds []callstate.Command) {
 	for _, c := range cmds {
 		switch c.Kind {
 		case callstate.TagLeg:
+			continue
+		case callstate.Forget:
+			r.forgot[c.Leg]++
 			continue
 		case callstate.Follow:
 			r.follow[c.Leg] = c.Value == "true"
@@ -171,11 +180,22 @@ func (r *run) replace(leg string) {
 	}
 }
 
+// forgetOnly keeps the Forget commands of a RECORD_STOP the switch sends
+// on a hangup (the call may end on it); its other commands are the
+// hangup's own, which the rules do not list.
+func (r *run) forgetOnly(cmds []callstate.Command) {
+	for _, c := range cmds {
+		if c.Kind == callstate.Forget {
+			r.forgot[c.Leg]++
+		}
+	}
+}
+
 func (r *run) hangup(leg string) {
 	r.ev(callstate.Hangup, leg, nil)
 	for id, rec := range r.recs {
 		if rec.Leg.UUID == leg && rec.State == callstate.Running && r.moved[id] != leg {
-			r.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: r.ts, Rec: id})
+			r.forgetOnly(r.m.Handle(&callstate.Event{Kind: callstate.RecordStopped, TS: r.ts, Rec: id}))
 		}
 	}
 	r.ev(callstate.HangupComplete, leg, nil)
@@ -493,6 +513,16 @@ func TestRules(t *testing.T) {
 			}
 			if n := r.m.Legs(); n != 0 {
 				t.Errorf("%d legs left after every leg hung up", n)
+			}
+			// Each leg the machine followed is forgotten once, so that a
+			// driver drops what it keeps of it (the runtime's idle
+			// check of legs).
+			want := map[string]int{}
+			for l := range r.legs {
+				want[l] = 1
+			}
+			if diff := cmp.Diff(want, r.forgot); diff != "" {
+				t.Errorf("Forget commands by leg (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -308,6 +308,12 @@ func (e *engine) do(cmds []callstate.Command) {
 			}
 		case callstate.Announce:
 			e.announce(c)
+		case callstate.Forget:
+			// The leg's call ended, maybe on another leg's event: its
+			// entry would otherwise stay until the idle check asked the
+			// switch about it, an hour later.
+			delete(e.seen, c.Leg)
+			e.seen = shrink.Map(e.seen)
 		default:
 			if r := e.byID[c.Rec.ID]; r != nil {
 				e.send(eslcmd.Record{Op: recordOps[c.Kind], UUID: r.Leg.UUID, Path: r.path})

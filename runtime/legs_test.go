@@ -18,7 +18,8 @@ import (
 func TestLegsAreFreed(t *testing.T) {
 	tb := exampleTable(t)
 	sw := SwitchConfig{Name: "fs1", RecordDir: "/var/spool/rec", LocalDir: "/local/rec"}
-	e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, &finishes{}, quietLogger(), nil)
+	o := &observations{}
+	e := newEngine(sw, Classify{Preset: "recpol"}, func() *table.Table { return tb }, &finishes{}, quietLogger(), o.obs)
 	hang := func(uuid string, ts int64) {
 		e.Handle(ev("CHANNEL_HANGUP", uuid, ts))
 		e.Handle(ev("CHANNEL_HANGUP_COMPLETE", uuid, ts+1))
@@ -47,6 +48,24 @@ func TestLegsAreFreed(t *testing.T) {
 		hang(s, ts+6)
 		// The hangup of a leg never seen.
 		hang(fmt.Sprintf("unseen-%d", i), ts+7)
+		// A recorded call of two legs: the call ends, and both legs are
+		// forgotten, on the second leg's hangup; the first leg's own
+		// hangup came while the call still had the other.
+		ca, cb := fmt.Sprintf("call-a-%d", i), fmt.Sprintf("call-b-%d", i)
+		e.Handle(ev("CHANNEL_CREATE", ca, ts, "Call-Direction", "inbound", "Channel-Name", "sofia/external/+15551234",
+			"Caller-Caller-ID-Number", "+15551234", "Caller-Destination-Number", "2000",
+			"variable_recpol_account", "pci-callcentre", "variable_recpol_network", "offnet"))
+		e.Handle(ev("CHANNEL_CREATE", cb, ts, "Call-Direction", "outbound", "Other-Leg-Unique-ID", ca,
+			"variable_recpol_account", "pci-callcentre", "variable_recpol_device", "sup-phone", "variable_recpol_network", "onnet"))
+		e.Handle(ev("CHANNEL_ANSWER", cb, ts+1))
+		e.Handle(ev("CHANNEL_ANSWER", ca, ts+1))
+		e.Handle(ev("CHANNEL_BRIDGE", ca, ts+2, "Bridge-A-Unique-ID", ca, "Bridge-B-Unique-ID", cb))
+		hang(ca, ts+8)
+		hang(cb, ts+9)
+		drain(e) // no sender here: the queue holds 4,096 commands
+	}
+	if n := o.get("requested"); n < 2000 {
+		t.Fatalf("%d recordings requested: the recorded calls prove nothing", n)
 	}
 	drain(e)
 	if got := e.sizes(); got != (engineSizes{}) {
