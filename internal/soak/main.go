@@ -136,18 +136,8 @@ func main() {
 // behind it is (event backlog and lag, finish queue) and what it holds
 // (legs, recordings), for the progress lines.
 func gauges(addr string) string {
-	c := http.Client{Timeout: 2 * time.Second}
-	resp, err := c.Get("http://" + addr + "/metrics")
-	if err != nil {
-		return ""
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return ""
-	}
 	var out []string
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(metricsText(addr), "\n") {
 		for _, g := range []string{"recpol_event_backlog", "recpol_event_lag_seconds", "recpol_finish_queue", "recpol_engine_legs", "recpol_engine_recordings"} {
 			if strings.HasPrefix(line, g+"{") || strings.HasPrefix(line, g+" ") {
 				f := strings.Fields(line)
@@ -184,6 +174,11 @@ func lagSummary(lags []time.Duration, late time.Duration) string {
 // event that decided it to writing its command) and says its median, 99th
 // percentile and count, each quantile as the upper bound of its bucket.
 func startDelay(addr string) string {
+	return histogramQuantiles(metricsText(addr), "recpol_start_delay_seconds")
+}
+
+// metricsText reads the runtime's /metrics at addr ("" when it cannot).
+func metricsText(addr string) string {
 	c := http.Client{Timeout: 2 * time.Second}
 	resp, err := c.Get("http://" + addr + "/metrics")
 	if err != nil {
@@ -194,7 +189,7 @@ func startDelay(addr string) string {
 	if err != nil {
 		return ""
 	}
-	return histogramQuantiles(string(b), "recpol_start_delay_seconds")
+	return string(b)
 }
 
 // histogramQuantiles says the median and 99th percentile of the histogram
