@@ -208,10 +208,12 @@ var eventKinds = map[string]callstate.EventKind{
 // Handle processes one event. It is called from one goroutine per switch.
 func (e *engine) Handle(ev *Event) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	ts := eventTS(ev)
 	e.received = ev.Received
-	defer func() { e.received = time.Time{} }()
+	defer func() {
+		e.received = time.Time{}
+		e.mu.Unlock()
+	}()
+	ts := eventTS(ev)
 	if ts > e.lastTS {
 		e.lastTS, e.lastSeen = ts, time.Now()
 	}

@@ -129,8 +129,11 @@ func (e *engine) stopSending() {
 // (no connection); one whose reply was lost is counted failed.
 func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCommand) {
 	defer e.commands.Add(-1)
-	e.writeIntent(cmd)
-	e.timeStart(cmd)
+	if decided := e.writeIntent(cmd); !decided.IsZero() && e.startDelay != nil {
+		// How long the start took inside the runtime (its command is
+		// written next).
+		e.startDelay(time.Since(decided))
+	}
 	line := cmd.String()
 	delay := 20 * time.Millisecond
 	jt, timed := c.(jobTimer)
@@ -184,19 +187,21 @@ func (e *engine) sendOne(ctx context.Context, c Commander, cmd eslcmd.ChannelCom
 // writeIntent writes the intent of a start command before the command
 // goes out: a recording the switch runs always has its intent on disk.
 // A mask or unmask rewrites it with the recording's masking as it stands.
-func (e *engine) writeIntent(cmd eslcmd.ChannelCommand) {
-	if e.intents == nil {
-		return
-	}
+// For a start it returns when the event that decided it was read (zero
+// for other commands), taken under the same lock, for startDelay.
+func (e *engine) writeIntent(cmd eslcmd.ChannelCommand) (decided time.Time) {
 	var it *intent
 	switch c := cmd.(type) {
 	case eslcmd.RecordStart:
 		e.mu.Lock()
+		if r := e.byPath[c.Path]; r != nil {
+			decided = r.decided
+		}
 		it = e.unwritten[c.Path]
 		delete(e.unwritten, c.Path)
 		e.mu.Unlock()
 	case eslcmd.Record:
-		if c.Op != eslcmd.Mask && c.Op != eslcmd.Unmask {
+		if e.intents == nil || c.Op != eslcmd.Mask && c.Op != eslcmd.Unmask {
 			return
 		}
 		e.mu.Lock()
@@ -205,7 +210,7 @@ func (e *engine) writeIntent(cmd eslcmd.ChannelCommand) {
 		}
 		e.mu.Unlock()
 	}
-	if it == nil {
+	if it == nil || e.intents == nil {
 		return
 	}
 	if err := e.intents.write(it); err != nil {
@@ -213,24 +218,7 @@ func (e *engine) writeIntent(cmd eslcmd.ChannelCommand) {
 			"recording", it.Meta.RecordingID, "error", err)
 		e.obs("intent_failed")
 	}
-}
-
-// timeStart observes a start command's delay (startDelay) as it goes out:
-// the time since the event that decided it was read.
-func (e *engine) timeStart(cmd eslcmd.ChannelCommand) {
-	c, ok := cmd.(eslcmd.RecordStart)
-	if !ok || e.startDelay == nil {
-		return
-	}
-	e.mu.Lock()
-	var decided time.Time
-	if r := e.byPath[c.Path]; r != nil {
-		decided = r.decided
-	}
-	e.mu.Unlock()
-	if !decided.IsZero() {
-		e.startDelay(time.Since(decided))
-	}
+	return
 }
 
 // unreached reports whether a command's error means it may not have
