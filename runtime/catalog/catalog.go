@@ -154,35 +154,25 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		// connection of its own (PASSIVE: the writer goes on appending
 		// meanwhile). journal_size_limit truncates a WAL a burst grew once
 		// it restarts.
-		w, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate")
+		w, err := openSQLite(cfg.DSN+common+"&_pragma=cache_size(-16384)&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(0)&_pragma=journal_size_limit(67108864)&_txlock=immediate", 1)
 		if err != nil {
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
-		w.SetMaxOpenConns(1)
-		w.SetMaxIdleConns(1)
-		w.SetConnMaxLifetime(0)
-		w.SetConnMaxIdleTime(0)
 		c.wdb = w
 		// The read pool opens its connections after the migrations, once
 		// the file is in WAL mode (a persistent setting).
-		r, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-2048)&_pragma=query_only(1)")
+		r, err := openSQLite(cfg.DSN+common+"&_pragma=cache_size(-2048)&_pragma=query_only(1)", 4)
 		if err != nil {
 			w.Close()
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
-		r.SetMaxOpenConns(4)
-		r.SetMaxIdleConns(4)
-		r.SetConnMaxIdleTime(0)
 		c.rdb = r
-		ck, err := sql.Open("sqlite", cfg.DSN+common+"&_pragma=cache_size(-512)&_pragma=synchronous(FULL)")
+		ck, err := openSQLite(cfg.DSN+common+"&_pragma=cache_size(-512)&_pragma=synchronous(FULL)", 1)
 		if err != nil {
 			w.Close()
 			r.Close()
 			return nil, fmt.Errorf("catalog: open sqlite %s: %w", cfg.DSN, err)
 		}
-		ck.SetMaxOpenConns(1)
-		ck.SetMaxIdleConns(1)
-		ck.SetConnMaxIdleTime(0)
 		c.ckdb = ck
 		c.ckKick = make(chan struct{}, 1)
 		c.ckDone = make(chan struct{})
@@ -219,6 +209,19 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		go c.checkpointer()
 	}
 	return c, nil
+}
+
+// openSQLite opens a pool of conns SQLite connections to dsn, kept open
+// (no idle time limit).
+func openSQLite(dsn string, conns int) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(conns)
+	db.SetMaxIdleConns(conns)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // Driver reports the driver in use: DriverSQLite or DriverPostgres.
