@@ -63,15 +63,24 @@ type sizes struct {
 	benchtime         time.Duration // per run of a loop measured in-process
 	profileFor        time.Duration // how long a repeated operation is profiled
 	settle            time.Duration // how long a new policy watcher is left alone
+	treeAge           time.Duration // how old the reload figure's copied tree is before it is loaded
 	skipPeerLargeOver time.Duration // a cue vet run of the large tree longer than this is run once
 }
+
+// treeAge is how long the reload figure leaves its copy of the tree alone
+// before loading it: the compiler reads again every file modified within
+// two seconds of its last read (doubtWindow in compiler/manifest.go: a
+// change within a timestamp's granularity keeps the file's identity), so a
+// reload soon after the whole tree was written reads all of it again. The
+// figure is of one file changed in a tree that was not just written.
+const treeAge = 2*time.Second + 200*time.Millisecond
 
 func (c *Config) sizes() sizes {
 	if c.Quick {
 		return sizes{accounts: 20, large: 40, users: 10, devices: 20, slowRuns: 1, fastRuns: 3, reloads: 2, settle: 100 * time.Millisecond,
 			setups: 100, pacedSetups: 50, pacedRate: 1000, cpuCalls: 50, halfFor: 2 * time.Second, benchtime: 50 * time.Millisecond, profileFor: 200 * time.Millisecond}
 	}
-	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30, settle: 500 * time.Millisecond,
+	return sizes{accounts: 1000, large: 5000, users: 10, devices: 20, slowRuns: 3, fastRuns: 7, reloads: 30, settle: 500 * time.Millisecond, treeAge: treeAge,
 		setups: 3000, pacedSetups: 3000, pacedRate: 1000, cpuCalls: 400, halfFor: 20 * time.Second, benchtime: time.Second, profileFor: 3 * time.Second, skipPeerLargeOver: 2 * time.Minute}
 }
 
