@@ -229,33 +229,15 @@ func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 	top := newCompilation(files)
 	infos := make([]fileInfo, len(files))
 	asts := make([]*ast.File, len(files))
+	plains := make([][]byte, len(files))
 	names := make([]string, len(files))
 	sums := make([][32]byte, len(files))
-	for i, f := range files {
-		names[i] = f.Name
-		if known != nil {
-			sums[i] = known[i]
-		} else {
-			sums[i] = fileSum(f)
-		}
-		if m, ok := cm.files[f.Name]; ok && m.sum == sums[i] {
-			infos[i] = m.info
-			continue
-		}
-		if cm.opts.CacheDir != "" {
-			if info, ok := readFileInfo(cm.opts.CacheDir, sums[i]); ok {
-				infos[i] = info
-				continue
-			}
-		}
-		af, ok := top.parseFile(f)
-		if !ok {
-			continue
-		}
-		asts[i], infos[i] = af, inspectFile(af)
-		if cm.opts.CacheDir != "" {
-			writeFileInfo(cm.opts.CacheDir, sums[i], infos[i])
-		}
+	firsts := cm.inspectFiles(top, known)
+	for i, f := range firsts {
+		names[i], sums[i], infos[i] = files[i].Name, f.sum, f.info
+		asts[i], plains[i] = f.ast, f.plain
+		top.diags = append(top.diags, f.diags...)
+		top.lost = append(top.lost, f.lost...)
 	}
 	if top.diags.HasErrors() {
 		return top.result()
@@ -277,8 +259,88 @@ func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 		whole.run(stages[1:])
 		return whole.result()
 	}
-	res := cm.compileGroups(top, asts, part, sums)
+	res := cm.compileGroups(top, asts, plains, part, sums)
 	return res
+}
+
+// firstPass is what compileFiles learns of one file before it partitions
+// the policy (inspectFiles).
+type firstPass struct {
+	sum  [32]byte
+	info fileInfo
+	// ast is the file's syntax tree when it was parsed and is not the
+	// plain data of an account file; plain is that value, encoded
+	// (plainenc.go), when it is. Neither is set for a file whose
+	// inspection was known.
+	ast   *ast.File
+	plain []byte
+	diags Diagnostics // of parsing the file
+	lost  [][]string
+}
+
+// inspectFiles sums, parses and inspects top's files, in parallel, each
+// file on its own (known, when not nil, are the files' sums). A file the
+// compiler or the cache already inspected is not parsed. Of a parsed
+// account file that is plain data, only its plain value is kept, encoded:
+// syntax trees are many times their files' size, and holding every
+// file's tree until its group is compiled was most of a cold compile's
+// memory.
+func (cm *Compiler) inspectFiles(top *compilation, known [][32]byte) []firstPass {
+	files := top.files
+	out := make([]firstPass, len(files))
+	one := func(i int) {
+		f, r := files[i], &out[i]
+		if known != nil {
+			r.sum = known[i]
+		} else {
+			r.sum = fileSum(f)
+		}
+		if m, ok := cm.files[f.Name]; ok && m.sum == r.sum {
+			r.info = m.info
+			return
+		}
+		if cm.opts.CacheDir != "" {
+			if info, ok := readFileInfo(cm.opts.CacheDir, r.sum); ok {
+				r.info = info
+				return
+			}
+		}
+		// Parsed as top parses, with its own diagnostics, which
+		// compileFiles joins in the files' order.
+		c := &compilation{files: top.files, userFiles: top.userFiles}
+		af, ok := c.parseFile(f)
+		r.diags, r.lost = c.diags, c.lost
+		if !ok {
+			return
+		}
+		r.info = inspectFile(af)
+		r.ast = af
+		if plainDataPath && len(r.info.accounts) > 0 && !r.info.shared && r.info.whole == "" {
+			if v, ok := plainFile(af); ok {
+				r.ast, r.plain = nil, v.appendPlain(nil)
+			}
+		}
+		if cm.opts.CacheDir != "" {
+			writeFileInfo(cm.opts.CacheDir, r.sum, r.info)
+		}
+	}
+	workers := cm.opts.Parallel
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers && w < len(files); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < len(files); i = int(next.Add(1) - 1) {
+				one(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
 
 // fileSum identifies a file by its name and content.
@@ -302,7 +364,7 @@ func fileSum(f File) [32]byte {
 // The diagnostics are those of a whole evaluation: every group runs every
 // stage up to resolve whatever errors it has (see the package
 // documentation), and the table is built only when no group has an error.
-func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part partitioning, sums [][32]byte) *Result {
+func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, plains [][]byte, part partitioning, sums [][32]byte) *Result {
 	sharedFiles := pick(top.files, part.shared)
 	workers := cm.opts.Parallel
 	if workers <= 0 {
@@ -332,7 +394,7 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, part parti
 		}
 		todo = append(todo, gi)
 	}
-	left := cm.plainGroups(top, asts, part, todo, results)
+	left := cm.plainGroups(top, asts, plains, part, todo, results)
 	cm.evaluateGroups(top, asts, sharedFiles, part, left, keys, results, workers)
 	if len(left) < len(todo) {
 		for _, gi := range left {
@@ -414,8 +476,9 @@ func (cm *Compiler) evaluateGroups(top *compilation, asts []*ast.File, sharedFil
 
 // plainGroups compiles the groups of todo whose files and shared files are
 // all plain data without CUE (see plain.go), in parallel, storing their
-// results, and returns the groups left.
-func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partitioning, todo []int, results []*groupResult) []int {
+// results, and returns the groups left. A group file's plain value is
+// decoded from plains, and plains forgets it: a group is compiled once.
+func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, plains [][]byte, part partitioning, todo []int, results []*groupResult) []int {
 	if !plainDataPath || len(todo) == 0 {
 		return todo
 	}
@@ -439,29 +502,25 @@ func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partiti
 		workers = goruntime.GOMAXPROCS(0)
 	}
 	done := make([]bool, len(todo))
-	sem := make(chan struct{}, workers)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for ti, gi := range todo {
-		sem <- struct{}{}
+	for w := 0; w < workers && w < len(todo); w++ {
 		wg.Add(1)
 		go func() {
-			defer func() { <-sem; wg.Done() }()
-			files := append([]File(nil), sharedFiles...)
-			gasts := append([]*ast.File(nil), shared...)
-			for _, i := range part.groups[gi] {
-				af := asts[i]
-				if af == nil {
-					af, _ = parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments)
+			defer wg.Done()
+			for ti := int(next.Add(1) - 1); ti < len(todo); ti = int(next.Add(1) - 1) {
+				gi := todo[ti]
+				files := append([]File(nil), sharedFiles...)
+				for _, i := range part.groups[gi] {
+					files = append(files, top.files[i])
 				}
-				gasts = append(gasts, af)
-				files = append(files, top.files[i])
-			}
-			c, ok := plainCompilation(files, gasts)
-			if !ok {
-				return
-			}
-			if r := c.groupResult(cm.wanted(top, asts, part.groups[gi])); r.err == "" {
-				results[gi], done[ti] = &r, true
+				c, ok := plainCompilationOf(files, plainSources(top, shared, asts, plains, part.groups[gi]))
+				if !ok {
+					continue
+				}
+				if r := c.groupResult(cm.wanted(top, asts, part.groups[gi])); r.err == "" {
+					results[gi], done[ti] = &r, true
+				}
 			}
 		}()
 	}
@@ -473,6 +532,41 @@ func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, part partiti
 		}
 	}
 	return left
+}
+
+// plainSources returns the plain values of the shared files and of the
+// group files idx, decoded afresh (merging changes them), or nil when a
+// file is not plain data. A group file's value comes from plains, which
+// then forgets it, or from its syntax tree, parsed again if need be.
+func plainSources(top *compilation, shared []*ast.File, asts []*ast.File, plains [][]byte, idx []int) []*pnode {
+	var out []*pnode
+	for _, af := range shared {
+		v, ok := plainFile(af)
+		if !ok {
+			return nil
+		}
+		out = append(out, v)
+	}
+	for _, i := range idx {
+		var v *pnode
+		ok := false
+		switch {
+		case plains[i] != nil:
+			v, ok = decodePlain(plains[i])
+			plains[i] = nil
+		case asts[i] != nil:
+			v, ok = plainFile(asts[i])
+		default:
+			if af, err := parser.ParseFile(top.files[i].Name, top.files[i].Data, parser.ParseComments); err == nil {
+				v, ok = plainFile(af)
+			}
+		}
+		if !ok {
+			return nil
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // plainCompilation decodes, checks and resolves a policy of plain-data
@@ -487,6 +581,25 @@ func plainCompilation(files []File, asts []*ast.File) (*compilation, bool) {
 	if !ok {
 		return nil, false
 	}
+	return plainCompilationOfPolicy(files, asts, pol)
+}
+
+// plainCompilationOf is plainCompilation of the files' plain values
+// (plainSources; nil: not plain data).
+func plainCompilationOf(files []File, values []*pnode) (*compilation, bool) {
+	if !plainDataPath || values == nil {
+		return nil, false
+	}
+	pol, ok := plainPolicyOf(values)
+	if !ok {
+		return nil, false
+	}
+	return plainCompilationOfPolicy(files, nil, pol)
+}
+
+// plainCompilationOfPolicy checks and resolves a policy the plain-data
+// path decoded (asts: the files' syntax trees, when there are).
+func plainCompilationOfPolicy(files []File, asts []*ast.File, pol rawPolicy) (*compilation, bool) {
 	c := newCompilation(files)
 	c.asts = asts
 	c.policy = pol

@@ -258,10 +258,24 @@ func plainPolicy(files []*ast.File) (rawPolicy, bool) {
 		}
 	}
 	sort.SliceStable(order, func(i, j int) bool { return order[i].End().Offset() < order[j].End().Offset() })
-	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	values := make([]*pnode, 0, len(order))
 	for _, f := range order {
 		v, ok := plainFile(f)
-		if !ok || !mergePlain(root, v) {
+		if !ok {
+			return rawPolicy{}, false
+		}
+		values = append(values, v)
+	}
+	return plainPolicyOf(values)
+}
+
+// plainPolicyOf merges the plain values of a group's files into the raw
+// policy, or reports false when the group must go through CUE. It changes
+// the values.
+func plainPolicyOf(values []*pnode) (rawPolicy, bool) {
+	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	for _, v := range values {
+		if !mergePlain(root, v) {
 			return rawPolicy{}, false
 		}
 	}
