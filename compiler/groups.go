@@ -109,9 +109,9 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		chunks := accountChunksCached(res.Table, cm.chunks)
 		res.chunks = &chunks
 		write := func() {
-			// Joined here, after a worker's answer when deferred: the
+			// Written here, after a worker's answer when deferred: the
 			// answer needs only the chunks that changed.
-			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, chunks.join())
+			writeManifest(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table.Version, chunks.parts())
 		}
 		if cm.deferManifest {
 			cm.pendingManifest = write

@@ -1,6 +1,7 @@
 package compiler
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
@@ -155,7 +156,7 @@ func currentManifestAt(cacheDir, dir string, entries []dirEntry, withTable bool,
 				return m, true
 			}
 		}
-		writeManifest(cacheDir, dir, ids, full.Sums, full.Diagnostics, full.Version, full.Accounts)
+		writeManifest(cacheDir, dir, ids, full.Sums, full.Diagnostics, full.Version, [][]byte{full.Accounts})
 	}
 	return m, true
 }
@@ -276,8 +277,9 @@ func worthRecording(m *manifest, ids []fileIdentity, now int64) bool {
 
 // writeManifest records a successful compile of dir. ids are the files'
 // identities taken before they were read, sums the hashes of what was
-// compiled; enc, when not nil, is t's accounts already encoded.
-func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, diags Diagnostics, version string, enc []byte) {
+// compiled; the concatenation of enc is the table's accounts encoded
+// (encodeAccounts), written as they are, never joined in memory.
+func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, diags Diagnostics, version string, enc [][]byte) {
 	dj, err := json.Marshal(diags)
 	if err != nil {
 		return
@@ -302,13 +304,18 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	}
 	b = appendBytes(b, dj)
 	b = appendBytes(b, []byte(version))
-	b = binary.AppendUvarint(b, uint64(len(enc)))
-	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(enc, castagnoli))
+	encLen, encSum := 0, uint32(0)
+	for _, p := range enc {
+		encLen += len(p)
+		encSum = crc32.Update(encSum, castagnoli, p)
+	}
+	b = binary.AppendUvarint(b, uint64(encLen))
+	b = binary.BigEndian.AppendUint32(b, encSum)
 	binary.BigEndian.PutUint32(b[manifestPrefix-4:], uint32(len(b)-manifestPrefix))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
 	// The table follows the header as it is: not copied into b, which
 	// would be megabytes more for the collector at every reload.
-	writeFileAtomic(manifestPath(cacheDir, dir), b, enc)
+	writeFileAtomic(manifestPath(cacheDir, dir), append([][]byte{b}, enc...)...)
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -424,11 +431,16 @@ func writeFileAtomic(path string, parts ...[]byte) {
 	if err != nil {
 		return
 	}
+	// Buffered: the parts of a manifest are two per account.
+	w := bufio.NewWriterSize(f, 64<<10)
 	var werr error
 	for _, b := range parts {
-		if _, werr = f.Write(b); werr != nil {
+		if _, werr = w.Write(b); werr != nil {
 			break
 		}
+	}
+	if werr == nil {
+		werr = w.Flush()
 	}
 	cerr := f.Close()
 	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {

@@ -426,3 +426,29 @@ func TestManifestHeaderDoubt(t *testing.T) {
 		})
 	}
 }
+
+// TestAccountChunkParts checks that the parts the manifest is written in
+// are, end to end, the joined encoding.
+func TestAccountChunkParts(t *testing.T) {
+	long := bytes.Repeat([]byte{7}, 300) // a two-byte length
+	for _, tc := range []struct {
+		name   string
+		chunks [][]byte
+	}{
+		{"none", nil},
+		{"one", [][]byte{{1, 2, 3}}},
+		{"several", [][]byte{{1}, long, {}, {4, 5}}},
+		{"many", bytes.Fields(bytes.Repeat([]byte("ab "), 200))},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ac := accountChunks{chunks: tc.chunks}
+			parts := ac.parts()
+			if len(parts) != 2*len(tc.chunks)+1 {
+				t.Errorf("%d parts for %d chunks", len(parts), len(tc.chunks))
+			}
+			if diff := cmp.Diff(ac.join(), bytes.Join(parts, nil)); diff != "" {
+				t.Errorf("parts differ from the joined encoding (-join +parts):\n%s", diff)
+			}
+		})
+	}
+}

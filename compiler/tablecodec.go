@@ -92,6 +92,24 @@ func (ac accountChunks) join() []byte {
 	return enc
 }
 
+// parts returns the accounts' encoding (join) in parts, the chunks
+// themselves and their counts and lengths between them, for a writer
+// that need not have it in one piece (writeManifest).
+func (ac accountChunks) parts() [][]byte {
+	lens := binary.AppendUvarint(make([]byte, 0, (len(ac.chunks)+1)*3), uint64(len(ac.chunks)))
+	ends := []int{len(lens)}
+	for _, c := range ac.chunks {
+		lens = binary.AppendUvarint(lens, uint64(len(c)))
+		ends = append(ends, len(lens))
+	}
+	out := make([][]byte, 0, 2*len(ac.chunks)+1)
+	out = append(out, lens[:ends[0]])
+	for i, c := range ac.chunks {
+		out = append(out, lens[ends[i]:ends[i+1]], c)
+	}
+	return out
+}
+
 // encodeAccount encodes one account: its ID, its interned values, so
 // that the decoder has them when the account refers to them, then the
 // account.
