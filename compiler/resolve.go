@@ -42,6 +42,9 @@ type resolver struct {
 	// so that a cell's provenance is found without building its string.
 	provs   map[provKey]string
 	minSecs map[string]bool // reported record_min_sec conflicts
+	// metas are the metaflows resolved so far, by what they were
+	// resolved from (see metaflows).
+	metas map[metaKey]*table.Metaflows
 	// ownerLost is set while the cells of a device whose owner was lost
 	// (see compilation.lost) are resolved: their chain lacks the owner, so
 	// record_min_sec is not checked.
@@ -425,17 +428,52 @@ type metaScope struct {
 	m    *rawMetaflows
 }
 
+// metaKey identifies what an endpoint's metaflows are resolved from: the
+// scopes of its chain that define metaflows, in order. Within one policy
+// a scope's name says its path too.
+type metaKey [3]struct {
+	name string
+	m    *rawMetaflows
+}
+
 // metaflows resolves an endpoint's metaflows field by field, device >
 // owner > account; numbers and patterns merge by code, the most specific
 // scope winning. It returns nil when no scope defines metaflows.
+//
+// Endpoints whose chains define the same metaflows share one resolved
+// value, as cells share their settings: most devices and users of an
+// account define none of their own and have the account's.
 func (r *resolver) metaflows(chain []metaScope) *table.Metaflows {
-	defined := false
+	var key metaKey
+	n := 0
 	for _, s := range chain {
-		defined = defined || s.m != nil
+		if s.m == nil {
+			continue
+		}
+		if n < len(key) {
+			key[n].name, key[n].m = s.name, s.m
+		}
+		n++
 	}
-	if !defined {
+	if n == 0 {
 		return nil
 	}
+	if n > len(key) {
+		return r.resolveMetaflows(chain)
+	}
+	if m, ok := r.metas[key]; ok {
+		return m
+	}
+	m := r.resolveMetaflows(chain)
+	if r.metas == nil {
+		r.metas = map[metaKey]*table.Metaflows{}
+	}
+	r.metas[key] = m
+	return m
+}
+
+// resolveMetaflows is metaflows without sharing.
+func (r *resolver) resolveMetaflows(chain []metaScope) *table.Metaflows {
 	ab := r.c.defaults.Action
 	out := &table.Metaflows{BindingDigit: ab.BindingDigit, DigitTimeout: ab.DigitTimeout, ListenOn: table.DTMFSource(ab.ListenOn)}
 	setDigit, setTimeout, setListen := false, false, false

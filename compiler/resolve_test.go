@@ -350,3 +350,64 @@ func TestActions(t *testing.T) {
 		t.Errorf("device without owner: metaflows %+v, want the account's with built-in defaults", lone)
 	}
 }
+
+// TestMetaflowsShared checks which endpoints share one resolved metaflows
+// value: those whose chains define the same metaflows (the account's, or
+// an owner's and the account's), never two that define different ones.
+func TestMetaflowsShared(t *testing.T) {
+	tb := compileSource(t, `
+accounts: acme: {
+	metaflows: numbers: "71": {module: "record_call", data: action: "start"}
+	users: {
+		bob: {}
+		carol: metaflows: numbers: "72": {module: "record_call", data: action: "stop"}
+	}
+	devices: {
+		d1: {}
+		d2: owner: "bob"
+		d3: owner: "carol"
+		d4: {owner: "carol", metaflows: numbers: "73": {module: "record_call", data: action: "mask"}}
+	}
+}
+accounts: other: {
+	metaflows: numbers: "71": {module: "record_call", data: action: "start"}
+	users: bob: {}
+}`)
+	a, _ := tb.Account("acme")
+	o, _ := tb.Account("other")
+	ep := map[string]*table.Metaflows{
+		"acme user:bob": a.Users["bob"].Metaflows, "acme user:carol": a.Users["carol"].Metaflows,
+		"acme device:d1": a.Devices["d1"].Metaflows, "acme device:d2": a.Devices["d2"].Metaflows,
+		"acme device:d3": a.Devices["d3"].Metaflows, "acme device:d4": a.Devices["d4"].Metaflows,
+		"other user:bob": o.Users["bob"].Metaflows,
+	}
+	// Endpoints grouped by the value they point to, in name order.
+	var got [][]string
+	seen := map[*table.Metaflows]int{}
+	for _, name := range []string{"acme device:d1", "acme device:d2", "acme device:d3", "acme device:d4",
+		"acme user:bob", "acme user:carol", "other user:bob"} {
+		m := ep[name]
+		if m == nil {
+			t.Fatalf("%s: no metaflows", name)
+		}
+		i, ok := seen[m]
+		if !ok {
+			i = len(got)
+			seen[m] = i
+			got = append(got, nil)
+		}
+		got[i] = append(got[i], name)
+	}
+	want := [][]string{
+		{"acme device:d1", "acme device:d2", "acme user:bob"},
+		{"acme device:d3", "acme user:carol"},
+		{"acme device:d4"},
+		{"other user:bob"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("endpoints sharing metaflows (-want +got):\n%s", diff)
+	}
+	if n := len(a.Devices["d4"].Metaflows.Numbers); n != 3 {
+		t.Errorf("d4 has %d metaflow numbers, want its own, its owner's and the account's", n)
+	}
+}
