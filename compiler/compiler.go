@@ -163,7 +163,9 @@ type Options struct {
 // since the last compile that succeeded is not read: its table comes from
 // the manifest (manifest.go).
 func (o Options) Compile(dir string) (*Result, error) {
-	return NewCompiler(o).Compile(dir)
+	cm := NewCompiler(o)
+	cm.once = true
+	return cm.Compile(dir)
 }
 
 // CompileFiles compiles a policy given as files of package recpol; an

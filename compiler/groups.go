@@ -54,6 +54,11 @@ type Compiler struct {
 	// pendingManifest (DeferManifest).
 	deferManifest   bool
 	pendingManifest func()
+	// once: the compiler compiles once and is dropped (Options.Compile),
+	// so that Compile keeps nothing for a next compile: the manifest is
+	// written account by account (writeManifestOf), with no encoded
+	// accounts kept.
+	once bool
 }
 
 // fileMemo is what an earlier compilation learnt about a file.
@@ -101,6 +106,10 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		return nil, dirError(dir, err)
 	}
 	res := cm.compileFiles(files, sums)
+	if res.Table != nil && cm.once {
+		writeManifestOf(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table)
+		return res, nil
+	}
 	if res.Table != nil {
 		cm.mu.Lock()
 		if cm.chunks == nil {

@@ -280,9 +280,26 @@ func worthRecording(m *manifest, ids []fileIdentity, now int64) bool {
 // compiled; the concatenation of enc is the table's accounts encoded
 // (encodeAccounts), written as they are, never joined in memory.
 func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, diags Diagnostics, version string, enc [][]byte) {
+	encLen, encSum := 0, uint32(0)
+	for _, p := range enc {
+		encLen += len(p)
+		encSum = crc32.Update(encSum, castagnoli, p)
+	}
+	b, ok := manifestHeader(ids, sums, diags, version, encLen, encSum)
+	if !ok {
+		return
+	}
+	// The table follows the header as it is: not copied into b, which
+	// would be megabytes more for the collector at every reload.
+	writeFileAtomic(manifestPath(cacheDir, dir), append([][]byte{b}, enc...)...)
+}
+
+// manifestHeader returns a manifest's header, prefix and CRC included, for
+// a table encoding of encLen bytes whose CRC is encSum.
+func manifestHeader(ids []fileIdentity, sums [][32]byte, diags Diagnostics, version string, encLen int, encSum uint32) ([]byte, bool) {
 	dj, err := json.Marshal(diags)
 	if err != nil {
-		return
+		return nil, false
 	}
 	size := manifestPrefix + len(dj) + len(version) + 64
 	for _, id := range ids {
@@ -304,18 +321,67 @@ func writeManifest(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, di
 	}
 	b = appendBytes(b, dj)
 	b = appendBytes(b, []byte(version))
-	encLen, encSum := 0, uint32(0)
-	for _, p := range enc {
-		encLen += len(p)
-		encSum = crc32.Update(encSum, castagnoli, p)
-	}
 	b = binary.AppendUvarint(b, uint64(encLen))
 	b = binary.BigEndian.AppendUint32(b, encSum)
 	binary.BigEndian.PutUint32(b[manifestPrefix-4:], uint32(len(b)-manifestPrefix))
 	b = binary.BigEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
-	// The table follows the header as it is: not copied into b, which
-	// would be megabytes more for the collector at every reload.
-	writeFileAtomic(manifestPath(cacheDir, dir), append([][]byte{b}, enc...)...)
+	return b, true
+}
+
+// writeManifestOf is writeManifest of table t, for a compile that keeps
+// nothing for another (Options.Compile): each account is encoded and
+// written in turn, and forgotten, into a temporary file that then follows
+// the header, whose table length and CRC are known only at the end. The
+// encoded table (tens of megabytes for thousands of accounts) is never
+// held in memory beside the table itself.
+func writeManifestOf(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, diags Diagnostics, t *table.Table) {
+	path := manifestPath(cacheDir, dir)
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return
+	}
+	body, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return
+	}
+	defer os.Remove(body.Name())
+	defer body.Close()
+	sw := &sumWriter{w: bufio.NewWriterSize(body, 64<<10)}
+	accounts := t.AccountIDs()
+	var n [binary.MaxVarintLen64]byte
+	sw.write(n[:binary.PutUvarint(n[:], uint64(len(accounts)))])
+	for _, id := range accounts {
+		c := encodeAccount(t.Accounts[id])
+		sw.write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
+		sw.write(c)
+	}
+	if sw.err != nil || sw.w.Flush() != nil {
+		return
+	}
+	b, ok := manifestHeader(ids, sums, diags, t.Version, sw.n, sw.sum)
+	if !ok {
+		return
+	}
+	if _, err := body.Seek(0, io.SeekStart); err != nil {
+		return
+	}
+	writeFileAtomicFrom(path, body, b)
+}
+
+// sumWriter writes to w, counting the bytes and their CRC (Castagnoli).
+type sumWriter struct {
+	w   *bufio.Writer
+	n   int
+	sum uint32
+	err error
+}
+
+func (s *sumWriter) write(p []byte) {
+	if s.err != nil {
+		return
+	}
+	_, s.err = s.w.Write(p)
+	s.n += len(p)
+	s.sum = crc32.Update(s.sum, castagnoli, p)
 }
 
 func appendBytes(b, p []byte) []byte {
@@ -423,6 +489,12 @@ func readManifestHeader(path string) (*manifest, bool) {
 // temporary file and a rename, so that a reader never sees half of it;
 // failures only cost a later compile and are ignored.
 func writeFileAtomic(path string, parts ...[]byte) {
+	writeFileAtomicFrom(path, nil, parts...)
+}
+
+// writeFileAtomicFrom is writeFileAtomic of parts followed by what rest
+// reads (nil: nothing).
+func writeFileAtomicFrom(path string, rest io.Reader, parts ...[]byte) {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return
@@ -441,6 +513,9 @@ func writeFileAtomic(path string, parts ...[]byte) {
 	}
 	if werr == nil {
 		werr = w.Flush()
+	}
+	if werr == nil && rest != nil {
+		_, werr = io.Copy(f, rest)
 	}
 	cerr := f.Close()
 	if werr != nil || cerr != nil || os.Rename(f.Name(), path) != nil {

@@ -452,3 +452,42 @@ func TestAccountChunkParts(t *testing.T) {
 		})
 	}
 }
+
+// TestManifestOnce checks that the manifest a one-time compile
+// (Options.Compile) writes account by account is the one the incremental
+// compiler writes from its encoded accounts: the same files, sums,
+// diagnostics, version and table, which decodes to the compiled table.
+func TestManifestOnce(t *testing.T) {
+	gendir := t.TempDir()
+	if err := gen.Write(gendir, gen.Options{Accounts: 5, Users: 3, Devices: 4, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{gendir, filepath.Join("..", "testdata", "policies", "example"),
+		filepath.Join("..", "testdata", "policies", "kazoo")} {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			onceCache, incCache := t.TempDir(), t.TempDir()
+			once, err := Options{CacheDir: onceCache}.Compile(dir)
+			if err != nil || once.Table == nil {
+				t.Fatalf("compile: %v %v", err, once.Diagnostics)
+			}
+			inc, err := NewCompiler(Options{CacheDir: incCache}).Compile(dir)
+			if err != nil || inc.Table == nil {
+				t.Fatalf("compile: %v %v", err, inc.Diagnostics)
+			}
+			got, ok := readManifest(manifestPath(onceCache, dir))
+			if !ok {
+				t.Fatal("the one-time compile's manifest does not read back")
+			}
+			want, ok := readManifest(manifestPath(incCache, dir))
+			if !ok {
+				t.Fatal("the incremental compiler's manifest does not read back")
+			}
+			if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(manifest{}, "WrittenNS")); diff != "" {
+				t.Errorf("manifests differ (-incremental +once):\n%s", diff)
+			}
+			if !bytes.Equal(got.Accounts, encodeAccounts(once.Table)) {
+				t.Errorf("the manifest's table is not the compiled table encoded")
+			}
+		})
+	}
+}
