@@ -263,6 +263,8 @@ type compilation struct {
 	// decoded: decode leaves them unset, so resolve must not trust a
 	// fallback that replaced them.
 	lost [][]string
+	// interning, when set, is shared with other compilations (resolve).
+	interning *interning
 }
 
 // add records a diagnostic; its message starts with the CUE path of the

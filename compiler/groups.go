@@ -517,13 +517,14 @@ func (cm *Compiler) plainGroups(top *compilation, asts []*ast.File, plains [][]b
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			in := newInterning() // this worker's groups share their values
 			for ti := int(next.Add(1) - 1); ti < len(todo); ti = int(next.Add(1) - 1) {
 				gi := todo[ti]
 				files := append([]File(nil), sharedFiles...)
 				for _, i := range part.groups[gi] {
 					files = append(files, top.files[i])
 				}
-				c, ok := plainCompilationOf(files, plainSources(top, shared, asts, plains, part.groups[gi]))
+				c, ok := plainCompilationOf(files, plainSources(top, shared, asts, plains, part.groups[gi]), in)
 				if !ok {
 					continue
 				}
@@ -590,12 +591,12 @@ func plainCompilation(files []File, asts []*ast.File) (*compilation, bool) {
 	if !ok {
 		return nil, false
 	}
-	return plainCompilationOfPolicy(files, asts, pol)
+	return plainCompilationOfPolicy(files, asts, pol, nil)
 }
 
 // plainCompilationOf is plainCompilation of the files' plain values
-// (plainSources; nil: not plain data).
-func plainCompilationOf(files []File, values []*pnode) (*compilation, bool) {
+// (plainSources; nil: not plain data), resolved with in's interning.
+func plainCompilationOf(files []File, values []*pnode, in *interning) (*compilation, bool) {
 	if !plainDataPath || values == nil {
 		return nil, false
 	}
@@ -603,14 +604,16 @@ func plainCompilationOf(files []File, values []*pnode) (*compilation, bool) {
 	if !ok {
 		return nil, false
 	}
-	return plainCompilationOfPolicy(files, nil, pol)
+	return plainCompilationOfPolicy(files, nil, pol, in)
 }
 
 // plainCompilationOfPolicy checks and resolves a policy the plain-data
-// path decoded (asts: the files' syntax trees, when there are).
-func plainCompilationOfPolicy(files []File, asts []*ast.File, pol rawPolicy) (*compilation, bool) {
+// path decoded (asts: the files' syntax trees, when there are; in: the
+// interning to share, nil for its own).
+func plainCompilationOfPolicy(files []File, asts []*ast.File, pol rawPolicy, in *interning) (*compilation, bool) {
 	c := newCompilation(files)
 	c.asts = asts
+	c.interning = in
 	c.policy = pol
 	c.loadBuiltin()
 	c.check()

@@ -35,9 +35,12 @@ const (
 
 // resolver resolves cells and actions of one compilation.
 type resolver struct {
-	c    *compilation
-	in   *table.Interner
-	strs map[string]string // interned provenance strings
+	c  *compilation
+	in *table.Interner // provenance
+	// sets interns settings and strs provenance strings: the
+	// compilation's interning, shared with other groups' resolvers.
+	sets *table.Interner
+	strs map[string]string
 	// provs are the provenance strings of scope fields by their parts,
 	// so that a cell's provenance is found without building its string.
 	provs   map[provKey]string
@@ -51,8 +54,28 @@ type resolver struct {
 	ownerLost bool
 }
 
+// interning is what the resolvers of several compilations share, one at a
+// time (an Interner is not safe for concurrent use): their settings and
+// provenance strings. Accounts repeat them far more than they repeat whole
+// provenances: the 1,000-account tree's cells hold 11,093 settings
+// values but 1,903 distinct ones, and 33,263 provenance strings but
+// 5,300 distinct ones, where each account's resolver alone shared only
+// its own.
+type interning struct {
+	settings *table.Interner
+	strs     map[string]string
+}
+
+func newInterning() *interning {
+	return &interning{settings: table.NewInterner(), strs: map[string]string{}}
+}
+
 func (c *compilation) resolve() {
-	r := &resolver{c: c, in: table.NewInterner(), strs: map[string]string{}, provs: map[provKey]string{}, minSecs: map[string]bool{}}
+	in := c.interning
+	if in == nil {
+		in = newInterning()
+	}
+	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey]string{}, minSecs: map[string]bool{}}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
 	}
@@ -165,7 +188,7 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	if !r.cellUnsure(chain, srcs) {
 		r.checkMinSec(vals, prov, func(f field) []string { return r.scopePath(chain, srcs[f], f) })
 	}
-	return table.Cell{Record: vals[fEnabled].b, Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
+	return table.Cell{Record: vals[fEnabled].b, Settings: r.sets.Settings(s), Provenance: r.in.Provenance(p)}
 }
 
 func (r *resolver) lookup(chain []scopeObj, keys [4][2]string, f field) (value, source) {
@@ -394,7 +417,7 @@ func (r *resolver) action(a *rawAction, defaultAction table.Verb, prov string, p
 		})
 	}
 	out := table.Action{Module: table.Module(a.Module), Action: defaultAction, FollowTransfer: r.c.defaults.Action.ShouldFollowTransfer,
-		Settings: r.in.Settings(s), Provenance: r.in.Provenance(p)}
+		Settings: r.sets.Settings(s), Provenance: r.in.Provenance(p)}
 	if d := a.Data; d != nil {
 		if d.Action != nil && !callerOnly {
 			out.Action = table.Verb(*d.Action)

@@ -2,6 +2,7 @@ package compiler_test
 
 import (
 	"testing"
+	"unsafe"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -409,5 +410,47 @@ accounts: other: {
 	}
 	if n := len(a.Devices["d4"].Metaflows.Numbers); n != 3 {
 		t.Errorf("d4 has %d metaflow numbers, want its own, its owner's and the account's", n)
+	}
+}
+
+// TestSettingsSharedAcrossAccounts checks that accounts of different
+// files, which the plain-data path compiles as separate groups, share
+// their equal settings values and provenance strings when one worker
+// resolves them, and keep their own provenance when it differs.
+func TestSettingsSharedAcrossAccounts(t *testing.T) {
+	file := func(id string) compiler.File {
+		return compiler.File{Name: id + ".cue", Data: []byte(`package recpol
+accounts: "` + id + `": devices: d1: call_recording: inbound: any: {enabled: true, format: "wav"}
+accounts: "` + id + `": call_recording: account: any: any: format: "mp3"
+`)}
+	}
+	res := compiler.Options{Parallel: 1}.CompileFiles([]compiler.File{file("a"), file("b"),
+		{Name: "shared.cue", Data: []byte("package recpol\ndefaults: record_sample_rate: 16000\n")}})
+	if res.Table == nil {
+		t.Fatal(res.Diagnostics)
+	}
+	a, _ := res.Table.Account("a")
+	b, _ := res.Table.Account("b")
+	for _, tc := range []struct {
+		name       string
+		ca, cb     *table.Cell
+		provShared bool
+	}{
+		{"device cells", a.Devices["d1"].Cells.Get(table.Inbound, table.Offnet), b.Devices["d1"].Cells.Get(table.Inbound, table.Offnet), true},
+		{"account cells", a.Cells.Get(table.Outbound, table.Onnet), b.Cells.Get(table.Outbound, table.Onnet), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(*tc.ca.Settings, *tc.cb.Settings); diff != "" {
+				t.Fatalf("settings differ (-a +b):\n%s", diff)
+			}
+			if tc.ca.Settings != tc.cb.Settings {
+				t.Errorf("equal settings of two accounts are two values")
+			}
+			if got := tc.ca.Provenance.Format == tc.cb.Provenance.Format &&
+				unsafe.StringData(tc.ca.Provenance.Format) == unsafe.StringData(tc.cb.Provenance.Format); got != tc.provShared {
+				t.Errorf("format provenance %q and %q shared: %v, want %v",
+					tc.ca.Provenance.Format, tc.cb.Provenance.Format, got, tc.provShared)
+			}
+		})
 	}
 }
