@@ -72,7 +72,7 @@ func (ds *dirSyncer) sync(dir string) error {
 // fsyncDir fsyncs a directory so that a rename or removal in it is
 // durable.
 func fsyncDir(dir string) error {
-	d, err := openFile(dir, os.O_RDONLY, 0)
+	d, err := openRaw(dir, os.O_RDONLY, 0)
 	if err != nil {
 		return err
 	}

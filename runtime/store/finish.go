@@ -2,11 +2,11 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -435,7 +435,7 @@ func (s *Store) checkJournal(b []byte, id string) (*journal, error) {
 // left where it is.
 func (s *Store) quarantineFile(path string, cause error) {
 	dst := s.quarantineName(fmt.Sprintf("%s.%d", filepath.Base(path), s.cfg.Now().UnixNano()), ".corrupt")
-	err := os.Rename(path, dst)
+	err := renameFile(path, dst)
 	if err == nil {
 		s.dirs.sync(filepath.Dir(path))
 		s.dirs.sync(filepath.Dir(dst))
@@ -736,8 +736,15 @@ func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 	if err != nil {
 		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
 	}
+	// One read takes the file's first readBufSize bytes (a recording of
+	// a few seconds whole): the header is checked from them and they are
+	// the first the hash takes; the rest is read once, into the same
+	// buffer, for the hash.
+	buf := getReadBuf()
+	defer putReadBuf(buf)
+	hf, err := readHead(f, *buf)
 	container := m.Format
-	if m.Format == "mp3" && isRIFFAt(f) {
+	if err == nil && m.Format == "mp3" && isRIFFAt(hf) {
 		// A ".mp3" holding WAV bytes: kept and flagged, never withheld.
 		container = "wav"
 		if !slices.Contains(m.Flags, FlagFormat) {
@@ -746,14 +753,22 @@ func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
 		m.FileFormat = "wav"
 	}
 	var info audioInfo
-	if container == "wav" {
-		info, err = inspectWAVAt(f, size)
-	} else {
-		info, err = inspectMP3At(f, size)
+	if err == nil {
+		if container == "wav" {
+			info, err = inspectWAVAt(hf, size)
+		} else {
+			info, err = inspectMP3At(hf, size)
+		}
 	}
 	if err == nil {
 		// Hashed from the same open file, to its end.
-		j.sum, err = readerSHA256(io.NewSectionReader(f, 0, math.MaxInt64), j.file())
+		h := sha256.New()
+		h.Write(hf.head)
+		if hf.eof {
+			j.sum = hex.EncodeToString(h.Sum(nil))
+		} else {
+			j.sum, err = hashFrom(h, f, int64(len(hf.head)), *buf, j.file())
+		}
 	}
 	f.Close()
 	if errors.Is(err, errCorrupt) {

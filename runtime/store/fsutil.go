@@ -5,10 +5,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -26,15 +28,25 @@ func createExcl(path string) (*os.File, error) {
 	return openFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 }
 
-// writeFileAtomic writes data to path with mode 0600: a temporary file in
-// the same directory, fsync, rename, fsync of the directory.
+// createExclRaw is createExcl on a bare descriptor (rawFile).
+func createExclRaw(path string) (*rawFile, error) {
+	f, err := openRaw(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if !errors.Is(err, os.ErrExist) {
+		return f, err
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	return openRaw(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+}
+
 // writeFileReplace writes data to path through a temporary file and a
 // rename, without fsync: readers never see a half-written file, but a
 // power failure may lose it. For copies that can be written again
 // (sidecars: the catalog is the record).
 func writeFileReplace(path string, data []byte) error {
 	tmp := path + ".tmp"
-	f, err := createExcl(tmp)
+	f, err := createExclRaw(tmp)
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -43,7 +55,7 @@ func writeFileReplace(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = renameFile(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -52,6 +64,8 @@ func writeFileReplace(path string, data []byte) error {
 	return nil
 }
 
+// writeFileAtomic writes data to path with mode 0600: a temporary file in
+// the same directory, fsync, rename, fsync of the directory.
 func (ds *dirSyncer) writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := createExcl(tmp)
@@ -66,7 +80,7 @@ func (ds *dirSyncer) writeFileAtomic(path string, data []byte) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, path)
+		err = renameFile(tmp, path)
 	}
 	if err != nil {
 		os.Remove(tmp)
@@ -85,19 +99,41 @@ func (ds *dirSyncer) removeDurable(path string) error {
 
 // fileSHA256 returns the hex sha256 of a file's bytes.
 func fileSHA256(path string) (string, error) {
-	f, err := openFile(path, os.O_RDONLY, 0)
+	f, err := openRaw(path, os.O_RDONLY, 0)
 	if err != nil {
 		return "", err
 	}
 	defer f.Close()
-	return readerSHA256(f, path)
+	buf := getReadBuf()
+	defer putReadBuf(buf)
+	return hashFrom(sha256.New(), f, 0, *buf, path)
 }
 
-// readerSHA256 is the hex sha256 of all of r, an open file named name.
-func readerSHA256(r io.Reader, name string) (string, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, r); err != nil {
-		return "", fmt.Errorf("hash %s: %w", name, err)
+// readBufSize is the size of the buffers recordings are read with: a
+// recording of a few seconds is read, checked and hashed in one or two
+// reads (and one more that finds its end).
+const readBufSize = 64 << 10
+
+// readBufs are the buffers recordings are read with, reused: a finish
+// allocates none.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, readBufSize); return &b }}
+
+func getReadBuf() *[]byte  { return readBufs.Get().(*[]byte) }
+func putReadBuf(b *[]byte) { readBufs.Put(b) }
+
+// hashFrom adds the bytes of f from off to its end to h, reading them
+// into buf, and returns h's hex sum; name is f's for errors.
+func hashFrom(h hash.Hash, f io.ReaderAt, off int64, buf []byte, name string) (string, error) {
+	for {
+		n, err := f.ReadAt(buf, off)
+		h.Write(buf[:n])
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return "", fmt.Errorf("hash %s: %w", name, err)
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -203,7 +239,7 @@ func (ds *dirSyncer) copyFile(src, dst string) error {
 		err = cerr
 	}
 	if err == nil {
-		err = os.Rename(tmp, dst)
+		err = renameFile(tmp, dst)
 	}
 	if err != nil {
 		os.Remove(tmp)

@@ -486,7 +486,7 @@ func Open(cfg Config) (*Store, error) {
 		faulted:     map[string]bool{},
 		locks:       map[string]*idLock{},
 		wake:        make(chan struct{}, 1),
-		rename:      os.Rename,
+		rename:      renameFile,
 		dirs:        newDirSyncer(),
 	}
 	if s.log == nil {

@@ -42,17 +42,57 @@ func inspectWAV(path string) (audioInfo, error) {
 }
 
 // openAudio opens a recording file and returns its size.
-func openAudio(path string) (*os.File, int64, error) {
-	f, err := openFile(path, os.O_RDONLY, 0)
+func openAudio(path string) (*rawFile, int64, error) {
+	f, err := openRaw(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, 0, err
 	}
-	fi, err := f.Stat()
+	size, err := f.size()
 	if err != nil {
 		f.Close()
 		return nil, 0, err
 	}
-	return f, fi.Size(), nil
+	return f, size, nil
+}
+
+// headFile is a recording file whose first bytes are in head (the whole
+// file when eof): the reads that check its header are served from them,
+// without a system call.
+type headFile struct {
+	f    io.ReaderAt
+	head []byte
+	eof  bool
+}
+
+// readHead reads the first len(buf) bytes of f into buf.
+func readHead(f io.ReaderAt, buf []byte) (*headFile, error) {
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	return &headFile{f: f, head: buf[:n], eof: err != nil}, nil
+}
+
+// ReadAt reads from head, and from the file past it.
+func (h *headFile) ReadAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("read at %d: %w", off, errCorrupt)
+	}
+	if off < int64(len(h.head)) {
+		n := copy(p, h.head[off:])
+		if n == len(p) {
+			return n, nil
+		}
+		if h.eof {
+			return n, io.EOF
+		}
+		m, err := h.f.ReadAt(p[n:], off+int64(n))
+		return n + m, err
+	}
+	if h.eof {
+		return 0, io.EOF
+	}
+	return h.f.ReadAt(p, off)
 }
 
 // isRIFFAt reports whether a file starts as a RIFF WAVE file.
