@@ -53,6 +53,9 @@ type journal struct {
 	// attempt: a retry looks again.
 	srcInfo os.FileInfo
 	srcSeen bool
+	// srcPerm is the permission bits of the file at Src when srcSeen:
+	// a file already 0600 is not chmodded after its move.
+	srcPerm os.FileMode
 }
 
 // file is the recording's file as it is now: at Src in the spool, or in
@@ -703,8 +706,9 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 		return true, r, err
 	}
 	j.srcSeen = j.at == ""
+	j.srcPerm = fi.Mode().Perm()
 	if m.Format == "wav" || m.Format == "mp3" {
-		done, r, err := s.checkAudio(j)
+		done, r, err := s.checkAudio(j, fi.Size())
 		if done || err != nil {
 			return done, r, err
 		}
@@ -729,10 +733,12 @@ func (s *Store) check(j *journal) (done bool, r Result, err error) {
 // inspectMP3) and sets the metadata from it: sample rate, duration,
 // channels, and for a WAV the masked spans measured in the file. What
 // differs from what was asked is flagged; an unreadable file is
-// quarantined, an empty one discarded.
-func (s *Store) checkAudio(j *journal) (done bool, r Result, err error) {
+// quarantined, an empty one discarded. size is the file's, from the
+// lstat check just made: the file is opened without following a link,
+// which the lstat ruled out.
+func (s *Store) checkAudio(j *journal, size int64) (done bool, r Result, err error) {
 	m := &j.Meta
-	f, size, err := openAudio(j.file())
+	f, err := openRaw(j.file(), os.O_RDONLY|oNoFollow, 0)
 	if err != nil {
 		return false, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
 	}
@@ -929,20 +935,40 @@ func (s *Store) moveFile(src, dst string) error {
 // moveIn applies step 2's move: the recording goes from the spool to its
 // place in storage, once, mode 0600.
 func (s *Store) moveIn(j *journal) error {
-	if err := s.dirs.mkdirSafe(s.storage, filepath.Dir(j.Dst)); err != nil {
+	dir, name := filepath.Dir(j.Dst), filepath.Base(j.Dst)
+	if !inside(s.storage, dir) {
+		return fmt.Errorf("%s is outside storage: %w", dir, ErrUnsafePath)
+	}
+	// The directory, when it is there and no link is on its way, is
+	// opened at once (one system call); else mkdirSafe creates what is
+	// missing, one component at a time, and refuses a link among them.
+	d, opened := s.openStorageDir(dir)
+	if opened {
+		defer d.close()
+	} else if err := s.dirs.mkdirSafe(s.storage, dir); err != nil {
 		return err
 	}
-	// mkdirSafe refused a link among the directories; the file itself is
-	// looked at once, here.
-	dfi, derr := os.Lstat(j.Dst)
-	if derr == nil && dfi.Mode()&os.ModeSymlink != 0 {
+	// The file itself is looked at once, here.
+	var dmode os.FileMode
+	var derr error
+	if opened {
+		dmode, derr = d.lstat(name)
+	} else {
+		var dfi os.FileInfo
+		if dfi, derr = os.Lstat(j.Dst); derr == nil {
+			dmode = dfi.Mode()
+		}
+	}
+	if derr == nil && dmode&os.ModeSymlink != 0 {
 		return fmt.Errorf("%s is a symbolic link: %w", j.Dst, ErrUnsafePath)
 	}
 	var serr error
-	if !j.srcSeen {
+	seen := j.srcSeen
+	j.srcSeen = false
+	if !seen {
 		_, serr = os.Lstat(j.Src)
 	}
-	j.srcSeen = false
+	moved := false
 	switch {
 	case serr == nil && derr == nil:
 		// A copy finished but the source was not removed yet, or the id
@@ -961,6 +987,7 @@ func (s *Store) moveIn(j *journal) error {
 		if err := s.moveFile(j.Src, j.Dst); err != nil {
 			return err
 		}
+		moved = true
 	case errors.Is(serr, os.ErrNotExist) && derr == nil:
 		// Moved before a crash.
 	case errors.Is(serr, os.ErrNotExist) && errors.Is(derr, os.ErrNotExist):
@@ -968,5 +995,21 @@ func (s *Store) moveIn(j *journal) error {
 	default:
 		return errors.Join(serr, derr)
 	}
+	if seen && moved && j.srcPerm == 0o600 {
+		return nil // a rename keeps the mode
+	}
+	if opened {
+		return d.chmod(name, 0o600)
+	}
 	return os.Chmod(j.Dst, 0o600)
+}
+
+// openStorageDir opens dir, a directory below storage, when it exists and
+// no component of its path is a symbolic link (see dirfd_linux.go); ok is
+// false otherwise, and the caller checks it component by component.
+func (s *Store) openStorageDir(dir string) (d dirNoLinks, ok bool) {
+	if s.pathDirs {
+		return dirNoLinks{}, false
+	}
+	return openDirNoLinks(dir)
 }

@@ -32,3 +32,6 @@ func (f *rawFile) size() (int64, error) {
 
 // renameFile is os.Rename.
 func renameFile(oldpath, newpath string) error { return os.Rename(oldpath, newpath) }
+
+// oNoFollow is O_NOFOLLOW where there is one.
+const oNoFollow = 0

@@ -125,3 +125,6 @@ func renameFile(oldpath, newpath string) error {
 		return nil
 	}
 }
+
+// oNoFollow is O_NOFOLLOW: an open that fails on a symbolic link.
+const oNoFollow = syscall.O_NOFOLLOW

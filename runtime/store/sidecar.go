@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/recpol/recpol/runtime/catalog"
 )
@@ -97,21 +98,35 @@ func (s *Store) writeSidecar(job sidecarJob) error {
 // record. Nothing is written when the media is not in storage (deleted).
 // The caller holds the recording's lock.
 func (s *Store) writeSidecarLocked(id, media string, m Metadata) error {
-	// The sidecar's directory is the media's: checked once. The
-	// sidecar's own name is not looked at: the rename replaces whatever
-	// is there, a symbolic link included, without following it.
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return fmt.Errorf("recording %s: sidecar: %w", id, err)
+	}
+	// The sidecar's directory is the media's: opened at once when no link
+	// is on its way (the media looked at, the sidecar written and renamed
+	// in it), else checked component by component. The sidecar's own
+	// name is not looked at: the rename replaces whatever is there, a
+	// symbolic link included, without following it.
+	if d, ok := s.openStorageDir(filepath.Dir(media)); ok {
+		defer d.close()
+		if _, err := d.lstat(filepath.Base(media)); errors.Is(err, os.ErrNotExist) {
+			s.log.Debug("no sidecar: the recording was deleted before it was written", "recording_id", id)
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("recording %s: sidecar: %w", id, err)
+		}
+		if err := d.writeReplace(id+".json", b); err != nil {
+			return fmt.Errorf("recording %s: sidecar: %w", id, err)
+		}
+		return nil
+	}
 	if _, err := lstatBelow(s.storage, media); errors.Is(err, os.ErrNotExist) {
 		s.log.Debug("no sidecar: the recording was deleted before it was written", "recording_id", id)
 		return nil
 	} else if err != nil {
 		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
-	sidecar := sidecarOf(media, id)
-	b, err := json.MarshalIndent(m, "", "  ")
-	if err != nil {
-		return fmt.Errorf("recording %s: sidecar: %w", id, err)
-	}
-	if err := writeFileReplace(sidecar, b); err != nil {
+	if err := writeFileReplace(sidecarOf(media, id), b); err != nil {
 		return fmt.Errorf("recording %s: sidecar: %w", id, err)
 	}
 	return nil

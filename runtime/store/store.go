@@ -401,6 +401,9 @@ type Store struct {
 	// test hooks
 	crashAfter func(step string) bool
 	rename     func(oldpath, newpath string) error
+	// pathDirs: storage's directories are always checked component by
+	// component (lstat each), never opened with openat2 (dirfd_linux.go).
+	pathDirs bool
 }
 
 // DefaultWorkers is the default number of concurrent uploads. Each
