@@ -47,7 +47,7 @@ func openDirNoLinks(dir string) (d dirNoLinks, ok bool) {
 		switch {
 		case err == nil:
 			return dirNoLinks{fd: fd, path: dir}, true
-		case errors.Is(err, unix.EINTR), errors.Is(err, unix.EAGAIN):
+		case errors.Is(err, unix.EINTR):
 			continue
 		case errors.Is(err, unix.ENOSYS), errors.Is(err, unix.EPERM), errors.Is(err, unix.EINVAL), errors.Is(err, unix.E2BIG):
 			noOpenat2.Store(true)

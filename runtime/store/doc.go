@@ -130,7 +130,11 @@
 // Recording ids, call ids, accounts and extensions that reach a path are
 // checked against [ValidName]; directories are created one component at a
 // time with mode 0700 and a symbolic link anywhere below Storage is refused.
-// Files are 0600. Credentials are matched to an upload URL by scheme, host
+// Where the kernel has openat2, a recording's directory that exists is
+// opened in one call that refuses a link anywhere on its path
+// (RESOLVE_NO_SYMLINKS), and the recording is looked at and its sidecar
+// written relative to it; else, and whenever that open fails, each
+// component is checked with an lstat. Files are 0600. Credentials are matched to an upload URL by scheme, host
 // and longest path prefix; headers, passwords and URLs with user
 // information are never logged, and a policy URL carrying user information
 // is refused.
