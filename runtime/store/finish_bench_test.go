@@ -157,6 +157,7 @@ func BenchmarkUploadBacklog(b *testing.B) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	syscallMark()
 	cpu0 := cpuMicros()
 	start := time.Now()
 	b.ResetTimer()
@@ -171,6 +172,7 @@ func BenchmarkUploadBacklog(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.StopTimer()
+	syscallMark()
 	wall := time.Since(start)
 	cancel()
 	<-done

@@ -150,7 +150,9 @@ func (s *Store) upload(ctx context.Context, m *Metadata, path string) error {
 	if err != nil {
 		return err
 	}
-	f, err := os.Open(path)
+	// Opened without the poller (openFile: no epoll_ctl and fcntls for a
+	// regular file); the body is still an *os.File for the transport.
+	f, err := openFile(path, os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("%s: %w", path, errGone)
 	}
@@ -174,7 +176,7 @@ func (s *Store) upload(ctx context.Context, m *Metadata, path string) error {
 		return fmt.Errorf("%s %s: request: %w", method, redact(target), ErrInvalid)
 	}
 	req.ContentLength = fi.Size()
-	req.GetBody = func() (io.ReadCloser, error) { return os.Open(path) }
+	req.GetBody = func() (io.ReadCloser, error) { return openFile(path, os.O_RDONLY, 0) }
 	req.Header.Set("Content-Type", m.ContentType())
 	if c := s.credentials(target); c != nil {
 		for k, v := range c.Headers {
