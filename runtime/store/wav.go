@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -173,17 +172,23 @@ func inspectWAVAt(f io.ReaderAt, size int64) (audioInfo, error) {
 // channel of a WAV file, at least minMS long, in milliseconds from the
 // start of the file. It streams the data (a fixed buffer).
 func zeroRuns(path string, info audioInfo, minMS int64) ([]Range, error) {
-	if info.bytesPerSample == 0 || info.rate == 0 {
+	if info.bytesPerSample == 0 || info.rate == 0 || info.channels < 1 {
 		return nil, nil
 	}
-	f, err := os.Open(path)
+	f, err := openRaw(path, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	r := bufio.NewReaderSize(io.NewSectionReader(f, info.dataOff, info.dataLen), 64<<10)
 	frameSize := info.channels * info.bytesPerSample
-	frame := make([]byte, frameSize)
+	buf := getReadBuf()
+	defer putReadBuf(buf)
+	if len(*buf) < frameSize {
+		return nil, fmt.Errorf("%w: %d-byte frames", errCorrupt, frameSize)
+	}
+	// Whole frames a read: the data is read in chunks of the buffer's
+	// size and each frame looked at in place.
+	chunk := (*buf)[:len(*buf)/frameSize*frameSize]
 	// 8-bit PCM is unsigned: its zero is 0x80.
 	zero := byte(0)
 	if info.bytesPerSample == 1 {
@@ -194,25 +199,35 @@ func zeroRuns(path string, info audioInfo, minMS int64) ([]Range, error) {
 	minFrames := minMS * int64(info.rate) / 1000
 	ms := func(frames int64) int64 { return frames * 1000 / int64(info.rate) }
 	var i int64
-	for ; i < info.samples; i++ {
-		if _, err := io.ReadFull(r, frame); err != nil {
+	off := info.dataOff
+	for i < info.samples {
+		want := min(int64(len(chunk)/frameSize), info.samples-i) * int64(frameSize)
+		n, err := f.ReadAt(chunk[:want], off)
+		if int64(n) < want {
+			if err == nil || errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, fmt.Errorf("reading samples: %w", err)
 		}
-		silent := true
-		for _, b := range frame {
-			if b != zero {
-				silent = false
-				break
+		off += want
+		for p := 0; p < int(want); p += frameSize {
+			silent := true
+			for _, b := range chunk[p : p+frameSize] {
+				if b != zero {
+					silent = false
+					break
+				}
 			}
-		}
-		switch {
-		case silent && runStart < 0:
-			runStart = i
-		case !silent && runStart >= 0:
-			if i-runStart >= minFrames {
-				out = append(out, Range{StartMS: ms(runStart), EndMS: ms(i)})
+			switch {
+			case silent && runStart < 0:
+				runStart = i
+			case !silent && runStart >= 0:
+				if i-runStart >= minFrames {
+					out = append(out, Range{StartMS: ms(runStart), EndMS: ms(i)})
+				}
+				runStart = -1
 			}
-			runStart = -1
+			i++
 		}
 	}
 	if runStart >= 0 && i-runStart >= minFrames {
