@@ -15,14 +15,24 @@ import (
 // os.NewFile asks one fcntl, sees a blocking descriptor and leaves it
 // alone, which is where os.OpenFile ends up for these files anyway.
 func openFile(path string, flag int, perm os.FileMode) (*os.File, error) {
+	fd, err := openFD(path, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// openFD opens path with O_CLOEXEC added, again when interrupted, and
+// returns the bare descriptor (openFile and openRaw).
+func openFD(path string, flag int, perm os.FileMode) (int, error) {
 	for {
 		fd, err := syscall.Open(path, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
 		if errors.Is(err, syscall.EINTR) {
 			continue
 		}
 		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
+			return -1, &os.PathError{Op: "open", Path: path, Err: err}
 		}
-		return os.NewFile(uintptr(fd), path), nil
+		return fd, nil
 	}
 }

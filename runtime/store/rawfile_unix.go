@@ -22,16 +22,11 @@ type rawFile struct {
 
 // openRaw opens path as openFile does, on a bare descriptor.
 func openRaw(path string, flag int, perm os.FileMode) (*rawFile, error) {
-	for {
-		fd, err := syscall.Open(path, flag|syscall.O_CLOEXEC, uint32(perm.Perm()))
-		if errors.Is(err, syscall.EINTR) {
-			continue
-		}
-		if err != nil {
-			return nil, &os.PathError{Op: "open", Path: path, Err: err}
-		}
-		return &rawFile{fd: fd, name: path}, nil
+	fd, err := openFD(path, flag, perm)
+	if err != nil {
+		return nil, err
 	}
+	return &rawFile{fd: fd, name: path}, nil
 }
 
 // ReadAt reads len(p) bytes at off, as os.File.ReadAt does: it returns
