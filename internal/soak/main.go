@@ -26,6 +26,11 @@
 // SOAK_DEBUG=1 keeps the fake switch's history, logs how long after a
 // leg's answer its recording's start reached the switch, and serves pprof
 // on 127.0.0.1:6061.
+//
+// SOAK_PROFILE=<prefix> profiles the soak's own process (the fake switch
+// runs in it), without the history SOAK_DEBUG keeps: its CPU to
+// <prefix>.cpu and every contended lock to <prefix>.mutex, written when
+// the run ends (go tool pprof <prefix>.mutex).
 package main
 
 import (
@@ -46,6 +51,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -84,6 +90,9 @@ func main() {
 		runtime.SetBlockProfileRate(100000)
 		go http.ListenAndServe("127.0.0.1:6061", nil)
 	}
+
+	stopProfile := startProfile(os.Getenv("SOAK_PROFILE"))
+	defer stopProfile()
 
 	bin, launcher, err := build()
 	if err != nil {
@@ -128,7 +137,42 @@ func main() {
 		bad = bad || r.lost() > 0 || r.duplicates > 0 || r.dupObjects() > 0
 	}
 	if bad {
+		stopProfile()
 		os.Exit(1)
+	}
+}
+
+// startProfile starts the CPU profile of the process to prefix.cpu and
+// records contended locks; the function it returns stops the CPU profile
+// and writes the mutex profile to prefix.mutex. An empty prefix profiles
+// nothing.
+func startProfile(prefix string) (stop func()) {
+	if prefix == "" {
+		return func() {}
+	}
+	runtime.SetMutexProfileFraction(1)
+	cpu, err := os.Create(prefix + ".cpu")
+	if err != nil {
+		log.Fatalf("profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(cpu); err != nil {
+		log.Fatalf("profile: %v", err)
+	}
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			pprof.StopCPUProfile()
+			cpu.Close()
+			f, err := os.Create(prefix + ".mutex")
+			if err != nil {
+				log.Printf("profile: %v", err)
+				return
+			}
+			defer f.Close()
+			if err := pprof.Lookup("mutex").WriteTo(f, 0); err != nil {
+				log.Printf("profile: %v", err)
+			}
+		})
 	}
 }
 
