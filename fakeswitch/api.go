@@ -126,7 +126,7 @@ func (s *Server) api(name, args string, x *apiCall) (string, func()) {
 		if len(f) < 1 {
 			return "-USAGE: <uuid>\n", nil
 		}
-		return strconv.FormatBool(s.channels[f[0]] != nil || s.closing[f[0]] > 0), nil
+		return strconv.FormatBool(s.channels[f[0]] != nil || s.closingFiles(f[0])), nil
 	case "uuid_answer":
 		f := strings.Fields(args)
 		if len(f) < 1 {

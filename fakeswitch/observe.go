@@ -76,8 +76,8 @@ func (s *Server) Events() []SentEvent {
 // Files returns every recording stopped so far, in the order they stopped.
 func (s *Server) Files() []FileRecord {
 	s.waitFileJobs()
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
 	return append([]FileRecord(nil), s.files...)
 }
 

@@ -257,15 +257,17 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	// Until its file is closed the leg still exists for uuid_exists, as
 	// FreeSWITCH destroys a session only once its media bugs closed
 	// their files: a client that finds a leg gone may read its files.
+	s.filesMu.Lock()
 	s.closing[ch.uuid]++
+	s.filesMu.Unlock()
 	uuid := ch.uuid
 	job := s.fileJob(r.created, func() {
 		defer func() {
-			s.mu.Lock()
+			s.filesMu.Lock()
 			if s.closing[uuid]--; s.closing[uuid] <= 0 {
 				delete(s.closing, uuid)
 			}
-			s.mu.Unlock()
+			s.filesMu.Unlock()
 		}()
 		fr := out // what the job learns stays in its copy
 		if fr.Deleted {
@@ -282,9 +284,9 @@ func (s *Server) stopRecording(r *recording, cause string) {
 			onFile(fr)
 		}
 		if !s.cfg.NoHistory {
-			s.mu.Lock()
+			s.filesMu.Lock()
 			s.files = append(s.files, fr)
-			s.mu.Unlock()
+			s.filesMu.Unlock()
 		}
 	})
 	s.log.Info("recording stopped", "uuid", ch.uuid, "path", r.path, "cause", fr.Cause, "ms", fr.DurationMS)
@@ -299,6 +301,14 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	}
 	trailer = append(trailer, eslwire.Header{Name: "Record-Completion-Cause", Value: fr.Cause})
 	s.publishAfter(s.channelEvent("RECORD_STOP", ch, "switch_ivr_async.c", "send_record_stop_event", 1240, nil, trailer), job)
+}
+
+// closingFiles reports whether a recording file of the leg uuid is still
+// being closed.
+func (s *Server) closingFiles(uuid string) bool {
+	s.filesMu.Lock()
+	defer s.filesMu.Unlock()
+	return s.closing[uuid] > 0
 }
 
 // samplesAt is the number of samples in ms milliseconds of audio.

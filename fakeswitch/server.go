@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/recpol/recpol/runtime/eslwire"
@@ -132,25 +133,34 @@ type Server struct {
 	// globals are the switch's global variables (global_setvar,
 	// global_getvar).
 	globals map[string]string
-	closing map[string]int // by leg uuid: recording files still being closed
 	// preAnswered: uuids of the legs a recording start pre-answered.
-	preAnswered   map[string]bool
-	clients       map[*client]struct{}
-	clientSeq     int
-	listeners     []net.Listener
-	closed        bool
-	commands      []CommandRecord
-	sent          []SentEvent
-	files         []FileRecord
-	activity      chan struct{} // signalled on every command and write
-	lastBusy      time.Time     // real time of the last command or write
-	unwritten     int           // frames queued and not yet written
-	eventsWritten int64         // event frames written to clients (Config.Settled)
+	preAnswered map[string]bool
+	clients     map[*client]struct{}
+	clientSeq   int
+	listeners   []net.Listener
+	closed      bool
+	commands    []CommandRecord
+	sent        []SentEvent
+	activity    chan struct{} // signalled on every command and write
+	// The writers' counters, for the quiet-period clock (waitQuiet):
+	// atomic, so that a writer never waits for s.mu. A writer stores
+	// lastBusy and eventsWritten before it takes its frames off
+	// unwritten, and waitQuiet reads them in the other order: seeing
+	// unwritten at 0 it sees the activity of the last write.
+	born          time.Time    // the origin of lastBusy (monotonic)
+	lastBusy      atomic.Int64 // real time of the last command or write, ns since born
+	unwritten     atomic.Int64 // frames queued and not yet written
+	eventsWritten atomic.Int64 // event frames written to clients (Config.Settled)
 	wg            sync.WaitGroup
-	jobsMu        sync.Mutex
-	jobsLeft      int           // file jobs not yet done, guarded by jobsMu
-	jobsDone      *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
-	jobsTick      chan struct{} // guarded by jobsMu, closed and replaced when a job ends
+	// filesMu guards what the file jobs report back, so that a job
+	// ending never waits for s.mu (a job also takes it inside s.mu).
+	filesMu  sync.Mutex
+	closing  map[string]int // by leg uuid: recording files still being closed
+	files    []FileRecord
+	jobsMu   sync.Mutex
+	jobsLeft int           // file jobs not yet done, guarded by jobsMu
+	jobsDone *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
+	jobsTick chan struct{} // guarded by jobsMu, closed and replaced when a job ends
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -191,7 +201,7 @@ func New(cfg Config) *Server {
 		preAnswered: map[string]bool{},
 		clients:     map[*client]struct{}{},
 		activity:    make(chan struct{}, 1),
-		lastBusy:    time.Now(),
+		born:        time.Now(),
 		wallNow:     time.Now,
 	}
 	s.rtReal = s.wallNow()
@@ -321,30 +331,50 @@ func (s *Server) startClient(conn net.Conn) {
 	go c.readLoop()
 }
 
-// enqueue queues a frame for the client's writer. Callers hold s.mu, so
-// frames are queued in the server's global order.
 // queued is a frame waiting for the writer, the file job that must be
 // done before it is written (a RECORD_STOP follows its file), and the call
-// it belongs to ("": none).
+// it belongs to ("": none). An event is queued as is (ev) and serialized
+// by the writer, off the server's lock, in the client's format (json).
 type queued struct {
-	f   eslwire.Frame
-	job *fileJob
-	key string
+	f    eslwire.Frame
+	ev   *eslwire.Event
+	json bool
+	job  *fileJob
+	key  string
 }
 
-func (c *client) enqueue(f eslwire.Frame) { c.enqueueAfter(f, nil, "") }
+// frame returns the frame q writes.
+func (q *queued) frame() eslwire.Frame {
+	switch {
+	case q.ev == nil:
+		return q.f
+	case q.json:
+		return q.ev.JSONFrame()
+	}
+	return q.ev.PlainFrame()
+}
 
-// enqueueAfter queues f to be written once job (nil: none) is done and
-// every earlier frame of the same call (key) is written.
-func (c *client) enqueueAfter(f eslwire.Frame, job *fileJob, key string) {
+// enqueue queues a frame for the client's writer. Callers hold s.mu, so
+// frames are queued in the server's global order.
+func (c *client) enqueue(f eslwire.Frame) { c.push(queued{f: f}) }
+
+// enqueueEvent queues ev, in the client's format, to be written once job
+// (nil: none) is done and every earlier frame of the same call (key) is
+// written. The event must not change once queued. Callers hold s.mu.
+func (c *client) enqueueEvent(ev *eslwire.Event, job *fileJob, key string) {
+	c.push(queued{ev: ev, json: c.format == "json", job: job, key: key})
+}
+
+// push queues q. Callers hold s.mu.
+func (c *client) push(q queued) {
 	c.qmu.Lock()
 	if c.done {
 		c.qmu.Unlock()
 		return
 	}
-	c.queue = append(c.queue, queued{f, job, key})
+	c.queue = append(c.queue, q)
 	c.qmu.Unlock()
-	c.s.unwritten++
+	c.s.unwritten.Add(1)
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -410,19 +440,17 @@ func (c *client) writeLoop() {
 					continue
 				}
 			}
-			buf = eslwire.AppendFrame(buf, q.f)
+			buf = eslwire.AppendFrame(buf, q.frame())
 			n++
-			if ct := q.f.Get("Content-Type"); ct == eslwire.TypeEventPlain || ct == eslwire.TypeEventJSON {
+			if q.ev != nil {
 				events++
 			}
 		}
 		if n > 0 {
 			_, err := c.conn.Write(buf)
-			c.s.mu.Lock()
-			c.s.unwritten -= n
-			c.s.eventsWritten += int64(events)
 			c.s.markBusy()
-			c.s.mu.Unlock()
+			c.s.eventsWritten.Add(int64(events))
+			c.s.unwritten.Add(-int64(n))
 			if err != nil {
 				c.conn.Close()
 				c.drain(len(held))
@@ -455,14 +483,12 @@ func (c *client) drain(held int) {
 	c.queue = nil
 	c.done = true
 	c.qmu.Unlock()
-	c.s.mu.Lock()
-	c.s.unwritten -= n
-	c.s.mu.Unlock()
+	c.s.unwritten.Add(-int64(n))
 }
 
-// markBusy records activity for the quiet-period clock. Callers hold s.mu.
+// markBusy records activity for the quiet-period clock.
 func (s *Server) markBusy() {
-	s.lastBusy = time.Now()
+	s.lastBusy.Store(int64(time.Since(s.born)))
 	select {
 	case s.activity <- struct{}{}:
 	default:
@@ -484,15 +510,18 @@ func (c *client) readLoop() {
 			c.s.mu.Unlock()
 			return
 		}
+		// Busy from the moment the command is read, as while it runs.
+		c.s.markBusy()
 		c.s.mu.Lock()
 		keep := c.s.handle(c, cmd)
-		c.s.markBusy()
 		if !keep {
 			c.s.removeClient(c)
-			c.s.mu.Unlock()
-			return
 		}
 		c.s.mu.Unlock()
+		c.s.markBusy()
+		if !keep {
+			return
+		}
 	}
 }
 
@@ -754,13 +783,7 @@ func (s *Server) publishKeyed(ev *eslwire.Event, job *fileJob, key string) {
 		if !c.wants(ev) {
 			continue
 		}
-		var f eslwire.Frame
-		if c.format == "json" {
-			f = ev.JSONFrame()
-		} else {
-			f = ev.PlainFrame()
-		}
-		c.enqueueAfter(f, job, key)
+		c.enqueueEvent(ev, job, key)
 		if !s.cfg.NoHistory {
 			s.sent = append(s.sent, SentEvent{Client: c.id, At: s.nowDur(), Event: ev})
 		}
@@ -1044,11 +1067,10 @@ func (s *Server) runRealtime(ctx context.Context) error {
 func (s *Server) waitQuiet(ctx context.Context) error {
 	settleBy := time.Now().Add(s.cfg.SettleTimeout)
 	for {
-		s.mu.Lock()
-		idle := s.unwritten == 0
-		wait := s.cfg.Quiet - time.Since(s.lastBusy)
-		written := s.eventsWritten
-		s.mu.Unlock()
+		// In this order: see the writers' counters above.
+		idle := s.unwritten.Load() == 0
+		wait := s.cfg.Quiet - (time.Since(s.born) - time.Duration(s.lastBusy.Load()))
+		written := s.eventsWritten.Load()
 		if idle && wait <= 0 {
 			if s.cfg.Settled == nil || s.cfg.Settled(written) {
 				return nil
