@@ -173,7 +173,15 @@ const noVars = false
 // channelEvent builds a channel event: leading headers, pre, the channel
 // data (state, caller profile, other leg, variables), then trailer.
 func (s *Server) channelEvent(name string, ch *channel, file, fn string, line int, pre, trailer []eslwire.Header, withVars ...bool) *eslwire.Event {
-	ev := s.newEvent(name, file, fn, line)
+	// Room for every header, so that the event is allocated once.
+	n := eventLeading + len(pre) + channelHeaders + profileHeaders + len(trailer) + extraHeaders
+	if ch.other != nil {
+		n += 1 + profileHeaders
+	}
+	if len(withVars) == 0 || withVars[0] {
+		n += len(ch.vars)
+	}
+	ev := s.newEventSized(name, file, fn, line, n)
 	ev.Headers = append(ev.Headers, pre...)
 	state, num := "CS_EXECUTE", 4
 	if ch.parent != nil {
@@ -222,58 +230,117 @@ func (s *Server) channelEvent(name string, ch *channel, file, fn string, line in
 	ev.Add("Channel-Write-Codec-Name", "PCMU")
 	ev.Add("Channel-Write-Codec-Rate", "8000")
 	ev.Add("Channel-Write-Codec-Bit-Rate", "64000")
-	s.addProfile(ev, "Caller-", ch, true)
+	s.addProfile(ev, &callerNames, ch, true)
 	if ch.other != nil {
 		ev.Add("Other-Type", ch.otherType)
-		s.addProfile(ev, "Other-Leg-", ch.other, false)
+		s.addProfile(ev, &otherLegNames, ch.other, false)
 	}
 	if len(withVars) == 0 || withVars[0] {
 		for _, v := range ch.vars {
-			ev.Add("variable_"+v.Name, v.Value)
+			ev.Add(s.varHeader(v.Name), v.Value)
 		}
 	}
 	ev.Headers = append(ev.Headers, trailer...)
 	return ev
 }
 
-func (s *Server) addProfile(ev *eslwire.Event, p string, ch *channel, self bool) {
-	ev.Add(p+"Direction", ch.direction)
-	ev.Add(p+"Logical-Direction", ch.direction)
-	ev.Add(p+"Dialplan", "XML")
+// Header counts of a channel event, for the size of its header slice:
+// newEvent's leading headers, channelEvent's own, a caller profile's (at
+// most), and room for what a caller adds after (DTMF-*).
+const (
+	eventLeading   = 13
+	channelHeaders = 17
+	profileHeaders = 29
+	extraHeaders   = 4
+)
+
+// profileNames are the header names of a caller profile under one prefix
+// ("Caller-", "Other-Leg-"), built once rather than per event.
+type profileNames struct {
+	direction, logicalDirection, dialplan, callerIDName, callerIDNumber, origCallerIDNumber, ani,
+	destinationNumber, uniqueID, source, transferSource, context, rdnis, channelName, profileIndex,
+	profileCreated, created, answered, progress, progressMedia, hangup, transfer, resurrect, bridged,
+	lastHold, holdAccum, screenBit, hideName, hideNumber string
+}
+
+func newProfileNames(p string) profileNames {
+	return profileNames{
+		direction: p + "Direction", logicalDirection: p + "Logical-Direction", dialplan: p + "Dialplan",
+		callerIDName: p + "Caller-ID-Name", callerIDNumber: p + "Caller-ID-Number", origCallerIDNumber: p + "Orig-Caller-ID-Number",
+		ani: p + "ANI", destinationNumber: p + "Destination-Number", uniqueID: p + "Unique-ID", source: p + "Source",
+		transferSource: p + "Transfer-Source", context: p + "Context", rdnis: p + "RDNIS", channelName: p + "Channel-Name",
+		profileIndex: p + "Profile-Index", profileCreated: p + "Profile-Created-Time", created: p + "Channel-Created-Time",
+		answered: p + "Channel-Answered-Time", progress: p + "Channel-Progress-Time", progressMedia: p + "Channel-Progress-Media-Time",
+		hangup: p + "Channel-Hangup-Time", transfer: p + "Channel-Transfer-Time", resurrect: p + "Channel-Resurrect-Time",
+		bridged: p + "Channel-Bridged-Time", lastHold: p + "Channel-Last-Hold", holdAccum: p + "Channel-Hold-Accum",
+		screenBit: p + "Screen-Bit", hideName: p + "Privacy-Hide-Name", hideNumber: p + "Privacy-Hide-Number",
+	}
+}
+
+var (
+	callerNames   = newProfileNames("Caller-")
+	otherLegNames = newProfileNames("Other-Leg-")
+)
+
+// varHeader returns "variable_"+name, the header of a channel variable,
+// from a cache of the names seen (bounded: a run that makes up names
+// forever gets them concatenated). Callers hold s.mu.
+func (s *Server) varHeader(name string) string {
+	if h, ok := s.varHeaders[name]; ok {
+		return h
+	}
+	h := "variable_" + name
+	if len(s.varHeaders) < maxVarHeaders {
+		if s.varHeaders == nil {
+			s.varHeaders = map[string]string{}
+		}
+		s.varHeaders[name] = h
+	}
+	return h
+}
+
+// maxVarHeaders bounds the cache of varHeader.
+const maxVarHeaders = 4096
+
+func (s *Server) addProfile(ev *eslwire.Event, p *profileNames, ch *channel, self bool) {
+	ev.Add(p.direction, ch.direction)
+	ev.Add(p.logicalDirection, ch.direction)
+	ev.Add(p.dialplan, "XML")
 	if ch.cidName != "" {
-		ev.Add(p+"Caller-ID-Name", ch.cidName)
+		ev.Add(p.callerIDName, ch.cidName)
 	}
-	ev.Add(p+"Caller-ID-Number", ch.cidNumber)
-	ev.Add(p+"Orig-Caller-ID-Number", ch.cidNumber)
-	ev.Add(p+"ANI", ch.cidNumber)
-	ev.Add(p+"Destination-Number", ch.dest)
-	ev.Add(p+"Unique-ID", ch.uuid)
-	ev.Add(p+"Source", ch.source)
+	ev.Add(p.callerIDNumber, ch.cidNumber)
+	ev.Add(p.origCallerIDNumber, ch.cidNumber)
+	ev.Add(p.ani, ch.cidNumber)
+	ev.Add(p.destinationNumber, ch.dest)
+	ev.Add(p.uniqueID, ch.uuid)
+	ev.Add(p.source, ch.source)
 	if ch.transferSource != "" {
-		ev.Add(p+"Transfer-Source", ch.transferSource)
+		ev.Add(p.transferSource, ch.transferSource)
 	}
-	ev.Add(p+"Context", ch.context)
+	ev.Add(p.context, ch.context)
 	if ch.rdnis != "" {
-		ev.Add(p+"RDNIS", ch.rdnis)
+		ev.Add(p.rdnis, ch.rdnis)
 	}
-	ev.Add(p+"Channel-Name", ch.name)
+	ev.Add(p.channelName, ch.name)
 	if self {
-		ev.Add(p+"Profile-Index", strconv.Itoa(ch.profile))
+		ev.Add(p.profileIndex, strconv.Itoa(ch.profile))
 	}
-	ev.Add(p+"Profile-Created-Time", strconv.FormatInt(ch.createdUS, 10))
-	ev.Add(p+"Channel-Created-Time", strconv.FormatInt(ch.createdUS, 10))
-	ev.Add(p+"Channel-Answered-Time", strconv.FormatInt(ch.answeredUS, 10))
-	ev.Add(p+"Channel-Progress-Time", strconv.FormatInt(ch.progressUS, 10))
-	ev.Add(p+"Channel-Progress-Media-Time", strconv.FormatInt(ch.progressMediaUS, 10))
-	ev.Add(p+"Channel-Hangup-Time", strconv.FormatInt(ch.hangupUS, 10))
-	ev.Add(p+"Channel-Transfer-Time", strconv.FormatInt(ch.transferUS, 10))
-	ev.Add(p+"Channel-Resurrect-Time", "0")
-	ev.Add(p+"Channel-Bridged-Time", strconv.FormatInt(ch.bridgedUS, 10))
-	ev.Add(p+"Channel-Last-Hold", "0")
-	ev.Add(p+"Channel-Hold-Accum", "0")
-	ev.Add(p+"Screen-Bit", "true")
-	ev.Add(p+"Privacy-Hide-Name", "false")
-	ev.Add(p+"Privacy-Hide-Number", "false")
+	created := strconv.FormatInt(ch.createdUS, 10)
+	ev.Add(p.profileCreated, created)
+	ev.Add(p.created, created)
+	ev.Add(p.answered, strconv.FormatInt(ch.answeredUS, 10))
+	ev.Add(p.progress, strconv.FormatInt(ch.progressUS, 10))
+	ev.Add(p.progressMedia, strconv.FormatInt(ch.progressMediaUS, 10))
+	ev.Add(p.hangup, strconv.FormatInt(ch.hangupUS, 10))
+	ev.Add(p.transfer, strconv.FormatInt(ch.transferUS, 10))
+	ev.Add(p.resurrect, "0")
+	ev.Add(p.bridged, strconv.FormatInt(ch.bridgedUS, 10))
+	ev.Add(p.lastHold, "0")
+	ev.Add(p.holdAccum, "0")
+	ev.Add(p.screenBit, "true")
+	ev.Add(p.hideName, "false")
+	ev.Add(p.hideNumber, "false")
 }
 
 // heartbeat fires a HEARTBEAT event. Callers hold s.mu.

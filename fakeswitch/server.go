@@ -127,9 +127,13 @@ type Server struct {
 	pending   int // scheduled call actions not yet run
 	nextBeat  int64
 	evSeq     uint64
-	sessions  int
-	jobs      int
-	channels  map[string]*channel
+	// The Event-Date-* of the second dateSec, formatted once (newEvent).
+	dateSec            int64
+	dateLocal, dateGMT string
+	varHeaders         map[string]string // "variable_"+name by name (varHeader)
+	sessions           int
+	jobs               int
+	channels           map[string]*channel
 	// globals are the switch's global variables (global_setvar,
 	// global_getvar).
 	globals map[string]string
@@ -806,17 +810,28 @@ func (s *Server) sortedClients() []*client {
 // newEvent returns an event with FreeSWITCH's leading headers, stamped
 // with the virtual time. Callers hold s.mu.
 func (s *Server) newEvent(name, file, fn string, line int) *eslwire.Event {
+	return s.newEventSized(name, file, fn, line, 32)
+}
+
+// newEventSized is newEvent with room for n headers. Callers hold s.mu.
+func (s *Server) newEventSized(name, file, fn string, line, n int) *eslwire.Event {
 	s.evSeq++
 	t := s.wall()
-	ev := &eslwire.Event{Headers: make([]eslwire.Header, 0, 96)}
+	if sec := t.Unix(); sec != s.dateSec || s.dateLocal == "" {
+		// The dates change once a second: formatted once a second.
+		s.dateSec = sec
+		s.dateLocal = t.Format("2006-01-02 15:04:05")
+		s.dateGMT = t.Format("Mon, 02 Jan 2006 15:04:05 GMT")
+	}
+	ev := &eslwire.Event{Headers: make([]eslwire.Header, 0, n)}
 	ev.Add("Event-Name", name)
 	ev.Add("Core-UUID", s.coreUUID)
 	ev.Add("FreeSWITCH-Hostname", s.cfg.Hostname)
 	ev.Add("FreeSWITCH-Switchname", s.cfg.Hostname)
 	ev.Add("FreeSWITCH-IPv4", "127.0.0.1")
 	ev.Add("FreeSWITCH-IPv6", "::1")
-	ev.Add("Event-Date-Local", t.Format("2006-01-02 15:04:05"))
-	ev.Add("Event-Date-GMT", t.Format("Mon, 02 Jan 2006 15:04:05 GMT"))
+	ev.Add("Event-Date-Local", s.dateLocal)
+	ev.Add("Event-Date-GMT", s.dateGMT)
 	ev.Add("Event-Date-Timestamp", strconv.FormatInt(t.UnixMicro(), 10))
 	ev.Add("Event-Calling-File", file)
 	ev.Add("Event-Calling-Function", fn)
