@@ -377,18 +377,25 @@ func (s *Server) fileJob(after *fileJob, fn func()) *fileJob {
 		fn()
 		close(j.done)
 	}
-	s.jobsMu.Lock()
-	s.jobsLeft++
-	s.jobsMu.Unlock()
+	s.jobsLeft.Add(1)
 	go func() {
 		j.wait()
-		s.jobsMu.Lock()
-		close(s.jobsTick)
-		s.jobsTick = make(chan struct{})
-		if s.jobsLeft--; s.jobsLeft == 0 {
-			s.jobsDone.Broadcast()
+		// j.done is closed before tickWanted is read: a writer that
+		// asked for the tick after this read finds the job done.
+		if s.tickWanted.Load() {
+			s.jobsMu.Lock()
+			if s.tickWanted.Load() {
+				close(s.jobsTick)
+				s.jobsTick = make(chan struct{})
+				s.tickWanted.Store(false)
+			}
+			s.jobsMu.Unlock()
 		}
-		s.jobsMu.Unlock()
+		if s.jobsLeft.Add(-1) == 0 {
+			s.jobsMu.Lock()
+			s.jobsDone.Broadcast()
+			s.jobsMu.Unlock()
+		}
 	}()
 	return j
 }
@@ -397,7 +404,7 @@ func (s *Server) fileJob(after *fileJob, fn func()) *fileJob {
 // included).
 func (s *Server) waitFileJobs() {
 	s.jobsMu.Lock()
-	for s.jobsLeft > 0 {
+	for s.jobsLeft.Load() > 0 {
 		s.jobsDone.Wait()
 	}
 	s.jobsMu.Unlock()
@@ -424,9 +431,11 @@ func (j *fileJob) finished() bool {
 	}
 }
 
-// jobEnded returns a channel closed when the next file job ends.
+// jobEnded returns a channel closed when the next file job ends. Ask
+// before checking whether the jobs waited for are done.
 func (s *Server) jobEnded() <-chan struct{} {
 	s.jobsMu.Lock()
 	defer s.jobsMu.Unlock()
+	s.tickWanted.Store(true)
 	return s.jobsTick
 }

@@ -158,13 +158,18 @@ type Server struct {
 	wg            sync.WaitGroup
 	// filesMu guards what the file jobs report back, so that a job
 	// ending never waits for s.mu (a job also takes it inside s.mu).
-	filesMu  sync.Mutex
-	closing  map[string]int // by leg uuid: recording files still being closed
-	files    []FileRecord
-	jobsMu   sync.Mutex
-	jobsLeft int           // file jobs not yet done, guarded by jobsMu
-	jobsDone *sync.Cond    // on jobsMu, signalled when jobsLeft drops to 0
-	jobsTick chan struct{} // guarded by jobsMu, closed and replaced when a job ends
+	filesMu sync.Mutex
+	closing map[string]int // by leg uuid: recording files still being closed
+	files   []FileRecord
+	// The file jobs' bookkeeping: a job that ends takes jobsMu only when
+	// someone waits (waitFileJobs, a writer holding frames), so that the
+	// jobs of a busy switch do not queue on it, nor does fileJob, which
+	// runs under s.mu.
+	jobsMu     sync.Mutex
+	jobsLeft   atomic.Int64  // file jobs not yet done
+	jobsDone   *sync.Cond    // on jobsMu, broadcast when jobsLeft drops to 0
+	jobsTick   chan struct{} // guarded by jobsMu, closed and replaced when a job ends while tickWanted
+	tickWanted atomic.Bool   // set under jobsMu: a writer waits on jobsTick
 }
 
 // New returns a server. It does not listen until Serve or ListenAndServe.
@@ -418,7 +423,13 @@ func (c *client) writeLoop() {
 		buf = buf[:0]
 		n, events := 0, 0
 		var blocked map[string]bool
-		tick := c.s.jobEnded()
+		var tick <-chan struct{} // asked for only when a job may hold a frame
+		for _, q := range frames {
+			if q.job != nil {
+				tick = c.s.jobEnded()
+				break
+			}
+		}
 		waiting := false // a held frame waits for a job
 		for _, q := range frames {
 			if (q.key != "" && blocked[q.key]) || blocked[""] {
