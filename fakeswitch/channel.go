@@ -2,6 +2,7 @@ package fakeswitch
 
 import (
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/recpol/recpol/runtime/eslwire"
@@ -40,6 +41,7 @@ type channel struct {
 	answeredMS                                                                          int64 // virtual time of the answer
 
 	recordings []*recording // running, in start order
+	closing    atomic.Int32 // recording files being closed (file jobs)
 
 	// What the leg's recordings hear (audio.go).
 	voice         voice           // the leg's party

@@ -2,6 +2,7 @@ package fakeswitch
 
 import (
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -100,4 +101,46 @@ func frameStrings(fs []eslwire.Frame) []string {
 		out[i] = string(f.Bytes())
 	}
 	return out
+}
+
+// TestSweepClosing: the legs whose files are being closed are forgotten
+// from the front of their order once all their files are closed, and not
+// before: uuid_exists stays true for a leg with a file still open.
+func TestSweepClosing(t *testing.T) {
+	tests := []struct {
+		name    string
+		open    []int32 // files still being closed, per leg in order
+		wantMap []string
+		exists  []bool // closingFiles, per leg
+	}{
+		{name: "none closed", open: []int32{1, 2}, wantMap: []string{"l0", "l1"}, exists: []bool{true, true}},
+		{name: "front closed", open: []int32{0, 1}, wantMap: []string{"l1"}, exists: []bool{false, true}},
+		{name: "all closed", open: []int32{0, 0}, wantMap: []string{}, exists: []bool{false, false}},
+		{name: "front still open", open: []int32{1, 0}, wantMap: []string{"l0", "l1"}, exists: []bool{true, false}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := New(Config{})
+			for i, n := range tc.open {
+				ch := &channel{uuid: "l" + strconv.Itoa(i)}
+				ch.closing.Store(n)
+				s.closing[ch.uuid] = ch
+				s.closingOrder = append(s.closingOrder, ch)
+			}
+			s.mu.Lock()
+			s.sweepClosing()
+			var exists []bool
+			for i := range tc.open {
+				exists = append(exists, s.closingFiles("l"+strconv.Itoa(i)))
+			}
+			got := sortedKeys(s.closing)
+			s.mu.Unlock()
+			if diff := cmp.Diff(tc.wantMap, got); diff != "" {
+				t.Errorf("legs kept (-want +got):\n%s", diff)
+			}
+			if diff := cmp.Diff(tc.exists, exists); diff != "" {
+				t.Errorf("closingFiles (-want +got):\n%s", diff)
+			}
+		})
+	}
 }

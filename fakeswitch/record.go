@@ -257,18 +257,14 @@ func (s *Server) stopRecording(r *recording, cause string) {
 	// Until its file is closed the leg still exists for uuid_exists, as
 	// FreeSWITCH destroys a session only once its media bugs closed
 	// their files: a client that finds a leg gone may read its files.
-	s.filesMu.Lock()
-	s.closing[ch.uuid]++
-	s.filesMu.Unlock()
-	uuid := ch.uuid
+	s.sweepClosing()
+	ch.closing.Add(1)
+	if s.closing[ch.uuid] != ch {
+		s.closing[ch.uuid] = ch
+		s.closingOrder = append(s.closingOrder, ch)
+	}
 	job := s.fileJob(r.created, func() {
-		defer func() {
-			s.filesMu.Lock()
-			if s.closing[uuid]--; s.closing[uuid] <= 0 {
-				delete(s.closing, uuid)
-			}
-			s.filesMu.Unlock()
-		}()
+		defer ch.closing.Add(-1)
 		fr := out // what the job learns stays in its copy
 		if fr.Deleted {
 			os.Remove(r.path)
@@ -304,11 +300,23 @@ func (s *Server) stopRecording(r *recording, cause string) {
 }
 
 // closingFiles reports whether a recording file of the leg uuid is still
-// being closed.
+// being closed. Callers hold s.mu.
 func (s *Server) closingFiles(uuid string) bool {
-	s.filesMu.Lock()
-	defer s.filesMu.Unlock()
-	return s.closing[uuid] > 0
+	ch := s.closing[uuid]
+	return ch != nil && ch.closing.Load() > 0
+}
+
+// sweepClosing forgets the legs at the front of closingOrder whose files
+// are all closed. Callers hold s.mu.
+func (s *Server) sweepClosing() {
+	for len(s.closingOrder) > 0 && s.closingOrder[0].closing.Load() == 0 {
+		ch := s.closingOrder[0]
+		if s.closing[ch.uuid] == ch {
+			delete(s.closing, ch.uuid)
+		}
+		s.closingOrder[0] = nil
+		s.closingOrder = s.closingOrder[1:]
+	}
 }
 
 // samplesAt is the number of samples in ms milliseconds of audio.

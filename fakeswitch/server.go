@@ -156,10 +156,15 @@ type Server struct {
 	unwritten     atomic.Int64 // frames queued and not yet written
 	eventsWritten atomic.Int64 // event frames written to clients (Config.Settled)
 	wg            sync.WaitGroup
-	// filesMu guards what the file jobs report back, so that a job
-	// ending never waits for s.mu (a job also takes it inside s.mu).
+	// closing: the legs whose recording files are being closed, by
+	// uuid, in the order their first file was (closingOrder, to forget
+	// them once done); each counts its own files (channel.closing,
+	// which the file jobs decrement without a lock).
+	closing      map[string]*channel
+	closingOrder []*channel
+	// filesMu guards the files the jobs report (Files), so that a job
+	// ending never waits for s.mu.
 	filesMu sync.Mutex
-	closing map[string]int // by leg uuid: recording files still being closed
 	files   []FileRecord
 	// The file jobs' bookkeeping: a job that ends takes jobsMu only when
 	// someone waits (waitFileJobs, a writer holding frames), so that the
@@ -205,7 +210,7 @@ func New(cfg Config) *Server {
 		coreUUID: newUUID(),
 		log:      log,
 		channels: map[string]*channel{},
-		closing:  map[string]int{},
+		closing:  map[string]*channel{},
 
 		preAnswered: map[string]bool{},
 		clients:     map[*client]struct{}{},
