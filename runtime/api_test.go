@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/recpol/recpol/callstate"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -86,7 +87,7 @@ func TestAPI(t *testing.T) {
 	if len(started.Recordings) != 1 {
 		t.Fatalf("start answered recordings %q, want the one started", started.Recordings)
 	}
-	waitFor(t, "RECORD_START", func() bool { return len(h.rt.switches[0].engine.running()) == 1 })
+	waitFor(t, "RECORD_START", func() bool { return h.rt.switches[0].engine.runningOnSwitch() == 1 })
 	type liveCalls struct {
 		Calls []struct {
 			Switch     string `json:"switch"`
@@ -192,7 +193,7 @@ func TestTokens(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.srv.Advance(100 * time.Millisecond)
-	waitFor(t, "both policy recordings", func() bool { return len(h.rt.switches[0].engine.running()) == 2 })
+	waitFor(t, "both policy recordings", func() bool { return h.rt.switches[0].engine.runningOnSwitch() == 2 })
 	// The catalog lists them while they run.
 	var active struct {
 		Items []struct {
@@ -224,7 +225,10 @@ func TestTokens(t *testing.T) {
 			t.Errorf("%s: %s %s: %d %s, want %d", tc.name, tc.method, tc.path, got, body, tc.want)
 		}
 	}
-	waitFor(t, "the API recording", func() bool { return len(h.rt.switches[0].engine.running()) == 3 })
+	// Running on the switch (its RECORD_START handled), not only asked:
+	// a start the switch runs after the clock's advance below would make
+	// a recording too short to keep.
+	waitFor(t, "the API recording", func() bool { return h.rt.switches[0].engine.runningOnSwitch() == 3 })
 	// Live calls, by scope: the account's and the device's tokens see the
 	// call, another account's does not.
 	for token, want := range map[string]int{"s-acme-read": 1, "s-agent-2": 1, "s-beta": 0, "test-token": 1} {
@@ -514,4 +518,18 @@ func callAPI(t *testing.T, ctx context.Context, addr, method, path, token string
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, b
+}
+
+// runningOnSwitch counts the recordings whose RECORD_START the engine
+// handled: running on the switch, not only asked for.
+func (e *engine) runningOnSwitch() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for _, r := range e.byPath {
+		if r.State == callstate.Running {
+			n++
+		}
+	}
+	return n
 }
