@@ -241,14 +241,17 @@ func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 	plains := make([][]byte, len(files))
 	names := make([]string, len(files))
 	sums := make([][32]byte, len(files))
+	unwritten := &unwrittenInfos{dir: cm.opts.CacheDir, sums: sums, infos: infos, files: make([]bool, len(files))}
 	firsts := cm.inspectFiles(top, known)
 	for i, f := range firsts {
 		names[i], sums[i], infos[i] = files[i].Name, f.sum, f.info
 		asts[i], plains[i] = f.ast, f.plain
+		unwritten.files[i] = f.unwritten
 		top.diags = append(top.diags, f.diags...)
 		top.lost = append(top.lost, f.lost...)
 	}
 	if top.diags.HasErrors() {
+		unwritten.write(nil)
 		return top.result()
 	}
 	memo := make(map[string]fileMemo, len(files))
@@ -265,10 +268,11 @@ func (cm *Compiler) compileFiles(files []File, known [][32]byte) *Result {
 			c.build()
 			return c.result()
 		}
+		unwritten.write(nil)
 		whole.run(stages[1:])
 		return whole.result()
 	}
-	res := cm.compileGroups(top, asts, plains, part, sums)
+	res := cm.compileGroups(top, asts, plains, part, sums, unwritten)
 	return res
 }
 
@@ -285,6 +289,42 @@ type firstPass struct {
 	plain []byte
 	diags Diagnostics // of parsing the file
 	lost  [][]string
+	// unwritten is set when the file's inspection is to be cached but
+	// was not yet (see unwrittenInfos).
+	unwritten bool
+}
+
+// unwrittenInfos are the inspections of plain account files that
+// inspectFiles did not cache. Where the plain-data path compiles a file's
+// group, a later process parses the file again anyway (plain groups are
+// not cached; plainSources), so caching its inspection there would only
+// cost a file created in the cache for each account (the most of a cold
+// compile's system time). Every other path writes them (write).
+type unwrittenInfos struct {
+	dir   string
+	sums  [][32]byte
+	infos []fileInfo
+	files []bool // the files whose inspection is unwritten
+}
+
+// write caches the unwritten inspections of the files idx (nil: every
+// file), once.
+func (u *unwrittenInfos) write(idx []int) {
+	one := func(i int) {
+		if u.files[i] {
+			u.files[i] = false
+			writeFileInfo(u.dir, u.sums[i], u.infos[i])
+		}
+	}
+	if idx == nil {
+		for i := range u.files {
+			one(i)
+		}
+		return
+	}
+	for _, i := range idx {
+		one(i)
+	}
 }
 
 // inspectFiles sums, parses and inspects top's files, in parallel, each
@@ -330,7 +370,11 @@ func (cm *Compiler) inspectFiles(top *compilation, known [][32]byte) []firstPass
 			}
 		}
 		if cm.opts.CacheDir != "" {
-			writeFileInfo(cm.opts.CacheDir, r.sum, r.info)
+			if r.plain != nil {
+				r.unwritten = true
+			} else {
+				writeFileInfo(cm.opts.CacheDir, r.sum, r.info)
+			}
 		}
 	}
 	workers := cm.opts.Parallel
@@ -373,7 +417,7 @@ func fileSum(f File) [32]byte {
 // The diagnostics are those of a whole evaluation: every group runs every
 // stage up to resolve whatever errors it has (see the package
 // documentation), and the table is built only when no group has an error.
-func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, plains [][]byte, part partitioning, sums [][32]byte) *Result {
+func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, plains [][]byte, part partitioning, sums [][32]byte, unwritten *unwrittenInfos) *Result {
 	sharedFiles := pick(top.files, part.shared)
 	workers := cm.opts.Parallel
 	if workers <= 0 {
@@ -404,6 +448,18 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, plains [][
 		todo = append(todo, gi)
 	}
 	left := cm.plainGroups(top, asts, plains, part, todo, results)
+	plain := make([]bool, len(part.groups))
+	for _, gi := range todo {
+		plain[gi] = true
+	}
+	for _, gi := range left {
+		plain[gi] = false
+	}
+	for gi, idx := range part.groups {
+		if !plain[gi] {
+			unwritten.write(idx)
+		}
+	}
 	cm.evaluateGroups(top, asts, sharedFiles, part, left, keys, results, workers)
 	if len(left) < len(todo) {
 		for _, gi := range left {
@@ -414,6 +470,9 @@ func (cm *Compiler) compileGroups(top *compilation, asts []*ast.File, plains [][
 				// would have had without the plain-data path, so
 				// that an invalid policy is reported as CUE alone
 				// reports it.
+				for _, gi := range todo {
+					unwritten.write(part.groups[gi])
+				}
 				cm.evaluateGroups(top, asts, sharedFiles, part, todo, keys, results, workers)
 				break
 			}
