@@ -17,7 +17,9 @@ import (
 // TestVersionOfManyAccounts checks the version of tables whose accounts
 // are digested in parallel (digestAccounts) against its definition: the
 // hash of the format, the built-in defaults' digest and each account's
-// canonical JSON, in account order.
+// canonical JSON, in account order; and their JSON, whose accounts are
+// encoded in parallel too (WriteJSON), against that of the accounts
+// one by one.
 func TestVersionOfManyAccounts(t *testing.T) {
 	for _, n := range []int{1, 3, 40} {
 		t.Run(fmt.Sprint(n), func(t *testing.T) {
@@ -52,6 +54,20 @@ func TestVersionOfManyAccounts(t *testing.T) {
 			want := "sha256:" + hex.EncodeToString(h.Sum(nil))
 			if diff := cmp.Diff(want, res.Table.Version); diff != "" {
 				t.Errorf("version (-want +got):\n%s", diff)
+			}
+			// The table's JSON, accounts encoded in parallel, is that of
+			// its accounts one by one.
+			serial := []byte(`{"accounts":{`)
+			for i, id := range ids {
+				if i > 0 {
+					serial = append(serial, ',')
+				}
+				serial = fmt.Appendf(serial, "%q:", id)
+				serial = append(serial, table.AccountJSON(res.Table.Accounts[id])...)
+			}
+			serial = fmt.Appendf(serial, "},\"format_version\":%d,\"version\":%q}\n", table.FormatVersion, res.Table.Version)
+			if diff := cmp.Diff(string(serial), string(b)); diff != "" {
+				t.Errorf("JSON (-accounts one by one +table):\n%s", diff)
 			}
 			if len(ids) != n {
 				t.Errorf("%d accounts, want %d", len(ids), n)
