@@ -291,7 +291,10 @@ func (in *Interner) Settings(s Settings) *Settings {
 	if p, ok := in.settings[s]; ok {
 		return p
 	}
-	p := &s
+	// A copy made only here, so that s itself need not be on the heap
+	// for a value found.
+	p := new(Settings)
+	*p = s
 	in.settings[s] = p
 	return p
 }
@@ -301,7 +304,8 @@ func (in *Interner) Provenance(p Provenance) *Provenance {
 	if q, ok := in.provenance[p]; ok {
 		return q
 	}
-	q := &p
+	q := new(Provenance)
+	*q = p
 	in.provenance[p] = q
 	return q
 }
