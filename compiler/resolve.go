@@ -43,11 +43,15 @@ type resolver struct {
 	strs map[string]string
 	// provs are the provenance strings of scope fields by their parts,
 	// so that a cell's provenance is found without building its string.
-	provs   map[provKey]string
+	provs   map[provKey]*[maxFields]string
 	minSecs map[string]bool // reported record_min_sec conflicts
 	// metas are the metaflows resolved so far, by what they were
 	// resolved from (see metaflows).
 	metas map[metaKey]*table.Metaflows
+	// scratchSettings and scratchProv are where settings builds a
+	// cell's values and provenance (once on the heap, not each call).
+	scratchSettings table.Settings
+	scratchProv     table.Provenance
 	// ownerLost is set while the cells of a device whose owner was lost
 	// (see compilation.lost) are resolved: their chain lacks the owner, so
 	// record_min_sec is not checked.
@@ -75,7 +79,7 @@ func (c *compilation) resolve() {
 	if in == nil {
 		in = newInterning()
 	}
-	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey]string{}, minSecs: map[string]bool{}}
+	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey]*[maxFields]string{}, minSecs: map[string]bool{}}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
 	}
@@ -181,8 +185,20 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	for f := field(0); f < numFields; f++ {
 		vals[f], srcs[f] = r.lookup(chain, keys, f)
 	}
+	// The fields a scope and key set are looked up together: most of a
+	// cell's fields come from a few.
+	var last source
+	var lastProvs *[maxFields]string
 	for f := field(0); f < numFields; f++ {
-		prov[f] = r.provenance(chain, srcs[f], f, "")
+		src := srcs[f]
+		if src.kind != srcScope {
+			prov[f] = r.provenance(chain, src, f, "")
+			continue
+		}
+		if lastProvs == nil || src.scope != last.scope || src.dk != last.dk || src.nk != last.nk {
+			last, lastProvs = src, r.scopeProvenances(chain, src)
+		}
+		prov[f] = r.scopeProvenance(lastProvs, chain, src, f)
 	}
 	s, p := r.settings(vals, prov, false)
 	if !r.cellUnsure(chain, srcs) {
@@ -248,10 +264,10 @@ var builtinValues = sync.OnceValue(func() []value {
 	return out
 })
 
-// provKey is what a scope field's provenance string is made of.
+// provKey is what a scope field's provenance string is made of, but the
+// field.
 type provKey struct {
 	name, prefix, dk, nk string
-	f                    field
 }
 
 // fixedProvenance are the provenance strings of the defaults and the
@@ -270,14 +286,7 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 		if actionPrefix != "" {
 			return r.intern(actionPrefix + ".data." + fieldNames[f])
 		}
-		s := chain[src.scope]
-		k := provKey{s.name, s.prefix, src.dk, src.nk, f}
-		if v, ok := r.provs[k]; ok {
-			return v
-		}
-		v := r.intern(s.name + " " + s.prefix + "." + src.dk + "." + src.nk + "." + fieldNames[f])
-		r.provs[k] = v
-		return v
+		return r.scopeProvenance(r.scopeProvenances(chain, src), chain, src, f)
 	case srcDefaults:
 		return fixedProvenance().defaults[f]
 	}
@@ -288,6 +297,31 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 		return "builtin action.time_limit"
 	}
 	return fixedProvenance().builtin[f]
+}
+
+// scopeProvenances returns the provenance strings of the fields of the
+// scope and keys of src (of kind srcScope), as far as they were made.
+func (r *resolver) scopeProvenances(chain []scopeObj, src source) *[maxFields]string {
+	s := chain[src.scope]
+	k := provKey{s.name, s.prefix, src.dk, src.nk}
+	ps, ok := r.provs[k]
+	if !ok {
+		ps = new([maxFields]string)
+		r.provs[k] = ps
+	}
+	return ps
+}
+
+// scopeProvenance returns the provenance string of field f of the scope
+// and keys of src, made once into ps (scopeProvenances).
+func (r *resolver) scopeProvenance(ps *[maxFields]string, chain []scopeObj, src source, f field) string {
+	if v := ps[f]; v != "" {
+		return v
+	}
+	s := chain[src.scope]
+	v := r.intern(s.name + " " + s.prefix + "." + src.dk + "." + src.nk + "." + fieldNames[f])
+	ps[f] = v
+	return v
 }
 
 // cellUnsure reports whether a cell's record_min_sec or time_limit may
@@ -347,17 +381,17 @@ func (r *resolver) scopePath(chain []scopeObj, src source, f field) []string {
 }
 
 func (r *resolver) settings(vals []value, prov []string, action bool) (table.Settings, table.Provenance) {
-	var s table.Settings
-	var p table.Provenance
+	s, p := &r.scratchSettings, &r.scratchProv
+	*s, *p = table.Settings{}, table.Provenance{}
 	for f := fEnabled + 1; f < numFields; f++ {
 		st := settingOf[f]
-		st.SetKind(&s, vals[f].i, vals[f].b, vals[f].s)
-		st.SetProvenance(&p, prov[f])
+		st.SetKind(s, vals[f].i, vals[f].b, vals[f].s)
+		st.SetProvenance(p, prov[f])
 	}
 	if !action {
 		p.Enabled = prov[fEnabled]
 	}
-	return s, p
+	return *s, *p
 }
 
 // checkMinSec reports a resolved record_min_sec that is not below the
