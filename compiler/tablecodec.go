@@ -147,6 +147,11 @@ type tabEnc struct {
 	provs       map[table.Provenance]int
 	settingList []table.Settings
 	provList    []table.Provenance
+	// settingPtrs and provPtrs are the indices of the interned values
+	// by pointer, found without hashing the value: equal values behind
+	// other pointers (another interner's) still share the value's index.
+	settingPtrs map[*table.Settings]int
+	provPtrs    map[*table.Provenance]int
 }
 
 func (e *tabEnc) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
@@ -178,22 +183,34 @@ func (e *tabEnc) refs(s *table.Settings, p *table.Provenance) {
 	if s == nil {
 		e.uint(0)
 	} else {
-		i, ok := e.settings[*s]
+		i, ok := e.settingPtrs[s]
 		if !ok {
-			i = len(e.settingList)
-			e.settings[*s] = i
-			e.settingList = append(e.settingList, *s)
+			if i, ok = e.settings[*s]; !ok {
+				i = len(e.settingList)
+				e.settings[*s] = i
+				e.settingList = append(e.settingList, *s)
+			}
+			if e.settingPtrs == nil {
+				e.settingPtrs = map[*table.Settings]int{}
+			}
+			e.settingPtrs[s] = i
 		}
 		e.uint(uint64(i) + 1)
 	}
 	if p == nil {
 		e.uint(0)
 	} else {
-		i, ok := e.provs[*p]
+		i, ok := e.provPtrs[p]
 		if !ok {
-			i = len(e.provList)
-			e.provs[*p] = i
-			e.provList = append(e.provList, *p)
+			if i, ok = e.provs[*p]; !ok {
+				i = len(e.provList)
+				e.provs[*p] = i
+				e.provList = append(e.provList, *p)
+			}
+			if e.provPtrs == nil {
+				e.provPtrs = map[*table.Provenance]int{}
+			}
+			e.provPtrs[p] = i
 		}
 		e.uint(uint64(i) + 1)
 	}
