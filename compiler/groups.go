@@ -180,6 +180,10 @@ type readFile struct {
 	sum    [32]byte
 }
 
+// filesPerReader is how many files at least each goroutine of readFiles
+// reads.
+const filesPerReader = 32
+
 // readFiles reads the files entries lists, except those whose identity
 // (size, times, inode) is the one they had when the last Compile read
 // them, and were not changed within doubtWindow before that read (a
@@ -193,24 +197,65 @@ func (cm *Compiler) readFiles(entries []dirEntry) ([]File, []fileIdentity, [][32
 	files := make([]File, len(entries))
 	ids := make([]fileIdentity, len(entries))
 	sums := make([][32]byte, len(entries))
+	got := make([]readFile, len(entries))
+	var toRead []int
 	for i, e := range entries {
 		id := identityOf(e)
 		k, ok := last[e.path]
 		if !ok || k.id != id || (id.Dev == 0 && id.Ino == 0) ||
 			max(id.MtimeNS, id.CtimeNS) >= k.readNS-int64(doubtWindow) {
-			now := time.Now()
-			if cm.now != nil {
-				now = cm.now()
-			}
-			data, err := readlimit.File(e.path, MaxFileBytes)
-			if err != nil {
-				return nil, nil, nil, fmt.Errorf("reading policy file: %w", err)
-			}
-			k = readFile{id: id, readNS: now.UnixNano(), data: data}
-			k.sum = fileSum(File{Name: e.path, Data: data})
+			toRead = append(toRead, i)
+			k = readFile{id: id}
 		}
+		got[i], ids[i] = k, id
+	}
+	// The files are read and summed in parallel: a cold compile reads
+	// them all. After an error no further file is read (those before
+	// it are): the error returned is the first in the entries' order,
+	// as when they were read one by one.
+	errs := make([]error, len(entries))
+	var failed atomic.Bool
+	read := func(i int) {
+		now := time.Now()
+		if cm.now != nil {
+			now = cm.now()
+		}
+		data, err := readlimit.File(entries[i].path, MaxFileBytes)
+		if err != nil {
+			errs[i] = fmt.Errorf("reading policy file: %w", err)
+			failed.Store(true)
+			return
+		}
+		k := &got[i]
+		k.readNS, k.data = now.UnixNano(), data
+		k.sum = fileSum(File{Name: entries[i].path, Data: data})
+	}
+	workers := cm.opts.Parallel
+	if workers <= 0 {
+		workers = goruntime.GOMAXPROCS(0)
+	}
+	workers = min(workers, 1+len(toRead)/filesPerReader)
+	var nextRead atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := int(nextRead.Add(1) - 1); j < len(toRead) && !failed.Load(); j = int(nextRead.Add(1) - 1) {
+				read(toRead[j])
+			}
+		}()
+	}
+	wg.Wait()
+	for _, i := range toRead {
+		if errs[i] != nil {
+			return nil, nil, nil, errs[i]
+		}
+	}
+	for i, e := range entries {
+		k := got[i]
 		next[e.path] = k
-		files[i], ids[i], sums[i] = File{Name: e.path, Data: k.data}, id, k.sum
+		files[i], sums[i] = File{Name: e.path, Data: k.data}, k.sum
 	}
 	cm.mu.Lock()
 	cm.read = next
