@@ -164,6 +164,19 @@ func (st *Setting) Value(s *Settings) any {
 	return *st.str(s)
 }
 
+// ValueKind returns the setting's value in s as the one of i, b and str
+// its kind uses, the others zero: Value without the conversion to any,
+// the counterpart of SetKind.
+func (st *Setting) ValueKind(s *Settings) (i int, b bool, str string) {
+	switch st.Kind {
+	case IntSetting:
+		return *st.num(s), false, ""
+	case BoolSetting:
+		return 0, *st.flag(s), ""
+	}
+	return 0, false, *st.str(s)
+}
+
 // Text returns the setting's value in s as text: the string itself, a
 // decimal number, true or false.
 func (st *Setting) Text(s *Settings) string {

@@ -168,3 +168,43 @@ func TestSetKind(t *testing.T) {
 		})
 	}
 }
+
+// TestValueKind: ValueKind returns each setting's value as Value does, in
+// the result of its kind, the others zero, for every setting of a
+// Settings that sets them all and of the zero Settings.
+func TestValueKind(t *testing.T) {
+	every, _ := tabletest.EverySetting()
+	type kinded struct {
+		I int
+		B bool
+		S string
+	}
+	for _, tc := range []struct {
+		name string
+		s    table.Settings
+	}{
+		{"every", *every},
+		{"zero", table.Settings{}},
+	} {
+		for _, st := range table.SettingList {
+			t.Run(tc.name+"/"+st.Name, func(t *testing.T) {
+				var want kinded
+				switch v := st.Value(&tc.s).(type) {
+				case int:
+					want.I = v
+				case bool:
+					want.B = v
+				case string:
+					want.S = v
+				default:
+					t.Fatalf("Value = %v (%T)", v, v)
+				}
+				var got kinded
+				got.I, got.B, got.S = st.ValueKind(&tc.s)
+				if diff := cmp.Diff(want, got); diff != "" {
+					t.Errorf("(-Value +ValueKind):\n%s", diff)
+				}
+			})
+		}
+	}
+}
