@@ -491,3 +491,42 @@ func TestManifestOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestTableEncoderReuse encodes a table's accounts with one encoder, reset
+// between them (as encodeAccount's pool does), forwards, backwards and
+// each twice: each account's chunk is the one a new encoder makes.
+func TestTableEncoderReuse(t *testing.T) {
+	gendir := t.TempDir()
+	if err := gen.Write(gendir, gen.Options{Accounts: 4, Users: 3, Devices: 4, Seed: 11}); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{gendir}
+	for _, d := range codecDirs {
+		dirs = append(dirs, filepath.Join("..", "testdata", "policies", d))
+	}
+	for _, dir := range dirs {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			res, err := Options{}.Compile(dir)
+			if err != nil || res.Table == nil {
+				t.Fatalf("compile: %v %v", err, res.Diagnostics)
+			}
+			ids := sortedKeys(res.Table.Accounts)
+			var order []string
+			order = append(order, ids...)
+			for i := len(ids) - 1; i >= 0; i-- {
+				order = append(order, ids[i], ids[i])
+			}
+			reused := newTabEnc()
+			for _, id := range order {
+				a := res.Table.Accounts[id]
+				want := newTabEnc().encodeAccount(a)
+				if diff := cmp.Diff(want, reused.encodeAccount(a)); diff != "" {
+					t.Errorf("%s: reused encoder (-new +reused):\n%s", id, diff)
+				}
+				if diff := cmp.Diff(want, encodeAccount(a)); diff != "" {
+					t.Errorf("%s: pooled encoder (-new +pooled):\n%s", id, diff)
+				}
+			}
+		})
+	}
+}

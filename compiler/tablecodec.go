@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
+	"sync"
 
 	"github.com/recpol/recpol/table"
 )
@@ -112,33 +113,70 @@ func (ac accountChunks) parts() [][]byte {
 
 // encodeAccount encodes one account: its ID, its interned values, so
 // that the decoder has them when the account refers to them, then the
-// account.
+// account. The account is encoded first, in a pooled encoder, to learn
+// its interned values; the header is written after, and both are copied
+// into one chunk of their exact length.
 func encodeAccount(a *table.Account) []byte {
-	body := tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
-	body.account(a)
-	e := tabEnc{b: make([]byte, 0, len(body.b)+256)}
-	e.str(a.ID) // first, for chunkID
-	e.uint(uint64(len(body.settingList)))
-	for _, s := range body.settingList {
+	enc := tabEncPool.Get().(*tabEnc)
+	defer tabEncPool.Put(enc)
+	return enc.encodeAccount(a)
+}
+
+// encodeAccount is encodeAccount with the encoder e, new or reset, which
+// it leaves reset.
+func (e *tabEnc) encodeAccount(a *table.Account) []byte {
+	defer e.reset()
+	e.account(a)
+	h := tabEnc{b: e.hdr[:0]}
+	h.str(a.ID) // first, for chunkID
+	h.uint(uint64(len(e.settingList)))
+	for i := range e.settingList {
+		s := &e.settingList[i]
 		for _, st := range table.SettingList {
+			n, b, str := st.ValueKind(s)
 			switch st.Kind {
 			case table.IntSetting:
-				e.int(st.Value(&s).(int))
+				h.int(n)
 			case table.BoolSetting:
-				e.bool(st.Value(&s).(bool))
+				h.bool(b)
 			default:
-				e.str(st.Value(&s).(string))
+				h.str(str)
 			}
 		}
 	}
-	e.uint(uint64(len(body.provList)))
-	for _, p := range body.provList {
-		e.str(p.Enabled)
+	h.uint(uint64(len(e.provList)))
+	for i := range e.provList {
+		p := &e.provList[i]
+		h.str(p.Enabled)
 		for _, st := range table.SettingList {
-			e.str(st.Provenance(&p))
+			h.str(st.Provenance(p))
 		}
 	}
-	return append(e.b, body.b...)
+	e.hdr = h.b
+	out := make([]byte, 0, len(h.b)+len(e.b))
+	return append(append(out, h.b...), e.b...)
+}
+
+// tabEncPool holds the encoders of encodeAccount, whose buffers and maps
+// each account reuses.
+var tabEncPool = sync.Pool{New: func() any { return newTabEnc() }}
+
+// newTabEnc returns an encoder of accounts.
+func newTabEnc() *tabEnc {
+	return &tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
+}
+
+// reset empties an encoder for the next account, keeping its buffers
+// and maps.
+func (e *tabEnc) reset() {
+	e.b, e.hdr = e.b[:0], e.hdr[:0]
+	clear(e.settings)
+	clear(e.provs)
+	clear(e.settingPtrs)
+	clear(e.provPtrs)
+	clear(e.settingList) // let go of the values' strings
+	clear(e.provList)
+	e.settingList, e.provList = e.settingList[:0], e.provList[:0]
 }
 
 type tabEnc struct {
@@ -152,6 +190,8 @@ type tabEnc struct {
 	// other pointers (another interner's) still share the value's index.
 	settingPtrs map[*table.Settings]int
 	provPtrs    map[*table.Provenance]int
+	// hdr is encodeAccount's scratch for a pooled encoder's header.
+	hdr []byte
 }
 
 func (e *tabEnc) uint(n uint64) { e.b = binary.AppendUvarint(e.b, n) }
