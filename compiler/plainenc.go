@@ -2,6 +2,7 @@ package compiler
 
 import (
 	"encoding/binary"
+	"sync"
 )
 
 // A plain value kept between the inspection of the files and the
@@ -79,6 +80,24 @@ func decodePlain(b []byte) (*pnode, bool) {
 type plainDec struct {
 	b  []byte
 	ok bool
+	// slab is where the next nodes are allocated, a few dozen at a
+	// time rather than each on its own: a group's nodes are let go
+	// together once its raw policy is built.
+	slab []pnode
+}
+
+// plainSlab is how many nodes plainDec allocates at a time.
+const plainSlab = 64
+
+// alloc returns a new node of kind k.
+func (d *plainDec) alloc(k pkind) *pnode {
+	if len(d.slab) == 0 {
+		d.slab = make([]pnode, plainSlab)
+	}
+	n := &d.slab[0]
+	d.slab = d.slab[1:]
+	n.kind = k
+	return n
 }
 
 func (d *plainDec) uvarint() uint64 {
@@ -106,10 +125,43 @@ func (d *plainDec) str() string {
 	if !d.ok {
 		return ""
 	}
-	s := string(d.b[:n])
+	s, ok := plainWords()[string(d.b[:n])]
+	if !ok {
+		s = string(d.b[:n])
+	}
 	d.b = d.b[n:]
 	return s
 }
+
+// plainWords are the labels and enumerated strings of plainSchema, each
+// its own key: most labels and many strings of a policy are among them,
+// and decoding one of them allocates no string.
+var plainWords = sync.OnceValue(func() map[string]string {
+	m := map[string]string{}
+	seen := map[*snode]bool{}
+	var walk func(n *snode)
+	walk = func(n *snode) {
+		if n == nil || seen[n] {
+			return
+		}
+		seen[n] = true
+		for k, f := range n.fields {
+			m[k] = k
+			walk(f.node)
+		}
+		for k, data := range n.byModule {
+			m[k] = k
+			walk(data)
+		}
+		for _, e := range n.enumS {
+			m[e] = e
+		}
+		walk(n.elem)
+	}
+	walk(plainSchema())
+	m["module"], m["data"] = "module", "data"
+	return m
+})
 
 // node decodes one value.
 func (d *plainDec) node() *pnode {
@@ -122,7 +174,8 @@ func (d *plainDec) node() *pnode {
 	switch k {
 	case encStruct:
 		n := d.count()
-		st := &pnode{kind: pStruct, fields: make(map[string]*pnode, n)}
+		st := d.alloc(pStruct)
+		st.fields = make(map[string]*pnode, n)
 		for i := 0; i < n && d.ok; i++ {
 			name := d.str()
 			v := d.node()
@@ -147,13 +200,16 @@ func (d *plainDec) node() *pnode {
 		return st
 	case encList:
 		n := d.count()
-		l := &pnode{kind: pList, elems: make([]*pnode, 0, n)}
+		l := d.alloc(pList)
+		l.elems = make([]*pnode, 0, n)
 		for i := 0; i < n && d.ok; i++ {
 			l.elems = append(l.elems, d.node())
 		}
 		return l
 	case encFalse, encTrue:
-		return &pnode{kind: pBool, b: k == encTrue}
+		n := d.alloc(pBool)
+		n.b = k == encTrue
+		return n
 	case encInt:
 		v, n := binary.Varint(d.b)
 		if n <= 0 {
@@ -161,9 +217,13 @@ func (d *plainDec) node() *pnode {
 			return nil
 		}
 		d.b = d.b[n:]
-		return &pnode{kind: pInt, i: v}
+		in := d.alloc(pInt)
+		in.i = v
+		return in
 	case encString:
-		return &pnode{kind: pString, s: d.str()}
+		n := d.alloc(pString)
+		n.s = d.str()
+		return n
 	}
 	d.ok = false
 	return nil

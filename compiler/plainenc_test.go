@@ -1,10 +1,15 @@
 package compiler
 
 import (
+	"os"
+	"path/filepath"
 	"testing"
+	"unsafe"
 
 	"cuelang.org/go/cue/parser"
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/recpol/recpol/gen"
 )
 
 // TestPlainEncoding encodes the plain value of a file and decodes it
@@ -113,6 +118,76 @@ func TestInspectFilesKeeps(t *testing.T) {
 		}
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("Parallel %d: kept (-want +got):\n%s", parallel, diff)
+		}
+	}
+}
+
+// TestPlainDecodingSlabsAndWords round-trips the files of a generated
+// tree, whose values span many of the decoder's slabs, and finds the
+// schema's labels and enumerated strings decoded as plainWords' own
+// strings, other strings as themselves.
+func TestPlainDecodingSlabsAndWords(t *testing.T) {
+	dir := t.TempDir()
+	if err := gen.Write(dir, gen.Options{Accounts: 3, Users: 4, Devices: 6, Seed: 9}); err != nil {
+		t.Fatal(err)
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.cue"))
+	if err != nil || len(names) == 0 {
+		t.Fatal("no generated files", err)
+	}
+	for _, name := range names {
+		src, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		af, err := parser.ParseFile(name, src, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, ok := plainFile(af)
+		if !ok {
+			t.Fatalf("%s: not plain data", name)
+		}
+		got, ok := decodePlain(want.appendPlain(nil))
+		if !ok {
+			t.Fatalf("%s: decodePlain failed", name)
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(pnode{})); diff != "" {
+			t.Errorf("%s: round trip differs (-want +got):\n%s", name, diff)
+		}
+	}
+	for _, tc := range []struct {
+		src      string
+		label, s string
+		word     bool // the label and string are plainWords'
+	}{
+		{`call_recording: "mp3"`, "call_recording", "mp3", true},
+		{`dtmf_leg: "both"`, "dtmf_leg", "both", true},
+		{`"acct-1": "x y"`, "acct-1", "x y", false},
+	} {
+		af, err := parser.ParseFile("a.cue", tc.src, parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := plainFile(af)
+		if !ok {
+			t.Fatalf("%q: not plain data", tc.src)
+		}
+		got, ok := decodePlain(v.appendPlain(nil))
+		if !ok {
+			t.Fatalf("%q: decodePlain failed", tc.src)
+		}
+		for label, f := range got.fields {
+			if label != tc.label || f.s != tc.s {
+				t.Fatalf("%q: decoded %q: %q", tc.src, label, f.s)
+			}
+			for _, s := range []string{label, f.s} {
+				w, isWord := plainWords()[s]
+				same := isWord && unsafe.StringData(w) == unsafe.StringData(s)
+				if same != tc.word {
+					t.Errorf("%q: %q is plainWords' own string: %v, want %v", tc.src, s, same, tc.word)
+				}
+			}
 		}
 	}
 }
