@@ -122,8 +122,9 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 		d := a.Devices[did]
 		devName := "device:" + did
 		e := &table.Endpoint{Kind: table.Device, ID: did}
-		chain := []scopeObj{{devName, "call_recording", at("devices", did, "call_recording"), d.CallRecording}}
-		metaChain := []metaScope{{devName, at("devices", did, "metaflows"), d.Metaflows}}
+		// At most three scopes each: device, owner, account.
+		chain := append(make([]scopeObj, 0, 3), scopeObj{devName, "call_recording", at("devices", did, "call_recording"), d.CallRecording})
+		metaChain := append(make([]metaScope, 0, 3), metaScope{devName, at("devices", did, "metaflows"), d.Metaflows})
 		if d.Owner != nil {
 			e.Owner = *d.Owner
 			if u := a.Users[e.Owner]; u != nil {
