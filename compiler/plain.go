@@ -66,12 +66,14 @@ type pnode struct {
 // plainFile returns the plain value of a file, or false when the file is
 // not plain data.
 func plainFile(f *ast.File) (*pnode, bool) {
-	root := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+	var sl pnodeSlab
+	root := sl.alloc(pStruct)
+	root.fields = make(map[string]*pnode, len(f.Decls))
 	for _, d := range f.Decls {
 		switch d := d.(type) {
 		case *ast.Package, *ast.CommentGroup:
 		case *ast.Field:
-			if !plainField(root, d) {
+			if !sl.plainField(root, d) {
 				return nil, false
 			}
 		default:
@@ -82,12 +84,12 @@ func plainFile(f *ast.File) (*pnode, bool) {
 }
 
 // plainField adds a field declaration to a struct.
-func plainField(st *pnode, f *ast.Field) bool {
+func (sl *pnodeSlab) plainField(st *pnode, f *ast.Field) bool {
 	if f.Constraint != token.ILLEGAL || len(f.Attrs) > 0 {
 		return false
 	}
 	if anyLabel(f.Label) {
-		v, ok := plainExpr(f.Value)
+		v, ok := sl.plainExpr(f.Value)
 		if !ok {
 			return false
 		}
@@ -101,7 +103,7 @@ func plainField(st *pnode, f *ast.Field) bool {
 	if !ok {
 		return false
 	}
-	v, ok := plainExpr(f.Value)
+	v, ok := sl.plainExpr(f.Value)
 	if !ok {
 		return false
 	}
@@ -156,15 +158,18 @@ func plainString(lit string) (string, bool) {
 
 var plainInt = lazyRegexp(`^(0|[1-9][0-9]*)$`)
 
-func plainExpr(e ast.Expr) (*pnode, bool) {
+// plainExpr returns the plain value of an expression, or false when it is
+// not plain data.
+func (sl *pnodeSlab) plainExpr(e ast.Expr) (*pnode, bool) {
 	switch e := e.(type) {
 	case *ast.StructLit:
-		st := &pnode{kind: pStruct, fields: map[string]*pnode{}}
+		st := sl.alloc(pStruct)
+		st.fields = make(map[string]*pnode, len(e.Elts))
 		for _, el := range e.Elts {
 			switch el := el.(type) {
 			case *ast.CommentGroup:
 			case *ast.Field:
-				if !plainField(st, el) {
+				if !sl.plainField(st, el) {
 					return nil, false
 				}
 			default:
@@ -173,9 +178,10 @@ func plainExpr(e ast.Expr) (*pnode, bool) {
 		}
 		return st, true
 	case *ast.ListLit:
-		l := &pnode{kind: pList, elems: []*pnode{}}
+		l := sl.alloc(pList)
+		l.elems = make([]*pnode, 0, len(e.Elts))
 		for _, el := range e.Elts {
-			v, ok := plainExpr(el)
+			v, ok := sl.plainExpr(el)
 			if !ok {
 				return nil, false
 			}
@@ -185,7 +191,9 @@ func plainExpr(e ast.Expr) (*pnode, bool) {
 	case *ast.BasicLit:
 		switch e.Kind {
 		case token.TRUE, token.FALSE:
-			return &pnode{kind: pBool, b: e.Kind == token.TRUE}, true
+			n := sl.alloc(pBool)
+			n.b = e.Kind == token.TRUE
+			return n, true
 		case token.INT:
 			if !plainInt().MatchString(e.Value) {
 				return nil, false
@@ -194,13 +202,17 @@ func plainExpr(e ast.Expr) (*pnode, bool) {
 			if err != nil {
 				return nil, false
 			}
-			return &pnode{kind: pInt, i: n}, true
+			in := sl.alloc(pInt)
+			in.i = n
+			return in, true
 		case token.STRING:
 			s, ok := plainString(e.Value)
 			if !ok {
 				return nil, false
 			}
-			return &pnode{kind: pString, s: s}, true
+			n := sl.alloc(pString)
+			n.s = s
+			return n, true
 		}
 	}
 	return nil, false

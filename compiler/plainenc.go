@@ -80,22 +80,26 @@ func decodePlain(b []byte) (*pnode, bool) {
 type plainDec struct {
 	b  []byte
 	ok bool
-	// slab is where the next nodes are allocated, a few dozen at a
-	// time rather than each on its own: a group's nodes are let go
-	// together once its raw policy is built.
+	pnodeSlab
+}
+
+// pnodeSlab allocates nodes a few dozen at a time rather than each on its
+// own: the nodes of a file's value are let go together, once it is
+// encoded or its group's raw policy is built.
+type pnodeSlab struct {
 	slab []pnode
 }
 
-// plainSlab is how many nodes plainDec allocates at a time.
+// plainSlab is how many nodes a pnodeSlab allocates at a time.
 const plainSlab = 64
 
 // alloc returns a new node of kind k.
-func (d *plainDec) alloc(k pkind) *pnode {
-	if len(d.slab) == 0 {
-		d.slab = make([]pnode, plainSlab)
+func (sl *pnodeSlab) alloc(k pkind) *pnode {
+	if len(sl.slab) == 0 {
+		sl.slab = make([]pnode, plainSlab)
 	}
-	n := &d.slab[0]
-	d.slab = d.slab[1:]
+	n := &sl.slab[0]
+	sl.slab = sl.slab[1:]
 	n.kind = k
 	return n
 }
