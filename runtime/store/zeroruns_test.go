@@ -64,7 +64,8 @@ func zeroRunsRef(path string, info audioInfo, minMS int64) ([]Range, error) {
 // whole frames, finds the runs the frame-at-a-time reference finds, for
 // frames of 1 to 8 bytes (none of them dividing the chunk but 1, 2, 4
 // and 8), runs across chunk boundaries, at the start and at the end, and
-// fails as it does on a file cut short.
+// fails as it does on a file cut short; frames larger than its buffer are
+// read one at a time.
 func TestZeroRunsChunked(t *testing.T) {
 	t.Parallel()
 	const rate = 8000
@@ -87,6 +88,8 @@ func TestZeroRunsChunked(t *testing.T) {
 		{name: "short runs only", channels: 1, bps: 2, frames: 9000,
 			zeros: [][2]int{{100, 110}, {5000, 5100}}},
 		{name: "cut short", channels: 1, bps: 2, frames: 70000, zeros: [][2]int{{100, 400}}, cut: 1001},
+		// 68,000-byte frames, larger than the read buffer: one a read.
+		{name: "frames larger than the buffer", channels: 17000, bps: 4, frames: 200, zeros: [][2]int{{20, 190}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
