@@ -15,7 +15,7 @@ import (
 // the review tools and the runtime; the stand-in for FreeSWITCH comes after
 // the runtime, which never imports it.
 var layers = []string{
-	"internal/readlimit", "internal/shrink", "internal/suggest", "internal/version",
+	"internal/ordered", "internal/readlimit", "internal/shrink", "internal/suggest", "internal/version",
 	"cue", "cue/input",
 	"table",
 	"compiler", "compiler/isolate",

@@ -17,9 +17,9 @@ import (
 	"slices"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"time"
 
+	"github.com/recpol/recpol/internal/ordered"
 	"github.com/recpol/recpol/internal/readlimit"
 	"github.com/recpol/recpol/table"
 )
@@ -351,9 +351,8 @@ func writeManifestOf(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, 
 	accounts := t.AccountIDs()
 	var n [binary.MaxVarintLen64]byte
 	sw.write(n[:binary.PutUvarint(n[:], uint64(len(accounts)))])
-	inOrder(len(accounts), goruntime.GOMAXPROCS(0), func(i int) []byte {
-		return encodeAccount(t.Accounts[accounts[i]])
-	}, func(c []byte) {
+	encode := func(i int) []byte { return encodeAccount(t.Accounts[accounts[i]]) }
+	ordered.Encode(len(accounts), goruntime.GOMAXPROCS(0), func() func(int) []byte { return encode }, func(c []byte) {
 		sw.write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
 		sw.write(c)
 	})
@@ -368,51 +367,6 @@ func writeManifestOf(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, 
 		return
 	}
 	writeFileAtomicFrom(path, body, b)
-}
-
-// inOrder calls consume with encode(0), ..., encode(n-1), in that order,
-// encoding with up to workers goroutines at once: at most a few chunks
-// per worker are encoded ahead of the one consumed, so that the encoded
-// whole is never held.
-func inOrder(n, workers int, encode func(i int) []byte, consume func([]byte)) {
-	if workers < 2 || n < 2 {
-		for i := 0; i < n; i++ {
-			consume(encode(i))
-		}
-		return
-	}
-	// A worker takes a token before it takes an index, and the consumer
-	// returns it: the indices taken and not consumed are fewer than
-	// ahead, and the smallest of them is being encoded.
-	ahead := make(chan struct{}, 4*workers)
-	slots := make([]chan []byte, n)
-	for i := range slots {
-		slots[i] = make(chan []byte, 1)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				ahead <- struct{}{}
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					<-ahead
-					return
-				}
-				slots[i] <- encode(i)
-			}
-		}()
-	}
-	for i := range slots {
-		c := <-slots[i]
-		slots[i] = nil
-		<-ahead
-		consume(c)
-	}
-	wg.Wait()
 }
 
 // sumWriter writes to w, counting the bytes and their CRC (Castagnoli).

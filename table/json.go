@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unicode/utf8"
+
+	"github.com/recpol/recpol/internal/ordered"
 )
 
 // The table's JSON is canonical: UTF-8, object keys sorted bytewise, no
@@ -32,7 +34,7 @@ func (t *Table) WriteJSON(w io.Writer) error {
 	workers := min(runtime.GOMAXPROCS(0), 1+len(t.accountIDs)/digestsPerWorker)
 	free := make(chan []byte, 4*workers+workers)
 	var werr error
-	inOrder(len(t.accountIDs), workers, func() func(int) []byte {
+	ordered.Encode(len(t.accountIDs), workers, func() func(int) []byte {
 		e := newEnc()
 		return func(i int) []byte {
 			select {
@@ -71,54 +73,6 @@ func (t *Table) WriteJSON(w io.Writer) error {
 		return err
 	}
 	return bw.Flush()
-}
-
-// inOrder calls consume with the encodings of indices 0, ..., n-1, in
-// that order, encoding with up to workers goroutines at once (each with
-// the encode function newWorker returns): at most a few encodings per
-// worker are ahead of the one consumed, so that the encoded whole is
-// never held.
-func inOrder(n, workers int, newWorker func() func(i int) []byte, consume func([]byte)) {
-	if workers < 2 || n < 2 {
-		encode := newWorker()
-		for i := 0; i < n; i++ {
-			consume(encode(i))
-		}
-		return
-	}
-	// A worker takes a token before it takes an index, and the consumer
-	// returns it: the indices taken and not consumed are fewer than
-	// ahead's capacity, and the smallest of them is being encoded.
-	ahead := make(chan struct{}, 4*workers)
-	slots := make([]chan []byte, n)
-	for i := range slots {
-		slots[i] = make(chan []byte, 1)
-	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			encode := newWorker()
-			for {
-				ahead <- struct{}{}
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					<-ahead
-					return
-				}
-				slots[i] <- encode(i)
-			}
-		}()
-	}
-	for i := range slots {
-		b := <-slots[i]
-		slots[i] = nil
-		<-ahead
-		consume(b)
-	}
-	wg.Wait()
 }
 
 // MarshalJSON returns the table's canonical JSON (with its trailing

@@ -1,4 +1,4 @@
-package compiler
+package ordered
 
 import (
 	"fmt"
@@ -8,10 +8,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// TestInOrder checks that inOrder consumes every encoding in index order,
+// TestEncode checks that Encode consumes every encoding in index order,
 // whatever the number of workers, and never encodes far ahead of the
 // consumer.
-func TestInOrder(t *testing.T) {
+func TestEncode(t *testing.T) {
 	for _, tc := range []struct{ n, workers int }{
 		{0, 1}, {0, 4}, {1, 1}, {1, 4}, {2, 2}, {7, 1}, {100, 2}, {100, 3}, {1000, 8},
 	} {
@@ -21,11 +21,13 @@ func TestInOrder(t *testing.T) {
 				want = append(want, fmt.Sprint(i))
 			}
 			var encoded, consumed, maxAhead atomic.Int64
-			inOrder(tc.n, tc.workers, func(i int) []byte {
-				if a := encoded.Add(1) - consumed.Load(); a > maxAhead.Load() {
-					maxAhead.Store(a)
+			Encode(tc.n, tc.workers, func() func(int) []byte {
+				return func(i int) []byte {
+					if a := encoded.Add(1) - consumed.Load(); a > maxAhead.Load() {
+						maxAhead.Store(a)
+					}
+					return []byte(fmt.Sprint(i))
 				}
-				return []byte(fmt.Sprint(i))
 			}, func(c []byte) {
 				got = append(got, string(c))
 				consumed.Add(1)
