@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/recpol/recpol/callstate"
 	"github.com/recpol/recpol/fakeswitch"
 	"github.com/recpol/recpol/runtime/eslcmd"
 	"github.com/recpol/recpol/runtime/store"
@@ -428,18 +427,7 @@ func TestUnmaskAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	running := func() int {
-		e := h.rt.switches[0].engine
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		n := 0
-		for _, r := range e.byID {
-			if r.State == callstate.Running {
-				n++
-			}
-		}
-		return n
-	}
+	running := h.rt.switches[0].engine.runningOnSwitch
 	h.srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to run", func() bool { return running() == 2 })
 	h.srv.Advance(3990 * time.Millisecond) // the *72, at 5 s
