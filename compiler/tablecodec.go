@@ -129,9 +129,9 @@ func (e *tabEnc) encodeAccount(a *table.Account) []byte {
 	e.account(a)
 	h := tabEnc{b: e.hdr[:0]}
 	h.str(a.ID) // first, for chunkID
-	h.uint(uint64(len(e.settingList)))
-	for i := range e.settingList {
-		s := &e.settingList[i]
+	h.uint(uint64(len(e.settings.list)))
+	for i := range e.settings.list {
+		s := &e.settings.list[i]
 		for _, st := range table.SettingList {
 			n, b, str := st.ValueKind(s)
 			switch st.Kind {
@@ -144,9 +144,9 @@ func (e *tabEnc) encodeAccount(a *table.Account) []byte {
 			}
 		}
 	}
-	h.uint(uint64(len(e.provList)))
-	for i := range e.provList {
-		p := &e.provList[i]
+	h.uint(uint64(len(e.provs.list)))
+	for i := range e.provs.list {
+		p := &e.provs.list[i]
 		h.str(p.Enabled)
 		for _, st := range table.SettingList {
 			h.str(st.Provenance(p))
@@ -163,33 +163,62 @@ var tabEncPool = sync.Pool{New: func() any { return newTabEnc() }}
 
 // newTabEnc returns an encoder of accounts.
 func newTabEnc() *tabEnc {
-	return &tabEnc{settings: map[table.Settings]int{}, provs: map[table.Provenance]int{}}
+	return &tabEnc{}
 }
 
 // reset empties an encoder for the next account, keeping its buffers
 // and maps.
 func (e *tabEnc) reset() {
 	e.b, e.hdr = e.b[:0], e.hdr[:0]
-	clear(e.settings)
-	clear(e.provs)
-	clear(e.settingPtrs)
-	clear(e.provPtrs)
-	clear(e.settingList) // let go of the values' strings
-	clear(e.provList)
-	e.settingList, e.provList = e.settingList[:0], e.provList[:0]
+	e.settings.reset()
+	e.provs.reset()
+}
+
+// indexOf numbers the distinct values an account refers to, in the order
+// first referred to: the account's chunk lists them once and refers to
+// them by index.
+type indexOf[T comparable] struct {
+	byValue map[T]int
+	// byPtr finds a value's index by pointer, without hashing the value;
+	// equal values behind other pointers (another interner's) still
+	// share the value's index.
+	byPtr map[*T]int
+	list  []T
+}
+
+// index returns p's index, numbering its value if it is new.
+func (x *indexOf[T]) index(p *T) int {
+	if i, ok := x.byPtr[p]; ok {
+		return i
+	}
+	i, ok := x.byValue[*p]
+	if !ok {
+		if x.byValue == nil {
+			x.byValue = map[T]int{}
+		}
+		i = len(x.list)
+		x.byValue[*p] = i
+		x.list = append(x.list, *p)
+	}
+	if x.byPtr == nil {
+		x.byPtr = map[*T]int{}
+	}
+	x.byPtr[p] = i
+	return i
+}
+
+// reset empties the index, keeping its maps and list for the next account.
+func (x *indexOf[T]) reset() {
+	clear(x.byValue)
+	clear(x.byPtr)
+	clear(x.list) // let go of the values' strings
+	x.list = x.list[:0]
 }
 
 type tabEnc struct {
-	b           []byte
-	settings    map[table.Settings]int
-	provs       map[table.Provenance]int
-	settingList []table.Settings
-	provList    []table.Provenance
-	// settingPtrs and provPtrs are the indices of the interned values
-	// by pointer, found without hashing the value: equal values behind
-	// other pointers (another interner's) still share the value's index.
-	settingPtrs map[*table.Settings]int
-	provPtrs    map[*table.Provenance]int
+	b        []byte
+	settings indexOf[table.Settings]
+	provs    indexOf[table.Provenance]
 	// hdr is encodeAccount's scratch for a pooled encoder's header.
 	hdr []byte
 }
@@ -223,36 +252,12 @@ func (e *tabEnc) refs(s *table.Settings, p *table.Provenance) {
 	if s == nil {
 		e.uint(0)
 	} else {
-		i, ok := e.settingPtrs[s]
-		if !ok {
-			if i, ok = e.settings[*s]; !ok {
-				i = len(e.settingList)
-				e.settings[*s] = i
-				e.settingList = append(e.settingList, *s)
-			}
-			if e.settingPtrs == nil {
-				e.settingPtrs = map[*table.Settings]int{}
-			}
-			e.settingPtrs[s] = i
-		}
-		e.uint(uint64(i) + 1)
+		e.uint(uint64(e.settings.index(s)) + 1)
 	}
 	if p == nil {
 		e.uint(0)
 	} else {
-		i, ok := e.provPtrs[p]
-		if !ok {
-			if i, ok = e.provs[*p]; !ok {
-				i = len(e.provList)
-				e.provs[*p] = i
-				e.provList = append(e.provList, *p)
-			}
-			if e.provPtrs == nil {
-				e.provPtrs = map[*table.Provenance]int{}
-			}
-			e.provPtrs[p] = i
-		}
-		e.uint(uint64(i) + 1)
+		e.uint(uint64(e.provs.index(p)) + 1)
 	}
 }
 
