@@ -22,15 +22,7 @@ var codecDirs = []string{"example", "actions", "agreement", "kazoo", "shapes"}
 // compact form: the same accounts, the same canonical JSON, the same
 // version.
 func TestTableCodec(t *testing.T) {
-	gendir := t.TempDir()
-	if err := gen.Write(gendir, gen.Options{Accounts: 3, Users: 3, Devices: 4, Seed: 7}); err != nil {
-		t.Fatal(err)
-	}
-	dirs := []string{gendir}
-	for _, d := range codecDirs {
-		dirs = append(dirs, filepath.Join("..", "testdata", "policies", d))
-	}
-	for _, dir := range dirs {
+	for _, dir := range codecPolicies(t, gen.Options{Accounts: 3, Users: 3, Devices: 4, Seed: 7}) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			res, err := Options{}.Compile(dir)
 			if err != nil || res.Table == nil {
@@ -496,15 +488,7 @@ func TestManifestOnce(t *testing.T) {
 // between them (as encodeAccount's pool does), forwards, backwards and
 // each twice: each account's chunk is the one a new encoder makes.
 func TestTableEncoderReuse(t *testing.T) {
-	gendir := t.TempDir()
-	if err := gen.Write(gendir, gen.Options{Accounts: 4, Users: 3, Devices: 4, Seed: 11}); err != nil {
-		t.Fatal(err)
-	}
-	dirs := []string{gendir}
-	for _, d := range codecDirs {
-		dirs = append(dirs, filepath.Join("..", "testdata", "policies", d))
-	}
-	for _, dir := range dirs {
+	for _, dir := range codecPolicies(t, gen.Options{Accounts: 4, Users: 3, Devices: 4, Seed: 11}) {
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			res, err := Options{}.Compile(dir)
 			if err != nil || res.Table == nil {
@@ -529,4 +513,19 @@ func TestTableEncoderReuse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// codecPolicies returns the policies the codec tests compile: one
+// generated with o, then the testdata policies of codecDirs.
+func codecPolicies(t *testing.T, o gen.Options) []string {
+	t.Helper()
+	gendir := t.TempDir()
+	if err := gen.Write(gendir, o); err != nil {
+		t.Fatal(err)
+	}
+	dirs := []string{gendir}
+	for _, d := range codecDirs {
+		dirs = append(dirs, filepath.Join("..", "testdata", "policies", d))
+	}
+	return dirs
 }
