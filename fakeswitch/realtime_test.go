@@ -103,3 +103,40 @@ func TestRealtimeFollowsWallClock(t *testing.T) {
 		t.Errorf("virtual time %v at 40 s of wall clock, after the last event", got)
 	}
 }
+
+// TestBehind: a Realtime server says how late it ran the steps it had to
+// catch up on, once, and nothing when it kept its schedule.
+func TestBehind(t *testing.T) {
+	srv, _ := startServer(t, Config{Realtime: true, Heartbeat: -1})
+	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	w := &fakeWall{t: t0}
+	useWall(srv, w)
+	at := func(d time.Duration) { w.set(t0.Add(d)) }
+	if err := srv.Load(&scenario.Scenario{Calls: []scenario.Call{{
+		ID:   "late",
+		Legs: []scenario.Leg{{Name: "a", UUID: "11111111-2222-4333-8444-555555555556"}},
+		Steps: []scenario.Step{
+			{AtMS: 100, Do: "create", Leg: "a"},
+			{AtMS: 200, Do: "answer", Leg: "a"},
+			{AtMS: 5000, Do: "hangup", Leg: "a"},
+		},
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		wall time.Duration
+		want time.Duration
+	}{
+		{50 * time.Millisecond, 0},                       // nothing due yet
+		{100 * time.Millisecond, 0},                      // the create, on time
+		{900 * time.Millisecond, 700 * time.Millisecond}, // the answer, 700 ms late
+		{1200 * time.Millisecond, 0},                     // read once: counting again
+		{5300 * time.Millisecond, 300 * time.Millisecond},
+	} {
+		at(c.wall)
+		srv.Now() // the clock follows the wall: what fell due runs
+		if got := srv.Behind(); got != c.want {
+			t.Errorf("at %v of wall clock: Behind() = %v, want %v", c.wall, got, c.want)
+		}
+	}
+}

@@ -121,6 +121,9 @@ type Server struct {
 	// rtReal; the clock follows wallNow (time.Now) from there.
 	rtReal    time.Time
 	rtVirt    int64
+	// behindMax is the most milliseconds a step ran after it was due on
+	// the wall clock since Behind last read it (written under mu).
+	behindMax atomic.Int64
 	wallNow   func() time.Time
 	actions   actionHeap
 	actionSeq uint64
@@ -973,7 +976,21 @@ func (s *Server) followWall() {
 	if !s.cfg.Realtime {
 		return
 	}
-	s.advanceTo(s.rtVirt + s.wallNow().Sub(s.rtReal).Milliseconds())
+	target := s.rtVirt + s.wallNow().Sub(s.rtReal).Milliseconds()
+	if at, ok := s.nextAt(); ok && at < target && target-at > s.behindMax.Load() {
+		s.behindMax.Store(target - at)
+	}
+	s.advanceTo(target)
+}
+
+// Behind says how late on the wall clock, at most, a Realtime server ran
+// the steps of its calls since the last call of Behind, and starts
+// counting again: 0 when it kept its schedule. A step runs late when the
+// server's goroutines wait for a CPU (or the lock); its events go out that
+// late, though they carry the virtual time the step was due, so every lag
+// measured from them includes it.
+func (s *Server) Behind() time.Duration {
+	return time.Duration(s.behindMax.Swap(0)) * time.Millisecond
 }
 
 // Advance moves the virtual clock forward by d, running every step,

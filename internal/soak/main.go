@@ -367,6 +367,9 @@ type result struct {
 	// switchLag is how long after its leg's answer each recording
 	// started on the switch (lagSummary).
 	switchLag string
+	// timeline is the phase second by second (where the late starts
+	// fall).
+	timeline *timeline
 	// startDelay is the runtime's recpol_start_delay_seconds at the end
 	// of the phase (histogramQuantiles): the part of a start's delay
 	// spent inside the runtime (the last runtime process's, in the kill
@@ -533,7 +536,7 @@ func (u *uploads) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func runPhase(p phase) (*result, error) {
-	res := &result{name: p.name, phase: p, load0: procstat.LoadAvg()}
+	res := &result{name: p.name, phase: p, load0: procstat.LoadAvg(), timeline: &timeline{}}
 	dir, err := os.MkdirTemp("", "recpol-soak-"+p.name+"-")
 	if err != nil {
 		return nil, err
@@ -587,6 +590,10 @@ func runPhase(p phase) (*result, error) {
 	}
 
 	var filesMu sync.Mutex
+	// v0 is the switch's clock when the first call is placed: the
+	// timeline's seconds count from it.
+	var v0 atomic.Value
+	v0.Store(time.Duration(0))
 	files := map[string]fakeswitch.FileRecord{}
 	var startLags []time.Duration // per recording started after its leg's answer
 	srv := fakeswitch.New(fakeswitch.Config{Password: "ClueCon", RecordingsDir: rec, Realtime: true,
@@ -595,6 +602,7 @@ func runPhase(p phase) (*result, error) {
 				filesMu.Lock()
 				startLags = append(startLags, f.StartedAt-f.AnsweredAt)
 				filesMu.Unlock()
+				res.timeline.start(f.AnsweredAt-v0.Load().(time.Duration), f.StartedAt-f.AnsweredAt > lateStart)
 			}
 			if f.Deleted || f.Error != "" {
 				return
@@ -660,7 +668,13 @@ http: listen: %q
 		}
 	}()
 
+	v0.Store(srv.Now())
 	start := time.Now()
+	runWG.Add(1)
+	go func() {
+		defer runWG.Done()
+		sampleTimeline(ctx, res.timeline, start, httpAddr, filepath.Join(dir, "spool", "store", "catalog.db-wal"), srv.Behind)
+	}()
 	log.Printf("%s: placing calls at %.0f/s", p.name, p.rate)
 	nextReload := start.Add(p.reload)
 	nextKill := start.Add(randDur(time.Second, 3*time.Second))
@@ -683,6 +697,7 @@ http: listen: %q
 		res.expected += predicted[i%10]
 		if p.reload > 0 && now.After(nextReload) {
 			res.reloads++
+			res.timeline.reloaded(now.Sub(start))
 			if err := writePolicy(res.reloads); err != nil {
 				return nil, err
 			}
@@ -1118,6 +1133,9 @@ func report(rs []*result, cmdline string) string {
 			r.name, delay, r.uploadsExpected, r.uploaded, r.objects, r.resent, 100*r.resentRate(), perKill, r.dupObjects(), len(r.shared))
 		if r.switchLag != "" {
 			fmt.Fprintf(&b, "\n%s: start lag on the switch (from the leg's answer to the start running on the fake switch, its clock; the runtime's part is the line below): %s\n", r.name, r.switchLag)
+		}
+		if st := r.timeline.stallReport(lateStart); st != "" {
+			fmt.Fprintf(&b, "\n%s: where the late starts fall. %s", r.name, st)
 		}
 		if r.startDelay != "" {
 			fmt.Fprintf(&b, "\n%s: start delay inside the runtime (`recpol_start_delay_seconds`: from reading the event that decided a start to writing its command; bucket bounds): %s\n", r.name, r.startDelay)
