@@ -427,7 +427,8 @@ func TestUnmaskAfterRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	running := h.rt.switches[0].engine.runningOnSwitch
+	// The engine of the runtime running now: h.restart replaces it.
+	running := func() int { return h.rt.switches[0].engine.runningOnSwitch() }
 	h.srv.Advance(1010 * time.Millisecond)
 	waitFor(t, "two recordings to run", func() bool { return running() == 2 })
 	h.srv.Advance(3990 * time.Millisecond) // the *72, at 5 s
