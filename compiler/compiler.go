@@ -106,7 +106,14 @@ type dirEntry struct {
 
 // listDir lists the policy files of a directory (see ReadDir) without
 // reading them.
-func listDir(dir string) ([]dirEntry, error) {
+func listDir(dir string) ([]dirEntry, error) { return listDirReusing(dir, nil, nil) }
+
+// listDirReusing is listDir reusing the entries of an earlier listing,
+// last (by path), for the regular files whose names are not in changed:
+// they are not looked at again. A name last does not hold, and a symbolic
+// link (its target may change without an event in dir), are looked at.
+// A nil last reuses nothing.
+func listDirReusing(dir string, changed map[string]bool, last map[string]dirEntry) ([]dirEntry, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("reading policy directory: %w", err)
@@ -119,6 +126,10 @@ func listDir(dir string) ([]dirEntry, error) {
 			continue
 		}
 		path := filepath.Join(dir, name)
+		if prev, ok := last[path]; ok && !changed[name] && e.Type().IsRegular() {
+			out = append(out, prev)
+			continue
+		}
 		info, err := os.Stat(path) // follows symlinks
 		if err != nil {
 			return nil, fmt.Errorf("reading policy directory: %w", err)

@@ -54,6 +54,11 @@ type Compiler struct {
 	// pendingManifest (DeferManifest).
 	deferManifest   bool
 	pendingManifest func()
+	// listed is the last listing of listedDir (by path), which
+	// CompileChanged reuses for the files it is told did not change; nil
+	// after a compile that failed.
+	listed    map[string]dirEntry
+	listedDir string
 	// once: the compiler compiles once and is dropped (Options.Compile),
 	// so that Compile keeps nothing for a next compile: the manifest is
 	// written account by account (writeManifestOf), with no encoded
@@ -76,7 +81,29 @@ func NewCompiler(o Options) *Compiler {
 // call takes the table from the manifest when no file changed (see
 // manifest.go), and every successful compile writes the manifest, so that
 // it always holds the last table that compiled (LastGood).
-func (cm *Compiler) Compile(dir string) (*Result, error) {
+func (cm *Compiler) Compile(dir string) (*Result, error) { return cm.compile(dir, nil) }
+
+// CompileChanged is Compile when the caller watches dir (fsnotify) and
+// knows which of its files may have changed since the last compile of
+// dir: changed are their base names (files created, written, removed,
+// renamed or whose mode changed). Each other file is taken to be as the
+// last compile saw it, without looking at it again: a reload of one
+// changed file in a thousand does not stat the thousand. A symbolic link,
+// and a name the last compile did not see, are looked at all the same.
+// When the last compile was of another directory, or failed, it is
+// Compile. The caller must not leave out a name it has an event for, nor
+// pass a list after it may have missed events (an overflow of the
+// watcher's queue, a watch added late): that is a Compile.
+func (cm *Compiler) CompileChanged(dir string, changed []string) (*Result, error) {
+	set := make(map[string]bool, len(changed))
+	for _, n := range changed {
+		set[n] = true
+	}
+	return cm.compile(dir, set)
+}
+
+// compile is Compile, or CompileChanged when changed is not nil.
+func (cm *Compiler) compile(dir string, changed map[string]bool) (res *Result, err error) {
 	cm.WriteManifest() // a deferred one, before this compile's
 	cm.mu.Lock()
 	first := !cm.started
@@ -89,10 +116,29 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 		}
 		return cm.CompileFiles(files), nil
 	}
-	entries, err := listDir(dir)
+	cm.mu.Lock()
+	var last map[string]dirEntry
+	if changed != nil && cm.listedDir == dir {
+		last = cm.listed
+	}
+	cm.listed, cm.listedDir = nil, ""
+	cm.mu.Unlock()
+	entries, err := listDirReusing(dir, changed, last)
 	if err != nil {
 		return nil, dirError(dir, err)
 	}
+	defer func() {
+		if err != nil || cm.once {
+			return
+		}
+		listed := make(map[string]dirEntry, len(entries))
+		for _, e := range entries {
+			listed[e.path] = e
+		}
+		cm.mu.Lock()
+		cm.listed, cm.listedDir = listed, dir
+		cm.mu.Unlock()
+	}()
 	if first {
 		if res, ok := warmCompile(cm.opts.CacheDir, dir, entries); ok {
 			cm.mu.Lock()
@@ -105,7 +151,7 @@ func (cm *Compiler) Compile(dir string) (*Result, error) {
 	if err != nil {
 		return nil, dirError(dir, err)
 	}
-	res := cm.compileFiles(files, sums)
+	res = cm.compileFiles(files, sums)
 	if res.Table != nil && cm.once {
 		writeManifestOf(cm.opts.CacheDir, dir, ids, sums, res.Diagnostics, res.Table)
 		return res, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -31,11 +32,14 @@ import (
 type Policy struct {
 	dir      string
 	cacheDir string
-	compile  func(ctx context.Context, dir string) (*compiler.Result, error)
-	close    func() error
-	log      *slog.Logger
-	metrics  *Metrics
-	cur      atomic.Pointer[table.Table]
+	// compile compiles dir; with changed not nil, only the files it
+	// names may have changed since the last compile (a watcher's events:
+	// compiler.Compiler.CompileChanged).
+	compile func(ctx context.Context, dir string, changed []string) (*compiler.Result, error)
+	close   func() error
+	log     *slog.Logger
+	metrics *Metrics
+	cur     atomic.Pointer[table.Table]
 	// failed is the last reload's failure, nil when it succeeded.
 	failed atomic.Pointer[reloadFailure]
 	// OnSwap, when set, is called after a new table goes live.
@@ -73,10 +77,21 @@ func LoadPolicy(dir string, o PolicyOptions, log *slog.Logger, m *Metrics) (*Pol
 		supersedeAfter: DefaultSupersedeAfter}
 	if o.Budget != nil {
 		ic := isolate.New(o.Compiler, *o.Budget)
-		p.compile, p.close = ic.Compile, ic.Close
+		p.close = ic.Close
+		p.compile = func(ctx context.Context, dir string, changed []string) (*compiler.Result, error) {
+			if changed == nil {
+				return ic.Compile(ctx, dir)
+			}
+			return ic.CompileChanged(ctx, dir, changed)
+		}
 	} else {
 		cm := compiler.NewCompiler(o.Compiler)
-		p.compile = func(_ context.Context, dir string) (*compiler.Result, error) { return cm.Compile(dir) }
+		p.compile = func(_ context.Context, dir string, changed []string) (*compiler.Result, error) {
+			if changed == nil {
+				return cm.Compile(dir)
+			}
+			return cm.CompileChanged(dir, changed)
+		}
 	}
 	err := p.Reload()
 	if err == nil {
@@ -127,14 +142,15 @@ var ErrInvalidPolicy = errors.New("invalid policy")
 
 // Reload compiles the directory and swaps the table when the policy is
 // valid and its version changed.
-func (p *Policy) Reload() error { return p.reload(context.Background()) }
+func (p *Policy) Reload() error { return p.reload(context.Background(), nil) }
 
 // reload is Reload under ctx: a cancelled reload (superseded by a newer
-// trigger) changes nothing and is not a failure.
-func (p *Policy) reload(ctx context.Context) error {
+// trigger) changes nothing and is not a failure. With changed not nil,
+// only the files it names may have changed since the last reload.
+func (p *Policy) reload(ctx context.Context, changed []string) error {
 	start := time.Now()
 	p.metrics.ReloadInProgress.Set(1)
-	res, err := p.compile(ctx, p.dir)
+	res, err := p.compile(ctx, p.dir, changed)
 	p.metrics.ReloadInProgress.Set(0)
 	if ctx.Err() != nil {
 		p.metrics.Reloads.WithLabelValues("superseded").Inc()
@@ -200,6 +216,15 @@ func (p *Policy) swap(t *table.Table) {
 // files) or a trigger arrives (SIGHUP, the HTTP API), after debounce of
 // quiet. Every trigger goes through this one loop. It returns when ctx is
 // done.
+//
+// A reload the watcher's events started looks again only at the files
+// they name (and at symbolic links, which change without an event in the
+// directory): one file changed in a thousand is not a thousand stats. The
+// first reload, one after a trigger, after an error of the watcher (its
+// queue overflowed: events were lost), after the directory itself was
+// replaced, or after a reload that failed or was stopped, looks at every
+// file. A policy file changed through a hard link in another directory
+// raises no event here: a trigger reloads it.
 func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-chan struct{}) error {
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
@@ -235,14 +260,31 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		started   time.Time
 		supersede <-chan time.Time // when a compile that a newer trigger waits for is stopped
 	)
+	// The files changed since the last reload started (base names), or
+	// whole: every file is to be looked at.
+	var (
+		changed = map[string]bool{}
+		whole   = true
+		failed  bool // the reload in progress failed; written before running is closed
+	)
 	startReload := func() {
 		rctx, cancel := context.WithCancel(ctx)
 		done := make(chan struct{})
 		cancelRun, running, started = cancel, done, time.Now()
+		var names []string
+		if !whole {
+			names = make([]string, 0, len(changed))
+			for n := range changed {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+		}
+		clear(changed)
+		whole = false
 		go func() {
 			defer close(done)
 			defer cancel()
-			_ = p.reload(rctx)
+			failed = p.reload(rctx, names) != nil
 		}()
 	}
 	defer func() {
@@ -265,6 +307,9 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 			}
 		case <-running:
 			running, supersede = nil, nil
+			if failed {
+				whole = true
+			}
 			// A symlink swap may have replaced what is watched.
 			_ = w.Add(p.dir)
 			if again {
@@ -278,16 +323,24 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 			if filepath.Dir(ev.Name) == filepath.Dir(p.dir) && ev.Name != p.dir {
 				continue // a sibling of the policy directory
 			}
-			if ev.Name == p.dir && ev.Has(fsnotify.Create) {
-				_ = w.Add(p.dir) // the directory was replaced
+			if ev.Name == p.dir {
+				whole = true
+				if ev.Has(fsnotify.Create) {
+					_ = w.Add(p.dir) // the directory was replaced
+				}
+			} else {
+				changed[filepath.Base(ev.Name)] = true
 			}
 			arm()
 		case err, ok := <-w.Errors:
 			if !ok {
 				return nil
 			}
-			p.log.Warn("watching the policy directory", "error", err)
+			p.log.Warn("watching the policy directory: looking at every file", "error", err)
+			whole = true
+			arm()
 		case <-trigger:
+			whole = true
 			arm()
 		case <-fire:
 			fire = nil

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -332,5 +333,79 @@ func TestStartOnLastGood(t *testing.T) {
 	// With no last good table, the start fails.
 	if _, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()}, Budget: o.Budget}, quietLogger(), NewMetrics()); err == nil {
 		t.Error("a bad policy with an empty cache started")
+	}
+}
+
+// TestWatchTellsChangedFiles: a reload the watcher's events started is
+// told the files they name; the first one, and one after a trigger, look
+// at every file (nil).
+func TestWatchTellsChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "acme.cue")
+	writeRename(t, file, policyV1)
+	writeRename(t, filepath.Join(dir, "other.cue"), "package recpol\naccounts: other: devices: d1: call_recording: any: any: enabled: true\n")
+	m := NewMetrics()
+	p, err := LoadPolicy(dir, PolicyOptions{Compiler: compiler.Options{CacheDir: t.TempDir()}}, quietLogger(), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var mu sync.Mutex
+	var calls [][]string
+	compile := p.compile
+	p.compile = func(ctx context.Context, dir string, changed []string) (*compiler.Result, error) {
+		mu.Lock()
+		calls = append(calls, changed)
+		mu.Unlock()
+		return compile(ctx, dir, changed)
+	}
+	reloads := func() float64 {
+		var n float64
+		for _, o := range []string{"ok", "unchanged", "failed"} {
+			n += testutil.ToFloat64(m.Reloads.WithLabelValues(o))
+		}
+		return n
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	trigger := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- p.Watch(ctx, 20*time.Millisecond, trigger) }()
+	// LoadPolicy's compile, then the watch's first reload.
+	waitFor(t, "the watch's first reload", func() bool { return reloads() == 2 })
+
+	before := p.Table().Version
+	writeRename(t, file, policyV2)
+	waitVersion(t, p, "the change", func(v string) bool { return v != before })
+	n := reloads()
+	trigger <- struct{}{}
+	waitFor(t, "the triggered reload", func() bool { return reloads() > n })
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+
+	mu.Lock()
+	defer mu.Unlock()
+	if len(calls) < 3 {
+		t.Fatalf("%d compiles, want at least 3: %q", len(calls), calls)
+	}
+	if calls[0] != nil {
+		t.Errorf("the first reload was told %q, want every file (nil)", calls[0])
+	}
+	if last := calls[len(calls)-1]; last != nil {
+		t.Errorf("the triggered reload was told %q, want every file (nil)", last)
+	}
+	named := map[string]bool{}
+	for _, c := range calls[1 : len(calls)-1] {
+		if c == nil {
+			t.Errorf("a reload the events started looked at every file: %q", calls)
+		}
+		for _, n := range c {
+			named[n] = true
+		}
+	}
+	if !named["acme.cue"] || named["other.cue"] {
+		t.Errorf("the events' reloads were told %q, want acme.cue and not other.cue", calls[1:len(calls)-1])
 	}
 }

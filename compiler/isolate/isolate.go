@@ -100,6 +100,10 @@ func Main() {
 // request is what the parent asks of the child.
 type request struct {
 	Dir string `json:"dir"`
+	// Hinted: Changed are the only files that may have changed since the
+	// child's last compile (compiler.Compiler.CompileChanged).
+	Hinted  bool     `json:"hinted,omitempty"`
+	Changed []string `json:"changed,omitempty"`
 }
 
 // Answers of the child: a status byte, then an encoded result or an error.
@@ -140,7 +144,12 @@ func serve(in io.Reader, out io.Writer) error {
 			return fmt.Errorf("request: %w", err)
 		}
 		var ans []byte
-		res, err := cm.Compile(req.Dir)
+		var res *compiler.Result
+		if req.Hinted {
+			res, err = cm.CompileChanged(req.Dir, req.Changed)
+		} else {
+			res, err = cm.Compile(req.Dir)
+		}
 		if err == nil {
 			var b []byte
 			if b, err = enc.Encode(res); err == nil {
@@ -222,6 +231,17 @@ func (c *Compiler) Budget() Budget { return c.budget }
 // returns ctx's error. Either way the child is killed and the next compile
 // starts a new one. The result has no setting positions.
 func (c *Compiler) Compile(ctx context.Context, dir string) (*compiler.Result, error) {
+	return c.compile(ctx, request{Dir: dir})
+}
+
+// CompileChanged is Compile told which files of dir may have changed
+// since the last compile, as compiler.Compiler.CompileChanged; a new
+// child (the first compile, or one after a kill) looks at every file.
+func (c *Compiler) CompileChanged(ctx context.Context, dir string, changed []string) (*compiler.Result, error) {
+	return c.compile(ctx, request{Dir: dir, Hinted: true, Changed: changed})
+}
+
+func (c *Compiler) compile(ctx context.Context, req request) (*compiler.Result, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.w != nil && c.w.dead() {
@@ -234,7 +254,7 @@ func (c *Compiler) Compile(ctx context.Context, dir string) (*compiler.Result, e
 		}
 		c.w = w
 	}
-	res, err := c.w.compile(ctx, dir, c.budget)
+	res, err := c.w.compile(ctx, req, c.budget)
 	if err != nil && c.w.dead() {
 		c.w = nil
 	}
@@ -342,8 +362,8 @@ type answer struct {
 	err error
 }
 
-func (w *worker) compile(ctx context.Context, dir string, b Budget) (*compiler.Result, error) {
-	req, _ := json.Marshal(request{Dir: dir})
+func (w *worker) compile(ctx context.Context, r request, b Budget) (*compiler.Result, error) {
+	req, _ := json.Marshal(r)
 	got := make(chan answer, 1)
 	go func() {
 		if err := writeFrame(w.in, req); err != nil {

@@ -155,3 +155,47 @@ func TestCloseKeepsManifest(t *testing.T) {
 		}
 	}
 }
+
+// TestCompileChanged: a child told which files changed compiles what the
+// directory holds. (That the files not named are not looked at is
+// compiler's TestCompileChanged: a child cannot be given a clock, and a
+// file written by a test is in doubt, read again, for two seconds.)
+func TestCompileChanged(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "p.cue")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	version := func(src string) string {
+		t.Helper()
+		res := compiler.Options{}.CompileFiles([]compiler.File{{Name: p, Data: []byte(src)}})
+		if res.Table == nil {
+			t.Fatalf("compile: %v", res.Diagnostics)
+		}
+		return res.Table.Version
+	}
+	disabled := strings.Replace(valid, "enabled: true", "enabled: false", 1)
+	c := New(compiler.Options{CacheDir: t.TempDir()}, Budget{Time: time.Minute, Memory: 1 << 30})
+	defer c.Close()
+	for _, step := range []struct {
+		name    string
+		src     string
+		changed []string
+	}{
+		{"first", valid, nil},
+		{"named", disabled, []string{"p.cue"}},
+		{"created", valid, []string{"p.cue", "gone.cue"}},
+	} {
+		write(step.src)
+		res, err := c.CompileChanged(context.Background(), dir, step.changed)
+		if err != nil || res.Table == nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if want := version(step.src); res.Table.Version != want {
+			t.Errorf("%s: table %s, want %s", step.name, res.Table.Version, want)
+		}
+	}
+}
