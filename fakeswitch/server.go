@@ -119,8 +119,8 @@ type Server struct {
 	now int64 // virtual time in ms
 	// In Realtime mode the virtual time rtVirt was the wall-clock time
 	// rtReal; the clock follows wallNow (time.Now) from there.
-	rtReal    time.Time
-	rtVirt    int64
+	rtReal time.Time
+	rtVirt int64
 	// behindMax is the most milliseconds a step ran after it was due on
 	// the wall clock since Behind last read it (written under mu).
 	behindMax atomic.Int64
