@@ -203,6 +203,12 @@ func (e *enc) str(s string) {
 }
 
 func (e *enc) account(a *Account) {
+	// Provenances are interned per account group, and mostly an
+	// endpoint's own: kept from one account to the next, their
+	// encodings would only pile up (the JSON of every provenance of
+	// the table, megabytes, in each encoder at once), hardly ever met
+	// again.
+	clear(e.provs)
 	e.raw(`{"account":`)
 	e.cells(&a.Cells)
 	e.raw(`,"callflows":{`)

@@ -1,0 +1,41 @@
+package table
+
+import (
+	"testing"
+)
+
+// TestEncoderForgetsProvenances encodes two accounts with one encoder:
+// it memoizes the encoding of the provenances of the account it encodes,
+// not of every account before it.
+func TestEncoderForgetsProvenances(t *testing.T) {
+	account := func(id, scope string) *Account {
+		a := &Account{ID: id}
+		s := &Settings{Format: "mp3"}
+		for i := range Directions {
+			for j := range Networks {
+				p := &Provenance{Enabled: scope + " enabled " + Directions[i].String() + Networks[j].String()}
+				a.Cells[i][j] = Cell{Settings: s, Provenance: p}
+			}
+		}
+		return a
+	}
+	for _, tc := range []struct {
+		name     string
+		accounts []*Account
+		want     int // provenances memoized after the last
+	}{
+		{"one", []*Account{account("a", "account:a")}, 4},
+		{"two", []*Account{account("a", "account:a"), account("b", "account:b")}, 4},
+		{"three", []*Account{account("a", "account:a"), account("b", "account:b"), account("c", "account:c")}, 4},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnc()
+			for _, a := range tc.accounts {
+				e.account(a)
+			}
+			if got := len(e.provs); got != tc.want {
+				t.Errorf("%d provenances memoized, want %d", got, tc.want)
+			}
+		})
+	}
+}
