@@ -390,12 +390,7 @@ func (a *Account) index() error {
 	}
 	a.userIDs = sortedKeys(a.Users)
 	a.deviceIDs = sortedKeys(a.Devices)
-	a.ownerDevices = map[string][]string{}
-	for _, id := range a.deviceIDs {
-		if o := a.Devices[id].Owner; o != "" {
-			a.ownerDevices[o] = append(a.ownerDevices[o], id)
-		}
-	}
+	a.ownerDevices = ownerDevices(a.Devices, a.deviceIDs)
 	for _, e := range a.Users {
 		if err := e.check(); err != nil {
 			return err
@@ -429,6 +424,34 @@ func (a *Account) index() error {
 	}
 	a.indexed = true
 	return nil
+}
+
+// ownerDevices returns the devices of each owner (ids: the devices'
+// sorted ids), each owner's list a window of one slice.
+func ownerDevices(devices map[string]*Endpoint, ids []string) map[string][]string {
+	count := map[string]int{}
+	owned := 0
+	for _, id := range ids {
+		if o := devices[id].Owner; o != "" {
+			count[o]++
+			owned++
+		}
+	}
+	out := make(map[string][]string, len(count))
+	all := make([]string, 0, owned)
+	for _, id := range ids {
+		o := devices[id].Owner
+		if o == "" {
+			continue
+		}
+		list, ok := out[o]
+		if !ok {
+			list = all[len(all) : len(all) : len(all)+count[o]]
+			all = all[:len(all)+count[o]]
+		}
+		out[o] = append(list, id)
+	}
+	return out
 }
 
 func (e *Endpoint) check() error {

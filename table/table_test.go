@@ -420,3 +420,38 @@ func TestAnnounceMedia(t *testing.T) {
 		}
 	}
 }
+
+// TestDevicesOf lists each user's devices, sorted, and none for a user
+// that owns none or an id that is no user.
+func TestDevicesOf(t *testing.T) {
+	tb := compile(t, `accounts: a: {
+		users: {u1: {}, u2: {}, u3: {}}
+		devices: {
+			d3: owner: "u1"
+			d1: owner: "u1"
+			d2: owner: "u2"
+			d4: {}
+			d0: owner: "u1"
+		}
+	}`)
+	a, _ := tb.Account("a")
+	for _, tc := range []struct {
+		user string
+		want []string
+	}{
+		{"u1", []string{"d0", "d1", "d3"}},
+		{"u2", []string{"d2"}},
+		{"u3", nil},
+		{"nobody", nil},
+	} {
+		if diff := cmp.Diff(tc.want, a.DevicesOf(tc.user)); diff != "" {
+			t.Errorf("DevicesOf(%q) (-want +got):\n%s", tc.user, diff)
+		}
+	}
+	// Each owner's list is its own: appending to one never writes
+	// into another's.
+	_ = append(a.DevicesOf("u1"), "x")
+	if diff := cmp.Diff([]string{"d2"}, a.DevicesOf("u2")); diff != "" {
+		t.Errorf("DevicesOf(u2) after an append to u1's (-want +got):\n%s", diff)
+	}
+}
