@@ -150,8 +150,14 @@ const digestsPerWorker = 16
 type enc struct {
 	b         []byte
 	settings_ map[*Settings][]byte
-	provs     map[provKey][]byte
+	// provs are where the provenances of the account being encoded
+	// were encoded in b, by pointer: the memo holds no copies, and is
+	// emptied at each account (account).
+	provs map[provKey]span
 }
+
+// span is where something was encoded in enc.b.
+type span struct{ start, end int }
 
 type provKey struct {
 	p       *Provenance
@@ -159,7 +165,7 @@ type provKey struct {
 }
 
 func newEnc() *enc {
-	return &enc{settings_: map[*Settings][]byte{}, provs: map[provKey][]byte{}}
+	return &enc{settings_: map[*Settings][]byte{}, provs: map[provKey]span{}}
 }
 
 func (e *enc) raw(s string) { e.b = append(e.b, s...) }
@@ -207,7 +213,8 @@ func (e *enc) account(a *Account) {
 	// endpoint's own: kept from one account to the next, their
 	// encodings would only pile up (the JSON of every provenance of
 	// the table, megabytes, in each encoder at once), hardly ever met
-	// again.
+	// again. Within the account, the memo points into e.b, which
+	// holds the account's encoding from here on.
 	clear(e.provs)
 	e.raw(`{"account":`)
 	e.cells(&a.Cells)
@@ -312,16 +319,12 @@ func (e *enc) cell(c *Cell) {
 
 func (e *enc) provenance(p *Provenance, withEnabled bool) {
 	k := provKey{p, withEnabled}
-	if b, ok := e.provs[k]; ok && e.provs != nil {
-		e.b = append(e.b, b...)
+	if sp, ok := e.provs[k]; ok {
+		e.b = append(e.b, e.b[sp.start:sp.end]...)
 		return
 	}
 	start := len(e.b)
-	defer func() {
-		if e.provs != nil {
-			e.provs[k] = append([]byte(nil), e.b[start:]...)
-		}
-	}()
+	defer func() { e.provs[k] = span{start, len(e.b)} }()
 	e.raw("{")
 	first := true
 	key := func(name string) {
