@@ -67,9 +67,17 @@ func (c *compilation) checkAccount(id string, a *rawAccount) {
 func (c *compilation) checkCR(cr *rawCR, path []string) {
 	for _, dk := range []string{"any", "inbound", "outbound"} {
 		for _, nk := range []string{"any", "onnet", "offnet"} {
-			if s := cr.dir(dk).net(nk); s != nil {
-				c.checkURL(s.str(fURL), append(append([]string(nil), path...), dk, nk, "url")...)
-				c.checkAnnounce(s.str(fAnnounce), append(append([]string(nil), path...), dk, nk, "announce")...)
+			s := cr.dir(dk).net(nk)
+			if s == nil {
+				continue
+			}
+			// The paths are made only for a value to check: most
+			// cells set neither.
+			if u := s.str(fURL); u != nil {
+				c.checkURL(u, append(append([]string(nil), path...), dk, nk, "url")...)
+			}
+			if a := s.str(fAnnounce); a != nil {
+				c.checkAnnounce(a, append(append([]string(nil), path...), dk, nk, "announce")...)
 			}
 		}
 	}
