@@ -351,10 +351,27 @@ func writeManifestOf(cacheDir, dir string, ids []fileIdentity, sums [][32]byte, 
 	accounts := t.AccountIDs()
 	var n [binary.MaxVarintLen64]byte
 	sw.write(n[:binary.PutUvarint(n[:], uint64(len(accounts)))])
-	encode := func(i int) []byte { return encodeAccount(t.Accounts[accounts[i]]) }
-	ordered.Encode(len(accounts), goruntime.GOMAXPROCS(0), func() func(int) []byte { return encode }, func(c []byte) {
+	// Each account is encoded into a buffer that goes back to free once
+	// written: the accounts' encodings are not allocated each anew.
+	workers := goruntime.GOMAXPROCS(0)
+	free := make(chan []byte, 5*workers)
+	ordered.Encode(len(accounts), workers, func() func(int) []byte {
+		e := newTabEnc()
+		return func(i int) []byte {
+			var b []byte
+			select {
+			case b = <-free:
+			default:
+			}
+			return e.appendAccount(b, t.Accounts[accounts[i]])
+		}
+	}, func(c []byte) {
 		sw.write(n[:binary.PutUvarint(n[:], uint64(len(c)))])
 		sw.write(c)
+		select {
+		case free <- c[:0]:
+		default:
+		}
 	})
 	if sw.err != nil || sw.w.Flush() != nil {
 		return

@@ -49,6 +49,30 @@ func TestTableCodec(t *testing.T) {
 	}
 }
 
+// TestAppendAccount encodes every account of compiled tables with one
+// encoder after what a buffer already holds: each time the prefix and
+// then what encodeAccount gives.
+func TestAppendAccount(t *testing.T) {
+	for _, dir := range codecPolicies(t, gen.Options{Accounts: 5, Users: 3, Devices: 4, Seed: 3}) {
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			res, err := Options{}.Compile(dir)
+			if err != nil || res.Table == nil {
+				t.Fatalf("compile: %v %v", err, res.Diagnostics)
+			}
+			e := newTabEnc()
+			for _, prefix := range [][]byte{nil, []byte("prefix")} {
+				for _, id := range res.Table.AccountIDs() {
+					a := res.Table.Accounts[id]
+					want := append(bytes.Clone(prefix), encodeAccount(a)...)
+					if diff := cmp.Diff(want, e.appendAccount(bytes.Clone(prefix), a)); diff != "" {
+						t.Errorf("account %s (-encodeAccount +appendAccount):\n%s", id, diff)
+					}
+				}
+			}
+		})
+	}
+}
+
 // TestTableCodecFields fails when a table type gains or loses an exported
 // field: the codec (tablecodec.go) must then be extended.
 func TestTableCodecFields(t *testing.T) {

@@ -126,6 +126,22 @@ func encodeAccount(a *table.Account) []byte {
 // it leaves reset.
 func (e *tabEnc) encodeAccount(a *table.Account) []byte {
 	defer e.reset()
+	hdr, body := e.encode(a)
+	out := make([]byte, 0, len(hdr)+len(body))
+	return append(append(out, hdr...), body...)
+}
+
+// appendAccount appends the encoding of a (encodeAccount's) to dst, with
+// the encoder e, new or reset, which it leaves reset.
+func (e *tabEnc) appendAccount(dst []byte, a *table.Account) []byte {
+	defer e.reset()
+	hdr, body := e.encode(a)
+	return append(append(dst, hdr...), body...)
+}
+
+// encode encodes a into e's buffers: its header and its body, valid until
+// e is reset.
+func (e *tabEnc) encode(a *table.Account) (hdr, body []byte) {
 	e.account(a)
 	h := tabEnc{b: e.hdr[:0]}
 	h.str(a.ID) // first, for chunkID
@@ -153,8 +169,7 @@ func (e *tabEnc) encodeAccount(a *table.Account) []byte {
 		}
 	}
 	e.hdr = h.b
-	out := make([]byte, 0, len(h.b)+len(e.b))
-	return append(append(out, h.b...), e.b...)
+	return e.hdr, e.b
 }
 
 // tabEncPool holds the encoders of encodeAccount, whose buffers and maps
