@@ -300,8 +300,26 @@ func (c *compilation) parse() {
 	}
 }
 
-// parseFile parses one file and checks its package clause.
+// parseFile parses one file and checks its package clause and that no
+// value refers to a struct it is part of.
 func (c *compilation) parseFile(f File) (*ast.File, bool) {
+	af, ok := c.parseSyntax(f)
+	if !ok {
+		return nil, false
+	}
+	return af, c.noSelfReferences(af)
+}
+
+// noSelfReferences reports the references of a file to a struct they are
+// part of (selfReferences), and whether there are none.
+func (c *compilation) noSelfReferences(af *ast.File) bool {
+	n := len(c.diags)
+	c.selfReferences(af)
+	return len(c.diags) == n
+}
+
+// parseSyntax parses one file and checks its package clause.
+func (c *compilation) parseSyntax(f File) (*ast.File, bool) {
 	af, err := parser.ParseFile(f.Name, f.Data, parser.ParseComments)
 	if err != nil {
 		c.cueErrors(CodeSyntax, err)
@@ -309,9 +327,7 @@ func (c *compilation) parseFile(f File) (*ast.File, bool) {
 	}
 	switch name := af.PackageName(); name {
 	case recpolcue.PackageName:
-		n := len(c.diags)
-		c.selfReferences(af)
-		return af, len(c.diags) == n
+		return af, true
 	case "":
 		c.errorf(CodePackage, Position{File: f.Name, Line: 1, Column: 1}, "",
 			"policy files must begin with 'package %s'", recpolcue.PackageName)

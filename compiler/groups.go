@@ -446,19 +446,32 @@ func (cm *Compiler) inspectFiles(top *compilation, known [][32]byte) []firstPass
 			}
 		}
 		// Parsed as top parses, with its own diagnostics, which
-		// compileFiles joins in the files' order.
+		// compileFiles joins in the files' order. A file of plain data
+		// by its syntax (appendPlainFile) refers to nothing, so that
+		// it can neither refer to a struct it is part of nor to
+		// accounts: the walks that look for either are skipped.
 		c := &compilation{files: top.files, userFiles: top.userFiles}
-		af, ok := c.parseFile(f)
+		af, ok := c.parseSyntax(f)
+		var enc []byte
+		plain := false
+		if ok && plainDataPath {
+			enc, plain = appendPlainFile(nil, af)
+		}
+		if ok && !plain {
+			ok = c.noSelfReferences(af)
+		}
 		r.diags, r.lost = c.diags, c.lost
 		if !ok {
 			return
 		}
-		r.info = inspectFile(af)
+		if plain {
+			r.info = inspectDecls(af)
+		} else {
+			r.info = inspectFile(af)
+		}
 		r.ast = af
-		if plainDataPath && len(r.info.accounts) > 0 && !r.info.shared && r.info.whole == "" {
-			if v, ok := plainFile(af); ok {
-				r.ast, r.plain = nil, v.appendPlain(nil)
-			}
+		if plain && len(r.info.accounts) > 0 && !r.info.shared && r.info.whole == "" {
+			r.ast, r.plain = nil, enc
 		}
 		if cm.opts.CacheDir != "" {
 			if r.plain != nil {

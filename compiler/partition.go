@@ -102,11 +102,16 @@ type fileInfo struct {
 }
 
 func inspectFile(f *ast.File) fileInfo {
-	var info fileInfo
 	if refersToAccounts(f) {
-		info.whole = "refers to accounts in an expression"
-		return info
+		return fileInfo{whole: "refers to accounts in an expression"}
 	}
+	return inspectDecls(f)
+}
+
+// inspectDecls is inspectFile of a file that does not refer to accounts
+// in an expression: what its top-level declarations say.
+func inspectDecls(f *ast.File) fileInfo {
+	var info fileInfo
 	seen := map[string]bool{}
 	for _, d := range f.Decls {
 		switch d := d.(type) {

@@ -2,7 +2,11 @@ package compiler
 
 import (
 	"encoding/binary"
+	"strconv"
 	"sync"
+
+	"cuelang.org/go/cue/ast"
+	"cuelang.org/go/cue/token"
 )
 
 // A plain value kept between the inspection of the files and the
@@ -10,16 +14,20 @@ import (
 // its size, and its plain value (maps of nodes) not much less, while the
 // plain-data path needs a file's value only once its group is compiled:
 // the first pass over the files (compileFiles) keeps each plain file's
-// value in the compact form below instead of its syntax tree, and its
-// group decodes it into a fresh value (merging changes the values it
-// merges), so that a cold compile holds a few bytes per field of every
-// file rather than every file's syntax tree.
+// value in the compact form below instead of its syntax tree, encoded
+// straight from the tree (appendPlainFile), and its group decodes it into
+// a fresh value (merging changes the values it merges), so that a cold
+// compile holds a few bytes per field of every file rather than every
+// file's syntax tree, and builds each file's value once.
 //
 // The form, recursively: a kind byte, then for a struct the count of its
-// fields, each label and value (in no particular order: merging does not
-// depend on it), then 0, or 1 and the template; for a list the count of
-// its elements and each element; for a bool nothing more (the kind says
-// true or false); for an int its varint; for a string its length and bytes.
+// fields, each label and value, then the count of its templates and each
+// template; for a list the count of its elements and each element; for a
+// bool nothing more (the kind says true or false); for an int its
+// varint; for a string its length and bytes. A struct's fields and
+// templates are as the syntax declares them: a label may come twice, and
+// decoding merges what plainFile merges (mergePlain), in the order
+// declared.
 
 // The kind bytes of the encoded form.
 const (
@@ -31,38 +39,108 @@ const (
 	encString
 )
 
-// appendPlain appends the encoded form of n to b.
-func (n *pnode) appendPlain(b []byte) []byte {
-	switch n.kind {
-	case pStruct:
-		b = append(b, encStruct)
-		b = binary.AppendUvarint(b, uint64(len(n.fields)))
-		for k, v := range n.fields {
-			b = binary.AppendUvarint(b, uint64(len(k)))
-			b = append(b, k...)
-			b = v.appendPlain(b)
+// appendPlainFile appends the encoded plain value of a file to b, and
+// reports false when the file is not plain data by its syntax (see
+// plainFile): what only merging finds (a conflict, a list given twice) is
+// left to decodePlain. It is stricter than plainFile in one way: a
+// pattern label's identifier must refer to no declaration, so that a
+// file it encodes has no reference at all (see inspectFiles).
+func appendPlainFile(b []byte, f *ast.File) ([]byte, bool) {
+	return appendPlainStruct(b, f.Decls, true)
+}
+
+// appendPlainStruct appends the encoded struct of decls (those of a file
+// when file is set, which may hold its package clause).
+func appendPlainStruct(b []byte, decls []ast.Decl, file bool) ([]byte, bool) {
+	fields, templates := 0, 0
+	for _, d := range decls {
+		switch d := d.(type) {
+		case *ast.CommentGroup:
+		case *ast.Package:
+			if !file {
+				return nil, false
+			}
+		case *ast.Field:
+			if d.Constraint != token.ILLEGAL || len(d.Attrs) > 0 {
+				return nil, false
+			}
+			if anyLabel(d.Label) {
+				if d.Label.(*ast.ListLit).Elts[0].(*ast.Ident).Node != nil {
+					return nil, false
+				}
+				templates++
+			} else {
+				fields++
+			}
+		default:
+			return nil, false
 		}
-		if n.tmpl == nil {
-			return append(b, 0)
-		}
-		return n.tmpl.appendPlain(append(b, 1))
-	case pList:
-		b = append(b, encList)
-		b = binary.AppendUvarint(b, uint64(len(n.elems)))
-		for _, v := range n.elems {
-			b = v.appendPlain(b)
-		}
-		return b
-	case pBool:
-		if n.b {
-			return append(b, encTrue)
-		}
-		return append(b, encFalse)
-	case pInt:
-		return binary.AppendVarint(append(b, encInt), n.i)
 	}
-	b = binary.AppendUvarint(append(b, encString), uint64(len(n.s)))
-	return append(b, n.s...)
+	b = binary.AppendUvarint(append(b, encStruct), uint64(fields))
+	ok := true
+	for _, d := range decls {
+		if f, isField := d.(*ast.Field); isField && !anyLabel(f.Label) {
+			name, isPlain := plainLabel(f.Label)
+			if !isPlain {
+				return nil, false
+			}
+			b = append(binary.AppendUvarint(b, uint64(len(name))), name...)
+			if b, ok = appendPlainExpr(b, f.Value); !ok {
+				return nil, false
+			}
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(templates))
+	for _, d := range decls {
+		if f, isField := d.(*ast.Field); isField && anyLabel(f.Label) {
+			if b, ok = appendPlainExpr(b, f.Value); !ok {
+				return nil, false
+			}
+		}
+	}
+	return b, true
+}
+
+// appendPlainExpr appends the encoded plain value of an expression (see
+// plainExpr).
+func appendPlainExpr(b []byte, e ast.Expr) ([]byte, bool) {
+	switch e := e.(type) {
+	case *ast.StructLit:
+		return appendPlainStruct(b, e.Elts, false)
+	case *ast.ListLit:
+		b = binary.AppendUvarint(append(b, encList), uint64(len(e.Elts)))
+		ok := true
+		for _, el := range e.Elts {
+			if b, ok = appendPlainExpr(b, el); !ok {
+				return nil, false
+			}
+		}
+		return b, true
+	case *ast.BasicLit:
+		switch e.Kind {
+		case token.TRUE:
+			return append(b, encTrue), true
+		case token.FALSE:
+			return append(b, encFalse), true
+		case token.INT:
+			if !plainInt().MatchString(e.Value) {
+				return nil, false
+			}
+			n, err := strconv.ParseInt(e.Value, 10, 64)
+			if err != nil {
+				return nil, false
+			}
+			return binary.AppendVarint(append(b, encInt), n), true
+		case token.STRING:
+			s, ok := plainString(e.Value)
+			if !ok {
+				return nil, false
+			}
+			b = binary.AppendUvarint(append(b, encString), uint64(len(s)))
+			return append(b, s...), true
+		}
+	}
+	return nil, false
 }
 
 // decodePlain decodes a value appendPlain encoded, all of b, and reports
@@ -186,20 +264,26 @@ func (d *plainDec) node() *pnode {
 			if !d.ok {
 				return nil
 			}
+			if old, dup := st.fields[name]; dup {
+				// Declared twice: merged as plainField merges.
+				d.ok = mergePlain(old, v)
+				continue
+			}
 			st.fields[name] = v
 		}
-		if !d.ok || len(d.b) == 0 {
-			d.ok = false
-			return nil
+		templates := d.count()
+		for i := 0; i < templates && d.ok; i++ {
+			t := d.node()
+			switch {
+			case !d.ok:
+			case st.tmpl == nil:
+				st.tmpl = t
+			default:
+				d.ok = mergePlain(st.tmpl, t)
+			}
 		}
-		has := d.b[0]
-		d.b = d.b[1:]
-		switch has {
-		case 0:
-		case 1:
-			st.tmpl = d.node()
-		default:
-			d.ok = false
+		if !d.ok {
+			return nil
 		}
 		return st
 	case encList:

@@ -6,14 +6,26 @@ import (
 	"testing"
 	"unsafe"
 
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/parser"
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/recpol/recpol/gen"
 )
 
-// TestPlainEncoding encodes the plain value of a file and decodes it
-// back: the same value, templates, empty structs and lists included.
+// encodeFile encodes the plain value of a parsed file.
+func encodeFile(t *testing.T, af *ast.File) []byte {
+	t.Helper()
+	b, ok := appendPlainFile(nil, af)
+	if !ok {
+		t.Fatal("appendPlainFile: not plain data")
+	}
+	return b
+}
+
+// TestPlainEncoding encodes a file straight from its syntax and decodes
+// it: the value plainFile makes of the file, templates, empty structs and
+// lists, labels and templates declared twice included.
 func TestPlainEncoding(t *testing.T) {
 	for _, tc := range []struct {
 		name, src string
@@ -30,6 +42,14 @@ accounts: "acme": {
 accounts: [_]: call_recording: endpoint: any: any: record_min_sec: 1
 accounts: x: users: [string]: {}
 accounts: x: users: u: {}`},
+		{"twice", `package recpol
+accounts: a: users: u1: {}
+accounts: a: users: u2: {}
+accounts: a: devices: [_]: owner: "u1"
+accounts: a: devices: [string]: owner: "u1"
+accounts: a: devices: d1: {}
+x: 1
+x: 1`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			af, err := parser.ParseFile("a.cue", tc.src, parser.ParseComments)
@@ -40,22 +60,62 @@ accounts: x: users: u: {}`},
 			if !ok {
 				t.Fatal("not plain data")
 			}
-			got, ok := decodePlain(want.appendPlain(nil))
+			got, ok := decodePlain(encodeFile(t, af))
 			if !ok {
 				t.Fatal("decodePlain failed")
 			}
 			if diff := cmp.Diff(want, got, cmp.AllowUnexported(pnode{})); diff != "" {
-				t.Errorf("round trip differs (-want +got):\n%s", diff)
+				t.Errorf("round trip differs (-plainFile +decoded):\n%s", diff)
 			}
 		})
 	}
 }
 
-// TestPlainDecodingRejects decodes what appendPlain never writes.
+// TestPlainEncodingMerges encodes files whose syntax is plain data but
+// whose merging is not: plainFile rejects them, appendPlainFile encodes
+// them, and decodePlain rejects what it encoded. A file that refers to a
+// declaration in a pattern label is not encoded.
+func TestPlainEncodingMerges(t *testing.T) {
+	for _, tc := range []struct {
+		name, src string
+		encoded   bool
+	}{
+		{"conflict", "package recpol\nx: 1\nx: 2", true},
+		{"list twice", "package recpol\nx: [1]\nx: [1]", true},
+		{"kinds", "package recpol\nx: {}\nx: 1", true},
+		{"templates conflict", "package recpol\nx: [_]: 1\nx: [_]: 2", true},
+		{"pattern refers", "package recpol\nstring: {[string]: 1}", false},
+		{"reference", "package recpol\nx: 1\ny: x", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			af, err := parser.ParseFile("a.cue", tc.src, parser.ParseComments)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, encoded := appendPlainFile(nil, af)
+			if encoded != tc.encoded {
+				t.Fatalf("appendPlainFile encoded: %v, want %v", encoded, tc.encoded)
+			}
+			if !encoded {
+				return
+			}
+			if _, ok := plainFile(af); ok {
+				t.Errorf("plainFile took it")
+			}
+			if _, ok := decodePlain(b); ok {
+				t.Errorf("decodePlain took it")
+			}
+		})
+	}
+}
+
+// TestPlainDecodingRejects decodes what appendPlainFile never writes.
 func TestPlainDecodingRejects(t *testing.T) {
-	valid := (&pnode{kind: pStruct, fields: map[string]*pnode{
-		"a": {kind: pList, elems: []*pnode{{kind: pString, s: "x"}, {kind: pInt, i: -3}}},
-	}}).appendPlain(nil)
+	af, err := parser.ParseFile("a.cue", `a: ["x", 3]`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	valid := encodeFile(t, af)
 	for _, tc := range []struct {
 		name string
 		b    []byte
@@ -64,7 +124,7 @@ func TestPlainDecodingRejects(t *testing.T) {
 		{"unknown kind", []byte{99}},
 		{"truncated", valid[:len(valid)-1]},
 		{"trailing", append(append([]byte(nil), valid...), encTrue)},
-		{"bad template flag", []byte{encStruct, 0, 2}},
+		{"templates beyond the end", []byte{encStruct, 0, 2}},
 		{"count beyond the end", []byte{encList, 9, encTrue}},
 		{"string beyond the end", []byte{encString, 5, 'a'}},
 		{"bad varint", []byte{encInt, 0x80}},
@@ -148,7 +208,7 @@ func TestPlainDecodingSlabsAndWords(t *testing.T) {
 		if !ok {
 			t.Fatalf("%s: not plain data", name)
 		}
-		got, ok := decodePlain(want.appendPlain(nil))
+		got, ok := decodePlain(encodeFile(t, af))
 		if !ok {
 			t.Fatalf("%s: decodePlain failed", name)
 		}
@@ -169,11 +229,7 @@ func TestPlainDecodingSlabsAndWords(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v, ok := plainFile(af)
-		if !ok {
-			t.Fatalf("%q: not plain data", tc.src)
-		}
-		got, ok := decodePlain(v.appendPlain(nil))
+		got, ok := decodePlain(encodeFile(t, af))
 		if !ok {
 			t.Fatalf("%q: decodePlain failed", tc.src)
 		}
