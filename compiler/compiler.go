@@ -173,7 +173,11 @@ type Options struct {
 // Diagnostics. With a CacheDir, a directory whose files did not change
 // since the last compile that succeeded is not read: its table comes from
 // the manifest (manifest.go).
+//
+// While it runs, it paces the process's collector by a memory budget
+// rather than by GOGC, unless the process chose its own (gcbudget.go).
 func (o Options) Compile(dir string) (*Result, error) {
+	defer paceGC()()
 	cm := NewCompiler(o)
 	cm.once = true
 	return cm.Compile(dir)
