@@ -37,8 +37,7 @@ func (c *compilation) check() {
 }
 
 func (c *compilation) checkAccount(id string, a *rawAccount) {
-	base := []string{"accounts", id}
-	at := func(rest ...string) []string { return append(append([]string(nil), base...), rest...) }
+	at := (&pathArena{account: id}).at
 	if cr := a.CallRecording; cr != nil {
 		c.checkCR(cr.Account, at("call_recording", "account"))
 		c.checkCR(cr.Endpoint, at("call_recording", "endpoint"))

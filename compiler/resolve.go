@@ -43,8 +43,11 @@ type resolver struct {
 	strs map[string]string
 	// provs are the provenance strings of scope fields by their parts,
 	// so that a cell's provenance is found without building its string.
-	provs   map[provKey]*[maxFields]string
-	minSecs map[string]bool // reported record_min_sec conflicts
+	provs map[provKey][]string
+	// provSlab is where scopeProvenances cuts its lists of numFields
+	// strings from, provsChunk lists at a time.
+	provSlab []string
+	minSecs  map[string]bool // reported record_min_sec conflicts
 	// metas are the metaflows resolved so far, by what they were
 	// resolved from (see metaflows).
 	metas map[metaKey]*table.Metaflows
@@ -79,7 +82,7 @@ func (c *compilation) resolve() {
 	if in == nil {
 		in = newInterning()
 	}
-	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey]*[maxFields]string{}, minSecs: map[string]bool{}}
+	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey][]string{}, minSecs: map[string]bool{}}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
 	}
@@ -100,20 +103,7 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 	// the account, and one block each, among the compile's garbage of
 	// the same size, left the heap fragmented.
 	endpoints := make([]table.Endpoint, len(a.Users)+len(a.Devices))
-	// The CUE paths of the account's scopes, only ever read (and copied
-	// to be extended), are cut from one backing array a few hundred at
-	// a time rather than allocated each on its own: four or five an
-	// endpoint, a tenth of what a cold compile allocates in resolve.
-	var paths []string
-	at := func(rest ...string) []string {
-		n := 2 + len(rest)
-		if cap(paths)-len(paths) < n {
-			paths = make([]string, 0, max(pathsChunk, n))
-		}
-		start := len(paths)
-		paths = append(append(paths, "accounts", id), rest...)
-		return paths[start:len(paths):len(paths)]
-	}
+	at := (&pathArena{account: id}).at
 	acctName := "account:" + id
 	var acctCR, endpointCR *rawCR
 	if a.CallRecording != nil {
@@ -173,8 +163,28 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 	return out
 }
 
-// pathsChunk is how many path elements account allocates at a time.
+// pathArena makes the CUE paths of an account's values, "accounts", its
+// id, then more: paths only ever read (and copied to be extended), four
+// or five an endpoint, cut from backing arrays a few hundred elements at
+// a time rather than allocated each on its own.
+type pathArena struct {
+	account string
+	buf     []string
+}
+
+// pathsChunk is how many path elements a pathArena allocates at a time.
 const pathsChunk = 256
+
+// at returns the path of the account's value at rest.
+func (p *pathArena) at(rest ...string) []string {
+	n := 2 + len(rest)
+	if cap(p.buf)-len(p.buf) < n {
+		p.buf = make([]string, 0, max(pathsChunk, n))
+	}
+	start := len(p.buf)
+	p.buf = append(append(p.buf, "accounts", p.account), rest...)
+	return p.buf[start:len(p.buf):len(p.buf)]
+}
 
 func nonNil(s []string) []string {
 	if s == nil {
@@ -213,7 +223,7 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	// The fields a scope and key set are looked up together: most of a
 	// cell's fields come from a few.
 	var last source
-	var lastProvs *[maxFields]string
+	var lastProvs []string
 	for f := field(0); f < numFields; f++ {
 		src := srcs[f]
 		if src.kind != srcScope {
@@ -326,20 +336,28 @@ func (r *resolver) provenance(chain []scopeObj, src source, f field, actionPrefi
 
 // scopeProvenances returns the provenance strings of the fields of the
 // scope and keys of src (of kind srcScope), as far as they were made.
-func (r *resolver) scopeProvenances(chain []scopeObj, src source) *[maxFields]string {
+func (r *resolver) scopeProvenances(chain []scopeObj, src source) []string {
 	s := chain[src.scope]
 	k := provKey{s.name, s.prefix, src.dk, src.nk}
 	ps, ok := r.provs[k]
 	if !ok {
-		ps = new([maxFields]string)
+		n := int(numFields)
+		if len(r.provSlab) < n {
+			r.provSlab = make([]string, provsChunk*n)
+		}
+		ps, r.provSlab = r.provSlab[:n:n], r.provSlab[n:]
 		r.provs[k] = ps
 	}
 	return ps
 }
 
+// provsChunk is how many lists of provenance strings scopeProvenances
+// allocates at a time: a few dozen scopes and keys an account.
+const provsChunk = 16
+
 // scopeProvenance returns the provenance string of field f of the scope
 // and keys of src, made once into ps (scopeProvenances).
-func (r *resolver) scopeProvenance(ps *[maxFields]string, chain []scopeObj, src source, f field) string {
+func (r *resolver) scopeProvenance(ps []string, chain []scopeObj, src source, f field) string {
 	if v := ps[f]; v != "" {
 		return v
 	}
