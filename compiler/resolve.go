@@ -217,8 +217,21 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	var srcBuf [maxFields]source
 	var provBuf [maxFields]string
 	vals, srcs, prov := valBuf[:numFields], srcBuf[:numFields], provBuf[:numFields]
+	// The settings objects of the chain's scopes and the cell's keys, in
+	// the order they are tried, found once for all the fields.
+	var candBuf [3 * len(keys)]candidate
+	cands := candBuf[:0]
+	for si := range chain {
+		if cr := chain[si].cr; cr != nil {
+			for _, k := range keys {
+				if st := cr.dir(k[0]).net(k[1]); st != nil {
+					cands = append(cands, candidate{st, source{kind: srcScope, scope: si, dk: k[0], nk: k[1]}})
+				}
+			}
+		}
+	}
 	for f := field(0); f < numFields; f++ {
-		vals[f], srcs[f] = r.lookup(chain, keys, f)
+		vals[f], srcs[f] = r.lookup(cands, f)
 	}
 	// The fields a scope and key set are looked up together: most of a
 	// cell's fields come from a few.
@@ -242,16 +255,19 @@ func (r *resolver) cell(chain []scopeObj, d, n string) table.Cell {
 	return table.Cell{Record: vals[fEnabled].b, Settings: r.sets.Settings(s), Provenance: r.in.Provenance(p)}
 }
 
-func (r *resolver) lookup(chain []scopeObj, keys [4][2]string, f field) (value, source) {
-	for si := range chain {
-		cr := chain[si].cr
-		if cr == nil {
-			continue
-		}
-		for _, k := range keys {
-			if v := cr.dir(k[0]).net(k[1]).get(f); v.set {
-				return v, source{kind: srcScope, scope: si, dk: k[0], nk: k[1]}
-			}
+// candidate is a settings object a cell's fields are looked up in, and
+// where it is.
+type candidate struct {
+	s   *rawSettings
+	src source
+}
+
+// lookup returns field f of the first candidate that sets it, else of
+// the defaults, else the built-in default, and where it came from.
+func (r *resolver) lookup(cands []candidate, f field) (value, source) {
+	for i := range cands {
+		if v := cands[i].s.get(f); v.set {
+			return v, cands[i].src
 		}
 	}
 	if v := r.c.policy.Defaults.get(f); v.set {
