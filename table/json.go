@@ -177,7 +177,14 @@ func (e *enc) bool(v bool)  { e.b = strconv.AppendBool(e.b, v) }
 func (e *enc) str(s string) {
 	const hexd = "0123456789abcdef"
 	e.b = append(e.b, '"')
-	for i := 0; i < len(s); {
+	// Most strings (ids, provenances, settings) need no escaping: they
+	// are copied whole.
+	plain := 0
+	for plain < len(s) && s[plain] >= 0x20 && s[plain] < utf8.RuneSelf && s[plain] != '"' && s[plain] != '\\' {
+		plain++
+	}
+	e.b = append(e.b, s[:plain]...)
+	for i := plain; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

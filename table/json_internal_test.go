@@ -39,3 +39,28 @@ func TestEncoderForgetsProvenances(t *testing.T) {
 		})
 	}
 }
+
+// TestEncStr writes JSON strings: plain ones whole, and what JSON
+// requires escaped wherever it comes, first, after plain bytes or last.
+func TestEncStr(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", `""`},
+		{"device:d1 call_recording.any.any.enabled", `"device:d1 call_recording.any.any.enabled"`},
+		{`"q"`, `"\"q\""`},
+		{`a\b`, `"a\\b"`},
+		{"tab\there", `"tab\there"`},
+		{"x\n", `"x\n"`},
+		{"\r", `"\r"`},
+		{"ab\x01", `"ab\u0001"`},
+		{"<&>", `"<&>"`},
+		{"héllo", `"héllo"`},
+		{"ok\xffbad", `"ok\ufffdbad"`},
+		{"é\"", `"é\""`},
+	} {
+		e := newEnc()
+		e.str(tc.in)
+		if got := string(e.b); got != tc.want {
+			t.Errorf("str(%q) = %s, want %s", tc.in, got, tc.want)
+		}
+	}
+}
