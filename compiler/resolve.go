@@ -71,10 +71,13 @@ type resolver struct {
 type interning struct {
 	settings *table.Interner
 	strs     map[string]string
+	// provs interns each compilation's provenances on their own
+	// (resolve forgets those of the one before), from one slab.
+	provs *table.Interner
 }
 
 func newInterning() *interning {
-	return &interning{settings: table.NewInterner(), strs: map[string]string{}}
+	return &interning{settings: table.NewInterner(), strs: map[string]string{}, provs: table.NewInterner()}
 }
 
 func (c *compilation) resolve() {
@@ -82,7 +85,8 @@ func (c *compilation) resolve() {
 	if in == nil {
 		in = newInterning()
 	}
-	r := &resolver{c: c, in: table.NewInterner(), sets: in.settings, strs: in.strs, provs: map[provKey][]string{}, minSecs: map[string]bool{}}
+	in.provs.ForgetProvenances()
+	r := &resolver{c: c, in: in.provs, sets: in.settings, strs: in.strs, provs: map[provKey][]string{}, minSecs: map[string]bool{}}
 	for _, id := range sortedKeys(c.policy.Accounts) {
 		c.accounts = append(c.accounts, r.account(id, c.policy.Accounts[id]))
 	}

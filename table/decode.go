@@ -279,7 +279,15 @@ func decodeSettings(js jsonSettings) (Settings, error) { return decodeSettingsJS
 type Interner struct {
 	settings   map[Settings]*Settings
 	provenance map[Provenance]*Provenance
+	// provSlab is where the shared provenances are allocated,
+	// provenanceChunk at a time: a table holds thousands, which as many
+	// blocks, among a compile's garbage of their size, fragmented the
+	// heap.
+	provSlab []Provenance
 }
+
+// provenanceChunk is how many provenances an Interner allocates at once.
+const provenanceChunk = 64
 
 // NewInterner returns an empty interner.
 func NewInterner() *Interner {
@@ -304,8 +312,20 @@ func (in *Interner) Provenance(p Provenance) *Provenance {
 	if q, ok := in.provenance[p]; ok {
 		return q
 	}
-	q := new(Provenance)
+	if len(in.provSlab) == 0 {
+		in.provSlab = make([]Provenance, provenanceChunk)
+	}
+	q := &in.provSlab[0]
+	in.provSlab = in.provSlab[1:]
 	*q = p
 	in.provenance[p] = q
 	return q
+}
+
+// ForgetProvenances forgets the provenances interned so far, as a new
+// Interner would, but keeps what it allocates them from: the compiler
+// interns each account group's provenances on their own, with one
+// Interner per worker.
+func (in *Interner) ForgetProvenances() {
+	clear(in.provenance)
 }

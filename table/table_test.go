@@ -3,6 +3,7 @@ package table_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -183,6 +184,52 @@ func TestInterning(t *testing.T) {
 	y := a.Devices["ben-desk"].Cells.Get(table.Inbound, table.Onnet)
 	if x.Settings != y.Settings {
 		t.Errorf("identical settings are stored twice")
+	}
+}
+
+// TestInternerForgetProvenances interns provenances across more than one
+// chunk: equal values share one copy, each its own value, until
+// ForgetProvenances, after which they are interned anew; settings are not
+// forgotten.
+func TestInternerForgetProvenances(t *testing.T) {
+	in := table.NewInterner()
+	prov := func(i int) table.Provenance { return table.Provenance{Enabled: fmt.Sprintf("user:u%d", i)} }
+	const n = 200
+	first := make([]*table.Provenance, n)
+	for i := range first {
+		first[i] = in.Provenance(prov(i))
+	}
+	s := in.Settings(table.Settings{Format: "mp3"})
+	for _, tc := range []struct {
+		name   string
+		forget bool
+		same   bool
+	}{
+		{"again", false, true},
+		{"forgotten", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.forget {
+				in.ForgetProvenances()
+			}
+			for i := range first {
+				got := in.Provenance(prov(i))
+				if diff := cmp.Diff(prov(i), *got); diff != "" {
+					t.Fatalf("provenance %d (-want +got):\n%s", i, diff)
+				}
+				if (got == first[i]) != tc.same {
+					t.Fatalf("provenance %d: the same copy: %v, want %v", i, got == first[i], tc.same)
+				}
+			}
+			if in.Settings(table.Settings{Format: "mp3"}) != s {
+				t.Errorf("settings interned anew")
+			}
+		})
+	}
+	for i := range first {
+		if diff := cmp.Diff(prov(i), *first[i]); diff != "" {
+			t.Fatalf("provenance %d changed (-want +got):\n%s", i, diff)
+		}
 	}
 }
 
