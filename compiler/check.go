@@ -355,3 +355,26 @@ func spaced(chars string) string {
 func lazyRegexp(expr string) func() *regexp.Regexp {
 	return sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(expr) })
 }
+
+// pathArena makes the CUE paths of an account's values for check,
+// "accounts", its id, then more: paths only ever read (and copied to be
+// extended), several an endpoint, cut from backing arrays a few hundred
+// elements at a time rather than allocated each on its own.
+type pathArena struct {
+	account string
+	buf     []string
+}
+
+// pathsChunk is how many path elements a pathArena allocates at a time.
+const pathsChunk = 256
+
+// at returns the path of the account's value at rest.
+func (p *pathArena) at(rest ...string) []string {
+	n := 2 + len(rest)
+	if cap(p.buf)-len(p.buf) < n {
+		p.buf = make([]string, 0, max(pathsChunk, n))
+	}
+	start := len(p.buf)
+	p.buf = append(append(p.buf, "accounts", p.account), rest...)
+	return p.buf[start:len(p.buf):len(p.buf)]
+}

@@ -13,9 +13,9 @@ import (
 
 // scopeObj is one call_recording object in a resolution chain.
 type scopeObj struct {
-	name   string   // provenance scope: "device:d1", "user:bob", "account:acme"
-	prefix string   // provenance path prefix: "call_recording" or "call_recording.endpoint"
-	path   []string // CUE path of the object
+	name   string    // provenance scope: "device:d1", "user:bob", "account:acme"
+	prefix string    // provenance path prefix: "call_recording" or "call_recording.endpoint"
+	path   valuePath // CUE path of the object
 	cr     *rawCR
 }
 
@@ -107,7 +107,7 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 	// the account, and one block each, among the compile's garbage of
 	// the same size, left the heap fragmented.
 	endpoints := make([]table.Endpoint, len(a.Users)+len(a.Devices))
-	at := (&pathArena{account: id}).at
+	at := func(rest ...string) valuePath { return pathOf(id, rest...) }
 	acctName := "account:" + id
 	var acctCR, endpointCR *rawCR
 	if a.CallRecording != nil {
@@ -148,7 +148,7 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 			}
 		}
 		chain = append(chain, endpointScope)
-		r.ownerLost = len(r.c.lost) > 0 && r.c.isLost(at("devices", did, "owner"))
+		r.ownerLost = len(r.c.lost) > 0 && r.c.isLost(at("devices", did, "owner").path())
 		r.cells(&e.Cells, chain)
 		r.ownerLost = false
 		e.Metaflows = r.metaflows(append(metaChain, acctMeta))
@@ -158,7 +158,7 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 		cf := a.Callflows[cid]
 		tcf := &table.Callflow{ID: cid, Numbers: nonNil(cf.Numbers), Patterns: nonNil(cf.Patterns)}
 		for i := range cf.Actions {
-			p := at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]")
+			p := at("callflows", cid, "actions", "["+strconv.Itoa(i)+"]").path()
 			prov := fmt.Sprintf("%s callflows.%s.actions.%d", acctName, cid, i)
 			tcf.Actions = append(tcf.Actions, r.action(&cf.Actions[i], table.Start, prov, p))
 		}
@@ -167,27 +167,28 @@ func (r *resolver) account(id string, a *rawAccount) *table.Account {
 	return out
 }
 
-// pathArena makes the CUE paths of an account's values, "accounts", its
-// id, then more: paths only ever read (and copied to be extended), four
-// or five an endpoint, cut from backing arrays a few hundred elements at
-// a time rather than allocated each on its own.
-type pathArena struct {
+// valuePath is the CUE path of a value of an account: "accounts", the
+// account's id, then up to four labels. The resolver keeps such a path
+// for each of its scopes but needs it only for a diagnostic or where a
+// value was lost: path makes it then.
+type valuePath struct {
 	account string
-	buf     []string
+	rest    [4]string
+	n       int
 }
 
-// pathsChunk is how many path elements a pathArena allocates at a time.
-const pathsChunk = 256
-
-// at returns the path of the account's value at rest.
-func (p *pathArena) at(rest ...string) []string {
-	n := 2 + len(rest)
-	if cap(p.buf)-len(p.buf) < n {
-		p.buf = make([]string, 0, max(pathsChunk, n))
+// pathOf returns the path of the value at rest in account.
+func pathOf(account string, rest ...string) valuePath {
+	p := valuePath{account: account, n: len(rest)}
+	if copy(p.rest[:], rest) < len(rest) {
+		panic("compiler: a value path of more than four labels in an account")
 	}
-	start := len(p.buf)
-	p.buf = append(append(p.buf, "accounts", p.account), rest...)
-	return p.buf[start:len(p.buf):len(p.buf)]
+	return p
+}
+
+// path returns the path, a new slice.
+func (p valuePath) path() []string {
+	return append([]string{"accounts", p.account}, p.rest[:p.n]...)
 }
 
 func nonNil(s []string) []string {
@@ -407,7 +408,7 @@ func (r *resolver) cellUnsure(chain []scopeObj, srcs []source) bool {
 			return true
 		}
 		for _, s := range chain[:last+1] {
-			if r.c.mayHaveLost(s.path, 3, fieldNames[f]) {
+			if r.c.mayHaveLost(s.path.path(), 3, fieldNames[f]) {
 				return true
 			}
 		}
@@ -436,7 +437,7 @@ func (r *resolver) scopePath(chain []scopeObj, src source, f field) []string {
 	switch src.kind {
 	case srcScope:
 		s := chain[src.scope]
-		return append(append([]string(nil), s.path...), src.dk, src.nk, fieldNames[f])
+		return append(s.path.path(), src.dk, src.nk, fieldNames[f])
 	case srcDefaults:
 		return []string{"defaults", fieldNames[f]}
 	}
@@ -544,7 +545,7 @@ func (r *resolver) action(a *rawAction, defaultAction table.Verb, prov string, p
 // metaScope is one metaflows object in a resolution chain.
 type metaScope struct {
 	name string
-	path []string
+	path valuePath
 	m    *rawMetaflows
 }
 
@@ -617,7 +618,7 @@ func (r *resolver) resolveMetaflows(chain []metaScope) *table.Metaflows {
 				continue
 			}
 			seenNum[code] = true
-			p := append(append([]string(nil), s.path...), "numbers", code)
+			p := append(s.path.path(), "numbers", code)
 			act := r.action(m.Numbers[code], table.Start, s.name+" metaflows.numbers."+code, p)
 			out.Numbers = append(out.Numbers, table.MetaflowBinding{Code: code, Action: act, From: s.name})
 		}
@@ -626,7 +627,7 @@ func (r *resolver) resolveMetaflows(chain []metaScope) *table.Metaflows {
 				continue
 			}
 			seenPat[pat] = true
-			p := append(append([]string(nil), s.path...), "patterns", pat)
+			p := append(s.path.path(), "patterns", pat)
 			act := r.action(m.Patterns[pat], table.Start, s.name+" metaflows.patterns."+pat, p)
 			out.Patterns = append(out.Patterns, table.MetaflowBinding{Code: pat, Action: act, From: s.name})
 		}
