@@ -158,6 +158,16 @@ func plainString(lit string) (string, bool) {
 
 var plainInt = lazyRegexp(`^(0|[1-9][0-9]*)$`)
 
+// plainIntLit returns the value of an int literal that is a plain
+// decimal of 64 bits.
+func plainIntLit(lit string) (int64, bool) {
+	if !plainInt().MatchString(lit) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(lit, 10, 64)
+	return n, err == nil
+}
+
 // plainExpr returns the plain value of an expression, or false when it is
 // not plain data.
 func (sl *pnodeSlab) plainExpr(e ast.Expr) (*pnode, bool) {
@@ -195,11 +205,8 @@ func (sl *pnodeSlab) plainExpr(e ast.Expr) (*pnode, bool) {
 			n.b = e.Kind == token.TRUE
 			return n, true
 		case token.INT:
-			if !plainInt().MatchString(e.Value) {
-				return nil, false
-			}
-			n, err := strconv.ParseInt(e.Value, 10, 64)
-			if err != nil {
+			n, ok := plainIntLit(e.Value)
+			if !ok {
 				return nil, false
 			}
 			in := sl.alloc(pInt)

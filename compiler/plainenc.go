@@ -2,7 +2,6 @@ package compiler
 
 import (
 	"encoding/binary"
-	"strconv"
 	"sync"
 
 	"cuelang.org/go/cue/ast"
@@ -123,11 +122,8 @@ func appendPlainExpr(b []byte, e ast.Expr) ([]byte, bool) {
 		case token.FALSE:
 			return append(b, encFalse), true
 		case token.INT:
-			if !plainInt().MatchString(e.Value) {
-				return nil, false
-			}
-			n, err := strconv.ParseInt(e.Value, 10, 64)
-			if err != nil {
+			n, ok := plainIntLit(e.Value)
+			if !ok {
 				return nil, false
 			}
 			return binary.AppendVarint(append(b, encInt), n), true
