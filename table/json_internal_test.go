@@ -64,3 +64,50 @@ func TestEncStr(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedMetaflowsCompiledOnce indexes an account whose endpoints
+// share their metaflows: each pattern is compiled once, by the first
+// endpoint, and matches for every endpoint.
+func TestSharedMetaflowsCompiledOnce(t *testing.T) {
+	cells := func() Cells {
+		var c Cells
+		s, p := &Settings{}, &Provenance{}
+		for i := range Directions {
+			for j := range Networks {
+				c[i][j] = Cell{Settings: s, Provenance: p}
+			}
+		}
+		return c
+	}
+	m := &Metaflows{Patterns: []MetaflowBinding{{Code: "^9[0-9]$", From: "account:a"}}}
+	a := &Account{ID: "a", Cells: cells(), Users: map[string]*Endpoint{}, Devices: map[string]*Endpoint{}}
+	for _, id := range []string{"u1", "u2", "u3"} {
+		a.Users[id] = &Endpoint{Kind: User, ID: id, Cells: cells(), Metaflows: m}
+	}
+	if err := a.index(); err != nil {
+		t.Fatal(err)
+	}
+	first := m.Patterns[0].re
+	if first == nil {
+		t.Fatal("the pattern was not compiled")
+	}
+	// Indexing again (another account sharing them, say) keeps the
+	// compiled pattern.
+	a.indexed = false
+	if err := a.index(); err != nil {
+		t.Fatal(err)
+	}
+	if m.Patterns[0].re != first {
+		t.Errorf("the pattern was compiled again")
+	}
+	for _, tc := range []struct {
+		digits string
+		match  bool
+	}{{"91", true}, {"9", false}, {"81", false}} {
+		for id, e := range a.Users {
+			if _, ok := e.Metaflows.Match(tc.digits); ok != tc.match {
+				t.Errorf("%s: Match(%q) = %v, want %v", id, tc.digits, ok, tc.match)
+			}
+		}
+	}
+}

@@ -461,6 +461,12 @@ func (e *Endpoint) check() error {
 	if e.Metaflows != nil {
 		for i := range e.Metaflows.Patterns {
 			b := &e.Metaflows.Patterns[i]
+			if b.re != nil {
+				// Metaflows shared by endpoints (the compiler
+				// shares an account's among all that have only
+				// its) are compiled once.
+				continue
+			}
 			re, err := regexp.Compile(b.Code)
 			if err != nil {
 				return fmt.Errorf("%s metaflow pattern: %w", e.Ref(), err)
