@@ -89,7 +89,7 @@ type Catalog struct {
 	rdb *sql.DB // reads
 	wdb *sql.DB // writes: the group-commit writer, migrations and leases
 
-	reqs       chan *request
+	reqs       chan []*request // the requests of one call
 	quit       chan struct{}
 	writerDone chan struct{}
 	closeOnce  sync.Once
@@ -128,7 +128,7 @@ type Stats struct {
 // writer. Close releases it.
 func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 	c := &Catalog{
-		reqs:       make(chan *request),
+		reqs:       make(chan []*request),
 		quit:       make(chan struct{}),
 		writerDone: make(chan struct{}),
 		stmts:      map[string]*sql.Stmt{},

@@ -641,6 +641,66 @@ func TestGroupCommitIsolation(t *testing.T) {
 	})
 }
 
+// TestApplyEach: the lists of one ApplyEach call are committed in one
+// transaction, each failing alone, and the call is answered once for all
+// of them; an empty list writes nothing, a cancelled call nothing at all.
+func TestApplyEach(t *testing.T) {
+	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
+		c := open(t, cfg)
+		ctx := context.Background()
+		put(t, c, rec("held", 0))
+		if err := c.Apply(ctx, catalog.SetHold("held", true)); err != nil {
+			t.Fatal(err)
+		}
+		lists := [][]catalog.Op{{catalog.SetHold("nope", true)}, nil}
+		want := []string{"held"}
+		for i := range 62 {
+			id := fmt.Sprintf("e%02d", i)
+			lists = append(lists, []catalog.Op{catalog.PutRecording(rec(id, i)), catalog.EnqueueUpload(id, "t", t0)})
+			want = append(want, id)
+		}
+		lists = append(lists, []catalog.Op{catalog.PutRecording(rec("bad", 1)), catalog.SetState("held", catalog.StateDeleted)})
+		before := c.Stats()
+		errs := c.ApplyEach(ctx, lists...)
+		got := c.Stats()
+		if n, a := got.Commits-before.Commits, got.Applies-before.Applies; n != 1 || a != int64(len(lists)-1) {
+			t.Errorf("%d commits of %d applies, want 1 of %d (the empty list is no apply)", n, a, len(lists)-1)
+		}
+		if len(errs) != len(lists) {
+			t.Fatalf("%d errors for %d lists", len(errs), len(lists))
+		}
+		if !errors.Is(errs[0], catalog.ErrNotFound) {
+			t.Errorf("list 0: %v, want ErrNotFound", errs[0])
+		}
+		if !errors.Is(errs[len(errs)-1], catalog.ErrHeld) {
+			t.Errorf("last list: %v, want ErrHeld", errs[len(errs)-1])
+		}
+		for i, err := range errs[1 : len(errs)-1] {
+			if err != nil {
+				t.Errorf("list %d: %v", i+1, err)
+			}
+		}
+		p, err := c.Search(ctx, catalog.Filter{Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, ids(p.Items), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Errorf("rows (-want +got):\n%s", diff)
+		}
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		errs = c.ApplyEach(cctx, []catalog.Op{catalog.PutRecording(rec("late", 70))}, []catalog.Op{catalog.PutRecording(rec("late2", 71))})
+		for i, err := range errs {
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("cancelled list %d: %v", i, err)
+			}
+		}
+		if _, err := c.Get(ctx, "late"); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("late: %v", err)
+		}
+	})
+}
+
 func TestConcurrentApply(t *testing.T) {
 	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
 		c := open(t, cfg)

@@ -10,18 +10,15 @@ import (
 // many Apply calls had arrived together, and returns each one's error.
 func (c *Catalog) CommitGroup(ctx context.Context, groups ...[]Op) []error {
 	reqs := make([]*request, len(groups))
-	dones := make([]chan error, len(groups))
+	errs := make([]error, len(groups))
+	cl := &call{left: len(groups), done: make(chan struct{})}
 	for i, ops := range groups {
-		dones[i] = make(chan error, 1)
-		reqs[i] = &request{ctx: ctx, ops: ops, done: dones[i]}
+		reqs[i] = &request{ctx: ctx, ops: ops, err: &errs[i], call: cl}
 	}
 	// The writer is idle between Apply calls; holding no request, it
 	// cannot touch the transaction built here.
 	c.commitGroup(reqs)
-	errs := make([]error, len(reqs))
-	for i, done := range dones {
-		errs[i] = <-done
-	}
+	<-cl.done
 	return errs
 }
 

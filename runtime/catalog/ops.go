@@ -68,14 +68,28 @@ func (c *Catalog) prepare(ctx context.Context) error {
 	return nil
 }
 
-// maxGroup bounds the Apply calls committed in one transaction.
+// maxGroup bounds the Apply calls committed in one transaction: the
+// writer gathers no more once it holds that many (an ApplyEach call is
+// taken whole, and may go over it).
 const maxGroup = 512
 
-// request is one Apply call waiting for the writer.
+// request is one Apply call, or one part of an ApplyEach call, waiting
+// for the writer.
 type request struct {
-	ctx  context.Context
-	ops  []Op
-	done chan error
+	ctx context.Context
+	ops []Op
+	// err is where the writer puts the request's outcome, before it
+	// counts the request off its call.
+	err  *error
+	call *call
+}
+
+// call is one Apply or ApplyEach call: the writer closes done once it has
+// answered every request of the call, so the caller is woken once however
+// many parts it sent.
+type call struct {
+	left int // requests not answered yet; touched by the writer only
+	done chan struct{}
 }
 
 // Apply applies the ops in one transaction, atomically: all of them or,
@@ -88,15 +102,42 @@ func (c *Catalog) Apply(ctx context.Context, ops ...Op) error {
 	if len(ops) == 0 {
 		return nil
 	}
-	r := &request{ctx: ctx, ops: ops, done: make(chan error, 1)}
-	select {
-	case c.reqs <- r:
-	case <-ctx.Done():
-		return fmt.Errorf("catalog: apply: %w", ctx.Err())
-	case <-c.quit:
-		return fmt.Errorf("catalog: apply: %w", ErrClosed)
+	return c.ApplyEach(ctx, ops)[0]
+}
+
+// ApplyEach applies each list of ops as if by its own Apply call (each
+// list atomic, failing alone), all handed to the writer at once: they
+// share one transaction and one commit when the writer is free (a list
+// may go into the next transaction when the writer's group is full), and
+// the caller waits for one answer, not one per list. It returns each
+// list's error, in order; an empty list succeeds without a write.
+func (c *Catalog) ApplyEach(ctx context.Context, lists ...[]Op) []error {
+	errs := make([]error, len(lists))
+	reqs := make([]*request, 0, len(lists))
+	cl := &call{done: make(chan struct{})}
+	for i, ops := range lists {
+		if len(ops) > 0 {
+			reqs = append(reqs, &request{ctx: ctx, ops: ops, err: &errs[i], call: cl})
+		}
 	}
-	return <-r.done
+	if len(reqs) == 0 {
+		return errs
+	}
+	cl.left = len(reqs)
+	var fail error
+	select {
+	case c.reqs <- reqs:
+		<-cl.done
+		return errs
+	case <-ctx.Done():
+		fail = fmt.Errorf("catalog: apply: %w", ctx.Err())
+	case <-c.quit:
+		fail = fmt.Errorf("catalog: apply: %w", ErrClosed)
+	}
+	for _, r := range reqs {
+		*r.err = fail
+	}
+	return errs
 }
 
 // writer gathers the Apply calls waiting to be sent when it is free and
@@ -107,16 +148,16 @@ func (c *Catalog) writer() {
 	sinceCheckpoint := 0
 	for {
 		select {
-		case r := <-c.reqs:
-			group = append(group[:0], r)
+		case rs := <-c.reqs:
+			group = append(group[:0], rs...)
 		case <-c.quit:
 			return
 		}
 	gather:
 		for len(group) < maxGroup {
 			select {
-			case r := <-c.reqs:
-				group = append(group, r)
+			case rs := <-c.reqs:
+				group = append(group, rs...)
 			default:
 				break gather
 			}
@@ -265,7 +306,10 @@ func (c *Catalog) tryGroup(group []*request, errs []error, savepoints bool) (boo
 
 func (c *Catalog) answer(group []*request, errs []error) {
 	for i, r := range group {
-		r.done <- errs[i]
+		*r.err = errs[i]
+		if r.call.left--; r.call.left == 0 {
+			close(r.call.done)
+		}
 		group[i] = nil
 	}
 }
