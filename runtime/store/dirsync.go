@@ -85,3 +85,56 @@ func fsyncDir(dir string) error {
 	}
 	return nil
 }
+
+// dirSet is the directories a batch of moves owes an fsync: each is
+// fsynced once for all of them (syncAll).
+type dirSet map[string]struct{}
+
+// maxDirSyncs bounds the fsyncs syncAll runs at once: they wait on the
+// disk, not on a core, and a filesystem commits its journal for several
+// at a time.
+const maxDirSyncs = 8
+
+// syncAll fsyncs every directory of the set, through ds (shared with
+// other callers), several at a time, and returns each one's error.
+func (d dirSet) syncAll(ds *dirSyncer) dirErrs {
+	errs := make(dirErrs, len(d))
+	if len(d) == 1 {
+		for dir := range d {
+			errs[dir] = ds.sync(dir)
+		}
+		return errs
+	}
+	var (
+		mu  sync.Mutex
+		wg  sync.WaitGroup
+		sem = make(chan struct{}, maxDirSyncs)
+	)
+	for dir := range d {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := ds.sync(dir)
+			<-sem
+			mu.Lock()
+			errs[dir] = err
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+// dirErrs is the outcome of syncAll: each directory's fsync error.
+type dirErrs map[string]error
+
+// errOf returns the first error of the fsyncs of dirs.
+func (e dirErrs) errOf(dirs []string) error {
+	for _, d := range dirs {
+		if err := e[d]; err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -56,6 +56,9 @@ type journal struct {
 	// srcPerm is the permission bits of the file at Src when srcSeen:
 	// a file already 0600 is not chmodded after its move.
 	srcPerm os.FileMode
+	// moved is the directories that this attempt's rename left and
+	// entered, whose fsync is owed before the catalog commit (stepAll).
+	moved []string
 }
 
 // file is the recording's file as it is now: at Src in the spool, or in
@@ -182,25 +185,113 @@ func checkMeta(m Metadata) (Metadata, error) {
 // where it is with its journal in the catalog (state finishing), and Run
 // retries it.
 func (s *Store) Finish(m Metadata, file string) (Result, error) {
+	o := s.FinishAll([]Item{{Meta: m, File: file}})[0]
+	return o.Result, o.Err
+}
+
+// Item is one recording handed to FinishAll: its metadata and the file
+// the switch wrote.
+type Item struct {
+	Meta Metadata
+	File string
+}
+
+// FinishResult is what FinishAll did with one Item: what Finish would have
+// returned for it.
+type FinishResult struct {
+	Result Result
+	Err    error
+}
+
+// FinishAll finishes the items as Finish finishes each, with every
+// guarantee of Finish per item, but together: the files are checked,
+// hashed and moved one after the other by the calling goroutine, the
+// directories they left and entered are fsynced once each for all of
+// them, and their catalog entries are committed with one ApplyEach (one
+// transaction, one wait for its commit) instead of one Apply each. It
+// returns a FinishResult per item, in order. An item whose recording id an
+// earlier item of the call has too is finished after that one's commit
+// (a repeated Finish: Result.Duplicate).
+func (s *Store) FinishAll(items []Item) []FinishResult {
+	out := make([]FinishResult, len(items))
+	rest := make([]int, len(items))
+	for i := range rest {
+		rest[i] = i
+	}
+	for len(rest) > 0 {
+		var round, later []int
+		seen := make(map[string]bool, len(rest))
+		for _, i := range rest {
+			if id := items[i].Meta.RecordingID; seen[id] {
+				later = append(later, i)
+			} else {
+				seen[id] = true
+				round = append(round, i)
+			}
+		}
+		s.finishRound(items, round, out)
+		rest = later
+	}
+	return out
+}
+
+// finishRound finishes the items at the indices idx, whose recording ids
+// differ: each one's lock is taken, in the order of the ids (two rounds
+// holding some of the same ids cannot wait for each other), and held
+// until its outcome is known.
+func (s *Store) finishRound(items []Item, idx []int, out []FinishResult) {
+	byID := slices.Clone(idx)
+	slices.SortFunc(byID, func(a, b int) int { return strings.Compare(items[a].Meta.RecordingID, items[b].Meta.RecordingID) })
+	var unlocks []func()
+	defer func() {
+		for _, u := range slices.Backward(unlocks) {
+			u()
+		}
+	}()
+	for _, i := range byID {
+		if id := items[i].Meta.RecordingID; ValidName(id) {
+			unlocks = append(unlocks, s.lock(id))
+		}
+	}
+	var js []*journal
+	var at []int
+	for _, i := range idx {
+		j, r, err := s.prepare(items[i].Meta, items[i].File)
+		if j == nil {
+			out[i] = FinishResult{Result: r, Err: err}
+			continue
+		}
+		js = append(js, j)
+		at = append(at, i)
+	}
+	rs, errs := s.advanceAll(js)
+	for k, i := range at {
+		out[i] = FinishResult{Result: rs[k], Err: errs[k]}
+	}
+}
+
+// prepare is Finish up to the journal to advance, the recording's lock
+// held by the caller: it returns that journal, or nil and Finish's
+// outcome when there is nothing to advance (an invalid item, a
+// recording finished before).
+func (s *Store) prepare(m Metadata, file string) (*journal, Result, error) {
 	m = m.detached()
 	ext := strings.TrimPrefix(filepath.Ext(file), ".")
 	if m.Format == "" {
 		m.Format = ext
 	}
 	if m.Format != ext {
-		return Result{}, fmt.Errorf("format %q does not match file extension %q: %w", m.Format, ext, ErrInvalid)
+		return nil, Result{}, fmt.Errorf("format %q does not match file extension %q: %w", m.Format, ext, ErrInvalid)
 	}
 	m, err := checkMeta(m)
 	if err != nil {
-		return Result{}, err
+		return nil, Result{}, err
 	}
 	src, err := filepath.Abs(file)
 	if err != nil {
-		return Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
+		return nil, Result{}, fmt.Errorf("recording %s: %w", m.RecordingID, err)
 	}
 	id := m.RecordingID
-	unlock := s.lock(id)
-	defer unlock()
 
 	// A journal file of an earlier release is resumed.
 	var j *journal
@@ -209,12 +300,12 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 		j, err = s.readJournal(jpath)
 		switch {
 		case err == nil:
-			return s.advance(j)
+			return j, Result{}, nil
 		case errors.Is(err, errCorruptJournal):
 			s.quarantineFile(jpath, err)
 		case !errors.Is(err, os.ErrNotExist):
 			// Transient (EMFILE, EIO): not corruption; the caller retries.
-			return Result{}, fmt.Errorf("recording %s: reading its journal: %w", id, err)
+			return nil, Result{}, fmt.Errorf("recording %s: reading its journal: %w", id, err)
 		}
 	}
 	// A recording whose file is still in the spool starts over: nothing
@@ -226,9 +317,9 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	if err == nil {
 		j.srcInfo = fi
 	} else {
-		if r, j, ok := s.earlier(id); ok {
-			if j != nil {
-				return s.advance(j)
+		if r, ej, ok := s.earlier(id); ok {
+			if ej != nil {
+				return ej, Result{}, nil
 			}
 			// A crash right after the commit may have kept its
 			// sidecar from being written.
@@ -236,7 +327,7 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 				s.sidecarDue(id)
 				s.queueSidecar(id, r.Path, r.Metadata)
 			}
-			return r, nil
+			return nil, r, nil
 		}
 		s.findMoved(j)
 	}
@@ -245,7 +336,7 @@ func (s *Store) Finish(m Metadata, file string) (Result, error) {
 	// through a temporary file before the source is removed), so a crash
 	// leaves the file in the spool or at its destination, where the
 	// caller's next Finish finds it.
-	return s.advance(j)
+	return j, Result{}, nil
 }
 
 // findMoved looks for the file of a recording that is not in the spool
@@ -474,9 +565,32 @@ func errString(err error) string {
 // advance runs a journal to its end and remembers a failure so that Run
 // retries it.
 func (s *Store) advance(j *journal) (Result, error) {
-	r, err := s.step(j)
+	rs, errs := s.advanceAll([]*journal{j})
+	return rs[0], errs[0]
+}
+
+// advanceAll runs journals of distinct recordings, whose locks the
+// caller holds, to their ends together (stepAll), and remembers each
+// failure so that Run retries it.
+func (s *Store) advanceAll(js []*journal) ([]Result, []error) {
+	rs, errs := s.stepAll(js)
+	failed := false
+	for i, j := range js {
+		failed = s.settle(j, errs[i]) || failed
+	}
+	if failed {
+		s.kick()
+	}
+	return rs, errs
+}
+
+// settle records the end of one attempt at a journal: a failure is
+// listed in the catalog and scheduled for a retry (it reports true), a
+// success forgets an earlier failure.
+func (s *Store) settle(j *journal, err error) bool {
 	id := j.Meta.RecordingID
-	if err != nil && !errors.Is(err, errCrash) && j.State == stChecked && !j.listed {
+	failed := err != nil && !errors.Is(err, errCrash)
+	if failed && j.State == stChecked && !j.listed {
 		// A finish that fails (storage full, the catalog unreachable)
 		// is listed, state finishing, until it is retried: searches
 		// show it, and the next Open resumes it. The one commit is
@@ -488,7 +602,7 @@ func (s *Store) advance(j *journal) (Result, error) {
 		}
 	}
 	s.mu.Lock()
-	if err != nil && !errors.Is(err, errCrash) {
+	if failed {
 		e := s.stuck[id]
 		if e == nil {
 			e = &entry{id: id}
@@ -504,33 +618,78 @@ func (s *Store) advance(j *journal) (Result, error) {
 		delete(s.stuck, id)
 	}
 	s.mu.Unlock()
-	if err != nil && !errors.Is(err, errCrash) {
+	if failed {
 		s.log.Error("recording not stored yet", "recording_id", id, "state", j.State, "error", err.Error())
-		s.kick()
 	}
-	return r, err
+	return failed
 }
 
-// step is the state machine of one journal. Every transition is written to
-// the journal before the action it announces, and every action is
-// idempotent, so step can be rerun from any state after a crash.
-func (s *Store) step(j *journal) (Result, error) {
+// stepAll runs the state machine of each journal (step), the catalog
+// commits of those that reach storage shared: their files are moved
+// first, the directories of the moves fsynced once each, and their
+// entries committed in one ApplyEach.
+func (s *Store) stepAll(js []*journal) ([]Result, []error) {
+	rs, errs := make([]Result, len(js)), make([]error, len(js))
+	ops := make([][]catalog.Op, len(js))
+	moves := dirSet{}
+	for i, j := range js {
+		ops[i], rs[i], errs[i] = s.toStorage(j, moves)
+	}
+	synced := moves.syncAll(s.dirs)
+	for i, j := range js {
+		if ops[i] == nil {
+			continue
+		}
+		if err := synced.errOf(j.moved); err != nil {
+			ops[i], errs[i] = nil, s.storageErr(j, "move", err)
+			continue
+		}
+		if s.hook("moved") {
+			ops[i], errs[i] = nil, errCrash
+			continue
+		}
+		// The sidecar is owed from the commit on: a crash before the
+		// lane writes it leaves the mark for the next Open.
+		s.sidecarDue(j.Meta.RecordingID)
+	}
+	cerrs := s.cat.ApplyEach(context.Background(), ops...)
+	for i, j := range js {
+		if ops[i] == nil {
+			continue
+		}
+		if cerrs[i] != nil {
+			errs[i] = fmt.Errorf("recording %s: catalog: %w", j.Meta.RecordingID, cerrs[i])
+			continue
+		}
+		rs[i], errs[i] = s.committed(j)
+	}
+	return rs, errs
+}
+
+// toStorage is a journal's state machine up to its catalog entry: it
+// returns the entry's ops once the file is in storage (the fsyncs of
+// the move's directories left to moves), or none and the journal's
+// outcome when it ended before (discarded, quarantined, failed). Every
+// transition is written to the journal before the action it announces,
+// and every action is idempotent, so a journal can be rerun from any
+// state after a crash.
+func (s *Store) toStorage(j *journal, moves dirSet) ([]catalog.Op, Result, error) {
 	id := j.Meta.RecordingID
 	switch j.State {
 	case stReceived:
 		if done, r, err := s.check(j); done || err != nil {
-			return r, err
+			return nil, r, err
 		}
 		sum := j.sum
 		if sum == "" {
 			var err error
 			if sum, err = fileSHA256(j.file()); err != nil {
-				return Result{}, fmt.Errorf("recording %s: %w", id, err)
+				return nil, Result{}, fmt.Errorf("recording %s: %w", id, err)
 			}
 		}
 		j.Meta.SHA256 = sum
 		if s.hook("hashed") {
-			return Result{}, errCrash
+			return nil, Result{}, errCrash
 		}
 		// The journal stays in memory (Run retries it from there when a
 		// step fails): the move is atomic, the destination follows from
@@ -541,58 +700,61 @@ func (s *Store) step(j *journal) (Result, error) {
 		j.Checked = s.cfg.Now().UTC()
 		fallthrough
 	case stChecked, stUpload:
+		j.moved = j.moved[:0]
 		if err := s.moveIn(j); err != nil {
-			return Result{}, s.storageErr(j, "move", err)
+			return nil, Result{}, s.storageErr(j, "move", err)
 		}
-		if s.hook("moved") {
-			return Result{}, errCrash
+		for _, d := range j.moved {
+			moves[d] = struct{}{}
 		}
 		// One catalog transaction (shared with the finishes of the same
 		// moment) enters the stored recording and, with a URL, its
 		// upload: the recording's one commit of its finish.
 		r, err := row(j.Meta, j.Dst, catalog.StateStored)
 		if err != nil {
-			return Result{}, err
+			return nil, Result{}, err
 		}
 		ops := []catalog.Op{catalog.PutRecording(r)}
 		if j.Meta.URL != "" {
 			ops = append(ops, catalog.EnqueueUpload(id, j.Meta.URL, s.cfg.Now()))
 		}
-		// The sidecar is owed from the commit on: a crash before the
-		// lane writes it leaves the mark for the next Open.
-		s.sidecarDue(id)
-		if err := s.cat.Apply(context.Background(), ops...); err != nil {
-			return Result{}, fmt.Errorf("recording %s: catalog: %w", id, err)
-		}
-		j.listed = true
-		if s.hook("cataloged") {
-			return Result{}, errCrash
-		}
-		if err := s.removeLegacyJournal(id); err != nil {
-			return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
-		}
-		// The sidecar is a readable copy of the row just committed,
-		// written by the sidecar lane off this path.
-		s.queueSidecar(id, j.Dst, j.Meta)
-		if j.Meta.URL == "" {
-			s.stored(j, false)
-			return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
-		}
-		s.mu.Lock()
-		e := s.newUpload(id, j.Meta.URL, j.Checked)
-		if len(s.pending) < s.holdMax {
-			e.j = j
-		}
-		s.pending[id] = e
-		s.schedule(e, s.cfg.Now())
-		s.mu.Unlock()
-		s.kick()
-		s.stored(j, true)
-		return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta, Queued: true}, nil
+		return ops, Result{}, nil
 	case stQuarantine:
-		return s.quarantine(j, j.Reason)
+		r, err := s.quarantine(j, j.Reason)
+		return nil, r, err
 	}
-	return Result{}, fmt.Errorf("recording %s: unknown journal state %q", id, j.State)
+	return nil, Result{}, fmt.Errorf("recording %s: unknown journal state %q", id, j.State)
+}
+
+// committed ends a journal whose recording the catalog has just entered
+// as stored: its sidecar and upload are queued.
+func (s *Store) committed(j *journal) (Result, error) {
+	id := j.Meta.RecordingID
+	j.listed = true
+	if s.hook("cataloged") {
+		return Result{}, errCrash
+	}
+	if err := s.removeLegacyJournal(id); err != nil {
+		return Result{}, fmt.Errorf("recording %s: journal: %w", id, err)
+	}
+	// The sidecar is a readable copy of the row just committed,
+	// written by the sidecar lane off this path.
+	s.queueSidecar(id, j.Dst, j.Meta)
+	if j.Meta.URL == "" {
+		s.stored(j, false)
+		return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta}, nil
+	}
+	s.mu.Lock()
+	e := s.newUpload(id, j.Meta.URL, j.Checked)
+	if len(s.pending) < s.holdMax {
+		e.j = j
+	}
+	s.pending[id] = e
+	s.schedule(e, s.cfg.Now())
+	s.mu.Unlock()
+	s.kick()
+	s.stored(j, true)
+	return Result{Outcome: Stored, Path: j.Dst, Metadata: j.Meta, Queued: true}, nil
 }
 
 func (s *Store) stored(j *journal, queued bool) {
@@ -884,7 +1046,7 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 		}
 	}
 	if src := j.file(); exists(src) {
-		if err := s.moveFile(src, j.Dst); err != nil {
+		if err := s.moveFile(src, j.Dst, nil); err != nil {
 			return Result{}, fmt.Errorf("recording %s: quarantine: %w", id, err)
 		}
 	}
@@ -911,8 +1073,10 @@ func (s *Store) quarantine(j *journal, reason string) (Result, error) {
 }
 
 // moveFile renames src to dst, or copies and removes it across
-// filesystems, and makes both directories durable.
-func (s *Store) moveFile(src, dst string) error {
+// filesystems, and makes both directories durable: at once, or, when
+// owed is not nil and the move was a rename, by the caller, to whom the
+// directories are added (a copy is made durable at once).
+func (s *Store) moveFile(src, dst string, owed *[]string) error {
 	err := s.rename(src, dst)
 	if errors.Is(err, syscall.EXDEV) {
 		if err := s.dirs.copyFile(src, dst); err != nil {
@@ -926,6 +1090,10 @@ func (s *Store) moveFile(src, dst string) error {
 	if err != nil {
 		return err
 	}
+	if owed != nil {
+		*owed = append(*owed, filepath.Dir(dst), filepath.Dir(src))
+		return nil
+	}
 	if err := s.dirs.sync(filepath.Dir(dst)); err != nil {
 		return err
 	}
@@ -933,7 +1101,8 @@ func (s *Store) moveFile(src, dst string) error {
 }
 
 // moveIn applies step 2's move: the recording goes from the spool to its
-// place in storage, once, mode 0600.
+// place in storage, once, mode 0600. The directories whose fsync makes a
+// rename durable are added to j.moved, for the caller to fsync.
 func (s *Store) moveIn(j *journal) error {
 	dir, name := filepath.Dir(j.Dst), filepath.Base(j.Dst)
 	if !inside(s.storage, dir) {
@@ -984,7 +1153,7 @@ func (s *Store) moveIn(j *journal) error {
 			return err
 		}
 	case serr == nil:
-		if err := s.moveFile(j.Src, j.Dst); err != nil {
+		if err := s.moveFile(j.Src, j.Dst, &j.moved); err != nil {
 			return err
 		}
 		moved = true
