@@ -9,14 +9,34 @@ import (
 	"github.com/recpol/recpol/runtime/store"
 )
 
-// finishWorkers is how many recordings are handed to the store at once.
-// The store's catalog commits the finishes of one moment together in one
-// transaction (one fsync), so its throughput grows with the finishes in
-// flight: with 4 workers a 200 calls/s soak finished 250 of its 400
-// recordings a second and the queue grew without end; 64 keep the
-// transactions full. A start never waits behind them: it has its own
-// lane (the engine and its sender).
-const finishWorkers = 64
+// finishWorkers is how many goroutines hand stopped recordings to the
+// store, and finishBatch how many recordings one of them takes at once.
+// A worker takes every recording queued (up to finishBatch) and hands
+// them to the store together (store.FinishAll): each file is checked,
+// hashed and moved by the worker itself, the directories fsynced once for
+// all, and the catalog entries committed in one transaction, which wakes
+// the worker once. Two workers keep the disk busy while one of them waits
+// for its commit; more would only compete for the cores with the lane
+// of the starts (the engine and its sender): with 64 workers, each
+// woken by the commit they shared, a start waited for a core behind them.
+const (
+	finishWorkers = 2
+	finishBatch   = 128
+)
+
+// finishRetryBase is the first delay before a recording whose storing
+// failed is handed to the store again; it doubles up to finishRetryMax.
+const (
+	finishRetryBase = time.Second
+	finishRetryMax  = time.Minute
+)
+
+// queuedFinish is a recording in the finish lane, with the delay before
+// its next attempt should this one fail.
+type queuedFinish struct {
+	f     Finished
+	delay time.Duration
+}
 
 // finishLane hands stopped recordings to the store from a fixed set of
 // workers owned by Run. Finish only queues: the engine never waits on
@@ -24,52 +44,110 @@ const finishWorkers = 64
 // intent stays in the intent log until the store has taken it, and the
 // next run finishes it again.
 type finishLane struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	q       []Finished
+	mu   sync.Mutex
+	cond *sync.Cond
+	q    []queuedFinish
+	// busy counts the recordings workers have taken and the store has
+	// not finished with yet; waiting holds those waiting to be retried.
+	busy    int
+	waiting map[*finishRetry]struct{}
 	stopped bool
-	depth   func(int) // reports the queue's length (a gauge)
+	depth   func(int) // reports the recordings in the lane (a gauge)
+	// retryBase is finishRetryBase but in tests.
+	retryBase time.Duration
+}
+
+// finishRetry is a recording waiting for its next attempt.
+type finishRetry struct {
+	t *time.Timer
 }
 
 func newFinishLane(depth func(int)) *finishLane {
-	l := &finishLane{depth: depth}
+	l := &finishLane{depth: depth, waiting: map[*finishRetry]struct{}{}, retryBase: finishRetryBase}
 	l.cond = sync.NewCond(&l.mu)
 	return l
 }
 
+// lenLocked is the number of recordings in the lane: queued, being
+// stored, or waiting for a retry; their files wait in the spool.
+func (l *finishLane) lenLocked() int { return len(l.q) + l.busy + len(l.waiting) }
+
 // push queues f; it never blocks and never drops.
 func (l *finishLane) push(f Finished) {
 	l.mu.Lock()
-	l.q = append(l.q, f)
-	n := len(l.q)
+	l.q = append(l.q, queuedFinish{f: f, delay: l.retryBase})
+	n := l.lenLocked()
 	l.mu.Unlock()
 	l.depth(n)
 	l.cond.Signal()
 }
 
-// pop waits for the oldest queued recording; ok is false once the lane
-// is stopped.
-func (l *finishLane) pop() (f Finished, ok bool) {
+// take waits for queued recordings and takes the oldest of them, at most
+// limit; ok is false once the lane is stopped. The caller hands each one
+// back with done or retry.
+func (l *finishLane) take(limit int) (batch []queuedFinish, ok bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for len(l.q) == 0 && !l.stopped {
 		l.cond.Wait()
 	}
 	if l.stopped {
-		return Finished{}, false
+		return nil, false
 	}
-	f = l.q[0]
-	l.q[0] = Finished{}
-	l.q = l.q[1:]
-	l.depth(len(l.q))
-	return f, true
+	n := min(limit, len(l.q))
+	batch = make([]queuedFinish, n)
+	copy(batch, l.q)
+	clear(l.q[:n])
+	l.q = l.q[n:]
+	l.busy += n
+	return batch, true
 }
 
-// stop makes every pop return false; recordings still queued stay in the
-// intent log for the next run.
+// done counts off n recordings taken that the store has taken.
+func (l *finishLane) done(n int) {
+	l.mu.Lock()
+	l.busy -= n
+	m := l.lenLocked()
+	l.mu.Unlock()
+	l.depth(m)
+}
+
+// retry queues a recording taken again after its delay, doubled for the
+// attempt after (up to finishRetryMax); once the lane is stopped it is
+// left to the intent log.
+func (l *finishLane) retry(q queuedFinish) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.busy--
+	if l.stopped {
+		return
+	}
+	w := &finishRetry{}
+	l.waiting[w] = struct{}{}
+	delay := q.delay
+	q.delay = min(2*q.delay, finishRetryMax)
+	w.t = time.AfterFunc(delay, func() {
+		l.mu.Lock()
+		if _, ok := l.waiting[w]; !ok {
+			l.mu.Unlock()
+			return // stopped
+		}
+		delete(l.waiting, w)
+		l.q = append(l.q, q)
+		l.mu.Unlock()
+		l.cond.Signal()
+	})
+}
+
+// stop makes every take return false and cancels the retries waiting;
+// recordings still queued stay in the intent log for the next run.
 func (l *finishLane) stop() {
 	l.mu.Lock()
 	l.stopped = true
+	for w := range l.waiting {
+		w.t.Stop()
+	}
+	clear(l.waiting)
 	l.mu.Unlock()
 	l.cond.Broadcast()
 }
@@ -88,11 +166,11 @@ func (r *Runtime) runFinishLane(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for {
-				f, ok := r.finishing.pop()
+				batch, ok := r.finishing.take(finishBatch)
 				if !ok {
 					return
 				}
-				r.finishOne(ctx, f)
+				r.finishAll(ctx, batch)
 			}
 		}()
 	}
@@ -101,12 +179,18 @@ func (r *Runtime) runFinishLane(ctx context.Context) {
 	wg.Wait()
 }
 
-// finishOne hands one recording to the store, retrying with backoff
-// until the store takes it, refuses it as invalid, or ctx is done.
-func (r *Runtime) finishOne(ctx context.Context, f Finished) {
-	delay := time.Second
-	for {
-		res, err := r.Store.Finish(f.Meta, f.LocalPath)
+// finishAll hands the recordings of a batch to the store together; each
+// one the store did not take (storage failing) is retried after its
+// delay, unless ctx is done (its intent stays: the next run finishes it).
+func (r *Runtime) finishAll(ctx context.Context, batch []queuedFinish) {
+	items := make([]store.Item, len(batch))
+	for i, q := range batch {
+		items[i] = store.Item{Meta: q.f.Meta, File: q.f.LocalPath}
+	}
+	out := r.Store.FinishAll(items)
+	taken := 0
+	for i, q := range batch {
+		f, res, err := q.f, out[i].Result, out[i].Err
 		if err == nil || errors.Is(err, store.ErrInvalid) {
 			if err != nil {
 				r.log.Error("the store refused a recording: its file stays where the switch wrote it",
@@ -117,20 +201,17 @@ func (r *Runtime) finishOne(ctx context.Context, f Finished) {
 			if f.Done != nil {
 				f.Done()
 			}
-			return
+			taken++
+			continue
 		}
 		r.log.Error("finishing a recording failed; it stays in the spool and is retried", "recording", f.Meta.RecordingID, "error", err)
-		t := time.NewTimer(delay)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return // its intent stays: the next run finishes it
-		case <-t.C:
+		if ctx.Err() != nil {
+			r.finishing.done(1) // its intent stays: the next run finishes it
+			continue
 		}
-		if delay < time.Minute {
-			delay *= 2
-		}
+		r.finishing.retry(q)
 	}
+	r.finishing.done(taken)
 }
 
 // logFinished is the one INFO line of a recording's end: its outcome,
