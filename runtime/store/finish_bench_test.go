@@ -22,10 +22,12 @@ func cpuMicros() int64 {
 	return ru.Utime.Nano()/1000 + ru.Stime.Nano()/1000
 }
 
-// BenchmarkFinish finishes recordings from 64 goroutines at once: a
-// 1-second 8 kHz WAV each, written into the spool before the timer starts,
-// then Finish (checked, hashed, moved, entered; queued for upload with a
-// URL; the sidecar written by the sidecar lane). It reports the
+// BenchmarkFinish finishes recordings from 64 goroutines at once, or in
+// batches of 128 from one goroutine with FinishAll (batch: as the
+// runtime's finish lane hands them over): a 1-second 8 kHz WAV each,
+// written into the spool before the timer starts, then Finish (checked,
+// hashed, moved, entered; queued for upload with a URL; the sidecar
+// written by the sidecar lane). It reports the
 // recordings finished per second of wall time (rec/s), the process's CPU
 // per recording (cpu-µs/op: user+system from getrusage, the sidecar lane's
 // work included, up to its last sidecar), the catalog transactions
@@ -33,10 +35,16 @@ func cpuMicros() int64 {
 // the Apply calls per recording (applies/op: each one a wait for a
 // commit).
 func BenchmarkFinish(b *testing.B) {
-	for _, upload := range []bool{false, true} {
+	for _, bc := range []struct {
+		upload, batch bool
+	}{{false, false}, {true, false}, {false, true}, {true, true}} {
+		upload := bc.upload
 		name := "local"
 		if upload {
 			name = "upload-queued"
+		}
+		if bc.batch {
+			name += "/batch"
 		}
 		b.Run(name, func(b *testing.B) {
 			e := newEnvB(b)
@@ -65,15 +73,31 @@ func BenchmarkFinish(b *testing.B) {
 			st0 := s.cat.Stats()
 			start := time.Now()
 			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					m := recs[n.Add(1)-1]
-					if r, err := s.Finish(m, e.src(m)); err != nil || r.Outcome != Stored {
-						b.Errorf("%+v %v", r, err)
-						return
+			if bc.batch {
+				for len(recs) > 0 {
+					n := min(128, len(recs))
+					items := make([]Item, n)
+					for i, m := range recs[:n] {
+						items[i] = Item{Meta: m, File: e.src(m)}
 					}
+					for _, o := range s.FinishAll(items) {
+						if o.Err != nil || o.Result.Outcome != Stored {
+							b.Fatalf("%+v %v", o.Result, o.Err)
+						}
+					}
+					recs = recs[n:]
 				}
-			})
+			} else {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						m := recs[n.Add(1)-1]
+						if r, err := s.Finish(m, e.src(m)); err != nil || r.Outcome != Stored {
+							b.Errorf("%+v %v", r, err)
+							return
+						}
+					}
+				})
+			}
 			b.StopTimer()
 			wall := time.Since(start)
 			s.syncSidecars()
