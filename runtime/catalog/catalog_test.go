@@ -584,14 +584,22 @@ func TestLeaseContention(t *testing.T) {
 	})
 }
 
+// openHolding opens a catalog holding one recording, "held", on legal
+// hold.
+func openHolding(t *testing.T, cfg catalog.Config) (*catalog.Catalog, context.Context) {
+	t.Helper()
+	c := open(t, cfg)
+	ctx := context.Background()
+	put(t, c, rec("held", 0))
+	if err := c.Apply(ctx, catalog.SetHold("held", true)); err != nil {
+		t.Fatal(err)
+	}
+	return c, ctx
+}
+
 func TestGroupCommitIsolation(t *testing.T) {
 	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
-		c := open(t, cfg)
-		ctx := context.Background()
-		put(t, c, rec("held", 0))
-		if err := c.Apply(ctx, catalog.SetHold("held", true)); err != nil {
-			t.Fatal(err)
-		}
+		c, ctx := openHolding(t, cfg)
 		before := c.Stats()
 		// Four callers in one transaction; the second and third fail, each
 		// alone, after writing a row that must then not exist.
@@ -646,12 +654,7 @@ func TestGroupCommitIsolation(t *testing.T) {
 // of them; an empty list writes nothing, a cancelled call nothing at all.
 func TestApplyEach(t *testing.T) {
 	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
-		c := open(t, cfg)
-		ctx := context.Background()
-		put(t, c, rec("held", 0))
-		if err := c.Apply(ctx, catalog.SetHold("held", true)); err != nil {
-			t.Fatal(err)
-		}
+		c, ctx := openHolding(t, cfg)
 		lists := [][]catalog.Op{{catalog.SetHold("nope", true)}, nil}
 		want := []string{"held"}
 		for i := range 62 {
