@@ -43,6 +43,15 @@
 // of the directory to begin and end, and every caller that arrived
 // meanwhile is served by it.
 //
+// FinishAll finishes a batch (the runtime's finish lane hands over
+// everything queued): one goroutine checks, hashes and moves each file,
+// fsyncs each directory of the moves once, and commits the batch's
+// catalog entries with one ApplyEach (one transaction, each recording's
+// entry failing alone, one wait), so that a burst wakes one goroutine
+// per commit, not one per recording. Every guarantee above holds per
+// recording. The catalog rows of recordings starting are written the
+// same way, everything queued in one ApplyEach.
+//
 // The metadata sidecar is a readable copy of the catalog's row, written
 // after the commit by the Store's sidecar lane, off the finish path: one
 // goroutine, a bounded queue (a sidecar that does not fit is skipped and
