@@ -48,54 +48,21 @@ func (s *Store) mirror(e activeEntry) {
 	}
 }
 
-// activeBatch bounds the entries writeActive commits together.
-const activeBatch = 256
-
 // writeActive writes the entries of Started and Refused in order until the
-// queue is closed: every entry queued when it is free (up to activeBatch)
-// in one ApplyEach, each entry failing alone, so that a burst of starts
-// costs the catalog one commit and this goroutine one wake-up.
+// queue is closed.
 func (s *Store) writeActive(q <-chan activeEntry, done chan<- struct{}) {
 	defer close(done)
-	var batch [][]catalog.Op
 	for e := range q {
-		batch = append(batch[:0], s.activeOps(e))
-	gather:
-		for len(batch) < activeBatch {
-			select {
-			case e, ok := <-q:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, s.activeOps(e))
-			default:
-				break gather
+		op := catalog.SetState(e.refused, catalog.StateDiscarded, "start-refused")
+		if e.meta != nil {
+			r, err := row(*e.meta, "", catalog.StateActive)
+			if err != nil {
+				continue
 			}
+			op = catalog.AddRecording(r)
 		}
-		failed := 0
-		var last error
-		for _, err := range s.cat.ApplyEach(context.Background(), batch...) {
-			if err != nil && !errors.Is(err, catalog.ErrNotFound) {
-				failed++
-				last = err
-			}
-		}
-		if failed > 0 {
-			s.log.Warn("entering starting recordings in the catalog failed; they are entered at their finish",
-				"recordings", failed, "error", last.Error())
+		if err := s.cat.Apply(context.Background(), op); err != nil && !errors.Is(err, catalog.ErrNotFound) {
+			s.log.Warn("entering a starting recording in the catalog failed; it is entered at its finish", "error", err.Error())
 		}
 	}
-}
-
-// activeOps returns the catalog op of an entry of Started or Refused
-// (none for metadata that makes no row).
-func (s *Store) activeOps(e activeEntry) []catalog.Op {
-	if e.meta == nil {
-		return []catalog.Op{catalog.SetState(e.refused, catalog.StateDiscarded, "start-refused")}
-	}
-	r, err := row(*e.meta, "", catalog.StateActive)
-	if err != nil {
-		return nil
-	}
-	return []catalog.Op{catalog.AddRecording(r)}
 }

@@ -147,33 +147,3 @@ func TestFinishAllStorageFails(t *testing.T) {
 		t.Errorf("%d stored events, want %d", got, n)
 	}
 }
-
-// TestActiveBatches: the catalog entries of a burst of starts are
-// committed together, at most activeBatch in a transaction, each failing
-// alone (a refusal of a recording never entered).
-func TestActiveBatches(t *testing.T) {
-	t.Parallel()
-	e := newEnv(t)
-	s := e.open(t)
-	const n = activeBatch + 44
-	q := make(chan activeEntry, n+1)
-	for i := range n {
-		m := meta(fmt.Sprintf("s-%03d", i))
-		q <- activeEntry{meta: &m}
-	}
-	q <- activeEntry{refused: "never-entered"}
-	close(q)
-	before := s.cat.Stats()
-	done := make(chan struct{})
-	s.writeActive(q, done)
-	<-done
-	st := s.cat.Stats()
-	if c, a := st.Commits-before.Commits, st.Applies-before.Applies; c != 2 || a != n+1 {
-		t.Errorf("%d commits of %d applies, want 2 of %d", c, a, n+1)
-	}
-	for _, id := range []string{"s-000", fmt.Sprintf("s-%03d", n-1)} {
-		if r, err := s.Lookup(context.Background(), id); err != nil || r.State != "active" {
-			t.Errorf("%s: %q %v, want active", id, r.State, err)
-		}
-	}
-}
