@@ -49,8 +49,7 @@
 // catalog entries with one ApplyEach (one transaction, each recording's
 // entry failing alone, one wait), so that a burst wakes one goroutine
 // per commit, not one per recording. Every guarantee above holds per
-// recording. The catalog rows of recordings starting are written the
-// same way, everything queued in one ApplyEach.
+// recording.
 //
 // The metadata sidecar is a readable copy of the catalog's row, written
 // after the commit by the Store's sidecar lane, off the finish path: one
