@@ -96,7 +96,7 @@ func NewMetrics() *Metrics {
 		SwitchMP3: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "recpol_switch_mp3",
 			Help: "Whether a switch can write mp3 (module_exists mod_shout at its last connection): 0 means mp3 recordings are made in WAV."}, []string{"switch"}),
 		FinishQueue: prometheus.NewGauge(prometheus.GaugeOpts{Name: "recpol_finish_queue",
-			Help: "Stopped recordings waiting for the finish lane to hand them to the store (their files wait in the spool)."}),
+			Help: "Stopped recordings not yet taken by the store: queued, being stored, or waiting for a retry (their files wait in the spool)."}),
 		SidecarsRepaired: prometheus.NewCounter(prometheus.CounterOpts{Name: "recpol_sidecars_repaired_total",
 			Help: "Metadata sidecars written at start-up that an earlier run owed when it stopped (killed after the recording's commit, or skipped by a full sidecar lane)."}),
 		Flagged: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "recpol_recordings_flagged_total",
