@@ -28,13 +28,17 @@ func (w *fakeWall) set(t time.Time) {
 	w.mu.Unlock()
 }
 
-// useWall makes a Realtime server follow w from now on.
-func useWall(srv *Server, w *fakeWall) {
+// useWall makes a Realtime server follow a wall clock the test moves by
+// hand from now on; at(d) sets it d after its start.
+func useWall(srv *Server) (at func(d time.Duration)) {
+	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
+	w := &fakeWall{t: t0}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	srv.wallNow = w.now
 	srv.rtReal = w.now()
 	srv.rtVirt = srv.now
+	return func(d time.Duration) { w.set(t0.Add(d)) }
 }
 
 // TestRealtimeFollowsWallClock: between the scenario's events, and after
@@ -44,10 +48,7 @@ func useWall(srv *Server, w *fakeWall) {
 // where they were sent.
 func TestRealtimeFollowsWallClock(t *testing.T) {
 	srv, addr := startServer(t, Config{Realtime: true, Heartbeat: -1})
-	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
-	w := &fakeWall{t: t0}
-	useWall(srv, w)
-	at := func(d time.Duration) { w.set(t0.Add(d)) }
+	at := useWall(srv)
 
 	uuid := "11111111-2222-4333-8444-555555555555"
 	if err := srv.Load(&scenario.Scenario{Calls: []scenario.Call{{
@@ -108,10 +109,7 @@ func TestRealtimeFollowsWallClock(t *testing.T) {
 // catch up on, once, and nothing when it kept its schedule.
 func TestBehind(t *testing.T) {
 	srv, _ := startServer(t, Config{Realtime: true, Heartbeat: -1})
-	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
-	w := &fakeWall{t: t0}
-	useWall(srv, w)
-	at := func(d time.Duration) { w.set(t0.Add(d)) }
+	at := useWall(srv)
 	if err := srv.Load(&scenario.Scenario{Calls: []scenario.Call{{
 		ID:   "late",
 		Legs: []scenario.Leg{{Name: "a", UUID: "11111111-2222-4333-8444-555555555556"}},
