@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -273,11 +274,7 @@ func (p *Policy) Watch(ctx context.Context, debounce time.Duration, trigger <-ch
 		cancelRun, running, started = cancel, done, time.Now()
 		var names []string
 		if !whole {
-			names = make([]string, 0, len(changed))
-			for n := range changed {
-				names = append(names, n)
-			}
-			sort.Strings(names)
+			names = append([]string{}, slices.Sorted(maps.Keys(changed))...) // not nil, even when empty
 		}
 		clear(changed)
 		whole = false

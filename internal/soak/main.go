@@ -181,13 +181,11 @@ func startProfile(prefix string) (stop func()) {
 // (legs, recordings), for the progress lines.
 func gauges(addr string) string {
 	var out []string
-	for _, line := range strings.Split(metricsText(addr), "\n") {
-		for _, g := range []string{"recpol_event_backlog", "recpol_event_lag_seconds", "recpol_finish_queue", "recpol_engine_legs", "recpol_engine_recordings"} {
-			if strings.HasPrefix(line, g+"{") || strings.HasPrefix(line, g+" ") {
-				f := strings.Fields(line)
-				out = append(out, strings.TrimPrefix(g, "recpol_")+"="+f[len(f)-1])
-			}
-		}
+	text := metricsText(addr)
+	for _, g := range []string{"recpol_event_backlog", "recpol_event_lag_seconds", "recpol_finish_queue", "recpol_engine_legs", "recpol_engine_recordings"} {
+		eachSample(text, g, func(v float64) {
+			out = append(out, strings.TrimPrefix(g, "recpol_")+"="+strconv.FormatFloat(v, 'g', -1, 64))
+		})
 	}
 	if len(out) == 0 {
 		return ""
