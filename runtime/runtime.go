@@ -128,6 +128,18 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 		return nil, err
 	}
 	r.catalog = cat
+	for _, c := range []struct {
+		name, help string
+		read       func(catalog.Stats) int64
+	}{
+		{"recpol_catalog_applies_total", "Writes (Apply calls) the catalog's writer has taken: a recording's start, finish, upload result, an audit entry.", func(s catalog.Stats) int64 { return s.Applies }},
+		{"recpol_catalog_commits_total", "Transactions the catalog's writer committed; applies per commit is the mean group a commit carried.", func(s catalog.Stats) int64 { return s.Commits }},
+		{"recpol_catalog_checkpoints_total", "WAL checkpoints run (SQLite).", func(s catalog.Stats) int64 { return s.Checkpoints }},
+	} {
+		read := c.read
+		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+			func() float64 { return float64(read(cat.Stats())) }))
+	}
 	sc := store.Config{Storage: cfg.Storage, Spool: filepath.Join(cfg.Spool, "store"), Uploads: uploads, Workers: cfg.UploadWorkers, Logger: log,
 		MaxUploadAge: cfg.UploadMaxAge, Events: r.storeEvent, Catalog: cat}
 	st, err := store.Open(sc)

@@ -100,6 +100,9 @@ type Catalog struct {
 	commits atomic.Int64
 	applies atomic.Int64
 
+	delay   atomic.Int64              // the writer's commit delay (commitDelay; tests change it)
+	onDelay atomic.Pointer[func(int)] // tests: called with the group's size when the writer starts to wait
+
 	// SQLite only: ckdb is the connection that checkpoints the WAL, off
 	// the writer's commits (checkpointer); ckKick asks it to, ckDone is
 	// closed when it has stopped.
@@ -133,6 +136,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		writerDone: make(chan struct{}),
 		stmts:      map[string]*sql.Stmt{},
 	}
+	c.delay.Store(int64(commitDelay))
 	switch cfg.Driver {
 	case "", DriverSQLite:
 		if cfg.DSN == "" || strings.ContainsRune(cfg.DSN, '?') {

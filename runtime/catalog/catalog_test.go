@@ -756,6 +756,76 @@ func TestConcurrentApply(t *testing.T) {
 	})
 }
 
+// TestCommitDelay: after a commit that carried several requests the
+// writer waits for more before it commits again, up to a full group; a
+// lone caller applying one request after another never waits; Close
+// commits what a waiting writer holds. The delay is an hour: a wait that
+// should not happen hangs the test.
+func TestCommitDelay(t *testing.T) {
+	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
+		c := open(t, cfg)
+		ctx := context.Background()
+		c.SetCommitDelay(time.Hour)
+		waiting := make(chan int, 1)
+		c.OnDelay(func(n int) { waiting <- n })
+
+		before := c.Stats()
+		for i := range 20 {
+			put(t, c, rec(fmt.Sprintf("lone%02d", i), i))
+		}
+		if got := c.Stats().Commits - before.Commits; got != 20 {
+			t.Errorf("a lone caller's 20 applies took %d commits, want 20", got)
+		}
+
+		for i, err := range c.ApplyEach(ctx, []catalog.Op{catalog.PutRecording(rec("pair0", 40))}, []catalog.Op{catalog.PutRecording(rec("pair1", 41))}) {
+			if err != nil {
+				t.Fatalf("pair %d: %v", i, err)
+			}
+		}
+		before = c.Stats()
+		done := make(chan error, 1)
+		go func() { done <- c.Apply(ctx, catalog.PutRecording(rec("waits", 50))) }()
+		if n := <-waiting; n != 1 {
+			t.Errorf("the writer waits holding %d requests, want 1", n)
+		}
+		lists := make([][]catalog.Op, catalog.MaxGroup-1)
+		want := []string{"waits"}
+		for i := range lists {
+			id := fmt.Sprintf("fill%03d", i)
+			lists[i] = []catalog.Op{catalog.PutRecording(rec(id, 60+i))}
+			want = append(want, id)
+		}
+		for i, err := range c.ApplyEach(ctx, lists...) {
+			if err != nil {
+				t.Fatalf("fill %d: %v", i, err)
+			}
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Stats().Commits - before.Commits; got != 1 {
+			t.Errorf("the waiting request and a full group took %d commits, want 1", got)
+		}
+		for _, id := range want {
+			if _, err := c.Get(ctx, id); err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
+		}
+
+		go func() { done <- c.Apply(ctx, catalog.PutRecording(rec("atclose", 70))) }()
+		<-waiting
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-done; err != nil {
+			t.Errorf("the request held at Close: %v", err)
+		}
+		if _, err := open(t, cfg).Get(ctx, "atclose"); err != nil {
+			t.Errorf("the request held at Close is not in the catalog: %v", err)
+		}
+	})
+}
+
 func TestReopen(t *testing.T) {
 	forDrivers(t, func(t *testing.T, cfg catalog.Config) {
 		ctx := context.Background()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // CommitGroup runs the ops lists as one group of the writer, as if that
@@ -104,3 +105,14 @@ func (c *Catalog) OnCheckpoint(f func()) { c.onCheckpoint.Store(&f) }
 
 // CheckpointEvery is how many commits ask for a checkpoint.
 const CheckpointEvery = checkpointEvery
+
+// SetCommitDelay sets how long the writer waits for more requests after a
+// commit that carried more than one.
+func (c *Catalog) SetCommitDelay(d time.Duration) { c.delay.Store(int64(d)) }
+
+// OnDelay has f called with the group's size each time the writer starts
+// to wait for more (the commit delay).
+func (c *Catalog) OnDelay(f func(int)) { c.onDelay.Store(&f) }
+
+// MaxGroup bounds the requests of one commit.
+const MaxGroup = maxGroup

@@ -48,21 +48,48 @@ func (s *Store) mirror(e activeEntry) {
 	}
 }
 
+// activeBatch bounds the entries writeActive hands the catalog at once.
+const activeBatch = 256
+
 // writeActive writes the entries of Started and Refused in order until the
-// queue is closed.
+// queue is closed. It takes every entry queued (up to activeBatch) and
+// hands them to the catalog at once (ApplyEach): they share a commit, each
+// failing alone.
 func (s *Store) writeActive(q <-chan activeEntry, done chan<- struct{}) {
 	defer close(done)
+	batch := make([][]catalog.Op, 0, activeBatch)
 	for e := range q {
-		op := catalog.SetState(e.refused, catalog.StateDiscarded, "start-refused")
-		if e.meta != nil {
-			r, err := row(*e.meta, "", catalog.StateActive)
-			if err != nil {
-				continue
+		batch = append(batch[:0], nil)
+		batch[0] = activeOps(e)
+	more:
+		for len(batch) < activeBatch {
+			select {
+			case e, ok := <-q:
+				if !ok {
+					break more
+				}
+				batch = append(batch, activeOps(e))
+			default:
+				break more
 			}
-			op = catalog.AddRecording(r)
 		}
-		if err := s.cat.Apply(context.Background(), op); err != nil && !errors.Is(err, catalog.ErrNotFound) {
-			s.log.Warn("entering a starting recording in the catalog failed; it is entered at its finish", "error", err.Error())
+		for _, err := range s.cat.ApplyEach(context.Background(), batch...) {
+			if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+				s.log.Warn("entering a starting recording in the catalog failed; it is entered at its finish", "error", err.Error())
+			}
 		}
 	}
+}
+
+// activeOps is the catalog write of one entry: nil when its row cannot be
+// built (ApplyEach skips an empty list).
+func activeOps(e activeEntry) []catalog.Op {
+	if e.meta == nil {
+		return []catalog.Op{catalog.SetState(e.refused, catalog.StateDiscarded, "start-refused")}
+	}
+	r, err := row(*e.meta, "", catalog.StateActive)
+	if err != nil {
+		return nil
+	}
+	return []catalog.Op{catalog.AddRecording(r)}
 }
