@@ -121,6 +121,37 @@ func TestPutGet(t *testing.T) {
 		if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
 			t.Errorf("Get after re-put (-want +got):\n%s", diff)
 		}
+		// A put that changes indexed columns (the same-columns update
+		// finds nothing) replaces them all, and the filters follow.
+		want.Owner, want.Endpoint, want.Start, want.State = "user:u2", "device:d2", want.Start.Add(time.Second), catalog.StateStored
+		changed = want
+		changed.Hold = false
+		put(t, c, changed)
+		got, err = c.Get(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
+			t.Errorf("Get after a put with other owner and start (-want +got):\n%s", diff)
+		}
+		for _, tc := range []struct {
+			f    catalog.Filter
+			want []string
+		}{
+			{catalog.Filter{Owner: "user:u2"}, []string{"r1"}},
+			{catalog.Filter{Owner: "user:u1"}, []string{}},
+			{catalog.Filter{Endpoint: "device:d2", From: want.Start, Until: want.Start.Add(time.Microsecond)}, []string{"r1"}},
+			{catalog.Filter{State: catalog.StateUploaded}, []string{}},
+			{catalog.Filter{State: catalog.StateStored}, []string{"r1"}},
+		} {
+			p, err := c.Search(ctx, tc.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, ids(p.Items)); diff != "" {
+				t.Errorf("Search(%+v) (-want +got):\n%s", tc.f, diff)
+			}
+		}
 		if _, err := c.Get(ctx, "nope"); !errors.Is(err, catalog.ErrNotFound) {
 			t.Errorf("Get(nope) = %v, want ErrNotFound", err)
 		}

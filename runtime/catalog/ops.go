@@ -50,7 +50,7 @@ func (c *Catalog) prepare(ctx context.Context) error {
 	if c.d != sqliteDialect {
 		return nil
 	}
-	for _, q := range []string{qPutRecording, qAddRecording, qSetStateRead, qSetState, qSetStateOnly, qSetHold, qEnqueueUpload, qUploadResult, qAudit} {
+	for _, q := range []string{qPutRecording, qPutSame, qAddRecording, qSetStateRead, qSetState, qSetStateOnly, qSetHold, qEnqueueUpload, qUploadResult, qAudit} {
 		st, err := c.wdb.PrepareContext(ctx, q)
 		if err != nil {
 			return fmt.Errorf("catalog: prepare %q: %w", q, err)
@@ -363,6 +363,17 @@ ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, interaction_id = excl
 	scope = excluded.scope, start_us = excluded.start_us, state = excluded.state, flags = excluded.flags,
 	path = excluded.path, doc = excluded.doc, updated_us = excluded.updated_us`
 
+// qPutSame replaces the row of a recording whose indexed columns keep
+// their values, writing only the others: a recording's finish, whose start
+// entered it as active with the same ids, times and owners. It rewrites
+// one index (state) where qPutRecording's upsert rewrites all seven: in
+// SQLite an UPDATE rewrites the entry of every index whose columns it
+// sets, equal or not, and at finish that was a quarter of the WAL. It
+// updates nothing when the row is missing or differs; qPutRecording then
+// does.
+const qPutSame = `UPDATE recordings SET origin = ?, scope = ?, state = ?, flags = ?, path = ?, doc = ?, updated_us = ?
+WHERE id = ? AND call_id = ? AND interaction_id = ? AND account = ? AND endpoint = ? AND owner = ? AND start_us = ?`
+
 const qAddRecording = `INSERT INTO recordings (` + recordingCols + `)
 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 ON CONFLICT (id) DO NOTHING`
@@ -403,7 +414,18 @@ func PutRecording(r Recording) Op { return putRecording{r} }
 type putRecording struct{ r Recording }
 
 func (o putRecording) apply(ctx context.Context, w *writeTx) error {
-	return writeRecording(ctx, w, qPutRecording, "put", o.r)
+	r := o.r
+	if r.ID != "" && r.State.Valid() {
+		n, err := w.exec(ctx, qPutSame, r.Origin, r.Scope, string(r.State), encodeFlags(normFlags(r.Flags)), r.Path, r.Doc, w.now,
+			r.ID, r.CallID, r.InteractionID, r.Account, r.Endpoint, r.Owner, r.Start.UnixMicro())
+		if err != nil {
+			return fmt.Errorf("catalog: put recording %q: %w", r.ID, err)
+		}
+		if n == 1 {
+			return nil
+		}
+	}
+	return writeRecording(ctx, w, qPutRecording, "put", r)
 }
 
 const (
