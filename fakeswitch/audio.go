@@ -2,10 +2,12 @@ package fakeswitch
 
 import (
 	"encoding/binary"
+	"io"
 	"math"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // What a recording hears.
@@ -268,74 +270,124 @@ func (r *recording) segments() []segment {
 }
 
 // pcm returns the recording's interleaved 16-bit samples built from segs,
-// as switch_core_media_bug_read and record_callback build them.
+// as switch_core_media_bug_read and record_callback build them: all of
+// pcmGen's samples in one slice.
 func pcm(segs []segment, rate int, f recFlags) []int16 {
+	out := make([]int16, pcmLen(segs, f))
+	newPCMGen(segs, rate, f).fill(out)
+	return out
+}
+
+// pcmLen is the number of interleaved samples of a recording of segs.
+func pcmLen(segs []segment, f recFlags) int {
 	total := 0
 	for _, s := range segs {
 		total += s.n
 	}
-	nch := f.channels()
-	out := make([]int16, 0, total*nch)
-	tables := map[voice][]int{}
-	// The tables of a segment's voices are looked up once per segment,
-	// not once per sample.
-	resolve := func(vs []voice, buf [][]int) [][]int {
-		buf = buf[:0]
-		for _, v := range vs {
-			t, ok := tables[v]
-			if !ok {
-				t = toneTable(float64(v), rate)
-				tables[v] = t
+	return total * f.channels()
+}
+
+// pcmGen generates a recording's interleaved 16-bit samples from its
+// segments, as switch_core_media_bug_read and record_callback build them,
+// a buffer at a time: a recording is written without holding all of its
+// samples.
+type pcmGen struct {
+	segs   []segment
+	rate   int
+	f      recFlags
+	nch    int
+	tables map[voice][]int
+	// rts and wts are the tone tables of the current segment's read
+	// and write voices; rat[i] and wat[i] the position in table i of
+	// the next sample: it steps and wraps instead of taking a remainder
+	// per sample.
+	rts, wts [][]int
+	rat, wat []int
+	seg      int // the current segment
+	left     int // samples (per channel) of the current segment to come; 0: not entered
+	j        int // samples (per channel) generated so far
+}
+
+// newPCMGen returns a generator of the samples of segs.
+func newPCMGen(segs []segment, rate int, f recFlags) *pcmGen {
+	return &pcmGen{segs: segs, rate: rate, f: f, nch: f.channels(), tables: map[voice][]int{}}
+}
+
+// resolve returns the tables of vs in buf. The tables of a segment's
+// voices are looked up once per segment, not once per sample.
+func (g *pcmGen) resolve(vs []voice, buf [][]int) [][]int {
+	buf = buf[:0]
+	for _, v := range vs {
+		t, ok := g.tables[v]
+		if !ok {
+			t = toneTable(float64(v), g.rate)
+			g.tables[v] = t
+		}
+		buf = append(buf, t)
+	}
+	return buf
+}
+
+// starts returns in at the positions in ts of sample j.
+func starts(ts [][]int, j int, at []int) []int {
+	at = at[:0]
+	for _, t := range ts {
+		at = append(at, j%len(t))
+	}
+	return at
+}
+
+// mix returns the sum of the tables' samples at at, and steps at.
+func mix(ts [][]int, at []int) int {
+	z := 0
+	for i, t := range ts {
+		z += t[at[i]]
+		if at[i]++; at[i] == len(t) {
+			at[i] = 0
+		}
+	}
+	return z
+}
+
+// fill writes the next samples to dst, whole frames (a sample of every
+// channel) only, and returns how many it wrote: 0 once all are written
+// (or dst holds no whole frame).
+func (g *pcmGen) fill(dst []int16) int {
+	k := 0
+	for g.seg < len(g.segs) && len(dst)-k >= g.nch {
+		s := &g.segs[g.seg]
+		if g.left == 0 {
+			g.left = s.n
+			if !s.masked {
+				g.rts, g.wts = g.resolve(s.read, g.rts), g.resolve(s.write, g.wts)
+				g.rat, g.wat = starts(g.rts, g.j, g.rat), starts(g.wts, g.j, g.wat)
 			}
-			buf = append(buf, t)
 		}
-		return buf
-	}
-	// at[i] is the position in table i of the sample being written: it
-	// steps and wraps instead of taking a remainder per sample.
-	mix := func(ts [][]int, at []int) int {
-		z := 0
-		for i, t := range ts {
-			z += t[at[i]]
-			if at[i]++; at[i] == len(t) {
-				at[i] = 0
-			}
-		}
-		return z
-	}
-	starts := func(ts [][]int, j int, at []int) []int {
-		at = at[:0]
-		for _, t := range ts {
-			at = append(at, j%len(t))
-		}
-		return at
-	}
-	var rbuf, wbuf [][]int
-	var rat, wat []int
-	j := 0
-	for _, s := range segs {
-		if s.masked {
-			out = append(out, make([]int16, s.n*nch)...)
-			j += s.n
-			continue
-		}
-		rbuf, wbuf = resolve(s.read, rbuf), resolve(s.write, wbuf)
-		rat, wat = starts(rbuf, j, rat), starts(wbuf, j, wat)
-		for range s.n {
-			r, w := mix(rbuf, rat), mix(wbuf, wat)
-			if f.stereo {
-				l, rt := r, w
-				if f.swap {
-					l, rt = w, r
+		n := min(g.left, (len(dst)-k)/g.nch)
+		out := dst[k : k+n*g.nch]
+		switch {
+		case s.masked:
+			clear(out)
+		case g.f.stereo:
+			for i := 0; i < len(out); i += 2 {
+				l, rt := mix(g.rts, g.rat), mix(g.wts, g.wat)
+				if g.f.swap {
+					l, rt = rt, l
 				}
-				out = append(out, clip16(l), clip16(rt))
-				continue
+				out[i], out[i+1] = clip16(l), clip16(rt)
 			}
-			out = append(out, clip16(r+w))
+		default:
+			for i := range out {
+				out[i] = clip16(mix(g.rts, g.rat) + mix(g.wts, g.wat))
+			}
 		}
-		j += s.n
+		k += len(out)
+		g.j += n
+		if g.left -= n; g.left == 0 {
+			g.seg++
+		}
 	}
-	return out
+	return k
 }
 
 // clip16 is switch_normalize_to_16bit.
@@ -346,24 +398,78 @@ func clip16(z int) int16 {
 // wavBytes returns a canonical 44-byte-header PCM WAV file of the
 // interleaved samples.
 func wavBytes(samples []int16, rate, nch int) []byte {
-	n := len(samples)
-	b := make([]byte, wavHeader, wavHeader+2*n)
-	copy(b[0:], "RIFF")
-	binary.LittleEndian.PutUint32(b[4:], uint32(36+2*n))
-	copy(b[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(b[16:], 16)
-	binary.LittleEndian.PutUint16(b[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(b[22:], uint16(nch))
-	binary.LittleEndian.PutUint32(b[24:], uint32(rate))
-	binary.LittleEndian.PutUint32(b[28:], uint32(2*rate*nch))
-	binary.LittleEndian.PutUint16(b[32:], uint16(2*nch))
-	binary.LittleEndian.PutUint16(b[34:], 16)
-	copy(b[36:], "data")
-	binary.LittleEndian.PutUint32(b[40:], uint32(2*n))
+	b := make([]byte, 0, wavHeader+2*len(samples))
+	b = appendWAVHeader(b, len(samples), rate, nch)
+	return appendPCM(b, samples)
+}
+
+// appendWAVHeader appends to b the canonical 44-byte header of a PCM WAV
+// file of n interleaved samples.
+func appendWAVHeader(b []byte, n, rate, nch int) []byte {
+	b = append(b, "RIFF"...)
+	b = binary.LittleEndian.AppendUint32(b, uint32(36+2*n))
+	b = append(b, "WAVEfmt "...)
+	b = binary.LittleEndian.AppendUint32(b, 16)
+	b = binary.LittleEndian.AppendUint16(b, 1) // PCM
+	b = binary.LittleEndian.AppendUint16(b, uint16(nch))
+	b = binary.LittleEndian.AppendUint32(b, uint32(rate))
+	b = binary.LittleEndian.AppendUint32(b, uint32(2*rate*nch))
+	b = binary.LittleEndian.AppendUint16(b, uint16(2*nch))
+	b = binary.LittleEndian.AppendUint16(b, 16)
+	b = append(b, "data"...)
+	return binary.LittleEndian.AppendUint32(b, uint32(2*n))
+}
+
+// appendPCM appends the samples to b as 16-bit little-endian PCM.
+func appendPCM(b []byte, samples []int16) []byte {
 	for _, v := range samples {
 		b = binary.LittleEndian.AppendUint16(b, uint16(v))
 	}
 	return b
+}
+
+// pcmChunk is how many samples a streaming writer generates at a time.
+const pcmChunk = 16 << 10
+
+// pcmBuf is a streaming writer's buffers: the samples of a chunk, and the
+// chunk's bytes (with room for the WAV header).
+type pcmBuf struct {
+	samples [pcmChunk]int16
+	bytes   [wavHeader + 2*pcmChunk]byte
+}
+
+// pcmBufs are the buffers of the streaming writers, reused from one
+// recording to the next.
+var pcmBufs = sync.Pool{New: func() any { return new(pcmBuf) }}
+
+// writePCM writes the recording of segs to w, a chunk at a time, as the
+// bytes of wavBytes(pcm(segs, rate, f), ...) with the WAV header (wav) or
+// as headerless 16-bit little-endian PCM, and returns how many bytes it
+// wrote.
+func writePCM(w io.Writer, segs []segment, rate int, f recFlags, wav bool) (int64, error) {
+	buf := pcmBufs.Get().(*pcmBuf)
+	defer pcmBufs.Put(buf)
+	b := buf.bytes[:0]
+	if wav {
+		b = appendWAVHeader(b, pcmLen(segs, f), rate, f.channels())
+	}
+	// A chunk of whole frames: a stereo frame is not split.
+	chunk := buf.samples[:pcmChunk/f.channels()*f.channels()]
+	g := newPCMGen(segs, rate, f)
+	var written int64
+	for {
+		n := g.fill(chunk)
+		b = appendPCM(b, chunk[:n])
+		if len(b) == 0 {
+			return written, nil
+		}
+		m, err := w.Write(b)
+		written += int64(m)
+		if err != nil {
+			return written, err
+		}
+		b = buf.bytes[:0]
+	}
 }
 
 // ToneLevel returns the amplitude of the hz component of samples (one

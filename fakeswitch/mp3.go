@@ -2,7 +2,6 @@ package fakeswitch
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 	"os"
 	"os/exec"
@@ -45,17 +44,14 @@ func (s *Server) mp3OK() bool { return s.cfg.MP3 == MP3Stub || s.lame != "" }
 // (false: WAV bytes, MP3Stub).
 func (s *Server) MP3() (records, real bool) { return s.mp3OK(), s.lame != "" }
 
-// writeRecording writes the interleaved samples to path as a WAV file, or
-// as an MP3 encoded by lame when mp3 is set, and returns the file's size.
-func writeRecording(path string, samples []int16, rate, nch int, mp3 bool, lame string) (int64, error) {
+// writeRecording writes the recording of segs to path as a WAV file,
+// generated a chunk at a time, or as an MP3 encoded by lame when mp3 is
+// set, and returns the file's size.
+func writeRecording(path string, segs []segment, rate int, f recFlags, mp3 bool, lame string) (int64, error) {
 	if !mp3 {
-		b := wavBytes(samples, rate, nch)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			return 0, err
-		}
-		return int64(len(b)), nil
+		return writeWAVFile(path, segs, rate, f)
 	}
-	b, err := encodeMP3(lame, samples, rate, nch)
+	b, err := encodeMP3(lame, segs, rate, f)
 	if err != nil {
 		return 0, err
 	}
@@ -65,12 +61,31 @@ func writeRecording(path string, samples []int16, rate, nch int, mp3 bool, lame 
 	return int64(len(b)), nil
 }
 
-// encodeMP3 encodes interleaved 16-bit samples with lame as mod_shout
-// configures LAME.
-func encodeMP3(lame string, samples []int16, rate, nch int) ([]byte, error) {
+// writeWAVFile writes the recording of segs to path (created or
+// truncated, as os.WriteFile does) as a WAV file, a chunk at a time, and
+// returns its size.
+func writeWAVFile(path string, segs []segment, rate int, f recFlags) (int64, error) {
+	file, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return 0, err
+	}
+	n, err := writePCM(file, segs, rate, f, true)
+	if cerr := file.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, err // an *os.PathError: it names the file
+	}
+	return n, nil
+}
+
+// encodeMP3 encodes the recording of segs with lame as mod_shout
+// configures LAME. lame reads the whole recording's PCM from memory.
+func encodeMP3(lame string, segs []segment, rate int, f recFlags) ([]byte, error) {
 	if lame == "" {
 		return nil, fmt.Errorf("no mp3 encoder")
 	}
+	nch := f.channels()
 	mode := "m"
 	if nch == 2 {
 		mode = "s"
@@ -78,11 +93,12 @@ func encodeMP3(lame string, samples []int16, rate, nch int) ([]byte, error) {
 	khz := strconv.FormatFloat(float64(rate)/1000, 'f', -1, 64)
 	cmd := exec.Command(lame, "--quiet", "-r", "-s", khz, "--bitwidth", "16", "--signed", "--little-endian",
 		"-m", mode, "--cbr", "-b", strconv.Itoa(16*(rate/8000)*nch), "--resample", khz, "-q", "2", "-", "-")
-	in := make([]byte, 0, 2*len(samples))
-	for _, v := range samples {
-		in = binary.LittleEndian.AppendUint16(in, uint16(v))
+	var in bytes.Buffer
+	in.Grow(2 * pcmLen(segs, f))
+	if _, err := writePCM(&in, segs, rate, f, false); err != nil {
+		return nil, fmt.Errorf("mp3 input: %w", err)
 	}
-	cmd.Stdin = bytes.NewReader(in)
+	cmd.Stdin = &in
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	if err := cmd.Run(); err != nil {

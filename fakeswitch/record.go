@@ -269,7 +269,7 @@ func (s *Server) stopRecording(r *recording, cause string) {
 		if fr.Deleted {
 			os.Remove(r.path)
 			fr.Size = 0
-		} else if n, err := writeRecording(r.path, pcm(segs, r.rate, r.flags), r.rate, r.flags.channels(), r.mp3, lame); err != nil {
+		} else if n, err := writeRecording(r.path, segs, r.rate, r.flags, r.mp3, lame); err != nil {
 			log.Error("recording write failed", "path", r.path, "err", err)
 			fr.Error = fmt.Errorf("write recording: %w", err).Error()
 			fr.Size = 0
