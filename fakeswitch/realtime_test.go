@@ -14,11 +14,20 @@ import (
 type fakeWall struct {
 	mu sync.Mutex
 	t  time.Time
+	// reads, when set, is told of every reading of the clock (without
+	// waiting: a reading the buffer has no room for is not told).
+	reads chan struct{}
 }
 
 func (w *fakeWall) now() time.Time {
 	w.mu.Lock()
 	defer w.mu.Unlock()
+	if w.reads != nil {
+		select {
+		case w.reads <- struct{}{}:
+		default:
+		}
+	}
 	return w.t
 }
 
@@ -31,14 +40,21 @@ func (w *fakeWall) set(t time.Time) {
 // useWall makes a Realtime server follow a wall clock the test moves by
 // hand from now on; at(d) sets it d after its start.
 func useWall(srv *Server) (at func(d time.Duration)) {
+	at, _ = useWallReads(srv)
+	return at
+}
+
+// useWallReads is useWall that also returns a channel told of every
+// reading of the clock, so a test knows when the server looked at it.
+func useWallReads(srv *Server) (at func(d time.Duration), reads <-chan struct{}) {
 	t0 := time.Date(2026, 12, 4, 18, 0, 0, 0, time.UTC)
-	w := &fakeWall{t: t0}
+	w := &fakeWall{t: t0, reads: make(chan struct{}, 64)}
 	srv.mu.Lock()
 	defer srv.mu.Unlock()
 	srv.wallNow = w.now
 	srv.rtReal = w.now()
 	srv.rtVirt = srv.now
-	return func(d time.Duration) { w.set(t0.Add(d)) }
+	return func(d time.Duration) { w.set(t0.Add(d)) }, w.reads
 }
 
 // TestRealtimeFollowsWallClock: between the scenario's events, and after
@@ -135,6 +151,55 @@ func TestBehind(t *testing.T) {
 		srv.Now() // the clock follows the wall: what fell due runs
 		if got := srv.Behind(); got != c.want {
 			t.Errorf("at %v of wall clock: Behind() = %v, want %v", c.wall, got, c.want)
+		}
+	}
+}
+
+// TestCommandLag: the server says how long, at most, a command waited
+// between its read off the socket and the server acting on it (here: the
+// test holds the server's lock while the wall clock moves on), once, and
+// nothing when every command acted as it arrived.
+func TestCommandLag(t *testing.T) {
+	srv, addr := startServer(t, Config{Realtime: true, Heartbeat: -1})
+	at, reads := useWallReads(srv)
+	c := dialRaw(t, addr)
+	c.login(t, "")
+	wall := time.Second
+	for _, tt := range []struct {
+		name string
+		held []time.Duration // how long each command waits for the lock
+		want time.Duration
+	}{
+		{"no command", nil, 0},
+		{"one waits", []time.Duration{250 * time.Millisecond}, 250 * time.Millisecond},
+		{"read once: counting again", nil, 0},
+		{"acts as it arrives", []time.Duration{0}, 0},
+		{"the longest of several", []time.Duration{100 * time.Millisecond, 400 * time.Millisecond, 50 * time.Millisecond}, 400 * time.Millisecond},
+	} {
+		for _, d := range tt.held {
+			at(wall)
+			for len(reads) > 0 { // the readings of the commands before
+				<-reads
+			}
+			srv.mu.Lock()
+			c.send(t, "api uuid_exists 11111111-2222-4333-8444-555555555555")
+			// The reader stamps the command as it reads it, then waits
+			// for the lock.
+			select {
+			case <-reads:
+			case <-time.After(guard):
+				srv.mu.Unlock()
+				t.Fatalf("%s: the command was not read", tt.name)
+			}
+			wall += d
+			at(wall)
+			srv.mu.Unlock()
+			if f := c.frame(t); string(f.Body) != "false" {
+				t.Fatalf("%s: uuid_exists answered %q", tt.name, f.Body)
+			}
+		}
+		if got := srv.CommandLag(); got != tt.want {
+			t.Errorf("%s: CommandLag() = %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }

@@ -124,6 +124,10 @@ type Server struct {
 	// behindMax is the most milliseconds a step ran after it was due on
 	// the wall clock since Behind last read it (written under mu).
 	behindMax atomic.Int64
+	// cmdLagMax is the most nanoseconds of wall clock a command waited
+	// between its read off a client's socket and the server acting on
+	// it, since CommandLag last read it (written under mu).
+	cmdLagMax atomic.Int64
 	wallNow   func() time.Time
 	actions   actionHeap
 	actionSeq uint64
@@ -315,6 +319,9 @@ type client struct {
 	s    *Server
 	id   int
 	conn net.Conn
+	// wallNow is the server's wall clock when the client connected: the
+	// reader stamps each command with it.
+	wallNow func() time.Time
 
 	authed   bool
 	commands int    // commands received
@@ -338,7 +345,7 @@ func (s *Server) startClient(conn net.Conn) {
 		return
 	}
 	s.clientSeq++
-	c := &client{s: s, id: s.clientSeq, conn: conn, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1)}
+	c := &client{s: s, id: s.clientSeq, conn: conn, wallNow: s.wallNow, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1)}
 	s.clients[c] = struct{}{}
 	s.log.Info("client connected", "client", c.id, "remote", conn.RemoteAddr().String())
 	c.enqueue(eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeAuthRequest}}})
@@ -533,10 +540,11 @@ func (c *client) readLoop() {
 			c.s.mu.Unlock()
 			return
 		}
+		read := c.wallNow()
 		// Busy from the moment the command is read, as while it runs.
 		c.s.markBusy()
 		c.s.mu.Lock()
-		keep := c.s.handle(c, cmd)
+		keep := c.s.handle(c, cmd, read)
 		if !keep {
 			c.s.removeClient(c)
 		}
@@ -571,10 +579,16 @@ func disconnectNotice() eslwire.Frame {
 	return eslwire.Frame{Headers: []eslwire.Header{{Name: "Content-Type", Value: eslwire.TypeDisconnectNotice}, {Name: "Content-Length", Value: strconv.Itoa(len(eslwire.DisconnectText))}}, Body: []byte(eslwire.DisconnectText)}
 }
 
-// handle runs one command and queues its reply. It returns false when the
-// connection must close. Callers hold s.mu.
-func (s *Server) handle(c *client, cmd eslwire.Command) bool {
+// handle runs one command, read off c's socket at read (c's wall clock),
+// and queues its reply. It returns false when the connection must close.
+// Callers hold s.mu.
+func (s *Server) handle(c *client, cmd eslwire.Command, read time.Time) bool {
 	s.followWall()
+	// The command acts from here: the server holds its lock and its
+	// clock has caught up with what fell due meanwhile.
+	if lag := c.wallNow().Sub(read); lag > time.Duration(s.cmdLagMax.Load()) {
+		s.cmdLagMax.Store(int64(lag))
+	}
 	line := cmd.Line
 	c.commands++
 	rec := CommandRecord{Client: c.id, At: s.nowDur(), Line: line}
@@ -991,6 +1005,18 @@ func (s *Server) followWall() {
 // measured from them includes it.
 func (s *Server) Behind() time.Duration {
 	return time.Duration(s.behindMax.Swap(0)) * time.Millisecond
+}
+
+// CommandLag says how long on the wall clock, at most, a command waited
+// between its read off a client's socket and the server acting on it
+// (holding its lock, its clock caught up with what fell due meanwhile)
+// since the last call of CommandLag, and starts counting again: 0 when
+// every command acted as it arrived. A command waits for the lock, behind
+// other clients' commands and the steps of the calls, and for a CPU; what
+// it does (a uuid_record's RECORD_START, a bgapi's BACKGROUND_JOB) goes
+// out that much later than the client sent it.
+func (s *Server) CommandLag() time.Duration {
+	return time.Duration(s.cmdLagMax.Swap(0))
 }
 
 // Advance moves the virtual clock forward by d, running every step,

@@ -321,7 +321,7 @@ func FuzzHandle(f *testing.F) {
 			t.Fatal(err)
 		}
 		srv.Advance(time.Millisecond)
-		c := &client{s: srv, id: 1, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1), authed: true}
+		c := &client{s: srv, id: 1, wallNow: time.Now, format: "plain", events: map[string]bool{}, nix: map[string]bool{}, wake: make(chan struct{}, 1), authed: true}
 		srv.clients[c] = struct{}{}
 		r := bufio.NewReader(bytes.NewReader(data))
 		for i := 0; i < 32; i++ {
@@ -331,7 +331,7 @@ func FuzzHandle(f *testing.F) {
 			}
 			before := len(c.queue)
 			srv.mu.Lock()
-			keep := srv.handle(c, cmd)
+			keep := srv.handle(c, cmd, time.Now())
 			srv.mu.Unlock()
 			replies := 0
 			for _, fr := range c.queue[before:] {
