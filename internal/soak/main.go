@@ -671,7 +671,7 @@ http: listen: %q
 	runWG.Add(1)
 	go func() {
 		defer runWG.Done()
-		sampleTimeline(ctx, res.timeline, start, httpAddr, filepath.Join(dir, "spool", "store", "catalog.db-wal"), srv.Behind)
+		sampleTimeline(ctx, res.timeline, start, httpAddr, filepath.Join(dir, "spool", "store", "catalog.db-wal"), srv)
 	}()
 	log.Printf("%s: placing calls at %.0f/s", p.name, p.rate)
 	nextReload := start.Add(p.reload)

@@ -38,6 +38,11 @@ type second struct {
 	// steps in the second (fakeswitch.Server.Behind): its events went out
 	// that late, and the lag of a start counts from the step's due time.
 	switchBehind time.Duration
+	// switchCmdLag is how long, at most, a command the fake switch read
+	// in the second waited before it acted on it
+	// (fakeswitch.Server.CommandLag): a uuid_record's RECORD_START went
+	// out that much later than the runtime sent the start.
+	switchCmdLag time.Duration
 	// checkpoints is how many times the catalog's write-ahead log was
 	// checkpointed and started again (its header's checkpoint sequence
 	// number).
@@ -104,11 +109,21 @@ type counters struct {
 	text                  string // the runtime's /metrics, "" when it did not answer
 }
 
+// switchLags is what the sampler reads of the fake switch every second
+// (*fakeswitch.Server): each method says the most since it was last
+// called, and starts counting again.
+type switchLags interface {
+	// Behind is how late the switch ran its calls' steps.
+	Behind() time.Duration
+	// CommandLag is how long a command waited between its read off the
+	// socket and the switch acting on it.
+	CommandLag() time.Duration
+}
+
 // sampleTimeline reads the counters every second from start until ctx is
 // done and records each second in t. metrics is the runtime's HTTP
-// address; wal is the catalog's write-ahead log; behind is the fake
-// switch's Behind.
-func sampleTimeline(ctx context.Context, t *timeline, start time.Time, metrics, wal string, behind func() time.Duration) {
+// address; wal is the catalog's write-ahead log; sw is the fake switch.
+func sampleTimeline(ctx context.Context, t *timeline, start time.Time, metrics, wal string, sw switchLags) {
 	read := func() counters {
 		// The clocks first, then the runtime's /metrics (an HTTP round
 		// trip that may take long on a busy machine).
@@ -150,7 +165,7 @@ func sampleTimeline(ctx context.Context, t *timeline, start time.Time, metrics, 
 			s.backlog = metricMax(cur.text, "recpol_event_backlog")
 			s.finishQueue = metricValue(cur.text, "recpol_finish_queue")
 		}
-		s.switchBehind = behind()
+		s.switchBehind, s.switchCmdLag = sw.Behind(), sw.CommandLag()
 		s.cpuWait, s.ioWait = stallShareOf(prev.cpuStall, cur.cpuStall, wall), stallShareOf(prev.ioStall, cur.ioStall, wall)
 		s.harnessCPU = (cur.harnessCPU - prev.harnessCPU).Seconds() / wall
 		s.harnessGCs = cur.harnessGCs - prev.harnessGCs
@@ -281,6 +296,9 @@ var stallKinds = []struct {
 	{"in a second the fake switch ran its steps >= 500 ms late (the harness, not the runtime)", func(secs []second, i int) bool {
 		return secs[i].switchBehind >= 500*time.Millisecond
 	}},
+	{"in a second a command waited >= 500 ms in the fake switch before it acted (the harness, not the runtime)", func(secs []second, i int) bool {
+		return secs[i].switchCmdLag >= 500*time.Millisecond
+	}},
 	{"in a second the machine's CPUs were >= 90% busy", func(secs []second, i int) bool {
 		return secs[i].busy >= 0.9*float64(runtime.NumCPU())
 	}},
@@ -355,7 +373,7 @@ func (t *timeline) stallReport(late time.Duration) string {
 		fmt.Fprintf(&b, "| %s | %d | %.0f%% | %d of %d (%.0f%%) |\n", sh.Kind, sh.Late, 100*float64(sh.Late)/float64(total), sh.Seconds, len(secs), 100*float64(sh.Seconds)/float64(max(1, len(secs))))
 	}
 	b.WriteString("\nThe seconds with the most late starts:\n\n")
-	b.WriteString("| second | late / starts | fake switch behind | machine busy (cores) | waited for CPU / on I/O | runtime CPU | harness CPU | event lag | backlog | finish queue | runtime GCs | harness GCs | WAL restarts | policy rewrite in the 5 s before |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b.WriteString("| second | late / starts | fake switch behind | fake switch command lag | machine busy (cores) | waited for CPU / on I/O | runtime CPU | harness CPU | event lag | backlog | finish queue | runtime GCs | harness GCs | WAL restarts | policy rewrite in the 5 s before |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, i := range worst(secs, 15) {
 		s := secs[i]
 		var rt string
@@ -368,8 +386,8 @@ func (t *timeline) stallReport(late time.Duration) string {
 		if stallKinds[0].is(secs, i) {
 			rw = "yes"
 		}
-		fmt.Fprintf(&b, "| %s | %d / %d | %s | %.2f | %s / %s | %s | %d | %d | %s |\n",
-			time.Duration(i)*time.Second, s.late, s.starts, s.switchBehind, s.busy, pct(s.cpuWait), pct(s.ioWait), rt, s.harnessGCs, s.checkpoints, rw)
+		fmt.Fprintf(&b, "| %s | %d / %d | %s | %s | %.2f | %s / %s | %s | %d | %d | %s |\n",
+			time.Duration(i)*time.Second, s.late, s.starts, s.switchBehind, s.switchCmdLag.Round(time.Microsecond), s.busy, pct(s.cpuWait), pct(s.ioWait), rt, s.harnessGCs, s.checkpoints, rw)
 	}
 	return b.String()
 }

@@ -41,20 +41,21 @@ func TestShares(t *testing.T) {
 	busy := float64(runtime.NumCPU())
 	secs := make([]second, 20)
 	secs[2].reload = true
-	secs[4] = second{late: 3, starts: 10}                                        // 2 s after the rewrite
-	secs[8] = second{late: 5, starts: 10, busy: busy, switchBehind: time.Second} // 6 s after: not near it
-	secs[9] = second{late: 1, eventLag: 0.5, checkpoints: 1, ioWait: 0.6}        // lagging, checkpointed
-	secs[10] = second{harnessGCs: 2, busy: busy}                                 // no late start
+	secs[4] = second{late: 3, starts: 10}                                                                       // 2 s after the rewrite
+	secs[8] = second{late: 5, starts: 10, busy: busy, switchBehind: time.Second}                                // 6 s after: not near it
+	secs[9] = second{late: 1, eventLag: 0.5, checkpoints: 1, ioWait: 0.6, switchCmdLag: 600 * time.Millisecond} // lagging, checkpointed
+	secs[10] = second{harnessGCs: 2, busy: busy, switchCmdLag: 499 * time.Millisecond}                          // no late start
 	got := shares(secs)
 	want := []stallShare{
 		{Kind: stallKinds[0].name, Late: 3, Seconds: 6}, // seconds 2..7
 		{Kind: stallKinds[1].name, Late: 5, Seconds: 1},
-		{Kind: stallKinds[2].name, Late: 5, Seconds: 2},
-		{Kind: stallKinds[3].name, Late: 0, Seconds: 0},
-		{Kind: stallKinds[4].name, Late: 1, Seconds: 1},
+		{Kind: stallKinds[2].name, Late: 1, Seconds: 1}, // second 9's command lag
+		{Kind: stallKinds[3].name, Late: 5, Seconds: 2},
+		{Kind: stallKinds[4].name, Late: 0, Seconds: 0},
 		{Kind: stallKinds[5].name, Late: 1, Seconds: 1},
 		{Kind: stallKinds[6].name, Late: 1, Seconds: 1},
-		{Kind: stallKinds[7].name, Late: 0, Seconds: 1},
+		{Kind: stallKinds[7].name, Late: 1, Seconds: 1},
+		{Kind: stallKinds[8].name, Late: 0, Seconds: 1},
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Errorf("shares (-want +got):\n%s", d)
@@ -74,9 +75,9 @@ func TestStallReport(t *testing.T) {
 		t.Errorf("no timeline reports %q", got)
 	}
 	tl.start(2*time.Second, true)
-	tl.sample(2, second{sampled: true, eventLag: 1.25, backlog: 40})
+	tl.sample(2, second{sampled: true, eventLag: 1.25, backlog: 40, switchBehind: 300 * time.Millisecond, switchCmdLag: 1234567 * time.Nanosecond})
 	got := tl.stallReport(800 * time.Millisecond)
-	for _, want := range []string{"1 starts later than 800ms", "| 2s | 1 / 1 | 0s |", "| 1.250 s | 40 |"} {
+	for _, want := range []string{"1 starts later than 800ms", "| 2s | 1 / 1 | 300ms | 1.235ms |", "| 1.250 s | 40 |"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("the report has no %q:\n%s", want, got)
 		}
