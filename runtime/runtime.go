@@ -135,6 +135,7 @@ func New(cfg *Config, log *slog.Logger) (r *Runtime, err error) {
 		{"recpol_catalog_applies_total", "Writes (Apply calls) the catalog's writer has taken: a recording's start, finish, upload result, an audit entry.", func(s catalog.Stats) int64 { return s.Applies }},
 		{"recpol_catalog_commits_total", "Transactions the catalog's writer committed; applies per commit is the mean group a commit carried.", func(s catalog.Stats) int64 { return s.Commits }},
 		{"recpol_catalog_checkpoints_total", "WAL checkpoints run (SQLite).", func(s catalog.Stats) int64 { return s.Checkpoints }},
+		{"recpol_catalog_wal_truncates_total", "Checkpoints that emptied a WAL grown past its limit, holding the catalog's writer meanwhile (SQLite).", func(s catalog.Stats) int64 { return s.WALTruncates }},
 	} {
 		read := c.read
 		m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},

@@ -111,6 +111,8 @@ type Catalog struct {
 	ckDone       chan struct{}
 	checkpoints  atomic.Int64
 	ckpointErrs  atomic.Int64
+	truncates    atomic.Int64
+	walLimit     atomic.Int64           // walLimit; tests change it
 	onCheckpoint atomic.Pointer[func()] // tests: called after each checkpoint
 }
 
@@ -125,6 +127,9 @@ type Stats struct {
 	// (SQLite), CheckpointErrors those that failed (the next one copies
 	// what they did not).
 	Checkpoints, CheckpointErrors int64
+	// WALTruncates counts the checkpoints that emptied a WAL grown past
+	// its limit (SQLite).
+	WALTruncates int64
 }
 
 // Open opens the catalog, applies the migrations it lacks and starts the
@@ -137,6 +142,7 @@ func Open(ctx context.Context, cfg Config) (*Catalog, error) {
 		stmts:      map[string]*sql.Stmt{},
 	}
 	c.delay.Store(int64(commitDelay))
+	c.walLimit.Store(walLimit)
 	switch cfg.Driver {
 	case "", DriverSQLite:
 		if cfg.DSN == "" || strings.ContainsRune(cfg.DSN, '?') {
@@ -234,7 +240,7 @@ func (c *Catalog) Driver() string { return c.d.name }
 // Stats reports the writer's counters.
 func (c *Catalog) Stats() Stats {
 	return Stats{Applies: c.applies.Load(), Commits: c.commits.Load(),
-		Checkpoints: c.checkpoints.Load(), CheckpointErrors: c.ckpointErrs.Load()}
+		Checkpoints: c.checkpoints.Load(), CheckpointErrors: c.ckpointErrs.Load(), WALTruncates: c.truncates.Load()}
 }
 
 // Close stops the writer, once the transaction in progress is committed,

@@ -64,3 +64,84 @@ func TestCheckpointOffTheWriter(t *testing.T) {
 		t.Errorf("stats %+v: want checkpoints and no errors", s)
 	}
 }
+
+// TestWALEmptiedPastItsLimit: a WAL that passive checkpoints leave behind
+// (here a reader holds an old snapshot while the writer commits) is
+// emptied by the checkpointer once it is past its limit and the reader is
+// done; below the limit it is left for the WAL's own restart.
+func TestWALEmptiedPastItsLimit(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		limit     int64
+		wantEmpty bool
+	}{
+		{"past the limit", 8, true},
+		{"within it", 1 << 30, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			dsn := filepath.Join(dir, "catalog.db")
+			c := open(t, catalog.Config{Driver: catalog.DriverSQLite, DSN: dsn})
+			c.SetWALLimit(tc.limit)
+			ran := make(chan struct{}, 64)
+			c.OnCheckpoint(func() { ran <- struct{}{} })
+			put(t, c, rec("first", 0))
+
+			// A reader of another connection holds the snapshot of one
+			// recording while 20 more are committed: no checkpoint can
+			// copy them until it ends.
+			db, err := sql.Open("sqlite", dsn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			tx, err := db.Begin()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var n int
+			if err := tx.QueryRow("SELECT count(*) FROM recordings").Scan(&n); err != nil || n != 1 {
+				t.Fatalf("the reader sees %d recordings (%v), want 1", n, err)
+			}
+			for i := range 20 {
+				put(t, c, rec(fmt.Sprintf("r%02d", i), i+1))
+			}
+			wal := filepath.Join(dir, "catalog.db-wal")
+			size := func() int64 {
+				fi, err := os.Stat(wal)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return fi.Size()
+			}
+			if size() == 0 {
+				t.Fatal("the WAL is empty before any checkpoint")
+			}
+			if err := tx.Rollback(); err != nil {
+				t.Fatal(err)
+			}
+			before := c.Stats().Checkpoints
+			for {
+				c.Checkpoint()
+				select {
+				case <-ran:
+				case <-time.After(30 * time.Second):
+					t.Fatalf("no checkpoint ran; %+v", c.Stats())
+				}
+				if c.Stats().Checkpoints > before {
+					break
+				}
+			}
+			// Drain what the writer asked for meanwhile, then look.
+			for len(ran) > 0 {
+				<-ran
+			}
+			if got := size() == 0; got != tc.wantEmpty {
+				t.Errorf("WAL of %d bytes after the checkpoint, want emptied: %v; %+v", size(), tc.wantEmpty, c.Stats())
+			}
+			if got := c.Stats().WALTruncates > 0; got != tc.wantEmpty {
+				t.Errorf("stats %+v: want a truncate: %v", c.Stats(), tc.wantEmpty)
+			}
+		})
+	}
+}

@@ -116,3 +116,16 @@ func (c *Catalog) OnDelay(f func(int)) { c.onDelay.Store(&f) }
 
 // MaxGroup bounds the requests of one commit.
 const MaxGroup = maxGroup
+
+// SetWALLimit sets how many frames the WAL may hold after a passive
+// checkpoint before the checkpointer empties it.
+func (c *Catalog) SetWALLimit(frames int64) { c.walLimit.Store(frames) }
+
+// Checkpoint asks the checkpointer for a checkpoint, as the writer does
+// every CheckpointEvery commits.
+func (c *Catalog) Checkpoint() {
+	select {
+	case c.ckKick <- struct{}{}:
+	default: // one is asked for already
+	}
+}

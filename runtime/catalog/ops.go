@@ -218,11 +218,24 @@ const (
 	checkpointIdle  = time.Second
 )
 
+// walLimit is how many frames (pages) the WAL may hold after a passive
+// checkpoint before the checkpointer empties it with a TRUNCATE one. A
+// passive checkpoint copies what no reader still needs and does not wait,
+// and the WAL starts again from its beginning only when one copied every
+// frame before the writer's next commit: under steady load (a commit every
+// few milliseconds, reads of uploads all along) that may never happen, and
+// the WAL grew to 10.5 GB in 17 minutes of a soak at 200 calls/s. A
+// TRUNCATE checkpoint waits for the readers of older snapshots, holds the
+// writer's next commit until it has copied everything (the writer waits
+// up to its busy timeout), and empties the file.
+const walLimit = 16384 // 64 MiB of 4 KiB pages
+
 // checkpointer copies the WAL into the database file (PRAGMA
 // wal_checkpoint(PASSIVE)) when the writer asks, and after commits that
-// did not ask, on a connection of its own, until Close. A checkpoint that
-// fails is counted (Stats.CheckpointErrors) and the next one copies what
-// it did not; nothing is lost, the WAL is durable.
+// did not ask, on a connection of its own, until Close; past walLimit it
+// empties the WAL (TRUNCATE). A checkpoint that fails is counted
+// (Stats.CheckpointErrors) and the next one copies what it did not;
+// nothing is lost, the WAL is durable.
 func (c *Catalog) checkpointer() {
 	defer close(c.ckDone)
 	t := time.NewTicker(checkpointIdle)
@@ -239,7 +252,17 @@ func (c *Catalog) checkpointer() {
 			}
 		}
 		done = c.commits.Load()
-		if _, err := c.ckdb.Exec("PRAGMA wal_checkpoint(PASSIVE)"); err != nil {
+		var busy, frames, copied int64
+		err := c.ckdb.QueryRow("PRAGMA wal_checkpoint(PASSIVE)").Scan(&busy, &frames, &copied)
+		if err == nil && frames > c.walLimit.Load() {
+			// The WAL is not restarting: empty it, holding the writer's
+			// next commit until then.
+			err = c.ckdb.QueryRow("PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &frames, &copied)
+			if err == nil && busy == 0 {
+				c.truncates.Add(1)
+			}
+		}
+		if err != nil {
 			c.ckpointErrs.Add(1)
 		} else {
 			c.checkpoints.Add(1)
