@@ -210,3 +210,24 @@ func TestLagSummary(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckDisk: a run whose calls fit in the free space starts; one that
+// would fill the disk is refused with what it needs and what is free.
+func TestCheckDisk(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		calls float64
+		ok    bool
+	}{
+		{1, true},
+		{1e15, false}, // about 100 EB
+	} {
+		err := checkDisk(dir, tc.calls)
+		if (err == nil) != tc.ok {
+			t.Errorf("checkDisk(%g calls) = %v, want ok %v", tc.calls, err, tc.ok)
+		}
+	}
+	if err := checkDisk(filepath.Join(dir, "missing"), 1); err == nil {
+		t.Error("checkDisk of a missing directory: no error")
+	}
+}
