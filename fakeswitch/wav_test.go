@@ -11,77 +11,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// pcmWhole is pcm as it was before pcmGen, verbatim: the recording's
-// interleaved 16-bit samples built from segs, all in one slice.
-func pcmWhole(segs []segment, rate int, f recFlags) []int16 {
-	total := 0
-	for _, s := range segs {
-		total += s.n
-	}
-	nch := f.channels()
-	out := make([]int16, 0, total*nch)
-	tables := map[voice][]int{}
-	// The tables of a segment's voices are looked up once per segment,
-	// not once per sample.
-	resolve := func(vs []voice, buf [][]int) [][]int {
-		buf = buf[:0]
-		for _, v := range vs {
-			t, ok := tables[v]
-			if !ok {
-				t = toneTable(float64(v), rate)
-				tables[v] = t
-			}
-			buf = append(buf, t)
-		}
-		return buf
-	}
-	// at[i] is the position in table i of the sample being written: it
-	// steps and wraps instead of taking a remainder per sample.
-	mix := func(ts [][]int, at []int) int {
-		z := 0
-		for i, t := range ts {
-			z += t[at[i]]
-			if at[i]++; at[i] == len(t) {
-				at[i] = 0
-			}
-		}
-		return z
-	}
-	starts := func(ts [][]int, j int, at []int) []int {
-		at = at[:0]
-		for _, t := range ts {
-			at = append(at, j%len(t))
-		}
-		return at
-	}
-	var rbuf, wbuf [][]int
-	var rat, wat []int
-	j := 0
-	for _, s := range segs {
-		if s.masked {
-			out = append(out, make([]int16, s.n*nch)...)
-			j += s.n
-			continue
-		}
-		rbuf, wbuf = resolve(s.read, rbuf), resolve(s.write, wbuf)
-		rat, wat = starts(rbuf, j, rat), starts(wbuf, j, wat)
-		for range s.n {
-			r, w := mix(rbuf, rat), mix(wbuf, wat)
-			if f.stereo {
-				l, rt := r, w
-				if f.swap {
-					l, rt = w, r
-				}
-				out = append(out, clip16(l), clip16(rt))
-				continue
-			}
-			out = append(out, clip16(r+w))
-		}
-		j += s.n
-	}
-	return out
-}
-
 // wavBytesWhole is wavBytes as it was before the streaming writer,
 // verbatim: a canonical 44-byte-header PCM WAV file of the samples.
 func wavBytesWhole(samples []int16, rate, nch int) []byte {
@@ -106,11 +35,12 @@ func wavBytesWhole(samples []int16, rate, nch int) []byte {
 }
 
 // writeWhole writes a recording as the fake switch did before the
-// streaming writer: the whole sample slice, then the whole WAV file in
-// memory, then the file. The reference writeWAVFile must equal byte for
-// byte.
+// streaming writer: the whole sample slice (from pcmPerSample, the
+// reference the switch's samples were first checked against), then the
+// whole WAV file in memory, then the file. The reference writeWAVFile
+// must equal byte for byte.
 func writeWhole(path string, segs []segment, rate int, f recFlags) (int64, error) {
-	b := wavBytesWhole(pcmWhole(segs, rate, f), rate, f.channels())
+	b := wavBytesWhole(pcmPerSample(segs, rate, f), rate, f.channels())
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		return 0, err
 	}
@@ -243,7 +173,7 @@ func TestWritePCMError(t *testing.T) {
 	if _, err := writePCM(&raw, segs, 8000, f, false); err != nil {
 		t.Fatal(err)
 	}
-	whole := wavBytesWhole(pcmWhole(segs, 8000, f), 8000, 1)
+	whole := wavBytesWhole(pcmPerSample(segs, 8000, f), 8000, 1)
 	if !bytes.Equal(raw.Bytes(), whole[wavHeader:]) {
 		t.Fatal("the headerless PCM is not the WAV file's data")
 	}
@@ -258,7 +188,7 @@ var benchSegs = []segment{
 }
 
 // BenchmarkWriteRecording writes benchSegs to a file: the whole-buffer
-// construction against the streaming writer.
+// reference (samples looked up one by one) against the streaming writer.
 func BenchmarkWriteRecording(b *testing.B) {
 	f := recFlags{read: true, write: true}
 	for _, bc := range []struct {
