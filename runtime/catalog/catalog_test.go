@@ -94,16 +94,21 @@ func TestPutGet(t *testing.T) {
 			r.Start = r.Start.Add(123456 * time.Microsecond)
 			r.Flags = []string{"sample-rate-mismatch", "a", "a"}
 		})
+		// is reads r1 and compares it with want, the catalog's stamps aside.
+		is := func(what string, want catalog.Recording) catalog.Recording {
+			t.Helper()
+			got, err := c.Get(ctx, "r1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
+				t.Errorf("Get %s (-want +got):\n%s", what, diff)
+			}
+			return got
+		}
 		put(t, c, want)
-		got, err := c.Get(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
 		want.Flags = []string{"a", "sample-rate-mismatch"}
-		if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
-			t.Errorf("Get (-want +got):\n%s", diff)
-		}
-		if got.CreatedAt.IsZero() || got.UpdatedAt.Before(got.CreatedAt) {
+		if got := is("after a put", want); got.CreatedAt.IsZero() || got.UpdatedAt.Before(got.CreatedAt) {
 			t.Errorf("stamps: created %v updated %v", got.CreatedAt, got.UpdatedAt)
 		}
 		// A second put replaces the row but keeps its hold.
@@ -114,26 +119,14 @@ func TestPutGet(t *testing.T) {
 		changed := want
 		changed.Hold = false
 		put(t, c, changed)
-		got, err = c.Get(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
-			t.Errorf("Get after re-put (-want +got):\n%s", diff)
-		}
+		is("after re-put", want)
 		// A put that changes indexed columns (the same-columns update
 		// finds nothing) replaces them all, and the filters follow.
 		want.Owner, want.Endpoint, want.Start, want.State = "user:u2", "device:d2", want.Start.Add(time.Second), catalog.StateStored
 		changed = want
 		changed.Hold = false
 		put(t, c, changed)
-		got, err = c.Get(ctx, "r1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, got, ignoreStamps); diff != "" {
-			t.Errorf("Get after a put with other owner and start (-want +got):\n%s", diff)
-		}
+		is("after a put with other owner and start", want)
 		for _, tc := range []struct {
 			f    catalog.Filter
 			want []string

@@ -59,8 +59,7 @@ func (s *Store) writeActive(q <-chan activeEntry, done chan<- struct{}) {
 	defer close(done)
 	batch := make([][]catalog.Op, 0, activeBatch)
 	for e := range q {
-		batch = append(batch[:0], nil)
-		batch[0] = activeOps(e)
+		batch = append(batch[:0], activeOps(e))
 	more:
 		for len(batch) < activeBatch {
 			select {
